@@ -1,0 +1,1 @@
+//! Model-constraint validation of canonical input values (placeholder until the codec work lands).

@@ -1,0 +1,1 @@
+//! Request routing before authentication (placeholder until the router lands).

@@ -1,0 +1,3 @@
+//! CloudTrail-style audit events, the hash-chained append-only log and LookupEvents.
+//! (Built by the access-control issue.)
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! The `kmsnap` binary (placeholder until the server lands).
+#![forbid(unsafe_code)]
+fn main() {}

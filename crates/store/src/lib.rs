@@ -1,0 +1,2 @@
+//! Storage: MetaStore and BlobStore (placeholder until the store work lands).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! `cargo xtask <task>` (placeholder until codegen lands).
+fn main() {}
