@@ -10,8 +10,10 @@ pub mod arn;
 pub mod clock;
 pub mod ids;
 pub mod region;
+pub mod secret;
 
 pub use account::AccountId;
 pub use arn::Arn;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use region::Region;
+pub use secret::{RootKey, SubKey};
