@@ -1,2 +1,72 @@
-//! Storage: MetaStore and BlobStore (placeholder until the store work lands).
+//! kmsnap-store: where every service keeps its state.
+//!
+//! - [`MetaStore`] — named tables of byte keys and values with per-key revisions, read through
+//!   consistent snapshots ([`ReadTxn`]) and changed through serialized, durable transactions
+//!   ([`WriteTxn`]); conditional writes (`put_if`, `delete_if`), prefix scans with paging, and
+//!   leases for workers. [`transact`] runs a closure in a transaction.
+//! - [`BlobStore`] — immutable objects (snapshot blocks) under validated relative keys, durable
+//!   before `put` returns.
+//! - Backends: [`embedded`] (redb file + blob directory; see FORMAT.md) and [`memory`]. Open them
+//!   with [`open_embedded`] or [`open_memory`].
+//! - [`encode_record`] / [`decode_record`] — the versioned record encoding every domain crate
+//!   uses, so stored records upgrade on read.
+//! - [`fault`] — a redb storage backend that loses unsynced writes or fails I/O, for crash tests.
+//!
+//! Calls block (fsync, waiting for the writer lock): async callers run them on a blocking
+//! thread.
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod blob;
+pub mod embedded;
+mod error;
+pub mod fault;
+pub mod memory;
+mod meta;
+mod record;
+
+pub use blob::{
+    validate_blob_key, validate_blob_prefix, BlobStore, MAX_BLOB_KEY, MAX_BLOB_SEGMENT,
+};
+pub use error::{NameKind, StoreError};
+pub use meta::{
+    transact, validate_table, Lease, MetaStore, ReadTxn, Record, ScanEntry, WriteTxn, LEASE_TABLE,
+    MAX_TABLE_NAME,
+};
+pub use record::{
+    decode_payload, decode_record, encode_record, split_record, RECORD_FORMAT, RECORD_HEADER_LEN,
+};
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// The metadata file inside a data directory.
+pub const META_FILE: &str = "meta.redb";
+/// The blob directory inside a data directory.
+pub const BLOB_DIR: &str = "blobs";
+
+/// A metadata store and a blob store, as the server holds them.
+pub type Stores = (Arc<dyn MetaStore>, Arc<dyn BlobStore>);
+
+/// Opens (creating if needed) the embedded stores in `data_dir`: `meta.redb` and `blobs/`.
+pub fn open_embedded(data_dir: &Path) -> Result<Stores, StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Io {
+        op: "create data directory",
+        source: e,
+    })?;
+    let meta =
+        embedded::EmbeddedMeta::open(&data_dir.join(META_FILE), embedded::CommitMode::default())?;
+    let blobs = embedded::FileBlobs::open(&data_dir.join(BLOB_DIR))?;
+    Ok((Arc::new(meta), Arc::new(blobs)))
+}
+
+/// Fresh, empty memory stores.
+pub fn open_memory() -> Stores {
+    (
+        Arc::new(memory::MemoryMeta::new()),
+        Arc::new(memory::MemoryBlobs::new()),
+    )
+}

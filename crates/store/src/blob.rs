@@ -1,0 +1,143 @@
+//! The blob store: immutable objects (snapshot blocks, backups) under relative, validated keys
+//! such as `ap-northeast-1/blocks/ab/cdef…`. A key is checked before it becomes a path, so no key
+//! can leave the store's directory.
+
+use crate::error::{NameKind, StoreError};
+
+/// The longest blob key accepted.
+pub const MAX_BLOB_KEY: usize = 1024;
+/// The longest segment (between `/`) of a blob key.
+pub const MAX_BLOB_SEGMENT: usize = 255;
+
+/// Immutable objects addressed by key. `put` is durable before it returns `Ok`.
+pub trait BlobStore: Send + Sync {
+    /// Stores `bytes` under `key`, replacing any object there, atomically: a reader sees the old
+    /// object or the whole new one, and a crash leaves one of them.
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Up to `len` bytes from `offset` (fewer at the end of the object; none past it).
+    fn get_range(&self, key: &str, offset: u64, len: usize) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The object's size, None if absent.
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
+
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.size(key)?.is_some())
+    }
+
+    /// Removes the object; true if it was there.
+    fn delete(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Every key starting with `prefix` (a plain string prefix, not only whole segments), sorted.
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Removes every object (dev-mode reset).
+    fn wipe(&self) -> Result<(), StoreError>;
+
+    fn kind(&self) -> &'static str;
+}
+
+fn segment_ok(seg: &str) -> Result<(), &'static str> {
+    if seg.is_empty() {
+        return Err("empty segment (leading, trailing or doubled '/')");
+    }
+    if seg.len() > MAX_BLOB_SEGMENT {
+        return Err("segment longer than 255 bytes");
+    }
+    if seg.starts_with('.') {
+        return Err("segment starts with '.' (reserved for temporary files; no '.' or '..')");
+    }
+    if !seg
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'='))
+    {
+        return Err("only A-Z a-z 0-9 _ . - = and '/' between segments are allowed");
+    }
+    Ok(())
+}
+
+/// Keys: 1..=1024 bytes, segments separated by single `/`, each 1..=255 bytes of
+/// `[A-Za-z0-9_.=-]` not starting with `.`. So no absolute paths, no `.`/`..`, no backslashes.
+pub fn validate_blob_key(key: &str) -> Result<(), StoreError> {
+    let bad = |reason| {
+        Err(StoreError::InvalidName {
+            kind: NameKind::BlobKey,
+            name: key.to_owned(),
+            reason,
+        })
+    };
+    if key.is_empty() {
+        return bad("empty");
+    }
+    if key.len() > MAX_BLOB_KEY {
+        return bad("longer than 1024 bytes");
+    }
+    for seg in key.split('/') {
+        if let Err(reason) = segment_ok(seg) {
+            return bad(reason);
+        }
+    }
+    Ok(())
+}
+
+/// Prefixes: empty, or a key, or a key followed by `/`, or any of those cut inside its last
+/// segment (so `abc/de` matches `abc/def`).
+pub fn validate_blob_prefix(prefix: &str) -> Result<(), StoreError> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    let bad = |reason| {
+        Err(StoreError::InvalidName {
+            kind: NameKind::BlobPrefix,
+            name: prefix.to_owned(),
+            reason,
+        })
+    };
+    if prefix.len() > MAX_BLOB_KEY {
+        return bad("longer than 1024 bytes");
+    }
+    let body = prefix.strip_suffix('/').unwrap_or(prefix);
+    for seg in body.split('/') {
+        if let Err(reason) = segment_ok(seg) {
+            return bad(reason);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        for ok in [
+            "a",
+            "ap-northeast-1/blocks/ab/cdef0123",
+            "x/y.z",
+            "a=b/c_d-e",
+        ] {
+            assert!(validate_blob_key(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "/abs", "a/", "a//b", "..", "a/../b", "./a", "a/.", ".hidden", "a\\b", "a b",
+            "a/\0", "é", "C:/x", "a/.tmp.x",
+        ] {
+            assert!(validate_blob_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_blob_key(&"a".repeat(256)).is_err());
+        assert!(validate_blob_key(&["a"; 600].join("/")).is_err());
+    }
+
+    #[test]
+    fn prefixes() {
+        for ok in ["", "a", "a/", "ap-northeast-1/blocks/a"] {
+            assert!(validate_blob_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in ["/", "/a", "../", "a//", "a/../", ".", "a/.t"] {
+            assert!(validate_blob_prefix(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! A redb [`StorageBackend`] for crash and I/O-failure tests.
+//!
+//! [`FaultBackend`] keeps the file in memory twice: the image reads see, and the image that was
+//! on stable storage at the last `sync_data`. Writes and length changes since that sync are kept
+//! as a list. [`FaultBackend::crash`] stops the device (every later call fails, as if the
+//! process died) and returns a new backend over what survived: the synced image plus, in
+//! [`CrashMode::KeepRandom`], a random subset of the unsynced writes (a disk may persist any of
+//! them, in any order). Failure injection makes the N-th write or sync fail, or stops the device
+//! after N more operations, so a commit can be cut at every point.
+
+use redb::StorageBackend;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write { offset: u64, data: Vec<u8> },
+    SetLen(u64),
+}
+
+fn apply(image: &mut Vec<u8>, op: &Op) {
+    match op {
+        Op::Write { offset, data } => {
+            let start = usize::try_from(*offset).unwrap_or(usize::MAX);
+            let end = start.saturating_add(data.len());
+            if image.len() < end {
+                image.resize(end, 0);
+            }
+            if let Some(dst) = image.get_mut(start..end) {
+                dst.copy_from_slice(data);
+            }
+        }
+        Op::SetLen(len) => image.resize(usize::try_from(*len).unwrap_or(usize::MAX), 0),
+    }
+}
+
+/// What survives a [`FaultBackend::crash`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashMode {
+    /// Only what was synced.
+    DropUnsynced,
+    /// Everything written, synced or not (the OS flushed it all but the sync never returned).
+    KeepAll,
+    /// What was synced, plus each unsynced write with probability 1/2 (chosen by the seed);
+    /// length changes are kept.
+    KeepRandom { seed: u64 },
+}
+
+/// Counters of what the backend has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultStats {
+    pub writes: u64,
+    pub syncs: u64,
+    pub unsynced_ops: usize,
+    pub len: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    current: Vec<u8>,
+    durable: Vec<u8>,
+    unsynced: Vec<Op>,
+    dead: bool,
+    writes: u64,
+    syncs: u64,
+    fail_write_in: Option<u64>,
+    fail_sync_in: Option<u64>,
+    die_in: Option<u64>,
+}
+
+/// An in-memory redb storage backend with crash simulation. Clones share the same device.
+#[derive(Debug, Clone, Default)]
+pub struct FaultBackend {
+    state: Arc<Mutex<State>>,
+}
+
+fn injected(what: &str) -> io::Error {
+    io::Error::other(format!("injected fault: {what}"))
+}
+
+/// Counts down an optional trigger; true when it fires now.
+fn fires(counter: &mut Option<u64>) -> bool {
+    match counter {
+        Some(1) => {
+            *counter = None;
+            true
+        }
+        Some(n) => {
+            *n -= 1;
+            false
+        }
+        None => false,
+    }
+}
+
+impl FaultBackend {
+    /// An empty device.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A device whose stable contents are `bytes`.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        let state = State {
+            current: bytes.clone(),
+            durable: bytes,
+            ..State::default()
+        };
+        FaultBackend {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The `n`-th write from now (1 = the next) fails without effect.
+    pub fn fail_nth_write(&self, n: u64) {
+        self.lock().fail_write_in = Some(n.max(1));
+    }
+
+    /// The `n`-th sync from now fails without making anything durable.
+    pub fn fail_nth_sync(&self, n: u64) {
+        self.lock().fail_sync_in = Some(n.max(1));
+    }
+
+    /// The device dies at the `n`-th write, length change or sync from now: that call and all
+    /// later ones fail, like a power cut in the middle of a commit.
+    pub fn die_after(&self, n: u64) {
+        self.lock().die_in = Some(n.max(1));
+    }
+
+    /// Clears pending failure triggers.
+    pub fn clear_faults(&self) {
+        let mut st = self.lock();
+        st.fail_write_in = None;
+        st.fail_sync_in = None;
+        st.die_in = None;
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.lock().dead
+    }
+
+    pub fn stats(&self) -> FaultStats {
+        let st = self.lock();
+        FaultStats {
+            writes: st.writes,
+            syncs: st.syncs,
+            unsynced_ops: st.unsynced.len(),
+            len: st.current.len() as u64,
+        }
+    }
+
+    /// Simulates a crash: this device stops answering, and the returned one holds what
+    /// survived per `mode`.
+    pub fn crash(&self, mode: CrashMode) -> FaultBackend {
+        let mut st = self.lock();
+        st.dead = true;
+        let mut image = st.durable.clone();
+        let mut rng = match mode {
+            CrashMode::DropUnsynced => return FaultBackend::from_bytes(image),
+            CrashMode::KeepAll => None,
+            CrashMode::KeepRandom { seed } => Some(SplitMix(seed)),
+        };
+        for op in &st.unsynced {
+            let keep = match (op, rng.as_mut()) {
+                (Op::SetLen(_), _) | (_, None) => true,
+                (Op::Write { .. }, Some(rng)) => rng.next_u64() & 1 == 1,
+            };
+            if keep {
+                apply(&mut image, op);
+            }
+        }
+        FaultBackend::from_bytes(image)
+    }
+
+    /// A record of a mutating call; Err if the device is dead or dies now.
+    fn mutate(&self, st: &mut State, kind: &str) -> io::Result<()> {
+        if st.dead {
+            return Err(injected("device is dead"));
+        }
+        if fires(&mut st.die_in) {
+            st.dead = true;
+            return Err(injected(kind));
+        }
+        Ok(())
+    }
+}
+
+/// A tiny deterministic generator, so crash tests need no random crate.
+#[derive(Debug, Clone)]
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (0 when n is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+}
+
+impl StorageBackend for FaultBackend {
+    fn len(&self) -> io::Result<u64> {
+        let st = self.lock();
+        if st.dead {
+            return Err(injected("device is dead"));
+        }
+        Ok(st.current.len() as u64)
+    }
+
+    fn read(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let st = self.lock();
+        if st.dead {
+            return Err(injected("device is dead"));
+        }
+        let start =
+            usize::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let end = start
+            .checked_add(len)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        st.current
+            .get(start..end)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of device"))
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        let mut st = self.lock();
+        self.mutate(&mut st, "set_len")?;
+        let op = Op::SetLen(len);
+        apply(&mut st.current, &op);
+        st.unsynced.push(op);
+        Ok(())
+    }
+
+    fn sync_data(&self, _eventual: bool) -> io::Result<()> {
+        let mut st = self.lock();
+        self.mutate(&mut st, "sync")?;
+        if fires(&mut st.fail_sync_in) {
+            return Err(injected("sync"));
+        }
+        st.syncs += 1;
+        let ops = std::mem::take(&mut st.unsynced);
+        for op in &ops {
+            apply(&mut st.durable, op);
+        }
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut st = self.lock();
+        self.mutate(&mut st, "write")?;
+        if fires(&mut st.fail_write_in) {
+            return Err(injected("write"));
+        }
+        st.writes += 1;
+        let op = Op::Write {
+            offset,
+            data: data.to_vec(),
+        };
+        apply(&mut st.current, &op);
+        st.unsynced.push(op);
+        Ok(())
+    }
+}
