@@ -7,11 +7,24 @@ use crate::error::AwsError;
 use crate::schema::{Operation, Protocol, ServiceModel};
 use bytes::Bytes;
 
+mod common;
 pub mod ec2;
+mod form;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
+mod json_value;
 pub mod query;
 pub mod rest_json;
+#[cfg(test)]
+mod roundtrip_tests;
+#[cfg(test)]
+mod testmodel;
 pub mod validate;
+mod xml_out;
+
+pub use rest_json::match_uri;
+pub use validate::validate_input;
 
 /// The parts of an HTTP request a codec reads. `path` and `query` are raw (still
 /// percent-encoded), exactly as received.
@@ -43,7 +56,11 @@ pub struct HttpResponse {
 /// Decode `req` as input of `op`. Malformed input answers the protocol's own error
 /// (`SerializationException` for JSON bodies, `MalformedQueryString`/`InvalidParameterValue`
 /// for query forms, ...). Model constraints are checked separately by [`validate`].
-pub fn decode_request(model: &ServiceModel, op: &Operation, req: &HttpRequest<'_>) -> Result<Decoded, AwsError> {
+pub fn decode_request(
+    model: &ServiceModel,
+    op: &Operation,
+    req: &HttpRequest<'_>,
+) -> Result<Decoded, AwsError> {
     match model.protocol {
         Protocol::Json => json::decode_request(model, op, req),
         Protocol::Ec2 => ec2::decode_request(model, op, req),
@@ -85,7 +102,9 @@ pub fn encode_error_for(
     match protocol {
         Protocol::Json => json::encode_error(err, request_id),
         Protocol::Ec2 => ec2::encode_error(err, request_id),
-        Protocol::Query => query::encode_error(model.and_then(|m| m.xml_namespace), err, request_id),
+        Protocol::Query => {
+            query::encode_error(model.and_then(|m| m.xml_namespace), err, request_id)
+        }
         Protocol::RestJson => rest_json::encode_error(err, request_id),
     }
 }
