@@ -1,2 +1,36 @@
-//! SigV4, credentials, principals, STS (placeholder until the auth work lands).
+//! Authentication for kmsnap: SigV4, credentials, principals and STS.
+//!
+//! * [`sigv4`]: verification ([`sigv4::parse`] then [`sigv4::verify`]) and signing
+//!   ([`sigv4::sign_headers`], [`sigv4::presign`]) of `AWS4-HMAC-SHA256`, header and presigned
+//!   query forms, on aws-lc-rs.
+//! * [`model`]: [`Secret`] (a secret access key behind a redacting, zeroizing newtype),
+//!   [`Principal`] and [`PrincipalKind`] (who is calling), [`Credentials`], [`AuthMode`].
+//! * [`keyring`]: [`Keyring`] resolves an access key id to [`Credentials`]: configured
+//!   [`StaticKey`]s, dev-mode conventions (`test`, 12-digit keys) and stateless STS temporary
+//!   keys (`ASIA…`) whose session token is an AES-256-GCM sealed claim set.
+//! * [`ops`]: the STS operations [`ops::get_caller_identity`] and [`Keyring::assume_role`],
+//!   with the [`TrustPolicyCheck`] hook that strict mode needs.
+//! * [`error`]: [`AuthError`] and its one mapping to each protocol's AWS error.
+//!
+//! The server's order is: route → [`sigv4::parse`] → [`Keyring::resolve`] (with the session
+//! token and the domain clock's now) → [`sigv4::verify`] (with real time) → the operation runs
+//! as [`Credentials::principal`].
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod keyring;
+pub mod model;
+pub mod ops;
+pub mod sigv4;
+
+pub use error::AuthError;
+pub use keyring::{Keyring, KeyringError, StaticKey};
+pub use model::{AuthMode, Credentials, Principal, PrincipalKind, Secret};
+pub use ops::assume_role::{AssumedRole, TrustPolicyCheck};
+pub use ops::get_caller_identity::CallerIdentity;

@@ -1,0 +1,423 @@
+//! [`Keyring`]: resolves the access key id of a signed request to [`Credentials`].
+//!
+//! Three sources, in this order:
+//! 1. configured [`StaticKey`]s (both modes): a secret, an account and optionally an IAM user;
+//! 2. STS temporary keys (`ASIA` + 16 characters, both modes). These are stateless: the secret
+//!    is an HMAC of the access key id under an HKDF subkey of the server's root key, and the
+//!    session token is an AES-256-GCM sealed claim set (version, access key id, account, role,
+//!    session name, expiry) under another derived key. Any server holding the root key can verify
+//!    them; nothing is stored. A temporary key is only accepted with its own session token;
+//! 3. dev mode only: `test` → account `000000000000`, a 12-digit key → that account, both as the
+//!    account's root with secret `test`. A session token sent with such a key is ignored (SDK
+//!    environments often carry a dummy `AWS_SESSION_TOKEN`).
+//!
+//! Anything else is [`AuthError::UnknownAccessKey`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use kmsnap_core::account::DEFAULT_ACCOUNT;
+use kmsnap_core::ids::{random_bytes, RngError};
+use kmsnap_core::{AccountId, RootKey};
+use zeroize::Zeroizing;
+
+use crate::error::AuthError;
+use crate::model::{
+    role_unique_id, AuthMode, Credentials, Principal, PrincipalKind, Secret, ID_ALPHABET,
+};
+use crate::ops::assume_role::TrustPolicyCheck;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// First byte of every session token: the format version.
+const TOKEN_VERSION: u8 = 1;
+const TOKEN_AAD: &[u8] = b"kmsnap/sts/session-token/v1";
+/// HKDF purpose labels of the two root-key subkeys.
+const SECRET_PURPOSE: &[u8] = b"sts/temporary-secret/v1";
+const TOKEN_PURPOSE: &[u8] = b"sts/session-token/v1";
+/// Upper bound on an accepted token's length, so garbage is refused before base64 and AEAD.
+const MAX_TOKEN_LEN: usize = 4096;
+/// The secret of the dev-mode conventions.
+const DEV_SECRET: &str = "test";
+
+/// A configured long-term access key.
+#[derive(Debug, Clone)]
+pub struct StaticKey {
+    pub access_key_id: String,
+    pub secret: Secret,
+    pub account: AccountId,
+    /// The IAM user owning the key; `None` means the account's root.
+    pub user_name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyringError {
+    #[error("deriving the STS keys from the root key failed")]
+    KeyDerivation,
+    #[error("access key id {0} is configured twice")]
+    DuplicateKey(String),
+    #[error(
+        "access key id {0} is not allowed: empty, or shaped like an STS temporary key (ASIA…)"
+    )]
+    ReservedKey(String),
+}
+
+/// The claims sealed in a session token.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Claims {
+    akid: String,
+    acct: AccountId,
+    role_arn: String,
+    role_name: String,
+    session: String,
+    /// Expiry, epoch seconds (domain clock).
+    exp: i64,
+}
+
+/// Temporary credentials as minted for AssumeRole.
+pub(crate) struct Minted {
+    pub access_key_id: String,
+    pub secret: Secret,
+    pub session_token: String,
+}
+
+pub struct Keyring {
+    mode: AuthMode,
+    static_keys: HashMap<String, StaticKey>,
+    /// Derives temporary secrets from access key ids.
+    temp_secret_key: hmac::Key,
+    /// Seals session tokens.
+    token_key: LessSafeKey,
+    pub(crate) trust_check: Option<Arc<dyn TrustPolicyCheck>>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ids: Vec<&String> = self.static_keys.keys().collect();
+        ids.sort();
+        f.debug_struct("Keyring")
+            .field("mode", &self.mode)
+            .field("static_keys", &ids)
+            .field("trust_check", &self.trust_check.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `akid` has the shape of an STS temporary key: `ASIA` + 16 id characters.
+pub fn is_temporary_key(akid: &str) -> bool {
+    akid.len() == 20
+        && akid.starts_with("ASIA")
+        && akid.bytes().skip(4).all(|b| ID_ALPHABET.contains(&b))
+}
+
+impl Keyring {
+    /// A keyring for `mode` with the configured `static_keys`. The STS keys are HKDF subkeys of
+    /// the server's `root_key`, one per purpose.
+    pub fn new(
+        mode: AuthMode,
+        root_key: &RootKey,
+        static_keys: Vec<StaticKey>,
+    ) -> Result<Self, KeyringError> {
+        let mut map = HashMap::new();
+        for k in static_keys {
+            if k.access_key_id.is_empty() || is_temporary_key(&k.access_key_id) {
+                return Err(KeyringError::ReservedKey(k.access_key_id));
+            }
+            if map.contains_key(&k.access_key_id) {
+                return Err(KeyringError::DuplicateKey(k.access_key_id));
+            }
+            map.insert(k.access_key_id.clone(), k);
+        }
+        let secret_key = root_key
+            .derive(SECRET_PURPOSE)
+            .map_err(|_| KeyringError::KeyDerivation)?;
+        let token_key = root_key
+            .derive(TOKEN_PURPOSE)
+            .map_err(|_| KeyringError::KeyDerivation)?;
+        let unbound = UnboundKey::new(&AES_256_GCM, token_key.expose())
+            .map_err(|_| KeyringError::KeyDerivation)?;
+        Ok(Keyring {
+            mode,
+            static_keys: map,
+            temp_secret_key: hmac::Key::new(hmac::HMAC_SHA256, secret_key.expose()),
+            token_key: LessSafeKey::new(unbound),
+            trust_check: None,
+        })
+    }
+
+    /// Wires the trust-policy check that strict mode needs for AssumeRole.
+    pub fn with_trust_policy_check(mut self, check: Arc<dyn TrustPolicyCheck>) -> Self {
+        self.trust_check = Some(check);
+        self
+    }
+
+    pub fn mode(&self) -> AuthMode {
+        self.mode
+    }
+
+    /// Resolves `access_key_id` (with the request's session token, if any) to its credentials.
+    /// `now` is the domain clock's time: temporary credentials expire in domain time, like the
+    /// `Expiration` AssumeRole reported.
+    pub fn resolve(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Credentials, AuthError> {
+        if let Some(k) = self.static_keys.get(access_key_id) {
+            if session_token.is_some() {
+                // AWS refuses a session token alongside a long-term key.
+                return Err(AuthError::InvalidSessionToken);
+            }
+            let principal = match &k.user_name {
+                Some(name) => Principal::user(k.account, name, access_key_id),
+                None => Principal::root(k.account, access_key_id),
+            };
+            return Ok(Credentials {
+                secret: k.secret.clone(),
+                principal,
+                session_token: None,
+            });
+        }
+        if is_temporary_key(access_key_id) {
+            return self.resolve_temporary(access_key_id, session_token, now);
+        }
+        if self.mode == AuthMode::Dev {
+            let account = if access_key_id == "test" {
+                Some(DEFAULT_ACCOUNT)
+            } else {
+                AccountId::parse(access_key_id).ok()
+            };
+            if let Some(account) = account {
+                return Ok(Credentials {
+                    secret: Secret::new(DEV_SECRET),
+                    principal: Principal::root(account, access_key_id),
+                    session_token: None,
+                });
+            }
+        }
+        Err(AuthError::UnknownAccessKey)
+    }
+
+    fn temporary_secret(&self, access_key_id: &str) -> Secret {
+        let tag = hmac::sign(&self.temp_secret_key, access_key_id.as_bytes());
+        let bytes = tag.as_ref().get(..30).unwrap_or(tag.as_ref());
+        Secret::new(B64.encode(bytes))
+    }
+
+    fn resolve_temporary(
+        &self,
+        access_key_id: &str,
+        token: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Credentials, AuthError> {
+        let token = token.ok_or(AuthError::InvalidSessionToken)?;
+        let claims = self
+            .open_token(token)
+            .ok_or(AuthError::InvalidSessionToken)?;
+        if aws_lc_rs::constant_time::verify_slices_are_equal(
+            claims.akid.as_bytes(),
+            access_key_id.as_bytes(),
+        )
+        .is_err()
+        {
+            return Err(AuthError::InvalidSessionToken);
+        }
+        if now.timestamp() >= claims.exp {
+            return Err(AuthError::ExpiredSessionToken);
+        }
+        let principal = Principal {
+            account: claims.acct,
+            arn: assumed_role_arn(claims.acct, &claims.role_name, &claims.session),
+            user_id: format!("{}:{}", role_unique_id(&claims.role_arn), claims.session),
+            kind: PrincipalKind::AssumedRole {
+                role_name: claims.role_name,
+                role_arn: claims.role_arn,
+                session_name: claims.session,
+            },
+            access_key_id: access_key_id.to_owned(),
+        };
+        Ok(Credentials {
+            secret: self.temporary_secret(access_key_id),
+            principal,
+            session_token: Some(token.to_owned()),
+        })
+    }
+
+    fn open_token(&self, token: &str) -> Option<Claims> {
+        if token.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let raw = B64.decode(token.as_bytes()).ok()?;
+        let (&version, rest) = raw.split_first()?;
+        if version != TOKEN_VERSION || rest.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let plain = self
+            .token_key
+            .open_in_place(nonce, Aad::from(TOKEN_AAD), buf.as_mut_slice())
+            .ok()?;
+        serde_json::from_slice(plain).ok()
+    }
+
+    /// Mints a temporary key for a session of `role_arn` in `account`, expiring at `expiration`.
+    pub(crate) fn mint(
+        &self,
+        account: AccountId,
+        role_arn: &str,
+        role_name: &str,
+        session_name: &str,
+        expiration: DateTime<Utc>,
+    ) -> Result<Minted, RngError> {
+        let mut rnd = [0u8; 16];
+        random_bytes(&mut rnd)?;
+        let mut access_key_id = String::from("ASIA");
+        access_key_id.extend(
+            rnd.iter()
+                .map(|b| char::from(ID_ALPHABET[usize::from(b & 31)])),
+        );
+        let claims = Claims {
+            akid: access_key_id.clone(),
+            acct: account,
+            role_arn: role_arn.to_owned(),
+            role_name: role_name.to_owned(),
+            session: session_name.to_owned(),
+            exp: expiration.timestamp(),
+        };
+        let mut buf = serde_json::to_vec(&claims).map_err(|_| RngError)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        random_bytes(&mut nonce)?;
+        self.token_key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(TOKEN_AAD),
+                &mut buf,
+            )
+            .map_err(|_| RngError)?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
+        out.push(TOKEN_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&buf);
+        Ok(Minted {
+            secret: self.temporary_secret(&access_key_id),
+            access_key_id,
+            session_token: B64.encode(out),
+        })
+    }
+}
+
+/// `arn:aws:sts::<acct>:assumed-role/<role name>/<session>`.
+pub fn assumed_role_arn(account: AccountId, role_name: &str, session: &str) -> String {
+    format!(
+        "arn:aws:sts::{}:assumed-role/{role_name}/{session}",
+        account.as_str()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root_key() -> RootKey {
+        RootKey::from_bytes([7u8; 32])
+    }
+
+    fn dev() -> Keyring {
+        Keyring::new(AuthMode::Dev, &root_key(), vec![]).unwrap()
+    }
+
+    #[test]
+    fn dev_conventions() {
+        let now = Utc::now();
+        let c = dev().resolve("test", None, now).unwrap();
+        assert_eq!(c.principal.arn, "arn:aws:iam::000000000000:root");
+        assert_eq!(c.secret.expose(), "test");
+        let c = dev().resolve("111111111111", Some("dummy"), now).unwrap();
+        assert_eq!(c.principal.account.as_str(), "111111111111");
+        assert_eq!(
+            dev()
+                .resolve("AKIAIOSFODNN7EXAMPLE", None, now)
+                .unwrap_err(),
+            AuthError::UnknownAccessKey
+        );
+        let strict = Keyring::new(AuthMode::Strict, &root_key(), vec![]).unwrap();
+        assert_eq!(
+            strict.resolve("test", None, now).unwrap_err(),
+            AuthError::UnknownAccessKey
+        );
+        assert_eq!(
+            strict.resolve("111111111111", None, now).unwrap_err(),
+            AuthError::UnknownAccessKey
+        );
+    }
+
+    #[test]
+    fn static_keys_both_modes() {
+        let acct = AccountId::parse("222222222222").unwrap();
+        let keys = vec![
+            StaticKey {
+                access_key_id: "AKIAALICE".into(),
+                secret: Secret::new("s1"),
+                account: acct,
+                user_name: Some("alice".into()),
+            },
+            StaticKey {
+                access_key_id: "AKIAROOT".into(),
+                secret: Secret::new("s2"),
+                account: acct,
+                user_name: None,
+            },
+        ];
+        for mode in [AuthMode::Dev, AuthMode::Strict] {
+            let k = Keyring::new(mode, &root_key(), keys.clone()).unwrap();
+            let c = k.resolve("AKIAALICE", None, Utc::now()).unwrap();
+            assert_eq!(c.principal.arn, "arn:aws:iam::222222222222:user/alice");
+            assert_eq!(c.secret.expose(), "s1");
+            let c = k.resolve("AKIAROOT", None, Utc::now()).unwrap();
+            assert!(c.principal.is_root());
+            assert_eq!(
+                k.resolve("AKIAROOT", Some("tok"), Utc::now()).unwrap_err(),
+                AuthError::InvalidSessionToken
+            );
+        }
+        let dup = vec![keys[0].clone(), keys[0].clone()];
+        assert_eq!(
+            Keyring::new(AuthMode::Dev, &root_key(), dup).unwrap_err(),
+            KeyringError::DuplicateKey("AKIAALICE".into())
+        );
+    }
+
+    #[test]
+    fn temporary_round_trip() {
+        let k = dev();
+        let acct = AccountId::parse("333333333333").unwrap();
+        let now = Utc::now();
+        let m = k
+            .mint(
+                acct,
+                "arn:aws:iam::333333333333:role/r",
+                "r",
+                "s",
+                now + chrono::Duration::hours(1),
+            )
+            .unwrap();
+        assert!(is_temporary_key(&m.access_key_id));
+        assert_eq!(m.secret.expose().len(), 40);
+        let c = k
+            .resolve(&m.access_key_id, Some(&m.session_token), now)
+            .unwrap();
+        assert_eq!(
+            c.principal.arn,
+            "arn:aws:sts::333333333333:assumed-role/r/s"
+        );
+        assert_eq!(c.secret.expose(), m.secret.expose());
+    }
+}
