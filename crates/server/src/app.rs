@@ -1,0 +1,198 @@
+//! The request path (DESIGN.md): listener → router (service, protocol, operation, *before*
+//! auth) → SigV4 → decode into the generated input shape → domain operation → encode the output
+//! or the protocol's own error envelope. Every response carries a request id.
+
+use crate::config::{Config, Mode};
+use crate::handlers::{self, RequestContext};
+use crate::metrics::Metrics;
+use crate::serve::ServeError;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, Request, Response, StatusCode};
+use bytes::Bytes;
+use kmsnap_api::proto::{self, Decoded, HttpRequest, HttpResponse};
+use kmsnap_api::router::{self, OpMatch, Route, RouteRequest};
+use kmsnap_api::AwsError;
+use kmsnap_auth::{sigv4, AuthError, Keyring};
+use kmsnap_core::{Clock, ManualClock, RootKey};
+use kmsnap_store::{BlobStore, MetaStore};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest request body accepted (an EBS block is 512 KiB; KMS requests are far smaller).
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+pub struct App {
+    pub meta: Arc<dyn MetaStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<ManualClock>,
+    pub keyring: Keyring,
+    pub dev_mode: bool,
+    pub metrics: Metrics,
+    pub started: Instant,
+    pub store_kind: &'static str,
+}
+
+impl App {
+    pub fn open(data_dir: Option<&Path>, root: RootKey, config: &Config) -> Result<App, ServeError> {
+        let (meta, blobs) = match data_dir {
+            Some(d) => kmsnap_store::open_embedded(d).map_err(|e| ServeError::Store(e.to_string()))?,
+            None => kmsnap_store::open_memory(),
+        };
+        let store_kind = if data_dir.is_some() { "embedded" } else { "memory" };
+        let offset = crate::internal::load_clock_offset(meta.as_ref()).map_err(|e| ServeError::Store(e.to_string()))?;
+        let clock = Arc::new(ManualClock::new(offset));
+        let dev_mode = config.auth.mode == Mode::Dev;
+        let keyring = handlers::keyring(&root, config).map_err(ServeError::Setup)?;
+        Ok(App {
+            meta,
+            blobs,
+            clock,
+            keyring,
+            dev_mode,
+            metrics: Metrics::default(),
+            started: Instant::now(),
+            store_kind,
+        })
+    }
+}
+
+pub fn router(app: Arc<App>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(app)
+}
+
+async fn handle(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = kmsnap_core::ids::request_id();
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, &request_id, "Request body too large"),
+    };
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+
+    if let Some(rest) = path.strip_prefix("/_kmsnap/") {
+        return crate::internal::handle(&app, parts.method.as_str(), rest, &body, &request_id).await;
+    }
+
+    let rreq = RouteRequest { method: parts.method.as_str(), path, query, headers: &parts.headers, body: &body };
+    let route = match router::route(&rreq) {
+        Ok(r) => r,
+        Err(e) => {
+            let resp = proto::encode_error_for(e.protocol(), e.service().and_then(router::service_by_name), &e.to_aws_error(), &request_id);
+            app.metrics.record(e.service().unwrap_or("unknown"), "Unknown", resp.status, started.elapsed());
+            return into_response(resp);
+        }
+    };
+    let service = route.service;
+    let op_name = route.operation_name();
+
+    let http_req = HttpRequest { method: parts.method.as_str(), path, query, headers: &parts.headers, body: &body };
+    let result = serve_routed(&app, route, &http_req, peer, &request_id).await;
+    let resp = match result {
+        Ok((output, payload)) => match route.op {
+            OpMatch::InScope(op) => proto::encode_output(service, op, &output, payload, &request_id),
+            OpMatch::NotInScope(_) => proto::encode_error(service, &AwsError::internal("InternalFailure"), &request_id),
+        },
+        Err(err) => {
+            if err.status >= 500 {
+                tracing::warn!(service = service.name, op = op_name, code = %err.code, request_id, "server error");
+            }
+            proto::encode_error(service, &err, &request_id)
+        }
+    };
+    let took = started.elapsed();
+    tracing::debug!(service = service.name, op = op_name, status = resp.status, micros = took.as_micros() as u64, request_id, "request");
+    app.metrics.record(service.name, op_name, resp.status, took);
+    into_response(resp)
+}
+
+/// Authenticate, decode, validate and dispatch a routed request.
+async fn serve_routed(
+    app: &App,
+    route: Route,
+    req: &HttpRequest<'_>,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Result<(serde_json::Value, Option<Bytes>), AwsError> {
+    let service = route.service;
+    let ctx = authenticate(app, &route, req, peer, request_id)?;
+    let op = match route.op {
+        OpMatch::InScope(op) => op,
+        OpMatch::NotInScope(name) => return Err(AwsError::not_implemented(service.name, name)),
+    };
+    let decoded: Decoded = proto::decode_request(service, op, req)?;
+    proto::validate::validate_input(service, op, &decoded.input)?;
+    handlers::dispatch(app, &ctx, service.name, op.name, decoded).await
+}
+
+fn authenticate(
+    app: &App,
+    route: &Route,
+    req: &HttpRequest<'_>,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Result<RequestContext, AwsError> {
+    let service = route.service;
+    let signed = sigv4::SignedRequest {
+        method: req.method,
+        raw_path: req.path,
+        raw_query: req.query,
+        headers: req.headers,
+        body: req.body,
+        service: service.signing_name,
+        allow_unsigned_payload: matches!(route.op, OpMatch::InScope(op) if op.unsigned_payload),
+    };
+    let fail = |e: AuthError| e.to_aws_error(service.protocol);
+    let parsed = sigv4::parse(&signed).map_err(fail)?;
+    let now = app.clock.now();
+    let creds = app.keyring.resolve(&parsed.access_key_id, parsed.session_token.as_deref(), now).map_err(fail)?;
+    sigv4::verify(&signed, &parsed, &creds.secret, chrono::Utc::now()).map_err(fail)?;
+    Ok(RequestContext {
+        principal: creds.principal,
+        region: parsed.region,
+        request_id: request_id.to_owned(),
+        source_ip: peer.ip(),
+        user_agent: req
+            .headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect(),
+        now,
+    })
+}
+
+pub fn into_response(r: HttpResponse) -> Response<Body> {
+    let mut resp = Response::new(Body::from(r.body));
+    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    for (k, v) in r.headers {
+        if let (Ok(name), Ok(value)) = (axum::http::HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            headers.append(name, value);
+        }
+    }
+    resp
+}
+
+/// A non-AWS response (internal endpoints, oversize bodies): JSON `{"message": ...}`.
+pub fn plain(status: StatusCode, request_id: &str, message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}

@@ -1,0 +1,99 @@
+//! kmsnap's own endpoints under `/_kmsnap/` (DESIGN.md "Running it"):
+//! `GET health`, `GET metrics`, `GET|POST clock` and `POST reset` (the last two dev mode only).
+//! The clock offset is persisted so that time never runs backwards across a restart.
+
+use crate::app::{plain, App};
+use axum::body::Body;
+use axum::http::{HeaderValue, Response, StatusCode};
+use kmsnap_core::Clock;
+use kmsnap_store::{MetaStore, StoreError};
+
+const SERVER_TABLE: &str = "server";
+const CLOCK_KEY: &[u8] = b"clock_offset_ms";
+
+pub fn load_clock_offset(meta: &dyn MetaStore) -> Result<i64, StoreError> {
+    let txn = meta.read()?;
+    Ok(txn
+        .get(SERVER_TABLE, CLOCK_KEY)?
+        .and_then(|r| r.value.get(..8).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes))
+        .unwrap_or(0))
+}
+
+fn store_clock_offset(meta: &dyn MetaStore, offset_ms: i64) -> Result<(), StoreError> {
+    let mut txn = meta.write()?;
+    txn.put(SERVER_TABLE, CLOCK_KEY, &offset_ms.to_be_bytes())?;
+    txn.commit()
+}
+
+fn json(status: StatusCode, request_id: &str, v: serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(Body::from(v.to_string()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+fn clock_state(app: &App) -> serde_json::Value {
+    let now = app.clock.now();
+    serde_json::json!({
+        "now": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "offset_seconds": app.clock.offset_ms() as f64 / 1000.0,
+    })
+}
+
+pub async fn handle(app: &App, method: &str, path: &str, body: &[u8], request_id: &str) -> Response<Body> {
+    match (method, path) {
+        ("GET", "health") => json(
+            StatusCode::OK,
+            request_id,
+            serde_json::json!({
+                "status": "ok",
+                "version": env!("CARGO_PKG_VERSION"),
+                "store": app.store_kind,
+                "mode": if app.dev_mode { "dev" } else { "strict" },
+                "uptime_seconds": app.started.elapsed().as_secs_f64(),
+            }),
+        ),
+        ("GET", "metrics") => {
+            let mut resp = Response::new(Body::from(app.metrics.render(app.started.elapsed())));
+            resp.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; version=0.0.4"));
+            resp
+        }
+        (_, "clock" | "reset") if !app.dev_mode => {
+            plain(StatusCode::FORBIDDEN, request_id, "This endpoint is available in dev mode only")
+        }
+        ("GET", "clock") => json(StatusCode::OK, request_id, clock_state(app)),
+        ("POST", "clock") => {
+            let secs = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("advance_seconds").and_then(serde_json::Value::as_f64));
+            let Some(secs) = secs.filter(|s| s.is_finite() && *s >= 0.0 && *s <= 1e10) else {
+                return plain(StatusCode::BAD_REQUEST, request_id, "expected {\"advance_seconds\": N} with 0 <= N <= 1e10");
+            };
+            app.clock.advance(chrono::Duration::milliseconds((secs * 1000.0) as i64));
+            if let Err(e) = store_clock_offset(app.meta.as_ref(), app.clock.offset_ms()) {
+                tracing::error!(error = %e, "persisting clock offset failed");
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, request_id, "could not persist the clock");
+            }
+            json(StatusCode::OK, request_id, clock_state(app))
+        }
+        ("POST", "reset") => match reset(app) {
+            Ok(()) => json(StatusCode::OK, request_id, serde_json::json!({"reset": true})),
+            Err(e) => {
+                tracing::error!(error = %e, "reset failed");
+                plain(StatusCode::INTERNAL_SERVER_ERROR, request_id, "reset failed")
+            }
+        },
+        _ => plain(StatusCode::NOT_FOUND, request_id, "No such kmsnap endpoint"),
+    }
+}
+
+/// Wipe every table and blob. The clock keeps its offset: time never runs backwards.
+fn reset(app: &App) -> Result<(), StoreError> {
+    app.meta.wipe()?;
+    app.blobs.wipe()?;
+    store_clock_offset(app.meta.as_ref(), app.clock.offset_ms())
+}
