@@ -21,6 +21,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod context;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -29,6 +30,7 @@ pub mod model;
 pub mod ops;
 pub mod sigv4;
 
+pub use context::RequestContext;
 pub use error::AuthError;
 pub use keyring::{Keyring, KeyringError, StaticKey};
 pub use model::{AuthMode, Credentials, Principal, PrincipalKind, Secret};
