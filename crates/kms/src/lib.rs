@@ -1,3 +1,107 @@
-//! KMS: keys, key material, policies, grants, aliases, rotation, multi-region keys and the
-//! cryptography behind Encrypt/Decrypt. (Built by the KMS issue.)
+//! KMS: keys, key material, policies, aliases, rotation, multi-region keys and the
+//! cryptography behind Encrypt/Decrypt (spec/kms.md).
+//!
+//! * [`Kms`]: the service; implements the generated [`KmsHandler`](kmsnap_api::gen::kms::KmsHandler)
+//!   by delegating each operation to `ops::<family>`.
+//! * [`model`]: persisted records — [`model::KeyRecord`] per region, [`model::SharedKey`] per key
+//!   id (what multi-region replicas share: material, rotation, roster).
+//! * [`store`]: tables, the write path (one durable transaction per change) and the cache that
+//!   keeps crypto calls in memory.
+//! * [`crypto`]: material, wrapping at rest under the root key, the ciphertext blob format.
+//! * [`resolve`], [`access`], [`metadata`]: KeyId parsing, who may use a key, KeyMetadata.
+//! * [`workers`]: deletion windows and automatic rotation, advanced on the injected clock.
+//! * [`error`]: [`KmsError`] and its one mapping to AWS codes.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod access;
+pub mod crypto;
+pub mod error;
+pub mod managed;
+pub mod metadata;
+pub mod model;
+pub mod ops;
+pub mod resolve;
+pub mod store;
+#[doc(hidden)]
+pub mod testsupport;
+pub mod workers;
+
+pub use error::KmsError;
+
+use kmsnap_api::gen::kms as api;
+use kmsnap_api::AwsError;
+use kmsnap_auth::RequestContext;
+use kmsnap_core::{Clock, RootKey};
+use kmsnap_store::MetaStore;
+use std::sync::Arc;
+
+/// The KMS service of one server: every account and region.
+pub struct Kms {
+    pub(crate) store: store::KeyStore,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kms").finish_non_exhaustive()
+    }
+}
+
+impl Kms {
+    pub fn new(meta: Arc<dyn MetaStore>, root: &RootKey, clock: Arc<dyn Clock>) -> Result<Self, KmsError> {
+        let wrapper = crypto::MaterialWrapper::new(root)?;
+        Ok(Kms { store: store::KeyStore::new(meta, wrapper), clock })
+    }
+
+    /// Forget cached keys (after a dev-mode reset wiped the store).
+    pub fn clear_cache(&self) {
+        self.store.clear_cache();
+    }
+}
+
+macro_rules! delegate {
+    ($( $name:ident : $module:ident ( $input:ident ) -> $out:ty ; )*) => {
+        impl api::KmsHandler<RequestContext> for Kms {
+            $(
+                async fn $name(&self, ctx: &RequestContext, input: api::$input) -> Result<$out, AwsError> {
+                    ops::$module::$name(self, ctx, input).map_err(AwsError::from)
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    create_key: keys(CreateKeyRequest) -> api::CreateKeyResponse;
+    describe_key: keys(DescribeKeyRequest) -> api::DescribeKeyResponse;
+    list_keys: keys(ListKeysRequest) -> api::ListKeysResponse;
+    update_key_description: keys(UpdateKeyDescriptionRequest) -> ();
+    enable_key: keys(EnableKeyRequest) -> ();
+    disable_key: keys(DisableKeyRequest) -> ();
+    schedule_key_deletion: keys(ScheduleKeyDeletionRequest) -> api::ScheduleKeyDeletionResponse;
+    cancel_key_deletion: keys(CancelKeyDeletionRequest) -> api::CancelKeyDeletionResponse;
+    tag_resource: tags(TagResourceRequest) -> ();
+    untag_resource: tags(UntagResourceRequest) -> ();
+    list_resource_tags: tags(ListResourceTagsRequest) -> api::ListResourceTagsResponse;
+    get_key_policy: policies(GetKeyPolicyRequest) -> api::GetKeyPolicyResponse;
+    put_key_policy: policies(PutKeyPolicyRequest) -> ();
+    list_key_policies: policies(ListKeyPoliciesRequest) -> api::ListKeyPoliciesResponse;
+    encrypt: crypto(EncryptRequest) -> api::EncryptResponse;
+    decrypt: crypto(DecryptRequest) -> api::DecryptResponse;
+    re_encrypt: crypto(ReEncryptRequest) -> api::ReEncryptResponse;
+    generate_data_key: crypto(GenerateDataKeyRequest) -> api::GenerateDataKeyResponse;
+    generate_data_key_without_plaintext: crypto(GenerateDataKeyWithoutPlaintextRequest) -> api::GenerateDataKeyWithoutPlaintextResponse;
+    generate_random: crypto(GenerateRandomRequest) -> api::GenerateRandomResponse;
+    create_alias: aliases(CreateAliasRequest) -> ();
+    update_alias: aliases(UpdateAliasRequest) -> ();
+    delete_alias: aliases(DeleteAliasRequest) -> ();
+    list_aliases: aliases(ListAliasesRequest) -> api::ListAliasesResponse;
+    enable_key_rotation: rotation(EnableKeyRotationRequest) -> ();
+    disable_key_rotation: rotation(DisableKeyRotationRequest) -> ();
+    get_key_rotation_status: rotation(GetKeyRotationStatusRequest) -> api::GetKeyRotationStatusResponse;
+    rotate_key_on_demand: rotation(RotateKeyOnDemandRequest) -> api::RotateKeyOnDemandResponse;
+    list_key_rotations: rotation(ListKeyRotationsRequest) -> api::ListKeyRotationsResponse;
+    replicate_key: multi_region(ReplicateKeyRequest) -> api::ReplicateKeyResponse;
+    update_primary_region: multi_region(UpdatePrimaryRegionRequest) -> ();
+}

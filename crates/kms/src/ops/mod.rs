@@ -1,0 +1,9 @@
+//! One module per family of KMS operations.
+pub mod aliases;
+pub mod common;
+pub mod crypto;
+pub mod keys;
+pub mod multi_region;
+pub mod policies;
+pub mod rotation;
+pub mod tags;

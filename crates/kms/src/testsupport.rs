@@ -1,0 +1,227 @@
+//! Test support (hidden from docs, not for production code): a [`Kms`] over an in-memory store
+//! with a fixed root key and a [`ManualClock`], request contexts for a root caller, and keys
+//! written *directly through the store* — so that tests of one operation family do not depend on
+//! CreateKey, ReplicateKey or RotateKeyOnDemand being built.
+//!
+//! Everything returns `Result` (the crate forbids `unwrap` outside `#[cfg(test)]`); tests simply
+//! `.unwrap()` it.
+//!
+//! ```ignore
+//! let t = TestKms::new()?;
+//! let key_id = t.put_key(&KeySetup::default())?;
+//! let ctx = t.ctx();
+//! ```
+
+use crate::crypto::Material;
+use crate::model::*;
+use crate::store::LoadedKey;
+use crate::{Kms, KmsError};
+use kmsnap_auth::model::Principal;
+use kmsnap_auth::RequestContext;
+use kmsnap_core::{AccountId, Clock, ManualClock, Region, RootKey};
+use std::sync::Arc;
+
+/// The account and region tests act in unless they say otherwise.
+pub const ACCOUNT: &str = "111111111111";
+pub const REGION: &str = "ap-northeast-1";
+/// A second account (for cross-account tests) and region (for multi-region tests).
+pub const OTHER_ACCOUNT: &str = "222222222222";
+pub const OTHER_REGION: &str = "us-west-2";
+
+/// The fixed root key of every test Kms.
+pub const ROOT_KEY: [u8; 32] = [7u8; 32];
+
+fn account(s: &str) -> Result<AccountId, KmsError> {
+    AccountId::parse(s).map_err(|_| KmsError::Internal("testsupport: bad account"))
+}
+
+fn region(s: &str) -> Result<Region, KmsError> {
+    Region::parse(s).map_err(|_| KmsError::Internal("testsupport: bad region"))
+}
+
+/// A Kms over `kmsnap_store::open_memory()` and the clock that drives it.
+pub struct TestKms {
+    pub kms: Kms,
+    pub clock: Arc<ManualClock>,
+}
+
+/// How [`TestKms::put_key`] makes a key. `Default`: a single-region, Enabled, customer managed
+/// symmetric key in [`ACCOUNT`] / [`REGION`] with one material version.
+#[derive(Debug, Clone)]
+pub struct KeySetup {
+    pub account: String,
+    pub region: String,
+    pub state: KeyState,
+    pub manager: KeyManager,
+    /// For AWS managed keys: `ebs`, `rds`, `backup`.
+    pub aws_service: Option<String>,
+    pub multi_region: bool,
+    pub description: String,
+}
+
+impl Default for KeySetup {
+    fn default() -> Self {
+        KeySetup {
+            account: ACCOUNT.into(),
+            region: REGION.into(),
+            state: KeyState::Enabled,
+            manager: KeyManager::Customer,
+            aws_service: None,
+            multi_region: false,
+            description: String::new(),
+        }
+    }
+}
+
+/// A stand-in for the default key policy (spec/kms.md §7): the account's root may do anything.
+pub fn simple_policy(account: AccountId) -> String {
+    format!(
+        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
+    )
+}
+
+impl TestKms {
+    pub fn new() -> Result<Self, KmsError> {
+        let (meta, _blobs) = kmsnap_store::open_memory();
+        let clock = Arc::new(ManualClock::default());
+        let kms = Kms::new(meta, &RootKey::from_bytes(ROOT_KEY), clock.clone())?;
+        Ok(TestKms { kms, clock })
+    }
+
+    /// A root caller of `account` in `region`, at the clock's time.
+    pub fn ctx_for(&self, account_id: &str, region_name: &str) -> Result<RequestContext, KmsError> {
+        let account = account(account_id)?;
+        Ok(RequestContext {
+            principal: Principal::root(account, account_id),
+            region: region(region_name)?,
+            request_id: kmsnap_core::ids::request_id(),
+            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            user_agent: "kmsnap-testsupport".into(),
+            now: self.clock.now(),
+            via_service: None,
+        })
+    }
+
+    /// The root of [`ACCOUNT`] in [`REGION`].
+    pub fn ctx(&self) -> Result<RequestContext, KmsError> {
+        self.ctx_for(ACCOUNT, REGION)
+    }
+
+    /// Create a key through the store (no CreateKey): its regional record and its shared record
+    /// with one fresh material version. Returns the key id (`mrk-…` for a multi-region key).
+    pub fn put_key(&self, setup: &KeySetup) -> Result<String, KmsError> {
+        let account = account(&setup.account)?;
+        let region = region(&setup.region)?;
+        let key_id = if setup.multi_region {
+            format!("mrk-{}", kmsnap_core::ids::random_hex(16).map_err(|_| KmsError::Internal("rng"))?)
+        } else {
+            uuid::Uuid::new_v4().to_string()
+        };
+        let now = self.clock.now();
+        let (material_id, material) = Material::generate()?;
+        let wrapped = self.kms.store.wrapper().wrap(account, &key_id, &material_id, &material)?;
+        let record = KeyRecord {
+            account,
+            region,
+            key_id: key_id.clone(),
+            created: now,
+            description: setup.description.clone(),
+            state: setup.state,
+            manager: setup.manager,
+            aws_service: setup.aws_service.clone(),
+            policy: simple_policy(account),
+            tags: Vec::new(),
+            deletion_date: setup.state.is_pending_deletion().then(|| now + chrono::Duration::days(30)),
+            pending_window_days: setup.state.is_pending_deletion().then_some(30),
+        };
+        let shared = SharedKey {
+            account,
+            key_id: key_id.clone(),
+            key_spec: "SYMMETRIC_DEFAULT".into(),
+            key_usage: "ENCRYPT_DECRYPT".into(),
+            origin: "AWS_KMS".into(),
+            multi_region: setup.multi_region,
+            primary_region: region,
+            replica_regions: Vec::new(),
+            materials: vec![MaterialVersion { id: material_id, wrapped, created: now, rotation: RotationType::Initial }],
+            rotation: RotationSchedule::default(),
+        };
+        self.kms.store.write(|txn| {
+            txn.put_shared(&shared)?;
+            txn.put_key(&record)
+        })?;
+        Ok(key_id)
+    }
+
+    /// A key with everything defaulted except `state`.
+    pub fn put_key_in_state(&self, state: KeyState) -> Result<String, KmsError> {
+        self.put_key(&KeySetup { state, ..KeySetup::default() })
+    }
+
+    /// Rotate through the store (no RotateKeyOnDemand): append a fresh material version, which
+    /// becomes current. Returns the new material id.
+    pub fn add_material(&self, account_id: &str, key_id: &str, rotation: RotationType) -> Result<String, KmsError> {
+        let account = account(account_id)?;
+        let (material_id, material) = Material::generate()?;
+        let wrapped = self.kms.store.wrapper().wrap(account, key_id, &material_id, &material)?;
+        let now = self.clock.now();
+        self.kms.store.write(|txn| {
+            let mut shared = txn.get_shared(account, key_id)?.ok_or(KmsError::Internal("testsupport: no shared record"))?;
+            shared.materials.push(MaterialVersion { id: material_id.clone(), wrapped, created: now, rotation });
+            txn.put_shared(&shared)
+        })?;
+        Ok(material_id)
+    }
+
+    /// Replicate through the store (no ReplicateKey): a regional record of the multi-region key
+    /// `key_id` in `replica_region`, in `state`, and the region added to the shared roster.
+    pub fn put_replica(&self, account_id: &str, key_id: &str, replica_region: &str, state: KeyState) -> Result<(), KmsError> {
+        let account = account(account_id)?;
+        let replica = region(replica_region)?;
+        let now = self.clock.now();
+        self.kms.store.write(|txn| {
+            let mut shared = txn.get_shared(account, key_id)?.ok_or(KmsError::Internal("testsupport: no shared record"))?;
+            let primary = txn
+                .get_key(account, shared.primary_region, key_id)?
+                .ok_or(KmsError::Internal("testsupport: no primary record"))?;
+            if !shared.replica_regions.contains(&replica) {
+                shared.replica_regions.push(replica);
+            }
+            let record = KeyRecord {
+                region: replica,
+                created: now,
+                state,
+                tags: Vec::new(),
+                deletion_date: None,
+                pending_window_days: None,
+                ..primary
+            };
+            txn.put_shared(&shared)?;
+            txn.put_key(&record)
+        })
+    }
+
+    /// Change a key's state through the store (no EnableKey / DisableKey / ScheduleKeyDeletion).
+    pub fn set_state(&self, account_id: &str, region_name: &str, key_id: &str, state: KeyState) -> Result<(), KmsError> {
+        let account = account(account_id)?;
+        let region = region(region_name)?;
+        let now = self.clock.now();
+        self.kms.store.write(|txn| {
+            let mut k = txn.get_key(account, region, key_id)?.ok_or(KmsError::Internal("testsupport: no key record"))?;
+            k.state = state;
+            k.deletion_date = state.is_pending_deletion().then(|| now + chrono::Duration::days(30));
+            k.pending_window_days = state.is_pending_deletion().then_some(30);
+            txn.put_key(&k)
+        })
+    }
+
+    /// The key as operations see it (through the cache).
+    pub fn get(&self, account_id: &str, region_name: &str, key_id: &str) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+        self.kms.store.get(account(account_id)?, region(region_name)?, key_id)
+    }
+
+    /// `arn:aws:kms:<region>:<account>:key/<key_id>`.
+    pub fn arn(&self, account_id: &str, region_name: &str, key_id: &str) -> Result<String, KmsError> {
+        Ok(key_arn(region(region_name)?, account(account_id)?, key_id))
+    }
+}
