@@ -330,3 +330,29 @@ def test_sigterm_shuts_down_cleanly(fresh_server):
     s = fresh_server()
     make_client(s, "sts").get_caller_identity()
     assert s.stop() == 0
+
+
+def test_config_secret_encrypted_by_the_root_key(fresh_server, tmp_path):
+    """`kmsnap secret encrypt` turns a secret into enc:v1:… under the data dir's root key; the
+    config then holds no plaintext secret, and the key signs requests as usual."""
+    from conftest import BIN
+    data = tmp_path / "data"
+    data.mkdir()
+    out = subprocess.run([BIN, "secret", "encrypt", "--data-dir", str(data)], input="very-secret-value\n",
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    enc = out.stdout.strip()
+    assert enc.startswith("enc:v1:") and "very-secret-value" not in enc
+    cfg = tmp_path / "kmsnap.toml"
+    cfg.write_text(f'[[access_keys]]\naccess_key_id = "AKIAENCRYPTED000001"\nsecret_access_key = "{enc}"\n'
+                   'account = "555555555555"\n')
+    assert "very-secret-value" not in cfg.read_text()
+    s = fresh_server(extra_args=["--config", str(cfg)], data_dir=str(data))
+    ident = make_client(s, "sts", access_key="AKIAENCRYPTED000001", secret="very-secret-value").get_caller_identity()
+    assert ident["Account"] == "555555555555"
+    # Under another root key the value does not open: the server refuses to start.
+    other = tmp_path / "other"
+    other.mkdir()
+    bad = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(other), "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "cannot decrypt" in bad.stderr

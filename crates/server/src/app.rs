@@ -33,6 +33,7 @@ pub struct App {
     pub metrics: Metrics,
     pub started: Instant,
     pub store_kind: &'static str,
+    pub kms: kmsnap_kms::Kms,
 }
 
 impl App {
@@ -46,6 +47,7 @@ impl App {
         let clock = Arc::new(ManualClock::new(offset));
         let dev_mode = config.auth.mode == Mode::Dev;
         let keyring = handlers::keyring(&root, config).map_err(ServeError::Setup)?;
+        let kms = kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).map_err(|e| ServeError::Setup(e.to_string()))?;
         Ok(App {
             meta,
             blobs,
@@ -55,8 +57,27 @@ impl App {
             metrics: Metrics::default(),
             started: Instant::now(),
             store_kind,
+            kms,
         })
     }
+}
+
+/// Background workers: every second, run what is due at the injected clock's time.
+pub fn spawn_workers(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let app = app.clone();
+            let r = tokio::task::spawn_blocking(move || kmsnap_kms::workers::run_due(&app.kms, app.clock.now())).await;
+            match r {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "kms worker failed"),
+                Err(e) => tracing::error!(error = %e, "kms worker panicked"),
+            }
+        }
+    })
 }
 
 pub fn router(app: Arc<App>) -> axum::Router {
@@ -102,7 +123,7 @@ async fn handle(
             OpMatch::NotInScope(_) => proto::encode_error(service, &AwsError::internal("InternalFailure"), &request_id),
         },
         Err(err) => {
-            if err.status >= 500 {
+            if err.status >= 500 && err.code != "NotImplemented" {
                 tracing::warn!(service = service.name, op = op_name, code = %err.code, request_id, "server error");
             }
             proto::encode_error(service, &err, &request_id)
@@ -169,6 +190,7 @@ fn authenticate(
             .take(256)
             .collect(),
         now,
+        via_service: None,
     })
 }
 

@@ -12,21 +12,9 @@ use kmsnap_api::gen::sts::{
 };
 use kmsnap_api::proto::Decoded;
 use kmsnap_api::{AwsError, Timestamp};
-use kmsnap_auth::{AuthMode, Keyring, Principal, Secret, StaticKey};
-use kmsnap_core::{AccountId, Region, RootKey};
-
-/// Who is calling, from where, and when (the injected clock's time at authentication). The
-/// domains read region, request id, source IP and user agent for their audit records.
-#[derive(Debug, Clone)]
-#[allow(dead_code)] // read by the domain handlers as they are built (audit records)
-pub struct RequestContext {
-    pub principal: Principal,
-    pub region: Region,
-    pub request_id: String,
-    pub source_ip: std::net::IpAddr,
-    pub user_agent: String,
-    pub now: chrono::DateTime<chrono::Utc>,
-}
+pub use kmsnap_auth::RequestContext;
+use kmsnap_auth::{AuthMode, Keyring, Secret, StaticKey};
+use kmsnap_core::{AccountId, RootKey};
 
 pub fn keyring(root: &RootKey, config: &Config) -> Result<Keyring, String> {
     let mode = match config.auth.mode {
@@ -36,9 +24,15 @@ pub fn keyring(root: &RootKey, config: &Config) -> Result<Keyring, String> {
     let mut keys = Vec::new();
     for k in &config.access_keys {
         let account = AccountId::parse(&k.account).map_err(|e| format!("access key {}: {e}", k.access_key_id))?;
+        let secret = if crate::secret::is_encrypted(&k.secret_access_key) {
+            Secret::new(crate::secret::decrypt(root, &k.secret_access_key).map_err(|e| format!("access key {}: {e}", k.access_key_id))?.as_str())
+        } else {
+            tracing::warn!(access_key_id = %k.access_key_id, "plaintext secret_access_key in config; prefer `kmsnap secret encrypt`");
+            Secret::new(k.secret_access_key.clone())
+        };
         keys.push(StaticKey {
             access_key_id: k.access_key_id.clone(),
-            secret: Secret::new(k.secret_access_key.clone()),
+            secret,
             account,
             user_name: k.user.clone(),
         });
@@ -49,7 +43,6 @@ pub fn keyring(root: &RootKey, config: &Config) -> Result<Keyring, String> {
 /// Services whose domain is not built yet.
 pub struct Unbuilt;
 
-impl gen::kms::KmsHandler<RequestContext> for Unbuilt {}
 impl gen::ec2::Ec2Handler<RequestContext> for Unbuilt {}
 impl gen::ebs::EbsHandler<RequestContext> for Unbuilt {}
 impl gen::rds::RdsHandler<RequestContext> for Unbuilt {}
@@ -100,7 +93,7 @@ pub async fn dispatch(
 ) -> Result<(serde_json::Value, Option<Bytes>), AwsError> {
     match service {
         "sts" => gen::sts::dispatch(&Sts(&app.keyring), ctx, op, input).await,
-        "kms" => gen::kms::dispatch(&Unbuilt, ctx, op, input).await,
+        "kms" => gen::kms::dispatch(&app.kms, ctx, op, input).await,
         "ec2" => gen::ec2::dispatch(&Unbuilt, ctx, op, input).await,
         "ebs" => gen::ebs::dispatch(&Unbuilt, ctx, op, input).await,
         "rds" => gen::rds::dispatch(&Unbuilt, ctx, op, input).await,

@@ -95,5 +95,6 @@ pub async fn handle(app: &App, method: &str, path: &str, body: &[u8], request_id
 fn reset(app: &App) -> Result<(), StoreError> {
     app.meta.wipe()?;
     app.blobs.wipe()?;
+    app.kms.clear_cache();
     store_clock_offset(app.meta.as_ref(), app.clock.offset_ms())
 }

@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Log filter (tracing-subscriber syntax), logs go to stderr.
     #[arg(long, env = "KMSNAP_LOG", default_value = "info")]
     log: String,
+    /// Log format: `text` or `json` (one JSON object per line).
+    #[arg(long, env = "KMSNAP_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +53,7 @@ pub enum ServeError {
     Setup(String),
 }
 
-fn default_data_dir() -> Option<PathBuf> {
+pub fn default_data_dir() -> Option<PathBuf> {
     if let Ok(x) = std::env::var("XDG_DATA_HOME") {
         if !x.is_empty() {
             return Some(PathBuf::from(x).join("kmsnap"));
@@ -62,7 +65,12 @@ fn default_data_dir() -> Option<PathBuf> {
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    if args.log_format == "json" {
+        fmt.json().init();
+    } else {
+        fmt.with_ansi(false).init();
+    }
 
     let mut config = match &args.config {
         Some(p) => Config::load(p)?,
@@ -105,10 +113,12 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             writeln!(out, "kmsnap listening on http://{addr}")?;
             out.flush()?;
         }
+        let workers = crate::app::spawn_workers(app.clone());
         let router = crate::app::router(app.clone());
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await?;
+        workers.abort();
         tracing::info!("kmsnap stopped");
         Ok(())
     })
