@@ -55,11 +55,15 @@ impl std::fmt::Debug for EmbeddedMeta {
     }
 }
 
+/// redb's page cache. Its default (1 GiB) would dominate the server's memory; hot records live in
+/// the domains' own caches (KMS keys), so a small page cache is enough.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl EmbeddedMeta {
     /// Opens or creates the database file at `path`.
     pub fn open(path: &Path, mode: CommitMode) -> Result<Self, StoreError> {
         let existed = path.exists();
-        let db = Database::builder().create(path)?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
         if !existed {
             // Make the new file's directory entry durable too.
             if let Some(dir) = path.parent() {
@@ -75,7 +79,7 @@ impl EmbeddedMeta {
         backend: impl redb::StorageBackend,
         mode: CommitMode,
     ) -> Result<Self, StoreError> {
-        let db = Database::builder().create_with_backend(backend)?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create_with_backend(backend)?;
         Self::init(db, mode)
     }
 
