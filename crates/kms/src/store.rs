@@ -7,6 +7,8 @@
 //! * `kms_aliases` `{account}/{region}/{alias_name}` → [`AliasRecord`]
 //! * `kms_due`     `{kind}/{epoch ms, 16 digits}/{account}/{region}/{key_id}` → empty: the
 //!   schedule of deletions and rotations that workers scan in time order.
+//! * `kms_counts`  `{account}/{region}` → u64 big-endian: customer managed keys there, kept by
+//!   [`KmsTxn::put_key`] / [`KmsTxn::delete_key`] so that the 100,000-key quota is O(1).
 //!
 //! Every write goes through [`KeyStore::write`]: one transaction, committed (fsync) before the
 //! caller answers; then the touched cache entries are dropped. A global generation counter makes
@@ -26,6 +28,7 @@ pub const T_KEYS: &str = "kms_keys";
 pub const T_SHARED: &str = "kms_shared";
 pub const T_ALIASES: &str = "kms_aliases";
 pub const T_DUE: &str = "kms_due";
+pub const T_COUNTS: &str = "kms_counts";
 
 pub fn key_key(account: AccountId, region: Region, key_id: &str) -> Vec<u8> {
     format!("{account}/{region}/{key_id}").into_bytes()
@@ -269,14 +272,40 @@ impl KmsTxn<'_> {
     }
 
     pub fn put_key(&mut self, k: &KeyRecord) -> Result<(), KmsError> {
+        let before = self.get_key(k.account, k.region, &k.key_id)?.map(|old| old.manager);
         self.inner.put(T_KEYS, &key_key(k.account, k.region, &k.key_id), &encode_record(KEY_RECORD_VERSION, k)?)?;
+        let delta = i64::from(k.manager == KeyManager::Customer) - i64::from(before == Some(KeyManager::Customer));
+        self.add_customer_keys(k.account, k.region, delta)?;
         self.touched_keys.push((k.account, k.region, k.key_id.clone()));
         Ok(())
     }
 
     pub fn delete_key(&mut self, account: AccountId, region: Region, key_id: &str) -> Result<bool, KmsError> {
         self.touched_keys.push((account, region, key_id.to_owned()));
+        if let Some(old) = self.get_key(account, region, key_id)? {
+            if old.manager == KeyManager::Customer {
+                self.add_customer_keys(account, region, -1)?;
+            }
+        }
         Ok(self.inner.delete(T_KEYS, &key_key(account, region, key_id))?)
+    }
+
+    /// Customer managed keys in (account, region), any state.
+    pub fn customer_keys(&self, account: AccountId, region: Region) -> Result<u64, KmsError> {
+        let k = format!("{account}/{region}");
+        Ok(match self.inner.get(T_COUNTS, k.as_bytes())? {
+            Some(r) => r.value.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or(KmsError::Internal("corrupt key count"))?,
+            None => 0,
+        })
+    }
+
+    fn add_customer_keys(&mut self, account: AccountId, region: Region, delta: i64) -> Result<(), KmsError> {
+        if delta == 0 {
+            return Ok(());
+        }
+        let n = self.customer_keys(account, region)?.saturating_add_signed(delta);
+        self.inner.put(T_COUNTS, format!("{account}/{region}").as_bytes(), &n.to_be_bytes())?;
+        Ok(())
     }
 
     pub fn put_shared(&mut self, s: &SharedKey) -> Result<(), KmsError> {

@@ -22,7 +22,6 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use kmsnap_api::gen::kms as api;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
-use kmsnap_store::decode_record;
 
 /// Customer managed keys per account and Region (spec/kms.md §14).
 pub const MAX_CUSTOMER_KEYS: u64 = 100_000;
@@ -129,23 +128,6 @@ fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
     })
 }
 
-/// Customer managed keys of (account, region); AWS managed keys do not count (§8).
-fn customer_key_count(txn: &mut KmsTxn<'_>, prefix: &[u8]) -> Result<u64, KmsError> {
-    let mut n = 0u64;
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let rows = txn.raw().scan(store::T_KEYS, prefix, after.as_deref(), 1000)?;
-        let Some((last, _)) = rows.last() else { break };
-        after = Some(last.clone());
-        for (_, r) in &rows {
-            if decode_record::<KeyRecord>(&r.value)?.1.manager == KeyManager::Customer {
-                n += 1;
-            }
-        }
-    }
-    Ok(n)
-}
-
 pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest) -> Result<api::CreateKeyResponse, KmsError> {
     let origin = input.origin.as_ref().map_or("AWS_KMS", |o| o.as_str());
     let (spec, usage) = spec_and_usage(&input)?;
@@ -210,11 +192,8 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
         materials: vec![MaterialVersion { id: material_id, wrapped, created: now, rotation: RotationType::Initial }],
         rotation: RotationSchedule::default(),
     };
-    let prefix = format!("{account}/{region}/").into_bytes();
     kms.store.write(|txn| {
-        if txn.raw().count(store::T_KEYS, &prefix)? >= MAX_CUSTOMER_KEYS
-            && customer_key_count(txn, &prefix)? >= MAX_CUSTOMER_KEYS
-        {
+        if txn.customer_keys(account, region)? >= MAX_CUSTOMER_KEYS {
             return Err(KmsError::LimitExceeded(format!(
                 "The request was rejected because it would exceed the quota of {MAX_CUSTOMER_KEYS} customer managed keys in this account and Region."
             )));
@@ -226,7 +205,12 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
         txn.put_key(&record)?;
         Ok(())
     })?;
-    let key = kms.store.get(account, region, &key_id)?.ok_or(KmsError::Internal("created key vanished"))?;
+    // Answer from the records just written: loading the key would put it (and its unwrapped
+    // material) into the cache before anyone uses it.
+    let key = crate::store::LoadedKey {
+        record,
+        shared: std::sync::Arc::new(crate::store::LoadedShared { shared, materials: Default::default() }),
+    };
     Ok(api::CreateKeyResponse { key_metadata: Some(key_metadata(&key)) })
 }
 

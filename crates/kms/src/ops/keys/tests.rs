@@ -449,3 +449,32 @@ fn restart_keeps_keys_and_material() {
     let mat = key.shared.materials.get(&header.material_id).unwrap();
     assert_eq!(crate::crypto::decrypt(mat, &blob, len, None).unwrap().as_slice(), b"hello");
 }
+
+/// The quota counter follows creations and deletions; AWS managed keys do not count; the
+/// 100,001st customer key is refused with LimitExceededException.
+#[test]
+fn customer_key_quota_is_counted_not_scanned() {
+    let env = Env::memory();
+    let ctx = env.ctx();
+    let count = || env.kms.store.write(|t| t.customer_keys(ctx.principal.account, ctx.region)).unwrap();
+    let a = env.create(&ctx);
+    let _b = env.create(&ctx);
+    assert_eq!(count(), 2);
+    crate::managed::managed_key(&env.kms, ctx.principal.account, ctx.region, "ebs").unwrap();
+    assert_eq!(count(), 2, "AWS managed keys do not count");
+    env.schedule(&ctx, &a, 7);
+    env.clock.advance(chrono::Duration::days(8));
+    crate::workers::run_due(&env.kms, kmsnap_core::Clock::now(env.clock.as_ref())).unwrap();
+    assert_eq!(count(), 1);
+    // Fill up to the quota without creating 100,000 keys: set the counter, then create.
+    env.kms
+        .store
+        .write(|t| {
+            t.raw().put(crate::store::T_COUNTS, format!("{}/{}", ctx.principal.account, ctx.region).as_bytes(), &(MAX_CUSTOMER_KEYS - 1).to_be_bytes())?;
+            Ok(())
+        })
+        .unwrap();
+    env.create(&ctx);
+    let e = create_key(&env.kms, &ctx, api::CreateKeyRequest::default()).unwrap_err();
+    assert!(matches!(e, KmsError::LimitExceeded(_)), "{e:?}");
+}
