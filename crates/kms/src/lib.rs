@@ -27,6 +27,9 @@ pub mod store;
 pub mod testsupport;
 pub mod workers;
 
+#[cfg(test)]
+mod security_tests;
+
 pub use error::KmsError;
 
 use kmsnap_api::gen::kms as api;
