@@ -1,3 +1,40 @@
-//! CloudTrail-style audit events, the hash-chained append-only log and LookupEvents.
-//! (Built by the access-control issue.)
+//! kmsnap-audit: CloudTrail-format audit events, the hash-chained append-only log in the
+//! MetaStore, and CloudTrail `LookupEvents`.
+//!
+//! - [`Event`] — one CloudTrail record (spec backup.md §6), built from a
+//!   [`RequestContext`](kmsnap_auth::RequestContext) with [`Event::api_call`] or for
+//!   service-internal actions with [`Event::service_event`]; [`Event::recipients`] names the
+//!   accounts whose trail gets a copy (caller and resource owner).
+//! - [`redact_request_parameters`] — the per-operation allowlist that turns a request into
+//!   CloudTrail's camelCase `requestParameters` and drops every secret.
+//! - [`append`] — writes events into the log inside the *caller's* write transaction, so the
+//!   audit record commits with the effect it records, one record per recipient account.
+//! - [`AuditWriter`] — group commit for calls that persist nothing else (crypto): many
+//!   concurrent submitters share one transaction and one fsync, and each is acknowledged only
+//!   after its batch is durable.
+//! - [`lookup`] / [`Cloudtrail`] — `LookupEvents` per account and region, newest first.
+//! - [`verify`] / [`export`] — chain verification and JSON-lines export for the CLI.
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod error;
+mod event;
+mod log;
+mod lookup;
+mod redact;
+mod writer;
+
+pub use error::AuditError;
+pub use event::{Event, EventResource, SessionContext, SessionIssuer, UserIdentity};
+pub use log::{
+    append, export, verify, VerifyReport, HEAD_TABLE, INDEX_TABLE, LOG_TABLE, RECORD_VERSION,
+};
+pub use lookup::{lookup, Cloudtrail, MAX_SCAN_PER_CALL};
+pub use redact::redact_request_parameters;
+pub use writer::{AuditWriter, WriterConfig};
+
+#[cfg(test)]
+mod tests;

@@ -34,6 +34,8 @@ pub struct App {
     pub started: Instant,
     pub store_kind: &'static str,
     pub kms: kmsnap_kms::Kms,
+    /// CloudTrail LookupEvents over the audit log.
+    pub cloudtrail: kmsnap_audit::Cloudtrail,
 }
 
 impl App {
@@ -48,6 +50,7 @@ impl App {
         let dev_mode = config.auth.mode == Mode::Dev;
         let keyring = handlers::keyring(&root, config).map_err(ServeError::Setup)?;
         let kms = kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).map_err(|e| ServeError::Setup(e.to_string()))?;
+        let cloudtrail = kmsnap_audit::Cloudtrail::new(meta.clone());
         Ok(App {
             meta,
             blobs,
@@ -58,6 +61,7 @@ impl App {
             started: Instant::now(),
             store_kind,
             kms,
+            cloudtrail,
         })
     }
 }

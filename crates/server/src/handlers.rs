@@ -47,7 +47,6 @@ impl gen::ec2::Ec2Handler<RequestContext> for Unbuilt {}
 impl gen::ebs::EbsHandler<RequestContext> for Unbuilt {}
 impl gen::rds::RdsHandler<RequestContext> for Unbuilt {}
 impl gen::backup::BackupHandler<RequestContext> for Unbuilt {}
-impl gen::cloudtrail::CloudtrailHandler<RequestContext> for Unbuilt {}
 impl gen::iam::IamHandler<RequestContext> for Unbuilt {}
 
 /// STS: GetCallerIdentity and AssumeRole, on the keyring that also authenticates requests.
@@ -98,7 +97,7 @@ pub async fn dispatch(
         "ebs" => gen::ebs::dispatch(&Unbuilt, ctx, op, input).await,
         "rds" => gen::rds::dispatch(&Unbuilt, ctx, op, input).await,
         "backup" => gen::backup::dispatch(&Unbuilt, ctx, op, input).await,
-        "cloudtrail" => gen::cloudtrail::dispatch(&Unbuilt, ctx, op, input).await,
+        "cloudtrail" => gen::cloudtrail::dispatch(&app.cloudtrail, ctx, op, input).await,
         "iam" => gen::iam::dispatch(&Unbuilt, ctx, op, input).await,
         other => Err(AwsError::not_implemented(other, op)),
     }

@@ -1,7 +1,8 @@
 //! `kmsnap`: one binary serving AWS's key-management and encrypted-snapshot services.
 //!
-//! `kmsnap serve` runs the server (see [`serve`]); later subcommands (audit, import/export,
-//! fsck) operate on a data directory.
+//! `kmsnap serve` runs the server (see [`serve`]); `kmsnap audit verify|export` check and export
+//! the audit log of a stopped server's data directory; later subcommands (import/export, fsck)
+//! operate on a data directory too.
 #![forbid(unsafe_code)]
 
 mod app;
@@ -29,6 +30,82 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Encrypt a secret access key (read from stdin) with the root key, for `kmsnap.toml`.
     Secret(SecretArgs),
+    /// Check or export the audit log of a data directory. These open the database, which the
+    /// server holds locked while it runs: stop the server first.
+    Audit(AuditArgs),
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    #[command(subcommand)]
+    action: AuditAction,
+    /// Data directory (default as for `serve`). The server using it must be stopped.
+    #[arg(long, env = "KMSNAP_DATA_DIR", global = true)]
+    data_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Verify the hash chain: exit 0 and "audit log OK: N records", or exit 1 and "audit log
+    /// broken at record S: reason". Stop the server first (it holds the database lock).
+    Verify,
+    /// Write every audit record as one JSON line, oldest first. Stop the server first (it
+    /// holds the database lock).
+    Export {
+        /// Output file (default: standard output).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+fn open_audit_store(data_dir: Option<std::path::PathBuf>) -> Result<std::sync::Arc<dyn kmsnap_store::MetaStore>, String> {
+    let dir = data_dir.or_else(serve::default_data_dir).ok_or("no data directory (use --data-dir)")?;
+    if !dir.join(kmsnap_store::META_FILE).is_file() {
+        return Err(format!("{}: no kmsnap database here", dir.display()));
+    }
+    let (meta, _blobs) = kmsnap_store::open_embedded(&dir)
+        .map_err(|e| format!("{}: {e} (is the server still running? stop it first)", dir.display()))?;
+    Ok(meta)
+}
+
+fn audit_cmd(args: AuditArgs) -> Result<ExitCode, String> {
+    let meta = open_audit_store(args.data_dir)?;
+    match args.action {
+        AuditAction::Verify => {
+            let report = kmsnap_audit::verify(meta.as_ref()).map_err(|e| e.to_string())?;
+            match report.first_broken {
+                None => {
+                    println!("audit log OK: {} records", report.records);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some((seq, reason)) => {
+                    println!("audit log broken at record {seq}: {reason}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditAction::Export { output } => {
+            let n = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    let n = kmsnap_audit::export(meta.as_ref(), &mut w).map_err(|e| e.to_string())?;
+                    w.into_inner()
+                        .map_err(|e| e.to_string())?
+                        .sync_all()
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    n
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut lock = stdout.lock();
+                    kmsnap_audit::export(meta.as_ref(), &mut lock).map_err(|e| e.to_string())?
+                }
+            };
+            eprintln!("exported {n} audit records");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -74,6 +151,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => match serve::run(args) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kmsnap: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Audit(args) => match audit_cmd(args) {
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("kmsnap: {e}");
                 ExitCode::FAILURE

@@ -1,0 +1,323 @@
+//! The append-only, hash-chained log in the MetaStore.
+//!
+//! Tables:
+//! - `audit_log`: global sequence number (u64 big-endian, from 1) → versioned [`LogRecord`]
+//!   `{seq, prev_hash, hash, account, region, time_ms, event}` where `event` is the canonical
+//!   JSON of one recipient's copy of the event and `hash = SHA-256(prev_hash ‖ event bytes)`
+//!   (the first record's `prev_hash` is 32 zero bytes). The event JSON carries
+//!   `recipientAccountId` and `awsRegion`, so the hash covers where the record is filed.
+//! - `audit_head`: key `head` → `{seq, hash}` of the last record.
+//! - `audit_idx`: `{account}/{region}/{inverted epoch ms, 16 digits}/{seq, 20 digits}` → seq,
+//!   so a prefix scan of one account and Region walks its events newest first.
+//!
+//! Records are written only by [`append`], inside the caller's write transaction: the record
+//! commits or aborts with the effect it describes.
+
+use crate::error::AuditError;
+use crate::event::Event;
+use kmsnap_store::{decode_record, encode_record, MetaStore, ReadTxn, WriteTxn};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+pub const LOG_TABLE: &str = "audit_log";
+pub const HEAD_TABLE: &str = "audit_head";
+pub const INDEX_TABLE: &str = "audit_idx";
+/// Schema version of [`LogRecord`] and the head record.
+pub const RECORD_VERSION: u16 = 1;
+
+const HEAD_KEY: &[u8] = b"head";
+const GENESIS: [u8; 32] = [0; 32];
+/// 10^16 − 1: inverted times are `INVERT − ms`, 16 digits for any time before year 2286.
+const INVERT: i64 = 9_999_999_999_999_999;
+const SCAN_PAGE: usize = 512;
+
+/// One stored record of `audit_log`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LogRecord {
+    pub seq: u64,
+    /// Hex SHA-256 of the previous record (zeros for the first).
+    pub prev_hash: String,
+    /// Hex SHA-256(prev_hash ‖ event).
+    pub hash: String,
+    /// The recipient account whose trail holds this copy.
+    pub account: String,
+    pub region: String,
+    pub time_ms: i64,
+    /// The canonical event JSON, exactly the bytes hashed.
+    pub event: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Head {
+    seq: u64,
+    hash: String,
+}
+
+fn chain_hash(prev: &[u8], event: &[u8]) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(prev);
+    ctx.update(event);
+    let d = ctx.finish();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+pub(crate) fn index_prefix(account: &str, region: &str) -> String {
+    format!("{account}/{region}/")
+}
+
+pub(crate) fn inverted(ms: i64) -> i64 {
+    INVERT - ms.clamp(0, INVERT)
+}
+
+fn index_key(account: &str, region: &str, time_ms: i64, seq: u64) -> String {
+    format!(
+        "{}{:016}/{:020}",
+        index_prefix(account, region),
+        inverted(time_ms),
+        seq
+    )
+}
+
+fn read_head(txn: &dyn ReadTxn) -> Result<Option<Head>, AuditError> {
+    match txn.get(HEAD_TABLE, HEAD_KEY)? {
+        None => Ok(None),
+        Some(r) => Ok(Some(decode_record::<Head>(&r.value)?.1)),
+    }
+}
+
+pub(crate) fn decode_log(seq: u64, bytes: &[u8]) -> Result<LogRecord, AuditError> {
+    decode_record::<LogRecord>(bytes)
+        .map(|(_, r)| r)
+        .map_err(|e| AuditError::Corrupt {
+            seq,
+            detail: e.to_string(),
+        })
+}
+
+/// Appends `events` to the log inside `txn` (the caller's transaction): one record per
+/// recipient account of each event ([`Event::recipients`]), each with `recipientAccountId`
+/// set to that account. Nothing is visible until the caller commits; an aborted transaction
+/// leaves no trace.
+pub fn append(txn: &mut dyn WriteTxn, events: &[Event]) -> Result<(), AuditError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (mut seq, mut prev) = match read_head(txn)? {
+        None => (0u64, GENESIS),
+        Some(h) => {
+            let mut p = [0u8; 32];
+            hex::decode_to_slice(&h.hash, &mut p).map_err(|e| AuditError::Corrupt {
+                seq: h.seq,
+                detail: format!("head hash: {e}"),
+            })?;
+            (h.seq, p)
+        }
+    };
+    for event in events {
+        for account in event.recipients() {
+            let mut copy = event.clone();
+            copy.recipient_account_id = account.clone();
+            let json = serde_json::to_string(&copy).map_err(|e| AuditError::Encode {
+                detail: e.to_string(),
+            })?;
+            let hash = chain_hash(&prev, json.as_bytes());
+            seq += 1;
+            let time_ms = copy.event_time.timestamp_millis();
+            let rec = LogRecord {
+                seq,
+                prev_hash: hex::encode(prev),
+                hash: hex::encode(hash),
+                account: account.clone(),
+                region: copy.aws_region.clone(),
+                time_ms,
+                event: json,
+            };
+            txn.put(
+                LOG_TABLE,
+                &seq.to_be_bytes(),
+                &encode_record(RECORD_VERSION, &rec)?,
+            )?;
+            txn.put(
+                INDEX_TABLE,
+                index_key(&account, &copy.aws_region, time_ms, seq).as_bytes(),
+                &seq.to_be_bytes(),
+            )?;
+            prev = hash;
+        }
+    }
+    let head = Head {
+        seq,
+        hash: hex::encode(prev),
+    };
+    txn.put(HEAD_TABLE, HEAD_KEY, &encode_record(RECORD_VERSION, &head)?)?;
+    Ok(())
+}
+
+/// The result of [`verify`]: how many records were checked and the first one that breaks the
+/// chain, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub records: u64,
+    pub first_broken: Option<(u64, String)>,
+}
+
+/// Walks the whole log in sequence order and checks, for each record: its key matches its
+/// `seq` and sequence numbers are contiguous from 1; it decodes; its `prev_hash` is the
+/// previous record's hash; its `hash` is SHA-256(prev_hash ‖ event); the event JSON parses and
+/// its `recipientAccountId`/`awsRegion`/`eventTime` match where the record is filed, and its
+/// lookup index row exists. Finally the head must
+/// point at the last record. Stops at the first broken record.
+pub fn verify(store: &dyn MetaStore) -> Result<VerifyReport, AuditError> {
+    let txn = store.read()?;
+    let mut records = 0u64;
+    let mut prev = GENESIS;
+    let mut expected = 1u64;
+    let mut after: Option<Vec<u8>> = None;
+    let broken = |seq: u64, records: u64, reason: String| VerifyReport {
+        records,
+        first_broken: Some((seq, reason)),
+    };
+    loop {
+        let page = txn.scan(LOG_TABLE, b"", after.as_deref(), SCAN_PAGE)?;
+        let Some((last_key, _)) = page.last() else {
+            break;
+        };
+        let next_after = last_key.clone();
+        for (key, rec) in page {
+            let Ok(key_bytes) = <[u8; 8]>::try_from(key.as_slice()) else {
+                return Ok(broken(
+                    expected,
+                    records,
+                    format!("malformed key of {} bytes", key.len()),
+                ));
+            };
+            let key_seq = u64::from_be_bytes(key_bytes);
+            if key_seq != expected {
+                return Ok(broken(
+                    expected,
+                    records,
+                    format!("record missing (next stored record is {key_seq})"),
+                ));
+            }
+            let r = match decode_log(key_seq, &rec.value) {
+                Ok(r) => r,
+                Err(e) => return Ok(broken(key_seq, records, format!("undecodable: {e}"))),
+            };
+            if r.seq != key_seq {
+                return Ok(broken(
+                    key_seq,
+                    records,
+                    format!("stored seq {} differs from its key", r.seq),
+                ));
+            }
+            if r.prev_hash != hex::encode(prev) {
+                return Ok(broken(
+                    key_seq,
+                    records,
+                    "prev_hash does not match the previous record's hash".into(),
+                ));
+            }
+            let h = chain_hash(&prev, r.event.as_bytes());
+            if r.hash != hex::encode(h) {
+                return Ok(broken(
+                    key_seq,
+                    records,
+                    "hash mismatch (record content changed)".into(),
+                ));
+            }
+            let ev = match serde_json::from_str::<Event>(&r.event) {
+                Ok(ev) => ev,
+                Err(e) => return Ok(broken(key_seq, records, format!("event JSON: {e}"))),
+            };
+            if ev.recipient_account_id != r.account || ev.aws_region != r.region {
+                return Ok(broken(
+                    key_seq,
+                    records,
+                    "account/region differ from the event's".into(),
+                ));
+            }
+            // time_ms is outside the hash: it must agree with the hashed eventTime (whole seconds).
+            if r.time_ms.div_euclid(1000) != ev.event_time.timestamp() {
+                return Ok(broken(
+                    key_seq,
+                    records,
+                    "stored time differs from the event's".into(),
+                ));
+            }
+            // The lookup index is derived data, but a missing row would hide the event from
+            // LookupEvents, so it is checked too.
+            let idx = index_key(&r.account, &r.region, r.time_ms, key_seq);
+            match txn.get(INDEX_TABLE, idx.as_bytes())? {
+                Some(v) if v.value == key_seq.to_be_bytes() => {}
+                _ => {
+                    return Ok(broken(
+                        key_seq,
+                        records,
+                        "lookup index entry missing".into(),
+                    ))
+                }
+            }
+            prev = h;
+            records += 1;
+            expected += 1;
+        }
+        after = Some(next_after);
+    }
+    match read_head(&*txn) {
+        Err(e) => return Ok(broken(expected, records, format!("head record: {e}"))),
+        Ok(None) if records > 0 => {
+            return Ok(broken(expected, records, "head record missing".into()))
+        }
+        Ok(None) => {}
+        Ok(Some(h)) => {
+            if h.seq != records {
+                let at = h.seq.min(records) + 1;
+                return Ok(broken(
+                    at,
+                    records,
+                    format!(
+                        "head points at record {} but the log ends at {records}",
+                        h.seq
+                    ),
+                ));
+            }
+            if h.hash != hex::encode(prev) {
+                return Ok(broken(
+                    h.seq,
+                    records,
+                    "head hash differs from the last record's".into(),
+                ));
+            }
+        }
+    }
+    Ok(VerifyReport {
+        records,
+        first_broken: None,
+    })
+}
+
+/// Writes every record's event JSON, in sequence order, one per line; returns how many.
+pub fn export(store: &dyn MetaStore, out: &mut dyn Write) -> Result<u64, AuditError> {
+    let txn = store.read()?;
+    let mut n = 0u64;
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = txn.scan(LOG_TABLE, b"", after.as_deref(), SCAN_PAGE)?;
+        let Some((last_key, _)) = page.last() else {
+            break;
+        };
+        let next_after = last_key.clone();
+        for (key, rec) in page {
+            let seq = <[u8; 8]>::try_from(key.as_slice()).map_or(0, u64::from_be_bytes);
+            let r = decode_log(seq, &rec.value)?;
+            out.write_all(r.event.as_bytes())?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
+        after = Some(next_after);
+    }
+    out.flush()?;
+    Ok(n)
+}
