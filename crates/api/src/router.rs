@@ -14,18 +14,9 @@
 
 use crate::error::AwsError;
 use crate::gen::SERVICES;
+use crate::proto::HttpRequest;
 use crate::schema::{Operation, Protocol, ServiceModel};
 use std::borrow::Cow;
-
-/// What the router needs of a request (raw path and query, headers, body for form `Action`).
-#[derive(Debug, Clone, Copy)]
-pub struct RouteRequest<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a str,
-    pub headers: &'a http::HeaderMap,
-    pub body: &'a [u8],
-}
 
 #[derive(Debug, Clone, Copy)]
 pub enum OpMatch {
@@ -136,7 +127,7 @@ fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The credential scope's service (4th `/` field of `Credential=`), from the Authorization
 /// header or a presigned `X-Amz-Credential` query parameter.
-pub fn credential_scope_service(req: &RouteRequest<'_>) -> Option<String> {
+pub fn credential_scope_service(req: &HttpRequest<'_>) -> Option<String> {
     let cred: Option<String> = header(req.headers, "authorization")
         .and_then(|a| a.split_once("Credential=").map(|(_, rest)| rest))
         .map(|rest| rest.split([',', ' ']).next().unwrap_or("").to_owned())
@@ -154,7 +145,7 @@ pub fn credential_scope_service(req: &RouteRequest<'_>) -> Option<String> {
 }
 
 /// `Action` and `Version` from the form body (when form-encoded) merged with the URL query.
-fn action_and_version(req: &RouteRequest<'_>) -> (Option<String>, Option<String>) {
+fn action_and_version(req: &HttpRequest<'_>) -> (Option<String>, Option<String>) {
     let mut action = None;
     let mut version = None;
     let is_form = header(req.headers, "content-type")
@@ -197,7 +188,7 @@ const BACKUP_PREFIXES: &[&str] = &[
 ];
 
 /// Route a request. Never fails for a well-formed request to a service kmsnap speaks.
-pub fn route(req: &RouteRequest<'_>) -> Result<Route, RouteError> {
+pub fn route(req: &HttpRequest<'_>) -> Result<Route, RouteError> {
     // 1. JSON protocols: X-Amz-Target = "<targetPrefix>.<Operation>".
     if let Some(target) = header(req.headers, "x-amz-target") {
         let (prefix, op) = target.rsplit_once('.').unwrap_or((target, ""));
@@ -276,7 +267,7 @@ fn by_name(service: &'static ServiceModel, op: &str) -> Result<Route, RouteError
 
 /// restJson: the in-scope operation whose method and URI template match; the most specific
 /// template (most literal segments) wins.
-fn by_path(service: &'static ServiceModel, req: &RouteRequest<'_>) -> Result<Route, RouteError> {
+fn by_path(service: &'static ServiceModel, req: &HttpRequest<'_>) -> Result<Route, RouteError> {
     let mut best: Option<(&'static Operation, usize)> = None;
     for op in service.operations {
         if !op.http_method.eq_ignore_ascii_case(req.method) {

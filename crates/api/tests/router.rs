@@ -2,7 +2,9 @@
 //! found before authentication.
 
 use http::HeaderMap;
-use kmsnap_api::router::{route, OpMatch, RouteError, RouteRequest};
+use bytes::Bytes;
+use kmsnap_api::proto::HttpRequest;
+use kmsnap_api::router::{route, OpMatch, RouteError};
 use kmsnap_api::schema::Protocol;
 
 fn auth(service: &str) -> String {
@@ -71,7 +73,8 @@ fn routes_aws_example_requests() {
         if let Some(s) = c.signing {
             headers.insert("authorization", auth(s).parse().unwrap());
         }
-        let req = RouteRequest { method: c.method, path: c.path, query: c.query, headers: &headers, body: c.body.as_bytes() };
+        let body = Bytes::from_static(c.body.as_bytes());
+        let req = HttpRequest { method: c.method, path: c.path, query: c.query, headers: &headers, body: &body };
         let got = route(&req);
         let ok = match (&got, c.want) {
             (Ok(r), Ok((svc, op))) => r.service.name == svc && r.operation_name() == op,
@@ -89,21 +92,25 @@ fn routes_aws_example_requests() {
 fn in_scope_and_not_in_scope_are_told_apart() {
     let mut headers = HeaderMap::new();
     headers.insert("x-amz-target", "TrentService.Encrypt".parse().unwrap());
-    let req = RouteRequest { method: "POST", path: "/", query: "", headers: &headers, body: b"{}" };
+    let body = Bytes::from_static(b"{}");
+    let req = HttpRequest { method: "POST", path: "/", query: "", headers: &headers, body: &body };
     assert!(matches!(route(&req).unwrap().op, OpMatch::InScope(_)));
 
     let mut headers = HeaderMap::new();
     headers.insert("content-type", FORM.1.parse().unwrap());
-    let req = RouteRequest { method: "POST", path: "/", query: "", headers: &headers, body: b"Action=RunInstances&Version=2016-11-15" };
+    let body = Bytes::from_static(b"Action=RunInstances&Version=2016-11-15");
+    let req = HttpRequest { method: "POST", path: "/", query: "", headers: &headers, body: &body };
     assert!(matches!(route(&req).unwrap().op, OpMatch::NotInScope("RunInstances")));
 }
 
 #[test]
 fn unroutable_requests_get_the_protocols_error() {
     let headers = HeaderMap::new();
-    let req = RouteRequest { method: "GET", path: "/favicon.ico", query: "", headers: &headers, body: b"" };
+    let empty = Bytes::new();
+    let req = HttpRequest { method: "GET", path: "/favicon.ico", query: "", headers: &headers, body: &empty };
     let e = route(&req).unwrap_err();
     assert!(matches!(e, RouteError::UnknownService { .. }));
-    let req = RouteRequest { method: "POST", path: "/", query: "", headers: &headers, body: b"{\"a\":1}" };
+    let json = Bytes::from_static(b"{\"a\":1}");
+    let req = HttpRequest { method: "POST", path: "/", query: "", headers: &headers, body: &json };
     assert_eq!(route(&req).unwrap_err().protocol(), Protocol::Json);
 }

@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Request, Response, StatusCode};
 use bytes::Bytes;
 use kmsnap_api::proto::{self, Decoded, HttpRequest, HttpResponse};
-use kmsnap_api::router::{self, OpMatch, Route, RouteRequest};
+use kmsnap_api::router::{self, OpMatch, Route};
 use kmsnap_api::AwsError;
 use kmsnap_auth::{sigv4, AuthError, Keyring};
 use kmsnap_core::{Clock, ManualClock, RootKey};
@@ -107,8 +107,8 @@ async fn handle(
         return crate::internal::handle(&app, parts.method.as_str(), rest, &body, &request_id).await;
     }
 
-    let rreq = RouteRequest { method: parts.method.as_str(), path, query, headers: &parts.headers, body: &body };
-    let route = match router::route(&rreq) {
+    let http_req = HttpRequest { method: parts.method.as_str(), path, query, headers: &parts.headers, body: &body };
+    let route = match router::route(&http_req) {
         Ok(r) => r,
         Err(e) => {
             let resp = proto::encode_error_for(e.protocol(), e.service().and_then(router::service_by_name), &e.to_aws_error(), &request_id);
@@ -119,7 +119,6 @@ async fn handle(
     let service = route.service;
     let op_name = route.operation_name();
 
-    let http_req = HttpRequest { method: parts.method.as_str(), path, query, headers: &parts.headers, body: &body };
     let result = serve_routed(&app, route, &http_req, peer, &request_id).await;
     let resp = match result {
         Ok((output, payload)) => match route.op {
