@@ -203,10 +203,6 @@ impl KeyStore {
                 for k in &touched_keys {
                     m.remove(k);
                 }
-                // A shared change (rotation, roster) reaches every region's cached key.
-                if !touched_shared.is_empty() {
-                    m.retain(|(a, _, id), _| !touched_shared.iter().any(|(sa, sid)| sa == a && sid == id));
-                }
             }
             if let Ok(mut m) = self.shared.write() {
                 for s in &touched_shared {
@@ -309,14 +305,27 @@ impl KmsTxn<'_> {
     }
 
     pub fn put_shared(&mut self, s: &SharedKey) -> Result<(), KmsError> {
+        let old = self.get_shared(s.account, &s.key_id)?;
         self.inner.put(T_SHARED, &shared_key(s.account, &s.key_id), &encode_record(SHARED_KEY_VERSION, s)?)?;
-        self.touched_shared.push((s.account, s.key_id.clone()));
+        self.touch_shared(s.account, &s.key_id, old.iter().chain(std::iter::once(s)));
         Ok(())
     }
 
     pub fn delete_shared(&mut self, account: AccountId, key_id: &str) -> Result<bool, KmsError> {
-        self.touched_shared.push((account, key_id.to_owned()));
+        let old = self.get_shared(account, key_id)?;
+        self.touch_shared(account, key_id, old.iter());
         Ok(self.inner.delete(T_SHARED, &shared_key(account, key_id))?)
+    }
+
+    /// A shared change (rotation, roster) reaches the cached key of every region in the old and
+    /// new rosters; those are the only cache entries that hold this shared record.
+    fn touch_shared<'s>(&mut self, account: AccountId, key_id: &str, versions: impl Iterator<Item = &'s SharedKey>) {
+        for v in versions {
+            for region in v.regions() {
+                self.touched_keys.push((account, region, key_id.to_owned()));
+            }
+        }
+        self.touched_shared.push((account, key_id.to_owned()));
     }
 
     pub fn put_alias(&mut self, account: AccountId, region: Region, a: &AliasRecord) -> Result<(), KmsError> {
