@@ -15,6 +15,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod access;
+pub mod authz;
 pub mod crypto;
 pub mod error;
 pub mod managed;
@@ -43,6 +44,7 @@ use std::sync::Arc;
 pub struct Kms {
     pub(crate) store: store::KeyStore,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) identity: std::sync::RwLock<Arc<dyn authz::IdentityPolicySource>>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -54,7 +56,18 @@ impl std::fmt::Debug for Kms {
 impl Kms {
     pub fn new(meta: Arc<dyn MetaStore>, root: &RootKey, clock: Arc<dyn Clock>) -> Result<Self, KmsError> {
         let wrapper = crypto::MaterialWrapper::new(root)?;
-        Ok(Kms { store: store::KeyStore::new(meta, wrapper), clock })
+        Ok(Kms {
+            store: store::KeyStore::new(meta, wrapper),
+            clock,
+            identity: std::sync::RwLock::new(Arc::new(authz::NoIdentityPolicies)),
+        })
+    }
+
+    /// Where authorization finds callers' identity policies (IAM; wired by the server).
+    pub fn set_identity_source(&self, source: Arc<dyn authz::IdentityPolicySource>) {
+        if let Ok(mut g) = self.identity.write() {
+            *g = source;
+        }
     }
 
     /// Forget cached keys (after a dev-mode reset wiped the store).
