@@ -29,3 +29,280 @@ impl IdentityPolicySource for NoIdentityPolicies {
         Ok(Vec::new())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+use crate::error::KmsError;
+use crate::grants::{self, GrantRecord};
+use crate::store::LoadedKey;
+use crate::Kms;
+use kmsnap_auth::{PrincipalKind as AuthKind, RequestContext};
+use kmsnap_policy::{ConditionContext, ContextValue, DecisionEffect, PolicyKind, PolicySource, PrincipalInfo, PrincipalKind, Request};
+use std::collections::BTreeMap;
+
+/// What is being asked of a key, beyond who asks (the request context).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The IAM action without `kms:` (`Encrypt`, `ReEncryptFrom`, `CreateGrant`).
+    pub action: &'a str,
+    /// The request's encryption context (crypto operations; `kms:EncryptionContext:*` keys and
+    /// grant constraints).
+    pub encryption_context: Option<&'a BTreeMap<String, String>>,
+    /// `GrantTokens` of the request (validated here; grants are effective at once, so a valid
+    /// token adds nothing a grant does not already give).
+    pub grant_tokens: &'a [String],
+    /// The alias the request named the key by (`kms:RequestAlias`).
+    pub request_alias: Option<&'a str>,
+    /// CreateGrant's parameters (`kms:GrantOperations`, `kms:GranteePrincipal`,
+    /// `kms:RetiringPrincipal`).
+    pub grant: Option<GrantAsk<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct GrantAsk<'a> {
+    pub operations: &'a [String],
+    pub grantee: &'a str,
+    pub retiring: Option<&'a str>,
+}
+
+impl<'a> Ask<'a> {
+    pub fn action(action: &'a str) -> Self {
+        Ask { action, ..Default::default() }
+    }
+}
+
+/// The caller as the policy language sees it.
+pub fn principal_info(ctx: &RequestContext) -> PrincipalInfo {
+    let p = &ctx.principal;
+    let kind = match &p.kind {
+        AuthKind::Root => PrincipalKind::Root,
+        AuthKind::User { .. } => PrincipalKind::User,
+        AuthKind::AssumedRole { role_arn, .. } => PrincipalKind::AssumedRole { role_arn: role_arn.clone() },
+    };
+    PrincipalInfo { arn: p.arn.clone(), account: p.account.as_str().to_owned(), kind }
+}
+
+/// `kms:ViaService` as AWS writes it: `<service>.<region>.amazonaws.com`. In-process callers
+/// name the service either way (`ec2.amazonaws.com` or the regional form).
+fn via_service(ctx: &RequestContext, region: &str) -> Option<String> {
+    let via = ctx.via_service.as_deref()?;
+    match via.strip_suffix(".amazonaws.com") {
+        Some(svc) if !svc.contains('.') => Some(format!("{svc}.{region}.amazonaws.com")),
+        _ => Some(via.to_owned()),
+    }
+}
+
+/// The condition keys KMS supplies for a request on `key` (or on no key: account-level
+/// actions such as CreateKey).
+fn condition_context(ctx: &RequestContext, key: Option<&LoadedKey>, ask: &Ask<'_>) -> ConditionContext {
+    let mut c = ConditionContext::new();
+    c.insert("kms:CallerAccount", ctx.principal.account.as_str());
+    c.insert("aws:PrincipalArn", principal_arn_for_conditions(ctx).as_str());
+    c.insert("aws:PrincipalAccount", ctx.principal.account.as_str());
+    c.insert("aws:SourceIp", ctx.source_ip.to_string());
+    c.insert("aws:CurrentTime", ContextValue::Date(ctx.now));
+    c.insert("aws:EpochTime", ContextValue::Number(ctx.now.timestamp() as f64));
+    c.insert("aws:SecureTransport", ContextValue::Bool(false));
+    c.insert("aws:ViaAWSService", ContextValue::Bool(ctx.via_service.is_some()));
+    if !ctx.user_agent.is_empty() {
+        c.insert("aws:UserAgent", ctx.user_agent.as_str());
+    }
+    c.insert("aws:PrincipalType", match ctx.principal.kind {
+        AuthKind::Root => "Account",
+        AuthKind::User { .. } => "User",
+        AuthKind::AssumedRole { .. } => "AssumedRole",
+    });
+    if let AuthKind::User { name } = &ctx.principal.kind {
+        c.insert("aws:username", name.as_str());
+    }
+    c.insert("aws:userid", ctx.principal.user_id.as_str());
+    let region = key.map(|k| k.record.region.as_str()).unwrap_or(ctx.region.as_str());
+    c.insert("aws:RequestedRegion", ctx.region.as_str());
+    if let Some(v) = via_service(ctx, region) {
+        c.insert("kms:ViaService", v);
+    }
+    if let Some(k) = key {
+        let s = &k.shared.shared;
+        c.insert("kms:KeySpec", s.key_spec.as_str());
+        c.insert("kms:CustomerMasterKeySpec", s.key_spec.as_str());
+        c.insert("kms:KeyUsage", s.key_usage.as_str());
+        c.insert("kms:CustomerMasterKeyUsage", s.key_usage.as_str());
+        c.insert("kms:KeyOrigin", s.origin.as_str());
+        c.insert("kms:MultiRegion", ContextValue::Bool(s.multi_region));
+        c.insert("kms:ResourceAliases", ContextValue::List(Vec::new()));
+        for (tk, tv) in &k.record.tags {
+            c.insert(&format!("aws:ResourceTag/{tk}"), tv.as_str());
+        }
+    }
+    if let Some(ec) = ask.encryption_context {
+        c.insert_encryption_context(ec.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    if let Some(alias) = ask.request_alias {
+        c.insert("kms:RequestAlias", alias);
+    }
+    if let Some(g) = &ask.grant {
+        c.insert("kms:GrantOperations", ContextValue::List(g.operations.to_vec()));
+        c.insert("kms:GranteePrincipal", g.grantee);
+        if let Some(r) = g.retiring {
+            c.insert("kms:RetiringPrincipal", r);
+        }
+    }
+    if matches!(ask.action, "CreateGrant" | "ListGrants" | "RevokeGrant") {
+        c.insert("kms:GrantIsForAWSResource", ContextValue::Bool(ctx.via_service.is_some()));
+    }
+    c
+}
+
+/// `aws:PrincipalArn`: a role session is matched by its role's ARN, as in AWS.
+fn principal_arn_for_conditions(ctx: &RequestContext) -> String {
+    match &ctx.principal.kind {
+        AuthKind::AssumedRole { role_arn, .. } => role_arn.clone(),
+        _ => ctx.principal.arn.clone(),
+    }
+}
+
+fn key_policy(key: &LoadedKey) -> Option<Arc<Policy>> {
+    key.policy
+        .get_or_init(|| match Policy::parse(&key.record.policy, PolicyKind::Resource) {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                tracing::error!(key = %key.record.arn(), error = %e, "stored key policy does not parse; it allows nothing");
+                None
+            }
+        })
+        .clone()
+}
+
+fn key_grants(kms: &Kms, key: &LoadedKey) -> Result<Arc<Vec<GrantRecord>>, KmsError> {
+    if let Some(g) = key.grants.get() {
+        return Ok(g.clone());
+    }
+    let r = &key.record;
+    let loaded = Arc::new(kms.store.read(|txn| grants::read_for_key(txn, r.account, r.region, &r.key_id))?);
+    Ok(key.grants.get_or_init(|| loaded).clone())
+}
+
+fn identity_policies(kms: &Kms, ctx: &RequestContext) -> Result<Vec<Arc<Policy>>, KmsError> {
+    if matches!(ctx.principal.kind, AuthKind::Root) {
+        return Ok(Vec::new());
+    }
+    let source = kms.identity.read().map_err(|_| KmsError::Internal("identity source lock"))?.clone();
+    source.policies_for(&ctx.principal).map_err(|e| {
+        tracing::error!(principal = %ctx.principal.arn, error = %e, "identity policies unavailable");
+        KmsError::Internal("identity policies")
+    })
+}
+
+/// How the caller's identity policies answer.
+enum IdentityAnswer {
+    /// The account root: not governed by identity policies, allowed.
+    Root,
+    Allow,
+    ExplicitDeny(String),
+    NoAllow(String),
+}
+
+fn identity_answer(kms: &Kms, ctx: &RequestContext, req: &Request<'_>) -> Result<IdentityAnswer, KmsError> {
+    if matches!(ctx.principal.kind, AuthKind::Root) {
+        return Ok(IdentityAnswer::Root);
+    }
+    let policies = identity_policies(kms, ctx)?;
+    let refs: Vec<(&Policy, PolicySource)> = policies.iter().map(|p| (p.as_ref(), PolicySource::IdentityBased)).collect();
+    let d = kmsnap_policy::evaluate(&refs, req);
+    let msg = || d.access_denied_message(req, PolicySource::IdentityBased).unwrap_or_default();
+    Ok(match d.effect {
+        DecisionEffect::Allow => IdentityAnswer::Allow,
+        DecisionEffect::ExplicitDeny => IdentityAnswer::ExplicitDeny(msg()),
+        DecisionEffect::ImplicitDeny => IdentityAnswer::NoAllow(msg()),
+    })
+}
+
+/// Authorizes `ask` on `key` for the caller of `ctx` (spec/kms.md §7 "Policy evaluation
+/// summary"). `Err(AccessDenied)` carries AWS's message.
+pub fn authorize(kms: &Kms, ctx: &RequestContext, key: &LoadedKey, ask: &Ask<'_>) -> Result<(), KmsError> {
+    grants::check_tokens(ask.grant_tokens)?;
+    let arn = key.record.arn();
+    let action = format!("kms:{}", ask.action);
+    let req = Request { principal: principal_info(ctx), action: &action, resource: &arn, context: condition_context(ctx, Some(key), ask) };
+    let same_account = ctx.principal.account == key.record.account;
+
+    let kp = match key_policy(key) {
+        Some(p) => p.evaluate(&req),
+        None => kmsnap_policy::Decision { effect: DecisionEffect::ImplicitDeny, statement: None, principal_match: None },
+    };
+    if kp.effect == DecisionEffect::ExplicitDeny {
+        return Err(denied(&kp, &req, PolicySource::ResourceBased));
+    }
+    let identity = identity_answer(kms, ctx, &req)?;
+    if let IdentityAnswer::ExplicitDeny(m) = &identity {
+        return Err(KmsError::AccessDenied(m.clone()));
+    }
+    let identity_allows = matches!(identity, IdentityAnswer::Root | IdentityAnswer::Allow);
+    if kp.effect == DecisionEffect::Allow {
+        let delegation = kp.principal_match.is_some_and(|m| m.is_account_delegation());
+        // Within the account a statement naming the principal (or everyone) suffices; the
+        // root statement delegates to IAM. Across accounts both sides must allow.
+        if (same_account && !delegation) || identity_allows {
+            return Ok(());
+        }
+    }
+    // Grants add what they list, for their grantee, under their constraints.
+    let grants = key_grants(kms, key)?;
+    let grant_op = ask.action;
+    let ec = ask.encryption_context;
+    if grants::allowing(&grants, &ctx.principal, grant_op, ec).is_some() {
+        return Ok(());
+    }
+    if !matches!(ctx.principal.kind, AuthKind::Root) && identity_allows {
+        // A grant to the caller's account root reaches its principals through IAM.
+        let root = kmsnap_auth::Principal::root(ctx.principal.account, "");
+        if grants::allowing(&grants, &root, grant_op, ec).is_some() {
+            return Ok(());
+        }
+    }
+    Err(match (kp.effect, identity) {
+        (DecisionEffect::Allow, IdentityAnswer::NoAllow(m)) => KmsError::AccessDenied(m),
+        _ => denied(&kp, &req, PolicySource::ResourceBased),
+    })
+}
+
+fn denied(d: &kmsnap_policy::Decision, req: &Request<'_>, source: PolicySource) -> KmsError {
+    KmsError::AccessDenied(d.access_denied_message(req, source).unwrap_or_default())
+}
+
+/// Authorizes an action that names no key (CreateKey, ListKeys, ListAliases, GenerateRandom,
+/// ListRetirableGrants): only identity policies decide; the account root may.
+pub fn authorize_account(kms: &Kms, ctx: &RequestContext, ask: &Ask<'_>) -> Result<(), KmsError> {
+    if matches!(ctx.principal.kind, AuthKind::Root) {
+        return Ok(());
+    }
+    let action = format!("kms:{}", ask.action);
+    let req = Request { principal: principal_info(ctx), action: &action, resource: "*", context: condition_context(ctx, None, ask) };
+    match identity_answer(kms, ctx, &req)? {
+        IdentityAnswer::Root | IdentityAnswer::Allow => Ok(()),
+        IdentityAnswer::ExplicitDeny(m) | IdentityAnswer::NoAllow(m) => Err(KmsError::AccessDenied(m)),
+    }
+}
+
+/// Whether `policy` (a key policy not yet stored) would let the caller perform `action` on
+/// the key `key_arn` — the lockout safety check. Grants are not consulted.
+pub fn policy_allows_caller(kms: &Kms, ctx: &RequestContext, policy: &Policy, key_arn: &str, action: &str) -> Result<bool, KmsError> {
+    let action = format!("kms:{action}");
+    let req = Request { principal: principal_info(ctx), action: &action, resource: key_arn, context: condition_context(ctx, None, &Ask::default()) };
+    let d = policy.evaluate(&req);
+    if d.effect != DecisionEffect::Allow {
+        return Ok(false);
+    }
+    let delegation = d.principal_match.is_some_and(|m| m.is_account_delegation());
+    Ok(!delegation || matches!(identity_answer(kms, ctx, &req)?, IdentityAnswer::Root | IdentityAnswer::Allow))
+}
+
+/// Whether the caller's identity policies (or being the account root) allow `action` on
+/// `resource` — for decisions KMS makes without a key policy (RetireGrant by the issuing
+/// account).
+pub fn identity_allows(kms: &Kms, ctx: &RequestContext, action: &str, resource: &str) -> Result<bool, KmsError> {
+    let action = format!("kms:{action}");
+    let req = Request { principal: principal_info(ctx), action: &action, resource, context: condition_context(ctx, None, &Ask::default()) };
+    Ok(matches!(identity_answer(kms, ctx, &req)?, IdentityAnswer::Root | IdentityAnswer::Allow))
+}

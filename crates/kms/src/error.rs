@@ -52,6 +52,10 @@ pub enum KmsError {
     InvalidKeyUsage(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("invalid grant token")]
+    InvalidGrantToken,
+    #[error("invalid grant id")]
+    InvalidGrantId(String),
     #[error("dry run")]
     DryRun,
     /// An operation (or an option of one, such as an asymmetric KeySpec) not built yet.
@@ -123,6 +127,8 @@ impl From<KmsError> for AwsError {
             KmsError::InvalidAliasName(m) => c("InvalidAliasNameException", m),
             KmsError::InvalidKeyUsage(m) => c("InvalidKeyUsageException", m),
             KmsError::Conflict(m) => c("ConflictException", m),
+            KmsError::InvalidGrantToken => c("InvalidGrantTokenException", "Invalid grant token".into()),
+            KmsError::InvalidGrantId(m) => c("InvalidGrantIdException", m),
             KmsError::DryRun => c(
                 "DryRunOperationException",
                 "The request would have succeeded, but the DryRun option is set.".into(),

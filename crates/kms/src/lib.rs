@@ -8,16 +8,18 @@
 //! * [`store`]: tables, the write path (one durable transaction per change) and the cache that
 //!   keeps crypto calls in memory.
 //! * [`crypto`]: material, wrapping at rest under the root key, the ciphertext blob format.
-//! * [`resolve`], [`access`], [`metadata`]: KeyId parsing, who may use a key, KeyMetadata.
+//! * [`resolve`], [`authz`], [`metadata`]: KeyId parsing, who may use a key (key policy,
+//!   identity policies, grants), KeyMetadata.
+//! * [`grants`]: grant records, tokens and matching; the operations are in `ops::grants`.
 //! * [`workers`]: deletion windows and automatic rotation, advanced on the injected clock.
 //! * [`error`]: [`KmsError`] and its one mapping to AWS codes.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod access;
 pub mod authz;
 pub mod crypto;
 pub mod error;
+pub mod grants;
 pub mod managed;
 pub mod metadata;
 pub mod model;
@@ -28,6 +30,8 @@ pub mod store;
 pub mod testsupport;
 pub mod workers;
 
+#[cfg(test)]
+mod authz_tests;
 #[cfg(test)]
 mod security_tests;
 
@@ -119,5 +123,10 @@ delegate! {
     rotate_key_on_demand: rotation(RotateKeyOnDemandRequest) -> api::RotateKeyOnDemandResponse;
     list_key_rotations: rotation(ListKeyRotationsRequest) -> api::ListKeyRotationsResponse;
     replicate_key: multi_region(ReplicateKeyRequest) -> api::ReplicateKeyResponse;
+    create_grant: grants(CreateGrantRequest) -> api::CreateGrantResponse;
+    list_grants: grants(ListGrantsRequest) -> api::ListGrantsResponse;
+    list_retirable_grants: grants(ListRetirableGrantsRequest) -> api::ListGrantsResponse;
+    retire_grant: grants(RetireGrantRequest) -> ();
+    revoke_grant: grants(RevokeGrantRequest) -> ();
     update_primary_region: multi_region(UpdatePrimaryRegionRequest) -> ();
 }

@@ -68,6 +68,18 @@ pub fn due_key(kind: Due, at: DateTime<Utc>, account: AccountId, region: Region,
 pub struct LoadedKey {
     pub record: KeyRecord,
     pub shared: Arc<LoadedShared>,
+    /// The key policy, parsed on first authorization (`None`: the stored text does not parse,
+    /// which validation at write time prevents; authorization then allows nothing by policy).
+    pub policy: std::sync::OnceLock<Option<Arc<kmsnap_policy::Policy>>>,
+    /// The key's grants, read on first need; a grant write touches the key, which drops this
+    /// cached value with it.
+    pub grants: std::sync::OnceLock<Arc<Vec<crate::grants::GrantRecord>>>,
+}
+
+impl LoadedKey {
+    pub fn new(record: KeyRecord, shared: Arc<LoadedShared>) -> Self {
+        LoadedKey { record, shared, policy: Default::default(), grants: Default::default() }
+    }
 }
 
 #[derive(Debug)]
@@ -153,7 +165,7 @@ impl KeyStore {
                 return Ok(None);
             };
             let shared = self.load_shared(txn.as_ref(), account, key_id, gen)?;
-            Ok(Some(Arc::new(LoadedKey { record, shared })))
+            Ok(Some(Arc::new(LoadedKey::new(record, shared))))
         })?;
         if let Some(k) = &loaded {
             if self.generation.load(Ordering::SeqCst) == gen {
@@ -253,6 +265,16 @@ pub struct KmsTxn<'a> {
 impl KmsTxn<'_> {
     pub fn raw(&mut self) -> &mut dyn WriteTxn {
         self.inner.as_mut()
+    }
+
+    /// This transaction's view for reads (sees its own writes).
+    pub fn read_view(&self) -> &dyn ReadTxn {
+        self.inner.as_ref()
+    }
+
+    /// Drops the cached key at commit (a change the key's cache entry depends on, e.g. a grant).
+    pub fn touch_key(&mut self, account: AccountId, region: Region, key_id: &str) {
+        self.touched_keys.push((account, region, key_id.to_owned()));
     }
 
     pub fn get_key(&self, account: AccountId, region: Region, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {

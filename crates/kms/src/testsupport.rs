@@ -129,7 +129,10 @@ impl TestKms {
             state: setup.state,
             manager: setup.manager,
             aws_service: setup.aws_service.clone(),
-            policy: simple_policy(account),
+            policy: match (&setup.manager, &setup.aws_service) {
+                (KeyManager::Aws, Some(service)) => crate::managed::managed_key_policy(service, account, region),
+                _ => simple_policy(account),
+            },
             tags: Vec::new(),
             deletion_date: setup.state.is_pending_deletion().then(|| now + chrono::Duration::days(30)),
             pending_window_days: setup.state.is_pending_deletion().then_some(30),

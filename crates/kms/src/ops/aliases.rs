@@ -13,7 +13,6 @@
 //! prefix (`alias/`) answers `InvalidAliasNameException`. An alias given as the target answers
 //! `ValidationException` "Aliases must refer to keys. Not aliases".
 
-use crate::access::authorize;
 use crate::managed::SERVICES;
 use crate::model::{alias_arn, key_arn, AliasRecord};
 use crate::ops::common::load;
@@ -156,13 +155,15 @@ pub fn update_alias(kms: &Kms, ctx: &RequestContext, input: api::UpdateAliasRequ
     }
     let new_id = new_key.record.key_id.clone();
     let now = kms.clock.now();
+    // The old key must allow kms:UpdateAlias too (checked against its cached policy before the
+    // write; the write re-reads the alias).
+    authorize_alias_target(kms, ctx, account, region, &name, "UpdateAlias")?;
     kms.store.write(|txn| {
         let mut alias = txn.get_alias(account, region, &name)?.ok_or_else(|| KmsError::AliasNotFound { alias_arn: arn.clone() })?;
         // The old key must allow kms:UpdateAlias too, and be of the same type and usage.
-        if let (Some(old), Some(old_shared)) =
+        if let (Some(_), Some(old_shared)) =
             (txn.get_key(account, region, &alias.target_key_id)?, txn.get_shared(account, &alias.target_key_id)?)
         {
-            authorize(ctx, &old, "UpdateAlias")?;
             let new_shared = &new_key.shared.shared;
             if key_class(&old_shared.key_spec) != key_class(&new_shared.key_spec) || old_shared.key_usage != new_shared.key_usage {
                 return Err(KmsError::Validation(format!(
@@ -195,6 +196,18 @@ pub fn update_alias(kms: &Kms, ctx: &RequestContext, input: api::UpdateAliasRequ
     })
 }
 
+/// Authorizes `action` on the key alias `name` points to now, if the alias and key exist (a
+/// missing alias is reported by the caller's write).
+fn authorize_alias_target(kms: &Kms, ctx: &RequestContext, account: AccountId, region: Region, name: &str, action: &str) -> Result<(), KmsError> {
+    let target = kms.store.read(|txn| crate::store::read_alias(txn, account, region, name))?;
+    if let Some(alias) = target {
+        if let Some(key) = kms.store.get(account, region, &alias.target_key_id)? {
+            crate::authz::authorize(kms, ctx, &key, &crate::authz::Ask::action(action))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn delete_alias(kms: &Kms, ctx: &RequestContext, input: api::DeleteAliasRequest) -> Result<(), KmsError> {
     let name = input.alias_name;
     if !name.starts_with("alias/") {
@@ -206,11 +219,9 @@ pub fn delete_alias(kms: &Kms, ctx: &RequestContext, input: api::DeleteAliasRequ
     let account = ctx.principal.account;
     let region = ctx.region;
     let arn = alias_arn(region, account, &name);
+    authorize_alias_target(kms, ctx, account, region, &name, "DeleteAlias")?;
     kms.store.write(|txn| {
-        let alias = txn.get_alias(account, region, &name)?.ok_or_else(|| KmsError::AliasNotFound { alias_arn: arn.clone() })?;
-        if let Some(key) = txn.get_key(account, region, &alias.target_key_id)? {
-            authorize(ctx, &key, "DeleteAlias")?;
-        }
+        txn.get_alias(account, region, &name)?.ok_or_else(|| KmsError::AliasNotFound { alias_arn: arn.clone() })?;
         txn.delete_alias(account, region, &name)?;
         Ok(())
     })
@@ -251,7 +262,10 @@ pub fn list_aliases(kms: &Kms, ctx: &RequestContext, input: api::ListAliasesRequ
     let region = ctx.region;
     let filter = match input.key_id.as_deref() {
         Some(k) => Some(load(kms, ctx, k, Accept::KeyOnly, "ListAliases")?),
-        None => None,
+        None => {
+            crate::authz::authorize_account(kms, ctx, &crate::authz::Ask::action("ListAliases"))?;
+            None
+        }
     };
     let mut entries: Vec<api::AliasListEntry> = kms.store.read(|txn| {
         let aliases = all_aliases(txn, account, region)?;

@@ -1,7 +1,7 @@
 //! What every operation does first: parse the KeyId parameter, resolve aliases, load the key
 //! (NotFound if absent), authorize the action, and check the key's state for the kind of use.
 
-use crate::access::authorize;
+use crate::authz::{authorize, Ask};
 use crate::model::{key_arn, KeyState};
 use crate::resolve::{parse_key_ref, resolve, Accept, KeyRef};
 use crate::store::LoadedKey;
@@ -13,6 +13,12 @@ use std::sync::Arc;
 /// `kms:`, e.g. `Encrypt`). A predefined AWS alias (`alias/aws/ebs` …) creates its AWS managed
 /// key on first use, as AWS does.
 pub fn load(kms: &Kms, ctx: &RequestContext, key_id: &str, accept: Accept, action: &str) -> Result<Arc<LoadedKey>, KmsError> {
+    load_for(kms, ctx, key_id, accept, Ask::action(action))
+}
+
+/// [`load`] with everything authorization weighs beyond the action (encryption context, grant
+/// tokens, CreateGrant's parameters). `kms:RequestAlias` is filled in here.
+pub fn load_for(kms: &Kms, ctx: &RequestContext, key_id: &str, accept: Accept, ask: Ask<'_>) -> Result<Arc<LoadedKey>, KmsError> {
     let r = parse_key_ref(key_id, ctx.principal.account, ctx.region, accept)?;
     let (account, region, id) = match resolve(&kms.store, &r) {
         Ok(found) => found,
@@ -28,7 +34,11 @@ pub fn load(kms: &Kms, ctx: &RequestContext, key_id: &str, accept: Accept, actio
         Err(e) => return Err(e),
     };
     let key = kms.store.get(account, region, &id)?.ok_or_else(|| KmsError::KeyNotFound { arn: key_arn(region, account, &id) })?;
-    authorize(ctx, &key.record, action)?;
+    let alias = match &r {
+        KeyRef::Alias { name, .. } => Some(name.as_str()),
+        KeyRef::Key { .. } => None,
+    };
+    authorize(kms, ctx, &key, &Ask { request_alias: alias.or(ask.request_alias), ..ask })?;
     Ok(key)
 }
 

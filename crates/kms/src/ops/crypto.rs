@@ -20,7 +20,8 @@
 //! [`Zeroizing`] buffers, and nothing here logs them.
 
 use crate::crypto::{self, Header};
-use crate::ops::common::{load, require_crypto_usable};
+use crate::authz::Ask;
+use crate::ops::common::{load_for, require_crypto_usable};
 use crate::resolve::Accept;
 use crate::store::LoadedKey;
 use crate::{Kms, KmsError};
@@ -59,6 +60,10 @@ fn check_blob_len(member: &str, len: usize, max: usize) -> Result<(), KmsError> 
         return Err(invalid("Value at", member, &format!("Member must have length less than or equal to {max}")));
     }
     Ok(())
+}
+
+fn tokens_of(tokens: &Option<Vec<String>>) -> &[String] {
+    tokens.as_deref().unwrap_or_default()
 }
 
 fn check_grant_tokens(tokens: Option<&[String]>) -> Result<(), KmsError> {
@@ -148,11 +153,11 @@ fn encryption_key(
     kms: &Kms,
     ctx: &RequestContext,
     key_id: &str,
-    action: &str,
+    ask: Ask<'_>,
     op: &str,
     alg: Option<&api::EncryptionAlgorithmSpec>,
 ) -> Result<Arc<LoadedKey>, KmsError> {
-    let key = load(kms, ctx, key_id, Accept::KeyOrAlias, action)?;
+    let key = load_for(kms, ctx, key_id, Accept::KeyOrAlias, ask)?;
     require_crypto_usable(&key)?;
     check_usage(&key, op, alg)?;
     Ok(key)
@@ -188,20 +193,25 @@ struct SourceRequest<'a> {
     alg: Option<&'a api::EncryptionAlgorithmSpec>,
     /// DryRun with IGNORE_CIPHERTEXT: do not read the header when a KeyId names the key.
     skip_header: bool,
+    /// The encryption context given for the ciphertext, and the request's grant tokens
+    /// (authorization weighs both).
+    ec: Option<&'a Context>,
+    tokens: &'a [String],
 }
 
 /// Find the key of `blob`: from its header (account, key id) in the request's region, or from
 /// the `KeyId` parameter, which must then name the same key. Authorizes `action`, checks the
 /// state, usage and algorithm.
 fn source_key(kms: &Kms, ctx: &RequestContext, req: SourceRequest<'_>) -> Result<Source, KmsError> {
-    let SourceRequest { blob, key_id, action, op, alg, skip_header } = req;
+    let SourceRequest { blob, key_id, action, op, alg, skip_header, ec, tokens } = req;
+    let ask = Ask { action, encryption_context: ec, grant_tokens: tokens, ..Default::default() };
     let header = match (skip_header, key_id) {
         (true, Some(_)) => None,
         _ => Some(crypto::parse_header(blob)?),
     };
     let key = match (key_id, &header) {
         (Some(id), _) => {
-            let key = load(kms, ctx, id, Accept::KeyOrAlias, action)?;
+            let key = load_for(kms, ctx, id, Accept::KeyOrAlias, ask)?;
             if let Some((h, _)) = &header {
                 if h.account != key.record.account || h.key_id != key.record.key_id {
                     return Err(KmsError::IncorrectKey);
@@ -211,7 +221,7 @@ fn source_key(kms: &Kms, ctx: &RequestContext, req: SourceRequest<'_>) -> Result
         }
         (None, Some((h, _))) => {
             let key = kms.store.get(h.account, ctx.region, &h.key_id)?.ok_or(KmsError::InvalidCiphertext)?;
-            crate::access::authorize(ctx, &key.record, action)?;
+            crate::authz::authorize(kms, ctx, &key, &ask)?;
             key
         }
         (None, None) => return Err(KmsError::InvalidCiphertext),
@@ -244,7 +254,8 @@ fn random(n: usize) -> Result<SensitiveBlob, KmsError> {
 pub fn encrypt(kms: &Kms, ctx: &RequestContext, input: api::EncryptRequest) -> Result<api::EncryptResponse, KmsError> {
     check_blob_len("plaintext", input.plaintext.len(), MAX_PLAINTEXT)?;
     check_grant_tokens(input.grant_tokens.as_deref())?;
-    let key = encryption_key(kms, ctx, &input.key_id, "Encrypt", "Encrypt", input.encryption_algorithm.as_ref())?;
+    let ask = Ask { action: "Encrypt", encryption_context: input.encryption_context.as_ref(), grant_tokens: tokens_of(&input.grant_tokens), ..Default::default() };
+    let key = encryption_key(kms, ctx, &input.key_id, ask, "Encrypt", input.encryption_algorithm.as_ref())?;
     if input.dry_run == Some(true) {
         return Err(KmsError::DryRun);
     }
@@ -272,6 +283,8 @@ pub fn decrypt(kms: &Kms, ctx: &RequestContext, input: api::DecryptRequest) -> R
             op: "Decrypt",
             alg: input.encryption_algorithm.as_ref(),
             skip_header: skip,
+            ec: input.encryption_context.as_ref(),
+            tokens: tokens_of(&input.grant_tokens),
         },
     )?;
     if skip {
@@ -305,13 +318,20 @@ pub fn re_encrypt(kms: &Kms, ctx: &RequestContext, input: api::ReEncryptRequest)
             op: "ReEncrypt",
             alg: input.source_encryption_algorithm.as_ref(),
             skip_header: skip,
+            ec: input.source_encryption_context.as_ref(),
+            tokens: tokens_of(&input.grant_tokens),
         },
     )?;
     let dst = encryption_key(
         kms,
         ctx,
         &input.destination_key_id,
-        "ReEncryptTo",
+        Ask {
+            action: "ReEncryptTo",
+            encryption_context: input.destination_encryption_context.as_ref(),
+            grant_tokens: tokens_of(&input.grant_tokens),
+            ..Default::default()
+        },
         "ReEncrypt",
         input.destination_encryption_algorithm.as_ref(),
     )?;
@@ -338,7 +358,8 @@ pub fn generate_data_key(kms: &Kms, ctx: &RequestContext, input: api::GenerateDa
     let n = data_key_len(input.key_spec.as_ref(), input.number_of_bytes)?;
     check_grant_tokens(input.grant_tokens.as_deref())?;
     no_recipient(input.recipient.as_ref())?;
-    let key = encryption_key(kms, ctx, &input.key_id, "GenerateDataKey", "GenerateDataKey", None)?;
+    let ask = Ask { action: "GenerateDataKey", encryption_context: input.encryption_context.as_ref(), grant_tokens: tokens_of(&input.grant_tokens), ..Default::default() };
+    let key = encryption_key(kms, ctx, &input.key_id, ask, "GenerateDataKey", None)?;
     if input.dry_run == Some(true) {
         return Err(KmsError::DryRun);
     }
@@ -364,7 +385,12 @@ pub fn generate_data_key_without_plaintext(
         kms,
         ctx,
         &input.key_id,
-        "GenerateDataKeyWithoutPlaintext",
+        Ask {
+            action: "GenerateDataKeyWithoutPlaintext",
+            encryption_context: input.encryption_context.as_ref(),
+            grant_tokens: tokens_of(&input.grant_tokens),
+            ..Default::default()
+        },
         "GenerateDataKeyWithoutPlaintext",
         None,
     )?;
@@ -380,7 +406,8 @@ pub fn generate_data_key_without_plaintext(
     })
 }
 
-pub fn generate_random(_kms: &Kms, _ctx: &RequestContext, input: api::GenerateRandomRequest) -> Result<api::GenerateRandomResponse, KmsError> {
+pub fn generate_random(kms: &Kms, ctx: &RequestContext, input: api::GenerateRandomRequest) -> Result<api::GenerateRandomResponse, KmsError> {
+    crate::authz::authorize_account(kms, ctx, &Ask::action("GenerateRandom"))?;
     // AWS words a missing NumberOfBytes like GenerateDataKey's check (**unconfirmed**).
     let n = input
         .number_of_bytes
@@ -857,7 +884,21 @@ mod tests {
         assert!(matches!(dec(&t, &ctx, &[1u8; 6145], None, None), Err(KmsError::Validation(_))));
         assert!(matches!(dec(&t, &ctx, &[], None, None), Err(KmsError::Validation(_))));
         assert!(matches!(decrypt(&t.kms, &ctx, api::DecryptRequest::default()), Err(KmsError::Validation(_))));
-        let tokens = |n: usize| Some((0..n).map(|i| format!("token{i}")).collect::<Vec<_>>());
+        let grant = crate::grants::GrantRecord {
+            account: ctx.principal.account,
+            region: ctx.region,
+            key_id: key.clone(),
+            grant_id: crate::grants::new_grant_id().unwrap(),
+            name: None,
+            created: ctx.now,
+            grantee: ctx.principal.arn.clone(),
+            retiring: None,
+            issuing_account: ctx.principal.arn.clone(),
+            operations: vec!["Encrypt".into()],
+            constraints: Default::default(),
+        };
+        // Well-formed tokens (of a grant that need not exist) pass; garbage is refused.
+        let tokens = |n: usize| Some((0..n).map(|_| crate::grants::make_token(&grant).unwrap()).collect::<Vec<_>>());
         let with_tokens = |n| {
             encrypt(
                 &t.kms,
@@ -867,6 +908,12 @@ mod tests {
         };
         assert!(with_tokens(10).is_ok());
         assert!(matches!(with_tokens(11), Err(KmsError::Validation(m)) if m.contains("'grantTokens'")));
+        let garbage = encrypt(
+            &t.kms,
+            &ctx,
+            api::EncryptRequest { key_id: key.clone(), plaintext: SensitiveBlob::new(b"pt".to_vec()), grant_tokens: Some(vec!["token0".into()]), ..Default::default() },
+        );
+        assert_eq!(garbage.unwrap_err(), KmsError::InvalidGrantToken);
         // Recipient (Nitro enclaves) is not built.
         let r = generate_data_key(
             &t.kms,

@@ -12,7 +12,7 @@ use crate::crypto::Material;
 use crate::metadata::key_metadata;
 use crate::model::{key_arn, KeyManager, KeyRecord, KeyState, RotationSchedule, SharedKey, MaterialVersion, RotationType};
 use crate::ops::common::load;
-use crate::ops::policies::{default_key_policy, validate_policy};
+use crate::ops::policies::{default_key_policy, lockout_check, validate_policy};
 use crate::ops::tags::{merge_tags, require_not_pending_deletion, validate_tags, MAX_TAGS};
 use crate::resolve::Accept;
 use crate::store::{self, Due, KmsTxn};
@@ -129,6 +129,7 @@ fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
 }
 
 pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest) -> Result<api::CreateKeyResponse, KmsError> {
+    crate::authz::authorize_account(kms, ctx, &crate::authz::Ask::action("CreateKey"))?;
     let origin = input.origin.as_ref().map_or("AWS_KMS", |o| o.as_str());
     let (spec, usage) = spec_and_usage(&input)?;
     match origin {
@@ -149,15 +150,16 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     validate_tags(&tags)?;
     let account = ctx.principal.account;
     let region = ctx.region;
+    let multi_region = input.multi_region.unwrap_or(false);
+    let key_id = new_key_id(multi_region)?;
     let policy = match input.policy {
         Some(p) => {
-            validate_policy(&p)?;
+            let parsed = validate_policy(&p)?;
+            lockout_check(kms, ctx, &crate::model::key_arn(region, account, &key_id), &parsed, input.bypass_policy_lockout_safety_check)?;
             p
         }
         None => default_key_policy(account),
     };
-    let multi_region = input.multi_region.unwrap_or(false);
-    let key_id = new_key_id(multi_region)?;
     let now = kms.clock.now().trunc_subsecs(3);
 
     let (material_id, material) = Material::generate()?;
@@ -207,10 +209,7 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     })?;
     // Answer from the records just written: loading the key would put it (and its unwrapped
     // material) into the cache before anyone uses it.
-    let key = crate::store::LoadedKey {
-        record,
-        shared: std::sync::Arc::new(crate::store::LoadedShared { shared, materials: Default::default() }),
-    };
+    let key = crate::store::LoadedKey::new(record, std::sync::Arc::new(crate::store::LoadedShared { shared, materials: Default::default() }));
     Ok(api::CreateKeyResponse { key_metadata: Some(key_metadata(&key)) })
 }
 
@@ -236,6 +235,7 @@ fn decode_keys_marker(m: &str) -> Result<String, KmsError> {
 }
 
 pub fn list_keys(kms: &Kms, ctx: &RequestContext, input: api::ListKeysRequest) -> Result<api::ListKeysResponse, KmsError> {
+    crate::authz::authorize_account(kms, ctx, &crate::authz::Ask::action("ListKeys"))?;
     let limit = check_limit(input.limit, 1, 1000)?.unwrap_or(100);
     let (account, region) = (ctx.principal.account, ctx.region);
     let prefix = format!("{account}/{region}/");

@@ -2,6 +2,7 @@
 pub mod aliases;
 pub mod common;
 pub mod crypto;
+pub mod grants;
 pub mod keys;
 pub mod multi_region;
 pub mod policies;

@@ -14,7 +14,7 @@
 use crate::metadata::key_metadata;
 use crate::model::{key_arn, KeyManager, KeyRecord, KeyState};
 use crate::ops::common::load;
-use crate::ops::policies::{default_key_policy, validate_policy};
+use crate::ops::policies::{default_key_policy, lockout_check, validate_policy};
 use crate::ops::tags::validate_tags;
 use crate::resolve::Accept;
 use crate::store::{Due, LoadedKey};
@@ -74,7 +74,8 @@ pub fn replicate_key(kms: &Kms, ctx: &RequestContext, input: api::ReplicateKeyRe
     }
     let policy = match input.policy {
         Some(p) => {
-            validate_policy(&p)?;
+            let parsed = validate_policy(&p)?;
+            lockout_check(kms, ctx, &replica_arn, &parsed, input.bypass_policy_lockout_safety_check)?;
             p
         }
         None => default_key_policy(account),

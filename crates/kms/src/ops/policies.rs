@@ -3,8 +3,8 @@
 //! pass before it is stored.
 //!
 //! A policy is stored and returned *exactly* as given (AWS does not reformat it); only the
-//! default policy is generated here, in AWS's pretty-printed form. Enforcement of stored
-//! policies belongs to the access-control issue (`access.rs`).
+//! default policy is generated here, in AWS's pretty-printed form. Stored policies are
+//! enforced by `authz`.
 
 use crate::model::KeyRecord;
 use crate::ops::common::load;
@@ -13,6 +13,7 @@ use crate::{Kms, KmsError};
 use kmsnap_api::gen::kms as api;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::AccountId;
+use kmsnap_policy::{Policy, PolicyError, PolicyKind};
 
 /// The only policy name a key has (RAM-shared keys would add `AWS_RAM`; not modelled).
 pub const DEFAULT_POLICY_NAME: &str = "default";
@@ -41,38 +42,34 @@ pub fn default_key_policy(account: AccountId) -> String {
 }
 
 /// Checks a policy document given to CreateKey, PutKeyPolicy or ReplicateKey: within the size
-/// quota, a JSON object whose `Statement` (one object or a non-empty array of objects) names a
-/// `Principal` in every statement. (The lockout safety check needs policy evaluation, which
-/// the access-control issue brings; until then `BypassPolicyLockoutSafetyCheck` changes
-/// nothing.)
-pub fn validate_policy(policy: &str) -> Result<(), KmsError> {
+/// quota, and a valid key policy for the policy language (a `Principal` in every statement,
+/// known elements and condition operators …). Returns the parsed policy.
+pub fn validate_policy(policy: &str) -> Result<Policy, KmsError> {
     if policy.len() > MAX_POLICY_BYTES {
         return Err(KmsError::LimitExceeded(format!(
             "The key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
         )));
     }
-    let malformed = |m: &str| KmsError::MalformedPolicy(m.to_owned());
-    let doc: serde_json::Value =
-        serde_json::from_str(policy).map_err(|_| malformed("The policy is not a valid JSON document."))?;
-    let obj = doc.as_object().ok_or_else(|| malformed("The policy is not a valid JSON document."))?;
-    let statements: Vec<&serde_json::Value> = match obj.get("Statement") {
-        Some(serde_json::Value::Array(a)) if !a.is_empty() => a.iter().collect(),
-        Some(s @ serde_json::Value::Object(_)) => vec![s],
-        _ => return Err(malformed("Policy is missing required element - Statement")),
-    };
-    for s in statements {
-        let Some(s) = s.as_object() else {
-            return Err(malformed("Policy contains a statement that is not a JSON object."));
-        };
-        if !s.contains_key("Principal") && !s.contains_key("NotPrincipal") {
-            return Err(malformed("Policy contains a statement with no principal."));
-        }
-        match s.get("Effect").and_then(|e| e.as_str()) {
-            Some("Allow") | Some("Deny") => {}
-            _ => return Err(malformed("Policy contains a statement with an invalid or missing Effect.")),
-        }
+    Policy::parse(policy, PolicyKind::Resource).map_err(|e| {
+        KmsError::MalformedPolicy(match e {
+            // KMS's wording for the most common mistake.
+            PolicyError::MissingPrincipal { .. } => "Policy contains a statement with no principal.".to_owned(),
+            other => other.to_string(),
+        })
+    })
+}
+
+/// AWS's lockout safety check: the new policy must let the caller change the policy again
+/// (kms:PutKeyPolicy on the key), unless `BypassPolicyLockoutSafetyCheck` is set.
+pub fn lockout_check(kms: &Kms, ctx: &RequestContext, key_arn: &str, policy: &Policy, bypass: Option<bool>) -> Result<(), KmsError> {
+    if bypass == Some(true) {
+        return Ok(());
     }
-    Ok(())
+    if crate::authz::policy_allows_caller(kms, ctx, policy, key_arn, "PutKeyPolicy")? {
+        Ok(())
+    } else {
+        Err(KmsError::MalformedPolicy("The new key policy will not allow you to update the key policy in the future.".into()))
+    }
 }
 
 /// A PolicyName other than `default` names no policy.
@@ -92,7 +89,8 @@ pub fn get_key_policy(kms: &Kms, ctx: &RequestContext, input: api::GetKeyPolicyR
 pub fn put_key_policy(kms: &Kms, ctx: &RequestContext, input: api::PutKeyPolicyRequest) -> Result<(), KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "PutKeyPolicy")?;
     check_policy_name(input.policy_name.as_deref())?;
-    validate_policy(&input.policy)?;
+    let parsed = validate_policy(&input.policy)?;
+    lockout_check(kms, ctx, &key.record.arn(), &parsed, input.bypass_policy_lockout_safety_check)?;
     let policy = input.policy;
     super::keys::update_record(kms, &key.record, |rec: &mut KeyRecord, _| {
         rec.policy = policy;

@@ -240,6 +240,7 @@ fn aws_managed_keys_refuse_management() {
     update_record(&env.kms, &rec, |r, _| {
         r.manager = KeyManager::Aws;
         r.aws_service = Some("ebs".into());
+        r.policy = crate::managed::managed_key_policy("ebs", r.account, r.region);
         Ok(())
     })
     .unwrap();
