@@ -33,7 +33,9 @@ pub struct App {
     pub metrics: Metrics,
     pub started: Instant,
     pub store_kind: &'static str,
-    pub kms: kmsnap_kms::Kms,
+    pub kms: Arc<kmsnap_kms::Kms>,
+    /// EC2 volumes and snapshots, EBS direct API.
+    pub snapshots: Arc<kmsnap_snapshots::Snapshots>,
     /// CloudTrail LookupEvents over the audit log.
     pub cloudtrail: kmsnap_audit::Cloudtrail,
 }
@@ -50,6 +52,8 @@ impl App {
         let dev_mode = config.auth.mode == Mode::Dev;
         let keyring = handlers::keyring(&root, config).map_err(ServeError::Setup)?;
         let kms = kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).map_err(|e| ServeError::Setup(e.to_string()))?;
+        let kms = Arc::new(kms);
+        let snapshots = Arc::new(kmsnap_snapshots::Snapshots::new(meta.clone(), blobs.clone(), kms.clone(), clock.clone()));
         let cloudtrail = kmsnap_audit::Cloudtrail::new(meta.clone());
         Ok(App {
             meta,
@@ -61,6 +65,7 @@ impl App {
             started: Instant::now(),
             store_kind,
             kms,
+            snapshots,
             cloudtrail,
         })
     }

@@ -43,8 +43,6 @@ pub fn keyring(root: &RootKey, config: &Config) -> Result<Keyring, String> {
 /// Services whose domain is not built yet.
 pub struct Unbuilt;
 
-impl gen::ec2::Ec2Handler<RequestContext> for Unbuilt {}
-impl gen::ebs::EbsHandler<RequestContext> for Unbuilt {}
 impl gen::rds::RdsHandler<RequestContext> for Unbuilt {}
 impl gen::backup::BackupHandler<RequestContext> for Unbuilt {}
 impl gen::iam::IamHandler<RequestContext> for Unbuilt {}
@@ -92,9 +90,9 @@ pub async fn dispatch(
 ) -> Result<(serde_json::Value, Option<Bytes>), AwsError> {
     match service {
         "sts" => gen::sts::dispatch(&Sts(&app.keyring), ctx, op, input).await,
-        "kms" => gen::kms::dispatch(&app.kms, ctx, op, input).await,
-        "ec2" => gen::ec2::dispatch(&Unbuilt, ctx, op, input).await,
-        "ebs" => gen::ebs::dispatch(&Unbuilt, ctx, op, input).await,
+        "kms" => gen::kms::dispatch(app.kms.as_ref(), ctx, op, input).await,
+        "ec2" => gen::ec2::dispatch(app.snapshots.as_ref(), ctx, op, input).await,
+        "ebs" => gen::ebs::dispatch(app.snapshots.as_ref(), ctx, op, input).await,
         "rds" => gen::rds::dispatch(&Unbuilt, ctx, op, input).await,
         "backup" => gen::backup::dispatch(&Unbuilt, ctx, op, input).await,
         "cloudtrail" => gen::cloudtrail::dispatch(&app.cloudtrail, ctx, op, input).await,

@@ -1,2 +1,53 @@
-//! EC2 volumes and snapshots, the EBS direct block API, copy and sharing. (Built by the EBS issue.)
+//! kmsnap-snapshots: EC2 volumes and snapshots, the EBS direct block API, copy and sharing
+//! (spec/snapshots.md; DESIGN.md "Snapshot data").
+//!
+//! * [`Snapshots`]: the service of one server, every account and region; implements the
+//!   generated `Ec2Handler` (EC2 query API) and `EbsHandler` (EBS direct API) in `ops`.
+//! * [`model`]: volumes, snapshots, lineages (a data key and the blocks sealed under it),
+//!   block references, per-region settings, jobs.
+//! * [`store`]: the tables and their keys.
+//! * [`blocks`]: data keys through the in-process KMS API (as `ec2.amazonaws.com`) and the
+//!   sealing of 512 KiB blocks (AES-256-GCM, AAD = lineage + index).
+//! * [`workers`]: sealing snapshots and copying them, resumable after a crash.
+//! * [`error`]: [`EbsError`] and its mappings to EC2 and EBS direct error codes.
 #![forbid(unsafe_code)]
+
+pub mod blocks;
+pub mod error;
+pub mod model;
+pub mod ops;
+pub mod store;
+
+pub use error::EbsError;
+
+use kmsnap_core::Clock;
+use kmsnap_kms::Kms;
+use kmsnap_store::{BlobStore, MetaStore};
+use std::sync::Arc;
+
+/// The EBS service of one server.
+pub struct Snapshots {
+    pub(crate) meta: Arc<dyn MetaStore>,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    pub(crate) kms: Arc<Kms>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Wakes the job worker when a job is queued.
+    pub(crate) wake: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Snapshots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshots").finish_non_exhaustive()
+    }
+}
+
+impl Snapshots {
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, kms: Arc<Kms>, clock: Arc<dyn Clock>) -> Self {
+        Snapshots { meta, blobs, kms, clock, wake: tokio::sync::Notify::new() }
+    }
+}
+
+/// Runs blocking store work from async code (the stores' calls block).
+pub(crate) async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, EbsError> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| EbsError::Internal("blocking task"))
+}

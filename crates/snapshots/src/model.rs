@@ -1,0 +1,208 @@
+//! Persisted records of EBS (spec/snapshots.md §1): volumes, snapshots, lineages (a data key and
+//! the blocks sealed under it), block references, per-region settings, and the jobs workers
+//! advance (sealing a snapshot, copying one).
+//!
+//! Ids are global (`vol-`/`snap-` + 17 hex), so block manifests are keyed by resource id alone;
+//! records are keyed by account and region, with an id index for lookups by id only (shared
+//! snapshots, the EBS direct API).
+
+use chrono::{DateTime, Utc};
+use kmsnap_core::{AccountId, Region};
+use serde::{Deserialize, Serialize};
+
+pub const VOLUME_VERSION: u16 = 1;
+pub const SNAPSHOT_VERSION: u16 = 1;
+pub const LINEAGE_VERSION: u16 = 1;
+pub const BLOCK_VERSION: u16 = 1;
+pub const SETTINGS_VERSION: u16 = 1;
+pub const JOB_VERSION: u16 = 1;
+
+/// 512 KiB: the EBS block (direct API `BlockSize`, and the unit of storage).
+pub const BLOCK_SIZE: usize = 524_288;
+/// Blocks per GiB.
+pub const BLOCKS_PER_GIB: u64 = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeState {
+    Creating,
+    Available,
+    InUse,
+    Deleting,
+    Deleted,
+    Error,
+}
+
+impl VolumeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeState::Creating => "creating",
+            VolumeState::Available => "available",
+            VolumeState::InUse => "in-use",
+            VolumeState::Deleting => "deleting",
+            VolumeState::Deleted => "deleted",
+            VolumeState::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeRecord {
+    pub id: String,
+    pub account: AccountId,
+    pub region: Region,
+    pub availability_zone: String,
+    pub size_gib: i32,
+    /// The snapshot it was created from.
+    pub snapshot_id: Option<String>,
+    pub state: VolumeState,
+    pub encrypted: bool,
+    /// Key ARN (EBS never stores an alias).
+    pub kms_key_arn: Option<String>,
+    /// The lineage whose data key seals this volume's blocks.
+    pub lineage: String,
+    pub volume_type: String,
+    pub iops: Option<i32>,
+    pub throughput: Option<i32>,
+    pub multi_attach: bool,
+    pub created: DateTime<Utc>,
+    pub tags: Vec<(String, String)>,
+}
+
+impl VolumeRecord {
+    pub fn blocks(&self) -> u64 {
+        u64::try_from(self.size_gib).unwrap_or(0) * BLOCKS_PER_GIB
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotState {
+    Pending,
+    Completed,
+    Error,
+}
+
+impl SnapshotState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotState::Pending => "pending",
+            SnapshotState::Completed => "completed",
+            SnapshotState::Error => "error",
+        }
+    }
+}
+
+/// How a snapshot came to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotOrigin {
+    /// CreateSnapshot of a volume.
+    Volume,
+    /// EBS direct StartSnapshot.
+    Direct {
+        parent: Option<String>,
+        timeout_minutes: i32,
+        client_token: Option<String>,
+        /// Distinct block indexes written to this snapshot (not inherited).
+        written: u64,
+        last_write: Option<DateTime<Utc>>,
+    },
+    /// CopySnapshot.
+    Copy { source_snapshot: String, source_region: Region, source_account: AccountId },
+}
+
+/// Who besides the owner may create volumes from (and copy) a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permissions {
+    pub users: Vec<AccountId>,
+    /// `Group: all` (public; never for encrypted snapshots).
+    pub public: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    pub id: String,
+    pub account: AccountId,
+    pub region: Region,
+    /// `vol-ffffffff` for copies and direct-API snapshots, as AWS shows them.
+    pub volume_id: String,
+    pub volume_size: i32,
+    pub state: SnapshotState,
+    pub state_message: Option<String>,
+    /// 0–100.
+    pub progress: u8,
+    pub start_time: DateTime<Utc>,
+    pub description: String,
+    pub encrypted: bool,
+    pub kms_key_arn: Option<String>,
+    pub lineage: String,
+    pub tags: Vec<(String, String)>,
+    pub permissions: Permissions,
+    pub origin: SnapshotOrigin,
+    /// `DataEncryptionKeyId` (a UUID per lineage) for encrypted snapshots.
+    pub data_encryption_key_id: Option<String>,
+    pub completed: Option<DateTime<Utc>>,
+}
+
+/// A data key and the blocks sealed under it. Volumes created from a snapshot under the same
+/// KMS key, and snapshots of those volumes, stay in the lineage and share unchanged blocks;
+/// a new key or region starts a new lineage (the copy re-encrypts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineageRecord {
+    pub id: String,
+    pub account: AccountId,
+    pub region: Region,
+    /// None: unencrypted (blocks carry a SHA-256 only).
+    pub kms_key_arn: Option<String>,
+    /// KMS CiphertextBlob of the 256-bit data key, under `kms_key_arn` with encryption
+    /// context `{"aws:ebs:id": ec_resource}`.
+    pub wrapped_data_key: Option<Vec<u8>>,
+    /// The resource id the data key's encryption context names (the volume or snapshot that
+    /// started the lineage).
+    pub ec_resource: String,
+    /// `DataEncryptionKeyId` of snapshots in this lineage.
+    pub data_key_id: String,
+    pub created: DateTime<Utc>,
+}
+
+/// One block of a volume or snapshot manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    /// Blob key in the region's blob location.
+    pub blob: String,
+    /// SHA-256 of the block's plaintext, hex.
+    pub sha256: String,
+    /// The lineage whose data key sealed the blob (AAD binds it and the index).
+    pub lineage: String,
+}
+
+/// Per account and region (spec/snapshots.md §9).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionSettings {
+    pub encryption_by_default: bool,
+    /// Customised default key ARN; None = `alias/aws/ebs`.
+    pub default_key_arn: Option<String>,
+}
+
+/// Work a worker advances in idempotent steps; keyed by the snapshot it produces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub snapshot_id: String,
+    pub account: AccountId,
+    pub region: Region,
+    pub kind: JobKind,
+    /// Next source block index to process (manifest order).
+    pub cursor: Option<u32>,
+    pub total_blocks: u64,
+    pub done_blocks: u64,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobKind {
+    /// Freeze a volume's manifest into the snapshot (blocks shared, metadata copied).
+    Seal { volume_id: String },
+    /// Copy `source` (in `source_region`, owned by `source_account`) into the job's snapshot:
+    /// share blobs when the lineage stays, else decrypt and re-encrypt every block.
+    Copy { source: String, source_region: Region, source_account: AccountId, share_blobs: bool },
+}
