@@ -73,6 +73,8 @@ impl App {
 
 /// Background workers: every second, run what is due at the injected clock's time.
 pub fn spawn_workers(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    // Snapshot seal/copy jobs run in real time, woken when queued.
+    tokio::spawn(kmsnap_snapshots::workers::run(app.snapshots.clone()));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -17,6 +17,7 @@ pub mod error;
 pub mod model;
 pub mod ops;
 pub mod store;
+pub mod workers;
 
 pub use error::EbsError;
 

@@ -184,10 +184,12 @@ pub struct RegionSettings {
     pub default_key_arn: Option<String>,
 }
 
-/// Work a worker advances in idempotent steps; keyed by the snapshot it produces.
+/// Work a worker advances in idempotent steps; keyed by the resource it produces (a snapshot,
+/// or a volume being restored from a snapshot under another key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
-    pub snapshot_id: String,
+    /// The snapshot or volume the job produces.
+    pub target: String,
     pub account: AccountId,
     pub region: Region,
     pub kind: JobKind,
@@ -205,4 +207,7 @@ pub enum JobKind {
     /// Copy `source` (in `source_region`, owned by `source_account`) into the job's snapshot:
     /// share blobs when the lineage stays, else decrypt and re-encrypt every block.
     Copy { source: String, source_region: Region, source_account: AccountId, share_blobs: bool },
+    /// Fill the job's volume from snapshot `source` (same region) re-encrypting every block
+    /// into the volume's lineage (a shared snapshot, or a new key).
+    Restore { source: String, source_account: AccountId },
 }

@@ -9,7 +9,7 @@
 //! * `ebs_blocks`     `{resource id}/{index, 10 digits}` → [`BlockRef`]: manifests of volumes
 //!   and snapshots, index order
 //! * `ebs_settings`   `{account}/{region}` → [`RegionSettings`]
-//! * `ebs_jobs`       `{snap-id}` → [`JobRecord`]
+//! * `ebs_jobs`       `{target id}` → [`JobRecord`]
 //! * `ebs_tokens`     `{account}/{region}/{client token}` → snapshot id (StartSnapshot
 //!   idempotency)
 //! * `ebs_copy_map`   `{destination lineage}/{source blob}` → destination blob: what an earlier
@@ -210,16 +210,16 @@ pub fn put_settings(txn: &mut dyn WriteTxn, account: AccountId, region: Region, 
     put(txn, T_SETTINGS, format!("{account}/{region}").as_bytes(), SETTINGS_VERSION, s)
 }
 
-pub fn get_job(txn: &dyn ReadTxn, snapshot_id: &str) -> Result<Option<JobRecord>, EbsError> {
-    get(txn, T_JOBS, snapshot_id.as_bytes())
+pub fn get_job(txn: &dyn ReadTxn, target: &str) -> Result<Option<JobRecord>, EbsError> {
+    get(txn, T_JOBS, target.as_bytes())
 }
 
 pub fn put_job(txn: &mut dyn WriteTxn, j: &JobRecord) -> Result<(), EbsError> {
-    put(txn, T_JOBS, j.snapshot_id.as_bytes(), JOB_VERSION, j)
+    put(txn, T_JOBS, j.target.as_bytes(), JOB_VERSION, j)
 }
 
-pub fn delete_job(txn: &mut dyn WriteTxn, snapshot_id: &str) -> Result<(), EbsError> {
-    txn.delete(T_JOBS, snapshot_id.as_bytes())?;
+pub fn delete_job(txn: &mut dyn WriteTxn, target: &str) -> Result<(), EbsError> {
+    txn.delete(T_JOBS, target.as_bytes())?;
     Ok(())
 }
 

@@ -1,0 +1,108 @@
+//! Background work on snapshots and volumes, as resumable jobs in the `ebs_jobs` table
+//! (STYLE.md "Persistence"): each step is idempotent and commits its progress with its effect,
+//! so a crash resumes where the last commit left off and never shows a half-made snapshot as
+//! `completed`.
+//!
+//! * [`seal`]: CreateSnapshot — freeze a volume's manifest into the snapshot (blocks shared).
+//! * Copy / Restore jobs (CopySnapshot, volumes from snapshots under another key) re-encrypt
+//!   block by block; see `copy` when built.
+//!
+//! [`run`] is the loop the server spawns: it wakes when a job is queued (or every 200 ms) and
+//! advances every job one step at a time, round robin.
+
+pub mod seal;
+
+use crate::error::EbsError;
+use crate::model::{JobKind, JobRecord, SnapshotState, VolumeState};
+use crate::{store, Snapshots};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a step left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    More,
+    Done,
+}
+
+/// The StateMessage AWS documents for a copy whose key cannot be used.
+pub const KEY_NOT_ACCESSIBLE: &str = "Given key ID is not accessible";
+
+/// Advances every queued job by one step. Returns whether any job remains.
+pub async fn run_once(svc: &Snapshots) -> Result<bool, EbsError> {
+    let meta = svc.meta.clone();
+    let jobs = crate::blocking(move || store::jobs(meta.read()?.as_ref(), 256)).await??;
+    let mut remaining = false;
+    for job in jobs {
+        let r = match &job.kind {
+            JobKind::Seal { .. } => seal::step(svc, &job).await,
+            JobKind::Copy { .. } | JobKind::Restore { .. } => Err(EbsError::NotImplemented("copy jobs")),
+        };
+        match r {
+            Ok(Step::More) => remaining = true,
+            Ok(Step::Done) => {}
+            Err(e) => fail(svc, &job, &e).await?,
+        }
+    }
+    Ok(remaining)
+}
+
+/// Ends a job whose step failed for good: its snapshot goes to `error` (with AWS's message
+/// for KMS problems), its volume to `error`. Store failures are not final: the job stays and
+/// is retried.
+async fn fail(svc: &Snapshots, job: &JobRecord, e: &EbsError) -> Result<(), EbsError> {
+    if matches!(e, EbsError::Internal("store") | EbsError::Internal("blocking task")) {
+        tracing::warn!(target_id = %job.target, error = %e, "job step failed; will retry");
+        return Ok(());
+    }
+    tracing::warn!(target_id = %job.target, error = %e, "job failed");
+    let message = match e {
+        EbsError::Kms { .. } => KEY_NOT_ACCESSIBLE.to_owned(),
+        other => other.to_string(),
+    };
+    let meta = svc.meta.clone();
+    let job = job.clone();
+    crate::blocking(move || -> Result<(), EbsError> {
+        let mut txn = meta.write()?;
+        if let Some(mut s) = store::get_snapshot(&*txn, job.account, job.region, &job.target)? {
+            s.state = SnapshotState::Error;
+            s.state_message = Some(message);
+            store::put_snapshot(txn.as_mut(), &s)?;
+        }
+        if let Some(mut v) = store::get_volume(&*txn, job.account, job.region, &job.target)? {
+            v.state = VolumeState::Error;
+            store::put_volume(txn.as_mut(), &v)?;
+        }
+        store::delete_job(txn.as_mut(), &job.target)?;
+        txn.commit()?;
+        Ok(())
+    })
+    .await?
+}
+
+/// The worker loop. Never returns.
+pub async fn run(svc: Arc<Snapshots>) {
+    loop {
+        tokio::select! {
+            _ = svc.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        loop {
+            match run_once(&svc).await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "snapshot worker");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Snapshots {
+    /// Tells the worker a job was queued.
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
+    }
+}
