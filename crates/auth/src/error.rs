@@ -66,6 +66,9 @@ pub enum AuthError {
     /// A valid session token whose expiry has passed.
     #[error("expired session token")]
     ExpiredSessionToken,
+    /// Looking the credentials up failed (the IAM store); the detail is for the log only.
+    #[error("credential lookup failed: {0}")]
+    Internal(String),
 }
 
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
@@ -190,6 +193,7 @@ impl AuthError {
                 let msg = if protocol == Protocol::Ec2 { EC2_REQUEST_EXPIRED } else { EXPIRED_TOKEN };
                 AwsError::new(c.expired_token.0, c.expired_token.1, msg)
             }
+            AuthError::Internal(_) => AwsError::internal("InternalFailure"),
         }
     }
 }

@@ -1,13 +1,16 @@
 //! [`Keyring`]: resolves the access key id of a signed request to [`Credentials`].
 //!
-//! Three sources, in this order:
+//! Four sources, in this order:
 //! 1. configured [`StaticKey`]s (both modes): a secret, an account and optionally an IAM user;
 //! 2. STS temporary keys (`ASIA` + 16 characters, both modes). These are stateless: the secret
 //!    is an HMAC of the access key id under an HKDF subkey of the server's root key, and the
 //!    session token is an AES-256-GCM sealed claim set (version, access key id, account, role,
 //!    session name, expiry) under another derived key. Any server holding the root key can verify
 //!    them; nothing is stored. A temporary key is only accepted with its own session token;
-//! 3. dev mode only: `test` → account `000000000000`, a 12-digit key → that account, both as the
+//! 3. IAM users' access keys (`AKIA` + 16 characters, both modes), through the wired
+//!    [`AccessKeyLookup`] (IAM over the store), read on every request so that a deleted key
+//!    stops working at once;
+//! 4. dev mode only: `test` → account `000000000000`, a 12-digit key → that account, both as the
 //!    account's root with secret `test`. A session token sent with such a key is ignored (SDK
 //!    environments often carry a dummy `AWS_SESSION_TOKEN`).
 //!
@@ -17,20 +20,19 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hmac;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use kmsnap_core::account::DEFAULT_ACCOUNT;
 use kmsnap_core::ids::{random_bytes, RngError};
 use kmsnap_core::{AccountId, RootKey};
-use zeroize::Zeroizing;
 
 use crate::error::AuthError;
 use crate::model::{
     role_unique_id, AuthMode, Credentials, Principal, PrincipalKind, Secret, ID_ALPHABET,
 };
 use crate::ops::assume_role::TrustPolicyCheck;
+use crate::sealed::SealingKey;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -44,6 +46,14 @@ const TOKEN_PURPOSE: &[u8] = b"sts/session-token/v1";
 const MAX_TOKEN_LEN: usize = 4096;
 /// The secret of the dev-mode conventions.
 const DEV_SECRET: &str = "test";
+
+/// Where the keyring finds IAM users' long-term access keys (IAM over the store; wired by the
+/// server).
+pub trait AccessKeyLookup: Send + Sync {
+    /// The credentials of the IAM user access key `access_key_id`; `None` when there is no such
+    /// key (never created, or deleted). `Err` only when the lookup itself failed.
+    fn lookup(&self, access_key_id: &str) -> Result<Option<Credentials>, AuthError>;
+}
 
 /// A configured long-term access key.
 #[derive(Debug, Clone)]
@@ -92,8 +102,9 @@ pub struct Keyring {
     /// Derives temporary secrets from access key ids.
     temp_secret_key: hmac::Key,
     /// Seals session tokens.
-    token_key: LessSafeKey,
+    token_key: SealingKey,
     pub(crate) trust_check: Option<Arc<dyn TrustPolicyCheck>>,
+    iam_keys: Option<Arc<dyn AccessKeyLookup>>,
 }
 
 impl fmt::Debug for Keyring {
@@ -104,6 +115,7 @@ impl fmt::Debug for Keyring {
             .field("mode", &self.mode)
             .field("static_keys", &ids)
             .field("trust_check", &self.trust_check.is_some())
+            .field("iam_keys", &self.iam_keys.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -136,23 +148,27 @@ impl Keyring {
         let secret_key = root_key
             .derive(SECRET_PURPOSE)
             .map_err(|_| KeyringError::KeyDerivation)?;
-        let token_key = root_key
-            .derive(TOKEN_PURPOSE)
-            .map_err(|_| KeyringError::KeyDerivation)?;
-        let unbound = UnboundKey::new(&AES_256_GCM, token_key.expose())
+        let token_key = SealingKey::derive(root_key, TOKEN_PURPOSE, TOKEN_VERSION, MAX_TOKEN_LEN)
             .map_err(|_| KeyringError::KeyDerivation)?;
         Ok(Keyring {
             mode,
             static_keys: map,
             temp_secret_key: hmac::Key::new(hmac::HMAC_SHA256, secret_key.expose()),
-            token_key: LessSafeKey::new(unbound),
+            token_key,
             trust_check: None,
+            iam_keys: None,
         })
     }
 
     /// Wires the trust-policy check that strict mode needs for AssumeRole.
     pub fn with_trust_policy_check(mut self, check: Arc<dyn TrustPolicyCheck>) -> Self {
         self.trust_check = Some(check);
+        self
+    }
+
+    /// Wires the lookup of IAM users' access keys (both modes).
+    pub fn with_access_key_lookup(mut self, lookup: Arc<dyn AccessKeyLookup>) -> Self {
+        self.iam_keys = Some(lookup);
         self
     }
 
@@ -186,6 +202,14 @@ impl Keyring {
         }
         if is_temporary_key(access_key_id) {
             return self.resolve_temporary(access_key_id, session_token, now);
+        }
+        if let Some(lookup) = &self.iam_keys {
+            if let Some(creds) = lookup.lookup(access_key_id)? {
+                if session_token.is_some() {
+                    return Err(AuthError::InvalidSessionToken);
+                }
+                return Ok(creds);
+            }
         }
         if self.mode == AuthMode::Dev {
             let account = if access_key_id == "test" {
@@ -250,22 +274,8 @@ impl Keyring {
     }
 
     fn open_token(&self, token: &str) -> Option<Claims> {
-        if token.len() > MAX_TOKEN_LEN {
-            return None;
-        }
-        let raw = B64.decode(token.as_bytes()).ok()?;
-        let (&version, rest) = raw.split_first()?;
-        if version != TOKEN_VERSION || rest.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut buf = Zeroizing::new(sealed.to_vec());
-        let plain = self
-            .token_key
-            .open_in_place(nonce, Aad::from(TOKEN_AAD), buf.as_mut_slice())
-            .ok()?;
-        serde_json::from_slice(plain).ok()
+        let plain = self.token_key.open(TOKEN_AAD, token)?;
+        serde_json::from_slice(&plain).ok()
     }
 
     /// Mints a temporary key for a session of `role_arn` in `account`, expiring at `expiration`.
@@ -292,24 +302,12 @@ impl Keyring {
             session: session_name.to_owned(),
             exp: expiration.timestamp(),
         };
-        let mut buf = serde_json::to_vec(&claims).map_err(|_| RngError)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        random_bytes(&mut nonce)?;
-        self.token_key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(TOKEN_AAD),
-                &mut buf,
-            )
-            .map_err(|_| RngError)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
-        out.push(TOKEN_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&buf);
+        let buf = serde_json::to_vec(&claims).map_err(|_| RngError)?;
+        let session_token = self.token_key.seal(TOKEN_AAD, &buf).map_err(|_| RngError)?;
         Ok(Minted {
             secret: self.temporary_secret(&access_key_id),
             access_key_id,
-            session_token: B64.encode(out),
+            session_token,
         })
     }
 }

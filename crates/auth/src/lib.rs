@@ -1,4 +1,4 @@
-//! Authentication for kmsnap: SigV4, credentials, principals and STS.
+//! Authentication for kmsnap: SigV4, credentials, principals, STS and IAM.
 //!
 //! * [`sigv4`]: verification ([`sigv4::parse`] then [`sigv4::verify`]) and signing
 //!   ([`sigv4::sign_headers`], [`sigv4::presign`]) of `AWS4-HMAC-SHA256`, header and presigned
@@ -7,9 +7,13 @@
 //!   [`Principal`] and [`PrincipalKind`] (who is calling), [`Credentials`], [`AuthMode`].
 //! * [`keyring`]: [`Keyring`] resolves an access key id to [`Credentials`]: configured
 //!   [`StaticKey`]s, dev-mode conventions (`test`, 12-digit keys) and stateless STS temporary
-//!   keys (`ASIA…`) whose session token is an AES-256-GCM sealed claim set.
+//!   keys (`ASIA…`) whose session token is an AES-256-GCM sealed claim set, and IAM users'
+//!   keys (`AKIA…`) through the [`AccessKeyLookup`] hook.
 //! * [`ops`]: the STS operations [`ops::get_caller_identity`] and [`Keyring::assume_role`],
-//!   with the [`TrustPolicyCheck`] hook that strict mode needs.
+//!   with the [`TrustPolicyCheck`] hook that evaluates role trust policies.
+//! * [`iam`]: [`iam::Iam`], the IAM service (users, roles, access keys, inline policies) over
+//!   the [`iam::IamStore`] and [`iam::PolicyEngine`] seams the server implements, because the
+//!   store and the policy language sit above this crate.
 //! * [`error`]: [`AuthError`] and its one mapping to each protocol's AWS error.
 //!
 //! The server's order is: route → [`sigv4::parse`] → [`Keyring::resolve`] (with the session
@@ -25,14 +29,16 @@ pub mod context;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod iam;
 pub mod keyring;
 pub mod model;
 pub mod ops;
+mod sealed;
 pub mod sigv4;
 
 pub use context::RequestContext;
 pub use error::AuthError;
-pub use keyring::{Keyring, KeyringError, StaticKey};
+pub use keyring::{AccessKeyLookup, Keyring, KeyringError, StaticKey};
 pub use model::{AuthMode, Credentials, Principal, PrincipalKind, Secret};
-pub use ops::assume_role::{AssumedRole, TrustPolicyCheck};
+pub use ops::assume_role::{AssumedRole, TrustDecision, TrustPolicyCheck};
 pub use ops::get_caller_identity::CallerIdentity;

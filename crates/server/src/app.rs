@@ -38,6 +38,10 @@ pub struct App {
     pub snapshots: Arc<kmsnap_snapshots::Snapshots>,
     /// CloudTrail LookupEvents over the audit log.
     pub cloudtrail: kmsnap_audit::Cloudtrail,
+    /// IAM users, roles, access keys and inline policies.
+    pub iam: Arc<kmsnap_auth::iam::Iam>,
+    /// IAM's policies as KMS, STS and IAM itself evaluate them.
+    pub iam_policies: Arc<crate::iam_policies::IamPolicies>,
 }
 
 impl App {
@@ -50,8 +54,19 @@ impl App {
         let offset = crate::internal::load_clock_offset(meta.as_ref()).map_err(|e| ServeError::Store(e.to_string()))?;
         let clock = Arc::new(ManualClock::new(offset));
         let dev_mode = config.auth.mode == Mode::Dev;
-        let keyring = handlers::keyring(&root, config).map_err(ServeError::Setup)?;
+        // IAM: its store and policies feed the keyring (users' keys, role trust), KMS (identity
+        // policies) and IAM's own authorization.
+        let (iam_store, iam_policies) = crate::iam_policies::IamPolicies::wire(meta.clone());
+        let iam = Arc::new(
+            kmsnap_auth::iam::Iam::new(&root, iam_store, iam_policies.clone())
+                .map_err(|e| ServeError::Setup(e.to_string()))?,
+        );
+        let keyring = handlers::keyring(&root, config)
+            .map_err(ServeError::Setup)?
+            .with_access_key_lookup(iam.clone())
+            .with_trust_policy_check(iam_policies.clone());
         let kms = kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).map_err(|e| ServeError::Setup(e.to_string()))?;
+        kms.set_identity_source(iam_policies.clone());
         let kms = Arc::new(kms);
         let snapshots = Arc::new(kmsnap_snapshots::Snapshots::new(meta.clone(), blobs.clone(), kms.clone(), clock.clone()));
         let cloudtrail = kmsnap_audit::Cloudtrail::new(meta.clone());
@@ -67,6 +82,8 @@ impl App {
             kms,
             snapshots,
             cloudtrail,
+            iam,
+            iam_policies,
         })
     }
 }
@@ -181,7 +198,12 @@ fn authenticate(
         service: service.signing_name,
         allow_unsigned_payload: matches!(route.op, OpMatch::InScope(op) if op.unsigned_payload),
     };
-    let fail = |e: AuthError| e.to_aws_error(service.protocol);
+    let fail = |e: AuthError| {
+        if let AuthError::Internal(detail) = &e {
+            tracing::error!(request_id, error = %detail, "credential lookup failed");
+        }
+        e.to_aws_error(service.protocol)
+    };
     let parsed = sigv4::parse(&signed).map_err(fail)?;
     let now = app.clock.now();
     let creds = app.keyring.resolve(&parsed.access_key_id, parsed.session_token.as_deref(), now).map_err(fail)?;

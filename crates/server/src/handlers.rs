@@ -45,7 +45,6 @@ pub struct Unbuilt;
 
 impl gen::rds::RdsHandler<RequestContext> for Unbuilt {}
 impl gen::backup::BackupHandler<RequestContext> for Unbuilt {}
-impl gen::iam::IamHandler<RequestContext> for Unbuilt {}
 
 /// STS: GetCallerIdentity and AssumeRole, on the keyring that also authenticates requests.
 pub struct Sts<'a>(&'a Keyring);
@@ -96,7 +95,7 @@ pub async fn dispatch(
         "rds" => gen::rds::dispatch(&Unbuilt, ctx, op, input).await,
         "backup" => gen::backup::dispatch(&Unbuilt, ctx, op, input).await,
         "cloudtrail" => gen::cloudtrail::dispatch(&app.cloudtrail, ctx, op, input).await,
-        "iam" => gen::iam::dispatch(&Unbuilt, ctx, op, input).await,
+        "iam" => gen::iam::dispatch(app.iam.as_ref(), ctx, op, input).await,
         other => Err(AwsError::not_implemented(other, op)),
     }
 }

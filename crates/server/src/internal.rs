@@ -96,5 +96,6 @@ fn reset(app: &App) -> Result<(), StoreError> {
     app.meta.wipe()?;
     app.blobs.wipe()?;
     app.kms.clear_cache();
+    app.iam_policies.clear_cache();
     store_clock_offset(app.meta.as_ref(), app.clock.offset_ms())
 }

@@ -8,6 +8,8 @@
 mod app;
 mod config;
 mod handlers;
+mod iam_policies;
+mod iam_store;
 mod internal;
 mod metrics;
 mod rootkey;

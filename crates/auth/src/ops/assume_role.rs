@@ -1,11 +1,14 @@
 //! STS `AssumeRole`: validates the request as AWS does, decides whether the caller may assume
 //! the role, and mints stateless temporary credentials ([`crate::keyring`]).
 //!
-//! Authorization: dev mode lets anyone assume any role (multi-account tests need no IAM setup).
-//! Strict mode refuses root callers (as AWS does) and then asks the wired
-//! [`TrustPolicyCheck`]; with none wired, every AssumeRole is refused with `AccessDenied`. The
-//! role is not looked up here: until IAM roles exist, the role's existence and trust policy are
-//! the check's business.
+//! Authorization asks the wired [`TrustPolicyCheck`] (the server's, over IAM roles and their
+//! trust policies) for a [`TrustDecision`]:
+//! * strict mode refuses root callers (as AWS does), then requires the role to exist and its
+//!   trust policy to allow the caller; with no check wired every AssumeRole is refused;
+//! * dev mode evaluates the trust policy of a role that exists (root callers included), and
+//!   lets anyone assume a role that does not exist, so multi-account tests need no IAM setup.
+//!
+//! A role that exists also caps `DurationSeconds` at its `MaxSessionDuration`.
 
 use std::fmt;
 
@@ -22,16 +25,41 @@ pub const DEFAULT_DURATION: i32 = 3_600;
 /// Role chaining (an assumed role assuming a role) is limited to one hour.
 pub const MAX_CHAINED_DURATION: i32 = 3_600;
 
-/// The strict-mode decision whether `caller` may assume a role: the role's trust policy.
-/// Return `Err` with the AWS error to answer (normally `AccessDenied`, 403, also for a role that
-/// does not exist, as AWS does).
+/// What a role's trust policy says about a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustDecision {
+    /// The role exists and the caller may assume it (its trust policy allows, and where AWS
+    /// requires it the caller's identity policies allow `sts:AssumeRole` too).
+    Allowed {
+        /// The role's `MaxSessionDuration` (seconds).
+        max_session_duration: i32,
+    },
+    /// The role exists; the caller may not assume it.
+    Denied,
+    /// No role has this ARN.
+    NoSuchRole,
+}
+
+/// Whether `caller` may assume the role `role_arn` of `role_account`. `Err` only when the
+/// check itself failed (answered as an internal error).
 pub trait TrustPolicyCheck: Send + Sync {
     fn check(
         &self,
         caller: &Principal,
         role_arn: &str,
         role_account: AccountId,
-    ) -> Result<(), AwsError>;
+    ) -> Result<TrustDecision, AwsError>;
+}
+
+fn assume_denied(caller: &Principal, role_arn: &str) -> AwsError {
+    AwsError::new(
+        "AccessDenied",
+        403,
+        format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            caller.arn
+        ),
+    )
 }
 
 /// `AssumeRoleResult`: `Credentials` and `AssumedRoleUser`.
@@ -139,27 +167,33 @@ impl Keyring {
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
             ));
         }
-        match self.mode() {
-            AuthMode::Dev => {}
-            AuthMode::Strict => {
-                if caller.is_root() {
+        let strict = self.mode() == AuthMode::Strict;
+        if strict && caller.is_root() {
+            return Err(AwsError::new(
+                "AccessDenied",
+                403,
+                "Roles may not be assumed by root accounts.",
+            ));
+        }
+        let decision = match &self.trust_check {
+            Some(check) => check.check(caller, role_arn, role_account)?,
+            None => TrustDecision::NoSuchRole,
+        };
+        match decision {
+            TrustDecision::Allowed {
+                max_session_duration,
+            } => {
+                if duration > max_session_duration {
                     return Err(AwsError::new(
-                        "AccessDenied",
-                        403,
-                        "Roles may not be assumed by root accounts.",
+                        "ValidationError",
+                        400,
+                        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
                     ));
                 }
-                match &self.trust_check {
-                    Some(check) => check.check(caller, role_arn, role_account)?,
-                    None => {
-                        return Err(AwsError::new(
-                            "AccessDenied",
-                            403,
-                            format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", caller.arn),
-                        ))
-                    }
-                }
             }
+            TrustDecision::Denied => return Err(assume_denied(caller, role_arn)),
+            TrustDecision::NoSuchRole if strict => return Err(assume_denied(caller, role_arn)),
+            TrustDecision::NoSuchRole => {}
         }
         let expiration = now + Duration::seconds(i64::from(duration));
         let minted = self
@@ -254,20 +288,79 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code, "AccessDenied");
 
-        struct AllowAlice;
-        impl TrustPolicyCheck for AllowAlice {
-            fn check(&self, caller: &Principal, _: &str, _: AccountId) -> Result<(), AwsError> {
-                if caller.arn.ends_with("user/alice") {
-                    Ok(())
-                } else {
-                    Err(AwsError::new("AccessDenied", 403, "no"))
-                }
-            }
-        }
         let k = keyring(AuthMode::Strict).with_trust_policy_check(Arc::new(AllowAlice));
         assert!(k.assume_role(&user, ROLE, "sess", None, Utc::now()).is_ok());
         let bob = Principal::user(AccountId::parse("111111111111").unwrap(), "bob", "AKIA2");
-        assert!(k.assume_role(&bob, ROLE, "sess", None, Utc::now()).is_err());
+        let e = k
+            .assume_role(&bob, ROLE, "sess", None, Utc::now())
+            .unwrap_err();
+        assert_eq!((e.code.as_ref(), e.status), ("AccessDenied", 403));
+        assert_eq!(
+            e.message,
+            format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {ROLE}",
+                bob.arn
+            )
+        );
+        // A role that does not exist is refused in strict mode.
+        let missing = "arn:aws:iam::222222222222:role/missing";
+        let e = k
+            .assume_role(&user, missing, "sess", None, Utc::now())
+            .unwrap_err();
+        assert_eq!(e.code, "AccessDenied");
+    }
+
+    /// Trusts alice for ROLE (max session 2h); no other role exists.
+    struct AllowAlice;
+    impl TrustPolicyCheck for AllowAlice {
+        fn check(
+            &self,
+            caller: &Principal,
+            role_arn: &str,
+            _: AccountId,
+        ) -> Result<TrustDecision, AwsError> {
+            Ok(if role_arn != ROLE {
+                TrustDecision::NoSuchRole
+            } else if caller.arn.ends_with("user/alice") {
+                TrustDecision::Allowed {
+                    max_session_duration: 7200,
+                }
+            } else {
+                TrustDecision::Denied
+            })
+        }
+    }
+
+    #[test]
+    fn dev_mode_evaluates_trust_of_existing_roles_only() {
+        let k = keyring(AuthMode::Dev).with_trust_policy_check(Arc::new(AllowAlice));
+        let alice = Principal::user(AccountId::parse("111111111111").unwrap(), "alice", "AKIA1");
+        let now = Utc::now();
+        assert!(k.assume_role(&alice, ROLE, "sess", None, now).is_ok());
+        // An existing role's trust policy binds in dev mode too, for root as well.
+        assert_eq!(
+            k.assume_role(&root(), ROLE, "sess", None, now)
+                .unwrap_err()
+                .code,
+            "AccessDenied"
+        );
+        // A role that does not exist: today's lenient dev behaviour.
+        assert!(k
+            .assume_role(
+                &root(),
+                "arn:aws:iam::222222222222:role/nope",
+                "sess",
+                None,
+                now
+            )
+            .is_ok());
+        // MaxSessionDuration caps DurationSeconds.
+        assert!(k.assume_role(&alice, ROLE, "sess", Some(7200), now).is_ok());
+        let e = k
+            .assume_role(&alice, ROLE, "sess", Some(7201), now)
+            .unwrap_err();
+        assert_eq!(e.code, "ValidationError");
+        assert!(e.message.contains("MaxSessionDuration"));
     }
 
     #[test]

@@ -1,0 +1,449 @@
+//! [`IamPolicies`]: IAM's policies evaluated with kmsnap-policy, for the three places that
+//! need them:
+//! - [`PolicyEngine`] for IAM itself: validating inline policies and trust policies, and
+//!   authorizing `iam:<Action>` for IAM users and role sessions;
+//! - [`IdentityPolicySource`] for KMS: an IAM user's inline policies, an assumed-role session's
+//!   role policies, nothing for the root;
+//! - [`TrustPolicyCheck`] for STS AssumeRole: the role must exist and its trust policy allow
+//!   the caller; where AWS also requires it (a trust policy that only names the caller's
+//!   account, or a caller from another account) the caller's identity policies must allow
+//!   `sts:AssumeRole` on the role too. An explicit deny in them always wins.
+//!
+//! Policies are read from the store on every evaluation (so every node of a shared store sees
+//! a change at once) and parsed once: [`ParsedPolicies`] caches parsed documents by their text
+//! and is cleared on every IAM write.
+
+use crate::iam_store::MetaIamStore;
+use kmsnap_auth::iam::model::name_key;
+use kmsnap_auth::iam::{Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner};
+use kmsnap_auth::{Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck};
+use kmsnap_core::AccountId;
+use kmsnap_kms::authz::IdentityPolicySource;
+use kmsnap_policy::{
+    ConditionContext, ContextValue, Decision, DecisionEffect, Policy, PolicyKind, PolicySource, PrincipalInfo,
+    PrincipalKind, Request,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Parsed documents are dropped wholesale beyond this many (a bound on memory, not a limit).
+const MAX_CACHED: usize = 10_000;
+
+/// Parsed policy documents by kind and text.
+#[derive(Default)]
+pub struct ParsedPolicies {
+    map: Mutex<HashMap<(bool, String), Arc<Policy>>>,
+}
+
+impl ParsedPolicies {
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.map.lock() {
+            m.clear();
+        }
+    }
+
+    fn get(&self, document: &str, kind: PolicyKind) -> Result<Arc<Policy>, kmsnap_policy::PolicyError> {
+        let key = (kind == PolicyKind::Identity, document.to_owned());
+        if let Some(p) = self.map.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(p);
+        }
+        let parsed = Arc::new(Policy::parse(document, kind)?);
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() >= MAX_CACHED {
+                m.clear();
+            }
+            m.insert(key, parsed.clone());
+        }
+        Ok(parsed)
+    }
+}
+
+pub struct IamPolicies {
+    store: Arc<MetaIamStore>,
+    parsed: Arc<ParsedPolicies>,
+}
+
+impl IamPolicies {
+    /// The IAM store over `meta` and the policies evaluated over it, wired so that every IAM
+    /// write clears the parsed-policy cache.
+    pub fn wire(meta: Arc<dyn kmsnap_store::MetaStore>) -> (Arc<MetaIamStore>, Arc<IamPolicies>) {
+        let parsed = Arc::new(ParsedPolicies::default());
+        let hook = {
+            let parsed = parsed.clone();
+            Arc::new(move || parsed.clear())
+        };
+        let store = Arc::new(MetaIamStore::new(meta).on_write(hook));
+        (store.clone(), Arc::new(IamPolicies { store, parsed }))
+    }
+
+    /// Forget parsed policies (after a dev-mode reset).
+    pub fn clear_cache(&self) {
+        self.parsed.clear();
+    }
+
+    /// Whose inline policies govern `principal`: an IAM user's own, a role session's role's
+    /// (if that role still exists under the session's ARN), nobody's for the root.
+    fn owner(&self, principal: &Principal) -> Result<Option<PolicyOwner>, IamError> {
+        match &principal.kind {
+            AuthKind::Root => Ok(None),
+            AuthKind::User { name } => {
+                Ok(Some(PolicyOwner { account: principal.account, kind: OwnerKind::User, name: name.clone() }))
+            }
+            AuthKind::AssumedRole { role_name, role_arn, .. } => {
+                let role = self.store.read()?.role(principal.account, role_name)?;
+                Ok(role.filter(|r| r.arn() == *role_arn).map(|r| PolicyOwner {
+                    account: r.account,
+                    kind: OwnerKind::Role,
+                    name: r.name,
+                }))
+            }
+        }
+    }
+
+    /// The identity policies of `principal`, parsed. A stored document that no longer parses
+    /// (it was validated when put) allows nothing and is logged.
+    pub fn identity_policies(&self, principal: &Principal) -> Result<Vec<Arc<Policy>>, IamError> {
+        let Some(owner) = self.owner(principal)? else {
+            return Ok(Vec::new());
+        };
+        let records = self.store.read()?.policies(&owner)?;
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            match self.parsed.get(&r.document, PolicyKind::Identity) {
+                Ok(p) => out.push(p),
+                Err(e) => {
+                    tracing::error!(owner = %name_key(&owner.name), policy = %r.name, error = %e, "stored IAM policy does not parse; it allows nothing")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluates the identity policies of `principal` for `req` (the root: allowed).
+    fn identity_decision(&self, principal: &Principal, req: &Request<'_>) -> Result<Decision, IamError> {
+        if principal.is_root() {
+            return Ok(Decision { effect: DecisionEffect::Allow, statement: None, principal_match: None });
+        }
+        let policies = self.identity_policies(principal)?;
+        let refs: Vec<(&Policy, PolicySource)> =
+            policies.iter().map(|p| (p.as_ref(), PolicySource::IdentityBased)).collect();
+        Ok(kmsnap_policy::evaluate(&refs, req))
+    }
+}
+
+/// The caller as the policy language sees it.
+fn principal_info(p: &Principal) -> PrincipalInfo {
+    let kind = match &p.kind {
+        AuthKind::Root => PrincipalKind::Root,
+        AuthKind::User { .. } => PrincipalKind::User,
+        AuthKind::AssumedRole { role_arn, .. } => PrincipalKind::AssumedRole { role_arn: role_arn.clone() },
+    };
+    PrincipalInfo { arn: p.arn.clone(), account: p.account.as_str().to_owned(), kind }
+}
+
+/// The global condition keys of a caller (`aws:PrincipalArn` of a role session is its role's).
+fn principal_context(p: &Principal) -> ConditionContext {
+    let mut c = ConditionContext::new();
+    let principal_arn = match &p.kind {
+        AuthKind::AssumedRole { role_arn, .. } => role_arn.as_str(),
+        _ => p.arn.as_str(),
+    };
+    c.insert("aws:PrincipalArn", principal_arn);
+    c.insert("aws:PrincipalAccount", p.account.as_str());
+    c.insert("aws:userid", p.user_id.as_str());
+    c.insert(
+        "aws:PrincipalType",
+        match p.kind {
+            AuthKind::Root => "Account",
+            AuthKind::User { .. } => "User",
+            AuthKind::AssumedRole { .. } => "AssumedRole",
+        },
+    );
+    if let AuthKind::User { name } = &p.kind {
+        c.insert("aws:username", name.as_str());
+    }
+    c
+}
+
+/// [`principal_context`] plus what the request adds.
+fn request_context(ctx: &RequestContext) -> ConditionContext {
+    let mut c = principal_context(&ctx.principal);
+    c.insert("aws:SourceIp", ctx.source_ip.to_string());
+    c.insert("aws:CurrentTime", ContextValue::Date(ctx.now));
+    c.insert("aws:EpochTime", ContextValue::Number(ctx.now.timestamp() as f64));
+    c.insert("aws:SecureTransport", ContextValue::Bool(false));
+    c.insert("aws:RequestedRegion", ctx.region.as_str());
+    c.insert("aws:ViaAWSService", ContextValue::Bool(ctx.via_service.is_some()));
+    if !ctx.user_agent.is_empty() {
+        c.insert("aws:UserAgent", ctx.user_agent.as_str());
+    }
+    c
+}
+
+/// AWS refuses these elements in a role trust policy.
+fn trust_policy_prohibited_field(document: &str) -> Option<&'static str> {
+    let doc: serde_json::Value = serde_json::from_str(document).ok()?;
+    let statements = match doc.get("Statement")? {
+        serde_json::Value::Array(a) => a.iter().collect::<Vec<_>>(),
+        other => vec![other],
+    };
+    statements.iter().find_map(|s| ["Resource", "NotResource"].into_iter().find(|f| s.get(*f).is_some()))
+}
+
+impl PolicyEngine for IamPolicies {
+    fn validate_identity_policy(&self, document: &str) -> Result<(), String> {
+        Policy::parse(document, PolicyKind::Identity).map(drop).map_err(|e| e.to_string())
+    }
+
+    fn validate_trust_policy(&self, document: &str) -> Result<(), String> {
+        Policy::parse(document, PolicyKind::Resource).map_err(|e| e.to_string())?;
+        match trust_policy_prohibited_field(document) {
+            Some(field) => Err(format!("Has prohibited field {field}")),
+            None => Ok(()),
+        }
+    }
+
+    fn authorize(&self, ctx: &RequestContext, action: &str, resource: &str) -> Result<Access, IamError> {
+        let req =
+            Request { principal: principal_info(&ctx.principal), action, resource, context: request_context(ctx) };
+        let d = self.identity_decision(&ctx.principal, &req)?;
+        Ok(match d.access_denied_message(&req, PolicySource::IdentityBased) {
+            None => Access::Allowed,
+            Some(message) => Access::Denied { message },
+        })
+    }
+}
+
+impl IdentityPolicySource for IamPolicies {
+    fn policies_for(&self, principal: &Principal) -> Result<Vec<Arc<Policy>>, String> {
+        self.identity_policies(principal).map_err(|e| e.to_string())
+    }
+}
+
+impl TrustPolicyCheck for IamPolicies {
+    fn check(
+        &self,
+        caller: &Principal,
+        role_arn: &str,
+        role_account: AccountId,
+    ) -> Result<TrustDecision, kmsnap_api::AwsError> {
+        let fail = |e: IamError| {
+            tracing::error!(role = role_arn, error = %e, "trust policy check failed");
+            kmsnap_api::AwsError::internal("InternalFailure")
+        };
+        let name = role_arn.rsplit('/').next().unwrap_or_default();
+        let role = self.store.read().map_err(fail)?.role(role_account, name).map_err(fail)?;
+        let Some(role) = role.filter(|r| r.arn() == role_arn) else {
+            return Ok(TrustDecision::NoSuchRole);
+        };
+        let trust = match self.parsed.get(&role.trust_policy, PolicyKind::Resource) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(role = role_arn, error = %e, "stored trust policy does not parse; it trusts nobody");
+                return Ok(TrustDecision::Denied);
+            }
+        };
+        let req = Request {
+            principal: principal_info(caller),
+            action: "sts:AssumeRole",
+            resource: role_arn,
+            context: principal_context(caller),
+        };
+        let trusted = trust.evaluate(&req);
+        if !trusted.is_allowed() {
+            return Ok(TrustDecision::Denied);
+        }
+        let identity = self.identity_decision(caller, &req).map_err(fail)?;
+        let named_directly = !trusted.principal_match.is_some_and(|m| m.is_account_delegation());
+        let allowed = match identity.effect {
+            DecisionEffect::ExplicitDeny => false,
+            DecisionEffect::Allow => true,
+            DecisionEffect::ImplicitDeny => caller.account == role_account && named_directly,
+        };
+        Ok(if allowed {
+            TrustDecision::Allowed { max_session_duration: role.max_session_duration }
+        } else {
+            TrustDecision::Denied
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsnap_auth::iam::{AuditNote, PolicyRecord, RoleRecord, UserRecord};
+
+    const ACCT: &str = "271828182845";
+    const OTHER: &str = "314159265358";
+
+    fn acct(a: &str) -> AccountId {
+        AccountId::parse(a).unwrap()
+    }
+
+    fn ctx(principal: Principal) -> RequestContext {
+        RequestContext {
+            principal,
+            region: kmsnap_core::Region::parse("us-east-1").unwrap(),
+            request_id: "req".into(),
+            source_ip: "127.0.0.1".parse().unwrap(),
+            user_agent: "unit".into(),
+            now: chrono::Utc::now(),
+            via_service: None,
+        }
+    }
+
+    fn role_record(account: &str, name: &str, trust: &str) -> RoleRecord {
+        RoleRecord {
+            account: acct(account),
+            name: name.into(),
+            path: "/".into(),
+            role_id: "AROAAAAAAAAAAAAAAAAAA".into(),
+            created_ms: 0,
+            trust_policy: trust.into(),
+            description: None,
+            max_session_duration: 7200,
+            tags: vec![],
+        }
+    }
+
+    fn setup(trust: &str, policies: &[(OwnerKind, &str, &str)]) -> Arc<IamPolicies> {
+        let (meta, _) = kmsnap_store::open_memory();
+        let (store, policies_of) = IamPolicies::wire(meta);
+        let mut w = store.write().unwrap();
+        w.put_role(&role_record(ACCT, "deploy", trust)).unwrap();
+        w.put_user(&UserRecord {
+            account: acct(ACCT),
+            name: "alice".into(),
+            path: "/".into(),
+            user_id: "AIDAAAAAAAAAAAAAAAAAA".into(),
+            created_ms: 0,
+            tags: vec![],
+        })
+        .unwrap();
+        for (kind, owner, doc) in policies {
+            let owner = PolicyOwner { account: acct(ACCT), kind: *kind, name: (*owner).into() };
+            w.put_policy(&PolicyRecord { owner, name: "p".into(), document: (*doc).into() }).unwrap();
+        }
+        let c = ctx(Principal::root(acct(ACCT), ACCT));
+        w.commit(&AuditNote {
+            ctx: &c,
+            operation: "PutUserPolicy",
+            request: serde_json::Value::Null,
+            response: serde_json::Value::Null,
+        })
+        .unwrap();
+        policies_of
+    }
+
+    fn trust(principal: &str) -> String {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"sts:AssumeRole"}}]}}"#
+        )
+    }
+
+    fn allow(action: &str, resource: &str) -> String {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}]}}"#
+        )
+    }
+
+    const ROLE: &str = "arn:aws:iam::271828182845:role/deploy";
+
+    fn alice() -> Principal {
+        Principal::user(acct(ACCT), "alice", "AKIA1")
+    }
+
+    fn session() -> Principal {
+        Principal {
+            account: acct(ACCT),
+            arn: "arn:aws:sts::271828182845:assumed-role/deploy/s".into(),
+            user_id: "AROAAAAAAAAAAAAAAAAAA:s".into(),
+            kind: AuthKind::AssumedRole { role_name: "deploy".into(), role_arn: ROLE.into(), session_name: "s".into() },
+            access_key_id: "ASIA1".into(),
+        }
+    }
+
+    #[test]
+    fn identity_policies_of_users_roles_and_root() {
+        let p = setup(
+            &trust(&format!("arn:aws:iam::{ACCT}:root")),
+            &[
+                (OwnerKind::User, "alice", &allow("kms:Decrypt", "*")),
+                (OwnerKind::Role, "deploy", &allow("kms:Encrypt", "*")),
+            ],
+        );
+        assert_eq!(p.policies_for(&alice()).unwrap().len(), 1);
+        assert_eq!(p.policies_for(&session()).unwrap().len(), 1);
+        assert!(p.policies_for(&Principal::root(acct(ACCT), ACCT)).unwrap().is_empty());
+        // A session whose role ARN no longer matches the role (other path) gets nothing.
+        let mut stale = session();
+        stale.kind = AuthKind::AssumedRole {
+            role_name: "deploy".into(),
+            role_arn: "arn:aws:iam::271828182845:role/old/deploy".into(),
+            session_name: "s".into(),
+        };
+        assert!(p.policies_for(&stale).unwrap().is_empty());
+        // Parsed once, reused, cleared on write.
+        assert_eq!(p.parsed.map.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn iam_actions_need_an_identity_allow() {
+        let p = setup(&trust(ACCT), &[(OwnerKind::User, "alice", &allow("iam:Get*", "*"))]);
+        let user_arn = "arn:aws:iam::271828182845:user/bob";
+        assert_eq!(p.authorize(&ctx(alice()), "iam:GetUser", user_arn).unwrap(), Access::Allowed);
+        match p.authorize(&ctx(alice()), "iam:CreateUser", user_arn).unwrap() {
+            Access::Denied { message } => assert!(message.starts_with(
+                "User: arn:aws:iam::271828182845:user/alice is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::271828182845:user/bob"
+            ), "{message}"),
+            Access::Allowed => panic!("allowed"),
+        }
+    }
+
+    #[test]
+    fn trust_policies() {
+        // The trust policy names alice: enough on its own within the account.
+        let p = setup(&trust("arn:aws:iam::271828182845:user/alice"), &[]);
+        assert_eq!(p.check(&alice(), ROLE, acct(ACCT)).unwrap(), TrustDecision::Allowed { max_session_duration: 7200 });
+        let bob = Principal::user(acct(ACCT), "bob", "AKIA2");
+        assert_eq!(p.check(&bob, ROLE, acct(ACCT)).unwrap(), TrustDecision::Denied);
+        assert_eq!(
+            p.check(&alice(), "arn:aws:iam::271828182845:role/other", acct(ACCT)).unwrap(),
+            TrustDecision::NoSuchRole
+        );
+        assert_eq!(
+            p.check(&alice(), "arn:aws:iam::271828182845:role/path/deploy", acct(ACCT)).unwrap(),
+            TrustDecision::NoSuchRole
+        );
+
+        // The trust policy names the account: the caller's identity policies must allow too.
+        let p = setup(&trust(ACCT), &[]);
+        assert_eq!(p.check(&alice(), ROLE, acct(ACCT)).unwrap(), TrustDecision::Denied);
+        assert!(matches!(
+            p.check(&Principal::root(acct(ACCT), ACCT), ROLE, acct(ACCT)).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
+        let p = setup(&trust(ACCT), &[(OwnerKind::User, "alice", &allow("sts:AssumeRole", ROLE))]);
+        assert!(matches!(p.check(&alice(), ROLE, acct(ACCT)).unwrap(), TrustDecision::Allowed { .. }));
+        // Another account's principal is not trusted.
+        let stranger = Principal::root(acct(OTHER), OTHER);
+        assert_eq!(p.check(&stranger, ROLE, acct(ACCT)).unwrap(), TrustDecision::Denied);
+
+        // An explicit deny in the caller's identity policies wins.
+        let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:*","Resource":"*"}]}"#;
+        let p = setup(&trust("arn:aws:iam::271828182845:user/alice"), &[(OwnerKind::User, "alice", deny)]);
+        assert_eq!(p.check(&alice(), ROLE, acct(ACCT)).unwrap(), TrustDecision::Denied);
+    }
+
+    #[test]
+    fn document_validation() {
+        let p = setup(&trust(ACCT), &[]);
+        assert!(p.validate_identity_policy(&allow("kms:*", "*")).is_ok());
+        assert!(p.validate_identity_policy(&trust(ACCT)).is_err());
+        assert!(p.validate_identity_policy("{").unwrap_err().contains("not valid JSON"));
+        assert!(p.validate_trust_policy(&trust(ACCT)).is_ok());
+        assert!(p.validate_trust_policy(&allow("sts:AssumeRole", "*")).is_err());
+        let with_resource = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Resource":"*"}}"#;
+        assert_eq!(p.validate_trust_policy(with_resource).unwrap_err(), "Has prohibited field Resource");
+    }
+}

@@ -1,0 +1,403 @@
+//! [`MetaIamStore`]: IAM's [`IamStore`] over the server's MetaStore.
+//!
+//! Tables (records in the versioned encoding, keys in ASCII; user and role names are stored
+//! lower-cased in keys because IAM names are unique ignoring case):
+//! - `iam_users`: `<account>/<user>` → [`UserRecord`]
+//! - `iam_roles`: `<account>/<role>` → [`RoleRecord`]
+//! - `iam_access_keys`: `<access key id>` → [`AccessKeyRecord`] (secret sealed by auth)
+//! - `iam_user_keys`: `<account>/<user>/<access key id>` → the key id (index of a user's keys)
+//! - `iam_policies`: `<account>/<user|role>/<owner>/<policy name>` → [`PolicyRecord`]
+//!
+//! Names never contain `/` (IAM's name pattern), so a `<…>/` prefix scan selects exactly one
+//! owner. Every write transaction commits together with its CloudTrail event
+//! ([`kmsnap_audit::append`] in the same MetaStore transaction), and then runs the write hook
+//! (the server clears its parsed-policy cache there).
+
+use kmsnap_audit::Event;
+use kmsnap_auth::iam::model::{
+    name_key, ACCESS_KEY_RECORD_VERSION, POLICY_RECORD_VERSION, ROLE_RECORD_VERSION, USER_RECORD_VERSION,
+};
+use kmsnap_auth::iam::{
+    AccessKeyRecord, AuditNote, IamError, IamRead, IamStore, IamWrite, PolicyOwner, PolicyRecord, RoleRecord,
+    UserRecord, EVENT_SOURCE,
+};
+use kmsnap_core::AccountId;
+use kmsnap_store::{decode_record, encode_record, MetaStore, ReadTxn, StoreError, WriteTxn};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+pub const USERS: &str = "iam_users";
+pub const ROLES: &str = "iam_roles";
+pub const ACCESS_KEYS: &str = "iam_access_keys";
+pub const USER_KEYS: &str = "iam_user_keys";
+pub const POLICIES: &str = "iam_policies";
+
+/// Version of the `iam_user_keys` index records.
+const USER_KEY_INDEX_VERSION: u16 = 1;
+/// Page size of prefix scans.
+const SCAN_PAGE: usize = 256;
+
+/// Runs after every committed IAM write.
+pub type WriteHook = Arc<dyn Fn() + Send + Sync>;
+
+pub struct MetaIamStore {
+    meta: Arc<dyn MetaStore>,
+    on_write: Option<WriteHook>,
+}
+
+impl MetaIamStore {
+    pub fn new(meta: Arc<dyn MetaStore>) -> Self {
+        MetaIamStore { meta, on_write: None }
+    }
+
+    /// Calls `hook` after every committed write (cache invalidation).
+    pub fn on_write(mut self, hook: WriteHook) -> Self {
+        self.on_write = Some(hook);
+        self
+    }
+}
+
+fn internal(e: StoreError) -> IamError {
+    IamError::Internal(format!("store: {e}"))
+}
+
+fn audit_failed(e: kmsnap_audit::AuditError) -> IamError {
+    IamError::Internal(format!("audit: {e}"))
+}
+
+fn owner_key(account: AccountId, name: &str) -> String {
+    format!("{}/{}", account.as_str(), name_key(name))
+}
+
+fn policy_prefix(owner: &PolicyOwner) -> String {
+    format!("{}/{}/{}/", owner.account.as_str(), owner.kind.as_str(), name_key(&owner.name))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], known: u16) -> Result<T, IamError> {
+    let (version, value) = decode_record::<T>(bytes).map_err(internal)?;
+    if version > known {
+        return Err(IamError::Internal(format!("record version {version} is newer than this server ({known})")));
+    }
+    Ok(value)
+}
+
+fn encode<T: serde::Serialize>(version: u16, value: &T) -> Result<Vec<u8>, IamError> {
+    encode_record(version, value).map_err(internal)
+}
+
+/// A MetaStore transaction seen as IAM: `T` is `dyn ReadTxn` for snapshots and `dyn WriteTxn`
+/// for writes.
+struct Txn<'a, T: ?Sized + 'a> {
+    txn: Box<T>,
+    store: &'a MetaIamStore,
+}
+
+impl<T: ReadTxn + ?Sized> Txn<'_, T> {
+    fn get<R: DeserializeOwned>(&self, table: &str, key: &str, version: u16) -> Result<Option<R>, IamError> {
+        match self.txn.get(table, key.as_bytes()).map_err(internal)? {
+            Some(rec) => decode(&rec.value, version).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every record of `table` under `prefix`, in key order.
+    fn scan_all<R: DeserializeOwned>(&self, table: &str, prefix: &str, version: u16) -> Result<Vec<R>, IamError> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.txn.scan(table, prefix.as_bytes(), after.as_deref(), SCAN_PAGE).map_err(internal)?;
+            let full = page.len() == SCAN_PAGE;
+            for (k, rec) in page {
+                out.push(decode(&rec.value, version)?);
+                after = Some(k);
+            }
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+impl<T: ReadTxn + ?Sized> IamRead for Txn<'_, T> {
+    fn user(&self, account: AccountId, name: &str) -> Result<Option<UserRecord>, IamError> {
+        self.get(USERS, &owner_key(account, name), USER_RECORD_VERSION)
+    }
+
+    fn users(&self, account: AccountId) -> Result<Vec<UserRecord>, IamError> {
+        self.scan_all(USERS, &format!("{}/", account.as_str()), USER_RECORD_VERSION)
+    }
+
+    fn role(&self, account: AccountId, name: &str) -> Result<Option<RoleRecord>, IamError> {
+        self.get(ROLES, &owner_key(account, name), ROLE_RECORD_VERSION)
+    }
+
+    fn roles(&self, account: AccountId) -> Result<Vec<RoleRecord>, IamError> {
+        self.scan_all(ROLES, &format!("{}/", account.as_str()), ROLE_RECORD_VERSION)
+    }
+
+    fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, IamError> {
+        self.get(ACCESS_KEYS, access_key_id, ACCESS_KEY_RECORD_VERSION)
+    }
+
+    fn access_keys(&self, account: AccountId, user: &str) -> Result<Vec<AccessKeyRecord>, IamError> {
+        let ids: Vec<String> =
+            self.scan_all(USER_KEYS, &format!("{}/", owner_key(account, user)), USER_KEY_INDEX_VERSION)?;
+        let mut keys = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.access_key(&id)? {
+                Some(k) => keys.push(k),
+                None => return Err(IamError::Internal(format!("index names missing access key {id}"))),
+            }
+        }
+        Ok(keys)
+    }
+
+    fn policy(&self, owner: &PolicyOwner, name: &str) -> Result<Option<PolicyRecord>, IamError> {
+        self.get(POLICIES, &format!("{}{name}", policy_prefix(owner)), POLICY_RECORD_VERSION)
+    }
+
+    fn policies(&self, owner: &PolicyOwner) -> Result<Vec<PolicyRecord>, IamError> {
+        self.scan_all(POLICIES, &policy_prefix(owner), POLICY_RECORD_VERSION)
+    }
+}
+
+impl<'a> Txn<'a, dyn WriteTxn + 'a> {
+    fn put(&mut self, table: &str, key: &str, bytes: &[u8]) -> Result<(), IamError> {
+        self.txn.put(table, key.as_bytes(), bytes).map(drop).map_err(internal)
+    }
+
+    fn delete(&mut self, table: &str, key: &str) -> Result<(), IamError> {
+        self.txn.delete(table, key.as_bytes()).map(drop).map_err(internal)
+    }
+}
+
+impl<'a> IamWrite for Txn<'a, dyn WriteTxn + 'a> {
+    fn put_user(&mut self, user: &UserRecord) -> Result<(), IamError> {
+        let bytes = encode(USER_RECORD_VERSION, user)?;
+        self.put(USERS, &owner_key(user.account, &user.name), &bytes)
+    }
+
+    fn delete_user(&mut self, account: AccountId, name: &str) -> Result<(), IamError> {
+        self.delete(USERS, &owner_key(account, name))
+    }
+
+    fn put_role(&mut self, role: &RoleRecord) -> Result<(), IamError> {
+        let bytes = encode(ROLE_RECORD_VERSION, role)?;
+        self.put(ROLES, &owner_key(role.account, &role.name), &bytes)
+    }
+
+    fn delete_role(&mut self, account: AccountId, name: &str) -> Result<(), IamError> {
+        self.delete(ROLES, &owner_key(account, name))
+    }
+
+    fn put_access_key(&mut self, key: &AccessKeyRecord) -> Result<(), IamError> {
+        let id = key.access_key_id.as_str();
+        let bytes = encode(ACCESS_KEY_RECORD_VERSION, key)?;
+        // A key id is never reused: put_if(0) refuses an existing one.
+        self.txn.put_if(ACCESS_KEYS, id.as_bytes(), 0, &bytes).map_err(internal)?;
+        let index = format!("{}/{id}", owner_key(key.account, &key.user_name));
+        let bytes = encode(USER_KEY_INDEX_VERSION, &id)?;
+        self.put(USER_KEYS, &index, &bytes)
+    }
+
+    fn delete_access_key(&mut self, key: &AccessKeyRecord) -> Result<(), IamError> {
+        let id = key.access_key_id.as_str();
+        self.delete(ACCESS_KEYS, id)?;
+        self.delete(USER_KEYS, &format!("{}/{id}", owner_key(key.account, &key.user_name)))
+    }
+
+    fn put_policy(&mut self, policy: &PolicyRecord) -> Result<(), IamError> {
+        let bytes = encode(POLICY_RECORD_VERSION, policy)?;
+        self.put(POLICIES, &format!("{}{}", policy_prefix(&policy.owner), policy.name), &bytes)
+    }
+
+    fn delete_policy(&mut self, owner: &PolicyOwner, name: &str) -> Result<(), IamError> {
+        self.delete(POLICIES, &format!("{}{name}", policy_prefix(owner)))
+    }
+
+    fn commit(mut self: Box<Self>, note: &AuditNote<'_>) -> Result<(), IamError> {
+        let ev = event(note).with_response("iam", note.operation, note.response.clone());
+        kmsnap_audit::append(&mut *self.txn, &[ev]).map_err(audit_failed)?;
+        let store = self.store;
+        self.txn.commit().map_err(internal)?;
+        if let Some(hook) = &store.on_write {
+            hook();
+        }
+        Ok(())
+    }
+}
+
+/// IAM is global: CloudTrail records its events in us-east-1, whatever region a client signed
+/// for.
+const IAM_EVENT_REGION: &str = "us-east-1";
+
+/// The CloudTrail event of a mutating IAM call (request only; the caller adds the outcome).
+fn event(note: &AuditNote<'_>) -> Event {
+    let mut ev = Event::api_call(note.ctx, EVENT_SOURCE, note.operation, false).with_request(
+        "iam",
+        note.operation,
+        note.request.clone(),
+    );
+    ev.aws_region = IAM_EVENT_REGION.into();
+    ev
+}
+
+impl IamStore for MetaIamStore {
+    fn read(&self) -> Result<Box<dyn IamRead + '_>, IamError> {
+        let txn = self.meta.read().map_err(internal)?;
+        Ok(Box::new(Txn { txn, store: self }))
+    }
+
+    fn write(&self) -> Result<Box<dyn IamWrite + '_>, IamError> {
+        let txn = self.meta.write().map_err(internal)?;
+        Ok(Box::new(Txn::<dyn WriteTxn> { txn, store: self }))
+    }
+
+    fn record_failure(&self, note: &AuditNote<'_>, error: &IamError) {
+        let e = error.to_aws_error();
+        let ev = event(note).with_error(&error.cloudtrail_code(), &e.message);
+        let r = self.meta.write().map_err(internal).and_then(|mut txn| {
+            kmsnap_audit::append(&mut *txn, &[ev]).map_err(audit_failed)?;
+            txn.commit().map_err(internal)
+        });
+        if let Err(e) = r {
+            tracing::error!(op = note.operation, request_id = note.ctx.request_id, error = %e, "recording a failed IAM call");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsnap_auth::iam::{KeyStatus, OwnerKind};
+    use kmsnap_auth::{Principal, RequestContext};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn acct() -> AccountId {
+        AccountId::parse("271828182845").unwrap()
+    }
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            principal: Principal::root(acct(), "271828182845"),
+            // Signed for another region: IAM's events still go to us-east-1.
+            region: kmsnap_core::Region::parse("eu-west-1").unwrap(),
+            request_id: "req-iam".into(),
+            source_ip: "127.0.0.1".parse().unwrap(),
+            user_agent: "unit".into(),
+            now: chrono::Utc::now(),
+            via_service: None,
+        }
+    }
+
+    fn user(name: &str) -> UserRecord {
+        UserRecord {
+            account: acct(),
+            name: name.into(),
+            path: "/".into(),
+            user_id: "AIDAAAAAAAAAAAAAAAAAA".into(),
+            created_ms: 1,
+            tags: vec![],
+        }
+    }
+
+    fn key(id: &str, user: &str) -> AccessKeyRecord {
+        AccessKeyRecord {
+            access_key_id: id.into(),
+            account: acct(),
+            user_name: user.into(),
+            status: KeyStatus::Active,
+            created_ms: 2,
+            sealed_secret: "sealed".into(),
+        }
+    }
+
+    fn note<'a>(ctx: &'a RequestContext, op: &'static str) -> AuditNote<'a> {
+        AuditNote {
+            ctx,
+            operation: op,
+            request: serde_json::json!({"UserName": "Alice"}),
+            response: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_names_ignore_case() {
+        let (meta, _) = kmsnap_store::open_memory();
+        let writes = Arc::new(AtomicUsize::new(0));
+        let counter = writes.clone();
+        let store = MetaIamStore::new(meta.clone()).on_write(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        let c = ctx();
+        let mut w = store.write().unwrap();
+        w.put_user(&user("Alice")).unwrap();
+        w.put_user(&user("bob")).unwrap();
+        w.put_access_key(&key("AKIAAAAAAAAAAAAAAAA2", "Alice")).unwrap();
+        w.put_access_key(&key("AKIAAAAAAAAAAAAAAAA1", "Alice")).unwrap();
+        let owner = PolicyOwner { account: acct(), kind: OwnerKind::User, name: "Alice".into() };
+        w.put_policy(&PolicyRecord { owner: owner.clone(), name: "p".into(), document: "{}".into() }).unwrap();
+        // A transaction sees its own writes.
+        assert!(w.user(acct(), "alice").unwrap().is_some());
+        w.commit(&note(&c, "CreateUser")).unwrap();
+        assert_eq!(writes.load(Ordering::SeqCst), 1);
+
+        let r = store.read().unwrap();
+        assert_eq!(r.user(acct(), "ALICE").unwrap().unwrap().name, "Alice");
+        assert_eq!(r.users(acct()).unwrap().iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["Alice", "bob"]);
+        let ids: Vec<String> = r.access_keys(acct(), "alice").unwrap().into_iter().map(|k| k.access_key_id).collect();
+        assert_eq!(ids, ["AKIAAAAAAAAAAAAAAAA1", "AKIAAAAAAAAAAAAAAAA2"]);
+        assert!(r.access_keys(acct(), "bob").unwrap().is_empty());
+        assert_eq!(r.policies(&owner).unwrap().len(), 1);
+        // bob's policy prefix does not see "Alice"'s, nor does another account.
+        let bob = PolicyOwner { name: "bob".into(), ..owner.clone() };
+        assert!(r.policies(&bob).unwrap().is_empty());
+        assert!(r.users(AccountId::parse("314159265358").unwrap()).unwrap().is_empty());
+        drop(r);
+
+        // An id is never reused.
+        let mut w = store.write().unwrap();
+        assert!(w.put_access_key(&key("AKIAAAAAAAAAAAAAAAA1", "bob")).is_err());
+        drop(w);
+
+        let mut w = store.write().unwrap();
+        let k = w.access_key("AKIAAAAAAAAAAAAAAAA1").unwrap().unwrap();
+        w.delete_access_key(&k).unwrap();
+        w.delete_policy(&owner, "p").unwrap();
+        w.commit(&note(&c, "DeleteAccessKey")).unwrap();
+        let r = store.read().unwrap();
+        assert!(r.access_key("AKIAAAAAAAAAAAAAAAA1").unwrap().is_none());
+        assert_eq!(r.access_keys(acct(), "Alice").unwrap().len(), 1);
+        assert!(r.policy(&owner, "p").unwrap().is_none());
+    }
+
+    #[test]
+    fn every_write_and_failure_is_audited_and_an_aborted_write_leaves_nothing() {
+        let (meta, _) = kmsnap_store::open_memory();
+        let store = MetaIamStore::new(meta.clone());
+        let c = ctx();
+        let mut w = store.write().unwrap();
+        w.put_user(&user("ghost")).unwrap();
+        drop(w);
+        assert!(store.read().unwrap().user(acct(), "ghost").unwrap().is_none());
+
+        let mut w = store.write().unwrap();
+        w.put_user(&user("Alice")).unwrap();
+        w.commit(&note(&c, "CreateUser")).unwrap();
+        store.record_failure(&note(&c, "DeleteUser"), &IamError::NoSuchUser { name: "x".into() });
+
+        let mut lines = Vec::new();
+        kmsnap_audit::export(meta.as_ref(), &mut lines).unwrap();
+        let events: Vec<serde_json::Value> =
+            String::from_utf8(lines).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(events.len(), 2, "{events:?}");
+        let find = |name: &str| events.iter().find(|e| e.to_string().contains(name)).cloned().unwrap();
+        let created = find("\"CreateUser\"");
+        assert!(created.to_string().contains("iam.amazonaws.com"));
+        assert!(created.to_string().contains("\"userName\":\"Alice\""), "{created}");
+        assert!(created.to_string().contains("\"awsRegion\":\"us-east-1\""), "{created}");
+        let failed = find("\"DeleteUser\"");
+        assert!(failed.to_string().contains("NoSuchEntityException"), "{failed}");
+        assert!(kmsnap_audit::verify(meta.as_ref()).unwrap().first_broken.is_none());
+    }
+}
