@@ -173,3 +173,21 @@ def test_aws_managed_key_is_not_for_direct_or_foreign_use(owner, other):
     denied(lambda: owner.put_key_policy(KeyId=arn, PolicyName="default", Policy=three_statement_policy()))
     # Its metadata is readable by its own account.
     assert owner.get_key_policy(KeyId=arn, PolicyName="default")["Policy"].find("ec2.%s.amazonaws.com" % REGION) > 0
+
+
+def test_iam_user_without_decrypt_is_denied_in_its_own_account(server, owner):
+    """The default key policy delegates to IAM: a user of the owner account may do exactly what
+    its identity policy allows."""
+    iam = make_client(server, "iam", account=OWNER)
+    iam.create_user(UserName="kms-access-encrypt-only")
+    iam.put_user_policy(UserName="kms-access-encrypt-only", PolicyName="encrypt-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["kms:Encrypt", "kms:DescribeKey"], "Resource": "*"}]}))
+    k = iam.create_access_key(UserName="kms-access-encrypt-only")["AccessKey"]
+    user = make_client(server, "kms", region=REGION, access_key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    arn = owner.create_key(Description="delegates to IAM")["KeyMetadata"]["Arn"]
+    blob = user.encrypt(KeyId=arn, Plaintext=b"user data")["CiphertextBlob"]
+    message = denied(lambda: user.decrypt(CiphertextBlob=blob))
+    assert message == (f"User: arn:aws:iam::{OWNER}:user/kms-access-encrypt-only is not authorized to perform: "
+                       f"kms:Decrypt on resource: {arn} because no identity-based policy allows the kms:Decrypt action")
+    assert owner.decrypt(CiphertextBlob=blob)["Plaintext"] == b"user data"
