@@ -1,12 +1,22 @@
 """The audit log: CloudTrail LookupEvents against the server and the `kmsnap audit` CLI.
 
-KMS is not wired to the audit log yet, so event history is empty here; the record shape, the
-hash chain, tamper detection and lookup filtering are covered by the unit tests of
-crates/audit."""
+Every KMS call writes a CloudTrail record before it is answered (crates/kms/src/audit.rs):
+LookupEvents finds it by key ARN with its encryption context and never a plaintext, data key or
+ciphertext; a denied call is recorded with errorCode AccessDenied in the caller's and the key
+owner's history. `kmsnap audit verify` checks the hash chain of a stopped server's data dir and
+names the first broken record once a byte of a stored record is changed. The record shape, the
+chain, lookup filtering and redaction in detail are covered by the unit tests of crates/audit
+and crates/kms.
 
+Accounts: 314159265358 (history stays empty), 577215664901 (key owner) and 602214076000 (another
+account); no other test uses them."""
+
+import base64
 import datetime
 import json
 import subprocess
+import time
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
@@ -15,6 +25,10 @@ from conftest import BIN, make_client, run_aws
 
 # An account no other test uses, so its event history is known to be empty.
 ACCOUNT = "314159265358"
+# A key owner and another account for the KMS audit tests.
+OWNER = "577215664901"
+OTHER = "602214076000"
+KMS_REGION = "eu-central-1"
 
 
 def cloudtrail(server, **kw):
@@ -105,3 +119,136 @@ def test_audit_help_says_to_stop_the_server():
     r = kmsnap("audit", "--help")
     assert r.returncode == 0
     assert "stop the server" in r.stdout.lower()
+
+
+# ---------------------------------------------------------------------------------------------
+# KMS calls in the trail
+
+
+def trail(server, account, key_arn, event_name, want=1, timeout=5.0):
+    """LookupEvents in `account` by ResourceName = key ARN, until `want` events named
+    `event_name` are there (AWS delivers with a delay; kmsnap within moments)."""
+    ct = make_client(server, "cloudtrail", account=account, region=KMS_REGION)
+    deadline = time.monotonic() + timeout
+    while True:
+        events = ct.lookup_events(
+            LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": key_arn}])["Events"]
+        found = [e for e in events if e["EventName"] == event_name]
+        if len(found) >= want or time.monotonic() > deadline:
+            return found, events
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def test_generate_data_key_is_found_by_key_arn_with_its_context_and_without_the_key(server):
+    kms = make_client(server, "kms", account=OWNER, region=KMS_REGION)
+    key = kms.create_key(Description="audit e2e")["KeyMetadata"]["Arn"]
+    context = {"audit": "me", "case": "GenerateDataKey"}
+    out = kms.generate_data_key(KeyId=key, KeySpec="AES_256", EncryptionContext=context)
+
+    found, events = trail(server, OWNER, key, "GenerateDataKey")
+    assert len(found) == 1, events
+    e = found[0]
+    assert e["ReadOnly"] == "true"
+    assert e["EventSource"] == "kms.amazonaws.com"
+    assert e["Username"] == "root"
+    assert {"ResourceType": "AWS::KMS::Key", "ResourceName": key} in e["Resources"]
+    rec = json.loads(e["CloudTrailEvent"])
+    assert rec["eventName"] == "GenerateDataKey"
+    assert rec["requestParameters"] == {"keyId": key, "keySpec": "AES_256", "encryptionContext": context}
+    assert rec["responseElements"] is None
+    assert rec["readOnly"] is True
+    assert rec["recipientAccountId"] == OWNER
+    assert rec["userIdentity"]["type"] == "Root"
+    assert rec["userIdentity"]["accountId"] == OWNER
+    assert rec["resources"] == [{"accountId": OWNER, "type": "AWS::KMS::Key", "ARN": key}]
+    assert "errorCode" not in rec
+    # Neither the data key (in any encoding) nor its wrapped form appears anywhere.
+    plain, blob = out["Plaintext"], out["CiphertextBlob"]
+    everything = json.dumps(events, default=str)
+    for secret in (b64(plain), plain.hex(), base64.urlsafe_b64encode(plain).decode(), b64(blob)):
+        assert secret not in e["CloudTrailEvent"]
+        assert secret not in everything
+    # The key's history, newest first: the CreateKey that made it comes after.
+    names = [x["EventName"] for x in events]
+    assert names.index("GenerateDataKey") < names.index("CreateKey"), names
+
+
+def test_a_denied_call_is_recorded_as_access_denied_in_both_accounts(server):
+    owner = make_client(server, "kms", account=OWNER, region=KMS_REGION)
+    key = owner.create_key(Description="audit e2e denied")["KeyMetadata"]["Arn"]
+    other = make_client(server, "kms", account=OTHER, region=KMS_REGION)
+    secret = b"denied plaintext " + uuid.uuid4().hex.encode()
+    with pytest.raises(ClientError) as err:
+        other.encrypt(KeyId=key, Plaintext=secret)
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+
+    for account in (OTHER, OWNER):
+        found, events = trail(server, account, key, "Encrypt")
+        assert len(found) == 1, (account, events)
+        rec = json.loads(found[0]["CloudTrailEvent"])
+        assert rec["errorCode"] == "AccessDenied", rec
+        assert "is not authorized to perform: kms:Encrypt" in rec["errorMessage"]
+        assert rec["userIdentity"]["accountId"] == OTHER
+        assert rec["userIdentity"]["arn"] == f"arn:aws:iam::{OTHER}:root"
+        assert rec["recipientAccountId"] == account
+        assert rec["requestParameters"]["keyId"] == key
+        assert rec["resources"] == [{"accountId": OWNER, "type": "AWS::KMS::Key", "ARN": key}]
+        assert b64(secret) not in found[0]["CloudTrailEvent"]
+    # The other account's own history has nothing but its attempt.
+    ct_other = make_client(server, "cloudtrail", account=OTHER, region=KMS_REGION)
+    names = {e["EventName"] for e in ct_other.lookup_events()["Events"]}
+    assert "CreateKey" not in names
+
+
+def test_audit_verify_passes_and_names_the_record_whose_byte_was_changed(fresh_server, tmp_path):
+    s = fresh_server()
+    kms = make_client(s, "kms", account=OWNER, region=KMS_REGION)
+    key = kms.create_key(Description="audit e2e tamper")["KeyMetadata"]["KeyId"]
+    marker = "TAMPER" + uuid.uuid4().hex
+    kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"marker": marker})
+    kms.describe_key(KeyId=key)
+    assert s.stop() == 0
+
+    r = kmsnap("audit", "verify", "--data-dir", s.data_dir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "audit log OK: 3 records", r.stdout
+    out = tmp_path / "audit.jsonl"
+    assert kmsnap("audit", "export", "--data-dir", s.data_dir, "--output", str(out)).returncode == 0
+    lines = out.read_text().splitlines()
+    [seq] = [i + 1 for i, line in enumerate(lines) if marker in line]
+    assert json.loads(lines[seq - 1])["eventName"] == "Encrypt"
+
+    # Change one byte of that record where it is stored: a letter of the marker, so the record
+    # still parses and only the hash chain can tell. redb writes copy-on-write, so the file may
+    # also hold stale copies of the page (no longer read); each copy is tried in turn, one byte
+    # at a time, restoring it before the next, until the live one is hit.
+    db = f"{s.data_dir}/meta.redb"
+    original = open(db, "rb").read()
+    needle = marker.encode()
+    offsets = []
+    at = original.find(needle)
+    while at != -1:
+        offsets.append(at)
+        at = original.find(needle, at + 1)
+    assert offsets, "the record is stored as written"
+    broken = None
+    for at in offsets:
+        data = bytearray(original)
+        data[at] ^= 0x01  # 'T' -> 'U'
+        open(db, "wb").write(bytes(data))
+        r = kmsnap("audit", "verify", "--data-dir", s.data_dir)
+        if r.returncode != 0:
+            broken = r
+            break
+    open(db, "wb").write(original)
+    assert broken is not None, f"no copy of the record at {offsets} is the one read"
+    assert broken.returncode == 1, broken.stderr
+    assert broken.stdout.startswith(f"audit log broken at record {seq}:"), broken.stdout
+    assert "hash" in broken.stdout
+
+    # With the byte restored the chain verifies again.
+    r = kmsnap("audit", "verify", "--data-dir", s.data_dir)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -40,6 +40,9 @@ pub struct Event {
     pub event_type: String,
     pub management_event: bool,
     pub recipient_account_id: String,
+    /// Details of an `AwsServiceEvent` (KMS rotation: `{"rotationType": "AUTOMATIC", "keyId"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_event_details: Option<serde_json::Value>,
     pub event_category: String,
 }
 
@@ -207,6 +210,7 @@ impl Event {
             event_type: "AwsApiCall".into(),
             management_event: true,
             recipient_account_id: ctx.principal.account.as_str().into(),
+            service_event_details: None,
             event_category: "Management".into(),
         }
     }
@@ -239,6 +243,7 @@ impl Event {
             event_type: "AwsServiceEvent".into(),
             management_event: true,
             recipient_account_id: account.into(),
+            service_event_details: None,
             event_category: "Management".into(),
         }
     }
@@ -247,6 +252,27 @@ impl Event {
     /// (PascalCase members), keeping only what CloudTrail logs for `service`/`op`.
     pub fn with_request(mut self, service: &str, op: &str, request: serde_json::Value) -> Self {
         self.request_parameters = crate::redact_request_parameters(service, op, request);
+        self
+    }
+
+    /// [`Event::with_request`] from the typed request itself: members that are not logged
+    /// (plaintexts, ciphertexts, tokens) are never serialised, see
+    /// [`request_parameters_of`](crate::request_parameters_of).
+    pub fn with_request_of<T: Serialize + ?Sized>(mut self, service: &str, op: &str, request: &T) -> Self {
+        self.request_parameters = crate::redact::request_parameters_of(service, op, request);
+        self
+    }
+
+    /// [`Event::with_response`] from the typed response: `null` for KMS crypto operations
+    /// without serialising the response (it holds plaintexts), secret-looking members dropped.
+    pub fn with_response_of<T: Serialize + ?Sized>(mut self, service: &str, op: &str, response: &T) -> Self {
+        self.response_elements = crate::redact::response_elements_of(service, op, response);
+        self
+    }
+
+    /// Sets `serviceEventDetails` (service events only).
+    pub fn with_service_event_details(mut self, details: serde_json::Value) -> Self {
+        self.service_event_details = Some(details);
         self
     }
 

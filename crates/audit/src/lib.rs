@@ -33,7 +33,7 @@ pub use log::{
     append, export, verify, VerifyReport, HEAD_TABLE, INDEX_TABLE, LOG_TABLE, RECORD_VERSION,
 };
 pub use lookup::{lookup, Cloudtrail, MAX_SCAN_PER_CALL};
-pub use redact::redact_request_parameters;
+pub use redact::{kms_cryptographic_operation, redact_request_parameters, request_parameters_of};
 pub use writer::{AuditWriter, WriterConfig};
 
 #[cfg(test)]

@@ -117,20 +117,29 @@ pub fn append(txn: &mut dyn WriteTxn, events: &[Event]) -> Result<(), AuditError
     };
     for event in events {
         for account in event.recipients() {
-            let mut copy = event.clone();
-            copy.recipient_account_id = account.clone();
-            let json = serde_json::to_string(&copy).map_err(|e| AuditError::Encode {
+            // The event as filed for `account`; a copy only when that changes it (the
+            // resource owner's copy of a cross-account call).
+            let copy;
+            let filed = if event.recipient_account_id == account {
+                event
+            } else {
+                let mut c = event.clone();
+                c.recipient_account_id = account.clone();
+                copy = c;
+                &copy
+            };
+            let json = serde_json::to_string(filed).map_err(|e| AuditError::Encode {
                 detail: e.to_string(),
             })?;
             let hash = chain_hash(&prev, json.as_bytes());
             seq += 1;
-            let time_ms = copy.event_time.timestamp_millis();
+            let time_ms = filed.event_time.timestamp_millis();
             let rec = LogRecord {
                 seq,
                 prev_hash: hex::encode(prev),
                 hash: hex::encode(hash),
                 account: account.clone(),
-                region: copy.aws_region.clone(),
+                region: filed.aws_region.clone(),
                 time_ms,
                 event: json,
             };
@@ -141,7 +150,7 @@ pub fn append(txn: &mut dyn WriteTxn, events: &[Event]) -> Result<(), AuditError
             )?;
             txn.put(
                 INDEX_TABLE,
-                index_key(&account, &copy.aws_region, time_ms, seq).as_bytes(),
+                index_key(&account, &filed.aws_region, time_ms, seq).as_bytes(),
                 &seq.to_be_bytes(),
             )?;
             prev = hash;

@@ -4,6 +4,7 @@
 //! ciphertexts, passwords, secret keys, tokens, key material, message and block payloads), so a
 //! new member is dropped until someone decides it is safe.
 
+use serde::ser::{Impossible, Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
 /// KMS members CloudTrail logs, per operation (PascalCase, as the request shapes serialise).
@@ -85,8 +86,9 @@ fn kms_allowlist(op: &str) -> &'static [&'static str] {
             "Operations",
             "Constraints",
             "Name",
+            "DryRun",
         ],
-        "RetireGrant" | "RevokeGrant" => &["KeyId", "GrantId"],
+        "RetireGrant" | "RevokeGrant" => &["KeyId", "GrantId", "DryRun"],
         "ListGrants" => &["KeyId", "GrantId", "GranteePrincipal", "Limit", "Marker"],
         "ListRetirableGrants" => &["RetiringPrincipal", "Limit", "Marker"],
         "GetParametersForImport" => &["KeyId", "WrappingAlgorithm", "WrappingKeySpec"],
@@ -98,9 +100,9 @@ fn kms_allowlist(op: &str) -> &'static [&'static str] {
     }
 }
 
-/// KMS operations whose response is never logged (it carries plaintext, ciphertext, a MAC,
-/// a signature or random bytes).
-fn kms_response_is_null(op: &str) -> bool {
+/// The KMS cryptographic operations (they change nothing: CloudTrail marks them `readOnly`,
+/// and their responses carry plaintexts, ciphertexts, MACs, signatures or random bytes).
+pub fn kms_cryptographic_operation(op: &str) -> bool {
     matches!(
         op,
         "Encrypt"
@@ -116,9 +118,13 @@ fn kms_response_is_null(op: &str) -> bool {
             | "Sign"
             | "Verify"
             | "DeriveSharedSecret"
-            | "GetPublicKey"
-            | "GetParametersForImport"
     )
+}
+
+/// KMS operations whose response is never logged: the cryptographic ones, and those that
+/// return key material for import or a public key.
+fn kms_response_is_null(op: &str) -> bool {
+    kms_cryptographic_operation(op) || matches!(op, "GetPublicKey" | "GetParametersForImport")
 }
 
 /// Member names (lower-cased) dropped wherever they appear, in any service.
@@ -218,6 +224,242 @@ pub fn redact_request_parameters(service: &str, op: &str, params: Value) -> Valu
         Value::Null
     } else {
         Value::Object(out)
+    }
+}
+
+/// [`redact_request_parameters`] straight from the typed request (a generated input shape):
+/// members the operation's allowlist (or, for other services, the denylist) drops are never
+/// serialised at all, so a plaintext or ciphertext is not even base64-encoded into a temporary
+/// JSON value on the way to the log, and a large payload costs nothing.
+pub fn request_parameters_of<T: Serialize + ?Sized>(service: &str, op: &str, request: &T) -> Value {
+    let keep = |name: &str| {
+        if service == "kms" {
+            kms_allowlist(op).contains(&name)
+        } else {
+            !is_denied(name)
+        }
+    };
+    let kept = request.serialize(Members { keep: &keep }).unwrap_or(Value::Null);
+    redact_request_parameters(service, op, kept)
+}
+
+/// [`redact_response_elements`] straight from the typed response: `null` without serialising
+/// anything for KMS crypto operations (their responses carry plaintexts), and secret-looking
+/// top-level members are never serialised.
+pub(crate) fn response_elements_of<T: Serialize + ?Sized>(
+    service: &str,
+    op: &str,
+    response: &T,
+) -> Value {
+    if service == "kms" && kms_response_is_null(op) {
+        return Value::Null;
+    }
+    let kept = response
+        .serialize(Members {
+            keep: &|name: &str| !is_denied(name),
+        })
+        .unwrap_or(Value::Null);
+    redact_response_elements(service, op, kept)
+}
+
+/// A serializer for one struct (or map) that encodes only the top-level members `keep` accepts;
+/// anything else at the top level is `null`.
+struct Members<'k> {
+    keep: &'k dyn Fn(&str) -> bool,
+}
+
+struct Kept<'k> {
+    keep: &'k dyn Fn(&str) -> bool,
+    out: Map<String, Value>,
+    next_key: Option<String>,
+}
+
+impl<'k> Members<'k> {
+    fn kept(self) -> Kept<'k> {
+        Kept {
+            keep: self.keep,
+            out: Map::new(),
+            next_key: None,
+        }
+    }
+}
+
+fn not_a_struct() -> serde_json::Error {
+    serde::ser::Error::custom("request parameters: not a structure")
+}
+
+macro_rules! null_for {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(fn $method(self, _: $ty) -> Result<Value, serde_json::Error> {
+            Ok(Value::Null)
+        })*
+    };
+}
+
+impl<'k> Serializer for Members<'k> {
+    type Ok = Value;
+    type Error = serde_json::Error;
+    type SerializeSeq = Impossible<Value, serde_json::Error>;
+    type SerializeTuple = Impossible<Value, serde_json::Error>;
+    type SerializeTupleStruct = Impossible<Value, serde_json::Error>;
+    type SerializeTupleVariant = Impossible<Value, serde_json::Error>;
+    type SerializeMap = Kept<'k>;
+    type SerializeStruct = Kept<'k>;
+    type SerializeStructVariant = Impossible<Value, serde_json::Error>;
+
+    null_for!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_f32: f32,
+        serialize_f64: f64,
+        serialize_char: char,
+        serialize_str: &str,
+        serialize_bytes: &[u8],
+        serialize_unit_struct: &'static str,
+    );
+
+    fn serialize_none(self) -> Result<Value, serde_json::Error> {
+        Ok(Value::Null)
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value, serde_json::Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<Value, serde_json::Error> {
+        Ok(Value::Null)
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> Result<Value, serde_json::Error> {
+        Ok(Value::Null)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<Value, serde_json::Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<Value, serde_json::Error> {
+        Ok(Value::Null)
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, serde_json::Error> {
+        Err(not_a_struct())
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, serde_json::Error> {
+        Err(not_a_struct())
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, serde_json::Error> {
+        Err(not_a_struct())
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, serde_json::Error> {
+        Err(not_a_struct())
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, serde_json::Error> {
+        Ok(self.kept())
+    }
+
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, serde_json::Error> {
+        Ok(self.kept())
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, serde_json::Error> {
+        Err(not_a_struct())
+    }
+}
+
+impl Kept<'_> {
+    fn member<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), serde_json::Error> {
+        if (self.keep)(name) {
+            self.out.insert(name.to_owned(), serde_json::to_value(value)?);
+        }
+        Ok(())
+    }
+}
+
+impl SerializeStruct for Kept<'_> {
+    type Ok = Value;
+    type Error = serde_json::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.member(key, value)
+    }
+
+    fn end(self) -> Result<Value, serde_json::Error> {
+        Ok(Value::Object(self.out))
+    }
+}
+
+impl SerializeMap for Kept<'_> {
+    type Ok = Value;
+    type Error = serde_json::Error;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), serde_json::Error> {
+        self.next_key = match serde_json::to_value(key)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        match self.next_key.take() {
+            Some(name) => self.member(&name, value),
+            None => Ok(()),
+        }
+    }
+
+    fn end(self) -> Result<Value, serde_json::Error> {
+        Ok(Value::Object(self.out))
     }
 }
 

@@ -334,6 +334,111 @@ fn response_elements_are_null_for_crypto_and_lose_tokens() {
     assert_eq!(e.response_elements, json!({"grantId": "g1"}));
 }
 
+/// A member whose serialisation fails the test: proves the typed filter never encodes it.
+struct MustNotSerialize;
+
+impl serde::Serialize for MustNotSerialize {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("a dropped member was serialised")
+    }
+}
+
+#[derive(serde::Serialize)]
+struct TypedEncrypt {
+    #[serde(rename = "KeyId")]
+    key_id: &'static str,
+    #[serde(rename = "Plaintext")]
+    plaintext: MustNotSerialize,
+    #[serde(rename = "EncryptionContext")]
+    encryption_context: std::collections::BTreeMap<&'static str, &'static str>,
+    #[serde(rename = "GrantTokens")]
+    grant_tokens: MustNotSerialize,
+    #[serde(rename = "EncryptionAlgorithm", skip_serializing_if = "Option::is_none")]
+    encryption_algorithm: Option<&'static str>,
+}
+
+#[test]
+fn typed_requests_are_filtered_before_serialisation() {
+    let req = TypedEncrypt {
+        key_id: "alias/a",
+        plaintext: MustNotSerialize,
+        encryption_context: [("Dept", "A")].into(),
+        grant_tokens: MustNotSerialize,
+        encryption_algorithm: None,
+    };
+    let typed = request_parameters_of("kms", "Encrypt", &req);
+    assert_eq!(
+        typed,
+        json!({"keyId": "alias/a", "encryptionContext": {"Dept": "A"}, "encryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+    );
+    // The same as the value-based redaction of the same request.
+    let as_value = json!({"KeyId": "alias/a", "Plaintext": "x", "EncryptionContext": {"Dept": "A"}, "GrantTokens": ["t"]});
+    assert_eq!(typed, redact_request_parameters("kms", "Encrypt", as_value.clone()));
+    assert_eq!(request_parameters_of("kms", "Encrypt", &as_value), typed);
+    // Other services: the denylist, also before serialisation; nested members are cleaned too.
+    #[derive(serde::Serialize)]
+    struct Put {
+        #[serde(rename = "SnapshotId")]
+        snapshot_id: &'static str,
+        #[serde(rename = "BlockData")]
+        block_data: MustNotSerialize,
+        #[serde(rename = "Nested")]
+        nested: Value,
+    }
+    let put = Put { snapshot_id: "snap-1", block_data: MustNotSerialize, nested: json!({"Password": "p", "Size": 1}) };
+    assert_eq!(
+        request_parameters_of("ebs", "PutSnapshotBlock", &put),
+        json!({"snapshotId": "snap-1", "nested": {"size": 1}})
+    );
+    // Not a structure: nothing is logged.
+    assert_eq!(request_parameters_of("kms", "Encrypt", &"text"), Value::Null);
+    assert_eq!(request_parameters_of("kms", "Encrypt", &vec![1, 2]), Value::Null);
+    assert_eq!(request_parameters_of("kms", "Encrypt", &()), Value::Null);
+}
+
+#[test]
+fn typed_responses_of_crypto_operations_are_never_serialised() {
+    let ctx = root_ctx(A, t(0));
+    let e = Event::api_call(&ctx, "kms.amazonaws.com", "Decrypt", true).with_response_of(
+        "kms",
+        "Decrypt",
+        &MustNotSerialize,
+    );
+    assert_eq!(e.response_elements, Value::Null);
+    #[derive(serde::Serialize)]
+    struct Grant {
+        #[serde(rename = "GrantId")]
+        grant_id: &'static str,
+        #[serde(rename = "GrantToken")]
+        grant_token: MustNotSerialize,
+    }
+    let e = Event::api_call(&ctx, "kms.amazonaws.com", "CreateGrant", false).with_response_of(
+        "kms",
+        "CreateGrant",
+        &Grant { grant_id: "g1", grant_token: MustNotSerialize },
+    );
+    assert_eq!(e.response_elements, json!({"grantId": "g1"}));
+    let e = Event::api_call(&ctx, "kms.amazonaws.com", "DisableKey", false).with_response_of(
+        "kms",
+        "DisableKey",
+        &(),
+    );
+    assert_eq!(e.response_elements, Value::Null);
+}
+
+#[test]
+fn service_event_details_are_kept_and_optional() {
+    let e = Event::service_event(A, REGION, "kms.amazonaws.com", "RotateKey", t(0))
+        .with_kms_key(&key_arn(A, "k"))
+        .with_service_event_details(json!({"rotationType": "AUTOMATIC", "keyId": "k"}));
+    let v = serde_json::to_value(&e).unwrap();
+    assert_eq!(v["serviceEventDetails"]["rotationType"], "AUTOMATIC");
+    let back: Event = serde_json::from_value(v).unwrap();
+    assert_eq!(back, e);
+    let plain = serde_json::to_value(Event::service_event(A, REGION, "kms.amazonaws.com", "DeleteKey", t(0))).unwrap();
+    assert!(plain.get("serviceEventDetails").is_none());
+}
+
 // ---------------------------------------------------------------------------------------
 // The chain
 

@@ -12,10 +12,39 @@
 //!   identity policies, grants), KeyMetadata.
 //! * [`grants`]: grant records, tokens and matching; the operations are in `ops::grants`.
 //! * [`workers`]: deletion windows and automatic rotation, advanced on the injected clock.
+//! * [`audit`]: the CloudTrail record of every call (see below).
 //! * [`error`]: [`KmsError`] and its one mapping to AWS codes.
+//!
+//! # Audit, and calls from other services
+//!
+//! Every call made through the [`KmsHandler`](kmsnap_api::gen::kms::KmsHandler) methods or
+//! [`Kms::blocking`] — allowed or denied — writes one CloudTrail event, and is answered only
+//! once that event is durable: a call that changes something records it in the same
+//! transaction as the change; any other call (crypto, reads, failures) through the grouped
+//! [`AuditWriter`](kmsnap_audit::AuditWriter) that [`Kms::new`] starts on the same store
+//! (stopped when the `Kms` is dropped). Calling `ops::…` functions directly bypasses the audit
+//! and is for this crate's unit tests only.
+//!
+//! EBS, RDS and Backup use KMS in-process as AWS's services do, with the caller's context
+//! marked as theirs, so authorization sees `kms:ViaService` and the event carries
+//! `invokedBy`, `sourceIPAddress` and `userAgent` = the service:
+//!
+//! ```ignore
+//! use kmsnap_api::gen::kms::{GenerateDataKeyRequest, KmsHandler};
+//! let via = ctx.via("ec2.amazonaws.com");
+//! // async code (request handlers): the trait method
+//! let dk = kms.generate_data_key(&via, GenerateDataKeyRequest { key_id, ..Default::default() }).await?;
+//! // synchronous code (a worker thread copying blocks): the same call, blocking
+//! let dk = kms.blocking().generate_data_key(&via, GenerateDataKeyRequest { key_id, ..Default::default() })?;
+//! ```
+//!
+//! The blocking form returns [`KmsError`] (the async one AWS's error, as the wire needs) and
+//! may be called inside a multi-threaded runtime (it hands the worker thread over while it
+//! waits), but async code should prefer the trait methods.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit;
 pub mod authz;
 pub mod crypto;
 pub mod error;
@@ -35,6 +64,7 @@ mod authz_tests;
 #[cfg(test)]
 mod security_tests;
 
+pub use audit::BlockingKms;
 pub use error::KmsError;
 
 use kmsnap_api::gen::kms as api;
@@ -49,6 +79,8 @@ pub struct Kms {
     pub(crate) store: store::KeyStore,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) identity: std::sync::RwLock<Arc<dyn authz::IdentityPolicySource>>,
+    /// Group commit of the audit records of calls that write nothing else.
+    pub(crate) audit: kmsnap_audit::AuditWriter,
 }
 
 impl std::fmt::Debug for Kms {
@@ -60,7 +92,9 @@ impl std::fmt::Debug for Kms {
 impl Kms {
     pub fn new(meta: Arc<dyn MetaStore>, root: &RootKey, clock: Arc<dyn Clock>) -> Result<Self, KmsError> {
         let wrapper = crypto::MaterialWrapper::new(root)?;
+        let audit = audit::start_writer(meta.clone())?;
         Ok(Kms {
+            audit,
             store: store::KeyStore::new(meta, wrapper),
             clock,
             identity: std::sync::RwLock::new(Arc::new(authz::NoIdentityPolicies)),
@@ -80,12 +114,26 @@ impl Kms {
     }
 }
 
+/// Each operation, audited ([`audit`]): the async [`KmsHandler`](api::KmsHandler) method and the
+/// [`BlockingKms`] method of the same name. The CloudTrail event name is the request shape's
+/// name without `Request`.
 macro_rules! delegate {
     ($( $name:ident : $module:ident ( $input:ident ) -> $out:ty ; )*) => {
         impl api::KmsHandler<RequestContext> for Kms {
             $(
                 async fn $name(&self, ctx: &RequestContext, input: api::$input) -> Result<$out, AwsError> {
-                    ops::$module::$name(self, ctx, input).map_err(AwsError::from)
+                    let op = stringify!($input).trim_end_matches("Request");
+                    self.call(ctx, op, input, ops::$module::$name).await.map_err(AwsError::from)
+                }
+            )*
+        }
+
+        impl BlockingKms<'_> {
+            $(
+                #[doc = concat!("`", stringify!($input), "`, blocking until its audit record is durable.")]
+                pub fn $name(&self, ctx: &RequestContext, input: api::$input) -> Result<$out, KmsError> {
+                    let op = stringify!($input).trim_end_matches("Request");
+                    self.kms.call_blocking(ctx, op, input, ops::$module::$name)
                 }
             )*
         }

@@ -81,6 +81,8 @@ fn ensure(kms: &Kms, account: AccountId, region: Region, svc: &ManagedService) -
     if let Some(a) = kms.store.read(|txn| read_alias(txn, account, region, svc.alias))? {
         return Ok(a.target_key_id);
     }
+    // A side effect of the call that named the alias, not that call's change (crate::audit).
+    let _side_effect = crate::audit::not_this_call();
     kms.store.write(|txn| {
         // Re-check under the writer lock: a concurrent first use may have created it.
         if let Some(a) = txn.get_alias(account, region, svc.alias)? {

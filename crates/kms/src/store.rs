@@ -201,15 +201,21 @@ impl KeyStore {
     }
 
     /// Run `f` in one write transaction and commit it durably; then drop the cache entries of
-    /// every key `f` touched. Writers are serialized.
+    /// every key `f` touched. Writers are serialized. Inside an audited call the transaction
+    /// also carries the call's audit record, the first time the call writes ([`crate::audit`]).
     pub fn write<R>(&self, f: impl FnOnce(&mut KmsTxn<'_>) -> Result<R, KmsError>) -> Result<R, KmsError> {
         blocking(|| {
             let _guard = self.writer.lock().map_err(|_| KmsError::Internal("writer lock poisoned"))?;
             let inner = self.meta.write()?;
             let mut txn = KmsTxn { inner, touched_keys: Vec::new(), touched_shared: Vec::new() };
             let r = f(&mut txn)?;
+            // The scoped call's audit record commits with its change (crate::audit).
+            let audited = crate::audit::append_pending(txn.raw())?;
             let KmsTxn { inner, touched_keys, touched_shared } = txn;
             inner.commit()?;
+            if audited {
+                crate::audit::mark_recorded();
+            }
             self.generation.fetch_add(1, Ordering::SeqCst);
             if let Ok(mut m) = self.keys.write() {
                 for k in &touched_keys {

@@ -34,6 +34,7 @@ pub fn load_for(kms: &Kms, ctx: &RequestContext, key_id: &str, accept: Accept, a
         Err(e) => return Err(e),
     };
     let key = kms.store.get(account, region, &id)?.ok_or_else(|| KmsError::KeyNotFound { arn: key_arn(region, account, &id) })?;
+    crate::audit::note_key(&key.record.arn());
     let alias = match &r {
         KeyRef::Alias { name, .. } => Some(name.as_str()),
         KeyRef::Key { .. } => None,

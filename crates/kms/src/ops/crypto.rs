@@ -221,6 +221,7 @@ fn source_key(kms: &Kms, ctx: &RequestContext, req: SourceRequest<'_>) -> Result
         }
         (None, Some((h, _))) => {
             let key = kms.store.get(h.account, ctx.region, &h.key_id)?.ok_or(KmsError::InvalidCiphertext)?;
+            crate::audit::note_key(&key.record.arn());
             crate::authz::authorize(kms, ctx, &key, &ask)?;
             key
         }

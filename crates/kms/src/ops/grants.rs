@@ -172,6 +172,7 @@ pub fn create_grant(kms: &Kms, ctx: &RequestContext, input: api::CreateGrantRequ
                     && e.constraints == candidate.constraints
             };
             if let Some(e) = existing.iter().find(same) {
+                crate::audit::note_response(&serde_json::json!({ "GrantId": e.grant_id }));
                 return Ok(e.clone());
             }
         }
@@ -179,6 +180,7 @@ pub fn create_grant(kms: &Kms, ctx: &RequestContext, input: api::CreateGrantRequ
             return Err(KmsError::LimitExceeded(format!("The number of grants on key {} exceeds the limit of {MAX_GRANTS_PER_KEY}.", r.arn())));
         }
         txn.put_grant(&candidate)?;
+        crate::audit::note_response(&serde_json::json!({ "GrantId": candidate.grant_id }));
         Ok(candidate.clone())
     })?;
     Ok(api::CreateGrantResponse { grant_token: Some(g::make_token(&grant)?), grant_id: Some(grant.grant_id) })

@@ -194,6 +194,13 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
         materials: vec![MaterialVersion { id: material_id, wrapped, created: now, rotation: RotationType::Initial }],
         rotation: RotationSchedule::default(),
     };
+    // Answer from the records about to be written: loading the key would put it (and its
+    // unwrapped material) into the cache before anyone uses it. The answer exists before the
+    // write so that the audit record committed with the key carries it.
+    let key = crate::store::LoadedKey::new(record, std::sync::Arc::new(crate::store::LoadedShared { shared, materials: Default::default() }));
+    let response = api::CreateKeyResponse { key_metadata: Some(key_metadata(&key)) };
+    crate::audit::note_key(&key.record.arn());
+    crate::audit::note_response(&response);
     kms.store.write(|txn| {
         if txn.customer_keys(account, region)? >= MAX_CUSTOMER_KEYS {
             return Err(KmsError::LimitExceeded(format!(
@@ -203,14 +210,11 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
         if txn.get_key(account, region, &key_id)?.is_some() || txn.get_shared(account, &key_id)?.is_some() {
             return Err(KmsError::Internal("key id collision"));
         }
-        txn.put_shared(&shared)?;
-        txn.put_key(&record)?;
+        txn.put_shared(&key.shared.shared)?;
+        txn.put_key(&key.record)?;
         Ok(())
     })?;
-    // Answer from the records just written: loading the key would put it (and its unwrapped
-    // material) into the cache before anyone uses it.
-    let key = crate::store::LoadedKey::new(record, std::sync::Arc::new(crate::store::LoadedShared { shared, materials: Default::default() }));
-    Ok(api::CreateKeyResponse { key_metadata: Some(key_metadata(&key)) })
+    Ok(response)
 }
 
 pub fn describe_key(kms: &Kms, ctx: &RequestContext, input: api::DescribeKeyRequest) -> Result<api::DescribeKeyResponse, KmsError> {
@@ -308,7 +312,7 @@ pub fn schedule_key_deletion(kms: &Kms, ctx: &RequestContext, input: api::Schedu
     }
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "ScheduleKeyDeletion")?;
     let now = kms.clock.now();
-    let (state, date) = update_record(kms, &key.record, |rec, txn| {
+    let response = update_record(kms, &key.record, |rec, txn| {
         if matches!(rec.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion | KeyState::Updating) {
             return Err(KmsError::InvalidState { arn: rec.arn(), state: rec.state });
         }
@@ -326,18 +330,22 @@ pub fn schedule_key_deletion(kms: &Kms, ctx: &RequestContext, input: api::Schedu
             rec.deletion_date = Some(at);
             txn.schedule(Due::Deletion, at, rec.account, rec.region, &rec.key_id)?;
         }
-        Ok((rec.state, rec.deletion_date))
+        let response = api::ScheduleKeyDeletionResponse {
+            key_id: Some(rec.arn()),
+            deletion_date: rec.deletion_date.map(Timestamp),
+            key_state: api::KeyState::from_wire(rec.state.wire()),
+            pending_window_in_days: Some(days),
+        };
+        crate::audit::note_response(&response);
+        Ok(response)
     })?;
-    Ok(api::ScheduleKeyDeletionResponse {
-        key_id: Some(key.record.arn()),
-        deletion_date: date.map(Timestamp),
-        key_state: api::KeyState::from_wire(state.wire()),
-        pending_window_in_days: Some(days),
-    })
+    Ok(response)
 }
 
 pub fn cancel_key_deletion(kms: &Kms, ctx: &RequestContext, input: api::CancelKeyDeletionRequest) -> Result<api::CancelKeyDeletionResponse, KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "CancelKeyDeletion")?;
+    let response = api::CancelKeyDeletionResponse { key_id: Some(key.record.arn()) };
+    crate::audit::note_response(&response);
     update_record(kms, &key.record, |rec, txn| {
         if !rec.state.is_pending_deletion() {
             return Err(KmsError::NotPendingDeletion { arn: rec.arn() });
@@ -349,7 +357,7 @@ pub fn cancel_key_deletion(kms: &Kms, ctx: &RequestContext, input: api::CancelKe
         rec.state = KeyState::Disabled;
         Ok(())
     })?;
-    Ok(api::CancelKeyDeletionResponse { key_id: Some(key.record.arn()) })
+    Ok(response)
 }
 
 /// Helpers for the key-lifecycle unit tests: the crate's [`TestKms`](crate::testsupport::TestKms)

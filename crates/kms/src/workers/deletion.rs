@@ -6,7 +6,8 @@
 //!
 //! 1. deletes the regional [`KeyRecord`](crate::model::KeyRecord) if it is still PendingDeletion
 //!    (a cancelled or rescheduled key is left alone) and every alias in that account and region
-//!    that points to it;
+//!    that points to it, and records CloudTrail's `DeleteKey` service event in the same
+//!    transaction;
 //! 2. updates the shared part: a replica leaves the primary's roster; when no region of the key
 //!    remains, the shared record and with it the wrapped material are deleted;
 //! 3. starts the primary's own window when it was waiting in PendingReplicaDeletion for its last
@@ -58,6 +59,7 @@ fn delete_one(
     }
     txn.delete_key(account, region, key_id)?;
     delete_aliases_of(txn, account, region, key_id)?;
+    crate::audit::service_event(txn, "DeleteKey", &rec.arn(), now, None)?;
     txn.delete_grants_of_key(account, region, key_id)?;
     let mut changed = 1;
     tracing::info!(%account, %region, key_id, "key deleted at the end of its waiting period");

@@ -6,7 +6,8 @@
 //!   overdue key rotates on the first tick after it is enabled again, as AWS does;
 //! * otherwise appends fresh material (AUTOMATIC), which becomes current for the key and every
 //!   replica, and schedules the next rotation at the previous due time + period (now + period
-//!   if that is already past, so a long-disabled key rotates once, not once per missed period).
+//!   if that is already past, so a long-disabled key rotates once, not once per missed period),
+//!   recording CloudTrail's `RotateKey` service event in the same transaction.
 //!
 //! Each step is idempotent: a crash before commit leaves the entry for the next tick.
 
@@ -60,6 +61,8 @@ fn rotate_one(kms: &Kms, now: DateTime<Utc>, at: DateTime<Utc>, account: Account
         }
         reschedule(txn, &mut shared, Some(next))?;
         txn.put_shared(&shared)?;
+        let details = serde_json::json!({"rotationType": "AUTOMATIC", "keyId": key_id});
+        crate::audit::service_event(txn, "RotateKey", &record.arn(), now, Some(details))?;
         tracing::info!(%account, %region, key_id, material = %material_id, %next, "automatic rotation");
         Ok(true)
     })
