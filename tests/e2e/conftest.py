@@ -7,6 +7,7 @@ Fixtures
 - `client(service, account=..., region=...)`: a boto3 client signing as that account's root.
 - `aws(*args, account=..., region=...)`: runs the aws cli, returns CompletedProcess.
 - `reset`: wipes server state before the test (POST /_kmsnap/reset).
+- `cross_account_key_policy(owner, other)`: a key policy sharing a key with another account.
 """
 
 import json
@@ -121,6 +122,27 @@ def make_client(server, service, account="000000000000", region="us-east-1", sec
                       parameter_validation=validate),
         **kw,
     )
+
+
+def cross_account_key_policy(owner, other):
+    """A key policy in the form AWS documents for sharing a key with another account: the owner's
+    root may do anything; `other` may use the key, and create grants for AWS resources (what EBS
+    needs to copy or restore a snapshot shared under the key)."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{owner}:root"}, "Action": "kms:*", "Resource": "*"},
+            {"Sid": "Allow use of the key", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+             "Resource": "*"},
+            {"Sid": "Allow attachment of persistent resources", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
+             "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
+             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+        ],
+    })
 
 
 def run_aws(server, *args, account="000000000000", region="us-east-1", secret="test", check=False, env=None):

@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import make_client, run_aws
+from conftest import cross_account_key_policy, make_client, run_aws
 
 OWNER = "111111111111"
 OTHER = "999999999999"
@@ -39,21 +39,7 @@ def other(server):
 
 
 def three_statement_policy():
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
-             "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"}, "Action": "kms:*", "Resource": "*"},
-            {"Sid": "Allow use of the key", "Effect": "Allow",
-             "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
-             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-             "Resource": "*"},
-            {"Sid": "Allow attachment of persistent resources", "Effect": "Allow",
-             "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
-             "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
-             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
-        ],
-    })
+    return cross_account_key_policy(OWNER, OTHER)
 
 
 def test_other_account_needs_the_key_policy(owner, other):

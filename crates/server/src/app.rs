@@ -68,7 +68,11 @@ impl App {
         let kms = kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).map_err(|e| ServeError::Setup(e.to_string()))?;
         kms.set_identity_source(iam_policies.clone());
         let kms = Arc::new(kms);
-        let snapshots = Arc::new(kmsnap_snapshots::Snapshots::new(meta.clone(), blobs.clone(), kms.clone(), clock.clone()));
+        let snapshots = Arc::new(
+            kmsnap_snapshots::Snapshots::new(meta.clone(), blobs.clone(), kms.clone(), clock.clone())
+                .with_root_key(&root)
+                .map_err(|e| ServeError::Setup(e.to_string()))?,
+        );
         let cloudtrail = kmsnap_audit::Cloudtrail::new(meta.clone());
         Ok(App {
             meta,
@@ -127,6 +131,9 @@ async fn handle(
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
 
+    if let Some(rest) = path.strip_prefix("/_kmsnap/volumes/") {
+        return crate::internal::volume_blocks(&app, &parts, rest, &body, peer, &request_id).await;
+    }
     if let Some(rest) = path.strip_prefix("/_kmsnap/") {
         return crate::internal::handle(&app, parts.method.as_str(), rest, &body, &request_id).await;
     }
@@ -198,22 +205,35 @@ fn authenticate(
         service: service.signing_name,
         allow_unsigned_payload: matches!(route.op, OpMatch::InScope(op) if op.unsigned_payload),
     };
+    authenticate_signed(app, &signed, service.protocol, peer, request_id)
+}
+
+/// SigV4 authentication of `signed` (credential scope service = `signed.service`): the
+/// caller's context, or the authentication error in `protocol`'s codes. Also used by kmsnap's
+/// own authenticated endpoints (`/_kmsnap/volumes/…`).
+pub(crate) fn authenticate_signed(
+    app: &App,
+    signed: &sigv4::SignedRequest<'_>,
+    protocol: kmsnap_api::schema::Protocol,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Result<RequestContext, AwsError> {
     let fail = |e: AuthError| {
         if let AuthError::Internal(detail) = &e {
             tracing::error!(request_id, error = %detail, "credential lookup failed");
         }
-        e.to_aws_error(service.protocol)
+        e.to_aws_error(protocol)
     };
-    let parsed = sigv4::parse(&signed).map_err(fail)?;
+    let parsed = sigv4::parse(signed).map_err(fail)?;
     let now = app.clock.now();
     let creds = app.keyring.resolve(&parsed.access_key_id, parsed.session_token.as_deref(), now).map_err(fail)?;
-    sigv4::verify(&signed, &parsed, &creds.secret, chrono::Utc::now()).map_err(fail)?;
+    sigv4::verify(signed, &parsed, &creds.secret, chrono::Utc::now()).map_err(fail)?;
     Ok(RequestContext {
         principal: creds.principal,
         region: parsed.region,
         request_id: request_id.to_owned(),
         source_ip: peer.ip(),
-        user_agent: req
+        user_agent: signed
             .headers
             .get("user-agent")
             .and_then(|v| v.to_str().ok())

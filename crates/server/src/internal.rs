@@ -1,6 +1,12 @@
 //! kmsnap's own endpoints under `/_kmsnap/` (DESIGN.md "Running it"):
 //! `GET health`, `GET metrics`, `GET|POST clock` and `POST reset` (the last two dev mode only).
 //! The clock offset is persisted so that time never runs backwards across a restart.
+//!
+//! `PUT volumes/{vol}/blocks/{index}` and `DELETE volumes/{vol}/blocks` ([`volume_blocks`]) are
+//! what `kmsnap volume import` writes a raw image through (AWS has no API that writes a
+//! volume's blocks). Unlike the others they act on customer data, so they are SigV4-signed
+//! (credential scope service `ebs`) and authorized in every mode: only the volume's owner may
+//! write it.
 
 use crate::app::{plain, App};
 use axum::body::Body;
@@ -98,4 +104,69 @@ fn reset(app: &App) -> Result<(), StoreError> {
     app.kms.clear_cache();
     app.iam_policies.clear_cache();
     store_clock_offset(app.meta.as_ref(), app.clock.offset_ms())
+}
+
+/// The signing name `kmsnap volume import` signs its requests for.
+pub const VOLUME_SIGNING_NAME: &str = "ebs";
+
+/// `PUT /_kmsnap/volumes/{vol}/blocks/{index}` (body: one 512 KiB block, `x-amz-checksum`:
+/// its base64 SHA-256) writes a block sealed under the volume's lineage; `DELETE
+/// /_kmsnap/volumes/{vol}/blocks` drops every block (the volume then reads as zeros). Errors
+/// come in the EBS direct API's REST-JSON envelope.
+pub async fn volume_blocks(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    rest: &str,
+    body: &bytes::Bytes,
+    peer: std::net::SocketAddr,
+    request_id: &str,
+) -> Response<Body> {
+    let signed = kmsnap_auth::sigv4::SignedRequest {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body,
+        service: VOLUME_SIGNING_NAME,
+        allow_unsigned_payload: false,
+    };
+    let fail = |e: &kmsnap_api::AwsError| {
+        crate::app::into_response(kmsnap_api::proto::rest_json::encode_error(e, request_id))
+    };
+    let ctx = match crate::app::authenticate_signed(app, &signed, kmsnap_api::schema::Protocol::RestJson, peer, request_id) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let result = match (parts.method.as_str(), segments.as_slice()) {
+        ("PUT", [vol, "blocks", index]) => {
+            let Ok(index) = index.parse::<u64>() else {
+                return plain(StatusCode::BAD_REQUEST, request_id, "The block index must be a non-negative integer");
+            };
+            let checksum = parts.headers.get("x-amz-checksum").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            if checksum.is_none() {
+                return plain(StatusCode::BAD_REQUEST, request_id, "x-amz-checksum (base64 SHA-256 of the block) is required");
+            }
+            app.snapshots
+                .write_volume_block(&ctx, vol, index, body.clone(), checksum)
+                .await
+                .map(|()| (StatusCode::CREATED, serde_json::json!({ "VolumeId": vol, "BlockIndex": index })))
+        }
+        ("DELETE", [vol, "blocks"]) => app
+            .snapshots
+            .clear_volume_blocks(&ctx, vol)
+            .await
+            .map(|n| (StatusCode::OK, serde_json::json!({ "VolumeId": vol, "BlocksDropped": n }))),
+        _ => return plain(StatusCode::NOT_FOUND, request_id, "No such kmsnap endpoint"),
+    };
+    match result {
+        Ok((status, v)) => json(status, request_id, v),
+        Err(e) => {
+            let aws = kmsnap_snapshots::error::to_ebs(e);
+            if aws.status >= 500 {
+                tracing::warn!(request_id, code = %aws.code, "volume block write failed");
+            }
+            fail(&aws)
+        }
+    }
 }

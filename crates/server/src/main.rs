@@ -1,12 +1,14 @@
 //! `kmsnap`: one binary serving AWS's key-management and encrypted-snapshot services.
 //!
 //! `kmsnap serve` runs the server (see [`serve`]); `kmsnap audit verify|export` check and export
-//! the audit log of a stopped server's data directory; later subcommands (import/export, fsck)
-//! operate on a data directory too.
+//! the audit log of a stopped server's data directory, and `kmsnap fsck` its blocks ([`fsck`]);
+//! `kmsnap snapshot export` / `kmsnap volume import` move raw disk images out of and into a
+//! running server, as its clients ([`transfer`]).
 #![forbid(unsafe_code)]
 
 mod app;
 mod config;
+mod fsck;
 mod handlers;
 mod iam_policies;
 mod iam_store;
@@ -15,6 +17,7 @@ mod metrics;
 mod rootkey;
 mod secret;
 mod serve;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +38,17 @@ enum Command {
     /// Check or export the audit log of a data directory. These open the database, which the
     /// server holds locked while it runs: stop the server first.
     Audit(AuditArgs),
+    /// EBS snapshots: `export` one as a raw disk image, from a running server (a client of its
+    /// EBS direct API; the store stays with the server).
+    Snapshot(transfer::SnapshotArgs),
+    /// EBS volumes: `import` a raw disk image into one, through a running server (a
+    /// SigV4-signed kmsnap endpoint; the store stays with the server).
+    Volume(transfer::VolumeArgs),
+    /// Check every stored EBS block of a data directory: missing or damaged blocks (and the
+    /// volumes and snapshots that reference them), orphan block files. Opens the database,
+    /// which the server holds locked while it runs: stop the server first. Exit status 1 when
+    /// damage is found.
+    Fsck(fsck::FsckArgs),
 }
 
 #[derive(clap::Args)]
@@ -148,6 +162,22 @@ fn secret_cmd(args: SecretArgs) -> Result<(), String> {
     }
 }
 
+/// Runs a client subcommand (export/import) to completion.
+fn client_cmd(f: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(f));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kmsnap: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -159,6 +189,19 @@ fn main() -> ExitCode {
             }
         },
         Command::Audit(args) => match audit_cmd(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("kmsnap: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Snapshot(args) => match args.action {
+            transfer::SnapshotAction::Export { snapshot, file, conn } => client_cmd(transfer::export(&snapshot, &file, &conn)),
+        },
+        Command::Volume(args) => match args.action {
+            transfer::VolumeAction::Import { volume, file, conn } => client_cmd(transfer::import(&volume, &file, &conn)),
+        },
+        Command::Fsck(args) => match fsck::run(args) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("kmsnap: {e}");

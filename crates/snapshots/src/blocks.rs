@@ -220,6 +220,65 @@ pub fn open(key: Option<&DataKey>, resource: &str, lineage: &str, index: u64, st
     Ok(plain)
 }
 
+/// Moves a stored block of `from_lineage` into `to_lineage` (a copy or a restore): opens it
+/// with `from` (checking it as [`open`] does, so damage is [`EbsError::BlockDamaged`]) and seals
+/// it under `to` with a fresh nonce, reusing the buffer: the plaintext never leaves it, and a
+/// sealed-to-sealed move copies no byte.
+#[allow(clippy::too_many_arguments)]
+pub fn reseal(
+    from: Option<&DataKey>,
+    to: Option<&DataKey>,
+    resource: &str,
+    from_lineage: &str,
+    to_lineage: &str,
+    index: u64,
+    mut stored: Vec<u8>,
+    sha256: &str,
+) -> Result<Vec<u8>, EbsError> {
+    let damaged = || EbsError::BlockDamaged { resource: resource.to_owned(), index };
+    // Open in place: the plaintext at `start..start + BLOCK_SIZE`.
+    let start = match (stored.first(), from) {
+        (Some(&PLAIN), None) => 1,
+        (Some(&SEALED), Some(key)) if stored.len() > 1 + NONCE_LEN + 16 => {
+            let nonce = Nonce::try_assume_unique_for_key(&stored[1..1 + NONCE_LEN]).map_err(|_| damaged())?;
+            let n = key.0.open_in_place(nonce, Aad::from(aad(from_lineage, index)), &mut stored[1 + NONCE_LEN..]).map_err(|_| damaged())?.len();
+            stored.truncate(1 + NONCE_LEN + n);
+            1 + NONCE_LEN
+        }
+        _ => return Err(damaged()),
+    };
+    if stored.len() - start != BLOCK_SIZE || sha256_hex(&stored[start..]) != sha256 {
+        return Err(damaged());
+    }
+    let Some(key) = to else {
+        stored.copy_within(start.., 1);
+        stored.truncate(1 + BLOCK_SIZE);
+        stored[0] = PLAIN;
+        return Ok(stored);
+    };
+    if start == 1 {
+        stored.resize(1 + NONCE_LEN + BLOCK_SIZE, 0);
+        stored.copy_within(1..1 + BLOCK_SIZE, 1 + NONCE_LEN);
+    }
+    let mut nonce = [0u8; NONCE_LEN];
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| EbsError::Internal("rng"))?;
+    stored[0] = SEALED;
+    stored[1..1 + NONCE_LEN].copy_from_slice(&nonce);
+    let tag = key
+        .0
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(to_lineage, index)), &mut stored[1 + NONCE_LEN..])
+        .map_err(|_| EbsError::Internal("seal"))?;
+    stored.extend_from_slice(tag.as_ref());
+    Ok(stored)
+}
+
+/// Whether a stored block of an encrypted lineage has the sealed layout (version byte, nonce,
+/// one block of ciphertext, tag): all that can be checked without its data key (`kmsnap fsck`
+/// when KMS will not unwrap the key).
+pub fn well_formed_sealed(stored: &[u8]) -> bool {
+    stored.first() == Some(&SEALED) && stored.len() == 1 + NONCE_LEN + BLOCK_SIZE + 16
+}
+
 /// Where a block lives: in the region's blob location, under its lineage. The random suffix
 /// makes every write a new object (blobs are immutable; manifests point at them).
 pub fn blob_key(region: Region, lineage: &str, index: u64) -> Result<String, EbsError> {
@@ -263,6 +322,32 @@ mod tests {
         bad[5] ^= 0x80;
         assert!(matches!(open(None, "vol-1", "lin-u", 0, &bad, &sha), Err(EbsError::BlockDamaged { .. })));
         assert!(seal(None, "lin-u", 0, &[0u8; 10]).is_err());
+    }
+
+    #[test]
+    fn reseal_moves_blocks_between_lineages() {
+        let plain = vec![0x5au8; BLOCK_SIZE];
+        let sha = sha256_hex(&plain);
+        let (a, b) = (key(), DataKey::from_bytes(&[8u8; 32]).unwrap());
+        let sealed = seal(Some(&a), "lin-a", 9, &plain).unwrap();
+        let moved = reseal(Some(&a), Some(&b), "snap-1", "lin-a", "lin-b", 9, sealed.clone(), &sha).unwrap();
+        assert_eq!(moved.len(), sealed.len());
+        assert_ne!(moved[1..13], sealed[1..13], "a fresh nonce");
+        assert_eq!(open(Some(&b), "snap-2", "lin-b", 9, &moved, &sha).unwrap(), plain);
+        assert!(open(Some(&a), "snap-2", "lin-a", 9, &moved, &sha).is_err());
+        // Plain to sealed, sealed to plain, plain to plain.
+        let p = seal(None, "lin-u", 9, &plain).unwrap();
+        let up = reseal(None, Some(&b), "snap-1", "lin-u", "lin-b", 9, p.clone(), &sha).unwrap();
+        assert_eq!(open(Some(&b), "snap-2", "lin-b", 9, &up, &sha).unwrap(), plain);
+        let down = reseal(Some(&b), None, "snap-2", "lin-b", "lin-v", 9, up, &sha).unwrap();
+        assert_eq!(down, p);
+        assert_eq!(reseal(None, None, "snap-1", "lin-u", "lin-v", 9, p, &sha).unwrap()[1..], plain[..]);
+        // Damage, a wrong index or key, a wrong digest: never resealed.
+        let mut bad = sealed.clone();
+        bad[200] ^= 1;
+        for (k, idx, stored, digest) in [(&a, 9, bad, sha.as_str()), (&a, 8, sealed.clone(), sha.as_str()), (&b, 9, sealed.clone(), sha.as_str()), (&a, 9, sealed, "00")] {
+            assert!(matches!(reseal(Some(k), Some(&b), "snap-1", "lin-a", "lin-b", idx, stored, digest), Err(EbsError::BlockDamaged { .. })));
+        }
     }
 
     #[test]

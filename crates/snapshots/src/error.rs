@@ -11,6 +11,12 @@ pub enum EbsError {
     VolumeNotFound { id: String },
     #[error("snapshot {id} not found")]
     SnapshotNotFound { id: String },
+    /// An id that cannot be one of `kind` (`vol`, `snap`): EC2's `Invalid…ID.Malformed`.
+    #[error("malformed {kind} id {id}")]
+    MalformedId { kind: &'static str, id: String },
+    /// More than 50 tags on one resource.
+    #[error("tag limit exceeded on {id}")]
+    TagLimitExceeded { id: String },
     #[error("invalid parameter value: {0}")]
     InvalidParameterValue(String),
     #[error("invalid parameter combination: {0}")]
@@ -79,6 +85,11 @@ pub fn to_ec2(e: EbsError) -> AwsError {
     match e {
         EbsError::VolumeNotFound { id } => c("InvalidVolume.NotFound", format!("The volume '{id}' does not exist.")),
         EbsError::SnapshotNotFound { id } => c("InvalidSnapshot.NotFound", format!("The snapshot '{id}' does not exist.")),
+        EbsError::MalformedId { kind, id } => {
+            let code = if kind == "snap" { "InvalidSnapshotID.Malformed" } else { "InvalidVolumeID.Malformed" };
+            c(code, format!("Invalid id: \"{id}\" (expecting \"{kind}-...\")"))
+        }
+        EbsError::TagLimitExceeded { id } => c("TagLimitExceeded", format!("The maximum number of Tags for resource '{id}' has been reached.")),
         EbsError::InvalidParameterValue(m) => c("InvalidParameterValue", m),
         EbsError::InvalidParameterCombination(m) => c("InvalidParameterCombination", m),
         EbsError::InvalidParameterDependency(m) => c("InvalidParameterDependency", m),
@@ -118,6 +129,10 @@ pub fn to_ebs(e: EbsError) -> AwsError {
             AwsError::new("ResourceNotFoundException", 404, format!("The snapshot '{id}' does not exist.")).with_field("Reason", "SNAPSHOT_NOT_FOUND")
         }
         EbsError::VolumeNotFound { id } => v("INVALID_PARAMETER_VALUE", format!("The volume '{id}' does not exist.")),
+        EbsError::MalformedId { kind, id } => {
+            v(if kind == "snap" { "INVALID_SNAPSHOT_ID" } else { "INVALID_PARAMETER_VALUE" }, format!("Invalid id: \"{id}\""))
+        }
+        EbsError::TagLimitExceeded { id } => v("INVALID_TAG", format!("Too many tags on {id}.")),
         EbsError::Kms { code, message } => match code.as_str() {
             "NotFoundException" => AwsError::new("ResourceNotFoundException", 404, message).with_field("Reason", "DEPENDENCY_RESOURCE_NOT_FOUND"),
             "AccessDeniedException" | "DisabledException" | "KMSInvalidStateException" => {

@@ -10,13 +10,17 @@
 //!   sealing of 512 KiB blocks (AES-256-GCM, AAD = lineage + index).
 //! * [`workers`]: sealing snapshots and copying them, resumable after a crash.
 //! * [`error`]: [`EbsError`] and its mappings to EC2 and EBS direct error codes.
+//! * [`fsck`]: the offline check of every referenced block (`kmsnap fsck`).
 #![forbid(unsafe_code)]
 
 pub mod blocks;
 pub mod error;
+pub mod fsck;
 pub mod model;
 pub mod ops;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testenv;
 pub mod workers;
 
 pub use error::EbsError;
@@ -34,6 +38,8 @@ pub struct Snapshots {
     pub(crate) clock: Arc<dyn Clock>,
     /// Wakes the job worker when a job is queued.
     pub(crate) wake: tokio::sync::Notify,
+    /// MAC key of the EBS direct API's block and page tokens.
+    pub(crate) tokens: ops::direct::tokens::TokenKey,
 }
 
 impl std::fmt::Debug for Snapshots {
@@ -43,8 +49,18 @@ impl std::fmt::Debug for Snapshots {
 }
 
 impl Snapshots {
+    /// A service whose EBS direct tokens are signed with a random key (they die with the
+    /// process); the server uses [`Snapshots::with_root_key`].
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, kms: Arc<Kms>, clock: Arc<dyn Clock>) -> Self {
-        Snapshots { meta, blobs, kms, clock, wake: tokio::sync::Notify::new() }
+        let tokens = ops::direct::tokens::TokenKey::random();
+        Snapshots { meta, blobs, kms, clock, wake: tokio::sync::Notify::new(), tokens }
+    }
+
+    /// Signs EBS direct block and page tokens with a key derived from the root key, so tokens
+    /// stay valid across restarts (block tokens live 7 days).
+    pub fn with_root_key(mut self, root: &kmsnap_core::RootKey) -> Result<Self, EbsError> {
+        self.tokens = ops::direct::tokens::TokenKey::from_root(root)?;
+        Ok(self)
     }
 }
 

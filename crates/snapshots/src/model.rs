@@ -7,6 +7,8 @@
 //! snapshots, the EBS direct API).
 
 use chrono::{DateTime, Utc};
+use kmsnap_auth::model::{Principal, PrincipalKind};
+use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +17,8 @@ pub const SNAPSHOT_VERSION: u16 = 1;
 pub const LINEAGE_VERSION: u16 = 1;
 pub const BLOCK_VERSION: u16 = 1;
 pub const SETTINGS_VERSION: u16 = 1;
-pub const JOB_VERSION: u16 = 1;
+/// 2: `JobRecord::caller` (v1 records read with none: the job acts as its account's root).
+pub const JOB_VERSION: u16 = 2;
 
 /// 512 KiB: the EBS block (direct API `BlockSize`, and the unit of storage).
 pub const BLOCK_SIZE: usize = 524_288;
@@ -198,6 +201,91 @@ pub struct JobRecord {
     pub total_blocks: u64,
     pub done_blocks: u64,
     pub created: DateTime<Utc>,
+    /// Who started the job: KMS authorizes the job's key use (through EC2) as this caller, as
+    /// it would the request. None for jobs that use no key (sealing) and v1 records.
+    #[serde(default)]
+    pub caller: Option<JobCaller>,
+}
+
+impl JobRecord {
+    /// A job at its start (no cursor, nothing done).
+    pub fn new(target: &str, account: AccountId, region: Region, kind: JobKind, total_blocks: u64, caller: Option<JobCaller>, now: DateTime<Utc>) -> Self {
+        JobRecord { target: target.to_owned(), account, region, kind, cursor: None, total_blocks, done_blocks: 0, created: now, caller }
+    }
+
+    /// The context the job's KMS calls run in: its caller (else its account's root) in `region`
+    /// (a key is used in its own region: the source's to read, the destination's to write).
+    pub fn context(&self, region: Region, now: DateTime<Utc>) -> RequestContext {
+        let principal = match &self.caller {
+            Some(c) => c.principal(),
+            None => Principal::root(self.account, ""),
+        };
+        let (source_ip, user_agent) = match &self.caller {
+            Some(c) => (c.source_ip, c.user_agent.clone()),
+            None => (std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), String::new()),
+        };
+        RequestContext {
+            principal,
+            region,
+            request_id: kmsnap_core::ids::request_id(),
+            source_ip,
+            user_agent,
+            now,
+            via_service: None,
+        }
+    }
+}
+
+/// The persisted form of the principal that started a job ([`Principal`] is not a stored type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCaller {
+    pub account: AccountId,
+    pub arn: String,
+    pub user_id: String,
+    pub kind: CallerKind,
+    pub access_key_id: String,
+    pub source_ip: std::net::IpAddr,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallerKind {
+    Root,
+    User { name: String },
+    AssumedRole { role_name: String, role_arn: String, session_name: String },
+}
+
+impl JobCaller {
+    pub fn from_context(ctx: &RequestContext) -> Self {
+        let p = &ctx.principal;
+        let kind = match &p.kind {
+            PrincipalKind::Root => CallerKind::Root,
+            PrincipalKind::User { name } => CallerKind::User { name: name.clone() },
+            PrincipalKind::AssumedRole { role_name, role_arn, session_name } => {
+                CallerKind::AssumedRole { role_name: role_name.clone(), role_arn: role_arn.clone(), session_name: session_name.clone() }
+            }
+        };
+        JobCaller {
+            account: p.account,
+            arn: p.arn.clone(),
+            user_id: p.user_id.clone(),
+            kind,
+            access_key_id: p.access_key_id.clone(),
+            source_ip: ctx.source_ip,
+            user_agent: ctx.user_agent.clone(),
+        }
+    }
+
+    pub fn principal(&self) -> Principal {
+        let kind = match &self.kind {
+            CallerKind::Root => PrincipalKind::Root,
+            CallerKind::User { name } => PrincipalKind::User { name: name.clone() },
+            CallerKind::AssumedRole { role_name, role_arn, session_name } => {
+                PrincipalKind::AssumedRole { role_name: role_name.clone(), role_arn: role_arn.clone(), session_name: session_name.clone() }
+            }
+        };
+        Principal { account: self.account, arn: self.arn.clone(), user_id: self.user_id.clone(), kind, access_key_id: self.access_key_id.clone() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,9 +293,24 @@ pub enum JobKind {
     /// Freeze a volume's manifest into the snapshot (blocks shared, metadata copied).
     Seal { volume_id: String },
     /// Copy `source` (in `source_region`, owned by `source_account`) into the job's snapshot:
-    /// share blobs when the lineage stays, else decrypt and re-encrypt every block.
+    /// share blobs when the lineage stays (`share_blobs`: same region, account and key), else
+    /// decrypt and re-encrypt every block not yet copied into the destination lineage. The
+    /// destination key is the snapshot's `kms_key_arn`; its lineage is chosen by the job's
+    /// first step (empty until then), so KMS failures are the job's, as in AWS.
     Copy { source: String, source_region: Region, source_account: AccountId, share_blobs: bool },
     /// Fill the job's volume from snapshot `source` (same region) re-encrypting every block
     /// into the volume's lineage (a shared snapshot, or a new key).
     Restore { source: String, source_account: AccountId },
+}
+
+pub const CLIENT_TOKEN_VERSION: u16 = 1;
+
+/// A StartSnapshot `ClientToken` (EBS direct API idempotency): the snapshot the first call made
+/// and a digest of its parameters, so a retry returns that snapshot and a reuse with other
+/// parameters is a `ConflictException`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientTokenRecord {
+    pub snapshot_id: String,
+    /// SHA-256 (hex) of the request's parameters in a fixed order.
+    pub params_sha256: String,
 }

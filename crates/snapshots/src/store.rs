@@ -10,7 +10,7 @@
 //!   and snapshots, index order
 //! * `ebs_settings`   `{account}/{region}` → [`RegionSettings`]
 //! * `ebs_jobs`       `{target id}` → [`JobRecord`]
-//! * `ebs_tokens`     `{account}/{region}/{client token}` → snapshot id (StartSnapshot
+//! * `ebs_tokens`     `{account}/{region}/{client token}` → [`ClientTokenRecord`] (StartSnapshot
 //!   idempotency)
 //! * `ebs_copy_map`   `{destination lineage}/{source blob}` → destination blob: what an earlier
 //!   copy of the same lineage to the same destination already re-encrypted (incremental copy)
@@ -230,4 +230,44 @@ pub fn jobs(txn: &dyn ReadTxn, limit: usize) -> Result<Vec<JobRecord>, EbsError>
         out.push(decode_record::<JobRecord>(&r.value)?.1);
     }
     Ok(out)
+}
+
+/// `ebs_lineage_map` key: a copy of `source_lineage` into `account`/`region` under `key_arn`.
+fn lineage_map_key(source_lineage: &str, account: AccountId, region: Region, key_arn: Option<&str>) -> Vec<u8> {
+    format!("{source_lineage}/{account}/{region}/{}", key_arn.unwrap_or("-")).into_bytes()
+}
+
+/// The destination lineage an earlier copy of `source_lineage` to the same account, region and
+/// key started (so a later copy reuses it and its `ebs_copy_map`).
+pub fn get_lineage_map(txn: &dyn ReadTxn, source_lineage: &str, account: AccountId, region: Region, key_arn: Option<&str>) -> Result<Option<String>, EbsError> {
+    let r = txn.get(T_LINEAGE_MAP, &lineage_map_key(source_lineage, account, region, key_arn))?;
+    Ok(r.map(|r| String::from_utf8_lossy(&r.value).into_owned()))
+}
+
+pub fn put_lineage_map(txn: &mut dyn WriteTxn, source_lineage: &str, account: AccountId, region: Region, key_arn: Option<&str>, dest: &str) -> Result<(), EbsError> {
+    txn.put(T_LINEAGE_MAP, &lineage_map_key(source_lineage, account, region, key_arn), dest.as_bytes())?;
+    Ok(())
+}
+
+fn copy_map_key(dest_lineage: &str, source_blob: &str) -> Vec<u8> {
+    format!("{dest_lineage}/{source_blob}").into_bytes()
+}
+
+/// The blob an earlier copy into `dest_lineage` re-encrypted `source_blob` to.
+pub fn get_copy_map(txn: &dyn ReadTxn, dest_lineage: &str, source_blob: &str) -> Result<Option<String>, EbsError> {
+    let r = txn.get(T_COPY_MAP, &copy_map_key(dest_lineage, source_blob))?;
+    Ok(r.map(|r| String::from_utf8_lossy(&r.value).into_owned()))
+}
+
+pub fn put_copy_map(txn: &mut dyn WriteTxn, dest_lineage: &str, source_blob: &str, dest_blob: &str) -> Result<(), EbsError> {
+    txn.put(T_COPY_MAP, &copy_map_key(dest_lineage, source_blob), dest_blob.as_bytes())?;
+    Ok(())
+}
+
+pub fn get_client_token(txn: &dyn ReadTxn, account: AccountId, region: Region, token: &str) -> Result<Option<ClientTokenRecord>, EbsError> {
+    get(txn, T_TOKENS, &scoped(account, region, token))
+}
+
+pub fn put_client_token(txn: &mut dyn WriteTxn, account: AccountId, region: Region, token: &str, t: &ClientTokenRecord) -> Result<(), EbsError> {
+    put(txn, T_TOKENS, &scoped(account, region, token), CLIENT_TOKEN_VERSION, t)
 }

@@ -4,12 +4,13 @@
 //! `completed`.
 //!
 //! * [`seal`]: CreateSnapshot — freeze a volume's manifest into the snapshot (blocks shared).
-//! * Copy / Restore jobs (CopySnapshot, volumes from snapshots under another key) re-encrypt
-//!   block by block; see `copy` when built.
+//! * [`copy`]: Copy / Restore jobs (CopySnapshot, volumes from snapshots under another key):
+//!   re-encrypt block by block in batches (or share blobs), resumable from the last batch.
 //!
 //! [`run`] is the loop the server spawns: it wakes when a job is queued (or every 200 ms) and
 //! advances every job one step at a time, round robin.
 
+pub mod copy;
 pub mod seal;
 
 use crate::error::EbsError;
@@ -36,7 +37,7 @@ pub async fn run_once(svc: &Snapshots) -> Result<bool, EbsError> {
     for job in jobs {
         let r = match &job.kind {
             JobKind::Seal { .. } => seal::step(svc, &job).await,
-            JobKind::Copy { .. } | JobKind::Restore { .. } => Err(EbsError::NotImplemented("copy jobs")),
+            JobKind::Copy { .. } | JobKind::Restore { .. } => copy::step(svc, &job).await,
         };
         match r {
             Ok(Step::More) => remaining = true,
@@ -82,10 +83,18 @@ async fn fail(svc: &Snapshots, job: &JobRecord, e: &EbsError) -> Result<(), EbsE
 
 /// The worker loop. Never returns.
 pub async fn run(svc: Arc<Snapshots>) {
+    // EBS direct snapshots past their `Timeout` go to `error` (checked every 30 s).
+    let mut last_sweep = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = svc.wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        if last_sweep.elapsed() >= Duration::from_secs(30) {
+            last_sweep = std::time::Instant::now();
+            if let Err(e) = crate::ops::direct::expire_timed_out(&svc).await {
+                tracing::error!(error = %e, "direct snapshot timeout sweep");
+            }
         }
         loop {
             match run_once(&svc).await {

@@ -6,50 +6,69 @@ use super::Step;
 use crate::error::EbsError;
 use crate::model::{JobKind, JobRecord, SnapshotState};
 use crate::{store, Snapshots};
+use chrono::{DateTime, Utc};
+use kmsnap_store::WriteTxn;
 
 /// Manifest rows per step.
 pub const PAGE: usize = 2048;
 
 pub async fn step(svc: &Snapshots, job: &JobRecord) -> Result<Step, EbsError> {
-    let JobKind::Seal { volume_id } = &job.kind else {
-        return Err(EbsError::Internal("not a seal job"));
-    };
     let meta = svc.meta.clone();
-    let (job, volume_id) = (job.clone(), volume_id.clone());
+    let job = job.clone();
     let now = svc.clock.now();
     crate::blocking(move || -> Result<Step, EbsError> {
         let mut txn = meta.write()?;
-        let Some(mut snap) = store::get_snapshot(&*txn, job.account, job.region, &job.target)? else {
-            // The snapshot was deleted meanwhile: drop the job and what it copied.
-            store::delete_blocks(txn.as_mut(), &job.target)?;
-            store::delete_job(txn.as_mut(), &job.target)?;
-            txn.commit()?;
-            return Ok(Step::Done);
-        };
-        let from = job.cursor.map_or(0, u64::from);
-        let page = store::blocks_from(&*txn, &volume_id, from, PAGE)?;
-        for (i, b) in &page {
-            store::put_block(txn.as_mut(), &job.target, *i, b)?;
-        }
-        let mut job = job;
-        job.done_blocks += page.len() as u64;
-        let finished = page.len() < PAGE;
-        if finished {
-            snap.state = SnapshotState::Completed;
-            snap.progress = 100;
-            snap.completed = Some(now);
-            store::delete_job(txn.as_mut(), &job.target)?;
-        } else {
-            let next = page.last().map_or(0, |(i, _)| i + 1);
-            job.cursor = Some(u32::try_from(next).map_err(|_| EbsError::Internal("block index"))?);
-            snap.progress = progress(job.done_blocks, job.total_blocks);
-            store::put_job(txn.as_mut(), &job)?;
-        }
-        store::put_snapshot(txn.as_mut(), &snap)?;
+        let step = advance(txn.as_mut(), job, now)?;
         txn.commit()?;
-        Ok(if finished { Step::Done } else { Step::More })
+        Ok(step)
     })
     .await?
+}
+
+/// One page of the seal, inside `txn` (the caller commits).
+pub fn advance(txn: &mut dyn WriteTxn, job: JobRecord, now: DateTime<Utc>) -> Result<Step, EbsError> {
+    let JobKind::Seal { volume_id } = &job.kind else {
+        return Err(EbsError::Internal("not a seal job"));
+    };
+    let volume_id = volume_id.clone();
+    let Some(mut snap) = store::get_snapshot(&*txn, job.account, job.region, &job.target)? else {
+        // The snapshot was deleted meanwhile: drop the job and what it copied.
+        store::delete_blocks(txn, &job.target)?;
+        store::delete_job(txn, &job.target)?;
+        return Ok(Step::Done);
+    };
+    let from = job.cursor.map_or(0, u64::from);
+    let page = store::blocks_from(&*txn, &volume_id, from, PAGE)?;
+    for (i, b) in &page {
+        store::put_block(txn, &job.target, *i, b)?;
+    }
+    let mut job = job;
+    job.done_blocks += page.len() as u64;
+    let finished = page.len() < PAGE;
+    if finished {
+        snap.state = SnapshotState::Completed;
+        snap.progress = 100;
+        snap.completed = Some(now);
+        store::delete_job(txn, &job.target)?;
+    } else {
+        let next = page.last().map_or(0, |(i, _)| i + 1);
+        job.cursor = Some(u32::try_from(next).map_err(|_| EbsError::Internal("block index"))?);
+        snap.progress = progress(job.done_blocks, job.total_blocks);
+        store::put_job(txn, &job)?;
+    }
+    store::put_snapshot(txn, &snap)?;
+    Ok(if finished { Step::Done } else { Step::More })
+}
+
+/// Runs a seal to its end inside `txn`: DeleteVolume calls it before the volume's manifest
+/// goes, so a pending snapshot keeps the volume's data as of CreateSnapshot.
+pub fn finish(txn: &mut dyn WriteTxn, job: JobRecord, now: DateTime<Utc>) -> Result<(), EbsError> {
+    let target = job.target.clone();
+    let mut job = job;
+    while advance(txn, job, now)? == Step::More {
+        job = store::get_job(&*txn, &target)?.ok_or(EbsError::Internal("seal job vanished"))?;
+    }
+    Ok(())
 }
 
 /// Percent done, below 100 until the job finishes.

@@ -1,0 +1,92 @@
+//! What every mutating EC2 operation of EBS does the same way: its CloudTrail event (written
+//! with [`append`] in the transaction of the change it records), the resource ARNs the event
+//! names, the `DryRun` answer, and the form check of `vol-`/`snap-` ids.
+
+use crate::error::EbsError;
+use kmsnap_audit::Event;
+use kmsnap_auth::RequestContext;
+use kmsnap_core::{AccountId, Region};
+use kmsnap_store::WriteTxn;
+use serde::Serialize;
+
+/// `eventSource` of EC2 API calls.
+pub const EC2_SOURCE: &str = "ec2.amazonaws.com";
+
+/// An `AwsApiCall` event for EC2 operation `op` with its request parameters (secret-looking
+/// members such as `ClientToken` are dropped by the audit crate's denylist).
+pub fn event<T: Serialize>(ctx: &RequestContext, op: &str, input: &T) -> Event {
+    Event::api_call(ctx, EC2_SOURCE, op, false).with_request_of("ec2", op, input)
+}
+
+/// `arn:aws:ec2:<region>:<account>:volume/<id>`.
+pub fn volume_arn(region: Region, account: AccountId, id: &str) -> String {
+    format!("arn:aws:ec2:{region}:{account}:volume/{id}")
+}
+
+/// `arn:aws:ec2:<region>::snapshot/<id>` (snapshot ARNs carry no account, as in AWS).
+pub fn snapshot_arn(region: Region, id: &str) -> String {
+    format!("arn:aws:ec2:{region}::snapshot/{id}")
+}
+
+/// Adds the resource an EC2 event is about (`AWS::EC2::Volume` / `AWS::EC2::Snapshot`).
+pub fn with_ec2_resource(e: Event, region: Region, account: AccountId, id: &str) -> Event {
+    if id.starts_with("snap-") {
+        e.with_resource("AWS::EC2::Snapshot", &snapshot_arn(region, id))
+    } else {
+        e.with_resource("AWS::EC2::Volume", &volume_arn(region, account, id))
+    }
+}
+
+/// Writes `events` in `txn` (the change's own transaction).
+pub fn append(txn: &mut dyn WriteTxn, events: &[Event]) -> Result<(), EbsError> {
+    kmsnap_audit::append(txn, events).map_err(|e| {
+        tracing::error!(error = %e, "ebs audit append");
+        EbsError::Internal("audit")
+    })
+}
+
+/// Records `events` in `txn` and commits it: the change and its audit record together.
+pub fn commit(mut txn: Box<dyn WriteTxn + '_>, events: &[Event]) -> Result<(), EbsError> {
+    append(txn.as_mut(), events)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// `DryRun=true`: EC2's 412 `DryRunOperation`, once the checks a real call makes first passed.
+pub fn dry_run(flag: Option<bool>) -> Result<(), EbsError> {
+    if flag == Some(true) {
+        return Err(EbsError::DryRun);
+    }
+    Ok(())
+}
+
+/// Whether `id` has the form of an EC2 id with `prefix` (`vol`, `snap`): the prefix, a dash and
+/// 8 or 17 lowercase hex digits.
+pub fn well_formed(prefix: &str, id: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|h| matches!(h.len(), 8 | 17) && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_forms() {
+        assert!(well_formed("vol", "vol-0123456789abcdef0"));
+        assert!(well_formed("vol", "vol-ffffffff"));
+        assert!(well_formed("snap", "snap-0123456789abcdef0"));
+        for bad in ["vol-", "vol-XYZ", "vol-0123456789ABCDEF0", "snap-0123456789abcdef0", "vol-123", "vol0123456789abcdef0"] {
+            assert!(!well_formed("vol", bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arns() {
+        let r = Region::parse("ap-northeast-1").unwrap();
+        let a = AccountId::parse("123412341234").unwrap();
+        assert_eq!(volume_arn(r, a, "vol-1"), "arn:aws:ec2:ap-northeast-1:123412341234:volume/vol-1");
+        assert_eq!(snapshot_arn(r, "snap-1"), "arn:aws:ec2:ap-northeast-1::snapshot/snap-1");
+    }
+}

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""EBS direct API throughput benchmark for kmsnap (not a test): PutSnapshotBlock and
+GetSnapshotBlock over HTTP with SigV4, N parallel client processes (default 4), against the
+release binary on a fresh data dir (embedded store: blobs fsynced before each manifest commit).
+
+The EBS issue's target: >= 500 MB/s each way with 4 parallel clients. On the project's 2-core
+machine the clients share the two cores with the server, so the figure includes the clients'
+own cost (signing, hashing for x-amz-Checksum is precomputed, socket copies).
+
+Each client process has one keep-alive connection and writes --blocks distinct indexes (random
+data from a pool of pre-hashed 512 KiB blocks): by default all clients write disjoint indexes of
+one snapshot (as a parallel uploader such as coldsnap does), with --snapshot-per-client each
+its own snapshot. Snapshots are encrypted under a customer key unless --unencrypted. After
+CompleteSnapshot every client reads its blocks back with the tokens from ListSnapshotBlocks
+(checking length, and with --verify the SHA-256 too). Requests are
+signed per request with botocore's SigV4 (PutSnapshotBlock with UNSIGNED-PAYLOAD, as botocore
+signs it).
+
+Usage: scripts/bench/ebs_direct_bench.py [--clients 4] [--blocks 512] [--snapshot-per-client]
+                                         [--unencrypted] [--verify]
+Needs: the e2e venv (boto3), target/release/kmsnap (cargo build --release --bin kmsnap).
+"""
+
+import argparse
+import base64
+import hashlib
+import http.client
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+from botocore.config import Config
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kms_bench import start  # noqa: E402  (same server start: release binary, fresh data dir)
+
+ACCOUNT = "246813579024"
+REGION = "ap-northeast-1"
+BLOCK = 524288
+TARGET_MBPS = 500
+
+
+def client(endpoint, service):
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id=ACCOUNT,
+                        aws_secret_access_key="test", config=Config(retries={"max_attempts": 1}))
+
+
+class Signer:
+    def __init__(self, endpoint):
+        self.url = urllib.parse.urlparse(endpoint)
+        self.auth = botocore.auth.SigV4Auth(botocore.credentials.Credentials(ACCOUNT, "test"), "ebs", REGION)
+        self.conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=60)
+
+    def request(self, method, path, query="", headers=None, body=b"", unsigned=False):
+        url = f"{self.url.scheme}://{self.url.netloc}{path}" + (f"?{query}" if query else "")
+        req = botocore.awsrequest.AWSRequest(method=method, url=url, headers=dict(headers or {}), data=body)
+        if unsigned:
+            req.headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
+        self.auth.add_auth(req)
+        self.conn.request(method, path + (f"?{query}" if query else ""), body=body, headers=dict(req.headers.items()))
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.status >= 300:
+            raise RuntimeError(f"{method} {path}: {resp.status} {data[:300]!r}")
+        return resp, data
+
+
+def put_worker(endpoint, snap, blocks, pool, start_evt, out):
+    s = Signer(endpoint)
+    lat = []
+    start_evt.wait()
+    t0 = time.perf_counter()
+    for n, index in enumerate(blocks):
+        data, checksum = pool[n % len(pool)]
+        t = time.perf_counter()
+        s.request("PUT", f"/snapshots/{snap}/blocks/{index}", headers={
+            "x-amz-Data-Length": str(BLOCK), "x-amz-Checksum": checksum, "x-amz-Checksum-Algorithm": "SHA256",
+            "Content-Type": "application/octet-stream"}, body=data, unsigned=True)
+        lat.append(time.perf_counter() - t)
+    out.put((time.perf_counter() - t0, lat))
+
+
+def get_worker(endpoint, snap, tokens, verify, start_evt, out):
+    s = Signer(endpoint)
+    lat = []
+    start_evt.wait()
+    t0 = time.perf_counter()
+    for index, token in tokens:
+        t = time.perf_counter()
+        resp, data = s.request("GET", f"/snapshots/{snap}/blocks/{index}", f"blockToken={urllib.parse.quote(token, safe='')}")
+        if len(data) != BLOCK:
+            raise RuntimeError(f"block {index}: {len(data)} bytes")
+        if verify and base64.b64encode(hashlib.sha256(data).digest()).decode() != resp.getheader("x-amz-Checksum"):
+            raise RuntimeError(f"block {index}: checksum mismatch")
+        lat.append(time.perf_counter() - t)
+    out.put((time.perf_counter() - t0, lat))
+
+
+def run_phase(name, target, args_per_client):
+    ctx = mp.get_context("fork")
+    start_evt, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, start_evt, out)) for a in args_per_client]
+    for p in procs:
+        p.start()
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    start_evt.set()
+    results = [out.get() for _ in procs]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+    lat = sorted(x for _, l in results for x in l)
+    mb = len(lat) * BLOCK / 1e6
+    p50, p99 = lat[len(lat) // 2] * 1000, lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+    print(f"{name}: {len(lat)} blocks, {mb:.0f} MB in {wall:.2f} s = {mb / wall:.0f} MB/s "
+          f"(p50 {p50:.1f} ms, p99 {p99:.1f} ms per 512 KiB request)", flush=True)
+    return mb / wall
+
+
+def peak_rss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--blocks", type=int, default=512, help="blocks per client (512 = 256 MiB)")
+    ap.add_argument("--unencrypted", action="store_true")
+    ap.add_argument("--verify", action="store_true", help="clients check each block's SHA-256 on read")
+    ap.add_argument("--snapshot-per-client", action="store_true", help="each client writes its own snapshot")
+    ap.add_argument("--data-dir", help="where the server's data goes (default: a temp dir, removed after)")
+    args = ap.parse_args()
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="kmsnap-ebs-bench-")
+    proc, endpoint = start(data_dir)
+    try:
+        ebs = client(endpoint, "ebs")
+        kw = {}
+        if not args.unencrypted:
+            kw["KmsKeyArn"] = client(endpoint, "kms").create_key()["KeyMetadata"]["Arn"]
+        per_client = args.snapshot_per_client
+        total = args.blocks * (1 if per_client else args.clients)
+        gib = max(1, -(-total // 2048))
+        n_snaps = args.clients if per_client else 1
+        snaps = [ebs.start_snapshot(VolumeSize=gib, Timeout=4320, **kw)["SnapshotId"] for _ in range(n_snaps)]
+        # (snapshot, indexes) of each client.
+        work = [(snaps[c], list(range(args.blocks))) if per_client else
+                (snaps[0], list(range(c * args.blocks, (c + 1) * args.blocks))) for c in range(args.clients)]
+        pool = []
+        for _ in range(16):
+            d = os.urandom(BLOCK)
+            pool.append((d, base64.b64encode(hashlib.sha256(d).digest()).decode()))
+        mode = "unencrypted" if args.unencrypted else "encrypted (customer key)"
+        layout = "a snapshot each" if per_client else "one snapshot"
+        print(f"{args.clients} clients x {args.blocks} blocks, {layout}, {mode}, data dir {data_dir}", flush=True)
+        put_rate = run_phase("PutSnapshotBlock", put_worker, [(endpoint, s, idx, pool) for s, idx in work])
+        tokens = {}
+        for s in snaps:
+            ebs.complete_snapshot(SnapshotId=s, ChangedBlocksCount=args.blocks if per_client else total)
+            nt = None
+            while True:
+                page = ebs.list_snapshot_blocks(SnapshotId=s, **({"NextToken": nt} if nt else {}))
+                tokens.update({(s, b["BlockIndex"]): b["BlockToken"] for b in page["Blocks"]})
+                nt = page.get("NextToken")
+                if not nt:
+                    break
+        get_rate = run_phase("GetSnapshotBlock", get_worker,
+                             [(endpoint, s, [(i, tokens[(s, i)]) for i in idx], args.verify) for s, idx in work])
+        print(f"server peak RSS {peak_rss_mib(proc.pid):.0f} MiB", flush=True)
+        for name, rate in (("put", put_rate), ("get", get_rate)):
+            verdict = "meets" if rate >= TARGET_MBPS else "below"
+            print(f"{name}: {rate:.0f} MB/s {verdict} the {TARGET_MBPS} MB/s target")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if not args.data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
