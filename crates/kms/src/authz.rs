@@ -74,13 +74,57 @@ impl<'a> Ask<'a> {
 
 /// The caller as the policy language sees it.
 pub fn principal_info(ctx: &RequestContext) -> PrincipalInfo {
-    let p = &ctx.principal;
+    principal_info_of(&ctx.principal)
+}
+
+/// A principal as the policy language sees it (also for IAM's own and STS trust decisions).
+pub fn principal_info_of(p: &kmsnap_auth::Principal) -> PrincipalInfo {
     let kind = match &p.kind {
         AuthKind::Root => PrincipalKind::Root,
         AuthKind::User { .. } => PrincipalKind::User,
         AuthKind::AssumedRole { role_arn, .. } => PrincipalKind::AssumedRole { role_arn: role_arn.clone() },
     };
     PrincipalInfo { arn: p.arn.clone(), account: p.account.as_str().to_owned(), kind }
+}
+
+/// The global condition keys of a caller (`aws:PrincipalArn` of a role session is its
+/// role's, as in AWS).
+pub fn principal_context(p: &kmsnap_auth::Principal) -> ConditionContext {
+    let mut c = ConditionContext::new();
+    let principal_arn = match &p.kind {
+        AuthKind::AssumedRole { role_arn, .. } => role_arn.as_str(),
+        _ => p.arn.as_str(),
+    };
+    c.insert("aws:PrincipalArn", principal_arn);
+    c.insert("aws:PrincipalAccount", p.account.as_str());
+    c.insert("aws:userid", p.user_id.as_str());
+    c.insert(
+        "aws:PrincipalType",
+        match p.kind {
+            AuthKind::Root => "Account",
+            AuthKind::User { .. } => "User",
+            AuthKind::AssumedRole { .. } => "AssumedRole",
+        },
+    );
+    if let AuthKind::User { name } = &p.kind {
+        c.insert("aws:username", name.as_str());
+    }
+    c
+}
+
+/// [`principal_context`] plus the global keys the request adds (source, time, region, agent).
+pub fn request_context(ctx: &RequestContext) -> ConditionContext {
+    let mut c = principal_context(&ctx.principal);
+    c.insert("aws:SourceIp", ctx.source_ip.to_string());
+    c.insert("aws:CurrentTime", ContextValue::Date(ctx.now));
+    c.insert("aws:EpochTime", ContextValue::Number(ctx.now.timestamp() as f64));
+    c.insert("aws:SecureTransport", ContextValue::Bool(false));
+    c.insert("aws:RequestedRegion", ctx.region.as_str());
+    c.insert("aws:ViaAWSService", ContextValue::Bool(ctx.via_service.is_some()));
+    if !ctx.user_agent.is_empty() {
+        c.insert("aws:UserAgent", ctx.user_agent.as_str());
+    }
+    c
 }
 
 /// `kms:ViaService` as AWS writes it: `<service>.<region>.amazonaws.com`. In-process callers
@@ -96,29 +140,9 @@ fn via_service(ctx: &RequestContext, region: &str) -> Option<String> {
 /// The condition keys KMS supplies for a request on `key` (or on no key: account-level
 /// actions such as CreateKey).
 fn condition_context(ctx: &RequestContext, key: Option<&LoadedKey>, ask: &Ask<'_>) -> ConditionContext {
-    let mut c = ConditionContext::new();
+    let mut c = request_context(ctx);
     c.insert("kms:CallerAccount", ctx.principal.account.as_str());
-    c.insert("aws:PrincipalArn", principal_arn_for_conditions(ctx).as_str());
-    c.insert("aws:PrincipalAccount", ctx.principal.account.as_str());
-    c.insert("aws:SourceIp", ctx.source_ip.to_string());
-    c.insert("aws:CurrentTime", ContextValue::Date(ctx.now));
-    c.insert("aws:EpochTime", ContextValue::Number(ctx.now.timestamp() as f64));
-    c.insert("aws:SecureTransport", ContextValue::Bool(false));
-    c.insert("aws:ViaAWSService", ContextValue::Bool(ctx.via_service.is_some()));
-    if !ctx.user_agent.is_empty() {
-        c.insert("aws:UserAgent", ctx.user_agent.as_str());
-    }
-    c.insert("aws:PrincipalType", match ctx.principal.kind {
-        AuthKind::Root => "Account",
-        AuthKind::User { .. } => "User",
-        AuthKind::AssumedRole { .. } => "AssumedRole",
-    });
-    if let AuthKind::User { name } = &ctx.principal.kind {
-        c.insert("aws:username", name.as_str());
-    }
-    c.insert("aws:userid", ctx.principal.user_id.as_str());
     let region = key.map(|k| k.record.region.as_str()).unwrap_or(ctx.region.as_str());
-    c.insert("aws:RequestedRegion", ctx.region.as_str());
     if let Some(v) = via_service(ctx, region) {
         c.insert("kms:ViaService", v);
     }
@@ -152,14 +176,6 @@ fn condition_context(ctx: &RequestContext, key: Option<&LoadedKey>, ask: &Ask<'_
         c.insert("kms:GrantIsForAWSResource", ContextValue::Bool(ctx.via_service.is_some()));
     }
     c
-}
-
-/// `aws:PrincipalArn`: a role session is matched by its role's ARN, as in AWS.
-fn principal_arn_for_conditions(ctx: &RequestContext) -> String {
-    match &ctx.principal.kind {
-        AuthKind::AssumedRole { role_arn, .. } => role_arn.clone(),
-        _ => ctx.principal.arn.clone(),
-    }
 }
 
 fn key_policy(key: &LoadedKey) -> Option<Arc<Policy>> {

@@ -18,11 +18,8 @@ use kmsnap_auth::iam::model::name_key;
 use kmsnap_auth::iam::{Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner};
 use kmsnap_auth::{Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck};
 use kmsnap_core::AccountId;
-use kmsnap_kms::authz::IdentityPolicySource;
-use kmsnap_policy::{
-    ConditionContext, ContextValue, Decision, DecisionEffect, Policy, PolicyKind, PolicySource, PrincipalInfo,
-    PrincipalKind, Request,
-};
+use kmsnap_kms::authz::{principal_context, principal_info_of as principal_info, request_context, IdentityPolicySource};
+use kmsnap_policy::{Decision, DecisionEffect, Policy, PolicyKind, PolicySource, Request};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -131,56 +128,6 @@ impl IamPolicies {
     }
 }
 
-/// The caller as the policy language sees it.
-fn principal_info(p: &Principal) -> PrincipalInfo {
-    let kind = match &p.kind {
-        AuthKind::Root => PrincipalKind::Root,
-        AuthKind::User { .. } => PrincipalKind::User,
-        AuthKind::AssumedRole { role_arn, .. } => PrincipalKind::AssumedRole { role_arn: role_arn.clone() },
-    };
-    PrincipalInfo { arn: p.arn.clone(), account: p.account.as_str().to_owned(), kind }
-}
-
-/// The global condition keys of a caller (`aws:PrincipalArn` of a role session is its role's).
-fn principal_context(p: &Principal) -> ConditionContext {
-    let mut c = ConditionContext::new();
-    let principal_arn = match &p.kind {
-        AuthKind::AssumedRole { role_arn, .. } => role_arn.as_str(),
-        _ => p.arn.as_str(),
-    };
-    c.insert("aws:PrincipalArn", principal_arn);
-    c.insert("aws:PrincipalAccount", p.account.as_str());
-    c.insert("aws:userid", p.user_id.as_str());
-    c.insert(
-        "aws:PrincipalType",
-        match p.kind {
-            AuthKind::Root => "Account",
-            AuthKind::User { .. } => "User",
-            AuthKind::AssumedRole { .. } => "AssumedRole",
-        },
-    );
-    if let AuthKind::User { name } = &p.kind {
-        c.insert("aws:username", name.as_str());
-    }
-    c
-}
-
-/// [`principal_context`] plus what the request adds.
-fn request_context(ctx: &RequestContext) -> ConditionContext {
-    let mut c = principal_context(&ctx.principal);
-    c.insert("aws:SourceIp", ctx.source_ip.to_string());
-    c.insert("aws:CurrentTime", ContextValue::Date(ctx.now));
-    c.insert("aws:EpochTime", ContextValue::Number(ctx.now.timestamp() as f64));
-    c.insert("aws:SecureTransport", ContextValue::Bool(false));
-    c.insert("aws:RequestedRegion", ctx.region.as_str());
-    c.insert("aws:ViaAWSService", ContextValue::Bool(ctx.via_service.is_some()));
-    if !ctx.user_agent.is_empty() {
-        c.insert("aws:UserAgent", ctx.user_agent.as_str());
-    }
-    c
-}
-
-/// AWS refuses these elements in a role trust policy.
 fn trust_policy_prohibited_field(document: &str) -> Option<&'static str> {
     let doc: serde_json::Value = serde_json::from_str(document).ok()?;
     let statements = match doc.get("Statement")? {

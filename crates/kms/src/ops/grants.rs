@@ -91,14 +91,9 @@ fn entry(rec: &GrantRecord) -> api::GrantListEntry {
     }
 }
 
+/// `Limit` of the grant listings: 1–100, default 50.
 fn check_limit(limit: Option<i32>) -> Result<usize, KmsError> {
-    match limit {
-        None => Ok(50),
-        Some(l @ 1..=100) => Ok(l as usize),
-        Some(l) => Err(validation(format!(
-            "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100"
-        ))),
-    }
+    Ok(super::keys::check_limit(limit, 1, 100)?.unwrap_or(50))
 }
 
 pub fn create_grant(kms: &Kms, ctx: &RequestContext, input: api::CreateGrantRequest) -> Result<api::CreateGrantResponse, KmsError> {
