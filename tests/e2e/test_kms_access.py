@@ -177,3 +177,26 @@ def test_iam_user_without_decrypt_is_denied_in_its_own_account(server, owner):
     assert message == (f"User: arn:aws:iam::{OWNER}:user/kms-access-encrypt-only is not authorized to perform: "
                        f"kms:Decrypt on resource: {arn} because no identity-based policy allows the kms:Decrypt action")
     assert owner.decrypt(CiphertextBlob=blob)["Plaintext"] == b"user data"
+
+
+def test_grant_operations_reject_bad_input(server, owner):
+    arn = owner.create_key(Description="grant validation")["KeyMetadata"]["Arn"]
+    raw = make_client(server, "kms", account=OWNER, region=REGION, validate=False)
+    cases = [
+        (lambda: raw.create_grant(KeyId=arn, GranteePrincipal=f"arn:aws:iam::{OTHER}:root", Operations=["Sign"]),
+         "ValidationException"),
+        (lambda: raw.create_grant(KeyId=arn, GranteePrincipal="nobody", Operations=["Decrypt"]), "ValidationException"),
+        (lambda: raw.create_grant(KeyId=arn, Operations=["Decrypt"]), "ValidationException"),
+        (lambda: raw.list_grants(KeyId=arn, Limit=0), "ValidationException"),
+        (lambda: raw.list_grants(KeyId=arn, Limit=101), "ValidationException"),
+        (lambda: raw.revoke_grant(KeyId=arn, GrantId="not-a-grant-id"), "InvalidGrantIdException"),
+        (lambda: raw.retire_grant(GrantToken="not-a-token"), "InvalidGrantTokenException"),
+        (lambda: raw.retire_grant(KeyId=arn), "ValidationException"),
+        (lambda: raw.list_retirable_grants(RetiringPrincipal=f"arn:aws:iam::{OWNER}:root", Marker="!!"),
+         "InvalidMarkerException"),
+    ]
+    for call, code in cases:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[0] == code, err(e)
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
