@@ -21,6 +21,10 @@ pub enum AuditError {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 
+    /// The audit journal's files could not be read or written.
+    #[error("audit journal: {detail}")]
+    Journal { detail: String },
+
     /// The background writer is gone (shut down), so the events were not recorded.
     #[error("audit writer is shut down")]
     WriterClosed,
@@ -66,6 +70,7 @@ impl From<AuditError> for AwsError {
             | AuditError::Encode { .. }
             | AuditError::Corrupt { .. }
             | AuditError::Io(_)
+            | AuditError::Journal { .. }
             | AuditError::WriterClosed
             | AuditError::BatchFailed { .. } => AwsError::internal("InternalFailure"),
         }

@@ -10,9 +10,14 @@
 //! - [`append`] — writes events into the log inside the *caller's* write transaction, so the
 //!   audit record commits with the effect it records, one record per recipient account.
 //! - [`AuditWriter`] — group commit for calls that persist nothing else (crypto): many
-//!   concurrent submitters share one transaction and one fsync, and each is acknowledged only
-//!   after its batch is durable.
-//! - [`lookup`] / [`Cloudtrail`] — `LookupEvents` per account and region, newest first.
+//!   concurrent submitters share one synchronous write to the audit journal
+//!   ([`AuditWriter::with_journal`]; [`JOURNAL_DIR`] in the data directory), each is
+//!   acknowledged only after its batch is durable, and a mover takes the journal into the log
+//!   in large transactions. [`recover_journal`] moves what a stopped server left in the
+//!   journal (for the offline CLI).
+//! - [`lookup`] / [`Cloudtrail`] — `LookupEvents` per account and region, newest first
+//!   ([`Cloudtrail::with_writer`] first waits until the writer's acknowledged records are in
+//!   the log).
 //! - [`verify`] / [`export`] — chain verification and JSON-lines export for the CLI.
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -22,6 +27,7 @@
 
 mod error;
 mod event;
+mod journal;
 mod log;
 mod lookup;
 mod redact;
@@ -34,6 +40,7 @@ pub use log::{
 };
 pub use lookup::{lookup, Cloudtrail, MAX_SCAN_PER_CALL};
 pub use redact::{kms_cryptographic_operation, redact_request_parameters, request_parameters_of};
+pub use journal::{recover as recover_journal, JournalConfig, JOURNAL_DIR, JOURNAL_FORMAT};
 pub use writer::{AuditWriter, WriterConfig};
 
 #[cfg(test)]

@@ -6,12 +6,15 @@
 //!   JSON of one recipient's copy of the event and `hash = SHA-256(prev_hash ‖ event bytes)`
 //!   (the first record's `prev_hash` is 32 zero bytes). The event JSON carries
 //!   `recipientAccountId` and `awsRegion`, so the hash covers where the record is filed.
-//! - `audit_head`: key `head` → `{seq, hash}` of the last record.
+//! - `audit_head`: key `head` → `{seq, hash}` of the last record; key `journal` → `{moved}`, the
+//!   audit journal's sequence number up to which its records are in the log (written in the
+//!   same transaction as those records; see `journal.rs`).
 //! - `audit_idx`: `{account}/{region}/{inverted epoch ms, 16 digits}/{seq, 20 digits}` → seq,
 //!   so a prefix scan of one account and Region walks its events newest first.
 //!
-//! Records are written only by [`append`], inside the caller's write transaction: the record
-//! commits or aborts with the effect it describes.
+//! Records are written only by [`append`] (and by the journal's mover, through the same code),
+//! inside the caller's write transaction: the record commits or aborts with the effect it
+//! describes.
 
 use crate::error::AuditError;
 use crate::event::Event;
@@ -26,6 +29,8 @@ pub const INDEX_TABLE: &str = "audit_idx";
 pub const RECORD_VERSION: u16 = 1;
 
 const HEAD_KEY: &[u8] = b"head";
+/// `audit_head` key of the journal position moved into the log (see [`journal_moved`]).
+const JOURNAL_KEY: &[u8] = b"journal";
 const GENESIS: [u8; 32] = [0; 32];
 /// 10^16 − 1: inverted times are `INVERT − ms`, 16 digits for any time before year 2286.
 const INVERT: i64 = 9_999_999_999_999_999;
@@ -72,12 +77,20 @@ pub(crate) fn inverted(ms: i64) -> i64 {
 }
 
 fn index_key(account: &str, region: &str, time_ms: i64, seq: u64) -> String {
-    format!(
-        "{}{:016}/{:020}",
-        index_prefix(account, region),
+    let mut key = String::with_capacity(64);
+    write_index_key(&mut key, account, region, time_ms, seq);
+    key
+}
+
+fn write_index_key(out: &mut String, account: &str, region: &str, time_ms: i64, seq: u64) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "{account}/{region}/{:016}/{:020}",
         inverted(time_ms),
         seq
-    )
+    );
 }
 
 fn read_head(txn: &dyn ReadTxn) -> Result<Option<Head>, AuditError> {
@@ -96,6 +109,63 @@ pub(crate) fn decode_log(seq: u64, bytes: &[u8]) -> Result<LogRecord, AuditError
         })
 }
 
+/// One recipient's copy of an event, serialised once: what the log stores per record (and the
+/// audit journal carries until the record reaches the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Filed {
+    /// The recipient account whose trail holds this copy (`recipientAccountId`).
+    pub account: String,
+    pub region: String,
+    pub time_ms: i64,
+    /// The canonical event JSON, exactly the bytes the chain hashes.
+    pub event: String,
+}
+
+impl Filed {
+    /// The copies of `event` for each of its recipients ([`Event::recipients`]), each with
+    /// `recipientAccountId` set to that account, appended to `out`.
+    pub(crate) fn file_into(event: &Event, out: &mut Vec<Filed>) -> Result<(), AuditError> {
+        let time_ms = event.event_time.timestamp_millis();
+        for account in event.recipients() {
+            // The event as filed for `account`; a copy only when that changes it (the
+            // resource owner's copy of a cross-account call).
+            let copy;
+            let filed = if event.recipient_account_id == account {
+                event
+            } else {
+                let mut c = event.clone();
+                c.recipient_account_id.clone_from(&account);
+                copy = c;
+                &copy
+            };
+            // Most events are 1–2 KiB; one allocation instead of serde_json's doublings.
+            let mut json = Vec::with_capacity(2048);
+            serde_json::to_writer(&mut json, filed).map_err(|e| AuditError::Encode {
+                detail: e.to_string(),
+            })?;
+            let event = String::from_utf8(json).map_err(|e| AuditError::Encode {
+                detail: e.to_string(),
+            })?;
+            out.push(Filed {
+                account,
+                region: filed.aws_region.clone(),
+                time_ms,
+                event,
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Filed::file_into`] for many events.
+    pub(crate) fn file_all(events: &[Event]) -> Result<Vec<Filed>, AuditError> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            Filed::file_into(e, &mut out)?;
+        }
+        Ok(out)
+    }
+}
+
 /// Appends `events` to the log inside `txn` (the caller's transaction): one record per
 /// recipient account of each event ([`Event::recipients`]), each with `recipientAccountId`
 /// set to that account. Nothing is visible until the caller commits; an aborted transaction
@@ -104,6 +174,14 @@ pub fn append(txn: &mut dyn WriteTxn, events: &[Event]) -> Result<(), AuditError
     if events.is_empty() {
         return Ok(());
     }
+    append_filed(txn, &Filed::file_all(events)?)
+}
+
+/// Appends already-filed records, in order, inside `txn`.
+pub(crate) fn append_filed<'a>(
+    txn: &mut dyn WriteTxn,
+    records: impl IntoIterator<Item = &'a Filed>,
+) -> Result<(), AuditError> {
     let (mut seq, mut prev) = match read_head(txn)? {
         None => (0u64, GENESIS),
         Some(h) => {
@@ -115,46 +193,32 @@ pub fn append(txn: &mut dyn WriteTxn, events: &[Event]) -> Result<(), AuditError
             (h.seq, p)
         }
     };
-    for event in events {
-        for account in event.recipients() {
-            // The event as filed for `account`; a copy only when that changes it (the
-            // resource owner's copy of a cross-account call).
-            let copy;
-            let filed = if event.recipient_account_id == account {
-                event
-            } else {
-                let mut c = event.clone();
-                c.recipient_account_id = account.clone();
-                copy = c;
-                &copy
-            };
-            let json = serde_json::to_string(filed).map_err(|e| AuditError::Encode {
-                detail: e.to_string(),
-            })?;
-            let hash = chain_hash(&prev, json.as_bytes());
-            seq += 1;
-            let time_ms = filed.event_time.timestamp_millis();
-            let rec = LogRecord {
-                seq,
-                prev_hash: hex::encode(prev),
-                hash: hex::encode(hash),
-                account: account.clone(),
-                region: filed.aws_region.clone(),
-                time_ms,
-                event: json,
-            };
-            txn.put(
-                LOG_TABLE,
-                &seq.to_be_bytes(),
-                &encode_record(RECORD_VERSION, &rec)?,
-            )?;
-            txn.put(
-                INDEX_TABLE,
-                index_key(&account, &filed.aws_region, time_ms, seq).as_bytes(),
-                &seq.to_be_bytes(),
-            )?;
-            prev = hash;
-        }
+    let start = seq;
+    // Reused across records: the encoded log record and the index key.
+    let mut value = Vec::with_capacity(4096);
+    let mut key = String::with_capacity(64);
+    for filed in records {
+        let hash = chain_hash(&prev, filed.event.as_bytes());
+        seq += 1;
+        let rec = LogRecordRef {
+            seq,
+            prev_hash: &hex::encode(prev),
+            hash: &hex::encode(hash),
+            account: &filed.account,
+            region: &filed.region,
+            time_ms: filed.time_ms,
+            event: &filed.event,
+        };
+        value.clear();
+        encode_record_into(RECORD_VERSION, &rec, &mut value)?;
+        txn.put(LOG_TABLE, &seq.to_be_bytes(), &value)?;
+        key.clear();
+        write_index_key(&mut key, &filed.account, &filed.region, filed.time_ms, seq);
+        txn.put(INDEX_TABLE, key.as_bytes(), &seq.to_be_bytes())?;
+        prev = hash;
+    }
+    if seq == start {
+        return Ok(());
     }
     let head = Head {
         seq,
@@ -162,6 +226,55 @@ pub fn append(txn: &mut dyn WriteTxn, events: &[Event]) -> Result<(), AuditError
     };
     txn.put(HEAD_TABLE, HEAD_KEY, &encode_record(RECORD_VERSION, &head)?)?;
     Ok(())
+}
+
+/// [`LogRecord`] borrowed, for encoding without copying the event.
+#[derive(Serialize)]
+struct LogRecordRef<'a> {
+    seq: u64,
+    prev_hash: &'a str,
+    hash: &'a str,
+    account: &'a str,
+    region: &'a str,
+    time_ms: i64,
+    event: &'a str,
+}
+
+/// `encode_record` into a reused buffer (the same bytes).
+fn encode_record_into<T: Serialize>(
+    version: u16,
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), AuditError> {
+    out.push(kmsnap_store::RECORD_FORMAT);
+    out.extend_from_slice(&version.to_be_bytes());
+    serde_json::to_writer(&mut *out, value).map_err(|e| AuditError::Encode {
+        detail: e.to_string(),
+    })
+}
+
+/// The journal position (audit journal sequence number) up to which journal records are in the
+/// log; 0 when none ever were. Written by [`set_journal_moved`] in the transaction that appends
+/// them, so a record is moved exactly once.
+pub(crate) fn journal_moved(txn: &dyn ReadTxn) -> Result<u64, AuditError> {
+    match txn.get(HEAD_TABLE, JOURNAL_KEY)? {
+        None => Ok(0),
+        Some(r) => Ok(decode_record::<JournalMoved>(&r.value)?.1.moved),
+    }
+}
+
+pub(crate) fn set_journal_moved(txn: &mut dyn WriteTxn, moved: u64) -> Result<(), AuditError> {
+    txn.put(
+        HEAD_TABLE,
+        JOURNAL_KEY,
+        &encode_record(RECORD_VERSION, &JournalMoved { moved })?,
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JournalMoved {
+    moved: u64,
 }
 
 /// The result of [`verify`]: how many records were checked and the first one that breaks the

@@ -8,6 +8,7 @@
 
 use crate::error::AuditError;
 use crate::event::Event;
+use crate::writer::AuditWriter;
 use crate::log::{decode_log, index_prefix, inverted, INDEX_TABLE, LOG_TABLE};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
@@ -215,11 +216,24 @@ pub fn lookup(
 /// generated `NotImplemented` answer.
 pub struct Cloudtrail {
     meta: Arc<dyn MetaStore>,
+    /// The writer whose acknowledged records a lookup must see (they may still be on their
+    /// way from the journal to the log).
+    writer: Option<Arc<AuditWriter>>,
 }
 
 impl Cloudtrail {
+    /// LookupEvents over the log as it is (every record written directly).
     pub fn new(meta: Arc<dyn MetaStore>) -> Self {
-        Cloudtrail { meta }
+        Cloudtrail { meta, writer: None }
+    }
+
+    /// LookupEvents that first waits until every record `writer` has acknowledged is in the
+    /// log, so a call that was answered is always found.
+    pub fn with_writer(meta: Arc<dyn MetaStore>, writer: Arc<AuditWriter>) -> Self {
+        Cloudtrail {
+            meta,
+            writer: Some(writer),
+        }
     }
 }
 
@@ -229,6 +243,9 @@ impl CloudtrailHandler<RequestContext> for Cloudtrail {
         ctx: &RequestContext,
         input: LookupEventsRequest,
     ) -> Result<LookupEventsResponse, AwsError> {
+        if let Some(w) = &self.writer {
+            w.flushed().await.map_err(AwsError::from)?;
+        }
         lookup(
             self.meta.as_ref(),
             ctx.principal.account.as_str(),

@@ -20,9 +20,9 @@
 //!   call writes (`append_pending`), so the change and its record commit — or abort —
 //!   together.
 //! * Any other call (crypto, reads, and every failure, AccessDenied included) ends with its
-//!   event unwritten; `Kms::call` hands it to the [`AuditWriter`] (group commit: one
-//!   transaction and one fsync for every call that arrived meanwhile) and answers only once
-//!   that batch is durable. If the record cannot be written the call fails
+//!   event unwritten; `Kms::call` hands it to the [`AuditWriter`] (group commit: on the
+//!   server, one journal write and one fsync for every call that arrived meanwhile) and
+//!   answers only once that batch is durable. If the record cannot be written the call fails
 //!   (`KMSInternalException`): nothing is answered without its record.
 //! * A write that is not the call's own effect (the AWS managed key that the first use of
 //!   `alias/aws/ebs` creates) runs under [`not_this_call`] and leaves the event alone.
@@ -46,14 +46,15 @@ pub const EVENT_SOURCE: &str = "kms.amazonaws.com";
 /// The `service` name the audit crate's redaction tables use for KMS.
 const SERVICE: &str = "kms";
 
-/// How the server's writer groups records: at most this many events per transaction. No linger:
-/// submissions that arrive while a batch commits form the next batch on their own, so a lone
-/// call is never delayed and a loaded server still shares one fsync among many calls.
+/// How the direct-mode writer of [`Kms::new`] groups records: at most this many events per
+/// transaction. No linger: submissions that arrive while a batch commits form the next batch on
+/// their own, so a lone call is never delayed. (The server's writer is the audit journal's,
+/// passed to [`Kms::with_audit`].)
 pub fn writer_config() -> WriterConfig {
     WriterConfig { max_batch: 4096, linger: std::time::Duration::ZERO }
 }
 
-/// Starts the writer that records calls persisting nothing else.
+/// Starts the direct-mode writer of [`Kms::new`].
 pub(crate) fn start_writer(meta: std::sync::Arc<dyn kmsnap_store::MetaStore>) -> Result<AuditWriter, KmsError> {
     AuditWriter::with_config(meta, writer_config()).map_err(|e| {
         tracing::error!(error = %e, "cannot start the KMS audit writer");
@@ -264,7 +265,7 @@ impl Kms {
     {
         let (result, pending) = self.scoped(ctx, op, input, f);
         if let Some(event) = pending {
-            self.audit.submit(vec![event]).await.map_err(|e| audit_failed(op, &e))?;
+            self.audit.submit_event(&event).await.map_err(|e| audit_failed(op, &e))?;
         }
         result
     }
@@ -279,7 +280,7 @@ impl Kms {
     ) -> Result<O, KmsError> {
         let (result, pending) = self.scoped(ctx, op, input, f);
         if let Some(event) = pending {
-            blocking(|| self.audit.submit_wait(vec![event])).map_err(|e| audit_failed(op, &e))?;
+            blocking(|| self.audit.submit_event_wait(&event)).map_err(|e| audit_failed(op, &e))?;
         }
         result
     }

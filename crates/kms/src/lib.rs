@@ -21,8 +21,9 @@
 //! [`Kms::blocking`] — allowed or denied — writes one CloudTrail event, and is answered only
 //! once that event is durable: a call that changes something records it in the same
 //! transaction as the change; any other call (crypto, reads, failures) through the grouped
-//! [`AuditWriter`](kmsnap_audit::AuditWriter) that [`Kms::new`] starts on the same store
-//! (stopped when the `Kms` is dropped). Calling `ops::…` functions directly bypasses the audit
+//! [`AuditWriter`](kmsnap_audit::AuditWriter) given to [`Kms::with_audit`] (the server's
+//! writes the audit journal) or that [`Kms::new`] starts on the same store (direct mode,
+//! stopped when the `Kms` is dropped). Calling `ops::…` functions directly bypasses the audit
 //! and is for this crate's unit tests only.
 //!
 //! EBS, RDS and Backup use KMS in-process as AWS's services do, with the caller's context
@@ -80,7 +81,7 @@ pub struct Kms {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) identity: std::sync::RwLock<Arc<dyn authz::IdentityPolicySource>>,
     /// Group commit of the audit records of calls that write nothing else.
-    pub(crate) audit: kmsnap_audit::AuditWriter,
+    pub(crate) audit: Arc<kmsnap_audit::AuditWriter>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -90,9 +91,24 @@ impl std::fmt::Debug for Kms {
 }
 
 impl Kms {
+    /// KMS on `meta` with its own audit writer in direct mode: a call's record is in the log
+    /// when the call returns (tests, tools). The server passes its journal writer to
+    /// [`Kms::with_audit`] instead.
     pub fn new(meta: Arc<dyn MetaStore>, root: &RootKey, clock: Arc<dyn Clock>) -> Result<Self, KmsError> {
+        let audit = Arc::new(audit::start_writer(meta.clone())?);
+        Self::with_audit(meta, root, clock, audit)
+    }
+
+    /// KMS on `meta` whose calls that write nothing else hand their records to `audit` (the
+    /// server's: the audit journal on the embedded store). `audit` must write to the same
+    /// store, so the log has one chain.
+    pub fn with_audit(
+        meta: Arc<dyn MetaStore>,
+        root: &RootKey,
+        clock: Arc<dyn Clock>,
+        audit: Arc<kmsnap_audit::AuditWriter>,
+    ) -> Result<Self, KmsError> {
         let wrapper = crypto::MaterialWrapper::new(root)?;
-        let audit = audit::start_writer(meta.clone())?;
         Ok(Kms {
             audit,
             store: store::KeyStore::new(meta, wrapper),

@@ -40,6 +40,9 @@ pub struct App {
     pub cloudtrail: kmsnap_audit::Cloudtrail,
     /// IAM users, roles, access keys and inline policies.
     pub iam: Arc<kmsnap_auth::iam::Iam>,
+    /// Where calls that persist nothing else (crypto) record their audit events: the audit
+    /// journal under the data directory, or memory with `--memory`.
+    pub audit: Arc<kmsnap_audit::AuditWriter>,
     /// IAM's policies as KMS, STS and IAM itself evaluate them.
     pub iam_policies: Arc<crate::iam_policies::IamPolicies>,
 }
@@ -65,7 +68,9 @@ impl App {
             .map_err(ServeError::Setup)?
             .with_access_key_lookup(iam.clone())
             .with_trust_policy_check(iam_policies.clone());
-        let kms = kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).map_err(|e| ServeError::Setup(e.to_string()))?;
+        let audit = Arc::new(open_audit(meta.clone(), data_dir)?);
+        let kms = kmsnap_kms::Kms::with_audit(meta.clone(), &root, clock.clone(), audit.clone())
+            .map_err(|e| ServeError::Setup(e.to_string()))?;
         kms.set_identity_source(iam_policies.clone());
         let kms = Arc::new(kms);
         let snapshots = Arc::new(
@@ -73,7 +78,7 @@ impl App {
                 .with_root_key(&root)
                 .map_err(|e| ServeError::Setup(e.to_string()))?,
         );
-        let cloudtrail = kmsnap_audit::Cloudtrail::new(meta.clone());
+        let cloudtrail = kmsnap_audit::Cloudtrail::with_writer(meta.clone(), audit.clone());
         Ok(App {
             meta,
             blobs,
@@ -90,12 +95,24 @@ impl App {
             iam_policies,
         })
     }
+            audit,
 }
 
 /// Background workers: every second, run what is due at the injected clock's time.
 pub fn spawn_workers(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     // Snapshot seal/copy jobs run in real time, woken when queued.
     tokio::spawn(kmsnap_snapshots::workers::run(app.snapshots.clone()));
+/// The audit writer of a data directory: the audit journal in `<data-dir>/audit-journal`,
+/// after moving whatever a previous run left there into the log (startup recovery, before
+/// anything is served); with no data directory, memory mode.
+pub fn open_audit(meta: Arc<dyn MetaStore>, data_dir: Option<&Path>) -> Result<kmsnap_audit::AuditWriter, ServeError> {
+    let writer = match data_dir {
+        Some(d) => kmsnap_audit::AuditWriter::with_journal(meta, &d.join(kmsnap_audit::JOURNAL_DIR), kmsnap_audit::JournalConfig::default()),
+        None => kmsnap_audit::AuditWriter::in_memory(meta),
+    };
+    writer.map_err(|e| ServeError::Store(format!("audit journal: {e}")))
+}
+
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -36,7 +36,9 @@ pub fn run(args: FsckArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("{}: {e} (is the server still running? stop it first)", dir.display()))?;
     let offset = crate::internal::load_clock_offset(meta.as_ref()).map_err(|e| e.to_string())?;
     let clock = Arc::new(kmsnap_core::ManualClock::new(offset));
-    let kms = kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).map_err(|e| e.to_string())?;
+    // The journal as `serve` uses it, so fsck's records follow what a killed server left there.
+    let audit = Arc::new(crate::app::open_audit(meta.clone(), Some(&dir)).map_err(|e| e.to_string())?);
+    let kms = kmsnap_kms::Kms::with_audit(meta.clone(), &root, clock.clone(), audit).map_err(|e| e.to_string())?;
     let svc = kmsnap_snapshots::Snapshots::new(meta, blobs, Arc::new(kms), clock);
     let bar = indicatif::ProgressBar::new(0);
     if let Ok(style) = indicatif::ProgressStyle::with_template("fsck [{elapsed_precise}] [{wide_bar}] {pos}/{len} blocks") {

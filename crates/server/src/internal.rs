@@ -97,13 +97,18 @@ pub async fn handle(app: &App, method: &str, path: &str, body: &[u8], request_id
     }
 }
 
-/// Wipe every table and blob. The clock keeps its offset: time never runs backwards.
-fn reset(app: &App) -> Result<(), StoreError> {
-    app.meta.wipe()?;
-    app.blobs.wipe()?;
+/// Wipe every table, blob and the audit journal (the writer pauses meanwhile). The clock keeps
+/// its offset: time never runs backwards.
+fn reset(app: &App) -> Result<(), String> {
+    app.audit
+        .reset(|| {
+            app.meta.wipe()?;
+            app.blobs.wipe()
+        })
+        .map_err(|e| e.to_string())?;
     app.kms.clear_cache();
     app.iam_policies.clear_cache();
-    store_clock_offset(app.meta.as_ref(), app.clock.offset_ms())
+    store_clock_offset(app.meta.as_ref(), app.clock.offset_ms()).map_err(|e| e.to_string())
 }
 
 /// The signing name `kmsnap volume import` signs its requests for.

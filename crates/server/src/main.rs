@@ -84,6 +84,8 @@ fn open_audit_store(data_dir: Option<std::path::PathBuf>) -> Result<std::sync::A
     Ok(meta)
 }
 
+    // Records a stopped (or killed) server left in the audit journal belong to the log too.
+    kmsnap_audit::recover_journal(meta.as_ref(), &dir.join(kmsnap_audit::JOURNAL_DIR)).map_err(|e| e.to_string())?;
 fn audit_cmd(args: AuditArgs) -> Result<ExitCode, String> {
     let meta = open_audit_store(args.data_dir)?;
     match args.action {
