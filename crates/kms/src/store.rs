@@ -74,11 +74,32 @@ pub struct LoadedKey {
     /// The key's grants, read on first need; a grant write touches the key, which drops this
     /// cached value with it.
     pub grants: std::sync::OnceLock<Arc<Vec<crate::grants::GrantRecord>>>,
+    /// Unique to this value (process-wide, never reused). Every write touching the key (state,
+    /// policy, grants, material, roster) drops the cached value, and the next load gets a new
+    /// serial, so an unchanged serial means an unchanged key as far as KMS decides
+    /// ([`crate::Kms::key_serial`]).
+    pub serial: u64,
 }
+
+/// The serials of [`LoadedKey`]s.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 impl LoadedKey {
     pub fn new(record: KeyRecord, shared: Arc<LoadedShared>) -> Self {
-        LoadedKey { record, shared, policy: Default::default(), grants: Default::default() }
+        let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+        LoadedKey { record, shared, policy: Default::default(), grants: Default::default(), serial }
+    }
+}
+
+impl crate::Kms {
+    /// The serial of the key as KMS currently holds it (from the cache; loaded on a miss):
+    /// `None` when there is no such key. Callers that keep something KMS granted them (a data
+    /// key unwrapped by Decrypt) may reuse it while the serial stays the same: any change to
+    /// the key's state, policy, grants or material yields a new serial. Read the serial
+    /// *before* the call whose answer is kept, so a change racing that call is never missed.
+    /// Identity policies (IAM) are not the key's and do not change it.
+    pub fn key_serial(&self, account: AccountId, region: Region, key_id: &str) -> Result<Option<u64>, KmsError> {
+        Ok(self.store.get(account, region, key_id)?.map(|k| k.serial))
     }
 }
 
@@ -400,4 +421,52 @@ pub fn due_entries(txn: &dyn ReadTxn, kind: Due, now: DateTime<Utc>, limit: usiz
         out.push((at, acct, region, key_id.to_owned()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod serial_tests {
+    use crate::ops::keys::test_env::Env;
+    use crate::ops::{crypto, grants, keys, policies, rotation};
+    use crate::testsupport::simple_policy;
+    use kmsnap_api::gen::kms as api;
+
+    /// Guards `Kms::key_serial`: reads and crypto keep it; every write that could change what
+    /// KMS decides about the key (state, policy, grants, material) changes it.
+    #[test]
+    fn key_serial_changes_exactly_when_the_key_does() {
+        let env = Env::memory();
+        let ctx = env.ctx();
+        let key_id = env.create(&ctx);
+        let other = env.create(&ctx);
+        let (a, r) = (ctx.principal.account, ctx.region);
+        let serial = || env.kms.key_serial(a, r, &key_id).unwrap().unwrap();
+        assert_eq!(env.kms.key_serial(a, r, "no-such-key").unwrap(), None);
+        let s0 = serial();
+        let dk = crypto::generate_data_key(&env.kms, &ctx, api::GenerateDataKeyRequest { key_id: key_id.clone(), key_spec: Some(api::DataKeySpec::Aes256), ..Default::default() }).unwrap();
+        crypto::decrypt(&env.kms, &ctx, api::DecryptRequest { ciphertext_blob: dk.ciphertext_blob, ..Default::default() }).unwrap();
+        env.describe(&ctx, &key_id).unwrap();
+        keys::disable_key(&env.kms, &ctx, api::DisableKeyRequest { key_id: other.clone() }).unwrap();
+        assert_eq!(serial(), s0, "reads, crypto and another key's writes keep the serial");
+
+        let mut seen = vec![s0];
+        let mut changed = |what: &str| {
+            let s = serial();
+            assert!(!seen.contains(&s), "{what} must change the serial");
+            seen.push(s);
+        };
+        keys::disable_key(&env.kms, &ctx, api::DisableKeyRequest { key_id: key_id.clone() }).unwrap();
+        changed("DisableKey");
+        keys::enable_key(&env.kms, &ctx, api::EnableKeyRequest { key_id: key_id.clone() }).unwrap();
+        changed("EnableKey");
+        let policy = simple_policy(a);
+        policies::put_key_policy(&env.kms, &ctx, api::PutKeyPolicyRequest { key_id: key_id.clone(), policy, ..Default::default() }).unwrap();
+        changed("PutKeyPolicy");
+        let grantee = format!("arn:aws:iam::{a}:role/r");
+        grants::create_grant(&env.kms, &ctx, api::CreateGrantRequest { key_id: key_id.clone(), grantee_principal: Some(grantee), operations: vec![api::GrantOperation::Decrypt], ..Default::default() }).unwrap();
+        changed("CreateGrant");
+        rotation::rotate_key_on_demand(&env.kms, &ctx, api::RotateKeyOnDemandRequest { key_id: key_id.clone() }).unwrap();
+        changed("RotateKeyOnDemand");
+        env.schedule(&ctx, &key_id, 7);
+        changed("ScheduleKeyDeletion");
+    }
 }
