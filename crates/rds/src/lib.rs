@@ -1,2 +1,65 @@
-//! RDS DB instances, Aurora clusters and their snapshots. (Built by the RDS issue.)
+//! kmsnap-rds: RDS DB instances and their snapshots (spec/rds.md), on the EBS block store.
+//!
+//! No database engine runs: a DB instance *is* its storage, a volume of `kmsnap-snapshots`'
+//! block store marked as managed by RDS (`VolumeRecord::managed_by`), so EC2 neither shows nor
+//! changes it. RDS reuses EBS's machinery for everything that moves bytes: a DB snapshot is
+//! backed by an EBS snapshot sealed from the instance's volume (the `Seal` job), a copy by the
+//! EBS `Copy` job (blocks re-encrypted under the new key), a restore joins the snapshot's
+//! lineage. KMS sees every data-key use come through `rds.amazonaws.com` with encryption
+//! context `{"aws:rds:db-id": DbiResourceId}` (`KeyUse::Rds`), so the `aws/rds` managed key's
+//! `kms:ViaService` condition admits it.
+//!
+//! * [`Rds`]: the service of one server; implements the generated `RdsHandler` in [`ops`].
+//! * [`model`]: [`model::DbInstanceRecord`], [`model::DbSnapshotRecord`] and their states.
+//! * [`store`]: tables `rds_instances`, `rds_snapshots`.
+//! * [`workers`]: instance states (creating → backing-up → available) and snapshot progress
+//!   mirrored from the backing EBS snapshot.
+//! * [`error`]: [`RdsError`] and its one mapping to RDS wire codes (spec/protocols.md §6).
 #![forbid(unsafe_code)]
+
+pub mod error;
+pub mod model;
+pub mod ops;
+pub mod store;
+pub mod workers;
+
+pub use error::RdsError;
+
+use kmsnap_kms::Kms;
+use kmsnap_snapshots::Snapshots;
+use kmsnap_store::MetaStore;
+use std::sync::Arc;
+
+/// The RDS service of one server.
+pub struct Rds {
+    pub(crate) meta: Arc<dyn MetaStore>,
+    pub(crate) kms: Arc<Kms>,
+    /// The block store that holds every instance's storage and every snapshot's blocks.
+    pub(crate) ebs: Arc<Snapshots>,
+}
+
+impl std::fmt::Debug for Rds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rds").finish_non_exhaustive()
+    }
+}
+
+impl Rds {
+    /// Operations read the time from their request context (the injected clock).
+    pub fn new(meta: Arc<dyn MetaStore>, kms: Arc<Kms>, ebs: Arc<Snapshots>) -> Self {
+        Rds { meta, kms, ebs }
+    }
+
+    /// The backing volume of DB instance `identifier` of the caller (its account and region),
+    /// for `kmsnap db import/export`.
+    pub async fn instance_volume(&self, ctx: &kmsnap_auth::RequestContext, identifier: &str) -> Result<String, RdsError> {
+        let (meta, account, region, id) = (self.meta.clone(), ctx.principal.account, ctx.region, identifier.to_ascii_lowercase());
+        let rec = blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &id)).await??;
+        rec.map(|r| r.volume_id).ok_or_else(|| RdsError::InstanceNotFound { id: identifier.to_owned() })
+    }
+}
+
+/// Runs blocking store work from async code (the stores' calls block).
+pub(crate) async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, RdsError> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| RdsError::Internal("blocking task"))
+}

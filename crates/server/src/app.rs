@@ -36,13 +36,15 @@ pub struct App {
     pub kms: Arc<kmsnap_kms::Kms>,
     /// EC2 volumes and snapshots, EBS direct API.
     pub snapshots: Arc<kmsnap_snapshots::Snapshots>,
+    /// RDS DB instances and snapshots, stored in the EBS block store.
+    pub rds: Arc<kmsnap_rds::Rds>,
     /// CloudTrail LookupEvents over the audit log.
     pub cloudtrail: kmsnap_audit::Cloudtrail,
-    /// IAM users, roles, access keys and inline policies.
-    pub iam: Arc<kmsnap_auth::iam::Iam>,
     /// Where calls that persist nothing else (crypto) record their audit events: the audit
     /// journal under the data directory, or memory with `--memory`.
     pub audit: Arc<kmsnap_audit::AuditWriter>,
+    /// IAM users, roles, access keys and inline policies.
+    pub iam: Arc<kmsnap_auth::iam::Iam>,
     /// IAM's policies as KMS, STS and IAM itself evaluate them.
     pub iam_policies: Arc<crate::iam_policies::IamPolicies>,
 }
@@ -78,6 +80,7 @@ impl App {
                 .with_root_key(&root)
                 .map_err(|e| ServeError::Setup(e.to_string()))?,
         );
+        let rds = Arc::new(kmsnap_rds::Rds::new(meta.clone(), kms.clone(), snapshots.clone()));
         let cloudtrail = kmsnap_audit::Cloudtrail::with_writer(meta.clone(), audit.clone());
         Ok(App {
             meta,
@@ -90,18 +93,15 @@ impl App {
             store_kind,
             kms,
             snapshots,
+            rds,
             cloudtrail,
+            audit,
             iam,
             iam_policies,
         })
     }
-            audit,
 }
 
-/// Background workers: every second, run what is due at the injected clock's time.
-pub fn spawn_workers(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    // Snapshot seal/copy jobs run in real time, woken when queued.
-    tokio::spawn(kmsnap_snapshots::workers::run(app.snapshots.clone()));
 /// The audit writer of a data directory: the audit journal in `<data-dir>/audit-journal`,
 /// after moving whatever a previous run left there into the log (startup recovery, before
 /// anything is served); with no data directory, memory mode.
@@ -113,6 +113,12 @@ pub fn open_audit(meta: Arc<dyn MetaStore>, data_dir: Option<&Path>) -> Result<k
     writer.map_err(|e| ServeError::Store(format!("audit journal: {e}")))
 }
 
+/// Background workers: every second, run what is due at the injected clock's time.
+pub fn spawn_workers(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    // Snapshot seal/copy jobs run in real time, woken when queued.
+    tokio::spawn(kmsnap_snapshots::workers::run(app.snapshots.clone()));
+    // RDS instance states and snapshot progress, a step a second.
+    tokio::spawn(kmsnap_rds::workers::run(app.rds.clone()));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -148,8 +154,8 @@ async fn handle(
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
 
-    if let Some(rest) = path.strip_prefix("/_kmsnap/volumes/") {
-        return crate::internal::volume_blocks(&app, &parts, rest, &body, peer, &request_id).await;
+    if let Some(rest) = path.strip_prefix("/_kmsnap/").filter(|r| r.starts_with("volumes/") || r.starts_with("db/")) {
+        return crate::internal::signed(&app, &parts, rest, &body, peer, &request_id).await;
     }
     if let Some(rest) = path.strip_prefix("/_kmsnap/") {
         return crate::internal::handle(&app, parts.method.as_str(), rest, &body, &request_id).await;

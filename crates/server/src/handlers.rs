@@ -43,7 +43,6 @@ pub fn keyring(root: &RootKey, config: &Config) -> Result<Keyring, String> {
 /// Services whose domain is not built yet.
 pub struct Unbuilt;
 
-impl gen::rds::RdsHandler<RequestContext> for Unbuilt {}
 impl gen::backup::BackupHandler<RequestContext> for Unbuilt {}
 
 /// STS: GetCallerIdentity and AssumeRole, on the keyring that also authenticates requests.
@@ -92,7 +91,7 @@ pub async fn dispatch(
         "kms" => gen::kms::dispatch(app.kms.as_ref(), ctx, op, input).await,
         "ec2" => gen::ec2::dispatch(app.snapshots.as_ref(), ctx, op, input).await,
         "ebs" => gen::ebs::dispatch(app.snapshots.as_ref(), ctx, op, input).await,
-        "rds" => gen::rds::dispatch(&Unbuilt, ctx, op, input).await,
+        "rds" => gen::rds::dispatch(app.rds.as_ref(), ctx, op, input).await,
         "backup" => gen::backup::dispatch(&Unbuilt, ctx, op, input).await,
         "cloudtrail" => gen::cloudtrail::dispatch(&app.cloudtrail, ctx, op, input).await,
         "iam" => gen::iam::dispatch(app.iam.as_ref(), ctx, op, input).await,

@@ -2,11 +2,10 @@
 //! `GET health`, `GET metrics`, `GET|POST clock` and `POST reset` (the last two dev mode only).
 //! The clock offset is persisted so that time never runs backwards across a restart.
 //!
-//! `PUT volumes/{vol}/blocks/{index}` and `DELETE volumes/{vol}/blocks` ([`volume_blocks`]) are
-//! what `kmsnap volume import` writes a raw image through (AWS has no API that writes a
+//! `volumes/{vol}/blocks…` and `db/{db}` ([`signed`]) are what `kmsnap volume import` and
+//! `kmsnap db import/export` move raw images through (AWS has no API that writes or reads a
 //! volume's blocks). Unlike the others they act on customer data, so they are SigV4-signed
-//! (credential scope service `ebs`) and authorized in every mode: only the volume's owner may
-//! write it.
+//! (credential scope service `ebs`) and authorized in every mode: only the owner may use them.
 
 use crate::app::{plain, App};
 use axum::body::Body;
@@ -114,18 +113,15 @@ fn reset(app: &App) -> Result<(), String> {
 /// The signing name `kmsnap volume import` signs its requests for.
 pub const VOLUME_SIGNING_NAME: &str = "ebs";
 
-/// `PUT /_kmsnap/volumes/{vol}/blocks/{index}` (body: one 512 KiB block, `x-amz-checksum`:
-/// its base64 SHA-256) writes a block sealed under the volume's lineage; `DELETE
-/// /_kmsnap/volumes/{vol}/blocks` drops every block (the volume then reads as zeros). Errors
-/// come in the EBS direct API's REST-JSON envelope.
-pub async fn volume_blocks(
+/// SigV4 authentication of a request to the signed kmsnap endpoints (credential scope
+/// service [`VOLUME_SIGNING_NAME`]).
+fn authenticate(
     app: &App,
     parts: &axum::http::request::Parts,
-    rest: &str,
     body: &bytes::Bytes,
     peer: std::net::SocketAddr,
     request_id: &str,
-) -> Response<Body> {
+) -> Result<kmsnap_auth::RequestContext, kmsnap_api::AwsError> {
     let signed = kmsnap_auth::sigv4::SignedRequest {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
@@ -135,16 +131,45 @@ pub async fn volume_blocks(
         service: VOLUME_SIGNING_NAME,
         allow_unsigned_payload: false,
     };
-    let fail = |e: &kmsnap_api::AwsError| {
-        crate::app::into_response(kmsnap_api::proto::rest_json::encode_error(e, request_id))
-    };
-    let ctx = match crate::app::authenticate_signed(app, &signed, kmsnap_api::schema::Protocol::RestJson, peer, request_id) {
+    crate::app::authenticate_signed(app, &signed, kmsnap_api::schema::Protocol::RestJson, peer, request_id)
+}
+
+/// An error of the signed endpoints, in the EBS direct API's REST-JSON envelope.
+fn fail_with(e: &kmsnap_api::AwsError, request_id: &str) -> Response<Body> {
+    crate::app::into_response(kmsnap_api::proto::rest_json::encode_error(e, request_id))
+}
+
+/// kmsnap's SigV4-signed endpoints (`rest` follows `/_kmsnap/`); errors come in the EBS direct
+/// API's REST-JSON envelope:
+/// * `PUT volumes/{vol}/blocks/{index}` (body: one 512 KiB block, `x-amz-checksum`: its base64
+///   SHA-256) writes a block sealed under the volume's lineage; `DELETE volumes/{vol}/blocks`
+///   drops every block (the volume then reads as zeros);
+/// * `GET volumes/{vol}/blocks?from=N` lists written block indexes, `GET
+///   volumes/{vol}/blocks/{index}` reads one block's plaintext (zeros if never written);
+/// * `GET db/{identifier}`: the backing volume of the caller's DB instance, which `kmsnap db
+///   import/export` then writes or reads through the above.
+pub async fn signed(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    rest: &str,
+    body: &bytes::Bytes,
+    peer: std::net::SocketAddr,
+    request_id: &str,
+) -> Response<Body> {
+    let fail = |e: &kmsnap_api::AwsError| fail_with(e, request_id);
+    let ctx = match authenticate(app, parts, body, peer, request_id) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
     let segments: Vec<&str> = rest.split('/').collect();
     let result = match (parts.method.as_str(), segments.as_slice()) {
-        ("PUT", [vol, "blocks", index]) => {
+        ("GET", ["db", db]) => {
+            return match app.rds.instance_volume(&ctx, db).await {
+                Ok(vol) => json(StatusCode::OK, request_id, serde_json::json!({ "DBInstanceIdentifier": db, "VolumeId": vol })),
+                Err(e) => fail(&kmsnap_rds::error::to_rds(e)),
+            };
+        }
+        ("PUT", ["volumes", vol, "blocks", index]) => {
             let Ok(index) = index.parse::<u64>() else {
                 return plain(StatusCode::BAD_REQUEST, request_id, "The block index must be a non-negative integer");
             };
@@ -157,7 +182,28 @@ pub async fn volume_blocks(
                 .await
                 .map(|()| (StatusCode::CREATED, serde_json::json!({ "VolumeId": vol, "BlockIndex": index })))
         }
-        ("DELETE", [vol, "blocks"]) => app
+        ("GET", ["volumes", vol, "blocks"]) => {
+            let from = parts.uri.query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("from=")).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            app.snapshots
+                .volume_block_indexes(&ctx, vol, from)
+                .await
+                .map(|(size, idx)| (StatusCode::OK, serde_json::json!({ "VolumeId": vol, "VolumeSize": size, "Blocks": idx })))
+        }
+        ("GET", ["volumes", vol, "blocks", index]) => {
+            let Ok(index) = index.parse::<u64>() else {
+                return plain(StatusCode::BAD_REQUEST, request_id, "The block index must be a non-negative integer");
+            };
+            return match app.snapshots.read_volume_block(&ctx, vol, index).await {
+                Ok(data) => {
+                    let data = data.unwrap_or_else(|| vec![0; kmsnap_snapshots::model::BLOCK_SIZE]);
+                    let mut resp = Response::new(Body::from(data));
+                    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/octet-stream"));
+                    resp
+                }
+                Err(e) => fail(&kmsnap_snapshots::error::to_ebs(e)),
+            };
+        }
+        ("DELETE", ["volumes", vol, "blocks"]) => app
             .snapshots
             .clear_volume_blocks(&ctx, vol)
             .await

@@ -44,6 +44,9 @@ enum Command {
     /// EBS volumes: `import` a raw disk image into one, through a running server (a
     /// SigV4-signed kmsnap endpoint; the store stays with the server).
     Volume(transfer::VolumeArgs),
+    /// RDS DB instances: `import` a raw image into a DB's storage or `export` it, through a
+    /// running server. No database engine runs: a DB instance is its storage bytes.
+    Db(transfer::DbArgs),
     /// Check every stored EBS block of a data directory: missing or damaged blocks (and the
     /// volumes and snapshots that reference them), orphan block files. Opens the database,
     /// which the server holds locked while it runs: stop the server first. Exit status 1 when
@@ -81,11 +84,11 @@ fn open_audit_store(data_dir: Option<std::path::PathBuf>) -> Result<std::sync::A
     }
     let (meta, _blobs) = kmsnap_store::open_embedded(&dir)
         .map_err(|e| format!("{}: {e} (is the server still running? stop it first)", dir.display()))?;
+    // Records a stopped (or killed) server left in the audit journal belong to the log too.
+    kmsnap_audit::recover_journal(meta.as_ref(), &dir.join(kmsnap_audit::JOURNAL_DIR)).map_err(|e| e.to_string())?;
     Ok(meta)
 }
 
-    // Records a stopped (or killed) server left in the audit journal belong to the log too.
-    kmsnap_audit::recover_journal(meta.as_ref(), &dir.join(kmsnap_audit::JOURNAL_DIR)).map_err(|e| e.to_string())?;
 fn audit_cmd(args: AuditArgs) -> Result<ExitCode, String> {
     let meta = open_audit_store(args.data_dir)?;
     match args.action {
@@ -202,6 +205,10 @@ fn main() -> ExitCode {
         },
         Command::Volume(args) => match args.action {
             transfer::VolumeAction::Import { volume, file, conn } => client_cmd(transfer::import(&volume, &file, &conn)),
+        },
+        Command::Db(args) => match args.action {
+            transfer::DbAction::Import { db, file, conn } => client_cmd(transfer::db_import(&db, &file, &conn)),
+            transfer::DbAction::Export { db, file, conn } => client_cmd(transfer::db_export(&db, &file, &conn)),
         },
         Command::Fsck(args) => match fsck::run(args) {
             Ok(code) => code,

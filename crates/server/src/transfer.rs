@@ -1,4 +1,5 @@
-//! `kmsnap snapshot export SNAP FILE` and `kmsnap volume import VOL FILE`: raw disk images in
+//! `kmsnap snapshot export SNAP FILE`, `kmsnap volume import VOL FILE` and `kmsnap db
+//! import/export DB FILE`: raw disk images in
 //! and out of a *running* server (the embedded store is locked by the server process, so these
 //! are clients, like the aws cli).
 //!
@@ -10,6 +11,10 @@
 //!   `DELETE /_kmsnap/volumes/{vol}/blocks` (the volume then reads as zeros), then `PUT
 //!   /_kmsnap/volumes/{vol}/blocks/{index}` for each block of the image that is not all zeros.
 //!   It is SigV4-signed like any AWS call and only the volume's owner may use it.
+//!
+//! * `kmsnap db import/export DB FILE` do the same for an RDS DB instance's storage volume
+//!   (found with `GET /_kmsnap/db/{db}`; export reads blocks with `GET
+//!   /_kmsnap/volumes/{vol}/blocks[/{index}]`, as no AWS API reads a volume).
 //!
 //! Requests are signed with SigV4 (service `ebs`) with `--access-key`/`--secret-key` (or
 //! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, default `test`/`test`: dev mode's account
@@ -97,6 +102,40 @@ pub enum VolumeAction {
         /// The volume (`vol-…`), available, owned by the caller.
         volume: String,
         /// The raw image to read.
+        file: PathBuf,
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub action: DbAction,
+}
+
+/// No database engine runs: a DB instance is its storage, a volume of the block store, and
+/// these move raw bytes in and out of it (kmsnap's SigV4-signed `/_kmsnap/db/{db}` finds the
+/// volume, `/_kmsnap/volumes/{vol}/blocks…` reads or writes it; only the DB's owner may).
+#[derive(clap::Subcommand)]
+pub enum DbAction {
+    /// Replace the storage of DB instance DB with a raw image (every non-zero 512 KiB block
+    /// is written, sealed under the DB's key). The image must fit `AllocatedStorage`.
+    Import {
+        /// The DB instance identifier (in the request's region, owned by the caller).
+        db: String,
+        /// The raw image to read.
+        file: PathBuf,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Write the storage of DB instance DB as a raw image: a sparse file of
+    /// `AllocatedStorage` GiB (never-written blocks stay holes), every block decrypted by the
+    /// server under the DB's key.
+    Export {
+        /// The DB instance identifier.
+        db: String,
+        /// The image file to write (replaced if it exists).
         file: PathBuf,
         #[command(flatten)]
         conn: Connection,
@@ -228,6 +267,17 @@ where
     }
 }
 
+/// Writes block `index` of an image at its offset (off the async threads) and counts it.
+async fn write_block(out: Arc<std::fs::File>, index: u64, data: Bytes, bar: &ProgressBar) -> Result<(), String> {
+    let offset = index * BLOCK as u64;
+    tokio::task::spawn_blocking(move || out.write_all_at(&data, offset))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("write block {index}: {e}"))?;
+    bar.inc(BLOCK as u64);
+    Ok(())
+}
+
 /// `kmsnap snapshot export`.
 pub async fn export(snapshot: &str, file: &Path, conn: &Connection) -> Result<(), String> {
     let signer = Signer::new(conn)?;
@@ -276,13 +326,7 @@ pub async fn export(snapshot: &str, file: &Path, conn: &Connection) -> Result<()
                 if got != want || answer.body.len() != BLOCK {
                     return Err(format!("block {index}: the data does not match its checksum"));
                 }
-                let offset = index * BLOCK as u64;
-                tokio::task::spawn_blocking(move || out.write_all_at(&answer.body, offset))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| format!("write block {index}: {e}"))?;
-                bar.inc(BLOCK as u64);
-                Ok(())
+                write_block(out, index, answer.body, &bar).await
             }
         });
     run_bounded(conn.concurrency, jobs).await?;
@@ -341,5 +385,57 @@ pub async fn import(volume: &str, file: &Path, conn: &Connection) -> Result<(), 
         file.display(),
         blocks - n
     );
+    Ok(())
+}
+
+/// The backing volume of DB instance `db`.
+async fn db_volume(signer: &Signer, db: &str) -> Result<String, String> {
+    let answer = signer.send("GET", &format!("/_kmsnap/db/{db}"), "", &[], Bytes::new()).await?;
+    let doc: serde_json::Value = serde_json::from_slice(&answer.body).map_err(|e| format!("DB {db}: {e}"))?;
+    doc.get("VolumeId").and_then(|v| v.as_str()).map(str::to_owned).ok_or(format!("DB {db}: no storage volume"))
+}
+
+/// `kmsnap db import`: the volume import, into the DB's storage volume.
+pub async fn db_import(db: &str, file: &Path, conn: &Connection) -> Result<(), String> {
+    let volume = db_volume(&*Signer::new(conn)?, db).await?;
+    import(&volume, file, conn).await
+}
+
+/// `kmsnap db export`.
+pub async fn db_export(db: &str, file: &Path, conn: &Connection) -> Result<(), String> {
+    let signer = Signer::new(conn)?;
+    let volume = db_volume(&signer, db).await?;
+    let path = format!("/_kmsnap/volumes/{volume}/blocks");
+    let (mut blocks, mut from, mut size_gib) = (Vec::new(), 0u64, 0u64);
+    loop {
+        let answer = signer.send("GET", &path, &format!("from={from}"), &[], Bytes::new()).await?;
+        let page: serde_json::Value = serde_json::from_slice(&answer.body).map_err(|e| format!("list blocks: {e}"))?;
+        size_gib = page.get("VolumeSize").and_then(|v| v.as_u64()).unwrap_or(size_gib);
+        let idx: Vec<u64> = page.get("Blocks").and_then(|v| v.as_array()).into_iter().flatten().filter_map(|v| v.as_u64()).collect();
+        match idx.last() {
+            Some(last) => from = last + 1,
+            None => break,
+        }
+        blocks.extend(idx);
+    }
+    let out = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    out.set_len(size_gib * GIB).map_err(|e| format!("{}: {e}", file.display()))?;
+    let out = Arc::new(out);
+    let bar = progress_bar(blocks.len() as u64 * BLOCK as u64, &format!("export {db}"));
+    let count = blocks.len();
+    let jobs = blocks.into_iter().map(|index| {
+        let (signer, out, bar, path) = (signer.clone(), out.clone(), bar.clone(), path.clone());
+        async move {
+            let answer = signer.send("GET", &format!("{path}/{index}"), "", &[], Bytes::new()).await?;
+            if answer.body.len() != BLOCK {
+                return Err(format!("block {index}: {} bytes, expected {BLOCK}", answer.body.len()));
+            }
+            write_block(out, index, answer.body, &bar).await
+        }
+    });
+    run_bounded(conn.concurrency, jobs).await?;
+    out.sync_all().map_err(|e| format!("{}: {e}", file.display()))?;
+    bar.finish_and_clear();
+    eprintln!("exported {count} blocks of DB {db} to {} ({size_gib} GiB image)", file.display());
     Ok(())
 }

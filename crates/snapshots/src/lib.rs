@@ -6,8 +6,10 @@
 //! * [`model`]: volumes, snapshots, lineages (a data key and the blocks sealed under it),
 //!   block references, per-region settings, jobs.
 //! * [`store`]: the tables and their keys.
-//! * [`blocks`]: data keys through the in-process KMS API (as `ec2.amazonaws.com`) and the
-//!   sealing of 512 KiB blocks (AES-256-GCM, AAD = lineage + index).
+//! * [`blocks`]: data keys through the in-process KMS API (as `ec2.amazonaws.com`, or as
+//!   `rds.amazonaws.com` for the storage of RDS instances: [`model::KeyUse`]) and the sealing
+//!   of 512 KiB blocks (AES-256-GCM, AAD = lineage + index). Volumes and snapshots with
+//!   `managed_by` set are RDS's: EC2 and the EBS direct API neither show nor change them.
 //! * [`workers`]: sealing snapshots and copying them, resumable after a crash.
 //! * [`error`]: [`EbsError`] and its mappings to EC2 and EBS direct error codes.
 //! * [`fsck`]: the offline check of every referenced block (`kmsnap fsck`).
@@ -40,6 +42,8 @@ pub struct Snapshots {
     pub(crate) wake: tokio::sync::Notify,
     /// MAC key of the EBS direct API's block and page tokens.
     pub(crate) tokens: ops::direct::tokens::TokenKey,
+    /// Lineage data keys unwrapped for callers of the EBS direct API (see the type).
+    pub(crate) data_keys: blocks::DataKeyCache,
 }
 
 impl std::fmt::Debug for Snapshots {
@@ -53,7 +57,7 @@ impl Snapshots {
     /// process); the server uses [`Snapshots::with_root_key`].
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, kms: Arc<Kms>, clock: Arc<dyn Clock>) -> Self {
         let tokens = ops::direct::tokens::TokenKey::random();
-        Snapshots { meta, blobs, kms, clock, wake: tokio::sync::Notify::new(), tokens }
+        Snapshots { meta, blobs, kms, clock, wake: tokio::sync::Notify::new(), tokens, data_keys: Default::default() }
     }
 
     /// Signs EBS direct block and page tokens with a key derived from the root key, so tokens

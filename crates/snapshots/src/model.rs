@@ -70,6 +70,21 @@ pub struct VolumeRecord {
     pub multi_attach: bool,
     pub created: DateTime<Utc>,
     pub tags: Vec<(String, String)>,
+    /// Set when the volume is the storage of another service's resource (an RDS instance):
+    /// EC2 operations neither show nor change it, and its keys are used as that service.
+    #[serde(default)]
+    pub managed_by: Option<KeyUse>,
+}
+
+/// Which service uses a lineage's KMS key, and with what encryption context (spec/rds.md §3):
+/// EBS's own resources through `ec2.amazonaws.com` with `{"aws:ebs:id": <resource>}`, an RDS
+/// instance's storage through `rds.amazonaws.com` with `{"aws:rds:db-id": <DbiResourceId>}` (so
+/// the `aws/rds` key's `kms:ViaService` condition admits it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyUse {
+    #[default]
+    Ebs,
+    Rds { db_id: String },
 }
 
 impl VolumeRecord {
@@ -145,6 +160,9 @@ pub struct SnapshotRecord {
     /// `DataEncryptionKeyId` (a UUID per lineage) for encrypted snapshots.
     pub data_encryption_key_id: Option<String>,
     pub completed: Option<DateTime<Utc>>,
+    /// Set for the backing snapshot of an RDS DB snapshot (see [`VolumeRecord::managed_by`]).
+    #[serde(default)]
+    pub managed_by: Option<KeyUse>,
 }
 
 /// A data key and the blocks sealed under it. Volumes created from a snapshot under the same
@@ -166,6 +184,9 @@ pub struct LineageRecord {
     /// `DataEncryptionKeyId` of snapshots in this lineage.
     pub data_key_id: String,
     pub created: DateTime<Utc>,
+    /// The service the data key is used through and its context key (v1 records: EBS).
+    #[serde(default)]
+    pub key_use: KeyUse,
 }
 
 /// One block of a volume or snapshot manifest.

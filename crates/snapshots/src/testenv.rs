@@ -117,6 +117,7 @@ impl Env {
             origin: SnapshotOrigin::Volume,
             data_encryption_key_id: key.map(|_| lineage.data_key_id.clone()),
             completed: Some(ctx.now),
+            managed_by: None,
         };
         let mut txn = self.meta.write().unwrap();
         if parent.is_none() {

@@ -63,7 +63,7 @@ pub async fn usable_snapshot(svc: &Snapshots, ctx: &RequestContext, id: &str) ->
     let key = id.to_owned();
     let found = crate::blocking(move || store::find_snapshot(meta.read()?.as_ref(), &key)).await??;
     match found {
-        Some(s) if s.region == ctx.region && can_use(&s, ctx.principal.account) => Ok(s),
+        Some(s) if s.region == ctx.region && s.managed_by.is_none() && can_use(&s, ctx.principal.account) => Ok(s),
         _ => Err(EbsError::SnapshotNotFound { id: id.to_owned() }),
     }
 }

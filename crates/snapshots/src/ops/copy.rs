@@ -49,7 +49,7 @@ pub async fn copy_snapshot(svc: &Snapshots, ctx: &RequestContext, input: ec2::Co
     let sid = source_id.clone();
     let source = crate::blocking(move || store::find_snapshot(meta.read()?.as_ref(), &sid)).await??;
     let source = match source {
-        Some(s) if s.region == source_region && s.state == SnapshotState::Completed && can_use(&s, account) => s,
+        Some(s) if s.region == source_region && s.state == SnapshotState::Completed && s.managed_by.is_none() && can_use(&s, account) => s,
         _ => return Err(EbsError::SnapshotNotFound { id: source_id }),
     };
     let id = common::new_id("snap")?;
@@ -84,6 +84,7 @@ pub async fn copy_snapshot(svc: &Snapshots, ctx: &RequestContext, input: ec2::Co
         origin: SnapshotOrigin::Copy { source_snapshot: source.id.clone(), source_region, source_account: source.account },
         data_encryption_key_id: if share_blobs { source.data_encryption_key_id.clone() } else { None },
         completed: None,
+        managed_by: None,
     };
     let kind = JobKind::Copy { source: source.id.clone(), source_region, source_account: source.account, share_blobs };
     let (meta, source_blocks) = (svc.meta.clone(), source.id.clone());

@@ -93,7 +93,8 @@ fn not_found(id: &str) -> EbsError {
 pub(crate) fn visible(txn: &dyn ReadTxn, ctx: &RequestContext, id: &str) -> Result<SnapshotRecord, EbsError> {
     let account = ctx.principal.account;
     match store::find_snapshot(txn, id)? {
-        Some(s) if s.region == ctx.region && (s.account == account || s.permissions.users.contains(&account)) => Ok(s),
+        // RDS's backing snapshots are not EBS's (`managed_by`).
+        Some(s) if s.region == ctx.region && s.managed_by.is_none() && (s.account == account || s.permissions.users.contains(&account)) => Ok(s),
         _ => Err(not_found(id)),
     }
 }

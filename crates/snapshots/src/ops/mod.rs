@@ -11,6 +11,7 @@ pub mod sharing;
 pub mod snapshots;
 pub mod tags;
 pub mod trail;
+pub mod volume_io;
 pub mod volumes;
 
 #[cfg(test)]

@@ -120,6 +120,7 @@ async fn owned(svc: &Snapshots, ctx: &RequestContext, id: &str) -> Result<Snapsh
     let (meta, account, region, key) = (svc.meta.clone(), ctx.principal.account, ctx.region, id.to_owned());
     crate::blocking(move || store::get_snapshot(meta.read()?.as_ref(), account, region, &key))
         .await??
+        .filter(|s| s.managed_by.is_none())
         .ok_or_else(|| EbsError::SnapshotNotFound { id: id.to_owned() })
 }
 
@@ -184,7 +185,7 @@ where
     let event = trail::with_ec2_resource(trail::event(ctx, op, input), region, account, &id);
     crate::blocking(move || -> Result<(), EbsError> {
         let mut txn = meta.write()?;
-        let mut s = store::get_snapshot(&*txn, account, region, &id)?.ok_or_else(|| EbsError::SnapshotNotFound { id: id.clone() })?;
+        let mut s = store::get_snapshot(&*txn, account, region, &id)?.filter(|s| s.managed_by.is_none()).ok_or_else(|| EbsError::SnapshotNotFound { id: id.clone() })?;
         change(&mut s.permissions);
         store::put_snapshot(txn.as_mut(), &s)?;
         trail::append(txn.as_mut(), &[event])?;

@@ -82,7 +82,7 @@ pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateSna
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<SnapshotRecord, EbsError> {
         let mut txn = meta.write()?;
-        let v = store::get_volume(&*txn, account, region, &volume_id)?.ok_or_else(|| EbsError::VolumeNotFound { id: volume_id.clone() })?;
+        let v = store::get_volume(&*txn, account, region, &volume_id)?.filter(|v| v.managed_by.is_none()).ok_or_else(|| EbsError::VolumeNotFound { id: volume_id.clone() })?;
         if !matches!(v.state, VolumeState::Available | VolumeState::InUse) {
             return Err(EbsError::IncorrectState(format!("The volume '{volume_id}' is '{}'", v.state.as_str())));
         }
@@ -107,6 +107,7 @@ pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateSna
             origin: SnapshotOrigin::Volume,
             data_encryption_key_id: v.encrypted.then(|| lineage.data_key_id.clone()),
             completed: None,
+            managed_by: None,
         };
         let total = store::count_blocks(&*txn, &v.id)?;
         store::put_snapshot(txn.as_mut(), &snap)?;
@@ -215,7 +216,8 @@ fn visible(txn: &dyn ReadTxn, caller: AccountId, region: Region, ids: &[String])
         let mut out: Vec<SnapshotRecord> = Vec::new();
         for id in ids {
             match store::find_snapshot(txn, id)? {
-                Some(s) if s.region == region => {
+                // RDS's backing snapshots are not EC2's (`managed_by`).
+                Some(s) if s.region == region && s.managed_by.is_none() => {
                     if can_use(&s, caller) && !out.iter().any(|o| o.id == s.id) {
                         out.push(s);
                     }
@@ -231,6 +233,7 @@ fn visible(txn: &dyn ReadTxn, caller: AccountId, region: Region, ids: &[String])
             out.push(s);
         }
     }
+    out.retain(|s| s.managed_by.is_none());
     Ok(out)
 }
 
@@ -285,7 +288,7 @@ pub async fn delete(svc: &Snapshots, ctx: &RequestContext, input: ec2::DeleteSna
     crate::blocking(move || -> Result<(), EbsError> {
         let mut txn = meta.write()?;
         let s = match store::find_snapshot(&*txn, &id)? {
-            Some(s) if s.region == region => s,
+            Some(s) if s.region == region && s.managed_by.is_none() => s,
             _ => return Err(EbsError::SnapshotNotFound { id }),
         };
         if s.account != caller {

@@ -104,13 +104,13 @@ fn load(txn: &dyn WriteTxn, account: AccountId, region: Region, id: &str) -> Res
         if !trail::well_formed("vol", id) {
             return Err(EbsError::MalformedId { kind: "vol", id: id.to_owned() });
         }
-        return store::get_volume(txn, account, region, id)?.map(Owned::Volume).ok_or_else(|| EbsError::VolumeNotFound { id: id.to_owned() });
+        return store::get_volume(txn, account, region, id)?.filter(|v| v.managed_by.is_none()).map(Owned::Volume).ok_or_else(|| EbsError::VolumeNotFound { id: id.to_owned() });
     }
     if id.starts_with("snap-") {
         if !trail::well_formed("snap", id) {
             return Err(EbsError::MalformedId { kind: "snap", id: id.to_owned() });
         }
-        return store::get_snapshot(txn, account, region, id)?.map(Owned::Snapshot).ok_or_else(|| EbsError::SnapshotNotFound { id: id.to_owned() });
+        return store::get_snapshot(txn, account, region, id)?.filter(|s| s.managed_by.is_none()).map(Owned::Snapshot).ok_or_else(|| EbsError::SnapshotNotFound { id: id.to_owned() });
     }
     Err(EbsError::InvalidParameterValue(format!("The ID '{id}' is not valid")))
 }

@@ -280,6 +280,7 @@ pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateVol
         multi_attach,
         created: now,
         tags,
+        managed_by: None,
     };
     let event = trail::with_ec2_resource(trail::event(ctx, "CreateVolume", &input), region, account, &id);
     let caller = JobCaller::from_context(ctx);
@@ -363,6 +364,8 @@ pub async fn describe(svc: &Snapshots, ctx: &RequestContext, input: ec2::Describ
     trail::dry_run(input.dry_run)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let mut vols = crate::blocking(move || store::volumes_of(meta.read()?.as_ref(), account, region)).await??;
+    // An RDS instance's storage is not an EC2 volume.
+    vols.retain(|v| v.managed_by.is_none());
     if !ids.is_empty() {
         if let Some(missing) = ids.iter().find(|i| !vols.iter().any(|v| &v.id == *i)) {
             return Err(EbsError::VolumeNotFound { id: missing.clone() });
@@ -387,7 +390,7 @@ pub async fn delete(svc: &Snapshots, ctx: &RequestContext, input: ec2::DeleteVol
     let event = trail::with_ec2_resource(trail::event(ctx, "DeleteVolume", &input), region, account, &id);
     crate::blocking(move || -> Result<(), EbsError> {
         let mut txn = meta.write()?;
-        let v = store::get_volume(&*txn, account, region, &id)?.ok_or_else(|| EbsError::VolumeNotFound { id: id.clone() })?;
+        let v = store::get_volume(&*txn, account, region, &id)?.filter(|v| v.managed_by.is_none()).ok_or_else(|| EbsError::VolumeNotFound { id: id.clone() })?;
         match v.state {
             VolumeState::InUse => return Err(EbsError::VolumeInUse { id }),
             VolumeState::Creating => return Err(EbsError::IncorrectState(format!("The volume '{id}' is 'creating'"))),

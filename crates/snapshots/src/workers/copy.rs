@@ -234,13 +234,14 @@ async fn prepare(svc: &Snapshots, job: &JobRecord, target: Target, source: &Snap
     let lineage = match earlier {
         Some(l) => l,
         None => {
-            let (l, key) = blocks::new_lineage(&svc.kms, &ctx, job.account, job.region, key_arn.as_deref(), &snap.id, ctx.now).await?;
+            let key_use = snap.managed_by.clone().unwrap_or_default();
+            let (l, key) = blocks::new_lineage_as(&svc.kms, &ctx, key_arn.as_deref(), &snap.id, &key_use).await?;
             keys.remember(l.clone(), key);
             l
         }
     };
     if let Some(k) = &key_arn {
-        blocks::grant_for_resource(&svc.kms, &ctx, k, &snap.id).await?;
+        blocks::grant_for_resource_as(&svc.kms, &ctx, k, &snap.id, &snap.managed_by.clone().unwrap_or_default()).await?;
     }
     let meta = svc.meta.clone();
     let src_lineage = source.lineage.clone();

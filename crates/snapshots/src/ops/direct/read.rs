@@ -188,7 +188,7 @@ pub async fn get_snapshot_block(svc: &Snapshots, ctx: &RequestContext, input: Ge
     // KMS unwraps the data key while the block is read.
     let blobs = svc.blobs.clone();
     let blob = row.blob.clone();
-    let (key, stored) = tokio::join!(blocks::open_lineage(&svc.kms, ctx, &lineage), crate::blocking(move || blobs.get(&blob)));
+    let (key, stored) = tokio::join!(blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, &lineage), crate::blocking(move || blobs.get(&blob)));
     let (key, stored) = (key?, stored??);
     let id = snap.id.clone();
     let sha = row.sha256.clone();
@@ -197,7 +197,7 @@ pub async fn get_snapshot_block(svc: &Snapshots, ctx: &RequestContext, input: Ge
             tracing::error!(snapshot = %id, index, blob = %row.blob, "block blob is missing");
             return Err(EbsError::BlockDamaged { resource: id, index });
         };
-        blocks::open(key.as_ref(), &id, &row.lineage, index, &stored, &row.sha256).inspect_err(|e| {
+        blocks::open(key.as_deref(), &id, &row.lineage, index, &stored, &row.sha256).inspect_err(|e| {
             tracing::error!(snapshot = %id, index, blob = %row.blob, error = %e, "block failed its integrity check");
         })
     })

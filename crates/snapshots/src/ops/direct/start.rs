@@ -252,6 +252,7 @@ pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartS
         },
         data_encryption_key_id: lineage.kms_key_arn.as_ref().map(|_| lineage.data_key_id.clone()),
         completed: None,
+        managed_by: None,
     };
     let resp = response(&snap);
     let ev = event(ctx, "StartSnapshot", &input, &snap.id).with_response_of("ebs", "StartSnapshot", &resp);

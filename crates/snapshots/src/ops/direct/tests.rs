@@ -604,3 +604,62 @@ async fn shared_snapshots_are_readable_public_ones_are_not() {
     let req = CompleteSnapshotRequest { snapshot_id: id.clone(), changed_blocks_count: 0, ..Default::default() };
     assert_reason(complete_snapshot(&t.svc, &other, req).await, "AccessDeniedException", "UNAUTHORIZED_ACCOUNT");
 }
+
+/// KMS Decrypt events in the audit log so far.
+fn decrypts(t: &T) -> usize {
+    let txn = t.svc.meta.read().unwrap();
+    let rows = txn.scan(kmsnap_audit::LOG_TABLE, b"", None, usize::MAX).unwrap();
+    rows.iter()
+        .filter(|(_, r)| {
+            let rec: serde_json::Value = kmsnap_store::decode_record(&r.value).unwrap().1;
+            let ev: serde_json::Value = serde_json::from_str(rec["event"].as_str().unwrap()).unwrap();
+            ev["eventName"] == "Decrypt"
+        })
+        .count()
+}
+
+/// Guards the data-key cache of the block API: a caller's later blocks reuse the key KMS
+/// unwrapped for it, but a disabled key or a changed key policy stops the very next request,
+/// the TTL bounds reuse, and another caller's credentials get their own Decrypt.
+#[tokio::test]
+async fn cached_data_keys_follow_the_key() {
+    let t = harness();
+    let key = t.key().await;
+    let done = t.completed(Some(&key), None, &[(0, block(0))]).await;
+    let tok = t.list(&done).await.remove(0).1;
+    let id = t.start(StartSnapshotRequest { volume_size: 1, kms_key_arn: Some(key.clone()), ..Default::default() }).await.unwrap().snapshot_id.unwrap();
+    t.put(&id, 0, &block(0)).await.unwrap();
+    t.get(&done, 0, &tok).await.unwrap();
+    let n = decrypts(&t);
+    t.put(&id, 1, &block(1)).await.unwrap();
+    assert_eq!(t.get(&done, 0, &tok).await.unwrap().block_data.unwrap(), block(0));
+    assert_eq!(decrypts(&t), n, "later writes and reads reuse the caller's data key");
+
+    // Another access key of the same account: its own Decrypt.
+    let mut other = t.ctx();
+    other.principal.access_key_id = "AKIAOTHERKEY".into();
+    put_snapshot_block(&t.svc, &other, put_req(&id, 2, &block(2))).await.unwrap();
+    assert_eq!(decrypts(&t), n + 1);
+
+    // Disable: the next write fails at once; enable: writes again (a fresh Decrypt).
+    t.svc.kms.disable_key(&t.ctx(), kmsapi::DisableKeyRequest { key_id: key.clone() }).await.unwrap();
+    assert_reason(t.put(&id, 3, &block(3)).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
+    assert_reason(t.get(&done, 0, &tok).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
+    t.svc.kms.enable_key(&t.ctx(), kmsapi::EnableKeyRequest { key_id: key.clone() }).await.unwrap();
+    t.put(&id, 3, &block(3)).await.unwrap();
+    let n = decrypts(&t);
+    t.put(&id, 4, &block(4)).await.unwrap();
+    assert_eq!(decrypts(&t), n);
+
+    // Past the TTL the key is unwrapped again (identity policies are not in the serial).
+    t.clock.advance(chrono::Duration::seconds(61));
+    t.put(&id, 5, &block(5)).await.unwrap();
+    assert_eq!(decrypts(&t), n + 1);
+
+    // A key policy that no longer admits the caller stops the next write.
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::135713571357:root"},"Action":"kms:*","Resource":"*"}]}"#;
+    let req = kmsapi::PutKeyPolicyRequest { key_id: key, policy: policy.into(), bypass_policy_lockout_safety_check: Some(true), ..Default::default() };
+    t.svc.kms.put_key_policy(&t.ctx(), req).await.unwrap();
+    assert_reason(t.put(&id, 6, &block(6)).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
+    assert_reason(t.get(&done, 0, &tok).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
+}

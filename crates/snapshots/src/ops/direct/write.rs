@@ -1,8 +1,9 @@
 //! Writing blocks: PutSnapshotBlock (`PUT /snapshots/{id}/blocks/{index}`, 201) into a pending
 //! direct snapshot, and [`Snapshots::write_volume_block`] into a volume (`kmsnap volume
 //! import`). Both verify the block, seal it under the lineage's data key — unwrapped by KMS
-//! Decrypt as the caller through EC2 for this request only, so a disabled key or a revoked
-//! permission stops writes at once — put the blob (durable before `put` returns), and only
+//! Decrypt as the caller through EC2, or reused from the caller's earlier request while the KMS
+//! key is unchanged ([`blocks::DataKeyCache`]), so a disabled key or a changed key policy or
+//! grant stops writes at once — put the blob (durable before `put` returns), and only
 //! then commit the manifest row: a crash leaves at worst an orphan blob (`kmsnap fsck` lists
 //! them), never a row pointing at nothing. Re-writing an index points its row at a new blob.
 
@@ -17,6 +18,7 @@ use bytes::Bytes;
 use kmsnap_api::gen::ebs::{ChecksumAlgorithm, PutSnapshotBlockRequest, PutSnapshotBlockResponse};
 use kmsnap_auth::RequestContext;
 use kmsnap_core::Region;
+use std::sync::Arc;
 
 fn invalid_block(message: impl Into<String>) -> EbsError {
     validation("INVALID_BLOCK", message)
@@ -47,9 +49,10 @@ pub async fn verify_block(data: Bytes, checksum_b64: Option<String>) -> Result<V
 }
 
 /// Verifies `data` (see [`verify_block`]) while KMS unwraps the lineage's data key for the
-/// caller: the two take about as long, and neither needs the other.
-pub async fn verify_and_open(svc: &Snapshots, ctx: &RequestContext, lineage: &LineageRecord, data: Bytes, checksum_b64: Option<String>) -> Result<(VerifiedBlock, Option<DataKey>), EbsError> {
-    let (block, key) = tokio::join!(verify_block(data, checksum_b64), blocks::open_lineage(&svc.kms, ctx, lineage));
+/// caller (or the caller's cached copy serves: [`blocks::DataKeyCache`]); neither needs the
+/// other.
+pub async fn verify_and_open(svc: &Snapshots, ctx: &RequestContext, lineage: &LineageRecord, data: Bytes, checksum_b64: Option<String>) -> Result<(VerifiedBlock, Option<Arc<DataKey>>), EbsError> {
+    let (block, key) = tokio::join!(verify_block(data, checksum_b64), blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, lineage));
     // A bad block is the caller's first problem, whatever KMS said.
     Ok((block?, key?))
 }
@@ -57,11 +60,11 @@ pub async fn verify_and_open(svc: &Snapshots, ctx: &RequestContext, lineage: &Li
 /// Seals `block` as block `index` of `lineage` under its data key (`None`: unencrypted) and
 /// stores it as a new blob in `region`'s blob location; the returned row is what the manifest
 /// commits next.
-pub async fn seal_and_store(svc: &Snapshots, key: Option<DataKey>, lineage: &LineageRecord, region: Region, index: u64, block: VerifiedBlock) -> Result<BlockRef, EbsError> {
+pub async fn seal_and_store(svc: &Snapshots, key: Option<Arc<DataKey>>, lineage: &LineageRecord, region: Region, index: u64, block: VerifiedBlock) -> Result<BlockRef, EbsError> {
     let blobs = svc.blobs.clone();
     let lineage_id = lineage.id.clone();
     crate::blocking(move || -> Result<BlockRef, EbsError> {
-        let stored = blocks::seal(key.as_ref(), &lineage_id, index, &block.data)?;
+        let stored = blocks::seal(key.as_deref(), &lineage_id, index, &block.data)?;
         let blob = blocks::blob_key(region, &lineage_id, index)?;
         blobs.put(&blob, &stored)?;
         Ok(BlockRef { blob, sha256: block.sha256_hex, lineage: lineage_id })

@@ -303,6 +303,7 @@ async fn restore_fills_a_volume_from_a_shared_snapshot() {
         multi_attach: false,
         created: ctx.now,
         tags: Vec::new(),
+        managed_by: None,
     };
     let job = JobRecord::new(&vol_id, ctx.principal.account, ctx.region, JobKind::Restore { source: src.id.clone(), source_account: src.account }, 13, Some(JobCaller::from_context(&ctx)), ctx.now);
     {

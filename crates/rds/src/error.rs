@@ -1,0 +1,113 @@
+//! RDS's typed errors and their one mapping to the wire codes of the RDS query protocol
+//! (spec/protocols.md §6: the model's `error.code`, not the shape name). No catch-all arm.
+
+use kmsnap_api::AwsError;
+use kmsnap_snapshots::EbsError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RdsError {
+    #[error("DB instance {id} not found")]
+    InstanceNotFound { id: String },
+    #[error("DB instance {id} already exists")]
+    InstanceAlreadyExists { id: String },
+    #[error("DB snapshot {id} not found")]
+    SnapshotNotFound { id: String },
+    #[error("DB snapshot {id} already exists")]
+    SnapshotAlreadyExists { id: String },
+    #[error("DB instance {id} is {status}")]
+    InvalidInstanceState { id: String, status: String },
+    #[error("DB snapshot {id} is {status}")]
+    InvalidSnapshotState { id: String, status: String },
+    /// The KMS key is missing, disabled, pending deletion or not usable by the caller.
+    #[error("KMS key not accessible: {message}")]
+    KmsKeyNotAccessible { message: String },
+    #[error("invalid parameter value: {0}")]
+    InvalidParameterValue(String),
+    #[error("invalid parameter combination: {0}")]
+    InvalidParameterCombination(String),
+    /// A case of a built operation that is not built yet (Aurora instances, cross-region or
+    /// shared sources): AWS's `NotImplemented` envelope, never a fake success.
+    #[error("not implemented: {0}")]
+    NotImplemented(&'static str),
+    /// The cause is logged where it happens.
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl From<kmsnap_store::StoreError> for RdsError {
+    fn from(e: kmsnap_store::StoreError) -> Self {
+        tracing::error!(error = %e, "rds store failure");
+        RdsError::Internal("store")
+    }
+}
+
+/// EBS errors met while RDS acts on its storage: KMS failures are the key's inaccessibility;
+/// anything else is internal (RDS's callers never see EBS's codes).
+impl From<EbsError> for RdsError {
+    fn from(e: EbsError) -> Self {
+        match e {
+            EbsError::Kms { code, message } => RdsError::KmsKeyNotAccessible { message: format!("{code}: {message}") },
+            other => {
+                tracing::error!(error = %other, "rds storage failure");
+                RdsError::Internal("storage")
+            }
+        }
+    }
+}
+
+impl From<AwsError> for RdsError {
+    fn from(e: AwsError) -> Self {
+        RdsError::KmsKeyNotAccessible { message: format!("{}: {}", e.code, e.message) }
+    }
+}
+
+/// The RDS wire error of `e`.
+pub fn to_rds(e: RdsError) -> AwsError {
+    match e {
+        RdsError::InstanceNotFound { id } => AwsError::new("DBInstanceNotFound", 404, format!("DBInstance {id} not found.")),
+        RdsError::InstanceAlreadyExists { .. } => AwsError::new("DBInstanceAlreadyExists", 400, "DB instance already exists"),
+        RdsError::SnapshotNotFound { id } => AwsError::new("DBSnapshotNotFound", 404, format!("DBSnapshot not found: {id}")),
+        RdsError::SnapshotAlreadyExists { id } => {
+            AwsError::new("DBSnapshotAlreadyExists", 400, format!("Cannot create the snapshot because a snapshot with the identifier {id} already exists."))
+        }
+        RdsError::InvalidInstanceState { id, status } => {
+            AwsError::new("InvalidDBInstanceState", 400, format!("DB instance {id} is not in available state (it is {status})."))
+        }
+        RdsError::InvalidSnapshotState { id, status } => {
+            AwsError::new("InvalidDBSnapshotState", 400, format!("Snapshot {id} is not in available state (it is {status})."))
+        }
+        RdsError::KmsKeyNotAccessible { message } => AwsError::new("KMSKeyNotAccessibleFault", 400, message),
+        RdsError::InvalidParameterValue(m) => AwsError::new("InvalidParameterValue", 400, m),
+        RdsError::InvalidParameterCombination(m) => AwsError::new("InvalidParameterCombination", 400, m),
+        RdsError::NotImplemented(op) => AwsError::not_implemented("rds", op),
+        RdsError::Internal(_) => AwsError::new("InternalFailure", 500, "An internal error occurred."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_codes_are_the_models_not_the_shape_names() {
+        let cases = [
+            (RdsError::InstanceNotFound { id: "a".into() }, "DBInstanceNotFound", 404),
+            (RdsError::SnapshotNotFound { id: "a".into() }, "DBSnapshotNotFound", 404),
+            (RdsError::SnapshotAlreadyExists { id: "a".into() }, "DBSnapshotAlreadyExists", 400),
+            (RdsError::InstanceAlreadyExists { id: "a".into() }, "DBInstanceAlreadyExists", 400),
+            (RdsError::InvalidInstanceState { id: "a".into(), status: "creating".into() }, "InvalidDBInstanceState", 400),
+            (RdsError::InvalidSnapshotState { id: "a".into(), status: "creating".into() }, "InvalidDBSnapshotState", 400),
+            (RdsError::KmsKeyNotAccessible { message: "x".into() }, "KMSKeyNotAccessibleFault", 400),
+        ];
+        for (e, code, status) in cases {
+            let w = to_rds(e);
+            assert_eq!((w.code.as_ref(), w.status), (code, status));
+        }
+    }
+
+    #[test]
+    fn kms_failures_become_key_not_accessible() {
+        let e: RdsError = EbsError::Kms { code: "DisabledException".into(), message: "disabled".into() }.into();
+        assert!(matches!(e, RdsError::KmsKeyNotAccessible { .. }));
+    }
+}

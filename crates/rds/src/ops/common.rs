@@ -1,0 +1,212 @@
+//! What several RDS operations need: the key a resource gets (a `KmsKeyId` resolved through
+//! KMS as RDS, or the account's `aws/rds` key), the backing volume of a new instance, the
+//! CloudTrail event, tags, filters and paging.
+
+use crate::error::RdsError;
+use crate::Rds;
+use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
+use kmsnap_api::gen::rds;
+use kmsnap_audit::Event;
+use kmsnap_auth::RequestContext;
+use kmsnap_snapshots::blocks::{self, RDS_SERVICE};
+use kmsnap_snapshots::model::{KeyUse, LineageRecord, VolumeRecord, VolumeState};
+use kmsnap_store::WriteTxn;
+use serde::Serialize;
+
+/// `eventSource` of RDS API calls.
+pub const RDS_SOURCE: &str = "rds.amazonaws.com";
+
+/// AWS's message for a key RDS cannot use (spec §5).
+pub fn key_not_accessible(key: &str) -> RdsError {
+    RdsError::KmsKeyNotAccessible {
+        message: format!("The target KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."),
+    }
+}
+
+/// `KmsKeyId` (id, ARN, alias, alias ARN) → key ARN, through KMS as RDS. The key must be in
+/// the request's region and enabled; anything else is `KMSKeyNotAccessibleFault`.
+pub async fn resolve_key(svc: &Rds, ctx: &RequestContext, key_id: &str) -> Result<String, RdsError> {
+    let via = ctx.via(RDS_SERVICE);
+    let meta = svc
+        .kms
+        .describe_key(&via, kmsapi::DescribeKeyRequest { key_id: key_id.to_owned(), ..Default::default() })
+        .await
+        .map_err(|_| key_not_accessible(key_id))?
+        .key_metadata
+        .ok_or(RdsError::Internal("DescribeKey without metadata"))?;
+    let arn = meta.arn.ok_or(RdsError::Internal("DescribeKey without ARN"))?;
+    if arn.split(':').nth(3) != Some(ctx.region.as_str()) || meta.enabled != Some(true) {
+        return Err(key_not_accessible(&arn));
+    }
+    Ok(arn)
+}
+
+/// The account's AWS managed `aws/rds` key in the request's region (created on first use).
+pub async fn default_key(svc: &Rds, ctx: &RequestContext) -> Result<String, RdsError> {
+    let (kms, account, region) = (svc.kms.clone(), ctx.principal.account, ctx.region);
+    let key_id = crate::blocking(move || kmsnap_kms::managed::managed_key(&kms, account, region, "rds")).await?.map_err(|e| {
+        tracing::error!(error = %e, "aws/rds managed key");
+        RdsError::Internal("managed key")
+    })?;
+    Ok(format!("arn:aws:kms:{region}:{account}:key/{key_id}"))
+}
+
+/// A new, empty backing volume for DB instance `dbi` (its `DbiResourceId`): a lineage whose
+/// data key KMS generates under `key_arn` for the caller through RDS, with RDS's grant for the
+/// resource on a customer key. Not yet stored.
+pub async fn new_volume(svc: &Rds, ctx: &RequestContext, dbi: &str, size_gib: i32, key_arn: Option<&str>) -> Result<(VolumeRecord, LineageRecord), RdsError> {
+    let key_use = KeyUse::Rds { db_id: dbi.to_owned() };
+    let id = kmsnap_core::ids::ec2_id("vol").map_err(|_| RdsError::Internal("rng"))?;
+    let (lineage, _) = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
+    if let Some(k) = key_arn {
+        blocks::grant_for_resource_as(&svc.kms, ctx, k, &id, &key_use).await?;
+    }
+    let volume = backing_volume(ctx, id, size_gib, key_arn.map(str::to_owned), &lineage.id, None, key_use);
+    Ok((volume, lineage))
+}
+
+/// The record of an instance's backing volume `id` in `lineage` (under `key_arn`), made from
+/// EBS snapshot `snapshot_id` if any, managed by RDS for the instance of `key_use`.
+pub fn backing_volume(ctx: &RequestContext, id: String, size_gib: i32, key_arn: Option<String>, lineage: &str, snapshot_id: Option<String>, key_use: KeyUse) -> VolumeRecord {
+    let region = ctx.region;
+    VolumeRecord {
+        id,
+        account: ctx.principal.account,
+        region,
+        availability_zone: format!("{region}a"),
+        size_gib,
+        snapshot_id,
+        state: VolumeState::Available,
+        encrypted: key_arn.is_some(),
+        kms_key_arn: key_arn,
+        lineage: lineage.to_owned(),
+        volume_type: "gp2".into(),
+        iops: None,
+        throughput: None,
+        multi_attach: false,
+        created: ctx.now,
+        tags: Vec::new(),
+        managed_by: Some(key_use),
+    }
+}
+
+/// An `AwsApiCall` event for RDS operation `op` (secret members such as `MasterUserPassword`
+/// are dropped by the audit crate's denylist, and by the callers before that).
+pub fn event<T: Serialize>(ctx: &RequestContext, op: &str, input: &T, kind: &str, arn: &str) -> Event {
+    Event::api_call(ctx, RDS_SOURCE, op, false).with_request_of("rds", op, input).with_resource(kind, arn)
+}
+
+/// Writes `events` in `txn` (the change's own transaction) and commits it.
+pub fn commit(mut txn: Box<dyn WriteTxn + '_>, events: &[Event]) -> Result<(), RdsError> {
+    kmsnap_audit::append(txn.as_mut(), events).map_err(|e| {
+        tracing::error!(error = %e, "rds audit append");
+        RdsError::Internal("audit")
+    })?;
+    txn.commit()?;
+    Ok(())
+}
+
+pub fn tags_from(input: Option<&[rds::Tag]>) -> Vec<(String, String)> {
+    input.unwrap_or_default().iter().filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default()))).collect()
+}
+
+pub fn tags_to_api(tags: &[(String, String)]) -> Option<Vec<rds::Tag>> {
+    Some(tags.iter().map(|(k, v)| rds::Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect())
+}
+
+/// `Filters.Filter.N`: every filter must match (any of its values); names outside `known` are
+/// refused as RDS does.
+pub fn check_filters(filters: Option<&[rds::Filter]>, known: &[&str]) -> Result<(), RdsError> {
+    for f in filters.unwrap_or_default() {
+        if !known.contains(&f.name.as_str()) {
+            return Err(RdsError::InvalidParameterValue(format!("Unrecognized filter name: {}", f.name)));
+        }
+    }
+    Ok(())
+}
+
+pub fn matches(filters: Option<&[rds::Filter]>, field: impl Fn(&str) -> Vec<String>) -> bool {
+    filters.unwrap_or_default().iter().all(|f| {
+        let have = field(&f.name);
+        f.values.iter().any(|v| have.contains(v))
+    })
+}
+
+/// What a Describe* call asks for: one resource by identifier or ARN, filters, a page.
+pub struct Query<'a> {
+    pub named: Option<&'a str>,
+    pub filters: Option<&'a [rds::Filter]>,
+    pub max_records: Option<i32>,
+    pub marker: Option<&'a str>,
+}
+
+/// Describe*'s selection from `all` (identifier order): the named resource (absent:
+/// `not_found`), else every one; those matching the filters (`field` gives a filter's values
+/// of a resource); one page.
+pub fn select<T>(
+    all: Vec<T>,
+    q: &Query<'_>,
+    id: impl Fn(&T) -> &str,
+    field: impl Fn(&T, &str) -> Vec<String>,
+    not_found: impl FnOnce(String) -> RdsError,
+) -> Result<(Vec<T>, Option<String>), RdsError> {
+    let named = q.named.map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
+    if let Some(w) = &named {
+        if !all.iter().any(|r| id(r) == w) {
+            return Err(not_found(q.named.unwrap_or_default().to_owned()));
+        }
+    }
+    let selected: Vec<T> = all
+        .into_iter()
+        .filter(|r| named.as_ref().is_none_or(|w| id(r) == w))
+        .filter(|r| matches(q.filters, |name| field(r, name)))
+        .collect();
+    page(selected, id, q.max_records, q.marker)
+}
+
+/// `MaxRecords` (20–100, default 100) and `Marker` (the last identifier of the previous page)
+/// applied to `items` in identifier order; returns the page and the next marker.
+pub fn page<T>(items: Vec<T>, id: impl Fn(&T) -> &str, max_records: Option<i32>, marker: Option<&str>) -> Result<(Vec<T>, Option<String>), RdsError> {
+    let max = max_records.unwrap_or(100);
+    if !(20..=100).contains(&max) {
+        return Err(RdsError::InvalidParameterValue(format!("Invalid value {max} for MaxRecords. Must be between 20 and 100")));
+    }
+    let max = usize::try_from(max).unwrap_or(100);
+    let mut rest: Vec<T> = match marker.filter(|m| !m.is_empty()) {
+        Some(m) => items.into_iter().filter(|i| id(i) > m).collect(),
+        None => items,
+    };
+    let next = if rest.len() > max {
+        rest.truncate(max);
+        rest.last().map(|i| id(i).to_owned())
+    } else {
+        None
+    };
+    Ok((rest, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_by_marker() {
+        let items: Vec<String> = (0..45).map(|i| format!("db{i:02}")).collect();
+        let (p1, m1) = page(items.clone(), |s| s.as_str(), Some(20), None).unwrap();
+        assert_eq!((p1.len(), m1.as_deref()), (20, Some("db19")));
+        let (p2, m2) = page(items.clone(), |s| s.as_str(), Some(20), m1.as_deref()).unwrap();
+        assert_eq!((p2[0].as_str(), m2.as_deref()), ("db20", Some("db39")));
+        let (p3, m3) = page(items.clone(), |s| s.as_str(), Some(20), m2.as_deref()).unwrap();
+        assert_eq!((p3.len(), m3), (5, None));
+        assert!(page(items, |s| s.as_str(), Some(19), None).is_err());
+    }
+
+    #[test]
+    fn filters_match_any_value_of_each() {
+        let f = vec![rds::Filter { name: "engine".into(), values: vec!["mysql".into(), "postgres".into()] }];
+        assert!(matches(Some(&f), |_| vec!["postgres".into()]));
+        assert!(!matches(Some(&f), |_| vec!["mariadb".into()]));
+        assert!(check_filters(Some(&f), &["engine"]).is_ok());
+        assert!(check_filters(Some(&f), &["db-instance-id"]).is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! The RDS operations in-process over memory stores, a real KMS and the EBS block store, the
+//! workers driven by hand: the encrypt-existing procedure with real bytes, the `aws/rds`
+//! default key (usable only through RDS), and RDS storage staying out of EC2's view.
+
+use super::{instances, snapshots};
+use crate::{store, workers, Rds};
+use kmsnap_api::gen::ec2::{self, Ec2Handler};
+use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
+use kmsnap_api::gen::rds;
+use kmsnap_auth::model::Principal;
+use kmsnap_auth::RequestContext;
+use kmsnap_core::{AccountId, Clock, ManualClock, Region, RootKey};
+use kmsnap_snapshots::model::{KeyUse, BLOCK_SIZE};
+use kmsnap_snapshots::{blocks, store as ebs_store, Snapshots};
+use std::sync::Arc;
+
+const ACCOUNT: &str = "369036903690";
+const REGION: &str = "eu-central-1";
+
+struct Env {
+    rds: Rds,
+    ebs: Arc<Snapshots>,
+    clock: Arc<ManualClock>,
+}
+
+impl Env {
+    fn new() -> Self {
+        let (meta, blobs) = kmsnap_store::open_memory();
+        let clock = Arc::new(ManualClock::default());
+        let kms = Arc::new(kmsnap_kms::Kms::new(meta.clone(), &RootKey::from_bytes([7u8; 32]), clock.clone()).unwrap());
+        let ebs = Arc::new(Snapshots::new(meta.clone(), blobs, kms.clone(), clock.clone()));
+        Env { rds: Rds::new(meta, kms, ebs.clone()), ebs, clock }
+    }
+
+    fn ctx(&self) -> RequestContext {
+        RequestContext {
+            principal: Principal::root(AccountId::parse(ACCOUNT).unwrap(), ACCOUNT),
+            region: Region::parse(REGION).unwrap(),
+            request_id: kmsnap_core::ids::request_id(),
+            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            user_agent: "rds-tests".into(),
+            now: self.clock.now(),
+            via_service: None,
+        }
+    }
+
+    /// Runs the EBS jobs and RDS steps until nothing moves.
+    async fn settle(&self) {
+        for _ in 0..50 {
+            let more = kmsnap_snapshots::workers::run_once(&self.ebs).await.unwrap();
+            let changed = workers::step(self.rds.meta.as_ref()).unwrap();
+            if !more && changed == 0 {
+                return;
+            }
+        }
+        panic!("workers did not settle");
+    }
+
+    async fn create(&self, id: &str, encrypted: Option<bool>, key: Option<&str>) -> Result<rds::DBInstance, crate::RdsError> {
+        let input = rds::CreateDBInstanceMessage {
+            db_instance_identifier: id.into(),
+            engine: "postgres".into(),
+            db_instance_class: "db.t3.micro".into(),
+            allocated_storage: Some(20),
+            storage_encrypted: encrypted,
+            kms_key_id: key.map(str::to_owned),
+            ..Default::default()
+        };
+        Ok(instances::create(&self.rds, &self.ctx(), input).await?.db_instance.unwrap())
+    }
+
+    fn instance(&self, id: &str) -> crate::model::DbInstanceRecord {
+        let c = self.ctx();
+        store::get_instance(self.rds.meta.read().unwrap().as_ref(), c.principal.account, c.region, id).unwrap().unwrap()
+    }
+
+    fn lineage_of_volume(&self, vol: &str) -> kmsnap_snapshots::model::LineageRecord {
+        let c = self.ctx();
+        let txn = self.rds.meta.read().unwrap();
+        let v = ebs_store::get_volume(txn.as_ref(), c.principal.account, c.region, vol).unwrap().unwrap();
+        ebs_store::get_lineage(txn.as_ref(), &v.lineage).unwrap().unwrap()
+    }
+}
+
+fn block(fill: u8) -> Vec<u8> {
+    vec![fill; BLOCK_SIZE]
+}
+
+#[tokio::test]
+async fn encrypt_an_existing_instance_keeps_every_byte() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    let created = env.create("pg1", None, None).await.unwrap();
+    assert_eq!((created.db_instance_status.as_deref(), created.storage_encrypted), (Some("creating"), Some(false)));
+    env.settle().await;
+    assert_eq!(env.instance("pg1").status, crate::model::InstanceStatus::Available);
+    let vol = env.instance("pg1").volume_id;
+    for (i, fill) in [(0u64, 1u8), (5, 2), (40_000, 3)] {
+        let data = block(fill);
+        let sum = blocks::sha256_b64(&data);
+        env.ebs.write_volume_block(&ctx, &vol, i, bytes::Bytes::from(data), Some(sum)).await.unwrap();
+    }
+
+    let s = snapshots::create(&env.rds, &ctx, rds::CreateDBSnapshotMessage { db_snapshot_identifier: "s1".into(), db_instance_identifier: "pg1".into(), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(s.db_snapshot.unwrap().status.as_deref(), Some("creating"));
+    env.settle().await;
+
+    let key = env.rds.kms.create_key(&ctx, kmsapi::CreateKeyRequest::default()).await.unwrap().key_metadata.unwrap().arn.unwrap();
+    let copy = snapshots::copy(
+        &env.rds,
+        &ctx,
+        rds::CopyDBSnapshotMessage { source_db_snapshot_identifier: "s1".into(), target_db_snapshot_identifier: "s1-enc".into(), kms_key_id: Some(key.clone()), ..Default::default() },
+    )
+    .await
+    .unwrap()
+    .db_snapshot
+    .unwrap();
+    assert_eq!((copy.encrypted, copy.kms_key_id.as_deref()), (Some(true), Some(key.as_str())));
+    env.settle().await;
+    let copied = store::get_snapshot(env.rds.meta.read().unwrap().as_ref(), ctx.principal.account, ctx.region, "s1-enc").unwrap().unwrap();
+    assert_eq!(copied.status, crate::model::SnapshotStatus::Available);
+
+    let restored = snapshots::restore(
+        &env.rds,
+        &ctx,
+        rds::RestoreDBInstanceFromDBSnapshotMessage { db_instance_identifier: "pg1-enc".into(), db_snapshot_identifier: Some("s1-enc".into()), ..Default::default() },
+    )
+    .await
+    .unwrap()
+    .db_instance
+    .unwrap();
+    assert_eq!((restored.storage_encrypted, restored.kms_key_id.as_deref()), (Some(true), Some(key.as_str())));
+    let new_vol = env.instance("pg1-enc").volume_id;
+    // Re-encrypted through RDS under the customer key: a new lineage whose data key names the
+    // source instance in RDS's encryption context.
+    let lineage = env.lineage_of_volume(&new_vol);
+    assert_eq!(lineage.kms_key_arn.as_deref(), Some(key.as_str()));
+    assert_eq!(lineage.key_use, KeyUse::Rds { db_id: env.instance("pg1").dbi_resource_id });
+    assert_ne!(lineage.id, env.lineage_of_volume(&vol).id);
+    for (i, fill) in [(0u64, 1u8), (5, 2), (40_000, 3)] {
+        assert_eq!(env.ebs.read_volume_block(&ctx, &new_vol, i).await.unwrap(), Some(block(fill)), "block {i}");
+    }
+    assert_eq!(env.ebs.read_volume_block(&ctx, &new_vol, 6).await.unwrap(), None);
+
+    // Disabling the key stops reads of the restored storage.
+    env.rds.kms.disable_key(&ctx, kmsapi::DisableKeyRequest { key_id: key.clone() }).await.unwrap();
+    env.clock.advance(chrono::Duration::seconds(120));
+    assert!(env.ebs.read_volume_block(&env.ctx(), &new_vol, 0).await.is_err());
+}
+
+#[tokio::test]
+async fn storage_encrypted_without_a_key_uses_aws_rds_through_rds_only() {
+    let env = Env::new();
+    let inst = env.create("enc1", Some(true), None).await.unwrap();
+    let managed = env.rds.kms.describe_key(&env.ctx(), kmsapi::DescribeKeyRequest { key_id: "alias/aws/rds".into(), ..Default::default() }).await.unwrap();
+    let managed_arn = managed.key_metadata.unwrap().arn.unwrap();
+    assert_eq!(inst.kms_key_id.as_deref(), Some(managed_arn.as_str()));
+    let lineage = env.lineage_of_volume(&env.instance("enc1").volume_id);
+    assert!(matches!(lineage.key_use, KeyUse::Rds { .. }));
+    assert!(blocks::open_lineage(&env.rds.kms, &env.ctx(), &lineage).await.unwrap().is_some());
+    // The same data key asked for through EC2 is refused by the aws/rds key policy.
+    let as_ebs = kmsnap_snapshots::model::LineageRecord { key_use: KeyUse::Ebs, ..lineage };
+    assert!(blocks::open_lineage(&env.rds.kms, &env.ctx(), &as_ebs).await.is_err());
+}
+
+#[tokio::test]
+async fn kms_key_id_rules() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    assert!(matches!(env.create("a1", None, Some("alias/aws/rds")).await, Err(crate::RdsError::InvalidParameterCombination(_))));
+    let key = env.rds.kms.create_key(&ctx, kmsapi::CreateKeyRequest::default()).await.unwrap().key_metadata.unwrap().arn.unwrap();
+    env.rds.kms.disable_key(&ctx, kmsapi::DisableKeyRequest { key_id: key.clone() }).await.unwrap();
+    assert!(matches!(env.create("a2", Some(true), Some(&key)).await, Err(crate::RdsError::KmsKeyNotAccessible { .. })));
+    assert!(matches!(env.create("a3", Some(true), Some("alias/nope")).await, Err(crate::RdsError::KmsKeyNotAccessible { .. })));
+    assert!(matches!(env.create("a--4", None, None).await, Err(crate::RdsError::InvalidParameterValue(_))));
+}
+
+#[tokio::test]
+async fn rds_storage_is_not_an_ec2_volume_or_snapshot() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    env.create("hidden", None, None).await.unwrap();
+    env.settle().await;
+    snapshots::create(&env.rds, &ctx, rds::CreateDBSnapshotMessage { db_snapshot_identifier: "hs".into(), db_instance_identifier: "hidden".into(), ..Default::default() })
+        .await
+        .unwrap();
+    env.settle().await;
+    let vols = env.ebs.describe_volumes(&ctx, ec2::DescribeVolumesRequest::default()).await.unwrap();
+    assert_eq!(vols.volumes.unwrap_or_default().len(), 0);
+    let snaps = env.ebs.describe_snapshots(&ctx, ec2::DescribeSnapshotsRequest { owner_ids: Some(vec!["self".into()]), ..Default::default() }).await.unwrap();
+    assert_eq!(snaps.snapshots.unwrap_or_default().len(), 0);
+    let vol = env.instance("hidden").volume_id;
+    let e = env.ebs.delete_volume(&ctx, ec2::DeleteVolumeRequest { volume_id: vol, ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code, "InvalidVolume.NotFound");
+}
+
+#[tokio::test]
+async fn deleting_an_instance_keeps_the_data_of_snapshots_still_sealing() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    env.create("gone", None, None).await.unwrap();
+    env.settle().await;
+    let vol = env.instance("gone").volume_id;
+    let data = block(9);
+    let sum = blocks::sha256_b64(&data);
+    env.ebs.write_volume_block(&ctx, &vol, 3, bytes::Bytes::from(data), Some(sum)).await.unwrap();
+    snapshots::create(&env.rds, &ctx, rds::CreateDBSnapshotMessage { db_snapshot_identifier: "pending".into(), db_instance_identifier: "gone".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let del = rds::DeleteDBInstanceMessage { db_instance_identifier: "gone".into(), final_db_snapshot_identifier: Some("final".into()), ..Default::default() };
+    assert_eq!(instances::delete(&env.rds, &ctx, del).await.unwrap().db_instance.unwrap().db_instance_status.as_deref(), Some("deleting"));
+    env.settle().await;
+    for id in ["pending", "final"] {
+        let restore = rds::RestoreDBInstanceFromDBSnapshotMessage { db_instance_identifier: format!("from-{id}"), db_snapshot_identifier: Some(id.into()), ..Default::default() };
+        snapshots::restore(&env.rds, &ctx, restore).await.unwrap();
+        let v = env.instance(&format!("from-{id}")).volume_id;
+        assert_eq!(env.ebs.read_volume_block(&ctx, &v, 3).await.unwrap(), Some(block(9)), "{id}");
+    }
+    let missing = rds::DescribeDBInstancesMessage { db_instance_identifier: Some("gone".into()), ..Default::default() };
+    assert!(matches!(instances::describe(&env.rds, &ctx, missing).await, Err(crate::RdsError::InstanceNotFound { .. })));
+}
+
+#[tokio::test]
+async fn copies_under_and_from_the_aws_rds_key() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    env.create("plain", None, None).await.unwrap();
+    env.settle().await;
+    let vol = env.instance("plain").volume_id;
+    let data = block(4);
+    let sum = blocks::sha256_b64(&data);
+    env.ebs.write_volume_block(&ctx, &vol, 1, bytes::Bytes::from(data), Some(sum)).await.unwrap();
+    snapshots::create(&env.rds, &ctx, rds::CreateDBSnapshotMessage { db_snapshot_identifier: "p".into(), db_instance_identifier: "plain".into(), ..Default::default() })
+        .await
+        .unwrap();
+    env.settle().await;
+    let copy = |src: &str, dst: &str, key: Option<&str>| rds::CopyDBSnapshotMessage {
+        source_db_snapshot_identifier: src.into(),
+        target_db_snapshot_identifier: dst.into(),
+        kms_key_id: key.map(str::to_owned),
+        ..Default::default()
+    };
+    // Unencrypted → aws/rds (re-encrypted through RDS), then aws/rds → same key (blobs shared).
+    let enc = snapshots::copy(&env.rds, &ctx, copy("p", "p-rds", Some("alias/aws/rds"))).await.unwrap().db_snapshot.unwrap();
+    env.settle().await;
+    let same = snapshots::copy(&env.rds, &ctx, copy("p-rds", "p-rds-2", None)).await.unwrap().db_snapshot.unwrap();
+    assert_eq!(same.kms_key_id, enc.kms_key_id);
+    env.settle().await;
+    for id in ["p-rds", "p-rds-2"] {
+        let s = store::get_snapshot(env.rds.meta.read().unwrap().as_ref(), ctx.principal.account, ctx.region, id).unwrap().unwrap();
+        assert_eq!(s.status, crate::model::SnapshotStatus::Available, "{id}");
+        let restore = rds::RestoreDBInstanceFromDBSnapshotMessage { db_instance_identifier: format!("r-{id}"), db_snapshot_identifier: Some(id.into()), ..Default::default() };
+        let inst = snapshots::restore(&env.rds, &ctx, restore).await.unwrap().db_instance.unwrap();
+        assert_eq!(inst.kms_key_id, enc.kms_key_id);
+        let v = env.instance(&format!("r-{id}")).volume_id;
+        assert_eq!(env.ebs.read_volume_block(&ctx, &v, 1).await.unwrap(), Some(block(4)), "{id}");
+    }
+    // A second copy with the same target identifier is refused.
+    let again = snapshots::copy(&env.rds, &ctx, copy("p", "p-rds", None)).await;
+    assert!(matches!(again, Err(crate::RdsError::SnapshotAlreadyExists { .. })));
+}
