@@ -20,6 +20,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,19 @@ def start(data_dir):
         p.kill()
         sys.exit(f"server did not start: {line!r}")
     return p, line.split("listening on ", 1)[1]
+
+
+def server_cpu_seconds(pid):
+    """CPU time of every thread of `pid` so far, from the scheduler's exact per-thread runtime
+    (/proc/<pid>/task/*/schedstat; tick-sampled utime/stime is too coarse for µs per request)."""
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that just exited
+    return total / 1e9
 
 
 def kms_client(endpoint):
@@ -114,11 +128,15 @@ def main():
                 target, body = all_cases[name]
                 body = json.dumps(body)
             h = signed_headers(endpoint, target, body)
-            rps, p99, non2xx, _ = wrk(endpoint, body, h, args.duration, args.connections)
+            cpu0 = server_cpu_seconds(p.pid)
+            rps, p99, non2xx, out = wrk(endpoint, body, h, args.duration, args.connections)
+            cpu = server_cpu_seconds(p.pid) - cpu0
+            m = re.search(r"(\d+) requests in", out)
+            per_req = f", server CPU {cpu / int(m.group(1)) * 1e6:.1f} µs/req" if m and int(m.group(1)) else ""
             ok = rps >= TARGET_RPS and p99 <= TARGET_P99_MS and non2xx == 0
             failed |= not ok and not name.startswith("baseline-")
-            print(f"{name}: {rps:,.0f} req/s, p99 {p99:.2f} ms, non-2xx {non2xx} "
-                  f"({args.connections} connections, {args.duration}s) "
+            print(f"{name}: {rps:,.0f} req/s, p99 {p99:.2f} ms, non-2xx {non2xx}{per_req} "
+                  f"({args.connections} connections, {args.duration}s, load average {os.getloadavg()[0]:.2f}) "
                   f"[{'meets' if ok else 'BELOW'} target {TARGET_RPS:,} req/s, p99 {TARGET_P99_MS} ms]")
         print(f"RSS after load: {rss_mib(p.pid):.1f} MiB")
     finally:

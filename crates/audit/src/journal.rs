@@ -28,7 +28,7 @@
 //! in `writer.rs`.
 
 use crate::error::AuditError;
-use crate::log::{append_filed, journal_moved, set_journal_moved, Filed};
+use crate::log::{append_filed, journal_moved, set_journal_moved, Filed, Layout};
 use kmsnap_store::MetaStore;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -292,7 +292,7 @@ fn move_records(store: &dyn MetaStore, records: &[(u64, Filed)]) -> Result<(), A
     for chunk in records.chunks(RECOVER_CHUNK) {
         let Some(&(last, _)) = chunk.last() else { continue };
         kmsnap_store::transact(store, |txn| {
-            append_filed(txn, chunk.iter().map(|(_, r)| r))?;
+            append_filed(txn, chunk.iter().map(|(_, r)| r), Layout::Packed)?;
             set_journal_moved(txn, last)?;
             Ok::<(), AuditError>(())
         })?;
@@ -335,6 +335,11 @@ pub struct JournalConfig {
     /// Acknowledged records that may wait for the mover before the journal stops accepting
     /// more (they are held in memory too).
     pub max_pending: usize,
+    /// The longest a journal writer lets a batch gather before writing it. It lingers only
+    /// while the submitters queue for the CPU (their tasks resume late after being answered),
+    /// for half of that delay up to this; otherwise a batch is written as soon as the device is
+    /// free (see `Pace` in `writer.rs`). Zero never lingers.
+    pub max_linger: std::time::Duration,
     /// Tests only: the mover never moves, not even when the writer is dropped, as if the
     /// process died right after the journal sync.
     #[doc(hidden)]
@@ -351,6 +356,7 @@ impl Default for JournalConfig {
             move_linger: std::time::Duration::from_millis(25),
             max_move: 16_384,
             max_pending: 65_536,
+            max_linger: std::time::Duration::from_micros(500),
             hold_mover: false,
         }
     }

@@ -30,6 +30,7 @@ mod event;
 mod journal;
 mod log;
 mod lookup;
+mod pack;
 mod redact;
 mod writer;
 

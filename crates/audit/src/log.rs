@@ -1,23 +1,30 @@
 //! The append-only, hash-chained log in the MetaStore.
 //!
 //! Tables:
-//! - `audit_log`: global sequence number (u64 big-endian, from 1) → versioned [`LogRecord`]
-//!   `{seq, prev_hash, hash, account, region, time_ms, event}` where `event` is the canonical
-//!   JSON of one recipient's copy of the event and `hash = SHA-256(prev_hash ‖ event bytes)`
-//!   (the first record's `prev_hash` is 32 zero bytes). The event JSON carries
+//! - `audit_log`: records in global sequence order (from 1), each keyed by the sequence number
+//!   (u64 big-endian) of the first record its value holds. A value is either one record, a
+//!   versioned JSON [`LogRecord`] `{seq, prev_hash, hash, account, region, time_ms, event}`
+//!   (written by [`append`], inside the caller's transaction, and by the direct-mode writer),
+//!   or a *pack* of up to 64 consecutive records in a binary frame (written by the audit
+//!   journal's mover, see `pack.rs`). Either way every record has `event`, the canonical JSON
+//!   of one recipient's copy of the event, and `hash = SHA-256(prev_hash ‖ event bytes)` (the
+//!   first record's `prev_hash` is 32 zero bytes). The event JSON carries
 //!   `recipientAccountId` and `awsRegion`, so the hash covers where the record is filed.
 //! - `audit_head`: key `head` → `{seq, hash}` of the last record; key `journal` → `{moved}`, the
 //!   audit journal's sequence number up to which its records are in the log (written in the
 //!   same transaction as those records; see `journal.rs`).
-//! - `audit_idx`: `{account}/{region}/{inverted epoch ms, 16 digits}/{seq, 20 digits}` → seq,
-//!   so a prefix scan of one account and Region walks its events newest first.
+//! - `audit_idx`: `{account}/{region}/{inverted epoch ms, 16 digits}/{seq, 20 digits}` → the
+//!   record's seq (u64 big-endian), followed for a packed record by its pack's key, so a prefix
+//!   scan of one account and Region walks its events newest first and reaches each record with
+//!   one read.
 //!
-//! Records are written only by [`append`] (and by the journal's mover, through the same code),
-//! inside the caller's write transaction: the record commits or aborts with the effect it
-//! describes.
+//! Records are written only by [`append`] and [`append_filed`] (the journal's mover and the
+//! writer), inside the caller's write transaction: the record commits or aborts with the effect
+//! it describes.
 
 use crate::error::AuditError;
 use crate::event::Event;
+use crate::pack::{self, PackBuf, PackedRecord};
 use kmsnap_store::{decode_record, encode_record, MetaStore, ReadTxn, WriteTxn};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -34,7 +41,8 @@ const JOURNAL_KEY: &[u8] = b"journal";
 const GENESIS: [u8; 32] = [0; 32];
 /// 10^16 − 1: inverted times are `INVERT − ms`, 16 digits for any time before year 2286.
 const INVERT: i64 = 9_999_999_999_999_999;
-const SCAN_PAGE: usize = 512;
+/// `audit_log` values read per scan page: packs are up to ~100 KiB each.
+const SCAN_PAGE: usize = 32;
 
 /// One stored record of `audit_log`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,13 +108,68 @@ fn read_head(txn: &dyn ReadTxn) -> Result<Option<Head>, AuditError> {
     }
 }
 
-pub(crate) fn decode_log(seq: u64, bytes: &[u8]) -> Result<LogRecord, AuditError> {
-    decode_record::<LogRecord>(bytes)
+/// One record as read back from `audit_log`, whichever layout holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub seq: u64,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+    pub account: String,
+    pub region: String,
+    pub time_ms: i64,
+    pub event: String,
+}
+
+fn corrupt(seq: u64, detail: impl Into<String>) -> AuditError {
+    AuditError::Corrupt {
+        seq,
+        detail: detail.into(),
+    }
+}
+
+fn hash_from_hex(seq: u64, what: &str, h: &str) -> Result<[u8; 32], AuditError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(h, &mut out).map_err(|e| corrupt(seq, format!("{what}: {e}")))?;
+    Ok(out)
+}
+
+/// The records of the `audit_log` value stored under `key` (a single JSON record, or a pack
+/// whose records are `key`, `key + 1`, …), in order. A single record's own `seq` is returned
+/// as stored (the caller checks it against the key).
+pub(crate) fn decode_log(key: u64, bytes: &[u8]) -> Result<Vec<Stored>, AuditError> {
+    if pack::is_pack(bytes) {
+        let p = pack::parse(bytes).map_err(|e| corrupt(key, e))?;
+        let mut prev = p.prev_hash;
+        let mut out = Vec::with_capacity(p.records.len());
+        for (i, r) in p.records.iter().enumerate() {
+            let seq = key
+                .checked_add(i as u64)
+                .ok_or_else(|| corrupt(key, "pack runs past the last sequence number"))?;
+            out.push(Stored {
+                seq,
+                prev_hash: prev,
+                hash: r.hash,
+                account: r.account.to_owned(),
+                region: r.region.to_owned(),
+                time_ms: r.time_ms,
+                event: r.event.to_owned(),
+            });
+            prev = r.hash;
+        }
+        return Ok(out);
+    }
+    let r = decode_record::<LogRecord>(bytes)
         .map(|(_, r)| r)
-        .map_err(|e| AuditError::Corrupt {
-            seq,
-            detail: e.to_string(),
-        })
+        .map_err(|e| corrupt(key, e.to_string()))?;
+    Ok(vec![Stored {
+        seq: r.seq,
+        prev_hash: hash_from_hex(key, "prev_hash", &r.prev_hash)?,
+        hash: hash_from_hex(key, "hash", &r.hash)?,
+        account: r.account,
+        region: r.region,
+        time_ms: r.time_ms,
+        event: r.event,
+    }])
 }
 
 /// One recipient's copy of an event, serialised once: what the log stores per record (and the
@@ -166,6 +229,16 @@ impl Filed {
     }
 }
 
+/// How [`append_filed`] stores records in `audit_log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// One JSON [`LogRecord`] per record (transactional appends of a call's own records, the
+    /// direct-mode writer).
+    Single,
+    /// Packs of consecutive records (the journal's mover: many records per transaction).
+    Packed,
+}
+
 /// Appends `events` to the log inside `txn` (the caller's transaction): one record per
 /// recipient account of each event ([`Event::recipients`]), each with `recipientAccountId`
 /// set to that account. Nothing is visible until the caller commits; an aborted transaction
@@ -174,13 +247,37 @@ pub fn append(txn: &mut dyn WriteTxn, events: &[Event]) -> Result<(), AuditError
     if events.is_empty() {
         return Ok(());
     }
-    append_filed(txn, &Filed::file_all(events)?)
+    append_filed(txn, &Filed::file_all(events)?, Layout::Single)
+}
+
+/// The `audit_idx` value of record `seq`: the seq, then for a packed record its pack's key.
+pub(crate) fn index_value(seq: u64, pack: Option<u64>) -> ([u8; 16], usize) {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&seq.to_be_bytes());
+    match pack {
+        None => (v, 8),
+        Some(p) => {
+            v[8..].copy_from_slice(&p.to_be_bytes());
+            (v, 16)
+        }
+    }
+}
+
+/// `(seq, audit_log key of the value holding it)` from an `audit_idx` value.
+pub(crate) fn parse_index_value(v: &[u8]) -> Option<(u64, u64)> {
+    let seq = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+    match v.len() {
+        8 => Some((seq, seq)),
+        16 => Some((seq, u64::from_be_bytes(v.get(8..16)?.try_into().ok()?))),
+        _ => None,
+    }
 }
 
 /// Appends already-filed records, in order, inside `txn`.
 pub(crate) fn append_filed<'a>(
     txn: &mut dyn WriteTxn,
     records: impl IntoIterator<Item = &'a Filed>,
+    layout: Layout,
 ) -> Result<(), AuditError> {
     let (mut seq, mut prev) = match read_head(txn)? {
         None => (0u64, GENESIS),
@@ -194,28 +291,54 @@ pub(crate) fn append_filed<'a>(
         }
     };
     let start = seq;
-    // Reused across records: the encoded log record and the index key.
-    let mut value = Vec::with_capacity(4096);
+    // Reused across records: the encoded log record or pack, and the index key.
+    let mut value = Vec::with_capacity(if layout == Layout::Single { 4096 } else { 0 });
+    let mut pack = PackBuf::default();
     let mut key = String::with_capacity(64);
     for filed in records {
         let hash = chain_hash(&prev, filed.event.as_bytes());
         seq += 1;
-        let rec = LogRecordRef {
-            seq,
-            prev_hash: &hex::encode(prev),
-            hash: &hex::encode(hash),
-            account: &filed.account,
-            region: &filed.region,
-            time_ms: filed.time_ms,
-            event: &filed.event,
+        let in_pack = match layout {
+            Layout::Single => {
+                let rec = LogRecordRef {
+                    seq,
+                    prev_hash: &hex::encode(prev),
+                    hash: &hex::encode(hash),
+                    account: &filed.account,
+                    region: &filed.region,
+                    time_ms: filed.time_ms,
+                    event: &filed.event,
+                };
+                value.clear();
+                encode_record_into(RECORD_VERSION, &rec, &mut value)?;
+                txn.put(LOG_TABLE, &seq.to_be_bytes(), &value)?;
+                None
+            }
+            Layout::Packed => {
+                if pack.is_empty() {
+                    pack.begin(seq, &prev);
+                }
+                pack.push(&PackedRecord {
+                    account: &filed.account,
+                    region: &filed.region,
+                    time_ms: filed.time_ms,
+                    hash,
+                    event: &filed.event,
+                })?;
+                Some(pack.first())
+            }
         };
-        value.clear();
-        encode_record_into(RECORD_VERSION, &rec, &mut value)?;
-        txn.put(LOG_TABLE, &seq.to_be_bytes(), &value)?;
         key.clear();
         write_index_key(&mut key, &filed.account, &filed.region, filed.time_ms, seq);
-        txn.put(INDEX_TABLE, key.as_bytes(), &seq.to_be_bytes())?;
+        let (v, n) = index_value(seq, in_pack);
+        txn.put(INDEX_TABLE, key.as_bytes(), &v[..n])?;
         prev = hash;
+        if pack.is_full() {
+            put_pack(txn, &mut pack)?;
+        }
+    }
+    if !pack.is_empty() {
+        put_pack(txn, &mut pack)?;
     }
     if seq == start {
         return Ok(());
@@ -225,6 +348,14 @@ pub(crate) fn append_filed<'a>(
         hash: hex::encode(prev),
     };
     txn.put(HEAD_TABLE, HEAD_KEY, &encode_record(RECORD_VERSION, &head)?)?;
+    Ok(())
+}
+
+/// Stores the pack being built and empties the builder.
+fn put_pack(txn: &mut dyn WriteTxn, pack: &mut PackBuf) -> Result<(), AuditError> {
+    let key = pack.first().to_be_bytes();
+    txn.put(LOG_TABLE, &key, pack.finish())?;
+    pack.clear();
     Ok(())
 }
 
@@ -286,11 +417,12 @@ pub struct VerifyReport {
 }
 
 /// Walks the whole log in sequence order and checks, for each record: its key matches its
-/// `seq` and sequence numbers are contiguous from 1; it decodes; its `prev_hash` is the
-/// previous record's hash; its `hash` is SHA-256(prev_hash ‖ event); the event JSON parses and
-/// its `recipientAccountId`/`awsRegion`/`eventTime` match where the record is filed, and its
-/// lookup index row exists. Finally the head must
-/// point at the last record. Stops at the first broken record.
+/// `seq` and sequence numbers are contiguous from 1 (a pack's records are its key and the
+/// numbers after it); it decodes; its `prev_hash` is the previous record's hash; its `hash` is
+/// SHA-256(prev_hash ‖ event); the event JSON parses and its
+/// `recipientAccountId`/`awsRegion`/`eventTime` match where the record is filed, and its lookup
+/// index row exists and leads to it. Finally the head must point at the last record. Stops at
+/// the first broken record.
 pub fn verify(store: &dyn MetaStore) -> Result<VerifyReport, AuditError> {
     let txn = store.read()?;
     let mut records = 0u64;
@@ -323,67 +455,26 @@ pub fn verify(store: &dyn MetaStore) -> Result<VerifyReport, AuditError> {
                     format!("record missing (next stored record is {key_seq})"),
                 ));
             }
-            let r = match decode_log(key_seq, &rec.value) {
+            let stored = match decode_log(key_seq, &rec.value) {
                 Ok(r) => r,
                 Err(e) => return Ok(broken(key_seq, records, format!("undecodable: {e}"))),
             };
-            if r.seq != key_seq {
-                return Ok(broken(
-                    key_seq,
-                    records,
-                    format!("stored seq {} differs from its key", r.seq),
-                ));
-            }
-            if r.prev_hash != hex::encode(prev) {
-                return Ok(broken(
-                    key_seq,
-                    records,
-                    "prev_hash does not match the previous record's hash".into(),
-                ));
-            }
-            let h = chain_hash(&prev, r.event.as_bytes());
-            if r.hash != hex::encode(h) {
-                return Ok(broken(
-                    key_seq,
-                    records,
-                    "hash mismatch (record content changed)".into(),
-                ));
-            }
-            let ev = match serde_json::from_str::<Event>(&r.event) {
-                Ok(ev) => ev,
-                Err(e) => return Ok(broken(key_seq, records, format!("event JSON: {e}"))),
-            };
-            if ev.recipient_account_id != r.account || ev.aws_region != r.region {
-                return Ok(broken(
-                    key_seq,
-                    records,
-                    "account/region differ from the event's".into(),
-                ));
-            }
-            // time_ms is outside the hash: it must agree with the hashed eventTime (whole seconds).
-            if r.time_ms.div_euclid(1000) != ev.event_time.timestamp() {
-                return Ok(broken(
-                    key_seq,
-                    records,
-                    "stored time differs from the event's".into(),
-                ));
-            }
-            // The lookup index is derived data, but a missing row would hide the event from
-            // LookupEvents, so it is checked too.
-            let idx = index_key(&r.account, &r.region, r.time_ms, key_seq);
-            match txn.get(INDEX_TABLE, idx.as_bytes())? {
-                Some(v) if v.value == key_seq.to_be_bytes() => {}
-                _ => {
+            let packed = pack::is_pack(&rec.value).then_some(key_seq);
+            for r in stored {
+                if r.seq != expected {
                     return Ok(broken(
-                        key_seq,
+                        expected,
                         records,
-                        "lookup index entry missing".into(),
-                    ))
+                        format!("stored seq {} differs from its key", r.seq),
+                    ));
                 }
+                if let Err(reason) = check_record(&*txn, &r, &prev, packed)? {
+                    return Ok(broken(r.seq, records, reason));
+                }
+                prev = r.hash;
+                records += 1;
+                expected += 1;
             }
-            prev = h;
-            records += 1;
-            expected += 1;
         }
         after = Some(next_after);
     }
@@ -420,6 +511,43 @@ pub fn verify(store: &dyn MetaStore) -> Result<VerifyReport, AuditError> {
     })
 }
 
+/// The checks of one record `r` (see [`verify`]) that follows the chain hash `prev`: the
+/// reason it is broken, if it is.
+fn check_record(
+    txn: &dyn ReadTxn,
+    r: &Stored,
+    prev: &[u8; 32],
+    pack: Option<u64>,
+) -> Result<Result<(), String>, AuditError> {
+    if r.prev_hash != *prev {
+        return Ok(Err(
+            "prev_hash does not match the previous record's hash".into()
+        ));
+    }
+    if r.hash != chain_hash(prev, r.event.as_bytes()) {
+        return Ok(Err("hash mismatch (record content changed)".into()));
+    }
+    let ev = match serde_json::from_str::<Event>(&r.event) {
+        Ok(ev) => ev,
+        Err(e) => return Ok(Err(format!("event JSON: {e}"))),
+    };
+    if ev.recipient_account_id != r.account || ev.aws_region != r.region {
+        return Ok(Err("account/region differ from the event's".into()));
+    }
+    // time_ms is outside the hash: it must agree with the hashed eventTime (whole seconds).
+    if r.time_ms.div_euclid(1000) != ev.event_time.timestamp() {
+        return Ok(Err("stored time differs from the event's".into()));
+    }
+    // The lookup index is derived data, but a missing row would hide the event from
+    // LookupEvents, so it is checked too.
+    let idx = index_key(&r.account, &r.region, r.time_ms, r.seq);
+    let (want, n) = index_value(r.seq, pack);
+    match txn.get(INDEX_TABLE, idx.as_bytes())? {
+        Some(v) if v.value == want[..n] => Ok(Ok(())),
+        _ => Ok(Err("lookup index entry missing".into())),
+    }
+}
+
 /// Writes every record's event JSON, in sequence order, one per line; returns how many.
 pub fn export(store: &dyn MetaStore, out: &mut dyn Write) -> Result<u64, AuditError> {
     let txn = store.read()?;
@@ -433,10 +561,11 @@ pub fn export(store: &dyn MetaStore, out: &mut dyn Write) -> Result<u64, AuditEr
         let next_after = last_key.clone();
         for (key, rec) in page {
             let seq = <[u8; 8]>::try_from(key.as_slice()).map_or(0, u64::from_be_bytes);
-            let r = decode_log(seq, &rec.value)?;
-            out.write_all(r.event.as_bytes())?;
-            out.write_all(b"\n")?;
-            n += 1;
+            for r in decode_log(seq, &rec.value)? {
+                out.write_all(r.event.as_bytes())?;
+                out.write_all(b"\n")?;
+                n += 1;
+            }
         }
         after = Some(next_after);
     }

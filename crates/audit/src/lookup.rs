@@ -9,7 +9,7 @@
 use crate::error::AuditError;
 use crate::event::Event;
 use crate::writer::AuditWriter;
-use crate::log::{decode_log, index_prefix, inverted, INDEX_TABLE, LOG_TABLE};
+use crate::log::{decode_log, index_prefix, inverted, parse_index_value, Stored, INDEX_TABLE, LOG_TABLE};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use kmsnap_api::gen::cloudtrail::{
@@ -165,6 +165,8 @@ pub fn lookup(
     let mut events = Vec::new();
     let mut scanned = 0usize;
     let mut next_token = None;
+    // The last `audit_log` value read (its key and records).
+    let mut held: Option<(u64, Vec<Stored>)> = None;
     'outer: loop {
         let page = txn.scan(INDEX_TABLE, prefix.as_bytes(), Some(&after), PAGE)?;
         if page.is_empty() {
@@ -183,25 +185,34 @@ pub fn lookup(
                 break 'outer;
             }
             scanned += 1;
-            let seq = <[u8; 8]>::try_from(rec.value.as_slice())
-                .map(u64::from_be_bytes)
-                .map_err(|_| AuditError::Corrupt {
+            let (seq, at) =
+                parse_index_value(&rec.value).ok_or_else(|| AuditError::Corrupt {
                     seq: 0,
                     detail: "index entry is not a sequence number".into(),
                 })?;
-            let Some(log) = txn.get(LOG_TABLE, &seq.to_be_bytes())? else {
-                return Err(AuditError::Corrupt {
+            // Consecutive rows of one account mostly fall in the same pack: read each once.
+            if held.as_ref().is_none_or(|(k, _)| *k != at) {
+                let Some(log) = txn.get(LOG_TABLE, &at.to_be_bytes())? else {
+                    return Err(AuditError::Corrupt {
+                        seq,
+                        detail: "indexed record missing".into(),
+                    });
+                };
+                held = Some((at, decode_log(at, &log.value)?));
+            }
+            let r = held
+                .as_ref()
+                .and_then(|(_, recs)| recs.iter().find(|r| r.seq == seq))
+                .ok_or_else(|| AuditError::Corrupt {
                     seq,
                     detail: "indexed record missing".into(),
-                });
-            };
-            let r = decode_log(seq, &log.value)?;
+                })?;
             let ev: Event = serde_json::from_str(&r.event).map_err(|e| AuditError::Corrupt {
                 seq,
                 detail: e.to_string(),
             })?;
             if filter.as_ref().is_none_or(|f| f.matches(&ev)) {
-                events.push(to_lookup_event(&ev, r.event));
+                events.push(to_lookup_event(&ev, r.event.clone()));
             }
             after = key;
         }

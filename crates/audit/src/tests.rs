@@ -588,6 +588,223 @@ fn append_in_an_aborted_transaction_leaves_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Packs: the mover's layout of the same chain
+
+/// Appends events the way the journal's mover does (packs).
+fn append_packed(store: &dyn MetaStore, events: &[Event]) {
+    let filed = crate::log::Filed::file_all(events).unwrap();
+    let mut txn = store.write().unwrap();
+    crate::log::append_filed(&mut *txn, &filed, crate::log::Layout::Packed).unwrap();
+    txn.commit().unwrap();
+}
+
+fn encrypt_events(from: i64, n: i64) -> Vec<Event> {
+    (from..from + n)
+        .map(|i| kms_event(&root_ctx(A, t(i)), "Encrypt", true, A))
+        .collect()
+}
+
+/// 3 single records, then 150 packed (packs of 64, 64, 22), then 2 singles, then 5 packed.
+fn mixed(store: &dyn MetaStore) {
+    append_all(store, &encrypt_events(0, 3));
+    append_packed(store, &encrypt_events(3, 150));
+    append_all(store, &encrypt_events(153, 2));
+    append_packed(store, &encrypt_events(155, 5));
+}
+
+#[test]
+fn packed_and_single_records_form_one_chain() {
+    let store = mem();
+    mixed(store.as_ref());
+    let r = store.read().unwrap();
+    // One value per pack: 3 + 3 + 2 + 1.
+    assert_eq!(r.count(LOG_TABLE, b"").unwrap(), 9);
+    assert_eq!(r.count(INDEX_TABLE, b"").unwrap(), 160);
+    let keys: Vec<u64> = r
+        .scan(LOG_TABLE, b"", None, 100)
+        .unwrap()
+        .iter()
+        .map(|(k, _)| u64::from_be_bytes(k.as_slice().try_into().unwrap()))
+        .collect();
+    assert_eq!(keys, vec![1, 2, 3, 4, 68, 132, 154, 155, 156]);
+    drop(r);
+    assert_eq!(
+        verify(store.as_ref()).unwrap(),
+        VerifyReport {
+            records: 160,
+            first_broken: None
+        }
+    );
+    let mut out = Vec::new();
+    assert_eq!(export(store.as_ref(), &mut out).unwrap(), 160);
+    let times: Vec<i64> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let e: Event = serde_json::from_str(l).unwrap();
+            (e.event_time - t(0)).num_seconds()
+        })
+        .collect();
+    assert_eq!(times, (0..160).collect::<Vec<_>>());
+}
+
+#[test]
+fn lookup_reads_packed_records_newest_first_across_pages() {
+    let store = mem();
+    mixed(store.as_ref());
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let out = lookup(
+            store.as_ref(),
+            A,
+            REGION,
+            t(1000),
+            LookupEventsRequest {
+                max_results: Some(50),
+                next_token: token.take(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        seen.extend(names(&out));
+        for e in out.events.as_ref().unwrap() {
+            let ct: Event = serde_json::from_str(e.cloud_trail_event.as_deref().unwrap()).unwrap();
+            assert_eq!(Some(ct.event_id.as_str()), e.event_id.as_deref());
+        }
+        match out.next_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..160).rev().collect::<Vec<_>>());
+}
+
+#[test]
+fn a_changed_event_inside_a_pack_breaks_exactly_that_record() {
+    let store = mem();
+    mixed(store.as_ref());
+    // Record 70 is the third of the pack at 68; its event is the third "Encrypt" in the pack.
+    rewrite(store.as_ref(), 68, |v| {
+        let pos = v
+            .windows(7)
+            .enumerate()
+            .filter(|(_, w)| *w == b"Encrypt")
+            .nth(2)
+            .unwrap()
+            .0;
+        v[pos] ^= 0x01; // "Dncrypt": still valid JSON, different bytes
+    });
+    let r = verify(store.as_ref()).unwrap();
+    let (seq, reason) = r.first_broken.unwrap();
+    assert_eq!((seq, r.records), (70, 69));
+    assert!(reason.contains("hash"), "{reason}");
+}
+
+#[test]
+fn a_recomputed_hash_inside_a_pack_breaks_the_next_record() {
+    // An attacker who rewrites record 5 (second of the pack at 4) and its stored hash still
+    // breaks the link to record 6.
+    let store = mem();
+    mixed(store.as_ref());
+    rewrite(store.as_ref(), 4, |v| {
+        let p = crate::pack::parse(v).unwrap();
+        let mut recs = p.records.clone();
+        let changed = recs[1].event.replace("Encrypt", "Decrypt");
+        let mut c = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        c.update(&recs[0].hash);
+        c.update(changed.as_bytes());
+        recs[1].hash.copy_from_slice(c.finish().as_ref());
+        recs[1].event = &changed;
+        let mut b = crate::pack::PackBuf::default();
+        b.begin(4, &p.prev_hash);
+        for r in &recs {
+            b.push(r).unwrap();
+        }
+        *v = b.finish().to_vec();
+    });
+    let r = verify(store.as_ref()).unwrap();
+    let (seq, reason) = r.first_broken.unwrap();
+    assert_eq!(seq, 6, "{reason}");
+}
+
+#[test]
+fn damaged_or_missing_packs_and_index_rows_are_reported() {
+    // Framing.
+    let store = mem();
+    mixed(store.as_ref());
+    rewrite(store.as_ref(), 68, |v| v.truncate(v.len() - 1));
+    let r = verify(store.as_ref()).unwrap();
+    let (seq, reason) = r.first_broken.unwrap();
+    assert_eq!((seq, r.records), (68, 67));
+    assert!(reason.contains("undecodable"), "{reason}");
+
+    // A whole pack deleted.
+    let store = mem();
+    mixed(store.as_ref());
+    let mut txn = store.write().unwrap();
+    txn.delete(LOG_TABLE, &seq_key(68)).unwrap();
+    txn.commit().unwrap();
+    let (seq, reason) = verify(store.as_ref()).unwrap().first_broken.unwrap();
+    assert_eq!(seq, 68);
+    assert!(reason.contains("missing"), "{reason}");
+
+    // The last pack deleted: the head points past the log.
+    let store = mem();
+    mixed(store.as_ref());
+    let mut txn = store.write().unwrap();
+    txn.delete(LOG_TABLE, &seq_key(156)).unwrap();
+    txn.commit().unwrap();
+    let r = verify(store.as_ref()).unwrap();
+    assert_eq!(r.records, 155);
+    assert_eq!(r.first_broken.map(|b| b.0), Some(156));
+
+    // The index row of a packed record, or one pointing at the wrong pack.
+    for damage in ["delete", "wrong pack"] {
+        let store = mem();
+        mixed(store.as_ref());
+        let mut txn = store.write().unwrap();
+        let rows = txn.scan(INDEX_TABLE, b"", None, 1000).unwrap();
+        let (key, rec) = rows
+            .iter()
+            .find(|(_, r)| r.value.get(..8) == Some(&seq_key(100)[..]))
+            .unwrap()
+            .clone();
+        assert_eq!(rec.value.len(), 16);
+        assert_eq!(rec.value[8..], seq_key(68));
+        if damage == "delete" {
+            txn.delete(INDEX_TABLE, &key).unwrap();
+        } else {
+            let mut v = rec.value.clone();
+            v[8..].copy_from_slice(&seq_key(4));
+            txn.put(INDEX_TABLE, &key, &v).unwrap();
+        }
+        txn.commit().unwrap();
+        let (seq, reason) = verify(store.as_ref()).unwrap().first_broken.unwrap();
+        assert_eq!(seq, 100, "{damage}");
+        assert!(reason.contains("index"), "{damage}: {reason}");
+        if damage == "wrong pack" {
+            // LookupEvents refuses rather than returning another record.
+            let mut token = None;
+            let failed = loop {
+                let req = LookupEventsRequest {
+                    next_token: token.take(),
+                    ..Default::default()
+                };
+                match lookup(store.as_ref(), A, REGION, t(1000), req) {
+                    Err(_) => break true,
+                    Ok(o) => match o.next_token {
+                        Some(tk) => token = Some(tk),
+                        None => break false,
+                    },
+                }
+            };
+            assert!(failed, "lookup must report the broken index row");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Recipients
 
 #[test]

@@ -5,10 +5,12 @@
 //!   serialises its event and queues it; a journal writer thread takes everything queued and
 //!   writes it to the audit journal (`journal.rs`) with one synchronous write, and only then
 //!   acknowledges those calls; while it writes, new submissions pile up and form the next
-//!   batch. A mover thread then takes the acknowledged records in large batches (thousands per
-//!   transaction) into the hash-chained log, recording in the same transaction how far the
-//!   journal is moved; startup recovery moves whatever a crash left behind. A crash can lose
-//!   only records whose callers were still waiting (and so never answered their client).
+//!   batch (and while calls queue for the CPU, it lets a batch gather a little longer: see
+//!   [`Pace`]). A mover thread then takes the acknowledged records in large batches
+//!   (thousands per transaction) into the hash-chained log, stored in packs (`pack.rs`),
+//!   recording in the same transaction how far the journal is moved; startup recovery moves
+//!   whatever a crash left behind. A crash can lose only records whose callers were still
+//!   waiting (and so never answered their client).
 //! - **Memory** ([`AuditWriter::in_memory`], `--memory`): nothing is durable anyway, so a
 //!   submission is acknowledged at once and the mover appends it to the log.
 //! - **Direct** ([`AuditWriter::start`]): the mover appends each batch to the log and
@@ -24,11 +26,20 @@
 //! calls in flight, so crypto calls fell from ~50k to ~9k/s at 8 connections. A journal batch
 //! is one `O_DIRECT | O_DSYNC` write of a few KiB (~80–100 µs), and the per-record database
 //! work moves off the request path into large transactions.
+//!
+//! CPU per call (2-core VM, kms_bench crypto calls at 64 connections, server CPU time per
+//! request): ~50 µs with the first journal version, against ~28 µs with no audit at all. The
+//! mover spent ~11 µs per record (a 1–2 KiB JSON value per record, the event escaped inside
+//! it, plus its index row); packs (`pack.rs`) cut that to ~4.5. The journal writer spent
+//! ~7 µs (a write costs ~30–40 µs of CPU, mostly kernel and context switches, and carried ~5
+//! records); lingering while calls queue for the CPU cut that to ~3.5. At 8 connections the
+//! calls do not queue, batches stay at ~3 records, and the write's CPU (~12 µs per call) is
+//! the largest audit cost left.
 
 use crate::error::AuditError;
 use crate::event::Event;
 use crate::journal::{fits, prepare_spare, BatchBuf, JournalConfig, Segments};
-use crate::log::{append_filed, set_journal_moved, Filed};
+use crate::log::{append_filed, set_journal_moved, Filed, Layout};
 use kmsnap_store::{MetaStore, StoreError};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -62,16 +73,24 @@ impl Default for WriterConfig {
 /// How a submitter waits: a future (async callers) or a blocked thread. A plain channel for the
 /// blocking case, because tokio's `blocking_recv` panics inside a runtime.
 enum Done {
-    Async(oneshot::Sender<Result<(), AuditError>>),
+    Async(oneshot::Sender<Answer>),
     Blocking(mpsc::SyncSender<Result<(), AuditError>>),
 }
 
+/// An async submitter's answer, and when the journal sent it (ns on the [`Pace`] clock; 0 from
+/// the other modes).
+type Answer = (Result<(), AuditError>, u64);
+
 impl Done {
     fn send(self, r: Result<(), AuditError>) {
+        self.send_at(r, 0);
+    }
+
+    fn send_at(self, r: Result<(), AuditError>, at: u64) {
         // A submitter that stopped waiting is fine: its events are written either way.
         match self {
             Done::Async(tx) => {
-                let _ = tx.send(r);
+                let _ = tx.send((r, at));
             }
             Done::Blocking(tx) => {
                 let _ = tx.send(r);
@@ -137,6 +156,11 @@ struct Queue {
 struct Shared {
     store: Arc<dyn MetaStore>,
     mode: Mode,
+    /// Journal mode: how busy the submitters' threads are, which decides how long a journal
+    /// writer lets a batch gather.
+    pace: Pace,
+    /// Journal mode: the longest a writer lets a batch gather ([`JournalConfig::max_linger`]).
+    max_linger: Duration,
     queue: Mutex<Queue>,
     /// The mover waits here for work.
     work: Condvar,
@@ -176,12 +200,13 @@ struct JournalState {
     broken: Option<String>,
 }
 
-/// The mover's settings.
+/// The mover's settings, and the journal writers' longest linger.
 struct Tuning {
     max_move: usize,
     max_pending: usize,
     linger: Duration,
     hold_mover: bool,
+    max_linger: Duration,
 }
 
 impl Tuning {
@@ -191,7 +216,83 @@ impl Tuning {
             max_pending: c.max_pending.max(1),
             linger: c.move_linger,
             hold_mover: c.hold_mover,
+            max_linger: c.max_linger,
         }
+    }
+}
+
+/// How long woken submitters take to resume, as the journal sees it: the time from a batch's
+/// acknowledgement until its async submitters run again, smoothed. That is how long a task
+/// waits for a CPU once it is ready, so it says whether lingering costs anything:
+///
+/// - small: the submitters' threads have CPU to spare and nothing else queues for it, so a
+///   batch is written the moment the device is free (at low concurrency the journal's latency
+///   *is* the call's latency);
+/// - large: calls queue for the CPU, which is the bottleneck. Each journal write costs ~30 µs
+///   of CPU in the kernel however few records it carries, so a writer then lets the batch
+///   gather for a while (a fraction of that delay, at most [`JournalConfig::max_linger`]):
+///   fewer, larger writes leave more CPU to the calls. The wait lengthens the journal's part of
+///   a call's latency but shortens the CPU queue, and the delay it is derived from shrinks
+///   again as soon as the CPU catches up.
+///
+/// Submitters that block a thread (`submit_wait`) do not report: their thread waits on its own.
+struct Pace {
+    epoch: Instant,
+    /// Smoothed resume delay in ns (an exponential average over recent submitters; updates
+    /// race, which only makes it coarser).
+    delay: AtomicU64,
+    /// When a submitter last reported (ns since `epoch`).
+    reported: AtomicU64,
+}
+
+/// Below this resume delay a writer never lingers.
+const LINGER_FROM: Duration = Duration::from_micros(200);
+/// A delay reported longer ago than this is stale (the load that caused it is gone): a quiet
+/// period never leaves the next calls lingering.
+const PACE_STALE: Duration = Duration::from_millis(5);
+
+impl Pace {
+    fn new() -> Pace {
+        Pace {
+            epoch: Instant::now(),
+            delay: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
+        }
+    }
+
+    /// Now, in ns since `epoch` (never 0).
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).map_or(u64::MAX, |n| n.max(1))
+    }
+
+    /// A submitter answered at `acked` (a [`Pace::now`]) runs again.
+    fn resumed(&self, acked: u64) {
+        self.resumed_at(self.now(), acked);
+    }
+
+    fn resumed_at(&self, now: u64, acked: u64) {
+        let d = now.saturating_sub(acked);
+        let old = self.delay.load(Ordering::Relaxed);
+        self.delay
+            .store(old - old / 16 + d / 16, Ordering::Relaxed);
+        self.reported.store(now, Ordering::Relaxed);
+    }
+
+    /// How long a writer that just took a batch lets it gather before writing it.
+    fn linger(&self, max: Duration) -> Duration {
+        self.linger_at(self.now(), max)
+    }
+
+    fn linger_at(&self, now: u64, max: Duration) -> Duration {
+        let since = now.saturating_sub(self.reported.load(Ordering::Relaxed));
+        if Duration::from_nanos(since) > PACE_STALE {
+            return Duration::ZERO;
+        }
+        let delay = Duration::from_nanos(self.delay.load(Ordering::Relaxed));
+        if delay < LINGER_FROM {
+            return Duration::ZERO;
+        }
+        (delay / 2).min(max)
     }
 }
 
@@ -248,6 +349,7 @@ impl AuditWriter {
                 max_pending: usize::MAX,
                 linger: config.linger,
                 hold_mover: false,
+                max_linger: Duration::ZERO,
             },
         )
     }
@@ -309,10 +411,13 @@ impl AuditWriter {
             max_pending,
             linger,
             hold_mover,
+            max_linger,
         } = tuning;
         let shared = Arc::new(Shared {
             store,
             mode,
+            pace: Pace::new(),
+            max_linger,
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 records: 0,
@@ -420,9 +525,14 @@ impl AuditWriter {
     ) -> impl Future<Output = Result<(), AuditError>> + Send + 'static {
         let (done, rx) = oneshot::channel();
         let queued = self.enqueue(events, Done::Async(done));
+        let pace = (self.shared.mode == Mode::Journal).then(|| self.shared.clone());
         async move {
             queued?;
-            rx.await.unwrap_or(Err(AuditError::WriterClosed))
+            let (r, acked) = rx.await.unwrap_or((Err(AuditError::WriterClosed), 0));
+            if let Some(shared) = pace.filter(|_| acked != 0) {
+                shared.pace.resumed(acked);
+            }
+            r
         }
     }
 
@@ -613,10 +723,20 @@ fn journal_loop(shared: &Shared, rx: &Mutex<mpsc::Receiver<Job>>, max_batch: usi
             let Ok(first) = rx.recv() else { return };
             n += first.records.len();
             jobs.push(first);
-            while n < max_batch {
-                let Ok(job) = rx.try_recv() else { break };
-                n += job.records.len();
-                jobs.push(job);
+            let drain = |jobs: &mut Vec<Job>, n: &mut usize| {
+                while *n < max_batch {
+                    let Ok(job) = rx.try_recv() else { break };
+                    *n += job.records.len();
+                    jobs.push(job);
+                }
+            };
+            drain(&mut jobs, &mut n);
+            // Submitters queue for the CPU: let the batch gather (see `Pace`). A plain sleep,
+            // so that submissions meanwhile wake nobody.
+            let linger = shared.pace.linger(shared.max_linger);
+            if n < max_batch && !linger.is_zero() {
+                std::thread::sleep(linger);
+                drain(&mut jobs, &mut n);
             }
         }
         let mut records = Vec::with_capacity(n);
@@ -742,9 +862,10 @@ fn complete(shared: &Shared, batch: u64, finished: Finished) {
         }
         shared.completed.notify_all();
     }
+    let at = shared.pace.now();
     for (dones, result) in answers {
         for d in dones {
-            d.send(result.clone().map_err(|why| failed(&why)));
+            d.send_at(result.clone().map_err(|why| failed(&why)), at);
         }
     }
 }
@@ -828,7 +949,14 @@ fn mover_loop(shared: &Shared) {
             continue;
         };
         let result = kmsnap_store::transact(shared.store.as_ref(), |txn| {
-            append_filed(txn, batch.iter().flat_map(|p| p.records.iter()))?;
+            // Direct mode keeps one record per value (its callers and their tests read the log
+            // record by record); the others move many records at once, in packs.
+            let layout = if shared.mode == Mode::Direct {
+                Layout::Single
+            } else {
+                Layout::Packed
+            };
+            append_filed(txn, batch.iter().flat_map(|p| p.records.iter()), layout)?;
             if shared.mode == Mode::Journal {
                 set_journal_moved(txn, last)?;
             }
@@ -923,5 +1051,42 @@ fn recycle(shared: &Shared, moved: u64) {
         if let Err(e) = std::fs::remove_file(&path) {
             report(&format!("removing {}: {e}", path.display()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pace_lingers_only_while_submitters_resume_late() {
+        const MS: u64 = 1_000_000;
+        let max = Duration::from_micros(500);
+        let pace = Pace::new();
+        // Nothing reported yet.
+        assert_eq!(pace.linger_at(0, max), Duration::ZERO);
+        // Submitters resume promptly (20 µs): never linger.
+        let mut now = 10 * MS;
+        for _ in 0..64 {
+            now += 100_000;
+            pace.resumed_at(now, now - 20_000);
+        }
+        assert_eq!(pace.linger_at(now, max), Duration::ZERO);
+        // They resume 2 ms late (a long CPU queue): linger half of that, capped.
+        for _ in 0..200 {
+            now += 100_000;
+            pace.resumed_at(now, now - 2 * MS);
+        }
+        assert_eq!(pace.linger_at(now, max), max);
+        let half = pace.linger_at(now, Duration::from_secs(1));
+        assert!(half > Duration::from_micros(900) && half <= Duration::from_millis(1), "{half:?}");
+        assert_eq!(pace.linger_at(now, Duration::ZERO), Duration::ZERO);
+        // A quiet spell makes the measurement stale.
+        let later = now + u64::try_from(PACE_STALE.as_nanos()).unwrap() + 1;
+        assert_eq!(pace.linger_at(later, max), Duration::ZERO);
+        // And the real clock agrees with itself.
+        let t = pace.now();
+        pace.resumed(t);
+        assert!(pace.now() >= t);
     }
 }

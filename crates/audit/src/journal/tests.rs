@@ -46,6 +46,11 @@ fn logged(store: &dyn MetaStore) -> Vec<u64> {
         .collect()
 }
 
+/// How many `audit_log` values hold the records (the mover and recovery store packs).
+fn log_values(store: &dyn MetaStore) -> u64 {
+    store.read().unwrap().count(crate::LOG_TABLE, b"").unwrap()
+}
+
 fn chain_ok(store: &dyn MetaStore, records: u64) {
     assert_eq!(
         verify(store).unwrap(),
@@ -306,6 +311,8 @@ fn concurrent_writers_acknowledge_in_order_and_lose_nothing() {
         submit_all(&writer, 0..400);
         writer.flush().unwrap();
         expect_logged(store.as_ref(), 0..400);
+        // Moved in packs of at most 64.
+        assert!((7..400).contains(&log_values(store.as_ref())), "{}", log_values(store.as_ref()));
     }
     // And with the mover held: every acknowledged record is readable from the journal alone,
     // across batches written out of order and segment switches.
@@ -336,6 +343,7 @@ fn the_offline_recovery_moves_the_journal_once() {
     assert_eq!(recover(store.as_ref(), &jdir).unwrap(), 40);
     assert_eq!(recover(store.as_ref(), &jdir).unwrap(), 0, "already moved");
     chain_ok(store.as_ref(), 40);
+    assert_eq!(log_values(store.as_ref()), 1, "40 records in one pack");
     let _w = AuditWriter::with_journal(store.clone(), &jdir, small()).unwrap();
     chain_ok(store.as_ref(), 40);
     assert_eq!(recover(store.as_ref(), &dir.path().join("nowhere")).unwrap(), 0);
@@ -422,18 +430,20 @@ fn mover_cost() {
         encode_frame(i as u64, r, &mut buf).unwrap();
     }
     println!("frame: {:.2} us", t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64);
-    for chunk in [500usize, 5000] {
-        let (mem, _) = kmsnap_store::open_memory();
-        let t = std::time::Instant::now();
-        for c in recs.chunks(chunk) {
-            kmsnap_store::transact(mem.as_ref(), |txn| append_filed(txn, c.iter())).unwrap();
+    for layout in [Layout::Single, Layout::Packed] {
+        for chunk in [500usize, 5000] {
+            let (mem, _) = kmsnap_store::open_memory();
+            let t = std::time::Instant::now();
+            for c in recs.chunks(chunk) {
+                kmsnap_store::transact(mem.as_ref(), |txn| append_filed(txn, c.iter(), layout)).unwrap();
+            }
+            println!("append {layout:?} (memory store, {chunk}/txn): {:.2} us", t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64);
+            let t = std::time::Instant::now();
+            for c in recs.chunks(chunk) {
+                kmsnap_store::transact(store.as_ref(), |txn| append_filed(txn, c.iter(), layout)).unwrap();
+            }
+            println!("append {layout:?} (embedded, {chunk}/txn): {:.2} us", t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64);
         }
-        println!("append (memory store, {chunk}/txn): {:.2} us", t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64);
-        let t = std::time::Instant::now();
-        for c in recs.chunks(chunk) {
-            kmsnap_store::transact(store.as_ref(), |txn| append_filed(txn, c.iter())).unwrap();
-        }
-        println!("append (embedded, {chunk}/txn): {:.2} us", t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64);
     }
 }
 
