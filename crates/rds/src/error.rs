@@ -18,6 +18,24 @@ pub enum RdsError {
     InvalidInstanceState { id: String, status: String },
     #[error("DB snapshot {id} is {status}")]
     InvalidSnapshotState { id: String, status: String },
+    /// DeleteDBSnapshot of an automated snapshot.
+    #[error("DB snapshot {id} is not a manual snapshot")]
+    SnapshotNotManual { id: String },
+    /// CreateDBInstanceReadReplica of an instance without automated backups.
+    #[error("DB instance {id} has no automated backups")]
+    BackupsDisabled { id: String },
+    /// StopDBInstance of a read replica or of an instance with read replicas.
+    #[error("DB instance {id} is in a replication")]
+    StopInReplication { id: String },
+    /// StartDBInstance of an instance that is not stopped.
+    #[error("DB instance {id} cannot be started from {status}")]
+    CannotStart { id: String, status: String },
+    /// DeleteDBInstance while `DeletionProtection` is set.
+    #[error("DB instance {id} is protected from deletion")]
+    DeletionProtected { id: String },
+    /// ModifyDBSnapshotAttribute past the number of accounts a snapshot may be shared with.
+    #[error("DB snapshot {id} shared with more than {limit} accounts")]
+    SharedSnapshotQuotaExceeded { id: String, limit: usize },
     /// The KMS key is missing, disabled, pending deletion or not usable by the caller.
     #[error("KMS key not accessible: {message}")]
     KmsKeyNotAccessible { message: String },
@@ -76,6 +94,26 @@ pub fn to_rds(e: RdsError) -> AwsError {
         RdsError::InvalidSnapshotState { id, status } => {
             AwsError::new("InvalidDBSnapshotState", 400, format!("Snapshot {id} is not in available state (it is {status})."))
         }
+        RdsError::SnapshotNotManual { .. } => AwsError::new("InvalidDBSnapshotState", 400, "Only manual snapshots may be deleted."),
+        RdsError::CannotStart { id, .. } => AwsError::new(
+            "InvalidDBInstanceState",
+            400,
+            format!("Instance {id} cannot be started as it is not in one of the following statuses: 'stopped, inaccessible-encryption-credentials-recoverable, incompatible-network (only valid for non-SqlServer instances)'."),
+        ),
+        RdsError::BackupsDisabled { .. } => AwsError::new(
+            "InvalidDBInstanceState",
+            400,
+            "Automated backups are not enabled for this database instance. To enable automated backups, use ModifyDBInstance to set the backup retention period to a non-zero value.",
+        ),
+        RdsError::StopInReplication { id } => {
+            AwsError::new("InvalidDBInstanceState", 400, format!("DB instance {id} cannot be stopped because it is a read replica or has read replicas."))
+        }
+        RdsError::DeletionProtected { .. } => {
+            AwsError::new("InvalidParameterCombination", 400, "Cannot delete protected DB Instance, please disable deletion protection and try again.")
+        }
+        RdsError::SharedSnapshotQuotaExceeded { limit, .. } => {
+            AwsError::new("SharedSnapshotQuotaExceeded", 400, format!("The DB snapshot can be shared with at most {limit} AWS accounts."))
+        }
         RdsError::KmsKeyNotAccessible { message } => AwsError::new("KMSKeyNotAccessibleFault", 400, message),
         RdsError::InvalidParameterValue(m) => AwsError::new("InvalidParameterValue", 400, m),
         RdsError::InvalidParameterCombination(m) => AwsError::new("InvalidParameterCombination", 400, m),
@@ -98,6 +136,12 @@ mod tests {
             (RdsError::InvalidInstanceState { id: "a".into(), status: "creating".into() }, "InvalidDBInstanceState", 400),
             (RdsError::InvalidSnapshotState { id: "a".into(), status: "creating".into() }, "InvalidDBSnapshotState", 400),
             (RdsError::KmsKeyNotAccessible { message: "x".into() }, "KMSKeyNotAccessibleFault", 400),
+            (RdsError::SnapshotNotManual { id: "a".into() }, "InvalidDBSnapshotState", 400),
+            (RdsError::CannotStart { id: "a".into(), status: "available".into() }, "InvalidDBInstanceState", 400),
+            (RdsError::DeletionProtected { id: "a".into() }, "InvalidParameterCombination", 400),
+            (RdsError::BackupsDisabled { id: "a".into() }, "InvalidDBInstanceState", 400),
+            (RdsError::StopInReplication { id: "a".into() }, "InvalidDBInstanceState", 400),
+            (RdsError::SharedSnapshotQuotaExceeded { id: "a".into(), limit: 20 }, "SharedSnapshotQuotaExceeded", 400),
         ];
         for (e, code, status) in cases {
             let w = to_rds(e);

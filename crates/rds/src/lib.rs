@@ -12,12 +12,20 @@
 //! * [`Rds`]: the service of one server; implements the generated `RdsHandler` in [`ops`].
 //! * [`model`]: [`model::DbInstanceRecord`], [`model::DbSnapshotRecord`] and their states.
 //! * [`store`]: tables `rds_instances`, `rds_snapshots`.
-//! * [`workers`]: instance states (creating → backing-up → available) and snapshot progress
-//!   mirrored from the backing EBS snapshot.
+//! * [`workers`]: instance states (creating → backing-up → available; stopping → stopped…)
+//!   and snapshot progress mirrored from the backing EBS snapshot; daily automated snapshots
+//!   on the injected clock, expired after the retention period.
+//! * Sharing ([`ops::sharing`]): the `restore` attribute of a DB snapshot lets other accounts
+//!   see it (`shared`/`public`), copy and restore it — KMS alone decides whether they can read
+//!   it; copies also cross regions ([`ops::snapshots`]).
 //! * [`error`]: [`RdsError`] and its one mapping to RDS wire codes (spec/protocols.md §6).
+//! * [`cluster`]: Aurora DB clusters (one EBS volume each, shared by their instances) and DB
+//!   cluster snapshots; [`keystate`]: a lost KMS key reaching instances and clusters (spec §8).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod error;
+pub mod keystate;
 pub mod model;
 pub mod ops;
 pub mod store;

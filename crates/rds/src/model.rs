@@ -6,8 +6,11 @@ use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
 use serde::{Deserialize, Serialize};
 
-pub const INSTANCE_VERSION: u16 = 1;
-pub const SNAPSHOT_VERSION: u16 = 1;
+/// 2: `copy_tags_to_snapshot`, `deletion_protection`, `last_automated_backup`, `status_since`
+/// (v1 records read with their defaults).
+pub const INSTANCE_VERSION: u16 = 2;
+/// 2: `shared_with`, `public`, `source_region` (v1 records read as private, same-region).
+pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// Engines a non-Aurora DB instance may have.
 pub const ENGINES: &[&str] = &["postgres", "mysql", "mariadb"];
@@ -20,6 +23,16 @@ pub enum InstanceStatus {
     BackingUp,
     Available,
     Deleting,
+    Modifying,
+    Stopping,
+    Stopped,
+    Starting,
+    Rebooting,
+    /// The KMS key became unusable (spec §8): stopped; StartDBInstance within 7 days of a
+    /// re-enabled key recovers it (`crate::keystate`).
+    InaccessibleEncryptionCredentialsRecoverable,
+    /// Terminal (7 days passed, or the key is gone): only deletion or a restore from a backup.
+    InaccessibleEncryptionCredentials,
 }
 
 impl InstanceStatus {
@@ -29,16 +42,26 @@ impl InstanceStatus {
             InstanceStatus::BackingUp => "backing-up",
             InstanceStatus::Available => "available",
             InstanceStatus::Deleting => "deleting",
+            InstanceStatus::Modifying => "modifying",
+            InstanceStatus::Stopping => "stopping",
+            InstanceStatus::Stopped => "stopped",
+            InstanceStatus::Starting => "starting",
+            InstanceStatus::Rebooting => "rebooting",
+            InstanceStatus::InaccessibleEncryptionCredentialsRecoverable => "inaccessible-encryption-credentials-recoverable",
+            InstanceStatus::InaccessibleEncryptionCredentials => "inaccessible-encryption-credentials",
         }
     }
 
-    /// The next state on the way to `available` (creating → backing-up → available), so that
-    /// a waiter polling in between sees each one.
+    /// The next state of a transition in progress (creating → backing-up → available;
+    /// modifying, starting, rebooting → available; stopping → stopped), one per worker step,
+    /// so that a waiter polling in between sees each one. `None`: a resting state.
     pub fn next(self) -> Option<InstanceStatus> {
         match self {
             InstanceStatus::Creating => Some(InstanceStatus::BackingUp),
-            InstanceStatus::BackingUp => Some(InstanceStatus::Available),
-            InstanceStatus::Available | InstanceStatus::Deleting => None,
+            InstanceStatus::BackingUp | InstanceStatus::Modifying | InstanceStatus::Starting | InstanceStatus::Rebooting => Some(InstanceStatus::Available),
+            InstanceStatus::Stopping => Some(InstanceStatus::Stopped),
+            InstanceStatus::Available | InstanceStatus::Deleting | InstanceStatus::Stopped => None,
+            InstanceStatus::InaccessibleEncryptionCredentialsRecoverable | InstanceStatus::InaccessibleEncryptionCredentials => None,
         }
     }
 }
@@ -69,6 +92,60 @@ pub struct DbInstanceRecord {
     /// The EBS volume holding the instance's storage (`managed_by` RDS).
     pub volume_id: String,
     pub created: DateTime<Utc>,
+    /// `CopyTagsToSnapshot`: snapshots of the instance get its tags.
+    #[serde(default)]
+    pub copy_tags_to_snapshot: bool,
+    /// `DeletionProtection`: DeleteDBInstance is refused while set.
+    #[serde(default)]
+    pub deletion_protection: bool,
+    /// When the last automated backup (snapshot `rds:<id>-…`) was started.
+    #[serde(default)]
+    pub last_automated_backup: Option<DateTime<Utc>>,
+    /// When the instance entered its current status (the worker keeps a transition's state
+    /// visible for at least a step; stopped instances restart after 7 days).
+    #[serde(default)]
+    pub status_since: Option<DateTime<Utc>>,
+}
+
+pub const REPLICA_VERSION: u16 = 1;
+
+/// A read replica (CreateDBInstanceReadReplica): which instance it follows and how far. Kept
+/// beside the instance record (table `rds_replicas`), under the replica's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaRecord {
+    pub account: AccountId,
+    pub region: Region,
+    /// The replica instance's identifier.
+    pub identifier: String,
+    /// The source instance (same account; its region may differ).
+    pub source_region: Region,
+    pub source_identifier: String,
+    /// Who created the replica: KMS authorizes the replication's key use as them.
+    pub caller: kmsnap_snapshots::model::JobCaller,
+    /// The replication round in progress.
+    pub sync: Option<ReplicaSync>,
+    /// When the replica's storage last caught up with the source's.
+    pub replicated_at: Option<DateTime<Utc>>,
+    /// The digest of the source's manifest the round in progress (or the last) copied.
+    pub source_digest: Option<String>,
+    /// After a failed round (a key KMS refuses, say), no new one before this time.
+    #[serde(default)]
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl ReplicaRecord {
+    pub fn source_arn(&self) -> String {
+        format!("arn:aws:rds:{}:{}:db:{}", self.source_region, self.account, self.source_identifier)
+    }
+}
+
+/// One replication round of a read replica: the source's storage sealed into an EBS snapshot
+/// (`seal`, in the source's account and region), copied under the replica's key into its
+/// region (`copy`), then made the replica's storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaSync {
+    pub seal: String,
+    pub copy: Option<String>,
 }
 
 impl DbInstanceRecord {
@@ -101,7 +178,7 @@ pub struct DbSnapshotRecord {
     pub identifier: String,
     pub account: AccountId,
     pub region: Region,
-    /// `manual` (the only type made so far).
+    /// `manual` or `automated` (as the owner sees it; others see `shared` / `public`).
     pub snapshot_type: String,
     pub status: SnapshotStatus,
     /// 0–100, mirrored from the backing EBS snapshot.
@@ -124,6 +201,15 @@ pub struct DbSnapshotRecord {
     /// The EBS snapshot holding its blocks (`managed_by` RDS).
     pub ebs_snapshot_id: String,
     pub created: DateTime<Utc>,
+    /// The `restore` attribute: accounts it is shared with (ModifyDBSnapshotAttribute).
+    #[serde(default)]
+    pub shared_with: Vec<AccountId>,
+    /// `restore` includes `all`: public (never for an encrypted snapshot).
+    #[serde(default)]
+    pub public: bool,
+    /// The source's region of a cross-region copy (`SourceRegion`).
+    #[serde(default)]
+    pub source_region: Option<Region>,
 }
 
 impl DbSnapshotRecord {
@@ -154,6 +240,29 @@ pub fn identifier(param: &str, value: &str) -> Result<String, crate::RdsError> {
     }
 }
 
+/// The identifier of the automated snapshot of instance `db` started at `at` (spec §1:
+/// `rds:<db>-YYYY-MM-DD-HH-MM`).
+pub fn automated_snapshot_id(db: &str, at: DateTime<Utc>) -> String {
+    format!("rds:{db}-{}", at.format("%Y-%m-%d-%H-%M"))
+}
+
+/// A DB snapshot name as operations that accept automated snapshots take it: a manual
+/// identifier ([`identifier`]) or `rds:` + a valid instance identifier + the date suffix.
+/// Returned lower-cased.
+pub fn snapshot_name(param: &str, value: &str) -> Result<String, crate::RdsError> {
+    match value.strip_prefix("rds:") {
+        Some(rest) if rest.len() > 17 => {
+            let (db, stamp) = rest.split_at(rest.len() - 17);
+            let stamp_ok = stamp.starts_with('-') && chrono::NaiveDateTime::parse_from_str(&stamp[1..], "%Y-%m-%d-%H-%M").is_ok();
+            match (identifier(param, db), stamp_ok) {
+                (Ok(db), true) => Ok(format!("rds:{db}{stamp}")),
+                _ => Err(crate::RdsError::InvalidParameterValue(identifier_message(param))),
+            }
+        }
+        _ => identifier(param, value),
+    }
+}
+
 /// A fresh `DbiResourceId`: `db-` + 26 upper-case letters and digits.
 pub fn new_dbi_resource_id() -> Result<String, crate::RdsError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -179,6 +288,18 @@ mod tests {
     }
 
     #[test]
+    fn automated_snapshot_names() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 24, 7, 5, 0).unwrap();
+        let id = automated_snapshot_id("pg1", at);
+        assert_eq!(id, "rds:pg1-2026-11-24-07-05");
+        assert_eq!(snapshot_name("DBSnapshotIdentifier", &id).unwrap(), id);
+        assert_eq!(snapshot_name("DBSnapshotIdentifier", "Manual-1").unwrap(), "manual-1");
+        for bad in ["rds:", "rds:pg1", "rds:pg1-2026-11-24-07", "rds:1db-2026-11-24-07-05", "rds:pg1x2026-11-24-07-05", "awsbackup:job-1"] {
+            assert!(snapshot_name("DBSnapshotIdentifier", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn dbi_resource_ids() {
         let id = new_dbi_resource_id().unwrap();
         assert_eq!(id.len(), 29);
@@ -191,5 +312,10 @@ mod tests {
         assert_eq!(InstanceStatus::Creating.next(), Some(InstanceStatus::BackingUp));
         assert_eq!(InstanceStatus::BackingUp.next(), Some(InstanceStatus::Available));
         assert_eq!(InstanceStatus::Available.next(), None);
+        assert_eq!(InstanceStatus::Stopping.next(), Some(InstanceStatus::Stopped));
+        assert_eq!(InstanceStatus::Stopped.next(), None);
+        for s in [InstanceStatus::Starting, InstanceStatus::Rebooting, InstanceStatus::Modifying] {
+            assert_eq!(s.next(), Some(InstanceStatus::Available));
+        }
     }
 }

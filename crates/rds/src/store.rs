@@ -2,6 +2,7 @@
 //!
 //! * `rds_instances` `{account}/{region}/{identifier}` → [`DbInstanceRecord`]
 //! * `rds_snapshots` `{account}/{region}/{identifier}` → [`DbSnapshotRecord`]
+//! * `rds_replicas` `{account}/{region}/{identifier}` → [`ReplicaRecord`] (read replicas)
 //!
 //! Every record is versioned ([`kmsnap_store::encode_record`]); the backing EBS records live in
 //! `kmsnap-snapshots`' tables and are written in the same transaction.
@@ -72,4 +73,26 @@ pub fn delete_snapshot(txn: &mut dyn WriteTxn, r: &DbSnapshotRecord) -> Result<(
 /// Snapshots of `account` in `region` (or of everyone with `None`), identifier order.
 pub fn snapshots(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<DbSnapshotRecord>, RdsError> {
     scan(txn, T_SNAPSHOTS, scope)
+}
+
+/// `rds_replicas` `{account}/{region}/{replica identifier}` → [`ReplicaRecord`].
+pub const T_REPLICAS: &str = "rds_replicas";
+
+pub fn get_replica(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<ReplicaRecord>, RdsError> {
+    get(txn, T_REPLICAS, &scoped(account, region, id))
+}
+
+pub fn put_replica(txn: &mut dyn WriteTxn, r: &ReplicaRecord) -> Result<(), RdsError> {
+    txn.put(T_REPLICAS, &scoped(r.account, r.region, &r.identifier), &encode_record(REPLICA_VERSION, r)?)?;
+    Ok(())
+}
+
+pub fn delete_replica(txn: &mut dyn WriteTxn, r: &ReplicaRecord) -> Result<(), RdsError> {
+    txn.delete(T_REPLICAS, &scoped(r.account, r.region, &r.identifier))?;
+    Ok(())
+}
+
+/// Every read replica (of every account and region).
+pub fn replicas(txn: &dyn ReadTxn) -> Result<Vec<ReplicaRecord>, RdsError> {
+    scan(txn, T_REPLICAS, None)
 }

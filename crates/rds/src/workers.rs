@@ -3,22 +3,52 @@
 //! * instances move one state per step toward `available` (creating → backing-up →
 //!   available), so a `db_instance_available` waiter polling in between sees each state;
 //! * `creating` DB snapshots mirror their backing EBS snapshot, which the EBS workers seal or
-//!   copy: `PercentProgress` while pending, `available` when completed, `failed` on error.
+//!   copy: `PercentProgress` while pending, `available` when completed, `failed` on error;
+//! * [`backups`], on the injected clock: an automated snapshot `rds:<db>-YYYY-MM-DD-HH-MM` of
+//!   every available instance with `BackupRetentionPeriod` > 0 once a day (the first right
+//!   after creation), deleted when older than the retention period; and a stopped instance
+//!   starts again after 7 days, as AWS does;
+//! * [`crate::ops::replicas::replicate`]: read replicas following their sources' storage.
 
 use crate::error::RdsError;
-use crate::model::SnapshotStatus;
+use crate::model::{InstanceStatus, SnapshotStatus};
 use crate::{store, Rds};
 use kmsnap_snapshots::model::SnapshotState;
 use kmsnap_snapshots::store as ebs_store;
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often an instance with backups enabled gets an automated snapshot.
+pub const BACKUP_INTERVAL: chrono::Duration = chrono::Duration::hours(24);
+/// How long an instance stays stopped before RDS starts it again.
+pub const MAX_STOPPED: chrono::Duration = chrono::Duration::days(7);
+
+/// How long an instance stays at least in a state of a transition (`stopping`, `rebooting`…)
+/// before the worker moves it on, so that a caller describing right after the request sees it.
+pub const MIN_DWELL: chrono::Duration = chrono::Duration::seconds(1);
+
 /// Advances every instance and snapshot in progress by one step. Returns how many changed.
 pub fn step(meta: &dyn kmsnap_store::MetaStore) -> Result<usize, RdsError> {
+    step_at(meta, None)
+}
+
+/// [`step`] at time `now` (the injected clock): an instance entered its state less than
+/// [`MIN_DWELL`] ago stays. `None`: no dwell (tests driving the worker by hand).
+pub fn step_at(meta: &dyn kmsnap_store::MetaStore, now: Option<DateTime<Utc>>) -> Result<usize, RdsError> {
+    // A read replica stays `creating` until its first replication round ends.
+    let replicas = store::replicas(meta.read()?.as_ref())?;
+    let ready = |r: &crate::model::DbInstanceRecord| {
+        let dwelt = match (now, r.status_since) {
+            (Some(now), Some(since)) => now - since >= MIN_DWELL,
+            _ => true,
+        };
+        dwelt && !(r.status == InstanceStatus::Creating && crate::ops::replicas::awaiting_first_round(&replicas, r))
+    };
     // Most ticks have nothing to do: look before taking the write transaction.
     {
         let txn = meta.read()?;
-        let busy = store::instances(&*txn, None)?.iter().any(|r| r.status.next().is_some())
+        let busy = store::instances(&*txn, None)?.iter().any(|r| r.status.next().is_some() && ready(r))
             || store::snapshots(&*txn, None)?.iter().any(|s| s.status == SnapshotStatus::Creating);
         if !busy {
             return Ok(0);
@@ -27,8 +57,9 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore) -> Result<usize, RdsError> {
     let mut txn = meta.write()?;
     let mut changed = 0;
     for mut r in store::instances(&*txn, None)? {
-        if let Some(next) = r.status.next() {
+        if let Some(next) = r.status.next().filter(|_| ready(&r)) {
             r.status = next;
+            r.status_since = now.or(r.status_since);
             store::put_instance(txn.as_mut(), &r)?;
             changed += 1;
         }
@@ -55,17 +86,102 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore) -> Result<usize, RdsError> {
     Ok(changed)
 }
 
+/// What [`backups`] does to an instance at `now`.
+fn due(r: &crate::model::DbInstanceRecord, now: DateTime<Utc>) -> Option<InstanceStatus> {
+    match r.status {
+        InstanceStatus::Stopped if r.status_since.is_some_and(|t| now - t >= MAX_STOPPED) => Some(InstanceStatus::Starting),
+        InstanceStatus::Available if r.backup_retention_period > 0 && r.last_automated_backup.is_none_or(|t| now - t >= BACKUP_INTERVAL) => {
+            Some(InstanceStatus::Available)
+        }
+        _ => None,
+    }
+}
+
+/// Whether automated snapshot `s` has outlived its instance's retention period at `now`.
+fn expired(s: &crate::model::DbSnapshotRecord, instances: &[crate::model::DbInstanceRecord], now: DateTime<Utc>) -> bool {
+    if s.snapshot_type != "automated" || s.status == SnapshotStatus::Creating {
+        return false;
+    }
+    instances
+        .iter()
+        .find(|r| r.account == s.account && r.region == s.region && r.dbi_resource_id == s.dbi_resource_id)
+        .is_some_and(|r| now - s.created >= chrono::Duration::days(i64::from(r.backup_retention_period)))
+}
+
+/// Automated backups and restarts of long-stopped instances at time `now` (see the module
+/// doc). Returns how many snapshots were started.
+pub fn backups(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<usize, RdsError> {
+    {
+        let txn = meta.read()?;
+        let instances = store::instances(&*txn, None)?;
+        let busy = instances.iter().any(|r| due(r, now).is_some()) || store::snapshots(&*txn, None)?.iter().any(|s| expired(s, &instances, now));
+        if !busy {
+            return Ok(0);
+        }
+    }
+    let mut txn = meta.write()?;
+    let instances = store::instances(&*txn, None)?;
+    for s in store::snapshots(&*txn, None)? {
+        if expired(&s, &instances, now) {
+            crate::ops::snapshots::drop_snapshot(txn.as_mut(), &s)?;
+        }
+    }
+    let mut started = 0;
+    for mut r in instances {
+        match due(&r, now) {
+            Some(InstanceStatus::Starting) => {
+                r.status = InstanceStatus::Starting;
+                r.status_since = Some(now);
+            }
+            Some(_) => {
+                let id = crate::model::automated_snapshot_id(&r.identifier, now);
+                if store::get_snapshot(&*txn, r.account, r.region, &id)?.is_none() {
+                    crate::ops::snapshots::start_snapshot(txn.as_mut(), &r, &id, "automated", Vec::new(), now)?;
+                    started += 1;
+                }
+                r.last_automated_backup = Some(now);
+            }
+            None => continue,
+        }
+        store::put_instance(txn.as_mut(), &r)?;
+    }
+    txn.commit()?;
+    Ok(started)
+}
+
 /// The worker loop (a step every second). Never returns.
 pub async fn run(svc: Arc<Rds>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let meta = svc.meta.clone();
-        match tokio::task::spawn_blocking(move || step(meta.as_ref())).await {
+        let (meta, now) = (svc.meta.clone(), svc.ebs.now());
+        match tokio::task::spawn_blocking(move || step_at(meta.as_ref(), Some(now))).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "rds worker"),
             Err(e) => tracing::error!(error = %e, "rds worker panicked"),
+        }
+        let (meta, now) = (svc.meta.clone(), svc.ebs.now());
+        match tokio::task::spawn_blocking(move || backups(meta.as_ref(), now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(_)) => svc.ebs.wake_worker(),
+            Ok(Err(e)) => tracing::error!(error = %e, "rds backup worker"),
+            Err(e) => tracing::error!(error = %e, "rds backup worker panicked"),
+        }
+        // Read replicas following their sources.
+        let (meta, now) = (svc.meta.clone(), svc.ebs.now());
+        match tokio::task::spawn_blocking(move || crate::ops::replicas::replicate(meta.as_ref(), now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(_)) => svc.ebs.wake_worker(),
+            Ok(Err(e)) => tracing::error!(error = %e, "rds replication worker"),
+            Err(e) => tracing::error!(error = %e, "rds replication worker panicked"),
+        }
+        // Aurora clusters and their snapshots; then key state reaching databases (spec §8).
+        let (meta, now) = (svc.meta.clone(), svc.ebs.now());
+        match tokio::task::spawn_blocking(move || crate::cluster::workers::step(meta.as_ref(), now).and_then(|_| crate::keystate::step(meta.as_ref(), now))).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "rds cluster/key-state worker"),
+            Err(e) => tracing::error!(error = %e, "rds cluster/key-state worker panicked"),
         }
     }
 }

@@ -34,13 +34,15 @@ pub const EC_KEY: &str = "aws:ebs:id";
 pub const RDS_SERVICE: &str = "rds.amazonaws.com";
 /// The encryption-context key RDS uses (spec/rds.md §3).
 pub const RDS_EC_KEY: &str = "aws:rds:db-id";
+/// The encryption-context key RDS uses for an Aurora cluster's storage (spec/rds.md §3).
+pub const RDS_CLUSTER_EC_KEY: &str = "aws:rds:dbc-id";
 
 impl KeyUse {
     /// The service KMS sees the call come through (`kms:ViaService`, `invokedBy`).
     pub fn service(&self) -> &'static str {
         match self {
             KeyUse::Ebs => EC2_SERVICE,
-            KeyUse::Rds { .. } => RDS_SERVICE,
+            KeyUse::Rds { .. } | KeyUse::RdsCluster { .. } => RDS_SERVICE,
         }
     }
 
@@ -49,6 +51,7 @@ impl KeyUse {
         match self {
             KeyUse::Ebs => context(resource),
             KeyUse::Rds { db_id } => BTreeMap::from([(RDS_EC_KEY.to_owned(), db_id.clone())]),
+            KeyUse::RdsCluster { dbc_id } => BTreeMap::from([(RDS_CLUSTER_EC_KEY.to_owned(), dbc_id.clone())]),
         }
     }
 }

@@ -53,6 +53,11 @@ impl std::fmt::Debug for Snapshots {
 }
 
 impl Snapshots {
+    /// The service's time (the injected clock), for workers of services built on this store.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// A service whose EBS direct tokens are signed with a random key (they die with the
     /// process); the server uses [`Snapshots::with_root_key`].
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, kms: Arc<Kms>, clock: Arc<dyn Clock>) -> Self {

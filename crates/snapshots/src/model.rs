@@ -85,6 +85,8 @@ pub enum KeyUse {
     #[default]
     Ebs,
     Rds { db_id: String },
+    /// An Aurora cluster's storage: `{"aws:rds:dbc-id": <DbClusterResourceId>}` through RDS.
+    RdsCluster { dbc_id: String },
 }
 
 impl VolumeRecord {

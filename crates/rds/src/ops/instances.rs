@@ -1,16 +1,28 @@
-//! CreateDBInstance, DescribeDBInstances, DeleteDBInstance (spec/rds.md §1–§3).
+//! CreateDBInstance, DescribeDBInstances, DeleteDBInstance, ModifyDBInstance, StopDBInstance,
+//! StartDBInstance, RebootDBInstance (spec/rds.md §1–§3, §8, §9).
 //!
 //! A new instance gets an empty backing volume in the EBS block store (size
 //! `AllocatedStorage` GiB, blocks exist only when written) whose data key KMS generates for the
 //! caller through RDS under the instance's key — so an unusable key fails the call with
 //! `KMSKeyNotAccessibleFault` — and starts `creating`; the worker moves it through
 //! `backing-up` to `available`. Encryption is fixed at creation (§3): `KmsKeyId` needs
-//! `StorageEncrypted`, and `StorageEncrypted` without a key means `aws/rds`.
+//! `StorageEncrypted`, and `StorageEncrypted` without a key means `aws/rds`; ModifyDBInstance
+//! has no member that could change it (§9).
+//!
+//! Lifecycle operations set the first state of their transition (`modifying`, `stopping`,
+//! `starting`, `rebooting`) and the worker moves it one state per step, so a waiter never
+//! misses one. Modifications apply at once, whatever `ApplyImmediately` says (there is no
+//! maintenance window): a larger `AllocatedStorage` grows the backing volume in the same
+//! transaction; `BackupRetentionPeriod` 0 deletes the instance's automated snapshots.
 
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
-use super::snapshots::{ebs_snapshot_of, new_snapshot_record};
+use super::snapshots::{drop_snapshot, start_snapshot};
 use crate::error::RdsError;
 use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ENGINES};
+use chrono::{DateTime, Utc};
+use kmsnap_core::{AccountId, Region};
+use kmsnap_snapshots::blocks;
+use kmsnap_store::WriteTxn;
 use crate::{store, Rds};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
@@ -48,6 +60,9 @@ pub fn to_api(r: &DbInstanceRecord) -> rds::DBInstance {
         dbi_resource_id: Some(r.dbi_resource_id.clone()),
         db_instance_arn: Some(r.arn()),
         tag_list: tags_to_api(&r.tags),
+        copy_tags_to_snapshot: Some(r.copy_tags_to_snapshot),
+        deletion_protection: Some(r.deletion_protection),
+        latest_restorable_time: r.last_automated_backup.map(Timestamp),
         ..Default::default()
     }
 }
@@ -82,9 +97,7 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         return Err(RdsError::InvalidParameterValue(format!("Invalid storage size for engine name {engine} and storage type gp2: {storage}")));
     }
     let retention = input.backup_retention_period.unwrap_or(1);
-    if !(0..=35).contains(&retention) {
-        return Err(RdsError::InvalidParameterValue(format!("Invalid backup retention period: {retention}. Must be between 0 and 35.")));
-    }
+    check_retention(retention)?;
     let encrypted = input.storage_encrypted.unwrap_or(false);
     if input.kms_key_id.is_some() && !encrypted {
         return Err(RdsError::InvalidParameterCombination("KmsKeyId requires StorageEncrypted to be true.".into()));
@@ -121,6 +134,10 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         tags: tags_from(input.tags.as_deref()),
         volume_id: volume.id.clone(),
         created: now,
+        copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
+        deletion_protection: input.deletion_protection.unwrap_or(false),
+        last_automated_backup: None,
+        status_since: Some(now),
     };
     let logged = rds::CreateDBInstanceMessage { master_user_password: None, ..input };
     let event = common::event(ctx, "CreateDBInstance", &logged, "AWS::RDS::DBInstance", &rec.arn());
@@ -142,7 +159,11 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
 pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBInstancesMessage) -> Result<rds::DBInstanceMessage, RdsError> {
     check_filters(input.filters.as_deref(), FILTERS)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let all = crate::blocking(move || store::instances(meta.read()?.as_ref(), Some((account, region)))).await??;
+    let (all, replicas) = crate::blocking(move || -> Result<_, RdsError> {
+        let txn = meta.read()?;
+        Ok((store::instances(&*txn, Some((account, region)))?, store::replicas(&*txn)?))
+    })
+    .await??;
     let q = Query { named: input.db_instance_identifier.as_deref(), filters: input.filters.as_deref(), max_records: input.max_records, marker: input.marker.as_deref() };
     let field = |r: &DbInstanceRecord, name: &str| match name {
         "db-instance-id" => vec![r.identifier.clone(), r.arn()],
@@ -151,11 +172,20 @@ pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBIns
         _ => vec![],
     };
     let (items, marker) = select(all, &q, |r| r.identifier.as_str(), field, |id| RdsError::InstanceNotFound { id })?;
-    Ok(rds::DBInstanceMessage { marker, db_instances: Some(items.iter().map(to_api).collect()) })
+    let out = items
+        .iter()
+        .map(|r| {
+            let mut o = to_api(r);
+            super::replicas::decorate(&mut o, r, &replicas);
+            o
+        })
+        .collect();
+    Ok(rds::DBInstanceMessage { marker, db_instances: Some(out) })
 }
 
 /// Deletes the instance and its storage; with `FinalDBSnapshotIdentifier` a manual snapshot
-/// is sealed from the storage first, in the same transaction (so it keeps the data).
+/// is sealed from the storage first, in the same transaction (so it keeps the data). Its
+/// automated snapshots go too, unless `DeleteAutomatedBackups=false`.
 pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBInstanceMessage) -> Result<rds::DeleteDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let skip = input.skip_final_snapshot.unwrap_or(false);
@@ -169,6 +199,7 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBInstanc
         (Some(f), false) => Some(identifier("FinalDBSnapshotIdentifier", f)?),
         (None, true) => None,
     };
+    let keep_automated = input.delete_automated_backups == Some(false);
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let arn = format!("arn:aws:rds:{region}:{account}:db:{id}");
     let event = common::event(ctx, "DeleteDBInstance", &input, "AWS::RDS::DBInstance", &arn);
@@ -176,28 +207,31 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBInstanc
     let rec = crate::blocking(move || -> Result<DbInstanceRecord, RdsError> {
         let mut txn = meta.write()?;
         let mut rec = store::get_instance(&*txn, account, region, &id)?.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
+        if rec.deletion_protection {
+            return Err(RdsError::DeletionProtected { id });
+        }
         let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
         if let Some(final_id) = final_id {
-            if rec.status != InstanceStatus::Available {
+            if store::get_replica(&*txn, account, region, &id)?.is_some() {
+                return Err(RdsError::InvalidParameterCombination("FinalDBSnapshotIdentifier can't be specified when deleting a read replica.".into()));
+            }
+            if !matches!(rec.status, InstanceStatus::Available | InstanceStatus::Stopped) {
                 return Err(RdsError::InvalidInstanceState { id: id.clone(), status: rec.status.as_str().to_owned() });
             }
             if store::get_snapshot(&*txn, account, region, &final_id)?.is_some() {
                 return Err(RdsError::SnapshotAlreadyExists { id: final_id });
             }
-            let ebs = ebs_snapshot_of(&rec, &volume, now)?;
-            let snap = new_snapshot_record(&rec, &final_id, &ebs.id, now, Vec::new());
-            let total = ebs_store::count_blocks(&*txn, &volume.id)?;
-            let job = kmsnap_snapshots::model::JobRecord::new(&ebs.id, account, region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
-            ebs_store::put_snapshot(txn.as_mut(), &ebs)?;
-            store::put_snapshot(txn.as_mut(), &snap)?;
-            // Sealed now: the volume's manifest goes below.
-            kmsnap_snapshots::workers::seal::finish(txn.as_mut(), job, now)?;
+            // Sealed below with the other pending snapshots of the volume.
+            start_snapshot(txn.as_mut(), &rec, &final_id, "manual", Vec::new(), now)?;
         }
         // Snapshots still sealing from the volume keep its data as of their creation.
         for job in ebs_store::jobs(&*txn, usize::MAX)? {
             if matches!(&job.kind, JobKind::Seal { volume_id } if *volume_id == volume.id) {
                 kmsnap_snapshots::workers::seal::finish(txn.as_mut(), job, now)?;
             }
+        }
+        if !keep_automated {
+            drop_automated(txn.as_mut(), &rec)?;
         }
         ebs_store::delete_blocks(txn.as_mut(), &volume.id)?;
         ebs_store::delete_volume(txn.as_mut(), &volume)?;
@@ -208,4 +242,221 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBInstanc
     })
     .await??;
     Ok(rds::DeleteDBInstanceResult { db_instance: Some(to_api(&rec)) })
+}
+
+/// Deletes the automated snapshots of instance `rec` (by its `DbiResourceId`) in `txn`.
+pub(crate) fn drop_automated(txn: &mut dyn WriteTxn, rec: &DbInstanceRecord) -> Result<usize, RdsError> {
+    let mut n = 0;
+    for s in store::snapshots(&*txn, Some((rec.account, rec.region)))? {
+        if s.snapshot_type == "automated" && s.dbi_resource_id == rec.dbi_resource_id {
+            drop_snapshot(txn, &s)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn check_retention(retention: i32) -> Result<(), RdsError> {
+    if (0..=35).contains(&retention) {
+        Ok(())
+    } else {
+        Err(RdsError::InvalidParameterValue(format!("Invalid backup retention period: {retention}. Must be between 0 and 35.")))
+    }
+}
+
+/// Reads instance `id` of the caller in a write transaction, lets `change` act on it (and on
+/// the transaction), stores it with `event`, and returns it.
+async fn change_instance<F>(svc: &Rds, account: AccountId, region: Region, id: String, event: kmsnap_audit::Event, change: F) -> Result<DbInstanceRecord, RdsError>
+where
+    F: FnOnce(&mut dyn WriteTxn, &mut DbInstanceRecord) -> Result<(), RdsError> + Send + 'static,
+{
+    let meta = svc.meta.clone();
+    crate::blocking(move || -> Result<DbInstanceRecord, RdsError> {
+        let mut txn = meta.write()?;
+        let mut rec = store::get_instance(&*txn, account, region, &id)?.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
+        let before = rec.identifier.clone();
+        change(txn.as_mut(), &mut rec)?;
+        if rec.identifier != before {
+            let old = DbInstanceRecord { identifier: before, ..rec.clone() };
+            store::delete_instance(txn.as_mut(), &old)?;
+        }
+        store::put_instance(txn.as_mut(), &rec)?;
+        common::commit(txn, &[event])?;
+        Ok(rec)
+    })
+    .await?
+}
+
+fn require_available(rec: &DbInstanceRecord) -> Result<(), RdsError> {
+    if rec.status == InstanceStatus::Available {
+        Ok(())
+    } else {
+        Err(RdsError::InvalidInstanceState { id: rec.identifier.clone(), status: rec.status.as_str().to_owned() })
+    }
+}
+
+fn set_status(rec: &mut DbInstanceRecord, status: InstanceStatus, now: DateTime<Utc>) {
+    rec.status = status;
+    rec.status_since = Some(now);
+}
+
+/// The new `AllocatedStorage` of `rec`: larger by at least 10%, at most 65,536 GiB.
+fn grown_storage(rec: &DbInstanceRecord, wanted: i32) -> Result<i32, RdsError> {
+    if wanted == rec.allocated_storage {
+        return Ok(wanted);
+    }
+    if !(20..=65_536).contains(&wanted) || wanted < rec.allocated_storage {
+        return Err(RdsError::InvalidParameterCombination(format!("Invalid storage size for engine name {} and storage type gp2: {wanted}", rec.engine)));
+    }
+    if i64::from(wanted) * 10 < i64::from(rec.allocated_storage) * 11 {
+        return Err(RdsError::InvalidParameterCombination("The allocated storage must be increased by at least 10 percent.".into()));
+    }
+    Ok(wanted)
+}
+
+pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBInstanceMessage) -> Result<rds::ModifyDBInstanceResult, RdsError> {
+    let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
+    let new_id = match &input.new_db_instance_identifier {
+        Some(n) => Some(identifier("NewDBInstanceIdentifier", n)?),
+        None => None,
+    };
+    if let Some(r) = input.backup_retention_period {
+        check_retention(r)?;
+    }
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let logged = rds::ModifyDBInstanceMessage { master_user_password: None, tde_credential_password: None, ..input.clone() };
+    let event = common::event(ctx, "ModifyDBInstance", &logged, "AWS::RDS::DBInstance", &format!("arn:aws:rds:{region}:{account}:db:{id}"));
+    let rec = change_instance(svc, account, region, id, event, move |txn, rec| {
+        require_available(rec)?;
+        if let Some(n) = &new_id {
+            if *n != rec.identifier && store::get_instance(&*txn, account, region, n)?.is_some() {
+                return Err(RdsError::InstanceAlreadyExists { id: n.clone() });
+            }
+            if super::replicas::in_replication(&*txn, account, region, &rec.identifier)? {
+                return Err(RdsError::InvalidParameterCombination("A DB instance that is a read replica or has read replicas cannot be renamed.".into()));
+            }
+        }
+        if let Some(wanted) = input.allocated_storage {
+            let size = grown_storage(rec, wanted)?;
+            if size != rec.allocated_storage {
+                let mut volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+                volume.size_gib = size;
+                ebs_store::put_volume(txn, &volume)?;
+                rec.allocated_storage = size;
+            }
+        }
+        if let Some(r) = input.backup_retention_period {
+            // Read replicas copy from the source's backups: a source keeps them.
+            if r == 0 && store::replicas(&*txn)?.iter().any(|x| x.account == account && x.source_region == region && x.source_identifier == rec.identifier) {
+                return Err(RdsError::InvalidParameterCombination("The backup retention period of a DB instance with read replicas cannot be 0.".into()));
+            }
+            if r == 0 {
+                drop_automated(txn, rec)?;
+                rec.last_automated_backup = None;
+            }
+            rec.backup_retention_period = r;
+        }
+        if let Some(c) = input.db_instance_class {
+            rec.instance_class = c;
+        }
+        if let Some(p) = input.db_port_number {
+            rec.port = p;
+        }
+        if let Some(c) = input.copy_tags_to_snapshot {
+            rec.copy_tags_to_snapshot = c;
+        }
+        if let Some(d) = input.deletion_protection {
+            rec.deletion_protection = d;
+        }
+        if let Some(n) = new_id {
+            rec.identifier = n;
+        }
+        set_status(rec, InstanceStatus::Modifying, now);
+        Ok(())
+    })
+    .await?;
+    Ok(rds::ModifyDBInstanceResult { db_instance: Some(to_api(&rec)) })
+}
+
+/// StopDBInstance: `available` → `stopping` → `stopped`; with `DBSnapshotIdentifier` a manual
+/// snapshot is taken first.
+pub async fn stop(svc: &Rds, ctx: &RequestContext, input: rds::StopDBInstanceMessage) -> Result<rds::StopDBInstanceResult, RdsError> {
+    let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
+    let snap_id = match &input.db_snapshot_identifier {
+        Some(s) => Some(identifier("DBSnapshotIdentifier", s)?),
+        None => None,
+    };
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let event = common::event(ctx, "StopDBInstance", &input, "AWS::RDS::DBInstance", &format!("arn:aws:rds:{region}:{account}:db:{id}"));
+    let rec = change_instance(svc, account, region, id, event, move |txn, rec| {
+        require_available(rec)?;
+        if super::replicas::in_replication(&*txn, account, region, &rec.identifier)? {
+            return Err(RdsError::StopInReplication { id: rec.identifier.clone() });
+        }
+        if let Some(s) = snap_id {
+            if store::get_snapshot(&*txn, account, region, &s)?.is_some() {
+                return Err(RdsError::SnapshotAlreadyExists { id: s });
+            }
+            start_snapshot(txn, rec, &s, "manual", Vec::new(), now)?;
+        }
+        set_status(rec, InstanceStatus::Stopping, now);
+        Ok(())
+    })
+    .await?;
+    svc.ebs.wake_worker();
+    Ok(rds::StopDBInstanceResult { db_instance: Some(to_api(&rec)) })
+}
+
+/// StartDBInstance: `stopped` → `starting` → `available`. RDS checks that it can still use the
+/// storage's key (its data key is unwrapped through RDS): if not, `KMSKeyNotAccessibleFault`.
+pub async fn start(svc: &Rds, ctx: &RequestContext, input: rds::StartDBInstanceMessage) -> Result<rds::StartDBInstanceResult, RdsError> {
+    let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let (meta, id2) = (svc.meta.clone(), id.clone());
+    let (rec, lineage) = crate::blocking(move || -> Result<_, RdsError> {
+        let txn = meta.read()?;
+        let rec = store::get_instance(&*txn, account, region, &id2)?.ok_or_else(|| RdsError::InstanceNotFound { id: id2.clone() })?;
+        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+        let lineage = ebs_store::get_lineage(&*txn, &volume.lineage)?.ok_or(RdsError::Internal("volume without lineage"))?;
+        Ok((rec, lineage))
+    })
+    .await??;
+    if !startable(rec.status) {
+        return Err(RdsError::CannotStart { id, status: rec.status.as_str().to_owned() });
+    }
+    if let Err(e) = blocks::open_lineage(&svc.kms, ctx, &lineage).await {
+        tracing::info!(instance = %rec.arn(), error = %e, "start: storage key not usable");
+        let key = rec.kms_key_arn.clone().unwrap_or_default();
+        return Err(RdsError::KmsKeyNotAccessible { message: format!("The KMS key [{key}] of DB instance {id} does not exist, is not enabled or you do not have permissions to access it.") });
+    }
+    let event = common::event(ctx, "StartDBInstance", &input, "AWS::RDS::DBInstance", &rec.arn());
+    let rec = change_instance(svc, account, region, id.clone(), event, move |_, rec| {
+        if !startable(rec.status) {
+            return Err(RdsError::CannotStart { id, status: rec.status.as_str().to_owned() });
+        }
+        set_status(rec, InstanceStatus::Starting, now);
+        Ok(())
+    })
+    .await?;
+    Ok(rds::StartDBInstanceResult { db_instance: Some(to_api(&rec)) })
+}
+
+/// The states StartDBInstance accepts (spec §8; the key-state worker's recoverable state
+/// joins here).
+fn startable(s: InstanceStatus) -> bool {
+    matches!(s, InstanceStatus::Stopped)
+}
+
+/// RebootDBInstance: `available` → `rebooting` → `available`.
+pub async fn reboot(svc: &Rds, ctx: &RequestContext, input: rds::RebootDBInstanceMessage) -> Result<rds::RebootDBInstanceResult, RdsError> {
+    let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let event = common::event(ctx, "RebootDBInstance", &input, "AWS::RDS::DBInstance", &format!("arn:aws:rds:{region}:{account}:db:{id}"));
+    let rec = change_instance(svc, account, region, id, event, move |_, rec| {
+        require_available(rec)?;
+        set_status(rec, InstanceStatus::Rebooting, now);
+        Ok(())
+    })
+    .await?;
+    Ok(rds::RebootDBInstanceResult { db_instance: Some(to_api(&rec)) })
 }

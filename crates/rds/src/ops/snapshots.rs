@@ -1,5 +1,5 @@
-//! CreateDBSnapshot, DescribeDBSnapshots, DeleteDBSnapshot, CopyDBSnapshot (same region) and
-//! RestoreDBInstanceFromDBSnapshot (spec/rds.md §4, §5, §7).
+//! CreateDBSnapshot, DescribeDBSnapshots, DeleteDBSnapshot, CopyDBSnapshot (same or another
+//! region, own or shared source) and RestoreDBInstanceFromDBSnapshot (spec/rds.md §4, §5, §7).
 //!
 //! Every DB snapshot is backed by an EBS snapshot marked as managed by RDS, so the EBS workers
 //! move its bytes: CreateDBSnapshot queues a `Seal` of the instance's volume (same lineage,
@@ -8,19 +8,26 @@
 //! `DbiResourceId` as context). The RDS worker mirrors the EBS snapshot's progress and state.
 //! A restore inherits the snapshot's key (the operation has no `KmsKeyId`): its new volume
 //! joins the snapshot's lineage, the manifest copied, no byte moved.
+//!
+//! A copy from another region (source named by ARN; `PreSignedUrl`, which SDKs add when given
+//! `SourceRegion`, is accepted and ignored: spec/protocols.md §7) or of a snapshot another
+//! account shared ([`super::sharing`]) always re-encrypts: the EBS copy job reads the source's
+//! blocks with the source's data key, which KMS unwraps for the caller through RDS — so the
+//! caller's access to the source key is checked at the request too (`KMSKeyNotAccessibleFault`
+//! "The source snapshot KMS key […]"), and again at every step of the job.
 
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
 use super::instances;
+use super::sharing::{self, View};
 use crate::error::RdsError;
-use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, DbSnapshotRecord, InstanceStatus, SnapshotStatus};
+use crate::model::{identifier, new_dbi_resource_id, snapshot_name, DbInstanceRecord, DbSnapshotRecord, InstanceStatus, SnapshotStatus};
 use crate::{store, Rds};
 use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
-use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeRecord};
+use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, LineageRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeRecord};
 use kmsnap_snapshots::store as ebs_store;
 
 const FILTERS: &[&str] = &["db-instance-id", "db-snapshot-id", "dbi-resource-id", "snapshot-type", "engine"];
@@ -29,8 +36,14 @@ const FILTERS: &[&str] = &["db-instance-id", "db-snapshot-id", "dbi-resource-id"
 const PAGE: usize = 4096;
 
 pub fn to_api(s: &DbSnapshotRecord) -> rds::DBSnapshot {
+    to_api_as(s, View::Own)
+}
+
+/// The response form of a snapshot as the caller sees it: another account's shows its ARN as
+/// identifier and `SnapshotType` `shared` or `public` (spec §4).
+pub fn to_api_as(s: &DbSnapshotRecord, view: View) -> rds::DBSnapshot {
     rds::DBSnapshot {
-        db_snapshot_identifier: Some(s.identifier.clone()),
+        db_snapshot_identifier: Some(if view == View::Own { s.identifier.clone() } else { s.arn() }),
         db_instance_identifier: Some(s.instance_identifier.clone()),
         snapshot_create_time: Some(Timestamp(s.created)),
         original_snapshot_create_time: Some(Timestamp(s.created)),
@@ -42,8 +55,9 @@ pub fn to_api(s: &DbSnapshotRecord) -> rds::DBSnapshot {
         instance_create_time: Some(Timestamp(s.instance_created)),
         master_username: s.master_username.clone(),
         engine_version: Some(s.engine_version.clone()),
-        snapshot_type: Some(s.snapshot_type.clone()),
+        snapshot_type: Some(view.snapshot_type(s).to_owned()),
         percent_progress: Some(s.percent_progress),
+        source_region: s.source_region.map(|r| r.to_string()),
         source_db_snapshot_identifier: s.source_snapshot.clone(),
         storage_type: Some("gp2".into()),
         encrypted: Some(s.encrypted),
@@ -82,8 +96,11 @@ pub(crate) fn ebs_snapshot_of(rec: &DbInstanceRecord, volume: &VolumeRecord, now
     })
 }
 
-/// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`.
+/// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`; with the
+/// instance's tags too when it has `CopyTagsToSnapshot`.
 pub(crate) fn new_snapshot_record(rec: &DbInstanceRecord, id: &str, ebs_id: &str, now: DateTime<Utc>, tags: Vec<(String, String)>) -> DbSnapshotRecord {
+    let mut all = if rec.copy_tags_to_snapshot { rec.tags.clone() } else { Vec::new() };
+    super::tags::merge(&mut all, tags);
     DbSnapshotRecord {
         identifier: id.to_owned(),
         account: rec.account,
@@ -103,10 +120,44 @@ pub(crate) fn new_snapshot_record(rec: &DbInstanceRecord, id: &str, ebs_id: &str
         encrypted: rec.storage_encrypted,
         kms_key_arn: rec.kms_key_arn.clone(),
         source_snapshot: None,
-        tags,
+        tags: all,
         ebs_snapshot_id: ebs_id.to_owned(),
         created: now,
+        shared_with: Vec::new(),
+        public: false,
+        source_region: None,
     }
+}
+
+/// Starts snapshot `id` (`manual` or `automated`) of instance `rec` in `txn`: the backing EBS
+/// snapshot and its `Seal` job (the worker freezes the volume's manifest), the DB snapshot
+/// record. The caller checked the instance's state and that `id` is free.
+pub(crate) fn start_snapshot(
+    txn: &mut dyn kmsnap_store::WriteTxn,
+    rec: &DbInstanceRecord,
+    id: &str,
+    snapshot_type: &str,
+    tags: Vec<(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<DbSnapshotRecord, RdsError> {
+    let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+    let ebs = ebs_snapshot_of(rec, &volume, now)?;
+    let snap = DbSnapshotRecord { snapshot_type: snapshot_type.to_owned(), ..new_snapshot_record(rec, id, &ebs.id, now, tags) };
+    let total = ebs_store::count_blocks(txn, &volume.id)?;
+    let job = JobRecord::new(&ebs.id, rec.account, rec.region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
+    ebs_store::put_snapshot(txn, &ebs)?;
+    ebs_store::put_job(txn, &job)?;
+    store::put_snapshot(txn, &snap)?;
+    Ok(snap)
+}
+
+/// Deletes snapshot `s` and its backing EBS snapshot's manifest in `txn`.
+pub(crate) fn drop_snapshot(txn: &mut dyn kmsnap_store::WriteTxn, s: &DbSnapshotRecord) -> Result<(), RdsError> {
+    if let Some(e) = ebs_store::get_snapshot(txn, s.account, s.region, &s.ebs_snapshot_id)? {
+        ebs_store::delete_blocks(txn, &e.id)?;
+        ebs_store::delete_snapshot(txn, &e)?;
+    }
+    store::delete_snapshot(txn, s)
 }
 
 pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBSnapshotMessage) -> Result<rds::CreateDBSnapshotResult, RdsError> {
@@ -120,20 +171,14 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBSnapsho
     let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
         let rec = store::get_instance(&*txn, account, region, &instance)?.ok_or(RdsError::InstanceNotFound { id: instance.clone() })?;
-        if rec.status != InstanceStatus::Available {
+        // A stopped instance's storage is still there to snapshot.
+        if !matches!(rec.status, InstanceStatus::Available | InstanceStatus::Stopped) {
             return Err(RdsError::InvalidInstanceState { id: instance, status: rec.status.as_str().to_owned() });
         }
         if store::get_snapshot(&*txn, account, region, &id)?.is_some() {
             return Err(RdsError::SnapshotAlreadyExists { id });
         }
-        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
-        let ebs = ebs_snapshot_of(&rec, &volume, now)?;
-        let snap = new_snapshot_record(&rec, &id, &ebs.id, now, tags);
-        let total = ebs_store::count_blocks(&*txn, &volume.id)?;
-        let job = JobRecord::new(&ebs.id, account, region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
-        ebs_store::put_snapshot(txn.as_mut(), &ebs)?;
-        ebs_store::put_job(txn.as_mut(), &job)?;
-        store::put_snapshot(txn.as_mut(), &snap)?;
+        let snap = start_snapshot(txn.as_mut(), &rec, &id, "manual", tags, now)?;
         common::commit(txn, &[event])?;
         Ok(snap)
     })
@@ -142,34 +187,65 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBSnapsho
     Ok(rds::CreateDBSnapshotResult { db_snapshot: Some(to_api(&snap)) })
 }
 
+/// Which snapshots a DescribeDBSnapshots call lists (spec §4 "visibility"), before filters.
+fn listed(s: &DbSnapshotRecord, view: View, snapshot_type: Option<&str>, include_shared: bool, include_public: bool) -> bool {
+    match (snapshot_type, view) {
+        (None, View::Own) => true,
+        (None, View::Shared) => include_shared,
+        (None, View::Public) => include_public,
+        (Some("shared"), v) => v == View::Shared,
+        (Some("public"), _) => s.public,
+        (Some(t), View::Own) => s.snapshot_type == t,
+        (Some(_), _) => false,
+    }
+}
+
 pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBSnapshotsMessage) -> Result<rds::DBSnapshotMessage, RdsError> {
     check_filters(input.filters.as_deref(), FILTERS)?;
+    let named = match input.db_snapshot_identifier.as_deref() {
+        Some(n) => Some(sharing::parse_ref("DBSnapshotIdentifier", n, ctx)?),
+        None => None,
+    };
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let all = crate::blocking(move || store::snapshots(meta.read()?.as_ref(), Some((account, region)))).await??;
+    // Every snapshot of the region: others' may be shared with the caller or public.
+    let all = crate::blocking(move || store::snapshots(meta.read()?.as_ref(), None)).await??;
     let instance = input.db_instance_identifier.as_deref().map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
-    // Only manual snapshots of the caller exist so far: shared/public/automated views are empty.
-    let type_ok = |s: &DbSnapshotRecord| input.snapshot_type.as_deref().is_none_or(|t| t == s.snapshot_type);
-    let all: Vec<DbSnapshotRecord> = all
+    let (include_shared, include_public) = (input.include_shared.unwrap_or(false), input.include_public.unwrap_or(false));
+    let mut all: Vec<(DbSnapshotRecord, View, String)> = all
         .into_iter()
-        .filter(|s| instance.as_ref().is_none_or(|i| &s.instance_identifier == i))
-        .filter(|s| input.dbi_resource_id.as_ref().is_none_or(|d| &s.dbi_resource_id == d))
-        .filter(type_ok)
+        .filter(|s| s.region == region)
+        .filter_map(|s| sharing::view_of(&s, account).map(|v| (s, v)))
+        .filter(|(s, v)| match &named {
+            // A snapshot named outright is shown whenever the caller may see it.
+            Some(r) => s.account == r.account && s.region == r.region && s.identifier == r.name,
+            None => listed(s, *v, input.snapshot_type.as_deref(), include_shared, include_public),
+        })
+        .filter(|(s, _)| instance.as_ref().is_none_or(|i| &s.instance_identifier == i))
+        .filter(|(s, _)| input.dbi_resource_id.as_ref().is_none_or(|d| &s.dbi_resource_id == d))
+        .map(|(s, v)| {
+            let shown = if v == View::Own { s.identifier.clone() } else { s.arn() };
+            (s, v, shown)
+        })
         .collect();
-    let q = Query { named: input.db_snapshot_identifier.as_deref(), filters: input.filters.as_deref(), max_records: input.max_records, marker: input.marker.as_deref() };
-    let field = |s: &DbSnapshotRecord, name: &str| match name {
+    if named.is_some() && all.is_empty() {
+        return Err(RdsError::SnapshotNotFound { id: input.db_snapshot_identifier.clone().unwrap_or_default() });
+    }
+    all.sort_by(|a, b| a.2.cmp(&b.2));
+    let q = Query { named: None, filters: input.filters.as_deref(), max_records: input.max_records, marker: input.marker.as_deref() };
+    let field = |(s, v, _): &(DbSnapshotRecord, View, String), name: &str| match name {
         "db-instance-id" => vec![s.instance_identifier.clone(), format!("arn:aws:rds:{}:{}:db:{}", s.region, s.account, s.instance_identifier)],
         "db-snapshot-id" => vec![s.identifier.clone(), s.arn()],
         "dbi-resource-id" => vec![s.dbi_resource_id.clone()],
-        "snapshot-type" => vec![s.snapshot_type.clone()],
+        "snapshot-type" => vec![v.snapshot_type(s).to_owned()],
         "engine" => vec![s.engine.clone()],
         _ => vec![],
     };
-    let (items, marker) = select(all, &q, |s| s.identifier.as_str(), field, |id| RdsError::SnapshotNotFound { id })?;
-    Ok(rds::DBSnapshotMessage { marker, db_snapshots: Some(items.iter().map(to_api).collect()) })
+    let (items, marker) = select(all, &q, |t| t.2.as_str(), field, |id| RdsError::SnapshotNotFound { id })?;
+    Ok(rds::DBSnapshotMessage { marker, db_snapshots: Some(items.iter().map(|(s, v, _)| to_api_as(s, *v)).collect()) })
 }
 
 pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBSnapshotMessage) -> Result<rds::DeleteDBSnapshotResult, RdsError> {
-    let id = identifier("DBSnapshotIdentifier", &input.db_snapshot_identifier)?;
+    let id = snapshot_name("DBSnapshotIdentifier", &input.db_snapshot_identifier)?;
     let (account, region) = (ctx.principal.account, ctx.region);
     let arn = format!("arn:aws:rds:{region}:{account}:snapshot:{id}");
     let event = common::event(ctx, "DeleteDBSnapshot", &input, "AWS::RDS::DBSnapshot", &arn);
@@ -177,14 +253,13 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBSnapsho
     let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
         let s = store::get_snapshot(&*txn, account, region, &id)?.ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
+        if s.snapshot_type != "manual" {
+            return Err(RdsError::SnapshotNotManual { id });
+        }
         if s.status == SnapshotStatus::Creating {
             return Err(RdsError::InvalidSnapshotState { id, status: s.status.as_str().to_owned() });
         }
-        if let Some(e) = ebs_store::get_snapshot(&*txn, account, region, &s.ebs_snapshot_id)? {
-            ebs_store::delete_blocks(txn.as_mut(), &e.id)?;
-            ebs_store::delete_snapshot(txn.as_mut(), &e)?;
-        }
-        store::delete_snapshot(txn.as_mut(), &s)?;
+        drop_snapshot(txn.as_mut(), &s)?;
         common::commit(txn, &[event])?;
         Ok(s)
     })
@@ -194,48 +269,71 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBSnapsho
     Ok(rds::DeleteDBSnapshotResult { db_snapshot: Some(out) })
 }
 
-/// A snapshot named by plain identifier or by ARN. Other accounts' (shared) and other regions'
-/// snapshots are not built yet.
-fn own_snapshot_id(param: &str, value: &str, account: AccountId, region: Region, op: &'static str) -> Result<String, RdsError> {
-    match value.strip_prefix("arn:") {
-        Some(_) => {
-            let parts: Vec<&str> = value.splitn(7, ':').collect();
-            match parts.as_slice() {
-                ["arn", "aws", "rds", r, a, "snapshot", id] if *r == region.as_str() && *a == account.as_str() => identifier(param, id),
-                ["arn", "aws", "rds", _, _, "snapshot", _] => Err(RdsError::NotImplemented(op)),
-                _ => Err(RdsError::InvalidParameterValue(format!("Invalid snapshot identifier: {value}"))),
-            }
+/// The snapshot `r` names as the caller may use it (own, shared or public), with its backing
+/// EBS snapshot and that one's lineage; `None` when the caller may not see it.
+type Source = (DbSnapshotRecord, View, SnapshotRecord, LineageRecord);
+
+async fn load_source(svc: &Rds, ctx: &RequestContext, r: sharing::SnapshotRef) -> Result<Option<Source>, RdsError> {
+    let (meta, account) = (svc.meta.clone(), ctx.principal.account);
+    crate::blocking(move || -> Result<Option<Source>, RdsError> {
+        let txn = meta.read()?;
+        let Some((s, view)) = sharing::visible(&*txn, &r, account)? else {
+            return Ok(None);
+        };
+        let Some(e) = ebs_store::get_snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)? else {
+            return Ok(None);
+        };
+        let lineage = ebs_store::get_lineage(&*txn, &e.lineage)?.ok_or(RdsError::Internal("snapshot without lineage"))?;
+        Ok(Some((s, view, e, lineage)))
+    })
+    .await?
+}
+
+/// AWS's message when the caller cannot use the source snapshot's key (spec §5).
+fn source_key_not_accessible(key: &str) -> RdsError {
+    RdsError::KmsKeyNotAccessible {
+        message: format!("The source snapshot KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."),
+    }
+}
+
+/// The copy's key by spec §5's outcome table: a named key (resolved in the request's region)
+/// wins, also for an unencrypted source; an encrypted source from another region or account
+/// needs one; otherwise the source's own key, or none.
+async fn copy_key(svc: &Rds, ctx: &RequestContext, input: &rds::CopyDBSnapshotMessage, source: &DbSnapshotRecord) -> Result<Option<String>, RdsError> {
+    let cross_region = source.region != ctx.region;
+    let cross_account = source.account != ctx.principal.account;
+    match (&input.kms_key_id, &source.kms_key_arn) {
+        (Some(k), _) => Ok(Some(common::resolve_key(svc, ctx, k).await?)),
+        (None, Some(_)) if cross_region => Err(RdsError::InvalidParameterValue("Must specify new KMS key for cross region encrypted snapshot copy.".into())),
+        (None, Some(_)) if cross_account => {
+            Err(RdsError::InvalidParameterValue("Must specify a KMS key to copy an encrypted snapshot shared from another AWS account.".into()))
         }
-        None => identifier(param, value),
+        (None, k) => Ok(k.clone()),
     }
 }
 
 pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMessage) -> Result<rds::CopyDBSnapshotResult, RdsError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let source_id = own_snapshot_id("SourceDBSnapshotIdentifier", &input.source_db_snapshot_identifier, account, region, "CopyDBSnapshot")?;
+    let source_ref = sharing::parse_ref("SourceDBSnapshotIdentifier", &input.source_db_snapshot_identifier, ctx)?;
     let target_id = identifier("TargetDBSnapshotIdentifier", &input.target_db_snapshot_identifier)?;
-    let (meta, sid) = (svc.meta.clone(), source_id.clone());
-    let source = crate::blocking(move || -> Result<_, RdsError> {
-        let txn = meta.read()?;
-        let s = store::get_snapshot(&*txn, account, region, &sid)?;
-        let e = match &s {
-            Some(s) => ebs_store::get_snapshot(&*txn, account, region, &s.ebs_snapshot_id)?,
-            None => None,
-        };
-        Ok(s.zip(e))
-    })
-    .await??;
-    let (source, source_ebs) = source.ok_or_else(|| RdsError::SnapshotNotFound { id: input.source_db_snapshot_identifier.clone() })?;
+    let (source, _view, source_ebs, source_lineage) =
+        load_source(svc, ctx, source_ref).await?.ok_or_else(|| RdsError::SnapshotNotFound { id: input.source_db_snapshot_identifier.clone() })?;
     if source.status != SnapshotStatus::Available || source_ebs.state != SnapshotState::Completed {
         return Err(RdsError::InvalidSnapshotState { id: source.identifier, status: source.status.as_str().to_owned() });
     }
-    // Key outcome (spec §5): a named key wins (an unencrypted source becomes encrypted);
-    // otherwise the source's own key, or none.
-    let key = match &input.kms_key_id {
-        Some(k) => Some(common::resolve_key(svc, ctx, k).await?),
-        None => source.kms_key_arn.clone(),
-    };
-    let share_blobs = key == source.kms_key_arn;
+    let key = copy_key(svc, ctx, &input, &source).await?;
+    let (same_region, own) = (source.region == region, source.account == account);
+    // Blobs are shared only when nothing changes: same region, account and key.
+    let share_blobs = same_region && own && key == source.kms_key_arn;
+    if !share_blobs {
+        // The job reads the source with its data key, unwrapped for the caller through RDS in
+        // the source's region: refuse now what KMS would refuse then.
+        let in_source_region = RequestContext { region: source.region, ..ctx.clone() };
+        if let Err(e) = blocks::open_lineage(&svc.kms, &in_source_region, &source_lineage).await {
+            tracing::info!(source = %source.arn(), error = %e, "copy source key not usable by the caller");
+            return Err(source_key_not_accessible(source.kms_key_arn.as_deref().unwrap_or("None")));
+        }
+    }
     let ebs = SnapshotRecord {
         id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
         account,
@@ -246,13 +344,13 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMes
         state_message: None,
         progress: 0,
         start_time: now,
-        description: format!("RDS copy of {}", source.identifier),
+        description: format!("RDS copy of {}", source.arn()),
         encrypted: key.is_some(),
         kms_key_arn: key.clone(),
         lineage: if share_blobs { source_ebs.lineage.clone() } else { String::new() },
         tags: Vec::new(),
         permissions: Permissions::default(),
-        origin: SnapshotOrigin::Copy { source_snapshot: source_ebs.id.clone(), source_region: region, source_account: account },
+        origin: SnapshotOrigin::Copy { source_snapshot: source_ebs.id.clone(), source_region: source.region, source_account: source.account },
         data_encryption_key_id: if share_blobs { source_ebs.data_encryption_key_id.clone() } else { None },
         completed: None,
         managed_by: Some(KeyUse::Rds { db_id: source.dbi_resource_id.clone() }),
@@ -267,19 +365,28 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMes
     }
     let snap = DbSnapshotRecord {
         identifier: target_id.clone(),
+        account,
+        region,
+        // A copy of an automated snapshot is a manual one.
+        snapshot_type: "manual".into(),
         status: SnapshotStatus::Creating,
         percent_progress: 0,
+        availability_zone: if same_region { source.availability_zone.clone() } else { format!("{region}a") },
         encrypted: key.is_some(),
         kms_key_arn: key,
         source_snapshot: Some(source.arn()),
         tags,
         ebs_snapshot_id: ebs.id.clone(),
         created: now,
+        shared_with: Vec::new(),
+        public: false,
+        source_region: (!same_region).then_some(source.region),
         ..source.clone()
     };
+    // The presigned URL carries a signature: it never enters the log.
     let logged = rds::CopyDBSnapshotMessage { pre_signed_url: None, ..input };
     let event = common::event(ctx, "CopyDBSnapshot", &logged, "AWS::RDS::DBSnapshot", &snap.arn());
-    let kind = JobKind::Copy { source: source_ebs.id.clone(), source_region: region, source_account: account, share_blobs };
+    let kind = JobKind::Copy { source: source_ebs.id.clone(), source_region: source.region, source_account: source.account, share_blobs };
     let caller = JobCaller::from_context(ctx);
     let (meta, s) = (svc.meta.clone(), snap.clone());
     crate::blocking(move || -> Result<(), RdsError> {
@@ -305,28 +412,18 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
         // DBClusterSnapshotIdentifier (Multi-AZ cluster snapshots) is not built.
         return Err(RdsError::NotImplemented("RestoreDBInstanceFromDBSnapshot"));
     };
-    let snap_id = own_snapshot_id("DBSnapshotIdentifier", &snap_param, account, region, "RestoreDBInstanceFromDBSnapshot")?;
-    let (meta, sid, iid) = (svc.meta.clone(), snap_id.clone(), id.clone());
-    let (found, exists) = crate::blocking(move || -> Result<_, RdsError> {
-        let txn = meta.read()?;
-        let s = store::get_snapshot(&*txn, account, region, &sid)?;
-        let e = match &s {
-            Some(s) => ebs_store::get_snapshot(&*txn, account, region, &s.ebs_snapshot_id)?,
-            None => None,
-        };
-        let lineage = match &e {
-            Some(e) => ebs_store::get_lineage(&*txn, &e.lineage)?,
-            None => None,
-        };
-        let exists = store::get_instance(&*txn, account, region, &iid)?.is_some();
-        Ok((s.zip(e).zip(lineage), exists))
-    })
-    .await??;
-    let ((snap, ebs), lineage) = found.ok_or(RdsError::SnapshotNotFound { id: snap_param })?;
+    let snap_ref = sharing::parse_ref("DBSnapshotIdentifier", &snap_param, ctx)?;
+    // A snapshot of another region is copied first; one shared with the caller restores here.
+    let found = match snap_ref.region == region {
+        true => load_source(svc, ctx, snap_ref).await?,
+        false => None,
+    };
+    let (snap, view, ebs, lineage) = found.ok_or(RdsError::SnapshotNotFound { id: snap_param })?;
     if snap.status != SnapshotStatus::Available || ebs.state != SnapshotState::Completed {
         return Err(RdsError::InvalidSnapshotState { id: snap.identifier, status: snap.status.as_str().to_owned() });
     }
-    if exists {
+    let (meta, iid) = (svc.meta.clone(), id.clone());
+    if crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &iid)).await??.is_some() {
         return Err(RdsError::InstanceAlreadyExists { id });
     }
     let storage = input.allocated_storage.unwrap_or(snap.allocated_storage);
@@ -360,9 +457,18 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
         db_name: input.db_name.clone(),
         port: input.port.unwrap_or(snap.port),
         availability_zone: input.availability_zone.clone().unwrap_or_else(|| format!("{region}a")),
-        tags: tags_from(input.tags.as_deref()),
+        // Without Tags, the snapshot's own tags carry over (its owner's only).
+        tags: match (&input.tags, view) {
+            (Some(t), _) => tags_from(Some(t)),
+            (None, View::Own) => snap.tags.clone(),
+            (None, _) => Vec::new(),
+        },
         volume_id: volume_id.clone(),
         created: now,
+        copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
+        deletion_protection: input.deletion_protection.unwrap_or(false),
+        last_automated_backup: None,
+        status_since: Some(now),
     };
     let logged = rds::RestoreDBInstanceFromDBSnapshotMessage { tde_credential_password: None, ..input };
     let event = common::event(ctx, "RestoreDBInstanceFromDBSnapshot", &logged, "AWS::RDS::DBInstance", &rec.arn());
@@ -390,4 +496,66 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
     })
     .await??;
     Ok(rds::RestoreDBInstanceFromDBSnapshotResult { db_instance: Some(instances::to_api(&rec)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spec §4's visibility table, row by row: (SnapshotType, IncludeShared, IncludePublic) →
+    /// whether an own manual, own automated, shared and public snapshot is listed.
+    #[test]
+    fn describe_visibility_table() {
+        let now = chrono::Utc::now();
+        let base = DbSnapshotRecord {
+            identifier: "s".into(),
+            account: kmsnap_core::AccountId::parse("111111111111").unwrap(),
+            region: kmsnap_core::Region::parse("us-east-1").unwrap(),
+            snapshot_type: "manual".into(),
+            status: SnapshotStatus::Available,
+            percent_progress: 100,
+            instance_identifier: "db".into(),
+            dbi_resource_id: "db-X".into(),
+            engine: "postgres".into(),
+            engine_version: "16.3".into(),
+            allocated_storage: 20,
+            port: 5432,
+            master_username: None,
+            availability_zone: "us-east-1a".into(),
+            instance_created: now,
+            encrypted: false,
+            kms_key_arn: None,
+            source_snapshot: None,
+            tags: vec![],
+            ebs_snapshot_id: "snap-1".into(),
+            created: now,
+            shared_with: vec![],
+            public: false,
+            source_region: None,
+        };
+        let manual = base.clone();
+        let automated = DbSnapshotRecord { snapshot_type: "automated".into(), ..base.clone() };
+        let shared = base.clone();
+        let public = DbSnapshotRecord { public: true, ..base };
+        let cases: &[(Option<&str>, bool, bool, [bool; 4])] = &[
+            (None, false, false, [true, true, false, false]),
+            (None, true, false, [true, true, true, false]),
+            (None, false, true, [true, true, false, true]),
+            (None, true, true, [true, true, true, true]),
+            (Some("manual"), true, true, [true, false, false, false]),
+            (Some("automated"), true, true, [false, true, false, false]),
+            (Some("shared"), false, false, [false, false, true, false]),
+            (Some("public"), false, false, [false, false, false, true]),
+            (Some("awsbackup"), true, true, [false, false, false, false]),
+        ];
+        for (t, inc_shared, inc_public, want) in cases {
+            let got = [
+                listed(&manual, View::Own, *t, *inc_shared, *inc_public),
+                listed(&automated, View::Own, *t, *inc_shared, *inc_public),
+                listed(&shared, View::Shared, *t, *inc_shared, *inc_public),
+                listed(&public, View::Public, *t, *inc_shared, *inc_public),
+            ];
+            assert_eq!(&got, want, "{t:?} {inc_shared} {inc_public}");
+        }
+    }
 }

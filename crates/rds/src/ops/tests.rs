@@ -261,3 +261,252 @@ async fn copies_under_and_from_the_aws_rds_key() {
     let again = snapshots::copy(&env.rds, &ctx, copy("p", "p-rds", None)).await;
     assert!(matches!(again, Err(crate::RdsError::SnapshotAlreadyExists { .. })));
 }
+
+impl Env {
+    fn ctx_for(&self, account: &str, region: &str) -> RequestContext {
+        RequestContext {
+            principal: Principal::root(AccountId::parse(account).unwrap(), account),
+            region: Region::parse(region).unwrap(),
+            ..self.ctx()
+        }
+    }
+
+    fn snapshot(&self, ctx: &RequestContext, id: &str) -> Option<crate::model::DbSnapshotRecord> {
+        store::get_snapshot(self.rds.meta.read().unwrap().as_ref(), ctx.principal.account, ctx.region, id).unwrap()
+    }
+
+    /// An available instance `id` of `ctx`'s account whose block 2 holds `fill`, and its
+    /// available manual snapshot `<id>-snap`.
+    async fn instance_with_data(&self, ctx: &RequestContext, id: &str, key: Option<&str>, fill: u8) {
+        let input = rds::CreateDBInstanceMessage {
+            db_instance_identifier: id.into(),
+            engine: "postgres".into(),
+            db_instance_class: "db.t3.micro".into(),
+            allocated_storage: Some(20),
+            storage_encrypted: Some(key.is_some()),
+            kms_key_id: key.map(str::to_owned),
+            backup_retention_period: Some(0),
+            ..Default::default()
+        };
+        instances::create(&self.rds, ctx, input).await.unwrap();
+        self.settle().await;
+        let vol = store::get_instance(self.rds.meta.read().unwrap().as_ref(), ctx.principal.account, ctx.region, id).unwrap().unwrap().volume_id;
+        let data = block(fill);
+        let sum = blocks::sha256_b64(&data);
+        self.ebs.write_volume_block(ctx, &vol, 2, bytes::Bytes::from(data), Some(sum)).await.unwrap();
+        let snap = rds::CreateDBSnapshotMessage { db_snapshot_identifier: format!("{id}-snap"), db_instance_identifier: id.into(), ..Default::default() };
+        snapshots::create(&self.rds, ctx, snap).await.unwrap();
+        self.settle().await;
+    }
+}
+
+const OTHER: &str = "470047004700";
+
+fn key_policy_admitting(owner: &str, other: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{other}:root")},
+             "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:ReEncrypt*", "kms:CreateGrant"], "Resource": "*"}
+        ]
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_shared_snapshot_is_copied_by_the_recipient_only_with_access_to_its_key() {
+    let env = Env::new();
+    let (owner, other) = (env.ctx(), env.ctx_for(OTHER, REGION));
+    let shared_key = env
+        .rds
+        .kms
+        .create_key(&owner, kmsapi::CreateKeyRequest { policy: Some(key_policy_admitting(ACCOUNT, OTHER)), ..Default::default() })
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap();
+    let private_key = env.rds.kms.create_key(&owner, kmsapi::CreateKeyRequest::default()).await.unwrap().key_metadata.unwrap().arn.unwrap();
+    let other_key = env.rds.kms.create_key(&other, kmsapi::CreateKeyRequest::default()).await.unwrap().key_metadata.unwrap().arn.unwrap();
+    env.instance_with_data(&owner, "open", Some(&shared_key), 7).await;
+    env.instance_with_data(&owner, "closed", Some(&private_key), 8).await;
+    let share = |id: &str| rds::ModifyDBSnapshotAttributeMessage {
+        db_snapshot_identifier: id.into(),
+        attribute_name: "restore".into(),
+        values_to_add: Some(vec![OTHER.into()]),
+        ..Default::default()
+    };
+    let copy = |src: &str, dst: &str, key: Option<&str>| rds::CopyDBSnapshotMessage {
+        source_db_snapshot_identifier: format!("arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:{src}"),
+        target_db_snapshot_identifier: dst.into(),
+        kms_key_id: key.map(str::to_owned),
+        ..Default::default()
+    };
+    // Not shared yet: not found.
+    assert!(matches!(snapshots::copy(&env.rds, &other, copy("open-snap", "mine", Some(&other_key))).await, Err(crate::RdsError::SnapshotNotFound { .. })));
+    for id in ["open-snap", "closed-snap"] {
+        super::sharing::modify_attribute(&env.rds, &owner, share(id)).await.unwrap();
+    }
+    // Shared, encrypted: a key is required, and the source key must admit the recipient.
+    assert!(matches!(snapshots::copy(&env.rds, &other, copy("open-snap", "mine", None)).await, Err(crate::RdsError::InvalidParameterValue(_))));
+    let denied = snapshots::copy(&env.rds, &other, copy("closed-snap", "mine", Some(&other_key))).await.unwrap_err();
+    assert!(matches!(&denied, crate::RdsError::KmsKeyNotAccessible { message } if message.contains(&private_key)), "{denied:?}");
+    let out = snapshots::copy(&env.rds, &other, copy("open-snap", "mine", Some(&other_key))).await.unwrap().db_snapshot.unwrap();
+    assert_eq!(out.kms_key_id.as_deref(), Some(other_key.as_str()));
+    env.settle().await;
+    assert_eq!(env.snapshot(&other, "mine").unwrap().status, crate::model::SnapshotStatus::Available);
+    let restore = rds::RestoreDBInstanceFromDBSnapshotMessage { db_instance_identifier: "moved".into(), db_snapshot_identifier: Some("mine".into()), ..Default::default() };
+    snapshots::restore(&env.rds, &other, restore).await.unwrap();
+    let vol = store::get_instance(env.rds.meta.read().unwrap().as_ref(), other.principal.account, other.region, "moved").unwrap().unwrap().volume_id;
+    assert_eq!(env.ebs.read_volume_block(&other, &vol, 2).await.unwrap(), Some(block(7)));
+    // The copy's data key is the recipient's, under its own key.
+    let lineage = {
+        let txn = env.rds.meta.read().unwrap();
+        let v = ebs_store::get_volume(txn.as_ref(), other.principal.account, other.region, &vol).unwrap().unwrap();
+        ebs_store::get_lineage(txn.as_ref(), &v.lineage).unwrap().unwrap()
+    };
+    assert_eq!((lineage.account, lineage.kms_key_arn.as_deref()), (other.principal.account, Some(other_key.as_str())));
+}
+
+#[tokio::test]
+async fn automated_backups_are_daily_and_expire_after_the_retention_period() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    let input = rds::CreateDBInstanceMessage {
+        db_instance_identifier: "daily".into(),
+        engine: "mysql".into(),
+        db_instance_class: "db.t3.micro".into(),
+        allocated_storage: Some(20),
+        backup_retention_period: Some(1),
+        ..Default::default()
+    };
+    instances::create(&env.rds, &ctx, input).await.unwrap();
+    let automated = |env: &Env| {
+        let mut v: Vec<String> = store::snapshots(env.rds.meta.read().unwrap().as_ref(), None)
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.snapshot_type == "automated")
+            .map(|s| s.identifier)
+            .collect();
+        v.sort();
+        v
+    };
+    // None while creating.
+    assert_eq!(workers::backups(env.rds.meta.as_ref(), env.clock.now()).unwrap(), 0);
+    env.settle().await;
+    let t0 = env.clock.now();
+    assert_eq!(workers::backups(env.rds.meta.as_ref(), t0).unwrap(), 1);
+    assert_eq!(workers::backups(env.rds.meta.as_ref(), t0).unwrap(), 0);
+    let first = crate::model::automated_snapshot_id("daily", t0);
+    assert_eq!(automated(&env), vec![first.clone()]);
+    env.settle().await;
+    let del = rds::DeleteDBSnapshotMessage { db_snapshot_identifier: first.clone() };
+    assert!(matches!(snapshots::delete(&env.rds, &ctx, del).await, Err(crate::RdsError::SnapshotNotManual { .. })));
+
+    env.clock.advance(chrono::Duration::hours(23));
+    assert_eq!(workers::backups(env.rds.meta.as_ref(), env.clock.now()).unwrap(), 0);
+    env.clock.advance(chrono::Duration::hours(1));
+    let t1 = env.clock.now();
+    // A day after the first: the second is taken and the first, a day old, expires.
+    assert_eq!(workers::backups(env.rds.meta.as_ref(), t1).unwrap(), 1);
+    assert_eq!(automated(&env), vec![crate::model::automated_snapshot_id("daily", t1)]);
+}
+
+#[tokio::test]
+async fn lifecycle_states_stay_visible_for_a_step() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    env.create("life", None, None).await.unwrap();
+    env.settle().await;
+    let stop = rds::StopDBInstanceMessage { db_instance_identifier: "life".into(), ..Default::default() };
+    assert_eq!(instances::stop(&env.rds, &ctx, stop).await.unwrap().db_instance.unwrap().db_instance_status.as_deref(), Some("stopping"));
+    let now = env.clock.now();
+    assert_eq!(workers::step_at(env.rds.meta.as_ref(), Some(now)).unwrap(), 0);
+    assert_eq!(env.instance("life").status, crate::model::InstanceStatus::Stopping);
+    workers::step_at(env.rds.meta.as_ref(), Some(now + chrono::Duration::seconds(1))).unwrap();
+    assert_eq!(env.instance("life").status, crate::model::InstanceStatus::Stopped);
+    let reboot = rds::RebootDBInstanceMessage { db_instance_identifier: "life".into(), ..Default::default() };
+    assert!(matches!(instances::reboot(&env.rds, &ctx, reboot).await, Err(crate::RdsError::InvalidInstanceState { .. })));
+    // Growing the storage grows the backing volume.
+    let start = rds::StartDBInstanceMessage { db_instance_identifier: "life".into(), ..Default::default() };
+    instances::start(&env.rds, &ctx, start).await.unwrap();
+    env.settle().await;
+    let grow = rds::ModifyDBInstanceMessage { db_instance_identifier: "life".into(), allocated_storage: Some(25), ..Default::default() };
+    instances::modify(&env.rds, &ctx, grow).await.unwrap();
+    let vol = env.instance("life").volume_id;
+    let v = ebs_store::get_volume(env.rds.meta.read().unwrap().as_ref(), ctx.principal.account, ctx.region, &vol).unwrap().unwrap();
+    assert_eq!(v.size_gib, 25);
+    let small = rds::ModifyDBInstanceMessage { db_instance_identifier: "life".into(), allocated_storage: Some(26), ..Default::default() };
+    env.settle().await;
+    assert!(matches!(instances::modify(&env.rds, &ctx, small).await, Err(crate::RdsError::InvalidParameterCombination(_))));
+}
+
+#[tokio::test]
+async fn a_read_replica_follows_its_source_under_its_own_key() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    let key = env.rds.kms.create_key(&ctx, kmsapi::CreateKeyRequest::default()).await.unwrap().key_metadata.unwrap().arn.unwrap();
+    let other_key = env.rds.kms.create_key(&ctx, kmsapi::CreateKeyRequest::default()).await.unwrap().key_metadata.unwrap().arn.unwrap();
+    env.instance_with_data(&ctx, "primary", Some(&key), 3).await;
+    let replica = |id: &str, key: Option<&str>| rds::CreateDBInstanceReadReplicaMessage {
+        db_instance_identifier: id.into(),
+        source_db_instance_identifier: Some("primary".into()),
+        kms_key_id: key.map(str::to_owned),
+        ..Default::default()
+    };
+    // No automated backups on the source: refused.
+    assert!(matches!(super::replicas::create(&env.rds, &ctx, replica("r1", None)).await, Err(crate::RdsError::BackupsDisabled { .. })));
+    let enable = rds::ModifyDBInstanceMessage { db_instance_identifier: "primary".into(), backup_retention_period: Some(1), ..Default::default() };
+    instances::modify(&env.rds, &ctx, enable).await.unwrap();
+    env.settle().await;
+    let out = super::replicas::create(&env.rds, &ctx, replica("r1", Some(&other_key))).await.unwrap().db_instance.unwrap();
+    assert_eq!(out.kms_key_id.as_deref(), Some(other_key.as_str()));
+    assert_eq!(out.read_replica_source_db_instance_identifier.as_deref(), Some("primary"));
+
+    // Rounds until nothing moves; the replica stays `creating` until the first ends.
+    let rounds = |env: &Env| {
+        let meta = env.rds.meta.clone();
+        let ebs = env.ebs.clone();
+        let clock = env.clock.clone();
+        async move {
+            for _ in 0..40 {
+                clock.advance(chrono::Duration::seconds(3));
+                let a = super::replicas::replicate(meta.as_ref(), clock.now()).unwrap();
+                let b = kmsnap_snapshots::workers::run_once(&ebs).await.unwrap();
+                let c = workers::step(meta.as_ref()).unwrap();
+                if a == 0 && !b && c == 0 {
+                    return;
+                }
+            }
+            panic!("replication did not settle");
+        }
+    };
+    assert_eq!(env.instance("r1").status, crate::model::InstanceStatus::Creating);
+    assert_eq!(workers::step(env.rds.meta.as_ref()).unwrap(), 0);
+    rounds(&env).await;
+    assert_eq!(env.instance("r1").status, crate::model::InstanceStatus::Available);
+    let vol = env.instance("r1").volume_id;
+    assert_eq!(env.ebs.read_volume_block(&ctx, &vol, 2).await.unwrap(), Some(block(3)));
+    assert_eq!(env.lineage_of_volume(&vol).kms_key_arn.as_deref(), Some(other_key.as_str()));
+
+    // A write to the source reaches the replica at the next round.
+    let src = env.instance("primary").volume_id;
+    let data = block(9);
+    let sum = blocks::sha256_b64(&data);
+    env.ebs.write_volume_block(&ctx, &src, 5, bytes::Bytes::from(data), Some(sum)).await.unwrap();
+    rounds(&env).await;
+    assert_eq!(env.ebs.read_volume_block(&ctx, &vol, 5).await.unwrap(), Some(block(9)));
+    assert_eq!(env.ebs.read_volume_block(&ctx, &vol, 2).await.unwrap(), Some(block(3)));
+
+    // Unencrypted replica of an encrypted source: impossible; deleting the source promotes.
+    let describe = rds::DescribeDBInstancesMessage { db_instance_identifier: Some("primary".into()), ..Default::default() };
+    let shown = instances::describe(&env.rds, &ctx, describe).await.unwrap().db_instances.unwrap();
+    assert_eq!(shown[0].read_replica_db_instance_identifiers.as_deref(), Some(&["r1".to_owned()][..]));
+    let del = rds::DeleteDBInstanceMessage { db_instance_identifier: "primary".into(), skip_final_snapshot: Some(true), ..Default::default() };
+    instances::delete(&env.rds, &ctx, del).await.unwrap();
+    rounds(&env).await;
+    assert!(store::replicas(env.rds.meta.read().unwrap().as_ref()).unwrap().is_empty());
+    assert_eq!(env.ebs.read_volume_block(&ctx, &vol, 5).await.unwrap(), Some(block(9)));
+}

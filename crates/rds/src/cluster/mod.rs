@@ -1,0 +1,27 @@
+//! Aurora DB clusters and DB cluster snapshots (spec/rds.md §1–§8).
+//!
+//! A cluster *is* its storage: one EBS volume managed by RDS, its data key generated through
+//! RDS under the cluster's key with context `{"aws:rds:dbc-id": DbClusterResourceId}`. Its
+//! instances are DB instance records (table `rds_instances`) pointing at that volume and
+//! listed in the cluster's `members`; they always have the cluster's encryption (§3).
+//!
+//! * [`model`]: [`model::ClusterRecord`], [`model::ClusterSnapshotRecord`] and their states.
+//! * [`store`]: tables `rds_clusters`, `rds_cluster_snapshots`.
+//! * [`ops`]: the cluster operations and the Aurora side of the instance operations.
+//! * [`snapshots`]: cluster snapshots: create, copy (re-key, cross-region, shared), restore,
+//!   sharing.
+//! * [`tags`]: tags of clusters and cluster snapshots.
+//! * [`workers`]: cluster transitions and snapshot progress. Key loss is
+//!   [`crate::keystate`]'s.
+//! * [`error`]: [`error::ClusterError`] and its mapping to RDS wire codes.
+
+pub mod error;
+pub mod model;
+pub mod ops;
+pub mod snapshots;
+pub mod store;
+pub mod tags;
+pub mod workers;
+
+#[cfg(test)]
+mod tests;

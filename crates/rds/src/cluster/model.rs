@@ -1,0 +1,212 @@
+//! Persisted records of Aurora (spec/rds.md §1–§3, §8): DB clusters, each with one backing EBS
+//! volume (`managed_by` [`KeyUse::RdsCluster`](kmsnap_snapshots::model::KeyUse)) that all its
+//! instances share, and manual DB cluster snapshots backed by EBS snapshots.
+
+use chrono::{DateTime, Utc};
+use kmsnap_core::{AccountId, Region};
+use serde::{Deserialize, Serialize};
+
+pub const CLUSTER_VERSION: u16 = 1;
+pub const CLUSTER_SNAPSHOT_VERSION: u16 = 1;
+
+/// Engines of Aurora clusters.
+pub const ENGINES: &[&str] = &["aurora-postgresql", "aurora-mysql"];
+
+/// Size of a cluster volume: blocks exist only when written. Aurora volumes grow to 128 TiB;
+/// kmsnap fixes 4 TiB so that `kmsnap db export`'s sparse image fits every common filesystem
+/// (ext4 files stop at 16 TiB).
+pub const VOLUME_GIB: i32 = 4096;
+
+/// How long a cluster stays stopped before RDS starts it again (as AWS does).
+pub const MAX_STOPPED: chrono::Duration = chrono::Duration::days(7);
+
+/// How long a cluster or instance stays recoverable after losing its key (spec §8).
+pub const RECOVERY_WINDOW: chrono::Duration = chrono::Duration::days(7);
+
+/// `Status` of a DB cluster (spec §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterStatus {
+    Creating,
+    Available,
+    Stopping,
+    Stopped,
+    Starting,
+    Failed,
+    InaccessibleEncryptionCredentialsRecoverable,
+    InaccessibleEncryptionCredentials,
+}
+
+impl ClusterStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterStatus::Creating => "creating",
+            ClusterStatus::Available => "available",
+            ClusterStatus::Stopping => "stopping",
+            ClusterStatus::Stopped => "stopped",
+            ClusterStatus::Starting => "starting",
+            ClusterStatus::Failed => "failed",
+            ClusterStatus::InaccessibleEncryptionCredentialsRecoverable => "inaccessible-encryption-credentials-recoverable",
+            ClusterStatus::InaccessibleEncryptionCredentials => "inaccessible-encryption-credentials",
+        }
+    }
+
+    /// The next state of a transition in progress (stopping → stopped, starting → available),
+    /// one per worker step. `creating` waits for the cluster volume instead (a restore under
+    /// another key fills it first): see `cluster::workers`.
+    pub fn next(self) -> Option<ClusterStatus> {
+        match self {
+            ClusterStatus::Stopping => Some(ClusterStatus::Stopped),
+            ClusterStatus::Starting => Some(ClusterStatus::Available),
+            _ => None,
+        }
+    }
+
+    /// Whether the status is one the instances of the cluster show instead of their own
+    /// (a stopped or key-less cluster stops its instances).
+    pub fn overrides_instances(self) -> bool {
+        matches!(
+            self,
+            ClusterStatus::Stopping
+                | ClusterStatus::Stopped
+                | ClusterStatus::Starting
+                | ClusterStatus::InaccessibleEncryptionCredentialsRecoverable
+                | ClusterStatus::InaccessibleEncryptionCredentials
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    /// Lower-case, as RDS stores it.
+    pub identifier: String,
+    pub account: AccountId,
+    pub region: Region,
+    /// `cluster-` + 26 upper-case alphanumerics; the storage's encryption context names it.
+    pub resource_id: String,
+    pub status: ClusterStatus,
+    pub engine: String,
+    pub engine_version: String,
+    pub port: i32,
+    pub master_username: Option<String>,
+    pub database_name: Option<String>,
+    pub storage_encrypted: bool,
+    /// Key ARN (RDS resolves aliases and ids to it).
+    pub kms_key_arn: Option<String>,
+    pub backup_retention_period: i32,
+    pub deletion_protection: bool,
+    pub copy_tags_to_snapshot: bool,
+    /// Instance identifiers, creation order (the first is the writer).
+    pub members: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    /// The EBS volume holding the cluster's storage (`managed_by` RDS).
+    pub volume_id: String,
+    pub created: DateTime<Utc>,
+    /// When the key was found unusable (spec §8): the 7-day window starts here.
+    pub key_lost_at: Option<DateTime<Utc>>,
+    /// When StopDBCluster stopped it: RDS starts a cluster stopped for 7 days again.
+    #[serde(default)]
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+impl ClusterRecord {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:rds:{}:{}:cluster:{}", self.region, self.account, self.identifier)
+    }
+}
+
+/// `Status` of a DB cluster snapshot (spec §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterSnapshotStatus {
+    Creating,
+    /// A copy in progress (CopyDBClusterSnapshot).
+    Copying,
+    Available,
+    Failed,
+}
+
+impl ClusterSnapshotStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterSnapshotStatus::Creating => "creating",
+            ClusterSnapshotStatus::Copying => "copying",
+            ClusterSnapshotStatus::Available => "available",
+            ClusterSnapshotStatus::Failed => "failed",
+        }
+    }
+
+    pub fn in_progress(self) -> bool {
+        matches!(self, ClusterSnapshotStatus::Creating | ClusterSnapshotStatus::Copying)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSnapshotRecord {
+    pub identifier: String,
+    pub account: AccountId,
+    pub region: Region,
+    /// `manual` (as the owner sees it; others see `shared` / `public`).
+    pub snapshot_type: String,
+    pub status: ClusterSnapshotStatus,
+    /// 0–100, mirrored from the backing EBS snapshot.
+    pub percent_progress: i32,
+    /// The cluster it was taken of (kept after the cluster is deleted).
+    pub cluster_identifier: String,
+    pub cluster_resource_id: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub port: i32,
+    pub master_username: Option<String>,
+    pub cluster_created: DateTime<Utc>,
+    pub storage_encrypted: bool,
+    pub kms_key_arn: Option<String>,
+    /// The copy's source snapshot ARN.
+    pub source_snapshot_arn: Option<String>,
+    pub tags: Vec<(String, String)>,
+    /// The EBS snapshot holding its blocks (`managed_by` RDS).
+    pub ebs_snapshot_id: String,
+    pub created: DateTime<Utc>,
+    /// The `restore` attribute: account ids it is shared with.
+    pub shared_with: Vec<AccountId>,
+    /// `restore` includes `all` (never for an encrypted snapshot).
+    pub public: bool,
+}
+
+impl ClusterSnapshotRecord {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:rds:{}:{}:cluster-snapshot:{}", self.region, self.account, self.identifier)
+    }
+}
+
+/// A fresh `DbClusterResourceId`: `cluster-` + 26 upper-case letters and digits.
+pub fn new_cluster_resource_id() -> Result<String, crate::RdsError> {
+    let db = crate::model::new_dbi_resource_id()?;
+    Ok(format!("cluster-{}", &db[3..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_resource_ids() {
+        let id = new_cluster_resource_id().unwrap();
+        assert_eq!(id.len(), 34);
+        assert!(id.starts_with("cluster-") && id[8..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()), "{id}");
+    }
+
+    #[test]
+    fn transitions_and_wire_names() {
+        assert_eq!(ClusterStatus::Stopping.next(), Some(ClusterStatus::Stopped));
+        assert_eq!(ClusterStatus::Starting.next(), Some(ClusterStatus::Available));
+        assert_eq!(ClusterStatus::Available.next(), None);
+        assert_eq!(ClusterStatus::InaccessibleEncryptionCredentials.next(), None);
+        for s in [ClusterStatus::InaccessibleEncryptionCredentialsRecoverable, ClusterStatus::InaccessibleEncryptionCredentials, ClusterStatus::Stopped] {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+            assert!(s.overrides_instances());
+        }
+        assert!(!ClusterStatus::Available.overrides_instances());
+    }
+}

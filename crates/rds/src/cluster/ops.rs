@@ -1,0 +1,608 @@
+//! CreateDBCluster, DescribeDBClusters, ModifyDBCluster, DeleteDBCluster, StartDBCluster,
+//! StopDBCluster, and the Aurora side of the instance operations (spec/rds.md §1–§3, §8).
+//!
+//! A cluster's storage is one EBS volume (`managed_by` [`KeyUse::RdsCluster`]: its data key
+//! generated through RDS with context `{"aws:rds:dbc-id": DbClusterResourceId}`), shared by
+//! all of its instances: an Aurora instance is a `rds_instances` record whose `volume_id` is
+//! the cluster's, listed in the cluster's `members`, so `kmsnap db import/export` on an
+//! instance moves the cluster's bytes. Its encryption is the cluster's, always (§3).
+//! A stopped or key-less cluster stops its instances: they show the cluster's status.
+
+use super::error::ClusterError;
+use super::model::*;
+use super::store as cstore;
+use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus};
+use crate::ops::common::{self, check_filters, select, tags_from, tags_to_api, Query};
+use crate::{store, Rds};
+use kmsnap_api::gen::rds;
+use kmsnap_api::Timestamp;
+use kmsnap_auth::RequestContext;
+use kmsnap_snapshots::blocks;
+use kmsnap_snapshots::model::{JobKind, JobRecord, KeyUse};
+use kmsnap_snapshots::store as ebs_store;
+
+const FILTERS: &[&str] = &["db-cluster-id", "db-cluster-resource-id", "engine"];
+
+pub fn to_api(c: &ClusterRecord) -> rds::DBCluster {
+    let r = c.region;
+    rds::DBCluster {
+        allocated_storage: Some(1),
+        availability_zones: Some(vec![format!("{r}a"), format!("{r}b"), format!("{r}c")]),
+        backup_retention_period: Some(c.backup_retention_period),
+        database_name: c.database_name.clone(),
+        db_cluster_identifier: Some(c.identifier.clone()),
+        db_cluster_parameter_group: Some(format!("default.{}", c.engine)),
+        status: Some(c.status.as_str().to_owned()),
+        endpoint: Some(format!("{}.cluster-kmsnap.{r}.rds.amazonaws.com", c.identifier)),
+        reader_endpoint: Some(format!("{}.cluster-ro-kmsnap.{r}.rds.amazonaws.com", c.identifier)),
+        multi_az: Some(c.members.len() > 1),
+        engine: Some(c.engine.clone()),
+        engine_version: Some(c.engine_version.clone()),
+        port: Some(c.port),
+        master_username: c.master_username.clone(),
+        db_cluster_members: Some(
+            c.members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| rds::DBClusterMember {
+                    db_instance_identifier: Some(m.clone()),
+                    is_cluster_writer: Some(i == 0),
+                    db_cluster_parameter_group_status: Some("in-sync".into()),
+                    promotion_tier: Some(1),
+                })
+                .collect(),
+        ),
+        storage_encrypted: Some(c.storage_encrypted),
+        storage_encryption_type: Some(if c.storage_encrypted { rds::StorageEncryptionType::SseKms } else { rds::StorageEncryptionType::None }),
+        kms_key_id: c.kms_key_arn.clone(),
+        db_cluster_resource_id: Some(c.resource_id.clone()),
+        db_cluster_arn: Some(c.arn()),
+        iam_database_authentication_enabled: Some(false),
+        cluster_create_time: Some(Timestamp(c.created)),
+        engine_mode: Some("provisioned".into()),
+        storage_type: Some("aurora".into()),
+        deletion_protection: Some(c.deletion_protection),
+        copy_tags_to_snapshot: Some(c.copy_tags_to_snapshot),
+        tag_list: tags_to_api(&c.tags),
+        ..Default::default()
+    }
+}
+
+fn default_version(engine: &str) -> &'static str {
+    if engine == "aurora-postgresql" {
+        "16.4"
+    } else {
+        "8.0.mysql_aurora.3.08.0"
+    }
+}
+
+fn default_port(engine: &str) -> i32 {
+    if engine == "aurora-postgresql" {
+        5432
+    } else {
+        3306
+    }
+}
+
+/// An Aurora engine name (lower-cased), or the refusal of any other.
+pub fn engine(value: &str) -> Result<String, ClusterError> {
+    let e = value.to_ascii_lowercase();
+    if ENGINES.contains(&e.as_str()) {
+        return Ok(e);
+    }
+    if crate::model::ENGINES.contains(&e.as_str()) {
+        // Multi-AZ DB clusters (non-Aurora engines) are not built.
+        return Err(crate::RdsError::NotImplemented("CreateDBCluster").into());
+    }
+    Err(crate::RdsError::InvalidParameterValue(format!("Invalid DB engine: {value}")).into())
+}
+
+/// The cluster's new empty storage: a lineage whose data key KMS generates under `key_arn`
+/// for the caller through RDS with the cluster's context, RDS's grant on a customer key, and
+/// the volume. Not yet stored.
+pub(crate) async fn new_volume(
+    svc: &Rds,
+    ctx: &RequestContext,
+    resource_id: &str,
+    key_arn: Option<&str>,
+) -> Result<(kmsnap_snapshots::model::VolumeRecord, kmsnap_snapshots::model::LineageRecord), ClusterError> {
+    let key_use = KeyUse::RdsCluster { dbc_id: resource_id.to_owned() };
+    let id = kmsnap_core::ids::ec2_id("vol").map_err(|_| crate::RdsError::Internal("rng"))?;
+    let (lineage, _) = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
+    if let Some(k) = key_arn {
+        blocks::grant_for_resource_as(&svc.kms, ctx, k, &id, &key_use).await?;
+    }
+    let volume = common::backing_volume(ctx, id, VOLUME_GIB, key_arn.map(str::to_owned), &lineage.id, None, key_use);
+    Ok((volume, lineage))
+}
+
+pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBClusterMessage) -> Result<rds::CreateDBClusterResult, ClusterError> {
+    let id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
+    let engine = engine(&input.engine)?;
+    if input.replication_source_identifier.is_some() || input.global_cluster_identifier.is_some() {
+        return Err(crate::RdsError::NotImplemented("CreateDBCluster").into());
+    }
+    if input.master_username.as_deref().is_none_or(str::is_empty) {
+        return Err(crate::RdsError::InvalidParameterValue("The parameter MasterUsername must be provided and must not be blank.".into()).into());
+    }
+    let retention = input.backup_retention_period.unwrap_or(1);
+    if !(1..=35).contains(&retention) {
+        return Err(crate::RdsError::InvalidParameterValue(format!("Invalid backup retention period: {retention}. Must be between 1 and 35.")).into());
+    }
+    let encrypted = input.storage_encrypted.unwrap_or(false);
+    if input.kms_key_id.is_some() && !encrypted {
+        return Err(crate::RdsError::InvalidParameterCombination("KmsKeyId requires StorageEncrypted to be true.".into()).into());
+    }
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let (meta, id2) = (svc.meta.clone(), id.clone());
+    if crate::blocking(move || cstore::get_cluster(meta.read()?.as_ref(), account, region, &id2)).await??.is_some() {
+        return Err(ClusterError::ClusterAlreadyExists { id });
+    }
+    let key_arn = match (&input.kms_key_id, encrypted) {
+        (Some(k), _) => Some(common::resolve_key(svc, ctx, k).await?),
+        (None, true) => Some(common::default_key(svc, ctx).await?),
+        (None, false) => None,
+    };
+    let resource_id = new_cluster_resource_id()?;
+    let (volume, lineage) = new_volume(svc, ctx, &resource_id, key_arn.as_deref()).await?;
+    let rec = ClusterRecord {
+        identifier: id,
+        account,
+        region,
+        resource_id,
+        status: ClusterStatus::Creating,
+        engine: engine.clone(),
+        engine_version: input.engine_version.clone().unwrap_or_else(|| default_version(&engine).to_owned()),
+        port: input.port.unwrap_or_else(|| default_port(&engine)),
+        master_username: input.master_username.clone(),
+        database_name: input.database_name.clone(),
+        storage_encrypted: key_arn.is_some(),
+        kms_key_arn: key_arn,
+        backup_retention_period: retention,
+        deletion_protection: input.deletion_protection.unwrap_or(false),
+        copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
+        members: Vec::new(),
+        tags: tags_from(input.tags.as_deref()),
+        volume_id: volume.id.clone(),
+        created: now,
+        key_lost_at: None,
+        stopped_at: None,
+    };
+    let logged = rds::CreateDBClusterMessage { master_user_password: None, pre_signed_url: None, ..input };
+    let event = common::event(ctx, "CreateDBCluster", &logged, "AWS::RDS::DBCluster", &rec.arn());
+    let (meta, r) = (svc.meta.clone(), rec.clone());
+    crate::blocking(move || -> Result<(), ClusterError> {
+        let mut txn = meta.write()?;
+        if cstore::get_cluster(&*txn, account, region, &r.identifier)?.is_some() {
+            return Err(ClusterError::ClusterAlreadyExists { id: r.identifier.clone() });
+        }
+        ebs_store::put_lineage(txn.as_mut(), &lineage)?;
+        ebs_store::put_volume(txn.as_mut(), &volume)?;
+        cstore::put_cluster(txn.as_mut(), &r)?;
+        Ok(common::commit(txn, &[event])?)
+    })
+    .await??;
+    Ok(rds::CreateDBClusterResult { db_cluster: Some(to_api(&rec)) })
+}
+
+pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBClustersMessage) -> Result<rds::DBClusterMessage, ClusterError> {
+    check_filters(input.filters.as_deref(), FILTERS)?;
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    let all = crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region)))).await??;
+    let q = Query { named: input.db_cluster_identifier.as_deref(), filters: input.filters.as_deref(), max_records: input.max_records, marker: input.marker.as_deref() };
+    let field = |c: &ClusterRecord, name: &str| match name {
+        "db-cluster-id" => vec![c.identifier.clone(), c.arn()],
+        "db-cluster-resource-id" => vec![c.resource_id.clone()],
+        "engine" => vec![c.engine.clone()],
+        _ => vec![],
+    };
+    // A named cluster that does not exist is the cluster's own not-found error.
+    if let Some(w) = q.named {
+        let w = w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase();
+        if !all.iter().any(|c| c.identifier == w) {
+            return Err(ClusterError::ClusterNotFound { id: q.named.unwrap_or_default().to_owned() });
+        }
+    }
+    let (items, marker) = select(all, &q, |c| c.identifier.as_str(), field, |_| crate::RdsError::Internal("cluster vanished"))?;
+    Ok(rds::DBClusterMessage { marker, db_clusters: Some(items.iter().map(to_api).collect()) })
+}
+
+/// Reads a cluster (not found: `DBClusterNotFoundFault` naming what the caller gave).
+pub(crate) fn load(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, id: &str) -> Result<ClusterRecord, ClusterError> {
+    cstore::get_cluster(txn, ctx.principal.account, ctx.region, id)?.ok_or_else(|| ClusterError::ClusterNotFound { id: id.to_owned() })
+}
+
+fn cluster_id(value: &str) -> Result<String, ClusterError> {
+    Ok(identifier("DBClusterIdentifier", value.rsplit(':').next().unwrap_or(value))?)
+}
+
+pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBClusterMessage) -> Result<rds::ModifyDBClusterResult, ClusterError> {
+    let id = cluster_id(&input.db_cluster_identifier)?;
+    if input.new_db_cluster_identifier.is_some() || input.engine_mode.is_some() {
+        return Err(crate::RdsError::NotImplemented("ModifyDBCluster").into());
+    }
+    if let Some(r) = input.backup_retention_period {
+        if !(1..=35).contains(&r) {
+            return Err(crate::RdsError::InvalidParameterValue(format!("Invalid backup retention period: {r}. Must be between 1 and 35.")).into());
+        }
+    }
+    let logged = rds::ModifyDBClusterMessage { master_user_password: None, ..input.clone() };
+    let arn = format!("arn:aws:rds:{}:{}:cluster:{id}", ctx.region, ctx.principal.account);
+    let event = common::event(ctx, "ModifyDBCluster", &logged, "AWS::RDS::DBCluster", &arn);
+    let (meta, c) = (svc.meta.clone(), ctx.clone());
+    let rec = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
+        let mut txn = meta.write()?;
+        let mut rec = load(&*txn, &c, &id)?;
+        if rec.status != ClusterStatus::Available {
+            return Err(ClusterError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: "available" });
+        }
+        // Encryption is fixed at creation (§9): the message has no such member.
+        if let Some(r) = input.backup_retention_period {
+            rec.backup_retention_period = r;
+        }
+        if let Some(d) = input.deletion_protection {
+            rec.deletion_protection = d;
+        }
+        if let Some(t) = input.copy_tags_to_snapshot {
+            rec.copy_tags_to_snapshot = t;
+        }
+        if let Some(p) = input.port {
+            rec.port = p;
+        }
+        if let Some(v) = &input.engine_version {
+            rec.engine_version = v.clone();
+        }
+        cstore::put_cluster(txn.as_mut(), &rec)?;
+        common::commit(txn, &[event])?;
+        Ok(rec)
+    })
+    .await??;
+    Ok(rds::ModifyDBClusterResult { db_cluster: Some(to_api(&rec)) })
+}
+
+/// Deletes a cluster without instances, and its storage; with `FinalDBSnapshotIdentifier` a
+/// manual cluster snapshot is sealed from the storage first, in the same transaction.
+pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBClusterMessage) -> Result<rds::DeleteDBClusterResult, ClusterError> {
+    let id = cluster_id(&input.db_cluster_identifier)?;
+    let skip = input.skip_final_snapshot.unwrap_or(false);
+    let final_id = match (&input.final_db_snapshot_identifier, skip) {
+        (Some(_), true) => {
+            return Err(crate::RdsError::InvalidParameterCombination("Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into()).into());
+        }
+        (None, false) => {
+            return Err(crate::RdsError::InvalidParameterCombination("FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.".into()).into());
+        }
+        (Some(f), false) => Some(identifier("FinalDBSnapshotIdentifier", f)?),
+        (None, true) => None,
+    };
+    let now = ctx.now;
+    let arn = format!("arn:aws:rds:{}:{}:cluster:{id}", ctx.region, ctx.principal.account);
+    let event = common::event(ctx, "DeleteDBCluster", &input, "AWS::RDS::DBCluster", &arn);
+    let (meta, c) = (svc.meta.clone(), ctx.clone());
+    let rec = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
+        let mut txn = meta.write()?;
+        let rec = load(&*txn, &c, &id)?;
+        if rec.deletion_protection {
+            return Err(crate::RdsError::InvalidParameterCombination("Cannot delete protected Cluster, please disable deletion protection and try again.".into()).into());
+        }
+        if !rec.members.is_empty() {
+            return Err(ClusterError::ClusterState { message: "Cluster cannot be deleted, it still contains DB instances in non-deleting state.".into() });
+        }
+        if matches!(rec.status, ClusterStatus::Creating | ClusterStatus::Stopping | ClusterStatus::Starting) {
+            return Err(ClusterError::InvalidClusterState {
+                id,
+                status: rec.status.as_str().to_owned(),
+                expected: "available,stopped,failed,inaccessible-encryption-credentials-recoverable,inaccessible-encryption-credentials",
+            });
+        }
+        let volume = ebs_store::get_volume(&*txn, rec.account, rec.region, &rec.volume_id)?.ok_or(crate::RdsError::Internal("cluster without volume"))?;
+        if let Some(final_id) = final_id {
+            if !matches!(rec.status, ClusterStatus::Available | ClusterStatus::Stopped) {
+                return Err(ClusterError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: "available,stopped" });
+            }
+            if cstore::get_snapshot(&*txn, rec.account, rec.region, &final_id)?.is_some() {
+                return Err(ClusterError::SnapshotAlreadyExists { id: final_id });
+            }
+            let ebs = super::snapshots::ebs_snapshot_of(&rec, &volume, now)?;
+            let tags = if rec.copy_tags_to_snapshot { rec.tags.clone() } else { Vec::new() };
+            let snap = super::snapshots::new_snapshot_record(&rec, &final_id, &ebs.id, now, tags);
+            let total = ebs_store::count_blocks(&*txn, &volume.id)?;
+            let job = JobRecord::new(&ebs.id, rec.account, rec.region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
+            ebs_store::put_snapshot(txn.as_mut(), &ebs)?;
+            cstore::put_snapshot(txn.as_mut(), &snap)?;
+            kmsnap_snapshots::workers::seal::finish(txn.as_mut(), job, now)?;
+        }
+        // Snapshots still sealing from the volume keep its data as of their creation.
+        for job in ebs_store::jobs(&*txn, usize::MAX)? {
+            if matches!(&job.kind, JobKind::Seal { volume_id } if *volume_id == volume.id) {
+                kmsnap_snapshots::workers::seal::finish(txn.as_mut(), job, now)?;
+            }
+        }
+        ebs_store::delete_blocks(txn.as_mut(), &volume.id)?;
+        ebs_store::delete_volume(txn.as_mut(), &volume)?;
+        cstore::delete_cluster(txn.as_mut(), &rec)?;
+        common::commit(txn, &[event])?;
+        Ok(rec)
+    })
+    .await??;
+    let mut out = to_api(&rec);
+    out.status = Some("deleting".into());
+    Ok(rds::DeleteDBClusterResult { db_cluster: Some(out) })
+}
+
+pub async fn stop(svc: &Rds, ctx: &RequestContext, input: rds::StopDBClusterMessage) -> Result<rds::StopDBClusterResult, ClusterError> {
+    let id = cluster_id(&input.db_cluster_identifier)?;
+    let now = ctx.now;
+    let arn = format!("arn:aws:rds:{}:{}:cluster:{id}", ctx.region, ctx.principal.account);
+    let event = common::event(ctx, "StopDBCluster", &input, "AWS::RDS::DBCluster", &arn);
+    let (meta, c) = (svc.meta.clone(), ctx.clone());
+    let rec = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
+        let mut txn = meta.write()?;
+        let mut rec = load(&*txn, &c, &id)?;
+        if rec.status != ClusterStatus::Available {
+            return Err(ClusterError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: "available" });
+        }
+        rec.status = ClusterStatus::Stopping;
+        rec.stopped_at = Some(now);
+        cstore::put_cluster(txn.as_mut(), &rec)?;
+        common::commit(txn, &[event])?;
+        Ok(rec)
+    })
+    .await??;
+    Ok(rds::StopDBClusterResult { db_cluster: Some(to_api(&rec)) })
+}
+
+/// Starts a stopped cluster, or one whose key was lost and is usable again (spec §8: RDS
+/// checks the key as it starts; still unusable → `KMSKeyNotAccessibleFault`).
+pub async fn start(svc: &Rds, ctx: &RequestContext, input: rds::StartDBClusterMessage) -> Result<rds::StartDBClusterResult, ClusterError> {
+    let id = cluster_id(&input.db_cluster_identifier)?;
+    let (meta, c, i) = (svc.meta.clone(), ctx.clone(), id.clone());
+    let current = crate::blocking(move || load(meta.read()?.as_ref(), &c, &i)).await??;
+    const EXPECTED: &str = "stopped,inaccessible-encryption-credentials-recoverable";
+    if !matches!(current.status, ClusterStatus::Stopped | ClusterStatus::InaccessibleEncryptionCredentialsRecoverable) {
+        return Err(ClusterError::InvalidClusterState { id, status: current.status.as_str().to_owned(), expected: EXPECTED });
+    }
+    if let Some(k) = &current.kms_key_arn {
+        crate::keystate::check_storage(svc, ctx, &current.volume_id, k, &format!("DB cluster {id}")).await?;
+    }
+    let event = common::event(ctx, "StartDBCluster", &input, "AWS::RDS::DBCluster", &current.arn());
+    let (meta, c) = (svc.meta.clone(), ctx.clone());
+    let rec = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
+        let mut txn = meta.write()?;
+        let mut rec = load(&*txn, &c, &id)?;
+        if rec.status != current.status {
+            return Err(ClusterError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: EXPECTED });
+        }
+        rec.status = ClusterStatus::Starting;
+        rec.key_lost_at = None;
+        cstore::put_cluster(txn.as_mut(), &rec)?;
+        common::commit(txn, &[event])?;
+        Ok(rec)
+    })
+    .await??;
+    Ok(rds::StartDBClusterResult { db_cluster: Some(to_api(&rec)) })
+}
+
+/// What the member-instance checks of spec §3 say about a CreateDBInstance for a cluster.
+fn check_member_request(input: &rds::CreateDBInstanceMessage, cluster: &ClusterRecord) -> Result<(), ClusterError> {
+    let combo = |m: &str| Err(ClusterError::Rds(crate::RdsError::InvalidParameterCombination(m.to_owned())));
+    if input.engine.to_ascii_lowercase() != cluster.engine {
+        return combo(&format!(
+            "The engine name requested for your DB instance ({}) doesn't match the engine name of your DB cluster ({}).",
+            input.engine, cluster.engine
+        ));
+    }
+    if input.kms_key_id.is_some() {
+        return combo("The requested DB Instance will be a member of a DB Cluster and its storage encryption key should not be set directly.");
+    }
+    if let Some(e) = input.storage_encrypted {
+        if e != cluster.storage_encrypted {
+            return combo(&format!(
+                "The requested DB Instance will be a member of a DB Cluster and its storage encryption setting should match the cluster setting; requested: {e}, cluster: {}",
+                cluster.storage_encrypted
+            ));
+        }
+    }
+    if input.allocated_storage.is_some() {
+        return combo("The requested DB Instance will be a member of a DB Cluster. You don't need to set storage size.");
+    }
+    Ok(())
+}
+
+/// Whether a CreateDBInstance request is for an Aurora instance (this module's).
+pub fn is_member_request(input: &rds::CreateDBInstanceMessage) -> bool {
+    input.db_cluster_identifier.is_some() || ENGINES.contains(&input.engine.to_ascii_lowercase().as_str())
+}
+
+/// CreateDBInstance of an Aurora instance: it joins the cluster, uses the cluster's storage
+/// and reports the cluster's encryption (spec §3).
+pub async fn create_instance(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanceMessage) -> Result<rds::CreateDBInstanceResult, ClusterError> {
+    let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
+    let Some(cluster_param) = input.db_cluster_identifier.clone() else {
+        return Err(crate::RdsError::InvalidParameterValue("DBClusterIdentifier is required for Aurora DB instances.".into()).into());
+    };
+    if !ENGINES.contains(&input.engine.to_ascii_lowercase().as_str()) {
+        return Err(crate::RdsError::InvalidParameterCombination(format!("DBClusterIdentifier cannot be specified for engine {}.", input.engine)).into());
+    }
+    let cid = cluster_id(&cluster_param)?;
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let (meta, c) = (svc.meta.clone(), ctx.clone());
+    let cluster = crate::blocking(move || load(meta.read()?.as_ref(), &c, &cid)).await??;
+    check_member_request(&input, &cluster)?;
+    let rec = DbInstanceRecord {
+        identifier: id.clone(),
+        account,
+        region,
+        dbi_resource_id: new_dbi_resource_id()?,
+        status: InstanceStatus::Creating,
+        engine: cluster.engine.clone(),
+        engine_version: cluster.engine_version.clone(),
+        instance_class: input.db_instance_class.clone(),
+        allocated_storage: 1,
+        storage_encrypted: cluster.storage_encrypted,
+        kms_key_arn: cluster.kms_key_arn.clone(),
+        // Backups are the cluster's (its snapshots); DescribeDBInstances shows its period.
+        backup_retention_period: 0,
+        master_username: cluster.master_username.clone(),
+        db_name: cluster.database_name.clone(),
+        port: cluster.port,
+        availability_zone: input.availability_zone.clone().unwrap_or_else(|| format!("{region}a")),
+        tags: tags_from(input.tags.as_deref()),
+        volume_id: cluster.volume_id.clone(),
+        created: now,
+        copy_tags_to_snapshot: false,
+        deletion_protection: input.deletion_protection.unwrap_or(false),
+        last_automated_backup: None,
+        status_since: Some(now),
+    };
+    let logged = rds::CreateDBInstanceMessage { master_user_password: None, ..input };
+    let event = common::event(ctx, "CreateDBInstance", &logged, "AWS::RDS::DBInstance", &rec.arn());
+    let (meta, r, cid) = (svc.meta.clone(), rec.clone(), cluster.identifier.clone());
+    let cluster = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
+        let mut txn = meta.write()?;
+        if store::get_instance(&*txn, account, region, &r.identifier)?.is_some() {
+            return Err(crate::RdsError::InstanceAlreadyExists { id: r.identifier.clone() }.into());
+        }
+        let mut cluster = cstore::get_cluster(&*txn, account, region, &cid)?.ok_or_else(|| ClusterError::ClusterNotFound { id: cid.clone() })?;
+        if !matches!(cluster.status, ClusterStatus::Available | ClusterStatus::Creating) {
+            return Err(ClusterError::InvalidClusterState { id: cid, status: cluster.status.as_str().to_owned(), expected: "available" });
+        }
+        cluster.members.push(r.identifier.clone());
+        cstore::put_cluster(txn.as_mut(), &cluster)?;
+        store::put_instance(txn.as_mut(), &r)?;
+        common::commit(txn, &[event])?;
+        Ok(cluster)
+    })
+    .await??;
+    let mut out = crate::ops::instances::to_api(&rec);
+    decorate(&mut out, &cluster);
+    Ok(rds::CreateDBInstanceResult { db_instance: Some(out) })
+}
+
+/// The Aurora view of an instance of `cluster`: its cluster, the cluster's backups, and the
+/// cluster's status while that stops the instances.
+pub fn decorate(out: &mut rds::DBInstance, cluster: &ClusterRecord) {
+    out.db_cluster_identifier = Some(cluster.identifier.clone());
+    out.backup_retention_period = Some(cluster.backup_retention_period);
+    out.storage_encrypted = Some(cluster.storage_encrypted);
+    out.kms_key_id = cluster.kms_key_arn.clone();
+    out.storage_type = Some("aurora".into());
+    if cluster.status.overrides_instances() {
+        out.db_instance_status = Some(cluster.status.as_str().to_owned());
+        out.endpoint = None;
+    }
+}
+
+/// DescribeDBInstances' instances of Aurora clusters, decorated ([`decorate`]).
+pub async fn decorate_instances(svc: &Rds, ctx: &RequestContext, out: &mut rds::DBInstanceMessage) -> Result<(), ClusterError> {
+    let Some(list) = out.db_instances.as_mut() else { return Ok(()) };
+    if !list.iter().any(|i| i.engine.as_deref().is_some_and(|e| e.starts_with("aurora"))) {
+        return Ok(());
+    }
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    let clusters = crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region)))).await??;
+    for i in list.iter_mut() {
+        let Some(name) = i.db_instance_identifier.clone() else { continue };
+        if let Some(c) = clusters.iter().find(|c| c.members.contains(&name)) {
+            decorate(i, c);
+        }
+    }
+    Ok(())
+}
+
+/// DescribeDBInstances' `db-cluster-id` filter (cluster identifiers or ARNs), which the
+/// instance operation does not know: each becomes a `db-instance-id` filter naming the
+/// clusters' instances (none: a value no instance has), so filtering and paging stay the
+/// instance operation's.
+pub async fn translate_cluster_filter(svc: &Rds, ctx: &RequestContext, input: &mut rds::DescribeDBInstancesMessage) -> Result<(), ClusterError> {
+    let Some(filters) = input.filters.as_mut() else { return Ok(()) };
+    if !filters.iter().any(|f| f.name == "db-cluster-id") {
+        return Ok(());
+    }
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    let clusters = crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region)))).await??;
+    for f in filters.iter_mut().filter(|f| f.name == "db-cluster-id") {
+        let mut members: Vec<String> =
+            clusters.iter().filter(|c| f.values.iter().any(|v| *v == c.identifier || *v == c.arn())).flat_map(|c| c.members.iter().cloned()).collect();
+        if members.is_empty() {
+            members.push(String::new());
+        }
+        *f = rds::Filter { name: "db-instance-id".into(), values: members };
+    }
+    Ok(())
+}
+
+/// DeleteDBInstance of an Aurora instance: it leaves its cluster; the cluster's storage stays.
+/// `None` when the instance is not a cluster's (the instance operation handles it).
+pub async fn delete_member_instance(svc: &Rds, ctx: &RequestContext, input: &rds::DeleteDBInstanceMessage) -> Result<Option<rds::DeleteDBInstanceResult>, ClusterError> {
+    let Ok(id) = identifier("DBInstanceIdentifier", &input.db_instance_identifier) else { return Ok(None) };
+    let (account, region) = (ctx.principal.account, ctx.region);
+    let arn = format!("arn:aws:rds:{region}:{account}:db:{id}");
+    let event = common::event(ctx, "DeleteDBInstance", input, "AWS::RDS::DBInstance", &arn);
+    let meta = svc.meta.clone();
+    let done = crate::blocking(move || -> Result<Option<(DbInstanceRecord, ClusterRecord)>, ClusterError> {
+        let mut txn = meta.write()?;
+        let Some(mut cluster) = cstore::cluster_of_instance(&*txn, account, region, &id)? else { return Ok(None) };
+        let Some(rec) = store::get_instance(&*txn, account, region, &id)? else { return Ok(None) };
+        if rec.deletion_protection {
+            return Err(crate::RdsError::InvalidParameterCombination("Cannot delete protected DB Instance, please disable deletion protection and try again.".into()).into());
+        }
+        cluster.members.retain(|m| *m != id);
+        cstore::put_cluster(txn.as_mut(), &cluster)?;
+        store::delete_instance(txn.as_mut(), &rec)?;
+        common::commit(txn, &[event])?;
+        Ok(Some((rec, cluster)))
+    })
+    .await??;
+    Ok(done.map(|(rec, cluster)| {
+        let mut out = crate::ops::instances::to_api(&rec);
+        decorate(&mut out, &cluster);
+        out.db_instance_status = Some("deleting".into());
+        rds::DeleteDBInstanceResult { db_instance: Some(out) }
+    }))
+}
+
+/// Refuses instance operations AWS does not allow on an Aurora instance ([`MemberOp`]):
+/// `Ok(())` for any other instance.
+pub async fn refuse_for_member(svc: &Rds, ctx: &RequestContext, instance: &str, op: MemberOp) -> Result<(), ClusterError> {
+    let Ok(id) = identifier("DBInstanceIdentifier", instance) else { return Ok(()) };
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    let Some(cluster) = crate::blocking(move || cstore::cluster_of_instance(meta.read()?.as_ref(), account, region, &id)).await?? else {
+        return Ok(());
+    };
+    Err(match op {
+        MemberOp::Change if !cluster.status.overrides_instances() => return Ok(()),
+        MemberOp::Change => crate::RdsError::InvalidInstanceState { id: instance.to_ascii_lowercase(), status: cluster.status.as_str().to_owned() },
+        MemberOp::Snapshot => crate::RdsError::InvalidParameterValue(
+            "The specified instance is a member of a cluster and a snapshot cannot be created directly on the instance. Please use the CreateDBClusterSnapshot API instead.".into(),
+        ),
+        MemberOp::StopOrStart => crate::RdsError::InvalidParameterCombination(format!("{} DB instances are not eligible for stopping and starting.", cluster.engine)),
+        MemberOp::ModifyStorage => crate::RdsError::InvalidParameterCombination(
+            "The requested DB Instance is a member of a DB Cluster. Its storage is the cluster's and cannot be modified on the instance.".into(),
+        ),
+    }
+    .into())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum MemberOp {
+    Snapshot,
+    StopOrStart,
+    /// ModifyDBInstance with `AllocatedStorage`, `StorageType` or `Iops`: Aurora storage is the
+    /// cluster volume's.
+    ModifyStorage,
+    /// ModifyDBInstance, RebootDBInstance: refused only while the cluster stops its instances
+    /// (stopped, key lost), as the instance's own state would refuse them.
+    Change,
+}
+
+/// [`decorate`] for one instance of an operation's response, if it is a cluster's.
+pub async fn decorate_one(svc: &Rds, ctx: &RequestContext, out: Option<&mut rds::DBInstance>) -> Result<(), ClusterError> {
+    let Some(out) = out.filter(|i| i.engine.as_deref().is_some_and(|e| e.starts_with("aurora"))) else { return Ok(()) };
+    let Some(name) = out.db_instance_identifier.clone() else { return Ok(()) };
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    if let Some(c) = crate::blocking(move || cstore::cluster_of_instance(meta.read()?.as_ref(), account, region, &name)).await?? {
+        decorate(out, &c);
+    }
+    Ok(())
+}

@@ -1,0 +1,659 @@
+//! CreateDBClusterSnapshot, DescribeDBClusterSnapshots, DeleteDBClusterSnapshot,
+//! CopyDBClusterSnapshot, RestoreDBClusterFromSnapshot, ModifyDBClusterSnapshotAttribute and
+//! DescribeDBClusterSnapshotAttributes (spec/rds.md §4–§7).
+//!
+//! As for DB snapshots, every cluster snapshot is backed by an EBS snapshot managed by RDS, so
+//! the EBS workers move its bytes: a `Seal` of the cluster volume (same lineage, same key), a
+//! `Copy` job (blobs shared under the same key in the same account and region, else every
+//! block re-encrypted under the destination key, also from another region or a snapshot
+//! another account shared), and for a restore either the snapshot's lineage joined (same
+//! owner, same key: no byte moves) or a `Restore` job filling the new cluster's volume under
+//! its own key (a `KmsKeyId`, also turning an unencrypted snapshot into an encrypted cluster).
+//! Every path that reads the source checks first, as the caller through RDS, that KMS lets
+//! it use the source's key, so an unusable key is `KMSKeyNotAccessibleFault` at once.
+
+use super::error::ClusterError;
+use super::model::*;
+use super::ops::{load, new_volume, to_api as cluster_to_api};
+use super::store as cstore;
+use crate::model::identifier;
+use crate::ops::common::{self, check_filters, matches, page, tags_from, tags_to_api};
+use crate::{Rds, RdsError};
+use chrono::{DateTime, Utc};
+use kmsnap_api::gen::rds;
+use kmsnap_api::Timestamp;
+use kmsnap_auth::RequestContext;
+use kmsnap_core::{AccountId, Region};
+use kmsnap_snapshots::blocks;
+use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
+use kmsnap_snapshots::store as ebs_store;
+
+const FILTERS: &[&str] = &["db-cluster-id", "db-cluster-snapshot-id", "snapshot-type", "engine"];
+/// Accounts an encrypted snapshot may be shared with (spec §6).
+const SHARE_LIMIT: usize = 20;
+/// Manifest rows copied per page when a restored volume joins a snapshot's lineage.
+const PAGE: usize = 4096;
+
+/// The response form of `s` as `viewer` sees it: others' snapshots are `shared` or `public`
+/// and named by ARN.
+pub fn to_api(s: &ClusterSnapshotRecord, viewer: AccountId) -> rds::DBClusterSnapshot {
+    let own = s.account == viewer;
+    let r = s.region;
+    rds::DBClusterSnapshot {
+        availability_zones: Some(vec![format!("{r}a"), format!("{r}b"), format!("{r}c")]),
+        db_cluster_snapshot_identifier: Some(if own { s.identifier.clone() } else { s.arn() }),
+        db_cluster_identifier: Some(s.cluster_identifier.clone()),
+        snapshot_create_time: Some(Timestamp(s.created)),
+        engine: Some(s.engine.clone()),
+        engine_mode: Some("provisioned".into()),
+        allocated_storage: Some(1),
+        status: Some(s.status.as_str().to_owned()),
+        port: Some(s.port),
+        cluster_create_time: Some(Timestamp(s.cluster_created)),
+        master_username: s.master_username.clone(),
+        engine_version: Some(s.engine_version.clone()),
+        license_model: Some(if s.engine == "aurora-postgresql" { "postgresql-license" } else { "general-public-license" }.into()),
+        snapshot_type: Some(if own { s.snapshot_type.clone() } else if s.public { "public".into() } else { "shared".into() }),
+        percent_progress: Some(s.percent_progress),
+        storage_encrypted: Some(s.storage_encrypted),
+        storage_encryption_type: Some(if s.storage_encrypted { rds::StorageEncryptionType::SseKms } else { rds::StorageEncryptionType::None }),
+        kms_key_id: s.kms_key_arn.clone(),
+        db_cluster_snapshot_arn: Some(s.arn()),
+        source_db_cluster_snapshot_arn: s.source_snapshot_arn.clone(),
+        iam_database_authentication_enabled: Some(false),
+        tag_list: if own { tags_to_api(&s.tags) } else { Some(Vec::new()) },
+        storage_type: Some("aurora".into()),
+        db_cluster_resource_id: Some(s.cluster_resource_id.clone()),
+        ..Default::default()
+    }
+}
+
+/// The pending EBS snapshot that backs a cluster snapshot of `rec` (sealed from `volume`).
+pub(crate) fn ebs_snapshot_of(rec: &ClusterRecord, volume: &VolumeRecord, now: DateTime<Utc>) -> Result<SnapshotRecord, RdsError> {
+    Ok(SnapshotRecord {
+        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
+        account: rec.account,
+        region: rec.region,
+        volume_id: volume.id.clone(),
+        volume_size: volume.size_gib,
+        state: SnapshotState::Pending,
+        state_message: None,
+        progress: 0,
+        start_time: now,
+        description: format!("RDS cluster snapshot of {}", rec.identifier),
+        encrypted: volume.encrypted,
+        kms_key_arn: volume.kms_key_arn.clone(),
+        lineage: volume.lineage.clone(),
+        tags: Vec::new(),
+        permissions: Permissions::default(),
+        origin: SnapshotOrigin::Volume,
+        data_encryption_key_id: None,
+        completed: None,
+        managed_by: Some(KeyUse::RdsCluster { dbc_id: rec.resource_id.clone() }),
+    })
+}
+
+/// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`.
+pub(crate) fn new_snapshot_record(rec: &ClusterRecord, id: &str, ebs_id: &str, now: DateTime<Utc>, tags: Vec<(String, String)>) -> ClusterSnapshotRecord {
+    ClusterSnapshotRecord {
+        identifier: id.to_owned(),
+        account: rec.account,
+        region: rec.region,
+        snapshot_type: "manual".into(),
+        status: ClusterSnapshotStatus::Creating,
+        percent_progress: 0,
+        cluster_identifier: rec.identifier.clone(),
+        cluster_resource_id: rec.resource_id.clone(),
+        engine: rec.engine.clone(),
+        engine_version: rec.engine_version.clone(),
+        port: rec.port,
+        master_username: rec.master_username.clone(),
+        cluster_created: rec.created,
+        storage_encrypted: rec.storage_encrypted,
+        kms_key_arn: rec.kms_key_arn.clone(),
+        source_snapshot_arn: None,
+        tags,
+        ebs_snapshot_id: ebs_id.to_owned(),
+        created: now,
+        shared_with: Vec::new(),
+        public: false,
+    }
+}
+
+pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBClusterSnapshotMessage) -> Result<rds::CreateDBClusterSnapshotResult, ClusterError> {
+    let id = identifier("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
+    let cluster_id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let arn = format!("arn:aws:rds:{region}:{account}:cluster-snapshot:{id}");
+    let event = common::event(ctx, "CreateDBClusterSnapshot", &input, "AWS::RDS::DBClusterSnapshot", &arn);
+    let tags = tags_from(input.tags.as_deref());
+    let (meta, c) = (svc.meta.clone(), ctx.clone());
+    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
+        let mut txn = meta.write()?;
+        let rec = load(&*txn, &c, &cluster_id)?;
+        if !matches!(rec.status, ClusterStatus::Available | ClusterStatus::Stopped) {
+            return Err(ClusterError::InvalidClusterState { id: cluster_id, status: rec.status.as_str().to_owned(), expected: "available" });
+        }
+        if cstore::get_snapshot(&*txn, account, region, &id)?.is_some() {
+            return Err(ClusterError::SnapshotAlreadyExists { id });
+        }
+        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?.ok_or(RdsError::Internal("cluster without volume"))?;
+        let ebs = ebs_snapshot_of(&rec, &volume, now)?;
+        let tags = if tags.is_empty() && rec.copy_tags_to_snapshot { rec.tags.clone() } else { tags };
+        let snap = new_snapshot_record(&rec, &id, &ebs.id, now, tags);
+        let total = ebs_store::count_blocks(&*txn, &volume.id)?;
+        let job = JobRecord::new(&ebs.id, account, region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
+        ebs_store::put_snapshot(txn.as_mut(), &ebs)?;
+        ebs_store::put_job(txn.as_mut(), &job)?;
+        cstore::put_snapshot(txn.as_mut(), &snap)?;
+        common::commit(txn, &[event])?;
+        Ok(snap)
+    })
+    .await??;
+    svc.ebs.wake_worker();
+    Ok(rds::CreateDBClusterSnapshotResult { db_cluster_snapshot: Some(to_api(&snap, account)) })
+}
+
+/// Whether `account` may see and use another account's snapshot `s` (shared with it, or public).
+fn shared_with(s: &ClusterSnapshotRecord, account: AccountId) -> bool {
+    s.account != account && (s.public || s.shared_with.contains(&account))
+}
+
+pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBClusterSnapshotsMessage) -> Result<rds::DBClusterSnapshotMessage, ClusterError> {
+    check_filters(input.filters.as_deref(), FILTERS)?;
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    let all = crate::blocking(move || -> Result<_, RdsError> {
+        let txn = meta.read()?;
+        // Every account's snapshots of this region: the caller's, and those shared with it.
+        Ok(cstore::snapshots(&*txn, None)?.into_iter().filter(|s| s.region == region).collect::<Vec<_>>())
+    })
+    .await??;
+    let own = |s: &ClusterSnapshotRecord| s.account == account;
+    let include_shared = input.include_shared == Some(true);
+    let include_public = input.include_public == Some(true);
+    let visible = |s: &ClusterSnapshotRecord| match input.snapshot_type.as_deref() {
+        Some("manual") | Some("automated") => own(s) && Some(s.snapshot_type.as_str()) == input.snapshot_type.as_deref(),
+        Some("shared") => s.account != account && s.shared_with.contains(&account),
+        Some("public") => s.public,
+        Some(_) => false,
+        None => own(s) || (include_shared && s.account != account && s.shared_with.contains(&account)) || (include_public && s.account != account && s.public),
+    };
+    let cluster = input.db_cluster_identifier.as_deref().map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
+    let name = |s: &ClusterSnapshotRecord| if own(s) { s.identifier.clone() } else { s.arn() };
+    let named = input.db_cluster_snapshot_identifier.as_deref();
+    let is_named = |s: &ClusterSnapshotRecord, w: &str| {
+        if w.starts_with("arn:") {
+            s.arn() == w
+        } else {
+            own(s) && s.identifier == w.to_ascii_lowercase()
+        }
+    };
+    let mut items: Vec<ClusterSnapshotRecord> = all
+        .into_iter()
+        .filter(|s| match named {
+            // A snapshot asked for by name is found whatever SnapshotType says.
+            Some(w) => is_named(s, w) && (own(s) || shared_with(s, account)),
+            None => visible(s),
+        })
+        .filter(|s| cluster.as_ref().is_none_or(|c| &s.cluster_identifier == c))
+        .filter(|s| input.db_cluster_resource_id.as_ref().is_none_or(|d| &s.cluster_resource_id == d))
+        .filter(|s| {
+            matches(input.filters.as_deref(), |f| match f {
+                "db-cluster-id" => vec![s.cluster_identifier.clone(), format!("arn:aws:rds:{}:{}:cluster:{}", s.region, s.account, s.cluster_identifier)],
+                "db-cluster-snapshot-id" => vec![s.identifier.clone(), s.arn()],
+                "snapshot-type" => vec![if own(s) { s.snapshot_type.clone() } else if s.public { "public".into() } else { "shared".into() }],
+                "engine" => vec![s.engine.clone()],
+                _ => vec![],
+            })
+        })
+        .collect();
+    if let Some(w) = named {
+        if items.is_empty() {
+            return Err(ClusterError::SnapshotNotFound { id: w.to_owned() });
+        }
+    }
+    items.sort_by_key(|s| name(s));
+    let keyed: Vec<(String, ClusterSnapshotRecord)> = items.into_iter().map(|s| (name(&s), s)).collect();
+    let (page_items, marker) = page(keyed, |(k, _)| k.as_str(), input.max_records, input.marker.as_deref())?;
+    Ok(rds::DBClusterSnapshotMessage { marker, db_cluster_snapshots: Some(page_items.iter().map(|(_, s)| to_api(s, account)).collect()) })
+}
+
+pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBClusterSnapshotMessage) -> Result<rds::DeleteDBClusterSnapshotResult, ClusterError> {
+    let id = identifier("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
+    let (account, region) = (ctx.principal.account, ctx.region);
+    let arn = format!("arn:aws:rds:{region}:{account}:cluster-snapshot:{id}");
+    let event = common::event(ctx, "DeleteDBClusterSnapshot", &input, "AWS::RDS::DBClusterSnapshot", &arn);
+    let meta = svc.meta.clone();
+    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
+        let mut txn = meta.write()?;
+        let s = cstore::get_snapshot(&*txn, account, region, &id)?.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+        if s.status.in_progress() {
+            return Err(ClusterError::InvalidSnapshotState { id, status: s.status.as_str().to_owned() });
+        }
+        if let Some(e) = ebs_store::get_snapshot(&*txn, account, region, &s.ebs_snapshot_id)? {
+            ebs_store::delete_blocks(txn.as_mut(), &e.id)?;
+            ebs_store::delete_snapshot(txn.as_mut(), &e)?;
+        }
+        cstore::delete_snapshot(txn.as_mut(), &s)?;
+        common::commit(txn, &[event])?;
+        Ok(s)
+    })
+    .await??;
+    let mut out = to_api(&snap, account);
+    out.status = Some("deleted".into());
+    Ok(rds::DeleteDBClusterSnapshotResult { db_cluster_snapshot: Some(out) })
+}
+
+/// A source snapshot as a parameter names it: a plain identifier (the caller's, in the
+/// request's region) or an ARN (another region, another account's shared snapshot).
+struct SourceRef {
+    account: AccountId,
+    region: Region,
+    id: String,
+    /// Named as a DB (instance) snapshot ARN (`…:snapshot:<id>`): RestoreDBClusterFromSnapshot
+    /// migrates it into a cluster.
+    db_snapshot: bool,
+}
+
+fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRef, ClusterError> {
+    let (account, region) = (ctx.principal.account, ctx.region);
+    if !value.starts_with("arn:") {
+        return Ok(SourceRef { account, region, id: identifier(param, value)?, db_snapshot: false });
+    }
+    let parts: Vec<&str> = value.splitn(7, ':').collect();
+    let invalid = || RdsError::InvalidParameterValue(format!("Invalid cluster snapshot identifier: {value}"));
+    match parts.as_slice() {
+        ["arn", "aws", "rds", r, a, kind @ ("cluster-snapshot" | "snapshot"), id] => Ok(SourceRef {
+            account: AccountId::parse(a).map_err(|_| invalid())?,
+            region: Region::parse(r).map_err(|_| invalid())?,
+            id: identifier(param, id)?,
+            db_snapshot: *kind == "snapshot",
+        }),
+        _ => Err(invalid().into()),
+    }
+}
+
+/// The source snapshot and its EBS snapshot, if the caller may use it (its own, or shared with
+/// it); absent otherwise, as AWS answers.
+async fn load_source(svc: &Rds, ctx: &RequestContext, src: &SourceRef, given: &str) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
+    let (meta, a, r, id, caller, db) = (svc.meta.clone(), src.account, src.region, src.id.clone(), ctx.principal.account, src.db_snapshot);
+    let found = crate::blocking(move || -> Result<_, RdsError> {
+        let txn = meta.read()?;
+        let s = match db {
+            false => cstore::get_snapshot(&*txn, a, r, &id)?.filter(|s| s.account == caller || shared_with(s, caller)),
+            true => None,
+        };
+        let e = match &s {
+            Some(s) => ebs_store::get_snapshot(&*txn, a, r, &s.ebs_snapshot_id)?,
+            None => None,
+        };
+        Ok(s.zip(e))
+    })
+    .await??;
+    let (s, e) = found.ok_or_else(|| ClusterError::SnapshotNotFound { id: given.to_owned() })?;
+    if s.status != ClusterSnapshotStatus::Available || e.state != SnapshotState::Completed {
+        return Err(ClusterError::InvalidSnapshotState { id: given.to_owned(), status: s.status.as_str().to_owned() });
+    }
+    Ok((s, e))
+}
+
+/// Checks that the caller may use the source's key through RDS (in the source's region), as
+/// reading it needs: KMS unwraps the lineage's data key or the call fails with spec §5's error.
+async fn check_source_key(svc: &Rds, ctx: &RequestContext, ebs: &SnapshotRecord) -> Result<(), ClusterError> {
+    let Some(key) = &ebs.kms_key_arn else { return Ok(()) };
+    let (meta, lid) = (svc.meta.clone(), ebs.lineage.clone());
+    let lineage = crate::blocking(move || ebs_store::get_lineage(meta.read()?.as_ref(), &lid)).await??.ok_or(RdsError::Internal("snapshot without lineage"))?;
+    let in_region = RequestContext { region: ebs.region, ..ctx.clone() };
+    blocks::open_lineage(&svc.kms, &in_region, &lineage).await.map_err(|_| RdsError::KmsKeyNotAccessible {
+        message: format!("The source snapshot KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."),
+    })?;
+    Ok(())
+}
+
+fn key_none() -> ClusterError {
+    RdsError::KmsKeyNotAccessible { message: "Specified KMS key [None] does not exist, is not enabled or you do not have permissions to access it.".into() }.into()
+}
+
+pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnapshotMessage) -> Result<rds::CopyDBClusterSnapshotResult, ClusterError> {
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let src = source_ref("SourceDBClusterSnapshotIdentifier", &input.source_db_cluster_snapshot_identifier, ctx)?;
+    let target_id = identifier("TargetDBClusterSnapshotIdentifier", &input.target_db_cluster_snapshot_identifier)?;
+    if src.db_snapshot {
+        return Err(RdsError::InvalidParameterValue(format!("Invalid cluster snapshot identifier: {}", input.source_db_cluster_snapshot_identifier)).into());
+    }
+    if src.account != account && src.region != region {
+        // A shared snapshot is copied in its own region first.
+        return Err(ClusterError::SnapshotNotFound { id: input.source_db_cluster_snapshot_identifier.clone() });
+    }
+    let (source, source_ebs) = load_source(svc, ctx, &src, &input.source_db_cluster_snapshot_identifier).await?;
+    let cross_region = src.region != region;
+    let foreign = src.account != account;
+    // Key outcome (spec §5, cluster column).
+    let key = match (&input.kms_key_id, source.storage_encrypted) {
+        (Some(_), false) => {
+            return Err(RdsError::InvalidParameterValue("KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot.".into()).into());
+        }
+        (Some(k), true) => Some(common::resolve_key(svc, ctx, k).await?),
+        (None, true) if cross_region || foreign => return Err(key_none()),
+        (None, true) => source.kms_key_arn.clone(),
+        (None, false) => None,
+    };
+    check_source_key(svc, ctx, &source_ebs).await?;
+    let share_blobs = !cross_region && !foreign && key == source.kms_key_arn;
+    let ebs = SnapshotRecord {
+        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
+        account,
+        region,
+        volume_id: "vol-ffffffff".into(),
+        volume_size: source_ebs.volume_size,
+        state: SnapshotState::Pending,
+        state_message: None,
+        progress: 0,
+        start_time: now,
+        description: format!("RDS cluster snapshot copy of {}", source.identifier),
+        encrypted: key.is_some(),
+        kms_key_arn: key.clone(),
+        lineage: if share_blobs { source_ebs.lineage.clone() } else { String::new() },
+        tags: Vec::new(),
+        permissions: Permissions::default(),
+        origin: SnapshotOrigin::Copy { source_snapshot: source_ebs.id.clone(), source_region: src.region, source_account: src.account },
+        data_encryption_key_id: if share_blobs { source_ebs.data_encryption_key_id.clone() } else { None },
+        completed: None,
+        managed_by: Some(KeyUse::RdsCluster { dbc_id: source.cluster_resource_id.clone() }),
+    };
+    let mut tags = tags_from(input.tags.as_deref());
+    if input.copy_tags == Some(true) && !foreign {
+        for t in &source.tags {
+            if !tags.iter().any(|(k, _)| k == &t.0) {
+                tags.push(t.clone());
+            }
+        }
+    }
+    let snap = ClusterSnapshotRecord {
+        identifier: target_id,
+        account,
+        region,
+        snapshot_type: "manual".into(),
+        status: ClusterSnapshotStatus::Copying,
+        percent_progress: 0,
+        storage_encrypted: key.is_some(),
+        kms_key_arn: key,
+        source_snapshot_arn: Some(source.arn()),
+        tags,
+        ebs_snapshot_id: ebs.id.clone(),
+        created: now,
+        shared_with: Vec::new(),
+        public: false,
+        ..source.clone()
+    };
+    let logged = rds::CopyDBClusterSnapshotMessage { pre_signed_url: None, ..input };
+    let event = common::event(ctx, "CopyDBClusterSnapshot", &logged, "AWS::RDS::DBClusterSnapshot", &snap.arn());
+    let kind = JobKind::Copy { source: source_ebs.id.clone(), source_region: src.region, source_account: src.account, share_blobs };
+    let caller = JobCaller::from_context(ctx);
+    let (meta, s) = (svc.meta.clone(), snap.clone());
+    crate::blocking(move || -> Result<(), ClusterError> {
+        let mut txn = meta.write()?;
+        if cstore::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
+            return Err(ClusterError::SnapshotAlreadyExists { id: s.identifier.clone() });
+        }
+        let total = ebs_store::count_blocks(&*txn, &source_ebs.id)?;
+        ebs_store::put_snapshot(txn.as_mut(), &ebs)?;
+        ebs_store::put_job(txn.as_mut(), &JobRecord::new(&ebs.id, account, region, kind, total, Some(caller), now))?;
+        cstore::put_snapshot(txn.as_mut(), &s)?;
+        Ok(common::commit(txn, &[event])?)
+    })
+    .await??;
+    svc.ebs.wake_worker();
+    Ok(rds::CopyDBClusterSnapshotResult { db_cluster_snapshot: Some(to_api(&snap, account)) })
+}
+
+/// RestoreDBClusterFromSnapshot from a cluster snapshot (the caller's, or one shared with it,
+/// in the request's region). A `KmsKeyId` re-keys (also an unencrypted snapshot); without one
+/// the cluster has the snapshot's key. The new cluster has no instances (spec §7).
+pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClusterFromSnapshotMessage) -> Result<rds::RestoreDBClusterFromSnapshotResult, ClusterError> {
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
+    let engine = super::ops::engine(&input.engine)?;
+    let src = source_ref("SnapshotIdentifier", &input.snapshot_identifier, ctx)?;
+    if src.region != region {
+        return Err(ClusterError::SnapshotNotFound { id: input.snapshot_identifier.clone() });
+    }
+    let (snap, ebs) = match load_source(svc, ctx, &src, &input.snapshot_identifier).await {
+        Err(ClusterError::SnapshotNotFound { .. }) if src.db_snapshot || !input.snapshot_identifier.starts_with("arn:") => {
+            load_db_snapshot(svc, ctx, &src, &input.snapshot_identifier).await?
+        }
+        other => other?,
+    };
+    if snap.engine != engine {
+        return Err(RdsError::InvalidParameterCombination(format!("The engine of the snapshot ({}) doesn't match the requested engine ({engine}).", snap.engine)).into());
+    }
+    let (meta, i) = (svc.meta.clone(), id.clone());
+    if crate::blocking(move || cstore::get_cluster(meta.read()?.as_ref(), account, region, &i)).await??.is_some() {
+        return Err(ClusterError::ClusterAlreadyExists { id });
+    }
+    let key = match &input.kms_key_id {
+        Some(k) => Some(common::resolve_key(svc, ctx, k).await?),
+        None => snap.kms_key_arn.clone(),
+    };
+    // The new cluster reads the snapshot's data: its key must be usable now.
+    check_source_key(svc, ctx, &ebs).await?;
+    let resource_id = new_cluster_resource_id()?;
+    let join = snap.account == account && key == snap.kms_key_arn;
+    let (volume, lineage) = if join {
+        let key_use = KeyUse::RdsCluster { dbc_id: resource_id.clone() };
+        let vid = kmsnap_core::ids::ec2_id("vol").map_err(|_| RdsError::Internal("rng"))?;
+        if let Some(k) = &key {
+            blocks::grant_for_resource_as(&svc.kms, ctx, k, &vid, &key_use).await?;
+        }
+        (common::backing_volume(ctx, vid, VOLUME_GIB.max(ebs.volume_size), key.clone(), &ebs.lineage, Some(ebs.id.clone()), key_use), None)
+    } else {
+        let (mut v, l) = new_volume(svc, ctx, &resource_id, key.as_deref()).await?;
+        v.state = VolumeState::Creating;
+        v.size_gib = v.size_gib.max(ebs.volume_size);
+        v.snapshot_id = Some(ebs.id.clone());
+        (v, Some(l))
+    };
+    let rec = ClusterRecord {
+        identifier: id.clone(),
+        account,
+        region,
+        resource_id,
+        status: ClusterStatus::Creating,
+        engine,
+        engine_version: input.engine_version.clone().unwrap_or_else(|| snap.engine_version.clone()),
+        port: input.port.unwrap_or(snap.port),
+        master_username: snap.master_username.clone(),
+        database_name: input.database_name.clone(),
+        storage_encrypted: key.is_some(),
+        kms_key_arn: key,
+        backup_retention_period: input.backup_retention_period.unwrap_or(1),
+        deletion_protection: input.deletion_protection.unwrap_or(false),
+        copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
+        members: Vec::new(),
+        tags: tags_from(input.tags.as_deref()),
+        volume_id: volume.id.clone(),
+        created: now,
+        key_lost_at: None,
+        stopped_at: None,
+    };
+    let event = common::event(ctx, "RestoreDBClusterFromSnapshot", &input, "AWS::RDS::DBCluster", &rec.arn());
+    let caller = JobCaller::from_context(ctx);
+    let (meta, r, source, source_account) = (svc.meta.clone(), rec.clone(), ebs.id.clone(), snap.account);
+    crate::blocking(move || -> Result<(), ClusterError> {
+        let mut txn = meta.write()?;
+        if cstore::get_cluster(&*txn, account, region, &r.identifier)?.is_some() {
+            return Err(ClusterError::ClusterAlreadyExists { id: r.identifier.clone() });
+        }
+        if ebs_store::get_snapshot(&*txn, source_account, region, &source)?.is_none() {
+            return Err(ClusterError::SnapshotNotFound { id: source.clone() });
+        }
+        match &lineage {
+            None => {
+                // Join the snapshot's lineage: its manifest becomes the volume's (blobs shared).
+                let mut from = 0;
+                loop {
+                    let page = ebs_store::blocks_from(&*txn, &source, from, PAGE)?;
+                    for (i, b) in &page {
+                        ebs_store::put_block(txn.as_mut(), &volume.id, *i, b)?;
+                    }
+                    match page.last() {
+                        Some((i, _)) if page.len() == PAGE => from = i + 1,
+                        _ => break,
+                    }
+                }
+            }
+            Some(l) => {
+                ebs_store::put_lineage(txn.as_mut(), l)?;
+                let total = ebs_store::count_blocks(&*txn, &source)?;
+                let kind = JobKind::Restore { source: source.clone(), source_account };
+                ebs_store::put_job(txn.as_mut(), &JobRecord::new(&volume.id, account, region, kind, total, Some(caller), now))?;
+            }
+        }
+        ebs_store::put_volume(txn.as_mut(), &volume)?;
+        cstore::put_cluster(txn.as_mut(), &r)?;
+        Ok(common::commit(txn, &[event])?)
+    })
+    .await??;
+    svc.ebs.wake_worker();
+    Ok(rds::RestoreDBClusterFromSnapshotResult { db_cluster: Some(cluster_to_api(&rec)) })
+}
+
+/// A DB (instance) snapshot as the source of a new cluster (spec §7: RestoreDBClusterFromSnapshot
+/// takes either kind): the caller's, or one shared with it, `available`; seen as a cluster
+/// snapshot of the matching Aurora engine (postgres → aurora-postgresql, mysql → aurora-mysql).
+async fn load_db_snapshot(svc: &Rds, ctx: &RequestContext, src: &SourceRef, given: &str) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
+    let (meta, a, r, id, caller) = (svc.meta.clone(), src.account, src.region, src.id.clone(), ctx.principal.account);
+    let found = crate::blocking(move || -> Result<_, RdsError> {
+        let txn = meta.read()?;
+        let s = crate::store::get_snapshot(&*txn, a, r, &id)?.filter(|s| s.account == caller || s.public || s.shared_with.contains(&caller));
+        let e = match &s {
+            Some(s) => ebs_store::get_snapshot(&*txn, a, r, &s.ebs_snapshot_id)?,
+            None => None,
+        };
+        Ok(s.zip(e))
+    })
+    .await??;
+    let (s, e) = found.ok_or_else(|| ClusterError::SnapshotNotFound { id: given.to_owned() })?;
+    if s.status != crate::model::SnapshotStatus::Available || e.state != SnapshotState::Completed {
+        return Err(RdsError::InvalidSnapshotState { id: given.to_owned(), status: s.status.as_str().to_owned() }.into());
+    }
+    let engine = match s.engine.as_str() {
+        "postgres" => "aurora-postgresql",
+        "mysql" => "aurora-mysql",
+        other => return Err(RdsError::InvalidParameterCombination(format!("A DB snapshot of engine {other} cannot be restored to an Aurora DB cluster.")).into()),
+    };
+    let as_cluster = ClusterSnapshotRecord {
+        identifier: s.identifier.clone(),
+        account: s.account,
+        region: s.region,
+        snapshot_type: s.snapshot_type.clone(),
+        status: ClusterSnapshotStatus::Available,
+        percent_progress: 100,
+        cluster_identifier: s.instance_identifier.clone(),
+        cluster_resource_id: s.dbi_resource_id.clone(),
+        engine: engine.to_owned(),
+        engine_version: if engine == "aurora-postgresql" { "16.4".into() } else { "8.0.mysql_aurora.3.08.0".into() },
+        port: s.port,
+        master_username: s.master_username.clone(),
+        cluster_created: s.instance_created,
+        storage_encrypted: s.encrypted,
+        kms_key_arn: s.kms_key_arn.clone(),
+        source_snapshot_arn: None,
+        tags: Vec::new(),
+        ebs_snapshot_id: s.ebs_snapshot_id.clone(),
+        created: s.created,
+        shared_with: Vec::new(),
+        public: false,
+    };
+    Ok((as_cluster, e))
+}
+
+fn attributes(s: &ClusterSnapshotRecord) -> rds::DBClusterSnapshotAttributesResult {
+    let mut values: Vec<String> = s.shared_with.iter().map(|a| a.to_string()).collect();
+    if s.public {
+        values.push("all".into());
+    }
+    rds::DBClusterSnapshotAttributesResult {
+        db_cluster_snapshot_identifier: Some(s.identifier.clone()),
+        db_cluster_snapshot_attributes: Some(vec![rds::DBClusterSnapshotAttribute { attribute_name: Some("restore".into()), attribute_values: Some(values) }]),
+    }
+}
+
+pub async fn describe_attributes(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::DescribeDBClusterSnapshotAttributesMessage,
+) -> Result<rds::DescribeDBClusterSnapshotAttributesResult, ClusterError> {
+    let id = identifier("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    let s = crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &id)).await??;
+    let s = s.ok_or_else(|| ClusterError::SnapshotNotFound { id: input.db_cluster_snapshot_identifier.clone() })?;
+    Ok(rds::DescribeDBClusterSnapshotAttributesResult { db_cluster_snapshot_attributes_result: Some(attributes(&s)) })
+}
+
+/// ModifyDBClusterSnapshotAttribute (spec §6): the `restore` attribute of an own manual
+/// snapshot; encrypted snapshots only with explicit accounts, never under `aws/rds`.
+pub async fn modify_attribute(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::ModifyDBClusterSnapshotAttributeMessage,
+) -> Result<rds::ModifyDBClusterSnapshotAttributeResult, ClusterError> {
+    let id = identifier("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
+    if input.attribute_name != "restore" {
+        return Err(RdsError::InvalidParameterValue(format!("Invalid snapshot attribute name: {}. Only restore is supported.", input.attribute_name)).into());
+    }
+    let parse = |values: &Option<Vec<String>>| -> Result<(Vec<AccountId>, bool), ClusterError> {
+        let mut ids = Vec::new();
+        let mut all = false;
+        for v in values.iter().flatten() {
+            if v == "all" {
+                all = true;
+            } else {
+                ids.push(AccountId::parse(v).map_err(|_| RdsError::InvalidParameterValue(format!("Invalid account id: {v}")))?);
+            }
+        }
+        Ok((ids, all))
+    };
+    let (add, add_all) = parse(&input.values_to_add)?;
+    let (remove, remove_all) = parse(&input.values_to_remove)?;
+    let (meta, account, region, sid) = (svc.meta.clone(), ctx.principal.account, ctx.region, id.clone());
+    let current = crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &sid)).await??;
+    let current = current.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+    if current.status != ClusterSnapshotStatus::Available {
+        return Err(ClusterError::InvalidSnapshotState { id, status: current.status.as_str().to_owned() });
+    }
+    if current.storage_encrypted && (!add.is_empty() || add_all) {
+        if add_all {
+            return Err(RdsError::InvalidParameterValue("Encrypted snapshots cannot be shared publicly; share them with specific accounts.".into()).into());
+        }
+        if let Some(k) = &current.kms_key_arn {
+            if crate::keystate::is_aws_managed(svc, k).await? {
+                return Err(RdsError::InvalidParameterValue(format!(
+                    "The snapshot {id} is encrypted with the default KMS key and can't be shared. Copy it with a customer managed key and share the copy."
+                ))
+                .into());
+            }
+        }
+    }
+    let event = common::event(ctx, "ModifyDBClusterSnapshotAttribute", &input, "AWS::RDS::DBClusterSnapshot", &current.arn());
+    let meta = svc.meta.clone();
+    let s = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
+        let mut txn = meta.write()?;
+        let mut s = cstore::get_snapshot(&*txn, account, region, &id)?.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+        for a in add {
+            if !s.shared_with.contains(&a) {
+                s.shared_with.push(a);
+            }
+        }
+        s.shared_with.retain(|a| !remove.contains(a));
+        s.public = (s.public || add_all) && !remove_all;
+        if s.shared_with.len() > SHARE_LIMIT {
+            return Err(ClusterError::SharedSnapshotQuotaExceeded);
+        }
+        cstore::put_snapshot(txn.as_mut(), &s)?;
+        common::commit(txn, &[event])?;
+        Ok(s)
+    })
+    .await??;
+    Ok(rds::ModifyDBClusterSnapshotAttributeResult { db_cluster_snapshot_attributes_result: Some(attributes(&s)) })
+}

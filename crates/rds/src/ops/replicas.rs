@@ -1,0 +1,395 @@
+//! CreateDBInstanceReadReplica (spec/rds.md §9 "Read replicas match encryption") and the
+//! replication that keeps a replica's storage following its source's.
+//!
+//! Encryption: a replica of an unencrypted source is unencrypted (a `KmsKeyId` is refused); of
+//! an encrypted one, encrypted under `KmsKeyId` or, in the source's region, the source's key;
+//! a cross-region replica must name a key of its own region. The source needs automated
+//! backups (`BackupRetentionPeriod` > 0).
+//!
+//! No engine streams changes, so replication moves storage: [`replicate`], one step per worker
+//! tick, runs rounds of (1) seal the source's volume into an EBS snapshot (`Seal` job), (2)
+//! copy it into the replica's region under the replica's key (`Copy` job, run as the replica's
+//! creator: KMS decides at every round; blocks copied by an earlier round are reused, so a
+//! round re-encrypts only what changed), (3) make the copy's manifest the replica's storage, in
+//! one transaction. The replica is `creating` until the first round ends. When the source is
+//! deleted its replicas are promoted (stand-alone instances), as RDS does.
+
+use super::common::{self, tags_from};
+use super::instances;
+use super::snapshots::ebs_snapshot_of;
+use crate::error::RdsError;
+use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ReplicaRecord, ReplicaSync};
+use crate::{store, Rds};
+use chrono::{DateTime, Utc};
+use kmsnap_api::gen::rds;
+use kmsnap_auth::RequestContext;
+use kmsnap_core::{AccountId, Region};
+use kmsnap_snapshots::blocks;
+use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState};
+use kmsnap_snapshots::store as ebs_store;
+use kmsnap_store::{MetaStore, ReadTxn, WriteTxn};
+
+/// How long a replica waits after a round before the next (its replication lag, at least).
+pub const ROUND_INTERVAL: chrono::Duration = chrono::Duration::seconds(2);
+
+/// How long a replica waits after a failed round before the next.
+pub const RETRY_DELAY: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Manifest rows moved per page when a round's copy becomes the replica's storage.
+const PAGE: usize = 4096;
+
+/// `SourceDBInstanceIdentifier`: a plain identifier (this region) or a DB instance ARN (the
+/// caller's, any region).
+fn parse_source(value: &str, ctx: &RequestContext) -> Result<(Region, String), RdsError> {
+    const PARAM: &str = "SourceDBInstanceIdentifier";
+    if !value.starts_with("arn:") {
+        return Ok((ctx.region, identifier(PARAM, value)?));
+    }
+    let parts: Vec<&str> = value.splitn(7, ':').collect();
+    let bad = || RdsError::InvalidParameterValue(format!("Invalid DB instance identifier: {value}"));
+    match parts.as_slice() {
+        ["arn", "aws", "rds", r, a, "db", id] => {
+            let region = Region::parse(r).map_err(|_| bad())?;
+            let id = identifier(PARAM, id)?;
+            if *a != ctx.principal.account.as_str() {
+                return Err(RdsError::InstanceNotFound { id });
+            }
+            Ok((region, id))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// The replica's key (spec §9): the source's encryption, under `KmsKeyId` (a key of the
+/// request's region) or, in the source's region, the source's key.
+async fn replica_key(svc: &Rds, ctx: &RequestContext, input: &rds::CreateDBInstanceReadReplicaMessage, source: &DbInstanceRecord) -> Result<Option<String>, RdsError> {
+    match (&input.kms_key_id, &source.kms_key_arn) {
+        (Some(_), None) => Err(RdsError::InvalidParameterCombination("Cannot create an encrypted read replica of an unencrypted DB instance.".into())),
+        (Some(k), Some(_)) => Ok(Some(common::resolve_key(svc, ctx, k).await?)),
+        (None, Some(_)) if source.region != ctx.region => {
+            Err(RdsError::InvalidParameterCombination("For encrypted cross-region replica, kmsKeyId should be explicitly specified".into()))
+        }
+        (None, k) => Ok(k.clone()),
+    }
+}
+
+pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanceReadReplicaMessage) -> Result<rds::CreateDBInstanceReadReplicaResult, RdsError> {
+    let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
+    let Some(source_param) = input.source_db_instance_identifier.clone() else {
+        // SourceDBClusterIdentifier (a Multi-AZ DB cluster source) is not built.
+        return Err(RdsError::NotImplemented("CreateDBInstanceReadReplica"));
+    };
+    let (source_region, source_id) = parse_source(&source_param, ctx)?;
+    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let (meta, sid, iid) = (svc.meta.clone(), source_id.clone(), id.clone());
+    let (source, source_lineage, exists) = crate::blocking(move || -> Result<_, RdsError> {
+        let txn = meta.read()?;
+        let Some(s) = store::get_instance(&*txn, account, source_region, &sid)? else {
+            return Ok((None, None, false));
+        };
+        let v = ebs_store::get_volume(&*txn, account, source_region, &s.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+        let l = ebs_store::get_lineage(&*txn, &v.lineage)?;
+        Ok((Some(s), l, store::get_instance(&*txn, account, region, &iid)?.is_some()))
+    })
+    .await??;
+    let source = source.ok_or_else(|| RdsError::InstanceNotFound { id: source_param.clone() })?;
+    let source_lineage = source_lineage.ok_or(RdsError::Internal("volume without lineage"))?;
+    if source.engine.starts_with("aurora") {
+        return Err(RdsError::NotImplemented("CreateDBInstanceReadReplica"));
+    }
+    if source.status != InstanceStatus::Available {
+        return Err(RdsError::InvalidInstanceState { id: source.identifier, status: source.status.as_str().to_owned() });
+    }
+    if source.backup_retention_period == 0 {
+        return Err(RdsError::BackupsDisabled { id: source.identifier });
+    }
+    if exists {
+        return Err(RdsError::InstanceAlreadyExists { id });
+    }
+    let key = replica_key(svc, ctx, &input, &source).await?;
+    // Replication reads the source's storage as the caller through RDS: refuse now what KMS
+    // would refuse at every round.
+    let in_source_region = RequestContext { region: source.region, ..ctx.clone() };
+    if blocks::open_lineage(&svc.kms, &in_source_region, &source_lineage).await.is_err() {
+        return Err(RdsError::KmsKeyNotAccessible {
+            message: format!(
+                "The source DB instance KMS key [{}] does not exist, is not enabled or you do not have permissions to access it.",
+                source.kms_key_arn.as_deref().unwrap_or("None")
+            ),
+        });
+    }
+    let dbi = new_dbi_resource_id()?;
+    let (volume, lineage) = common::new_volume(svc, ctx, &dbi, source.allocated_storage, key.as_deref()).await?;
+    let rec = DbInstanceRecord {
+        identifier: id.clone(),
+        account,
+        region,
+        dbi_resource_id: dbi,
+        status: InstanceStatus::Creating,
+        engine: source.engine.clone(),
+        engine_version: source.engine_version.clone(),
+        instance_class: input.db_instance_class.clone().unwrap_or_else(|| source.instance_class.clone()),
+        allocated_storage: source.allocated_storage,
+        storage_encrypted: key.is_some(),
+        kms_key_arn: key,
+        backup_retention_period: 0,
+        master_username: source.master_username.clone(),
+        db_name: source.db_name.clone(),
+        port: input.port.unwrap_or(source.port),
+        availability_zone: input.availability_zone.clone().unwrap_or_else(|| format!("{region}a")),
+        tags: tags_from(input.tags.as_deref()),
+        volume_id: volume.id.clone(),
+        created: now,
+        copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
+        deletion_protection: input.deletion_protection.unwrap_or(false),
+        last_automated_backup: None,
+        status_since: Some(now),
+    };
+    let replica = ReplicaRecord {
+        account,
+        region,
+        identifier: id.clone(),
+        source_region,
+        source_identifier: source.identifier.clone(),
+        caller: JobCaller::from_context(ctx),
+        sync: None,
+        replicated_at: None,
+        source_digest: None,
+        retry_at: None,
+    };
+    // The presigned URL carries a signature: it never enters the log.
+    let logged = rds::CreateDBInstanceReadReplicaMessage { pre_signed_url: None, ..input };
+    let event = common::event(ctx, "CreateDBInstanceReadReplica", &logged, "AWS::RDS::DBInstance", &rec.arn());
+    let (meta, r, rep) = (svc.meta.clone(), rec.clone(), replica.clone());
+    crate::blocking(move || -> Result<(), RdsError> {
+        let mut txn = meta.write()?;
+        if store::get_instance(&*txn, account, region, &r.identifier)?.is_some() {
+            return Err(RdsError::InstanceAlreadyExists { id: r.identifier.clone() });
+        }
+        ebs_store::put_lineage(txn.as_mut(), &lineage)?;
+        ebs_store::put_volume(txn.as_mut(), &volume)?;
+        store::put_instance(txn.as_mut(), &r)?;
+        store::put_replica(txn.as_mut(), &rep)?;
+        common::commit(txn, &[event])
+    })
+    .await??;
+    let mut out = instances::to_api(&rec);
+    decorate(&mut out, &rec, &[replica]);
+    Ok(rds::CreateDBInstanceReadReplicaResult { db_instance: Some(out) })
+}
+
+/// Adds the read-replica fields to `out` (the response form of `rec`): its source, or its
+/// replicas. A resource of another region is named by ARN.
+pub fn decorate(out: &mut rds::DBInstance, rec: &DbInstanceRecord, replicas: &[ReplicaRecord]) {
+    let shown = |region: Region, id: &str, arn: String| if region == rec.region { id.to_owned() } else { arn };
+    if let Some(r) = replicas.iter().find(|r| r.account == rec.account && r.region == rec.region && r.identifier == rec.identifier) {
+        out.read_replica_source_db_instance_identifier = Some(shown(r.source_region, &r.source_identifier, r.source_arn()));
+    }
+    let mine: Vec<String> = replicas
+        .iter()
+        .filter(|r| r.account == rec.account && r.source_region == rec.region && r.source_identifier == rec.identifier)
+        .map(|r| shown(r.region, &r.identifier, format!("arn:aws:rds:{}:{}:db:{}", r.region, r.account, r.identifier)))
+        .collect();
+    out.read_replica_db_instance_identifiers = Some(mine);
+}
+
+/// Whether instance `rec` is a replica still waiting for its first round (it stays `creating`).
+pub fn awaiting_first_round(replicas: &[ReplicaRecord], rec: &DbInstanceRecord) -> bool {
+    replicas.iter().any(|r| r.account == rec.account && r.region == rec.region && r.identifier == rec.identifier && r.replicated_at.is_none())
+}
+
+/// Is (account, region, id) a replica or a source of one?
+pub fn in_replication(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<bool, RdsError> {
+    Ok(store::replicas(txn)?
+        .iter()
+        .any(|r| r.account == account && ((r.region == region && r.identifier == id) || (r.source_region == region && r.source_identifier == id))))
+}
+
+/// Drops a round's EBS snapshots (`seal` in the source's account and region, `copy` in the
+/// replica's) and their manifests.
+fn drop_round(txn: &mut dyn WriteTxn, r: &ReplicaRecord, sync: &ReplicaSync) -> Result<(), RdsError> {
+    let targets = [(r.source_region, Some(sync.seal.clone())), (r.region, sync.copy.clone())];
+    for (region, id) in targets {
+        let Some(id) = id else { continue };
+        if let Some(s) = ebs_store::get_snapshot(txn, r.account, region, &id)? {
+            ebs_store::delete_blocks(txn, &s.id)?;
+            ebs_store::delete_snapshot(txn, &s)?;
+        }
+    }
+    Ok(())
+}
+
+/// What one step does to replica `r`.
+enum Next {
+    Nothing,
+    Save(ReplicaRecord),
+    Remove(ReplicaRecord),
+}
+
+/// Advances every replica's replication by one step at `now` (see the module doc). Returns how
+/// many changed.
+pub fn replicate(meta: &dyn MetaStore, now: DateTime<Utc>) -> Result<usize, RdsError> {
+    if store::replicas(meta.read()?.as_ref())?.is_empty() {
+        return Ok(0);
+    }
+    let mut txn = meta.write()?;
+    let mut changed = 0;
+    for r in store::replicas(&*txn)? {
+        let next = step_one(txn.as_mut(), r, now)?;
+        match next {
+            Next::Nothing => continue,
+            Next::Save(r) => store::put_replica(txn.as_mut(), &r)?,
+            Next::Remove(r) => store::delete_replica(txn.as_mut(), &r)?,
+        }
+        changed += 1;
+    }
+    // Nothing changed: the transaction is dropped (no write, no sync).
+    if changed > 0 {
+        txn.commit()?;
+    }
+    Ok(changed)
+}
+
+fn step_one(txn: &mut dyn WriteTxn, mut r: ReplicaRecord, now: DateTime<Utc>) -> Result<Next, RdsError> {
+    let Some(replica) = store::get_instance(&*txn, r.account, r.region, &r.identifier)? else {
+        // The replica was deleted: its round goes too.
+        if let Some(sync) = &r.sync {
+            drop_round(txn, &r, sync)?;
+        }
+        return Ok(Next::Remove(r));
+    };
+    let source = store::get_instance(&*txn, r.account, r.source_region, &r.source_identifier)?;
+    let Some(sync) = r.sync.clone() else {
+        let Some(source) = source else {
+            // The source was deleted: the replica is promoted to a stand-alone instance.
+            tracing::info!(replica = %replica.arn(), "source deleted; read replica promoted");
+            return Ok(Next::Remove(r));
+        };
+        if r.replicated_at.is_some_and(|t| now - t < ROUND_INTERVAL) || r.retry_at.is_some_and(|t| now < t) {
+            return Ok(Next::Nothing);
+        }
+        let volume = ebs_store::get_volume(&*txn, r.account, r.source_region, &source.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+        // A round only when the source's storage changed since the last one.
+        let digest = manifest_digest(&*txn, &volume.id)?;
+        if r.replicated_at.is_some() && r.source_digest.as_deref() == Some(digest.as_str()) {
+            return Ok(Next::Nothing);
+        }
+        r.source_digest = Some(digest);
+        let seal = ebs_snapshot_of(&source, &volume, now)?;
+        let total = ebs_store::count_blocks(&*txn, &volume.id)?;
+        ebs_store::put_snapshot(txn, &SnapshotRecord { description: format!("RDS replication of {} to {}", source.arn(), replica.arn()), ..seal.clone() })?;
+        ebs_store::put_job(txn, &JobRecord::new(&seal.id, r.account, r.source_region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now))?;
+        r.sync = Some(ReplicaSync { seal: seal.id, copy: None });
+        return Ok(Next::Save(r));
+    };
+    let failed = |txn: &mut dyn WriteTxn, mut r: ReplicaRecord, why: &str| -> Result<Next, RdsError> {
+        tracing::warn!(replica = %r.identifier, account = %r.account, why, "replication round failed; retrying");
+        drop_round(txn, &r, &sync)?;
+        r.sync = None;
+        r.source_digest = None;
+        r.retry_at = Some(now + RETRY_DELAY);
+        Ok(Next::Save(r))
+    };
+    match &sync.copy {
+        None => {
+            let seal = ebs_store::get_snapshot(&*txn, r.account, r.source_region, &sync.seal)?;
+            match seal {
+                Some(s) if s.state == SnapshotState::Pending => Ok(Next::Nothing),
+                Some(s) if s.state == SnapshotState::Completed => {
+                    let copy = start_copy(txn, &r, &replica, &s, now)?;
+                    r.sync = Some(ReplicaSync { seal: sync.seal.clone(), copy: Some(copy) });
+                    Ok(Next::Save(r))
+                }
+                _ => failed(txn, r, "seal"),
+            }
+        }
+        Some(copy_id) => {
+            let copy = ebs_store::get_snapshot(&*txn, r.account, r.region, copy_id)?;
+            match copy {
+                Some(c) if c.state == SnapshotState::Pending => Ok(Next::Nothing),
+                Some(c) if c.state == SnapshotState::Completed => {
+                    adopt(txn, &replica, &c)?;
+                    drop_round(txn, &r, &sync)?;
+                    r.sync = None;
+                    r.replicated_at = Some(now);
+                    r.retry_at = None;
+                    Ok(Next::Save(r))
+                }
+                _ => failed(txn, r, "copy"),
+            }
+        }
+    }
+}
+
+/// A digest of volume `id`'s manifest (index, blob and content hash of every block): equal
+/// digests, equal storage.
+fn manifest_digest(txn: &dyn ReadTxn, id: &str) -> Result<String, RdsError> {
+    let mut buf = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = ebs_store::blocks_from(txn, id, from, PAGE)?;
+        for (i, b) in &page {
+            buf.extend_from_slice(format!("{i}:{}:{};", b.blob, b.sha256).as_bytes());
+        }
+        match page.last() {
+            Some((i, _)) if page.len() == PAGE => from = i + 1,
+            _ => break,
+        }
+    }
+    Ok(blocks::sha256_hex(&buf))
+}
+
+/// Queues the copy of a round's sealed source snapshot `seal` into the replica's account and
+/// region under its key (blobs shared when the region and key are the same), run as the
+/// replica's creator. Returns the copy's id.
+fn start_copy(txn: &mut dyn WriteTxn, r: &ReplicaRecord, replica: &DbInstanceRecord, seal: &SnapshotRecord, now: DateTime<Utc>) -> Result<String, RdsError> {
+    let key = replica.kms_key_arn.clone();
+    let share_blobs = r.source_region == r.region && key == seal.kms_key_arn;
+    let copy = SnapshotRecord {
+        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
+        account: r.account,
+        region: r.region,
+        volume_id: "vol-ffffffff".into(),
+        volume_size: seal.volume_size,
+        state: SnapshotState::Pending,
+        state_message: None,
+        progress: 0,
+        start_time: now,
+        description: format!("RDS replication into {}", replica.arn()),
+        encrypted: key.is_some(),
+        kms_key_arn: key,
+        lineage: if share_blobs { seal.lineage.clone() } else { String::new() },
+        tags: Vec::new(),
+        permissions: Permissions::default(),
+        origin: SnapshotOrigin::Copy { source_snapshot: seal.id.clone(), source_region: r.source_region, source_account: r.account },
+        data_encryption_key_id: if share_blobs { seal.data_encryption_key_id.clone() } else { None },
+        completed: None,
+        managed_by: Some(KeyUse::Rds { db_id: replica.dbi_resource_id.clone() }),
+    };
+    let kind = JobKind::Copy { source: seal.id.clone(), source_region: r.source_region, source_account: r.account, share_blobs };
+    let total = ebs_store::count_blocks(&*txn, &seal.id)?;
+    ebs_store::put_snapshot(txn, &copy)?;
+    ebs_store::put_job(txn, &JobRecord::new(&copy.id, r.account, r.region, kind, total, Some(r.caller.clone()), now))?;
+    Ok(copy.id)
+}
+
+/// Makes completed copy `copy` the replica's storage: its manifest replaces the volume's, the
+/// volume joins its lineage.
+fn adopt(txn: &mut dyn WriteTxn, replica: &DbInstanceRecord, copy: &SnapshotRecord) -> Result<(), RdsError> {
+    let mut volume = ebs_store::get_volume(&*txn, replica.account, replica.region, &replica.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+    ebs_store::delete_blocks(txn, &volume.id)?;
+    let mut from = 0;
+    loop {
+        let page = ebs_store::blocks_from(&*txn, &copy.id, from, PAGE)?;
+        for (i, b) in &page {
+            ebs_store::put_block(txn, &volume.id, *i, b)?;
+        }
+        match page.last() {
+            Some((i, _)) if page.len() == PAGE => from = i + 1,
+            _ => break,
+        }
+    }
+    volume.lineage = copy.lineage.clone();
+    ebs_store::put_volume(txn, &volume)?;
+    Ok(())
+}
