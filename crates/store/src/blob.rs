@@ -15,6 +15,18 @@ pub trait BlobStore: Send + Sync {
     /// object or the whole new one, and a crash leaves one of them.
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError>;
 
+    /// Stores `bytes` under `key`, where no object is yet (fails if one is), durable before it
+    /// returns `Ok` — without `put`'s atomic replace, which costs the file store a rename and a
+    /// second journal commit. A crash (or error) before it returns may leave part of the
+    /// object under `key`, so it is only for keys nothing refers to until it has returned:
+    /// fresh, never reused keys such as snapshot blocks'. Such leftovers are orphans.
+    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.exists(key)? {
+            return Err(StoreError::io("write blob", std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+        }
+        self.put(key, bytes)
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Up to `len` bytes from `offset` (fewer at the end of the object; none past it).

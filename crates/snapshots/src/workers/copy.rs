@@ -465,7 +465,7 @@ impl Pipeline {
         let stored = self.blobs.get(&w.src.blob)?.ok_or_else(|| EbsError::BlockDamaged { resource: self.source.clone(), index: w.index })?;
         let sealed = blocks::reseal(w.key.as_deref(), self.dest_key.as_deref(), &self.source, &w.src.lineage, &self.dest, w.index, stored, &w.src.sha256)?;
         let blob = blocks::blob_key(self.job.region, &self.dest, w.index)?;
-        self.blobs.put(&blob, &sealed)?;
+        self.blobs.put_new(&blob, &sealed)?;
         Ok(BlockRef { blob, sha256: w.src.sha256.clone(), lineage: self.dest.clone() })
     }
 }

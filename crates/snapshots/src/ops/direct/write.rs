@@ -48,26 +48,51 @@ pub async fn verify_block(data: Bytes, checksum_b64: Option<String>) -> Result<V
     .await?
 }
 
-/// Verifies `data` (see [`verify_block`]) while KMS unwraps the lineage's data key for the
-/// caller (or the caller's cached copy serves: [`blocks::DataKeyCache`]); neither needs the
-/// other.
-pub async fn verify_and_open(svc: &Snapshots, ctx: &RequestContext, lineage: &LineageRecord, data: Bytes, checksum_b64: Option<String>) -> Result<(VerifiedBlock, Option<Arc<DataKey>>), EbsError> {
-    let (block, key) = tokio::join!(verify_block(data, checksum_b64), blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, lineage));
-    // A bad block is the caller's first problem, whatever KMS said.
-    Ok((block?, key?))
+/// Verifies `data` (see [`verify_block`]) and, at the same time, seals it as block `index` of
+/// `lineage` under its data key — unwrapped by KMS for the caller, or the caller's cached copy
+/// ([`blocks::DataKeyCache`]) — and stores it as a new blob in `region`'s blob location (durable
+/// when this returns). Hashing overlaps the seal and the blob's fsync, which wait on the disk
+/// rather than the CPU. A block that fails its check is the caller's first problem, whatever
+/// KMS or the store said; its blob, if written, is removed again (a crash in between leaves an
+/// orphan no manifest references: `kmsnap fsck` lists it). The returned row is what the
+/// manifest commits next.
+pub async fn verify_seal_and_store(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    lineage: &LineageRecord,
+    region: Region,
+    index: u64,
+    data: Bytes,
+    checksum_b64: Option<String>,
+) -> Result<BlockRef, EbsError> {
+    let store = async {
+        let key = blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, lineage).await?;
+        seal_and_store(svc, key, lineage, region, index, data.clone()).await
+    };
+    let (verified, stored) = tokio::join!(verify_block(data.clone(), checksum_b64), store);
+    match verified {
+        Ok(block) => Ok(BlockRef { blob: stored?, sha256: block.sha256_hex, lineage: lineage.id.clone() }),
+        Err(e) => {
+            if let Ok(blob) = stored {
+                let blobs = svc.blobs.clone();
+                // Best effort: a blob left behind is an orphan, never referenced.
+                let _ = crate::blocking(move || blobs.delete(&blob)).await;
+            }
+            Err(e)
+        }
+    }
 }
 
-/// Seals `block` as block `index` of `lineage` under its data key (`None`: unencrypted) and
-/// stores it as a new blob in `region`'s blob location; the returned row is what the manifest
-/// commits next.
-pub async fn seal_and_store(svc: &Snapshots, key: Option<Arc<DataKey>>, lineage: &LineageRecord, region: Region, index: u64, block: VerifiedBlock) -> Result<BlockRef, EbsError> {
+/// Seals `data` as block `index` of `lineage` under `key` (`None`: unencrypted) and stores it
+/// as a new blob in `region`'s blob location; returns the blob's key.
+async fn seal_and_store(svc: &Snapshots, key: Option<Arc<DataKey>>, lineage: &LineageRecord, region: Region, index: u64, data: Bytes) -> Result<String, EbsError> {
     let blobs = svc.blobs.clone();
     let lineage_id = lineage.id.clone();
-    crate::blocking(move || -> Result<BlockRef, EbsError> {
-        let stored = blocks::seal(key.as_deref(), &lineage_id, index, &block.data)?;
+    crate::blocking(move || -> Result<String, EbsError> {
+        let stored = blocks::seal(key.as_deref(), &lineage_id, index, &data)?;
         let blob = blocks::blob_key(region, &lineage_id, index)?;
-        blobs.put(&blob, &stored)?;
-        Ok(BlockRef { blob, sha256: block.sha256_hex, lineage: lineage_id })
+        blobs.put_new(&blob, &stored)?;
+        Ok(blob)
     })
     .await?
 }
@@ -100,8 +125,7 @@ pub async fn put_snapshot_block(svc: &Snapshots, ctx: &RequestContext, mut input
             blocks_in_volume.saturating_sub(1)
         )));
     }
-    let (block, key) = verify_and_open(svc, ctx, &lineage, data, Some(input.checksum.clone())).await?;
-    let row = seal_and_store(svc, key, &lineage, snap.region, index, block).await?;
+    let row = verify_seal_and_store(svc, ctx, &lineage, snap.region, index, data, Some(input.checksum.clone())).await?;
 
     let resp = PutSnapshotBlockResponse { checksum: Some(input.checksum.clone()), checksum_algorithm: Some(ChecksumAlgorithm::Sha256) };
     let mut ev = event(ctx, "PutSnapshotBlock", &input, &snap.id);
@@ -165,8 +189,7 @@ impl Snapshots {
                 vol.blocks().saturating_sub(1)
             )));
         }
-        let (block, key) = verify_and_open(self, ctx, &lineage, data, checksum_b64).await?;
-        let row = seal_and_store(self, key, &lineage, vol.region, index, block).await?;
+        let row = verify_seal_and_store(self, ctx, &lineage, vol.region, index, data, checksum_b64).await?;
         let meta = self.meta.clone();
         let ctx2 = ctx.clone();
         let id = volume_id.to_owned();
