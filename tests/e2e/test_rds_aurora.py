@@ -1,8 +1,8 @@
 """RDS, Aurora: DB clusters with one encrypted storage volume shared by their instances, DB
 cluster snapshots (copy with re-key, cross-region, cross-account sharing, restore with a new
-key) moving real bytes, and a lost KMS key reaching clusters and their instances (spec/rds.md
-§3–§8). No database engine runs: a cluster is its storage, moved with `kmsnap db import/export`
-through any of its instances.
+key) moving real bytes, a lost KMS key reaching clusters and their instances, and automated
+cluster snapshots on the injected clock (spec/rds.md §3–§8). No database engine runs: a cluster
+is its storage, moved with `kmsnap db import/export` through any of its instances.
 
 Accounts 471147114711 (owner) and 582258225822 (recipient), regions ap-southeast-2 and
 ap-northeast-1 are this file's own.
@@ -10,6 +10,7 @@ ap-northeast-1 are this file's own.
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -503,3 +504,67 @@ def test_a_db_snapshot_migrates_into_a_cluster(server, client, tmp_path):
     res = cli(server, "db", "export", "aur-mig-1", str(out))
     assert res.returncode == 0, res.stderr
     same_storage(out, data)
+
+
+def test_automated_cluster_backups_on_the_clock(fresh_server):
+    """Automated cluster snapshots on the server's injected clock (a server of its own): one
+    right after the cluster becomes available, one a day after, each deleted once older than
+    BackupRetentionPeriod; never deleted by hand, copied into a manual snapshot instead."""
+    s = fresh_server()
+    r = make_client(s, "rds", account=ACCOUNT, region=REGION)
+    create_cluster(r, "aur-auto", BackupRetentionPeriod=1)
+    wait_cluster(r, "aur-auto")
+
+    def automated():
+        snaps = r.describe_db_cluster_snapshots(DBClusterIdentifier="aur-auto", SnapshotType="automated")["DBClusterSnapshots"]
+        return sorted(x["DBClusterSnapshotIdentifier"] for x in snaps)
+
+    def wait_automated(ok, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            have = automated()
+            if ok(have):
+                return have
+            time.sleep(0.3)
+        raise AssertionError(f"automated snapshots: {automated()}")
+
+    first = wait_automated(lambda h: len(h) == 1)[0]
+    assert re.fullmatch(r"rds:aur-auto-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}", first), first
+    snap = wait_snapshot(r, first)
+    assert (snap["SnapshotType"], snap["DBClusterIdentifier"]) == ("automated", "aur-auto")
+    assert r.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"] == []
+    assert first in [x["DBClusterSnapshotIdentifier"] for x in r.describe_db_cluster_snapshots()["DBClusterSnapshots"]]
+
+    # Never deleted by hand; copied into a manual snapshot instead.
+    with pytest.raises(ClientError) as e:
+        r.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=first)
+    assert (code(e), e.value.response["Error"]["Message"]) == ("InvalidDBClusterSnapshotStateFault", "Only manual snapshots may be deleted.")
+    copy = r.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=first, TargetDBClusterSnapshotIdentifier="aur-auto-keep")["DBClusterSnapshot"]
+    assert copy["SnapshotType"] == "manual"
+    wait_snapshot(r, "aur-auto-keep")
+
+    # Two days on the clock, a day at a time: each day a new one, and the previous one has
+    # outlived the 1-day retention.
+    seen = [first]
+    for _ in range(2):
+        s.advance_clock(24 * 3600 + 60)
+        now = wait_automated(lambda h: len(h) == 1 and h[0] not in seen)
+        wait_snapshot(r, now[0])
+        seen.append(now[0])
+    assert len(set(seen)) == 3
+
+    # A stopped cluster gets none.
+    r.stop_db_cluster(DBClusterIdentifier="aur-auto")
+    wait_status(lambda: cluster(r, "aur-auto")["Status"], "stopped")
+    s.advance_clock(2 * 24 * 3600)
+    wait_automated(lambda h: h == [])
+    time.sleep(2)
+    assert automated() == []
+    r.start_db_cluster(DBClusterIdentifier="aur-auto")
+    wait_cluster(r, "aur-auto")
+    wait_snapshot(r, wait_automated(lambda h: len(h) == 1)[0])
+
+    # The cluster's deletion takes its automated snapshots; the manual copy stays.
+    r.delete_db_cluster(DBClusterIdentifier="aur-auto", SkipFinalSnapshot=True)
+    assert r.describe_db_cluster_snapshots(SnapshotType="automated")["DBClusterSnapshots"] == []
+    assert wait_snapshot(r, "aur-auto-keep")["Status"] == "available"

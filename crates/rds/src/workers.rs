@@ -7,7 +7,8 @@
 //! * [`backups`], on the injected clock: an automated snapshot `rds:<db>-YYYY-MM-DD-HH-MM` of
 //!   every available instance with `BackupRetentionPeriod` > 0 once a day (the first right
 //!   after creation), deleted when older than the retention period; and a stopped instance
-//!   starts again after 7 days, as AWS does;
+//!   starts again after 7 days, as AWS does (Aurora clusters get their automated snapshots
+//!   from [`crate::cluster::workers`], by the same [`backup_due`] and [`outlived`]);
 //! * [`crate::ops::replicas::replicate`]: read replicas following their sources' storage.
 
 use crate::error::RdsError;
@@ -86,11 +87,22 @@ pub fn step_at(meta: &dyn kmsnap_store::MetaStore, now: Option<DateTime<Utc>>) -
     Ok(changed)
 }
 
+/// Whether a database keeping `retention` days of backups, last backed up at `last`, is due
+/// an automated snapshot at `now` (DB instances and Aurora clusters alike).
+pub(crate) fn backup_due(retention: i32, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    retention > 0 && last.is_none_or(|t| now - t >= BACKUP_INTERVAL)
+}
+
+/// Whether an automated snapshot started at `created` has outlived `retention` days at `now`.
+pub(crate) fn outlived(created: DateTime<Utc>, retention: i32, now: DateTime<Utc>) -> bool {
+    now - created >= chrono::Duration::days(i64::from(retention))
+}
+
 /// What [`backups`] does to an instance at `now`.
 fn due(r: &crate::model::DbInstanceRecord, now: DateTime<Utc>) -> Option<InstanceStatus> {
     match r.status {
         InstanceStatus::Stopped if r.status_since.is_some_and(|t| now - t >= MAX_STOPPED) => Some(InstanceStatus::Starting),
-        InstanceStatus::Available if r.backup_retention_period > 0 && r.last_automated_backup.is_none_or(|t| now - t >= BACKUP_INTERVAL) => {
+        InstanceStatus::Available if backup_due(r.backup_retention_period, r.last_automated_backup, now) => {
             Some(InstanceStatus::Available)
         }
         _ => None,
@@ -105,7 +117,7 @@ fn expired(s: &crate::model::DbSnapshotRecord, instances: &[crate::model::DbInst
     instances
         .iter()
         .find(|r| r.account == s.account && r.region == s.region && r.dbi_resource_id == s.dbi_resource_id)
-        .is_some_and(|r| now - s.created >= chrono::Duration::days(i64::from(r.backup_retention_period)))
+        .is_some_and(|r| outlived(s.created, r.backup_retention_period, now))
 }
 
 /// Automated backups and restarts of long-stopped instances at time `now` (see the module
@@ -178,8 +190,11 @@ pub async fn run(svc: Arc<Rds>) {
         }
         // Aurora clusters and their snapshots; then key state reaching databases (spec §8).
         let (meta, now) = (svc.meta.clone(), svc.ebs.now());
-        match tokio::task::spawn_blocking(move || crate::cluster::workers::step(meta.as_ref(), now).and_then(|_| crate::keystate::step(meta.as_ref(), now))).await {
-            Ok(Ok(_)) => {}
+        let both = move || crate::cluster::workers::step(meta.as_ref(), now).and_then(|n| crate::keystate::step(meta.as_ref(), now).map(|_| n));
+        match tokio::task::spawn_blocking(both).await {
+            Ok(Ok(0)) => {}
+            // Automated cluster snapshots wait on a seal job.
+            Ok(Ok(_)) => svc.ebs.wake_worker(),
             Ok(Err(e)) => tracing::error!(error = %e, "rds cluster/key-state worker"),
             Err(e) => tracing::error!(error = %e, "rds cluster/key-state worker panicked"),
         }

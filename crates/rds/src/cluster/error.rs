@@ -23,6 +23,9 @@ pub enum ClusterError {
     SnapshotAlreadyExists { id: String },
     #[error("DB cluster snapshot {id} is {status}")]
     InvalidSnapshotState { id: String, status: String },
+    /// DeleteDBClusterSnapshot of an automated snapshot.
+    #[error("DB cluster snapshot {id} is not a manual snapshot")]
+    SnapshotNotManual { id: String },
     #[error("shared snapshot quota exceeded")]
     SharedSnapshotQuotaExceeded,
     #[error(transparent)]
@@ -59,6 +62,7 @@ pub fn to_aws(e: ClusterError) -> AwsError {
         ClusterError::InvalidSnapshotState { id, status } => {
             AwsError::new("InvalidDBClusterSnapshotStateFault", 400, format!("Cluster snapshot {id} is not in available state (it is {status}).",))
         }
+        ClusterError::SnapshotNotManual { .. } => AwsError::new("InvalidDBClusterSnapshotStateFault", 400, "Only manual snapshots may be deleted."),
         ClusterError::SharedSnapshotQuotaExceeded => {
             AwsError::new("SharedSnapshotQuotaExceeded", 400, "You have exceeded the maximum number of accounts you can share a snapshot with.")
         }
@@ -79,6 +83,7 @@ mod tests {
             (ClusterError::SnapshotNotFound { id: "s".into() }, "DBClusterSnapshotNotFoundFault", 404),
             (ClusterError::SnapshotAlreadyExists { id: "s".into() }, "DBClusterSnapshotAlreadyExistsFault", 400),
             (ClusterError::InvalidSnapshotState { id: "s".into(), status: "creating".into() }, "InvalidDBClusterSnapshotStateFault", 400),
+            (ClusterError::SnapshotNotManual { id: "rds:c-2026-01-01-00-00".into() }, "InvalidDBClusterSnapshotStateFault", 400),
             (ClusterError::SharedSnapshotQuotaExceeded, "SharedSnapshotQuotaExceeded", 400),
             (ClusterError::Rds(RdsError::KmsKeyNotAccessible { message: "x".into() }), "KMSKeyNotAccessibleFault", 400),
         ];

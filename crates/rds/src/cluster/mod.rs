@@ -11,8 +11,8 @@
 //! * [`snapshots`]: cluster snapshots: create, copy (re-key, cross-region, shared), restore,
 //!   sharing.
 //! * [`tags`]: tags of clusters and cluster snapshots.
-//! * [`workers`]: cluster transitions and snapshot progress. Key loss is
-//!   [`crate::keystate`]'s.
+//! * [`workers`]: cluster transitions, snapshot progress and automated cluster snapshots.
+//!   Key loss is [`crate::keystate`]'s.
 //! * [`error`]: [`error::ClusterError`] and its mapping to RDS wire codes.
 
 pub mod error;

@@ -1,6 +1,6 @@
 //! Persisted records of Aurora (spec/rds.md §1–§3, §8): DB clusters, each with one backing EBS
 //! volume (`managed_by` [`KeyUse::RdsCluster`](kmsnap_snapshots::model::KeyUse)) that all its
-//! instances share, and manual DB cluster snapshots backed by EBS snapshots.
+//! instances share, and manual and automated DB cluster snapshots backed by EBS snapshots.
 
 use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
@@ -107,6 +107,9 @@ pub struct ClusterRecord {
     /// When StopDBCluster stopped it: RDS starts a cluster stopped for 7 days again.
     #[serde(default)]
     pub stopped_at: Option<DateTime<Utc>>,
+    /// When the last automated cluster snapshot (`rds:<id>-…`) was started.
+    #[serde(default)]
+    pub last_automated_backup: Option<DateTime<Utc>>,
 }
 
 impl ClusterRecord {
@@ -146,7 +149,7 @@ pub struct ClusterSnapshotRecord {
     pub identifier: String,
     pub account: AccountId,
     pub region: Region,
-    /// `manual` (as the owner sees it; others see `shared` / `public`).
+    /// `manual` or `automated` (as the owner sees it; others see `shared` / `public`).
     pub snapshot_type: String,
     pub status: ClusterSnapshotStatus,
     /// 0–100, mirrored from the backing EBS snapshot.

@@ -167,6 +167,7 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBCluster
         created: now,
         key_lost_at: None,
         stopped_at: None,
+        last_automated_backup: None,
     };
     let logged = rds::CreateDBClusterMessage { master_user_password: None, pre_signed_url: None, ..input };
     let event = common::event(ctx, "CreateDBCluster", &logged, "AWS::RDS::DBCluster", &rec.arn());
@@ -260,8 +261,9 @@ pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBCluster
     Ok(rds::ModifyDBClusterResult { db_cluster: Some(to_api(&rec)) })
 }
 
-/// Deletes a cluster without instances, and its storage; with `FinalDBSnapshotIdentifier` a
-/// manual cluster snapshot is sealed from the storage first, in the same transaction.
+/// Deletes a cluster without instances, its storage and its automated snapshots; with
+/// `FinalDBSnapshotIdentifier` a manual cluster snapshot is sealed from the storage first, in
+/// the same transaction.
 pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBClusterMessage) -> Result<rds::DeleteDBClusterResult, ClusterError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     let skip = input.skip_final_snapshot.unwrap_or(false);
@@ -318,6 +320,9 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBCluster
                 kmsnap_snapshots::workers::seal::finish(txn.as_mut(), job, now)?;
             }
         }
+        // Automated snapshots go with the cluster (AWS's default for DeleteAutomatedBackups,
+        // which kmsnap's model of DeleteDBCluster does not carry).
+        super::snapshots::drop_automated(txn.as_mut(), &rec)?;
         ebs_store::delete_blocks(txn.as_mut(), &volume.id)?;
         ebs_store::delete_volume(txn.as_mut(), &volume)?;
         cstore::delete_cluster(txn.as_mut(), &rec)?;

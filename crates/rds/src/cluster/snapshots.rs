@@ -9,6 +9,8 @@
 //! another account shared), and for a restore either the snapshot's lineage joined (same
 //! owner, same key: no byte moves) or a `Restore` job filling the new cluster's volume under
 //! its own key (a `KmsKeyId`, also turning an unencrypted snapshot into an encrypted cluster).
+//! Automated snapshots (`rds:<cluster>-…`, taken by [`super::workers`]) are named like manual
+//! ones where a source is read, are never deleted by hand, and copy into manual snapshots.
 //! Every path that reads the source checks first, as the caller through RDS, that KMS lets
 //! it use the source's key, so an unusable key is `KMSKeyNotAccessibleFault` at once.
 
@@ -16,7 +18,7 @@ use super::error::ClusterError;
 use super::model::*;
 use super::ops::{load, new_volume, to_api as cluster_to_api};
 use super::store as cstore;
-use crate::model::identifier;
+use crate::model::{identifier, snapshot_name};
 use crate::ops::common::{self, check_filters, matches, page, tags_from, tags_to_api};
 use crate::{Rds, RdsError};
 use chrono::{DateTime, Utc};
@@ -120,6 +122,48 @@ pub(crate) fn new_snapshot_record(rec: &ClusterRecord, id: &str, ebs_id: &str, n
     }
 }
 
+/// Starts snapshot `id` (`manual` or `automated`) of cluster `rec` in `txn`: the backing EBS
+/// snapshot and the `Seal` job of the cluster volume that fills it.
+pub(crate) fn start_snapshot(
+    txn: &mut dyn kmsnap_store::WriteTxn,
+    rec: &ClusterRecord,
+    id: &str,
+    snapshot_type: &str,
+    tags: Vec<(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<ClusterSnapshotRecord, RdsError> {
+    let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?.ok_or(RdsError::Internal("cluster without volume"))?;
+    let ebs = ebs_snapshot_of(rec, &volume, now)?;
+    let snap = ClusterSnapshotRecord { snapshot_type: snapshot_type.to_owned(), ..new_snapshot_record(rec, id, &ebs.id, now, tags) };
+    let total = ebs_store::count_blocks(txn, &volume.id)?;
+    let job = JobRecord::new(&ebs.id, rec.account, rec.region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
+    ebs_store::put_snapshot(txn, &ebs)?;
+    ebs_store::put_job(txn, &job)?;
+    cstore::put_snapshot(txn, &snap)?;
+    Ok(snap)
+}
+
+/// Deletes cluster snapshot `s` and its backing EBS snapshot's manifest in `txn`.
+pub(crate) fn drop_snapshot(txn: &mut dyn kmsnap_store::WriteTxn, s: &ClusterSnapshotRecord) -> Result<(), RdsError> {
+    if let Some(e) = ebs_store::get_snapshot(txn, s.account, s.region, &s.ebs_snapshot_id)? {
+        ebs_store::delete_blocks(txn, &e.id)?;
+        ebs_store::delete_snapshot(txn, &e)?;
+    }
+    cstore::delete_snapshot(txn, s)
+}
+
+/// Deletes the automated snapshots of cluster `rec` (by its `DbClusterResourceId`) in `txn`.
+pub(crate) fn drop_automated(txn: &mut dyn kmsnap_store::WriteTxn, rec: &ClusterRecord) -> Result<usize, RdsError> {
+    let mut dropped = 0;
+    for s in cstore::snapshots(txn, Some((rec.account, rec.region)))? {
+        if s.snapshot_type == "automated" && s.cluster_resource_id == rec.resource_id {
+            drop_snapshot(txn, &s)?;
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
+}
+
 pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBClusterSnapshotMessage) -> Result<rds::CreateDBClusterSnapshotResult, ClusterError> {
     let id = identifier("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
     let cluster_id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
@@ -137,15 +181,8 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBCluster
         if cstore::get_snapshot(&*txn, account, region, &id)?.is_some() {
             return Err(ClusterError::SnapshotAlreadyExists { id });
         }
-        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?.ok_or(RdsError::Internal("cluster without volume"))?;
-        let ebs = ebs_snapshot_of(&rec, &volume, now)?;
         let tags = if tags.is_empty() && rec.copy_tags_to_snapshot { rec.tags.clone() } else { tags };
-        let snap = new_snapshot_record(&rec, &id, &ebs.id, now, tags);
-        let total = ebs_store::count_blocks(&*txn, &volume.id)?;
-        let job = JobRecord::new(&ebs.id, account, region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
-        ebs_store::put_snapshot(txn.as_mut(), &ebs)?;
-        ebs_store::put_job(txn.as_mut(), &job)?;
-        cstore::put_snapshot(txn.as_mut(), &snap)?;
+        let snap = start_snapshot(txn.as_mut(), &rec, &id, "manual", tags, now)?;
         common::commit(txn, &[event])?;
         Ok(snap)
     })
@@ -219,7 +256,7 @@ pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBClu
 }
 
 pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBClusterSnapshotMessage) -> Result<rds::DeleteDBClusterSnapshotResult, ClusterError> {
-    let id = identifier("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
+    let id = snapshot_name("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
     let (account, region) = (ctx.principal.account, ctx.region);
     let arn = format!("arn:aws:rds:{region}:{account}:cluster-snapshot:{id}");
     let event = common::event(ctx, "DeleteDBClusterSnapshot", &input, "AWS::RDS::DBClusterSnapshot", &arn);
@@ -227,14 +264,14 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBCluster
     let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
         let mut txn = meta.write()?;
         let s = cstore::get_snapshot(&*txn, account, region, &id)?.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+        // Automated snapshots go with their retention period or their cluster.
+        if s.snapshot_type != "manual" {
+            return Err(ClusterError::SnapshotNotManual { id });
+        }
         if s.status.in_progress() {
             return Err(ClusterError::InvalidSnapshotState { id, status: s.status.as_str().to_owned() });
         }
-        if let Some(e) = ebs_store::get_snapshot(&*txn, account, region, &s.ebs_snapshot_id)? {
-            ebs_store::delete_blocks(txn.as_mut(), &e.id)?;
-            ebs_store::delete_snapshot(txn.as_mut(), &e)?;
-        }
-        cstore::delete_snapshot(txn.as_mut(), &s)?;
+        drop_snapshot(txn.as_mut(), &s)?;
         common::commit(txn, &[event])?;
         Ok(s)
     })
@@ -258,7 +295,7 @@ struct SourceRef {
 fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRef, ClusterError> {
     let (account, region) = (ctx.principal.account, ctx.region);
     if !value.starts_with("arn:") {
-        return Ok(SourceRef { account, region, id: identifier(param, value)?, db_snapshot: false });
+        return Ok(SourceRef { account, region, id: snapshot_name(param, value)?, db_snapshot: false });
     }
     let parts: Vec<&str> = value.splitn(7, ':').collect();
     let invalid = || RdsError::InvalidParameterValue(format!("Invalid cluster snapshot identifier: {value}"));
@@ -266,7 +303,7 @@ fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRe
         ["arn", "aws", "rds", r, a, kind @ ("cluster-snapshot" | "snapshot"), id] => Ok(SourceRef {
             account: AccountId::parse(a).map_err(|_| invalid())?,
             region: Region::parse(r).map_err(|_| invalid())?,
-            id: identifier(param, id)?,
+            id: snapshot_name(param, id)?,
             db_snapshot: *kind == "snapshot",
         }),
         _ => Err(invalid().into()),
@@ -475,6 +512,7 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
         created: now,
         key_lost_at: None,
         stopped_at: None,
+        last_automated_backup: None,
     };
     let event = common::event(ctx, "RestoreDBClusterFromSnapshot", &input, "AWS::RDS::DBCluster", &rec.arn());
     let caller = JobCaller::from_context(ctx);

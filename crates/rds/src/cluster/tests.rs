@@ -469,10 +469,11 @@ async fn public_snapshots_and_paging() {
         snapshots::create(&env.rds, &ctx, m).await.unwrap();
     }
     env.settle().await;
+    // The cluster's automated snapshot is listed too: 22 in all.
     let page1 = snapshots::describe(&env.rds, &ctx, rds::DescribeDBClusterSnapshotsMessage { max_records: Some(20), ..Default::default() }).await.unwrap();
     assert_eq!(page1.db_cluster_snapshots.unwrap().len(), 20);
     let page2 = snapshots::describe(&env.rds, &ctx, rds::DescribeDBClusterSnapshotsMessage { max_records: Some(20), marker: page1.marker, ..Default::default() }).await.unwrap();
-    assert_eq!((page2.db_cluster_snapshots.unwrap().len(), page2.marker), (1, None));
+    assert_eq!((page2.db_cluster_snapshots.unwrap().len(), page2.marker), (2, None));
 
     let public = rds::ModifyDBClusterSnapshotAttributeMessage {
         db_cluster_snapshot_identifier: "p03".into(),
@@ -497,4 +498,56 @@ async fn public_snapshots_and_paging() {
     let del = rds::DeleteDBClusterSnapshotMessage { db_cluster_snapshot_identifier: "p03".into() };
     assert_eq!(code(snapshots::delete(&env.rds, &other, del.clone()).await.unwrap_err()), "DBClusterSnapshotNotFoundFault");
     assert_eq!(snapshots::delete(&env.rds, &ctx, del).await.unwrap().db_cluster_snapshot.unwrap().status.as_deref(), Some("deleted"));
+}
+
+/// The caller's automated cluster snapshots: (identifier, type, status).
+async fn automated(env: &Env) -> Vec<(String, String, String)> {
+    let m = rds::DescribeDBClusterSnapshotsMessage { snapshot_type: Some("automated".into()), ..Default::default() };
+    let out = snapshots::describe(&env.rds, &env.ctx(), m).await.unwrap().db_cluster_snapshots.unwrap();
+    out.into_iter().map(|s| (s.db_cluster_snapshot_identifier.unwrap(), s.snapshot_type.unwrap(), s.status.unwrap())).collect()
+}
+
+#[tokio::test]
+async fn automated_cluster_backups_are_daily_and_expire_after_the_retention_period() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    env.cluster("daily", None, None).await.unwrap();
+    let t0 = env.clock.now();
+    env.settle().await;
+    let first = crate::model::automated_snapshot_id("daily", t0);
+    assert_eq!(automated(&env).await, vec![(first.clone(), "automated".to_owned(), "available".to_owned())]);
+    // Not due again before a day has passed (the worker at an injected time).
+    assert_eq!(super::workers::step(env.rds.meta.as_ref(), t0 + chrono::Duration::hours(23)).unwrap(), 0);
+
+    // Only manual snapshots may be deleted; a copy of an automated one is manual.
+    let del = snapshots::delete(&env.rds, &ctx, rds::DeleteDBClusterSnapshotMessage { db_cluster_snapshot_identifier: first.clone() }).await.unwrap_err();
+    let wire = to_aws(del);
+    assert_eq!((wire.code.as_ref(), wire.message.as_str()), ("InvalidDBClusterSnapshotStateFault", "Only manual snapshots may be deleted."));
+    let copy = rds::CopyDBClusterSnapshotMessage { source_db_cluster_snapshot_identifier: first.clone(), target_db_cluster_snapshot_identifier: "kept".into(), ..Default::default() };
+    let copied = snapshots::copy(&env.rds, &ctx, copy).await.unwrap().db_cluster_snapshot.unwrap();
+    assert_eq!(copied.snapshot_type.as_deref(), Some("manual"));
+    env.settle().await;
+
+    // A day later: a new one, and the first has outlived the 1-day retention.
+    env.clock.advance(chrono::Duration::days(1));
+    let t1 = env.clock.now();
+    env.settle().await;
+    assert_eq!(automated(&env).await.into_iter().map(|s| s.0).collect::<Vec<_>>(), vec![crate::model::automated_snapshot_id("daily", t1)]);
+
+    // A stopped cluster gets none.
+    ops::stop(&env.rds, &ctx, rds::StopDBClusterMessage { db_cluster_identifier: "daily".into() }).await.unwrap();
+    env.settle().await;
+    env.clock.advance(chrono::Duration::days(2));
+    env.settle().await;
+    assert_eq!(automated(&env).await, vec![]);
+    env.start("daily").await.unwrap();
+    let t3 = env.clock.now();
+    env.settle().await;
+    assert_eq!(automated(&env).await.into_iter().map(|s| s.0).collect::<Vec<_>>(), vec![crate::model::automated_snapshot_id("daily", t3)]);
+
+    // Deleting the cluster deletes its automated snapshots, not the manual copy.
+    ops::delete(&env.rds, &env.ctx(), rds::DeleteDBClusterMessage { db_cluster_identifier: "daily".into(), skip_final_snapshot: Some(true), ..Default::default() }).await.unwrap();
+    assert_eq!(automated(&env).await, vec![]);
+    let all = snapshots::describe(&env.rds, &env.ctx(), rds::DescribeDBClusterSnapshotsMessage::default()).await.unwrap().db_cluster_snapshots.unwrap();
+    assert_eq!(all.iter().map(|s| s.db_cluster_snapshot_identifier.clone().unwrap()).collect::<Vec<_>>(), vec!["kept".to_owned()]);
 }

@@ -3,28 +3,73 @@
 //! starting → available; a cluster stopped for 7 days starts again, as AWS does), and
 //! cluster snapshots in progress mirror their backing EBS
 //! snapshot, which the EBS workers seal or copy.
+//!
+//! Automated backups, on the injected clock, as [`crate::workers::backups`] does for DB
+//! instances: an `available` cluster gets an automated cluster snapshot
+//! `rds:<cluster>-YYYY-MM-DD-HH-MM` (sealed from its volume as CreateDBClusterSnapshot does)
+//! the step after it becomes available and then once a day ([`crate::workers::BACKUP_INTERVAL`]);
+//! one older than the cluster's `BackupRetentionPeriod` is deleted. A stopped cluster, or one
+//! whose key is unusable, gets none (its status is not `available`).
 
-use super::model::{ClusterRecord, ClusterSnapshotStatus, ClusterStatus, MAX_STOPPED};
+use super::model::{ClusterRecord, ClusterSnapshotRecord, ClusterSnapshotStatus, ClusterStatus, MAX_STOPPED};
 use chrono::{DateTime, Utc};
 use super::store as cstore;
 use crate::error::RdsError;
+use crate::workers::{backup_due, outlived};
 use kmsnap_snapshots::model::{SnapshotState, VolumeState};
 use kmsnap_snapshots::store as ebs_store;
 
-/// Advances every cluster and cluster snapshot in progress by one step. Returns how many changed.
+/// Whether cluster `c` is due an automated snapshot at `now`.
+fn backup_wanted(c: &ClusterRecord, now: DateTime<Utc>) -> bool {
+    c.status == ClusterStatus::Available && backup_due(c.backup_retention_period, c.last_automated_backup, now)
+}
+
+/// Whether automated snapshot `s` has outlived its cluster's retention period at `now`.
+fn expired(s: &ClusterSnapshotRecord, clusters: &[ClusterRecord], now: DateTime<Utc>) -> bool {
+    if s.snapshot_type != "automated" || s.status.in_progress() {
+        return false;
+    }
+    clusters
+        .iter()
+        .find(|c| c.account == s.account && c.region == s.region && c.resource_id == s.cluster_resource_id)
+        .is_some_and(|c| outlived(s.created, c.backup_retention_period, now))
+}
+
+/// Advances every cluster and cluster snapshot in progress by one step, and takes and expires
+/// automated snapshots (see the module doc). Returns how many changed.
 pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<usize, RdsError> {
     let restart = |c: &ClusterRecord| c.status == ClusterStatus::Stopped && c.stopped_at.is_some_and(|t| now - t >= MAX_STOPPED);
-    let busy = |c: &ClusterRecord| c.status == ClusterStatus::Creating || c.status.next().is_some() || restart(c);
+    let busy = |c: &ClusterRecord| c.status == ClusterStatus::Creating || c.status.next().is_some() || restart(c) || backup_wanted(c, now);
     {
         let txn = meta.read()?;
-        let any = cstore::clusters(&*txn, None)?.iter().any(busy) || cstore::snapshots(&*txn, None)?.iter().any(|s| s.status.in_progress());
+        let clusters = cstore::clusters(&*txn, None)?;
+        let any = clusters.iter().any(busy) || cstore::snapshots(&*txn, None)?.iter().any(|s| s.status.in_progress() || expired(s, &clusters, now));
         if !any {
             return Ok(0);
         }
     }
     let mut txn = meta.write()?;
     let mut changed = 0;
-    for mut c in cstore::clusters(&*txn, None)? {
+    let clusters = cstore::clusters(&*txn, None)?;
+    for s in cstore::snapshots(&*txn, None)? {
+        if expired(&s, &clusters, now) {
+            super::snapshots::drop_snapshot(txn.as_mut(), &s)?;
+            changed += 1;
+        }
+    }
+    for mut c in clusters {
+        // The backup is decided on the state at the start of the step, so the first one
+        // comes the step after the cluster becomes available.
+        if backup_wanted(&c, now) {
+            let id = crate::model::automated_snapshot_id(&c.identifier, now);
+            if cstore::get_snapshot(&*txn, c.account, c.region, &id)?.is_none() {
+                super::snapshots::start_snapshot(txn.as_mut(), &c, &id, "automated", Vec::new(), now)?;
+            }
+            c.last_automated_backup = Some(now);
+            cstore::put_cluster(txn.as_mut(), &c)?;
+            changed += 1;
+            continue;
+        }
         let next = match c.status {
             ClusterStatus::Creating => match ebs_store::get_volume(&*txn, c.account, c.region, &c.volume_id)? {
                 Some(v) if v.state == VolumeState::Available => Some(ClusterStatus::Available),
