@@ -9,12 +9,12 @@ Account 369036903690 and region eu-central-1 are this file's own.
 
 import json
 import os
-import subprocess
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BIN
+from rds_helpers import code, same_storage, wait_instance, wait_snapshot
+import rds_helpers as h
 
 ACCOUNT = "369036903690"
 REGION = "eu-central-1"
@@ -31,27 +31,11 @@ def kms(client):
 
 
 def cli(server, *args):
-    creds = ["--endpoint", server.endpoint, "--region", REGION, "--access-key", ACCOUNT, "--secret-key", "test"]
-    return subprocess.run([BIN, *args, *creds], capture_output=True, text=True, timeout=300)
-
-
-def wait_instance(r, name):
-    r.get_waiter("db_instance_available").wait(DBInstanceIdentifier=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    return r.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
-
-
-def wait_snapshot(r, name):
-    r.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    return r.describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"][0]
+    return h.cli(server, ACCOUNT, REGION, *args)
 
 
 def create_pg(r, name, **kw):
-    return r.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
-                                AllocatedStorage=20, MasterUsername="postgres", MasterUserPassword="secret-pw-1", **kw)["DBInstance"]
-
-
-def code(e):
-    return e.value.response["Error"]["Code"]
+    return h.create_pg(r, name, "secret-pw-1", **kw)
 
 
 def image(tmp_path):
@@ -63,18 +47,6 @@ def image(tmp_path):
     return p, bytes(data)
 
 
-def same_storage(path, data):
-    """The exported image holds `data` at its start and only holes or zeros after it."""
-    with open(path, "rb") as f:
-        assert f.read(len(data)) == data
-        tail_start = len(data)
-        rest = f.read(BLOCK - (len(data) % BLOCK))
-        assert rest.strip(b"\0") == b""
-        try:
-            nxt = os.lseek(f.fileno(), tail_start + len(rest), os.SEEK_DATA)
-        except OSError:
-            nxt = None  # no data after: only holes
-        assert nxt is None, f"data found at {nxt}"
 
 
 def test_encrypt_an_existing_instance(server, client, tmp_path):

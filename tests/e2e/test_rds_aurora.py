@@ -11,13 +11,14 @@ ap-northeast-1 are this file's own.
 import json
 import os
 import re
-import subprocess
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import BIN, cross_account_key_policy, make_client
+from rds_helpers import code, eventually, same_storage
+import rds_helpers as h
 
 ACCOUNT = "471147114711"
 OTHER = "582258225822"
@@ -36,12 +37,7 @@ def kms(client, account=ACCOUNT, region=REGION):
 
 
 def cli(server, *args):
-    creds = ["--endpoint", server.endpoint, "--region", REGION, "--access-key", ACCOUNT, "--secret-key", "test"]
-    return subprocess.run([BIN, *args, *creds], capture_output=True, text=True, timeout=300)
-
-
-def code(e):
-    return e.value.response["Error"]["Code"]
+    return h.cli(server, ACCOUNT, REGION, *args)
 
 
 def create_cluster(r, name, engine="aurora-postgresql", **kw):
@@ -96,16 +92,6 @@ def image(tmp_path):
     return p, bytes(data)
 
 
-def same_storage(path, data):
-    with open(path, "rb") as f:
-        assert f.read(len(data)) == data
-        rest = f.read(BLOCK - (len(data) % BLOCK))
-        assert rest.strip(b"\0") == b""
-        try:
-            nxt = os.lseek(f.fileno(), len(data) + len(rest), os.SEEK_DATA)
-        except OSError:
-            nxt = None
-        assert nxt is None, f"data found at {nxt}"
 
 
 def test_cluster_with_a_customer_key_moves_real_bytes(server, client, tmp_path):
@@ -520,13 +506,7 @@ def test_automated_cluster_backups_on_the_clock(fresh_server):
         return sorted(x["DBClusterSnapshotIdentifier"] for x in snaps)
 
     def wait_automated(ok, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            have = automated()
-            if ok(have):
-                return have
-            time.sleep(0.3)
-        raise AssertionError(f"automated snapshots: {automated()}")
+        return eventually(automated, ok, timeout, lambda: f"automated snapshots: {automated()}")
 
     first = wait_automated(lambda h: len(h) == 1)[0]
     assert re.fullmatch(r"rds:aur-auto-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}", first), first

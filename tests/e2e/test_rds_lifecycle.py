@@ -19,9 +19,11 @@ import subprocess
 import time
 
 import pytest
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ParamValidationError
 
 from conftest import BIN, make_client
+from rds_helpers import error, eventually, wait_instance, wait_snapshot
+import rds_helpers as h
 
 ACCOUNT = "715071507150"
 BACKUPS = "826082608260"
@@ -30,16 +32,6 @@ REGION = "sa-east-1"
 
 def rds(client, account=ACCOUNT):
     return client("rds", account=account, region=REGION)
-
-
-def wait_instance(r, name):
-    r.get_waiter("db_instance_available").wait(DBInstanceIdentifier=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    return r.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
-
-
-def wait_snapshot(r, name):
-    r.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    return r.describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"][0]
 
 
 def status(r, name):
@@ -60,15 +52,7 @@ def wait_status(r, name, wanted, timeout=30):
 
 
 def create_pg(r, name, **kw):
-    return r.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
-                                AllocatedStorage=20, MasterUsername="postgres", MasterUserPassword="secret-pw-3", **kw)["DBInstance"]
-
-
-def error(call):
-    with pytest.raises(ClientError) as e:
-        call()
-    err = e.value.response["Error"]
-    return err["Code"], err["Message"]
+    return h.create_pg(r, name, "secret-pw-3", **kw)
 
 
 def tags(r, arn):
@@ -227,13 +211,7 @@ def test_automated_backups_on_the_clock(fresh_server):
         return sorted(s["DBSnapshotIdentifier"] for s in snaps)
 
     def wait_automated(n, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            have = automated()
-            if len(have) == n:
-                return have
-            time.sleep(0.3)
-        raise AssertionError(f"wanted {n} automated snapshots, have {automated()}")
+        return eventually(automated, lambda have: len(have) == n, timeout, lambda: f"wanted {n} automated snapshots, have {automated()}")
 
     first = wait_automated(1)[0]
     assert re.fullmatch(r"rds:auto-db-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}", first), first

@@ -7,13 +7,12 @@ Account 937093709370; regions us-west-2 (source) and ap-northeast-1. No other te
 """
 
 import os
-import subprocess
 import time
 
 import pytest
-from botocore.exceptions import ClientError
 
-from conftest import BIN
+from rds_helpers import error
+import rds_helpers as h
 
 ACCOUNT = "937093709370"
 OREGON = "us-west-2"
@@ -22,25 +21,15 @@ BLOCK = 512 * 1024
 
 
 def cli(server, region, *args):
-    creds = ["--endpoint", server.endpoint, "--region", region, "--access-key", ACCOUNT, "--secret-key", "test"]
-    return subprocess.run([BIN, *args, *creds], capture_output=True, text=True, timeout=300)
+    return h.cli(server, ACCOUNT, region, *args)
 
 
 def wait_instance(r, name):
-    r.get_waiter("db_instance_available").wait(DBInstanceIdentifier=name, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
-    return r.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+    return h.wait_instance(r, name, attempts=90)
 
 
 def create_pg(r, name, **kw):
-    return r.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
-                                AllocatedStorage=20, MasterUsername="postgres", MasterUserPassword="secret-pw-4", **kw)["DBInstance"]
-
-
-def error(call):
-    with pytest.raises(ClientError) as e:
-        call()
-    err = e.value.response["Error"]
-    return err["Code"], err["Message"]
+    return h.create_pg(r, name, "secret-pw-4", **kw)
 
 
 def load(server, region, name, tmp_path, data):

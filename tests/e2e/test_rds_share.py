@@ -16,12 +16,12 @@ these accounts.
 
 import json
 import os
-import subprocess
 
 import pytest
-from botocore.exceptions import ClientError
 
-from conftest import BIN, cross_account_key_policy
+from conftest import cross_account_key_policy
+from rds_helpers import cli, wait_instance
+import rds_helpers as h
 
 OWNER = "482048204820"
 RECIPIENT = "593059305930"
@@ -40,31 +40,16 @@ def kms(client, account, region=SHARE_REGION):
     return client("kms", account=account, region=region)
 
 
-def cli(server, account, region, *args):
-    creds = ["--endpoint", server.endpoint, "--region", region, "--access-key", account, "--secret-key", "test"]
-    return subprocess.run([BIN, *args, *creds], capture_output=True, text=True, timeout=300)
-
-
-def wait_instance(r, name):
-    r.get_waiter("db_instance_available").wait(DBInstanceIdentifier=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    return r.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
-
-
 def wait_snapshot(r, name):
-    r.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier=name, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
-    return r.describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"][0]
+    return h.wait_snapshot(r, name, attempts=90)
 
 
 def create_pg(r, name, **kw):
-    return r.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
-                                AllocatedStorage=20, MasterUsername="postgres", MasterUserPassword="secret-pw-2", **kw)["DBInstance"]
+    return h.create_pg(r, name, "secret-pw-2", **kw)
 
 
 def error(call):
-    with pytest.raises(ClientError) as e:
-        call()
-    err = e.value.response["Error"]
-    return err["Code"], err["Message"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
+    return h.error(call, with_status=True)
 
 
 def image(tmp_path, name):

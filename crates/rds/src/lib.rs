@@ -29,6 +29,8 @@ pub mod keystate;
 pub mod model;
 pub mod ops;
 pub mod store;
+#[cfg(test)]
+mod testenv;
 pub mod workers;
 
 pub use error::RdsError;

@@ -12,6 +12,7 @@ use crate::model::*;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_store::{decode_record, encode_record, ReadTxn, WriteTxn};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 pub const T_INSTANCES: &str = "rds_instances";
 pub const T_SNAPSHOTS: &str = "rds_snapshots";
@@ -20,79 +21,109 @@ pub fn scoped(account: AccountId, region: Region, id: &str) -> Vec<u8> {
     format!("{account}/{region}/{id}").into_bytes()
 }
 
-fn get<T: DeserializeOwned>(txn: &dyn ReadTxn, table: &str, key: &[u8]) -> Result<Option<T>, RdsError> {
-    match txn.get(table, key)? {
+/// A record kept in its own table under `{account}/{region}/{identifier}` (instances, snapshots,
+/// replicas here; clusters and cluster snapshots in [`crate::cluster::store`]), so one set of
+/// get/put/delete/scan helpers serves every table.
+pub(crate) trait Scoped: Serialize + DeserializeOwned {
+    const TABLE: &'static str;
+    const VERSION: u16;
+    fn key(&self) -> Vec<u8>;
+}
+
+macro_rules! scoped_record {
+    ($ty:ty, $table:expr, $version:expr) => {
+        impl $crate::store::Scoped for $ty {
+            const TABLE: &'static str = $table;
+            const VERSION: u16 = $version;
+            fn key(&self) -> Vec<u8> {
+                $crate::store::scoped(self.account, self.region, &self.identifier)
+            }
+        }
+    };
+}
+pub(crate) use scoped_record;
+
+scoped_record!(DbInstanceRecord, T_INSTANCES, INSTANCE_VERSION);
+scoped_record!(DbSnapshotRecord, T_SNAPSHOTS, SNAPSHOT_VERSION);
+scoped_record!(ReplicaRecord, T_REPLICAS, REPLICA_VERSION);
+
+pub(crate) fn get<T: Scoped>(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<T>, RdsError> {
+    match txn.get(T::TABLE, &scoped(account, region, id))? {
         Some(r) => Ok(Some(decode_record(&r.value)?.1)),
         None => Ok(None),
     }
 }
 
-/// Every record of `table` under `scope` (`None`: every account and region), key order.
-fn scan<T: DeserializeOwned>(txn: &dyn ReadTxn, table: &str, scope: Option<(AccountId, Region)>) -> Result<Vec<T>, RdsError> {
+pub(crate) fn put<T: Scoped>(txn: &mut dyn WriteTxn, r: &T) -> Result<(), RdsError> {
+    txn.put(T::TABLE, &r.key(), &encode_record(T::VERSION, r)?)?;
+    Ok(())
+}
+
+pub(crate) fn delete<T: Scoped>(txn: &mut dyn WriteTxn, r: &T) -> Result<(), RdsError> {
+    txn.delete(T::TABLE, &r.key())?;
+    Ok(())
+}
+
+/// Every record of `T`'s table under `scope` (`None`: every account and region), key order.
+pub(crate) fn scan<T: Scoped>(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<T>, RdsError> {
     let prefix = scope.map(|(a, r)| format!("{a}/{r}/")).unwrap_or_default();
     let mut out = Vec::new();
-    for (_, r) in txn.scan(table, prefix.as_bytes(), None, usize::MAX)? {
+    for (_, r) in txn.scan(T::TABLE, prefix.as_bytes(), None, usize::MAX)? {
         out.push(decode_record::<T>(&r.value)?.1);
     }
     Ok(out)
 }
 
 pub fn get_instance(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<DbInstanceRecord>, RdsError> {
-    get(txn, T_INSTANCES, &scoped(account, region, id))
+    get(txn, account, region, id)
 }
 
 pub fn put_instance(txn: &mut dyn WriteTxn, r: &DbInstanceRecord) -> Result<(), RdsError> {
-    txn.put(T_INSTANCES, &scoped(r.account, r.region, &r.identifier), &encode_record(INSTANCE_VERSION, r)?)?;
-    Ok(())
+    put(txn, r)
 }
 
 pub fn delete_instance(txn: &mut dyn WriteTxn, r: &DbInstanceRecord) -> Result<(), RdsError> {
-    txn.delete(T_INSTANCES, &scoped(r.account, r.region, &r.identifier))?;
-    Ok(())
+    delete(txn, r)
 }
 
 /// Instances of `account` in `region` (or of everyone with `None`), identifier order.
 pub fn instances(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<DbInstanceRecord>, RdsError> {
-    scan(txn, T_INSTANCES, scope)
+    scan(txn, scope)
 }
 
 pub fn get_snapshot(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<DbSnapshotRecord>, RdsError> {
-    get(txn, T_SNAPSHOTS, &scoped(account, region, id))
+    get(txn, account, region, id)
 }
 
 pub fn put_snapshot(txn: &mut dyn WriteTxn, r: &DbSnapshotRecord) -> Result<(), RdsError> {
-    txn.put(T_SNAPSHOTS, &scoped(r.account, r.region, &r.identifier), &encode_record(SNAPSHOT_VERSION, r)?)?;
-    Ok(())
+    put(txn, r)
 }
 
 pub fn delete_snapshot(txn: &mut dyn WriteTxn, r: &DbSnapshotRecord) -> Result<(), RdsError> {
-    txn.delete(T_SNAPSHOTS, &scoped(r.account, r.region, &r.identifier))?;
-    Ok(())
+    delete(txn, r)
 }
 
 /// Snapshots of `account` in `region` (or of everyone with `None`), identifier order.
 pub fn snapshots(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<DbSnapshotRecord>, RdsError> {
-    scan(txn, T_SNAPSHOTS, scope)
+    scan(txn, scope)
 }
 
 /// `rds_replicas` `{account}/{region}/{replica identifier}` → [`ReplicaRecord`].
 pub const T_REPLICAS: &str = "rds_replicas";
 
 pub fn get_replica(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<ReplicaRecord>, RdsError> {
-    get(txn, T_REPLICAS, &scoped(account, region, id))
+    get(txn, account, region, id)
 }
 
 pub fn put_replica(txn: &mut dyn WriteTxn, r: &ReplicaRecord) -> Result<(), RdsError> {
-    txn.put(T_REPLICAS, &scoped(r.account, r.region, &r.identifier), &encode_record(REPLICA_VERSION, r)?)?;
-    Ok(())
+    put(txn, r)
 }
 
 pub fn delete_replica(txn: &mut dyn WriteTxn, r: &ReplicaRecord) -> Result<(), RdsError> {
-    txn.delete(T_REPLICAS, &scoped(r.account, r.region, &r.identifier))?;
-    Ok(())
+    delete(txn, r)
 }
 
 /// Every read replica (of every account and region).
 pub fn replicas(txn: &dyn ReadTxn) -> Result<Vec<ReplicaRecord>, RdsError> {
-    scan(txn, T_REPLICAS, None)
+    scan(txn, None)
 }

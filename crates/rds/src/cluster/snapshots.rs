@@ -72,27 +72,7 @@ pub fn to_api(s: &ClusterSnapshotRecord, viewer: AccountId) -> rds::DBClusterSna
 
 /// The pending EBS snapshot that backs a cluster snapshot of `rec` (sealed from `volume`).
 pub(crate) fn ebs_snapshot_of(rec: &ClusterRecord, volume: &VolumeRecord, now: DateTime<Utc>) -> Result<SnapshotRecord, RdsError> {
-    Ok(SnapshotRecord {
-        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
-        account: rec.account,
-        region: rec.region,
-        volume_id: volume.id.clone(),
-        volume_size: volume.size_gib,
-        state: SnapshotState::Pending,
-        state_message: None,
-        progress: 0,
-        start_time: now,
-        description: format!("RDS cluster snapshot of {}", rec.identifier),
-        encrypted: volume.encrypted,
-        kms_key_arn: volume.kms_key_arn.clone(),
-        lineage: volume.lineage.clone(),
-        tags: Vec::new(),
-        permissions: Permissions::default(),
-        origin: SnapshotOrigin::Volume,
-        data_encryption_key_id: None,
-        completed: None,
-        managed_by: Some(KeyUse::RdsCluster { dbc_id: rec.resource_id.clone() }),
-    })
+    common::backing_snapshot(rec.account, rec.region, volume, format!("RDS cluster snapshot of {}", rec.identifier), KeyUse::RdsCluster { dbc_id: rec.resource_id.clone() }, now)
 }
 
 /// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`.
@@ -135,20 +115,14 @@ pub(crate) fn start_snapshot(
     let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?.ok_or(RdsError::Internal("cluster without volume"))?;
     let ebs = ebs_snapshot_of(rec, &volume, now)?;
     let snap = ClusterSnapshotRecord { snapshot_type: snapshot_type.to_owned(), ..new_snapshot_record(rec, id, &ebs.id, now, tags) };
-    let total = ebs_store::count_blocks(txn, &volume.id)?;
-    let job = JobRecord::new(&ebs.id, rec.account, rec.region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
-    ebs_store::put_snapshot(txn, &ebs)?;
-    ebs_store::put_job(txn, &job)?;
+    common::start_seal(txn, &ebs, &volume, now)?;
     cstore::put_snapshot(txn, &snap)?;
     Ok(snap)
 }
 
 /// Deletes cluster snapshot `s` and its backing EBS snapshot's manifest in `txn`.
 pub(crate) fn drop_snapshot(txn: &mut dyn kmsnap_store::WriteTxn, s: &ClusterSnapshotRecord) -> Result<(), RdsError> {
-    if let Some(e) = ebs_store::get_snapshot(txn, s.account, s.region, &s.ebs_snapshot_id)? {
-        ebs_store::delete_blocks(txn, &e.id)?;
-        ebs_store::delete_snapshot(txn, &e)?;
-    }
+    common::drop_backing(txn, s.account, s.region, &s.ebs_snapshot_id)?;
     cstore::delete_snapshot(txn, s)
 }
 

@@ -8,47 +8,31 @@
 
 use super::model::*;
 use crate::error::RdsError;
-use crate::store::scoped;
+use crate::store::{delete, get, put, scan, scoped_record};
 use kmsnap_core::{AccountId, Region};
-use kmsnap_store::{decode_record, encode_record, ReadTxn, WriteTxn};
-use serde::de::DeserializeOwned;
+use kmsnap_store::{ReadTxn, WriteTxn};
 
 pub const T_CLUSTERS: &str = "rds_clusters";
 pub const T_CLUSTER_SNAPSHOTS: &str = "rds_cluster_snapshots";
 
-fn get<T: DeserializeOwned>(txn: &dyn ReadTxn, table: &str, key: &[u8]) -> Result<Option<T>, RdsError> {
-    match txn.get(table, key)? {
-        Some(r) => Ok(Some(decode_record(&r.value)?.1)),
-        None => Ok(None),
-    }
-}
-
-fn scan<T: DeserializeOwned>(txn: &dyn ReadTxn, table: &str, scope: Option<(AccountId, Region)>) -> Result<Vec<T>, RdsError> {
-    let prefix = scope.map(|(a, r)| format!("{a}/{r}/")).unwrap_or_default();
-    let mut out = Vec::new();
-    for (_, r) in txn.scan(table, prefix.as_bytes(), None, usize::MAX)? {
-        out.push(decode_record::<T>(&r.value)?.1);
-    }
-    Ok(out)
-}
+scoped_record!(ClusterRecord, T_CLUSTERS, CLUSTER_VERSION);
+scoped_record!(ClusterSnapshotRecord, T_CLUSTER_SNAPSHOTS, CLUSTER_SNAPSHOT_VERSION);
 
 pub fn get_cluster(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<ClusterRecord>, RdsError> {
-    get(txn, T_CLUSTERS, &scoped(account, region, id))
+    get(txn, account, region, id)
 }
 
 pub fn put_cluster(txn: &mut dyn WriteTxn, r: &ClusterRecord) -> Result<(), RdsError> {
-    txn.put(T_CLUSTERS, &scoped(r.account, r.region, &r.identifier), &encode_record(CLUSTER_VERSION, r)?)?;
-    Ok(())
+    put(txn, r)
 }
 
 pub fn delete_cluster(txn: &mut dyn WriteTxn, r: &ClusterRecord) -> Result<(), RdsError> {
-    txn.delete(T_CLUSTERS, &scoped(r.account, r.region, &r.identifier))?;
-    Ok(())
+    delete(txn, r)
 }
 
 /// Clusters of `account` in `region` (or of everyone with `None`), identifier order.
 pub fn clusters(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<ClusterRecord>, RdsError> {
-    scan(txn, T_CLUSTERS, scope)
+    scan(txn, scope)
 }
 
 /// The cluster instance `instance` of `account` in `region` belongs to, if any.
@@ -57,20 +41,18 @@ pub fn cluster_of_instance(txn: &dyn ReadTxn, account: AccountId, region: Region
 }
 
 pub fn get_snapshot(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<ClusterSnapshotRecord>, RdsError> {
-    get(txn, T_CLUSTER_SNAPSHOTS, &scoped(account, region, id))
+    get(txn, account, region, id)
 }
 
 pub fn put_snapshot(txn: &mut dyn WriteTxn, r: &ClusterSnapshotRecord) -> Result<(), RdsError> {
-    txn.put(T_CLUSTER_SNAPSHOTS, &scoped(r.account, r.region, &r.identifier), &encode_record(CLUSTER_SNAPSHOT_VERSION, r)?)?;
-    Ok(())
+    put(txn, r)
 }
 
 pub fn delete_snapshot(txn: &mut dyn WriteTxn, r: &ClusterSnapshotRecord) -> Result<(), RdsError> {
-    txn.delete(T_CLUSTER_SNAPSHOTS, &scoped(r.account, r.region, &r.identifier))?;
-    Ok(())
+    delete(txn, r)
 }
 
 /// Cluster snapshots of `account` in `region` (or of everyone with `None`), identifier order.
 pub fn snapshots(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<ClusterSnapshotRecord>, RdsError> {
-    scan(txn, T_CLUSTER_SNAPSHOTS, scope)
+    scan(txn, scope)
 }

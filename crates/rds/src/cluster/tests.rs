@@ -5,45 +5,36 @@
 
 use super::error::{to_aws, ClusterError};
 use super::{ops, snapshots};
-use crate::{keystate, store, workers, Rds};
+use crate::{keystate, store, workers};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
-use kmsnap_auth::model::Principal;
 use kmsnap_auth::RequestContext;
-use kmsnap_core::{AccountId, Clock, ManualClock, Region, RootKey};
+use kmsnap_core::Clock;
 use kmsnap_snapshots::model::{KeyUse, BLOCK_SIZE};
-use kmsnap_snapshots::{blocks, store as ebs_store, Snapshots};
-use std::sync::Arc;
+use kmsnap_snapshots::{blocks, store as ebs_store};
+use crate::testenv::TestEnv;
 
 const ACCOUNT: &str = "470147014701";
 const OTHER: &str = "580258025802";
 const REGION: &str = "eu-west-3";
 
-struct Env {
-    rds: Rds,
-    ebs: Arc<Snapshots>,
-    clock: Arc<ManualClock>,
+/// The shared [`TestEnv`] as this module's account sees it.
+struct Env(TestEnv);
+
+impl std::ops::Deref for Env {
+    type Target = TestEnv;
+    fn deref(&self) -> &TestEnv {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let (meta, blobs) = kmsnap_store::open_memory();
-        let clock = Arc::new(ManualClock::default());
-        let kms = Arc::new(kmsnap_kms::Kms::new(meta.clone(), &RootKey::from_bytes([9u8; 32]), clock.clone()).unwrap());
-        let ebs = Arc::new(Snapshots::new(meta.clone(), blobs, kms.clone(), clock.clone()));
-        Env { rds: Rds::new(meta, kms, ebs.clone()), ebs, clock }
+        Env(TestEnv::new(9))
     }
 
     fn ctx_of(&self, account: &str) -> RequestContext {
-        RequestContext {
-            principal: Principal::root(AccountId::parse(account).unwrap(), account),
-            region: Region::parse(REGION).unwrap(),
-            request_id: kmsnap_core::ids::request_id(),
-            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            user_agent: "rds-cluster-tests".into(),
-            now: self.clock.now(),
-            via_service: None,
-        }
+        self.ctx_as(account, REGION, "rds-cluster-tests")
     }
 
     fn ctx(&self) -> RequestContext {

@@ -9,7 +9,10 @@ use kmsnap_api::gen::rds;
 use kmsnap_audit::Event;
 use kmsnap_auth::RequestContext;
 use kmsnap_snapshots::blocks::{self, RDS_SERVICE};
-use kmsnap_snapshots::model::{KeyUse, LineageRecord, VolumeRecord, VolumeState};
+use chrono::{DateTime, Utc};
+use kmsnap_core::{AccountId, Region};
+use kmsnap_snapshots::model::{JobKind, JobRecord, KeyUse, LineageRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
+use kmsnap_snapshots::store as ebs_store;
 use kmsnap_store::WriteTxn;
 use serde::Serialize;
 
@@ -88,6 +91,51 @@ pub fn backing_volume(ctx: &RequestContext, id: String, size_gib: i32, key_arn: 
         tags: Vec::new(),
         managed_by: Some(key_use),
     }
+}
+
+/// The pending EBS snapshot of `volume` backing an RDS snapshot (of an instance or a cluster)
+/// of `account` in `region`, managed by RDS as `managed_by`; [`start_seal`] fills it.
+pub fn backing_snapshot(account: AccountId, region: Region, volume: &VolumeRecord, description: String, managed_by: KeyUse, now: DateTime<Utc>) -> Result<SnapshotRecord, RdsError> {
+    Ok(SnapshotRecord {
+        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
+        account,
+        region,
+        volume_id: volume.id.clone(),
+        volume_size: volume.size_gib,
+        state: SnapshotState::Pending,
+        state_message: None,
+        progress: 0,
+        start_time: now,
+        description,
+        encrypted: volume.encrypted,
+        kms_key_arn: volume.kms_key_arn.clone(),
+        lineage: volume.lineage.clone(),
+        tags: Vec::new(),
+        permissions: Permissions::default(),
+        origin: SnapshotOrigin::Volume,
+        data_encryption_key_id: None,
+        completed: None,
+        managed_by: Some(managed_by),
+    })
+}
+
+/// Writes backing snapshot `ebs` of `volume` and its `Seal` job (the worker freezes the
+/// volume's manifest into it) in `txn`.
+pub fn start_seal(txn: &mut dyn WriteTxn, ebs: &SnapshotRecord, volume: &VolumeRecord, now: DateTime<Utc>) -> Result<(), RdsError> {
+    let total = ebs_store::count_blocks(txn, &volume.id)?;
+    let job = JobRecord::new(&ebs.id, ebs.account, ebs.region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
+    ebs_store::put_snapshot(txn, ebs)?;
+    ebs_store::put_job(txn, &job)?;
+    Ok(())
+}
+
+/// Deletes backing EBS snapshot `id` of `account` in `region` and its manifest, if it is there.
+pub fn drop_backing(txn: &mut dyn WriteTxn, account: AccountId, region: Region, id: &str) -> Result<(), RdsError> {
+    if let Some(e) = ebs_store::get_snapshot(txn, account, region, id)? {
+        ebs_store::delete_blocks(txn, &e.id)?;
+        ebs_store::delete_snapshot(txn, &e)?;
+    }
+    Ok(())
 }
 
 /// An `AwsApiCall` event for RDS operation `op` (secret members such as `MasterUserPassword`

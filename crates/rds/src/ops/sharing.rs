@@ -231,33 +231,7 @@ mod tests {
     use super::*;
 
     fn snap(account: &str, kind: &str) -> DbSnapshotRecord {
-        let now = chrono::Utc::now();
-        DbSnapshotRecord {
-            identifier: "s".into(),
-            account: AccountId::parse(account).unwrap(),
-            region: Region::parse("us-east-1").unwrap(),
-            snapshot_type: kind.into(),
-            status: SnapshotStatus::Available,
-            percent_progress: 100,
-            instance_identifier: "db".into(),
-            dbi_resource_id: "db-X".into(),
-            engine: "postgres".into(),
-            engine_version: "16.3".into(),
-            allocated_storage: 20,
-            port: 5432,
-            master_username: None,
-            availability_zone: "us-east-1a".into(),
-            instance_created: now,
-            encrypted: false,
-            kms_key_arn: None,
-            source_snapshot: None,
-            tags: vec![],
-            ebs_snapshot_id: "snap-1".into(),
-            created: now,
-            shared_with: vec![],
-            public: false,
-            source_region: None,
-        }
+        crate::testenv::snapshot_record(account, kind)
     }
 
     #[test]

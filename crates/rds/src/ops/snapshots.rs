@@ -73,27 +73,7 @@ pub fn to_api_as(s: &DbSnapshotRecord, view: View) -> rds::DBSnapshot {
 
 /// The pending EBS snapshot that backs a DB snapshot of `rec` (sealed from `volume`).
 pub(crate) fn ebs_snapshot_of(rec: &DbInstanceRecord, volume: &VolumeRecord, now: DateTime<Utc>) -> Result<SnapshotRecord, RdsError> {
-    Ok(SnapshotRecord {
-        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
-        account: rec.account,
-        region: rec.region,
-        volume_id: volume.id.clone(),
-        volume_size: volume.size_gib,
-        state: SnapshotState::Pending,
-        state_message: None,
-        progress: 0,
-        start_time: now,
-        description: format!("RDS snapshot of {}", rec.identifier),
-        encrypted: volume.encrypted,
-        kms_key_arn: volume.kms_key_arn.clone(),
-        lineage: volume.lineage.clone(),
-        tags: Vec::new(),
-        permissions: Permissions::default(),
-        origin: SnapshotOrigin::Volume,
-        data_encryption_key_id: None,
-        completed: None,
-        managed_by: Some(KeyUse::Rds { db_id: rec.dbi_resource_id.clone() }),
-    })
+    common::backing_snapshot(rec.account, rec.region, volume, format!("RDS snapshot of {}", rec.identifier), KeyUse::Rds { db_id: rec.dbi_resource_id.clone() }, now)
 }
 
 /// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`; with the
@@ -143,20 +123,14 @@ pub(crate) fn start_snapshot(
     let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
     let ebs = ebs_snapshot_of(rec, &volume, now)?;
     let snap = DbSnapshotRecord { snapshot_type: snapshot_type.to_owned(), ..new_snapshot_record(rec, id, &ebs.id, now, tags) };
-    let total = ebs_store::count_blocks(txn, &volume.id)?;
-    let job = JobRecord::new(&ebs.id, rec.account, rec.region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
-    ebs_store::put_snapshot(txn, &ebs)?;
-    ebs_store::put_job(txn, &job)?;
+    common::start_seal(txn, &ebs, &volume, now)?;
     store::put_snapshot(txn, &snap)?;
     Ok(snap)
 }
 
 /// Deletes snapshot `s` and its backing EBS snapshot's manifest in `txn`.
 pub(crate) fn drop_snapshot(txn: &mut dyn kmsnap_store::WriteTxn, s: &DbSnapshotRecord) -> Result<(), RdsError> {
-    if let Some(e) = ebs_store::get_snapshot(txn, s.account, s.region, &s.ebs_snapshot_id)? {
-        ebs_store::delete_blocks(txn, &e.id)?;
-        ebs_store::delete_snapshot(txn, &e)?;
-    }
+    common::drop_backing(txn, s.account, s.region, &s.ebs_snapshot_id)?;
     store::delete_snapshot(txn, s)
 }
 
@@ -506,33 +480,7 @@ mod tests {
     /// whether an own manual, own automated, shared and public snapshot is listed.
     #[test]
     fn describe_visibility_table() {
-        let now = chrono::Utc::now();
-        let base = DbSnapshotRecord {
-            identifier: "s".into(),
-            account: kmsnap_core::AccountId::parse("111111111111").unwrap(),
-            region: kmsnap_core::Region::parse("us-east-1").unwrap(),
-            snapshot_type: "manual".into(),
-            status: SnapshotStatus::Available,
-            percent_progress: 100,
-            instance_identifier: "db".into(),
-            dbi_resource_id: "db-X".into(),
-            engine: "postgres".into(),
-            engine_version: "16.3".into(),
-            allocated_storage: 20,
-            port: 5432,
-            master_username: None,
-            availability_zone: "us-east-1a".into(),
-            instance_created: now,
-            encrypted: false,
-            kms_key_arn: None,
-            source_snapshot: None,
-            tags: vec![],
-            ebs_snapshot_id: "snap-1".into(),
-            created: now,
-            shared_with: vec![],
-            public: false,
-            source_region: None,
-        };
+        let base = crate::testenv::snapshot_record("111111111111", "manual");
         let manual = base.clone();
         let automated = DbSnapshotRecord { snapshot_type: "automated".into(), ..base.clone() };
         let shared = base.clone();

@@ -3,45 +3,37 @@
 //! default key (usable only through RDS), and RDS storage staying out of EC2's view.
 
 use super::{instances, snapshots};
-use crate::{store, workers, Rds};
+use crate::{store, workers};
 use kmsnap_api::gen::ec2::{self, Ec2Handler};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
 use kmsnap_auth::model::Principal;
 use kmsnap_auth::RequestContext;
-use kmsnap_core::{AccountId, Clock, ManualClock, Region, RootKey};
+use kmsnap_core::{AccountId, Clock, Region};
 use kmsnap_snapshots::model::{KeyUse, BLOCK_SIZE};
-use kmsnap_snapshots::{blocks, store as ebs_store, Snapshots};
-use std::sync::Arc;
+use kmsnap_snapshots::{blocks, store as ebs_store};
+use crate::testenv::TestEnv;
 
 const ACCOUNT: &str = "369036903690";
 const REGION: &str = "eu-central-1";
 
-struct Env {
-    rds: Rds,
-    ebs: Arc<Snapshots>,
-    clock: Arc<ManualClock>,
+/// The shared [`TestEnv`] as this module's account sees it.
+struct Env(TestEnv);
+
+impl std::ops::Deref for Env {
+    type Target = TestEnv;
+    fn deref(&self) -> &TestEnv {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let (meta, blobs) = kmsnap_store::open_memory();
-        let clock = Arc::new(ManualClock::default());
-        let kms = Arc::new(kmsnap_kms::Kms::new(meta.clone(), &RootKey::from_bytes([7u8; 32]), clock.clone()).unwrap());
-        let ebs = Arc::new(Snapshots::new(meta.clone(), blobs, kms.clone(), clock.clone()));
-        Env { rds: Rds::new(meta, kms, ebs.clone()), ebs, clock }
+        Env(TestEnv::new(7))
     }
 
     fn ctx(&self) -> RequestContext {
-        RequestContext {
-            principal: Principal::root(AccountId::parse(ACCOUNT).unwrap(), ACCOUNT),
-            region: Region::parse(REGION).unwrap(),
-            request_id: kmsnap_core::ids::request_id(),
-            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            user_agent: "rds-tests".into(),
-            now: self.clock.now(),
-            via_service: None,
-        }
+        self.ctx_as(ACCOUNT, REGION, "rds-tests")
     }
 
     /// Runs the EBS jobs and RDS steps until nothing moves.
