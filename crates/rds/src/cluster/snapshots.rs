@@ -27,7 +27,7 @@ use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
+use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
 use kmsnap_snapshots::store as ebs_store;
 
 const FILTERS: &[&str] = &["db-cluster-id", "db-cluster-snapshot-id", "snapshot-type", "engine"];
@@ -351,34 +351,12 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnap
     };
     check_source_key(svc, ctx, &source_ebs).await?;
     let share_blobs = !cross_region && !foreign && key == source.kms_key_arn;
-    let ebs = SnapshotRecord {
-        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
-        account,
-        region,
-        volume_id: "vol-ffffffff".into(),
-        volume_size: source_ebs.volume_size,
-        state: SnapshotState::Pending,
-        state_message: None,
-        progress: 0,
-        start_time: now,
-        description: format!("RDS cluster snapshot copy of {}", source.identifier),
-        encrypted: key.is_some(),
-        kms_key_arn: key.clone(),
-        lineage: if share_blobs { source_ebs.lineage.clone() } else { String::new() },
-        tags: Vec::new(),
-        permissions: Permissions::default(),
-        origin: SnapshotOrigin::Copy { source_snapshot: source_ebs.id.clone(), source_region: src.region, source_account: src.account },
-        data_encryption_key_id: if share_blobs { source_ebs.data_encryption_key_id.clone() } else { None },
-        completed: None,
-        managed_by: Some(KeyUse::RdsCluster { dbc_id: source.cluster_resource_id.clone() }),
-    };
+    let description = format!("RDS cluster snapshot copy of {}", source.identifier);
+    let managed_by = KeyUse::RdsCluster { dbc_id: source.cluster_resource_id.clone() };
+    let ebs = common::copy_backing(&source_ebs, account, region, key.clone(), share_blobs, description, managed_by, now)?;
     let mut tags = tags_from(input.tags.as_deref());
     if input.copy_tags == Some(true) && !foreign {
-        for t in &source.tags {
-            if !tags.iter().any(|(k, _)| k == &t.0) {
-                tags.push(t.clone());
-            }
-        }
+        tags = common::with_source_tags(tags, &source.tags);
     }
     let snap = ClusterSnapshotRecord {
         identifier: target_id,
@@ -399,7 +377,6 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnap
     };
     let logged = rds::CopyDBClusterSnapshotMessage { pre_signed_url: None, ..input };
     let event = common::event(ctx, "CopyDBClusterSnapshot", &logged, "AWS::RDS::DBClusterSnapshot", &snap.arn());
-    let kind = JobKind::Copy { source: source_ebs.id.clone(), source_region: src.region, source_account: src.account, share_blobs };
     let caller = JobCaller::from_context(ctx);
     let (meta, s) = (svc.meta.clone(), snap.clone());
     crate::blocking(move || -> Result<(), ClusterError> {
@@ -407,9 +384,7 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnap
         if cstore::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
             return Err(ClusterError::SnapshotAlreadyExists { id: s.identifier.clone() });
         }
-        let total = ebs_store::count_blocks(&*txn, &source_ebs.id)?;
-        ebs_store::put_snapshot(txn.as_mut(), &ebs)?;
-        ebs_store::put_job(txn.as_mut(), &JobRecord::new(&ebs.id, account, region, kind, total, Some(caller), now))?;
+        common::queue_copy(txn.as_mut(), &ebs, share_blobs, caller, now)?;
         cstore::put_snapshot(txn.as_mut(), &s)?;
         Ok(common::commit(txn, &[event])?)
     })

@@ -11,10 +11,69 @@ use kmsnap_auth::RequestContext;
 use kmsnap_snapshots::blocks::{self, RDS_SERVICE};
 use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
-use kmsnap_snapshots::model::{JobKind, JobRecord, KeyUse, LineageRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
+use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, LineageRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
 use kmsnap_snapshots::store as ebs_store;
 use kmsnap_store::WriteTxn;
 use serde::Serialize;
+
+/// The pending EBS snapshot that a copy of `source` into `account`/`region` under `key` fills
+/// (the destination's backing snapshot, managed by RDS as `managed_by`). With `share_blobs`
+/// (same region, account and key) it joins the source's lineage and reuses its blobs.
+#[allow(clippy::too_many_arguments)]
+pub fn copy_backing(
+    source: &SnapshotRecord,
+    account: AccountId,
+    region: Region,
+    key: Option<String>,
+    share_blobs: bool,
+    description: String,
+    managed_by: KeyUse,
+    now: DateTime<Utc>,
+) -> Result<SnapshotRecord, RdsError> {
+    Ok(SnapshotRecord {
+        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
+        account,
+        region,
+        volume_id: "vol-ffffffff".into(),
+        volume_size: source.volume_size,
+        state: SnapshotState::Pending,
+        state_message: None,
+        progress: 0,
+        start_time: now,
+        description,
+        encrypted: key.is_some(),
+        kms_key_arn: key,
+        lineage: if share_blobs { source.lineage.clone() } else { String::new() },
+        tags: Vec::new(),
+        permissions: Permissions::default(),
+        origin: SnapshotOrigin::Copy { source_snapshot: source.id.clone(), source_region: source.region, source_account: source.account },
+        data_encryption_key_id: if share_blobs { source.data_encryption_key_id.clone() } else { None },
+        completed: None,
+        managed_by: Some(managed_by),
+    })
+}
+
+/// Writes `ebs` (from [`copy_backing`]) and the `Copy` job that fills it, run as `caller`.
+pub fn queue_copy(txn: &mut dyn WriteTxn, ebs: &SnapshotRecord, share_blobs: bool, caller: JobCaller, now: DateTime<Utc>) -> Result<(), RdsError> {
+    let SnapshotOrigin::Copy { source_snapshot, source_region, source_account } = &ebs.origin else {
+        return Err(RdsError::Internal("copy without a source"));
+    };
+    let kind = JobKind::Copy { source: source_snapshot.clone(), source_region: *source_region, source_account: *source_account, share_blobs };
+    let total = ebs_store::count_blocks(&*txn, source_snapshot)?;
+    ebs_store::put_snapshot(txn, ebs)?;
+    ebs_store::put_job(txn, &JobRecord::new(&ebs.id, ebs.account, ebs.region, kind, total, Some(caller), now))?;
+    Ok(())
+}
+
+/// `tags` with every tag of `source` whose key `tags` lacks (CopyTags).
+pub fn with_source_tags(mut tags: Vec<(String, String)>, source: &[(String, String)]) -> Vec<(String, String)> {
+    for t in source {
+        if !tags.iter().any(|(k, _)| k == &t.0) {
+            tags.push(t.clone());
+        }
+    }
+    tags
+}
 
 /// `eventSource` of RDS API calls.
 pub const RDS_SOURCE: &str = "rds.amazonaws.com";

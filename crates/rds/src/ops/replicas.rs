@@ -25,7 +25,7 @@ use kmsnap_api::gen::rds;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState};
+use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, SnapshotRecord, SnapshotState};
 use kmsnap_snapshots::store as ebs_store;
 use kmsnap_store::{MetaStore, ReadTxn, WriteTxn};
 
@@ -345,31 +345,10 @@ fn manifest_digest(txn: &dyn ReadTxn, id: &str) -> Result<String, RdsError> {
 fn start_copy(txn: &mut dyn WriteTxn, r: &ReplicaRecord, replica: &DbInstanceRecord, seal: &SnapshotRecord, now: DateTime<Utc>) -> Result<String, RdsError> {
     let key = replica.kms_key_arn.clone();
     let share_blobs = r.source_region == r.region && key == seal.kms_key_arn;
-    let copy = SnapshotRecord {
-        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
-        account: r.account,
-        region: r.region,
-        volume_id: "vol-ffffffff".into(),
-        volume_size: seal.volume_size,
-        state: SnapshotState::Pending,
-        state_message: None,
-        progress: 0,
-        start_time: now,
-        description: format!("RDS replication into {}", replica.arn()),
-        encrypted: key.is_some(),
-        kms_key_arn: key,
-        lineage: if share_blobs { seal.lineage.clone() } else { String::new() },
-        tags: Vec::new(),
-        permissions: Permissions::default(),
-        origin: SnapshotOrigin::Copy { source_snapshot: seal.id.clone(), source_region: r.source_region, source_account: r.account },
-        data_encryption_key_id: if share_blobs { seal.data_encryption_key_id.clone() } else { None },
-        completed: None,
-        managed_by: Some(KeyUse::Rds { db_id: replica.dbi_resource_id.clone() }),
-    };
-    let kind = JobKind::Copy { source: seal.id.clone(), source_region: r.source_region, source_account: r.account, share_blobs };
-    let total = ebs_store::count_blocks(&*txn, &seal.id)?;
-    ebs_store::put_snapshot(txn, &copy)?;
-    ebs_store::put_job(txn, &JobRecord::new(&copy.id, r.account, r.region, kind, total, Some(r.caller.clone()), now))?;
+    let description = format!("RDS replication into {}", replica.arn());
+    let managed_by = KeyUse::Rds { db_id: replica.dbi_resource_id.clone() };
+    let copy = common::copy_backing(seal, r.account, r.region, key, share_blobs, description, managed_by, now)?;
+    common::queue_copy(txn, &copy, share_blobs, r.caller.clone(), now)?;
     Ok(copy.id)
 }
 

@@ -27,7 +27,7 @@ use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, LineageRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeRecord};
+use kmsnap_snapshots::model::{JobCaller, KeyUse, LineageRecord, SnapshotRecord, SnapshotState, VolumeRecord};
 use kmsnap_snapshots::store as ebs_store;
 
 const FILTERS: &[&str] = &["db-instance-id", "db-snapshot-id", "dbi-resource-id", "snapshot-type", "engine"];
@@ -308,34 +308,12 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMes
             return Err(source_key_not_accessible(source.kms_key_arn.as_deref().unwrap_or("None")));
         }
     }
-    let ebs = SnapshotRecord {
-        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
-        account,
-        region,
-        volume_id: "vol-ffffffff".into(),
-        volume_size: source_ebs.volume_size,
-        state: SnapshotState::Pending,
-        state_message: None,
-        progress: 0,
-        start_time: now,
-        description: format!("RDS copy of {}", source.arn()),
-        encrypted: key.is_some(),
-        kms_key_arn: key.clone(),
-        lineage: if share_blobs { source_ebs.lineage.clone() } else { String::new() },
-        tags: Vec::new(),
-        permissions: Permissions::default(),
-        origin: SnapshotOrigin::Copy { source_snapshot: source_ebs.id.clone(), source_region: source.region, source_account: source.account },
-        data_encryption_key_id: if share_blobs { source_ebs.data_encryption_key_id.clone() } else { None },
-        completed: None,
-        managed_by: Some(KeyUse::Rds { db_id: source.dbi_resource_id.clone() }),
-    };
+    let description = format!("RDS copy of {}", source.arn());
+    let managed_by = KeyUse::Rds { db_id: source.dbi_resource_id.clone() };
+    let ebs = common::copy_backing(&source_ebs, account, region, key.clone(), share_blobs, description, managed_by, now)?;
     let mut tags = tags_from(input.tags.as_deref());
     if input.copy_tags == Some(true) {
-        for t in &source.tags {
-            if !tags.iter().any(|(k, _)| k == &t.0) {
-                tags.push(t.clone());
-            }
-        }
+        tags = common::with_source_tags(tags, &source.tags);
     }
     let snap = DbSnapshotRecord {
         identifier: target_id.clone(),
@@ -360,7 +338,6 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMes
     // The presigned URL carries a signature: it never enters the log.
     let logged = rds::CopyDBSnapshotMessage { pre_signed_url: None, ..input };
     let event = common::event(ctx, "CopyDBSnapshot", &logged, "AWS::RDS::DBSnapshot", &snap.arn());
-    let kind = JobKind::Copy { source: source_ebs.id.clone(), source_region: source.region, source_account: source.account, share_blobs };
     let caller = JobCaller::from_context(ctx);
     let (meta, s) = (svc.meta.clone(), snap.clone());
     crate::blocking(move || -> Result<(), RdsError> {
@@ -368,9 +345,7 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMes
         if store::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
             return Err(RdsError::SnapshotAlreadyExists { id: s.identifier.clone() });
         }
-        let total = ebs_store::count_blocks(&*txn, &source_ebs.id)?;
-        ebs_store::put_snapshot(txn.as_mut(), &ebs)?;
-        ebs_store::put_job(txn.as_mut(), &JobRecord::new(&ebs.id, account, region, kind, total, Some(caller), now))?;
+        common::queue_copy(txn.as_mut(), &ebs, share_blobs, caller, now)?;
         store::put_snapshot(txn.as_mut(), &s)?;
         common::commit(txn, &[event])
     })
