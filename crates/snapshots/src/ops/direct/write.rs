@@ -24,15 +24,10 @@ fn invalid_block(message: impl Into<String>) -> EbsError {
     validation("INVALID_BLOCK", message)
 }
 
-/// A block that passed its checks: the bytes and their SHA-256 (hex, as manifests keep it).
-pub struct VerifiedBlock {
-    pub data: Bytes,
-    pub sha256_hex: String,
-}
-
-/// Checks a block's length and, when given, its base64 SHA-256 (`x-amz-Checksum`). Runs on a
-/// blocking thread (hashing 512 KiB takes a fraction of a millisecond).
-pub async fn verify_block(data: Bytes, checksum_b64: Option<String>) -> Result<VerifiedBlock, EbsError> {
+/// Checks a block's length and, when given, its base64 SHA-256 (`x-amz-Checksum`); returns its
+/// SHA-256 in hex, as manifests keep it. Runs on a blocking thread (hashing 512 KiB takes a
+/// fraction of a millisecond).
+pub async fn verify_block(data: Bytes, checksum_b64: Option<String>) -> Result<String, EbsError> {
     if data.len() != BLOCK_SIZE {
         return Err(invalid_block(format!("The block must be exactly {BLOCK_SIZE} bytes; got {}.", data.len())));
     }
@@ -43,7 +38,7 @@ pub async fn verify_block(data: Bytes, checksum_b64: Option<String>) -> Result<V
                 return Err(invalid_block("The checksum does not match the block data."));
             }
         }
-        Ok(VerifiedBlock { sha256_hex: hex::encode(d.as_ref()), data })
+        Ok(hex::encode(d.as_ref()))
     })
     .await?
 }
@@ -71,7 +66,7 @@ pub async fn verify_seal_and_store(
     };
     let (verified, stored) = tokio::join!(verify_block(data.clone(), checksum_b64), store);
     match verified {
-        Ok(block) => Ok(BlockRef { blob: stored?, sha256: block.sha256_hex, lineage: lineage.id.clone() }),
+        Ok(sha256_hex) => Ok(BlockRef { blob: stored?, sha256: sha256_hex, lineage: lineage.id.clone() }),
         Err(e) => {
             if let Ok(blob) = stored {
                 let blobs = svc.blobs.clone();
