@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from blob_layout import stored_blobs
 from conftest import cross_account_key_policy, make_client
 
 OWNER = "135713571357"
@@ -127,8 +128,8 @@ def copy(server, account, source_id, region=OREGON, **kw):
 
 
 def blob_files(server, region):
-    root = Path(server.data_dir) / "blobs" / region
-    return sum(1 for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")) if root.exists() else 0
+    """How many blobs the region's blob location holds."""
+    return len(stored_blobs(Path(server.data_dir) / "blobs" / region))
 
 
 def sparse_blocks(seed, count=12):

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from blob_layout import flip_byte, stored_blobs
 from conftest import BIN, make_client
 
 ACCOUNT = "246824682468"
@@ -387,15 +388,14 @@ def test_flipped_byte_is_an_error_and_fsck_reports_it(fresh_server, tmp_path):
     c.complete_snapshot(SnapshotId=child, ChangedBlocksCount=0)
     wait_readable(c, child)
     plain = make_snapshot(c, {0: os.urandom(BLOCK)})
-    files = sorted(p for p in (data_dir / "blobs" / REGION / "blocks").rglob("*") if p.is_file())
-    assert len(files) == 4
-    # Block 1 of the encrypted snapshot: its file is the one named for index 1 in that lineage.
+    stored = stored_blobs(data_dir / "blobs" / REGION / "blocks")
+    assert len(stored) == 4
     listed = {b["BlockIndex"]: b["BlockToken"] for b in c.list_snapshot_blocks(SnapshotId=snap)["Blocks"]}
-    target = [p for p in files if p.name.startswith("0000000001-")]
+    # Block 1 of the encrypted snapshot: the second block written, so the second slot of the
+    # first segment (or, where blobs are files, the file named for index 1).
+    target = [b for b in stored if b.name.startswith("0000000001-")] or [stored[1]]
     assert len(target) == 1
-    raw = bytearray(target[0].read_bytes())
-    raw[len(raw) // 2] ^= 0x01
-    target[0].write_bytes(bytes(raw))
+    flip_byte(target[0], target[0].length // 2)
     code, _, status = error(lambda: c.get_snapshot_block(SnapshotId=snap, BlockIndex=1, BlockToken=listed[1]))
     assert (code, status) == ("InternalServerException", 500)
     # The other blocks still read back.
@@ -408,7 +408,7 @@ def test_flipped_byte_is_an_error_and_fsck_reports_it(fresh_server, tmp_path):
 
     r = cli("fsck", "--data-dir", str(data_dir))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "DAMAGED" in r.stdout and target[0].name in r.stdout
+    assert "DAMAGED" in r.stdout and target[0].name in r.stdout, r.stdout
     assert f"snapshot {snap} block 1" in r.stdout and f"snapshot {child} block 1" in r.stdout, r.stdout
     assert plain not in r.stdout
     assert "orphan: ap-northeast-1/blocks/lin-orphan/0000000000-00" in r.stdout
@@ -416,8 +416,7 @@ def test_flipped_byte_is_an_error_and_fsck_reports_it(fresh_server, tmp_path):
     r = cli("fsck", "--data-dir", str(data_dir), "--delete-orphans")
     assert r.returncode == 1 and not orphan.exists()
     # Repair by restoring the byte: fsck is clean again.
-    raw[len(raw) // 2] ^= 0x01
-    target[0].write_bytes(bytes(raw))
+    flip_byte(target[0], target[0].length // 2)
     r = cli("fsck", "--data-dir", str(data_dir))
     assert r.returncode == 0 and "fsck: OK" in r.stdout, r.stdout + r.stderr
 

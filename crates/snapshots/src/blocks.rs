@@ -429,9 +429,27 @@ pub fn well_formed_sealed(stored: &[u8]) -> bool {
 }
 
 /// Where a block lives: in the region's blob location, under its lineage. The random suffix
-/// makes every write a new object (blobs are immutable; manifests point at them).
+/// makes every write a new object (blobs are immutable; manifests point at them). Blocks
+/// stored by [`store_block`] may get a key the blob store chooses instead.
+#[cfg(test)]
 pub fn blob_key(region: Region, lineage: &str, index: u64) -> Result<String, EbsError> {
-    Ok(format!("{region}/blocks/{lineage}/{index:010}-{}", rand_hex(8)?))
+    Ok(format!("{}/{}", blob_dir(region), blob_name(lineage, index)?))
+}
+
+fn blob_dir(region: Region) -> String {
+    format!("{region}/blocks")
+}
+
+fn blob_name(lineage: &str, index: u64) -> Result<String, EbsError> {
+    Ok(format!("{lineage}/{index:010}-{}", rand_hex(8)?))
+}
+
+/// Stores `stored` (a sealed block `index` of `lineage`) as a new blob in `region`'s blob
+/// location, durable when this returns; the blob's key. The file store packs it into a slot of
+/// a segment file (`{region}/blocks/={segment}/{slot}`); other stores keep it under its
+/// lineage and index (`{region}/blocks/{lineage}/{index}-{random}`).
+pub fn store_block(blobs: &dyn kmsnap_store::BlobStore, region: Region, lineage: &str, index: u64, stored: &[u8]) -> Result<String, EbsError> {
+    Ok(blobs.put_fresh(&blob_dir(region), &blob_name(lineage, index)?, stored)?)
 }
 
 #[cfg(test)]

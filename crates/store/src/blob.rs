@@ -27,6 +27,18 @@ pub trait BlobStore: Send + Sync {
         self.put(key, bytes)
     }
 
+    /// Stores `bytes` as a new object in directory `dir` (a key prefix without the trailing
+    /// `/`) under a key the store may choose, durable before it returns; returns the key. Like
+    /// `put_new`, a crash before it returns may leave an orphan. Stores that do not choose keys
+    /// use `{dir}/{name}` (`name` must be fresh, as for `put_new`); the file store packs large
+    /// objects into slots of pre-written segment files (`{dir}/={segment}/{slot}`), which
+    /// spares the file system an inode and a journal commit per object.
+    fn put_fresh(&self, dir: &str, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
+        let key = format!("{dir}/{name}");
+        self.put_new(&key, bytes)?;
+        Ok(key)
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Up to `len` bytes from `offset` (fewer at the end of the object; none past it).

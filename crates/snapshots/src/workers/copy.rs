@@ -464,8 +464,7 @@ impl Pipeline {
     fn reencrypt(&self, w: &Item) -> Result<BlockRef, EbsError> {
         let stored = self.blobs.get(&w.src.blob)?.ok_or_else(|| EbsError::BlockDamaged { resource: self.source.clone(), index: w.index })?;
         let sealed = blocks::reseal(w.key.as_deref(), self.dest_key.as_deref(), &self.source, &w.src.lineage, &self.dest, w.index, stored, &w.src.sha256)?;
-        let blob = blocks::blob_key(self.job.region, &self.dest, w.index)?;
-        self.blobs.put_new(&blob, &sealed)?;
+        let blob = blocks::store_block(&*self.blobs, self.job.region, &self.dest, w.index, &sealed)?;
         Ok(BlockRef { blob, sha256: w.src.sha256.clone(), lineage: self.dest.clone() })
     }
 }

@@ -28,7 +28,7 @@ const DIRECT_MIN: usize = 64 * 1024;
 /// caps buffered writes near 700 MB/s, where direct writes reach 1.6 GB/s). Durability is
 /// unchanged: the caller fsyncs (device cache flush, size and extents) as before.
 #[cfg(target_os = "linux")]
-mod direct {
+pub(super) mod direct {
     use super::DIRECT_ALIGN;
     use std::cell::RefCell;
     use std::fs::OpenOptions;
@@ -55,7 +55,7 @@ mod direct {
     }
 
     /// Runs `f` on `len` bytes of this thread's buffer, starting at a [`DIRECT_ALIGN`] boundary.
-    fn with_aligned<R>(len: usize, f: impl FnOnce(&mut [u8]) -> io::Result<R>) -> io::Result<R> {
+    pub(in crate::embedded) fn with_aligned<R>(len: usize, f: impl FnOnce(&mut [u8]) -> io::Result<R>) -> io::Result<R> {
         BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             if buf.len() < len + DIRECT_ALIGN {
@@ -128,6 +128,9 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 pub struct FileBlobs {
     root: PathBuf,
     counter: AtomicU64,
+    /// Large fresh objects live in slots of segment files (see [`super::packs`]).
+    #[cfg(target_os = "linux")]
+    packs: super::packs::Packs,
     /// See [`fsync_keeps_new_entries`]; measured once, at open.
     fsync_keeps_new_entries: bool,
 }
@@ -167,6 +170,8 @@ impl FileBlobs {
         let store = FileBlobs {
             root: root.to_path_buf(),
             counter: AtomicU64::new(0),
+            #[cfg(target_os = "linux")]
+            packs: super::packs::Packs::new(),
             fsync_keeps_new_entries: fsync_keeps_new_entries(root),
         };
         store.remove_temp_files(root)?;
@@ -202,6 +207,37 @@ impl FileBlobs {
         let mut p = self.root.clone();
         p.extend(key.split('/'));
         Ok(p)
+    }
+
+    /// The path of a validated key that names a file of its own (not a packed object).
+    fn file_path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let path = self.path(key)?;
+        #[cfg(target_os = "linux")]
+        if super::packs::reserved(key) {
+            return Err(StoreError::InvalidName {
+                kind: crate::error::NameKind::BlobKey,
+                name: key.to_owned(),
+                reason: "segments starting with '=' name packed objects, which only put_fresh makes",
+            });
+        }
+        Ok(path)
+    }
+
+    /// A packed object's key: (segment file, directory key, segment number, slot).
+    #[cfg(target_os = "linux")]
+    fn packed<'k>(&self, key: &'k str) -> Result<Option<(PathBuf, &'k str, u64, u64)>, StoreError> {
+        validate_blob_key(key)?;
+        Ok(super::packs::parse_key(key).map(|(dir, n, slot)| {
+            let mut p = self.root.clone();
+            p.extend(key.split('/'));
+            p.pop();
+            (p, dir, n, slot)
+        }))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn packed<'k>(&self, _: &'k str) -> Result<Option<(PathBuf, &'k str, u64, u64)>, StoreError> {
+        Ok(None)
     }
 
     /// Creates the directories of `key`'s parent that are missing, fsyncing each new entry.
@@ -285,6 +321,14 @@ impl FileBlobs {
                 .map_err(|e| StoreError::io("list blobs", e))?;
             if ty.is_dir() {
                 self.collect(&entry.path(), &key, prefix, out)?;
+            } else if ty.is_file() && key.contains("/=") {
+                // A segment file: its objects' keys go on with `/{slot}`.
+                #[cfg(target_os = "linux")]
+                if let Some(name) = key.rsplit('/').next().filter(|n| super::packs::segment_number(n).is_some()) {
+                    let mut slots = Vec::new();
+                    super::packs::Packs::list(&entry.path(), rel, name, &mut slots).map_err(|e| StoreError::io("list blobs", e))?;
+                    out.extend(slots.into_iter().filter(|k| k.starts_with(prefix)));
+                }
             } else if ty.is_file() && key.starts_with(prefix) && validate_blob_key(&key).is_ok() {
                 out.push(key);
             }
@@ -302,7 +346,7 @@ fn not_found(e: &io::Error) -> bool {
 
 impl BlobStore for FileBlobs {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let path = self.path(key)?;
+        let path = self.file_path(key)?;
         let dir = self.ensure_parents(key)?;
         let name = key.rsplit('/').next().unwrap_or(key);
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -319,7 +363,7 @@ impl BlobStore for FileBlobs {
     /// ext4 and XFS together with its directory entry ([`fsync_keeps_new_entries`]); elsewhere
     /// the directory is fsynced too.
     fn put_new(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let path = self.path(key)?;
+        let path = self.file_path(key)?;
         let dir = self.ensure_parents(key)?;
         if let Err(e) = Self::write_temp(&path, bytes) {
             if e.kind() != io::ErrorKind::AlreadyExists {
@@ -333,7 +377,24 @@ impl BlobStore for FileBlobs {
         sync_dir(&dir)
     }
 
+    /// Large objects go into a segment slot ([`super::packs`]): one O_DIRECT write and a shared data sync;
+    /// the rest (and every object where O_DIRECT is refused) into `{dir}/{name}` as `put_new`.
+    fn put_fresh(&self, dir: &str, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
+        let key = format!("{dir}/{name}");
+        self.file_path(&key)?;
+        #[cfg(target_os = "linux")]
+        if let Some(packed) = self.packs.put(dir, || self.ensure_parents(&format!("{dir}/segment")), bytes)? {
+            return Ok(packed);
+        }
+        self.put_new(&key, bytes)?;
+        Ok(key)
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        #[cfg(target_os = "linux")]
+        if let Some((path, _, _, slot)) = self.packed(key)? {
+            return super::packs::Packs::get(&path, slot).map_err(|e| StoreError::io("read blob", e));
+        }
         let path = self.path(key)?;
         match direct::read(&path, DIRECT_MIN) {
             Ok(Some(bytes)) => return Ok(Some(bytes)),
@@ -349,6 +410,12 @@ impl BlobStore for FileBlobs {
     }
 
     fn get_range(&self, key: &str, offset: u64, len: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.packed(key)?.is_some() {
+            return Ok(self.get(key)?.map(|all| {
+                let from = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
+                all[from..from.saturating_add(len).min(all.len())].to_vec()
+            }));
+        }
         let path = self.path(key)?;
         let mut f = match File::open(&path) {
             Ok(f) => f,
@@ -373,6 +440,10 @@ impl BlobStore for FileBlobs {
     }
 
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        #[cfg(target_os = "linux")]
+        if let Some((path, _, _, slot)) = self.packed(key)? {
+            return super::packs::Packs::size(&path, slot).map_err(|e| StoreError::io("stat blob", e));
+        }
         let path = self.path(key)?;
         match fs::metadata(&path) {
             Ok(m) if m.is_file() => Ok(Some(m.len())),
@@ -383,6 +454,10 @@ impl BlobStore for FileBlobs {
     }
 
     fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        #[cfg(target_os = "linux")]
+        if let Some((path, dir, n, slot)) = self.packed(key)? {
+            return self.packs.delete(dir, &path, n, slot).map_err(|e| StoreError::io("delete blob", e));
+        }
         let path = self.path(key)?;
         match fs::symlink_metadata(&path) {
             Ok(m) if m.is_file() => {}
@@ -423,6 +498,8 @@ impl BlobStore for FileBlobs {
             };
             r.map_err(|e| StoreError::io("wipe blobs", e))?;
         }
+        #[cfg(target_os = "linux")]
+        self.packs.reset();
         sync_dir(&self.root)
     }
 
@@ -474,6 +551,87 @@ mod tests {
             let names: Vec<String> = fs::read_dir(dir.path().join("r/blocks/lin-b")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
             assert_eq!(names.len(), 4, "{names:?}");
         }
+    }
+
+    fn block(len: usize, seed: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 + seed) as u8).collect()
+    }
+
+    /// Large fresh objects go into segment slots: they read back (whole, in ranges, by size),
+    /// list, and delete; small ones (and everything on tmpfs) are files under their names.
+    #[test]
+    fn put_fresh_packs_large_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FileBlobs::open(dir.path()).unwrap();
+        let mut keys = Vec::new();
+        for i in 0..20 {
+            let data = block(524_317, i);
+            let key = blobs.put_fresh("r/blocks", &format!("lin-a/{i:010}-x"), &data).unwrap();
+            assert!(key.starts_with("r/blocks/=00000001/") || key.starts_with("r/blocks/=00000002/"), "{key}");
+            keys.push((key, data));
+        }
+        let small = blobs.put_fresh("r/blocks", "lin-a/small", b"tiny").unwrap();
+        assert_eq!(small, "r/blocks/lin-a/small");
+        for (key, data) in &keys {
+            assert!(blobs.get(key).unwrap().as_ref() == Some(data), "{key}");
+            assert_eq!(blobs.size(key).unwrap(), Some(data.len() as u64));
+            assert!(blobs.get_range(key, 100, 50).unwrap().unwrap() == data[100..150]);
+        }
+        let mut listed = blobs.list("r/").unwrap();
+        let mut want: Vec<String> = keys.iter().map(|(k, _)| k.clone()).chain([small.clone()]).collect();
+        want.sort();
+        listed.sort();
+        assert_eq!(listed, want);
+        assert_eq!(blobs.list(&keys[3].0).unwrap(), vec![keys[3].0.clone()]);
+        // A slot never written, a segment that does not exist, and put/put_new on packed keys.
+        assert_eq!(blobs.get("r/blocks/=00000001/0099").unwrap(), None);
+        assert_eq!(blobs.get("r/blocks/=00000042/0000").unwrap(), None);
+        assert!(blobs.put(&keys[0].0, b"x").is_err() && blobs.put_new("r/blocks/=00000009/0001", b"x").is_err());
+        // Delete: the slot is gone (and punched), the others stay.
+        assert!(blobs.delete(&keys[0].0).unwrap());
+        assert!(!blobs.delete(&keys[0].0).unwrap());
+        assert_eq!(blobs.get(&keys[0].0).unwrap(), None);
+        assert!(blobs.get(&keys[1].0).unwrap().as_ref() == Some(&keys[1].1));
+        assert!(!blobs.list("").unwrap().contains(&keys[0].0));
+        // tmpfs (packed where the kernel gives tmpfs O_DIRECT, else a file under its name).
+        if let Ok(shm) = tempfile::tempdir_in("/dev/shm") {
+            let blobs = FileBlobs::open(shm.path()).unwrap();
+            let key = blobs.put_fresh("r/blocks", "lin-a/0000000001-x", &keys[1].1).unwrap();
+            assert!(key == "r/blocks/lin-a/0000000001-x" || key == "r/blocks/=00000001/0000", "{key}");
+            assert!(blobs.get(&key).unwrap().as_ref() == Some(&keys[1].1));
+        }
+    }
+
+    /// Segments emptied by deletes are removed once no put uses them; a reopened store starts a
+    /// new segment, frees the unused slots of the old ones and keeps their objects.
+    #[test]
+    fn segments_are_reclaimed_and_numbered_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = |n: u64| dir.path().join(format!("r/b/={n:08}"));
+        let mut keys = Vec::new();
+        {
+            let blobs = FileBlobs::open(dir.path()).unwrap();
+            for i in 0..9 {
+                keys.push(blobs.put_fresh("r/b", &format!("n{i}"), &block(300_000, i)).unwrap());
+            }
+            // Segment 1 (8 slots) is full; segment 2 is current; 3 may be being made.
+            for k in &keys[..8] {
+                assert!(k.starts_with("r/b/=00000001/"), "{k}");
+                assert!(blobs.delete(k).unwrap());
+            }
+            assert!(!seg(1).exists(), "an emptied segment no put will use is removed");
+            assert!(seg(2).exists());
+        }
+        let allocated = |p: &Path| std::os::unix::fs::MetadataExt::blocks(&fs::metadata(p).unwrap()) * 512;
+        let before = allocated(&seg(2));
+        let blobs = FileBlobs::open(dir.path()).unwrap();
+        let key = blobs.put_fresh("r/b", "again", &block(300_000, 99)).unwrap();
+        let n: u64 = key.split('/').nth(2).unwrap()[1..].parse().unwrap();
+        assert!(n >= 3, "{key}");
+        assert!(allocated(&seg(2)) < before, "unused slots of the old segment are punched");
+        assert!(blobs.get(&keys[8]).unwrap().unwrap() == block(300_000, 8));
+        assert!(blobs.get(&key).unwrap().unwrap() == block(300_000, 99));
+        assert_eq!(blobs.list("").unwrap().len(), 2);
     }
 
     /// tmpfs is not a file system whose fsync of a new file covers its directory entry.

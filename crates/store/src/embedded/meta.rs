@@ -20,7 +20,6 @@ use redb::{Database, Durability, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
 
 const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 const SYS: TableDefinition<&str, u64> = TableDefinition::new("sys");
@@ -44,7 +43,7 @@ pub enum CommitMode {
 pub struct EmbeddedMeta {
     db: Database,
     mode: CommitMode,
-    group: GroupCommit,
+    group: super::group::GroupSync,
 }
 
 impl std::fmt::Debug for EmbeddedMeta {
@@ -108,7 +107,7 @@ impl EmbeddedMeta {
         Ok(EmbeddedMeta {
             db,
             mode,
-            group: GroupCommit::default(),
+            group: super::group::GroupSync::default(),
         })
     }
 
@@ -138,78 +137,23 @@ impl EmbeddedMeta {
             CommitMode::Group => {
                 // Taken while this transaction holds the writer lock, so a sync whose own
                 // transaction starts later sees this commit finished.
-                let ticket = self.group.issued.fetch_add(1, Ordering::SeqCst) + 1;
+                let ticket = self.group.issue();
                 txn.set_durability(Durability::None);
                 txn.commit()?;
-                self.group.wait_durable(ticket, &self.db)
+                self.group.wait_durable(ticket, |issued| sync_meta(issued, &self.db))
             }
         }
     }
 }
 
-#[derive(Default)]
-struct GroupCommit {
-    /// Tickets handed to committed-but-unsynced transactions.
-    issued: AtomicU64,
-    state: Mutex<SyncState>,
-    synced: Condvar,
-}
-
-#[derive(Default)]
-struct SyncState {
-    /// Every ticket up to this is durable.
-    durable: u64,
-    /// A thread is running a sync.
-    leader: bool,
-    /// Every ticket up to this one failed to sync, with the reason.
-    failed: Option<(u64, String)>,
-}
-
-impl GroupCommit {
-    fn wait_durable(&self, ticket: u64, db: &Database) -> Result<(), StoreError> {
-        let mut st = self.state.lock().map_err(|_| StoreError::poisoned())?;
-        loop {
-            if st.durable >= ticket {
-                return Ok(());
-            }
-            if let Some((upto, why)) = &st.failed {
-                if ticket <= *upto {
-                    return Err(StoreError::backend(format!("sync failed: {why}")));
-                }
-            }
-            if !st.leader {
-                break;
-            }
-            st = self.synced.wait(st).map_err(|_| StoreError::poisoned())?;
-        }
-        st.leader = true;
-        drop(st);
-        let result = Self::sync(&self.issued, db);
-        let mut st = self.state.lock().map_err(|_| StoreError::poisoned())?;
-        st.leader = false;
-        let out = match result {
-            Ok(target) => {
-                st.durable = st.durable.max(target);
-                Ok(())
-            }
-            Err(e) => {
-                let upto = self.issued.load(Ordering::SeqCst);
-                st.failed = Some((upto, e.to_string()));
-                Err(e)
-            }
-        };
-        self.synced.notify_all();
-        out
-    }
-
-    /// An empty synced commit; returns the last ticket it covers.
-    fn sync(issued: &AtomicU64, db: &Database) -> Result<u64, StoreError> {
-        let mut txn = db.begin_write()?;
-        let target = issued.load(Ordering::SeqCst);
-        txn.set_durability(Durability::Immediate);
-        txn.commit()?;
-        Ok(target)
-    }
+/// Makes an empty synced commit; returns the last ticket it covers (every commit issued
+/// before it took the writer lock).
+fn sync_meta(issued: &AtomicU64, db: &Database) -> Result<u64, StoreError> {
+    let mut txn = db.begin_write()?;
+    let target = issued.load(Ordering::SeqCst);
+    txn.set_durability(Durability::Immediate);
+    txn.commit()?;
+    Ok(target)
 }
 
 fn decode_value(bytes: &[u8]) -> Result<Record, StoreError> {

@@ -25,33 +25,31 @@ fn invalid_block(message: impl Into<String>) -> EbsError {
 }
 
 /// Checks a block's length and, when given, its base64 SHA-256 (`x-amz-Checksum`); returns its
-/// SHA-256 in hex, as manifests keep it. Runs on a blocking thread (hashing 512 KiB takes a
-/// fraction of a millisecond).
-pub async fn verify_block(data: Bytes, checksum_b64: Option<String>) -> Result<String, EbsError> {
+/// SHA-256 in hex, as manifests keep it. Hashing 512 KiB takes a fraction of a millisecond:
+/// call it from a blocking thread.
+fn check_block(data: &[u8], checksum_b64: Option<&str>) -> Result<String, EbsError> {
     if data.len() != BLOCK_SIZE {
         return Err(invalid_block(format!("The block must be exactly {BLOCK_SIZE} bytes; got {}.", data.len())));
     }
-    crate::blocking(move || {
-        let d = digest::digest(&digest::SHA256, &data);
-        if let Some(c) = checksum_b64 {
-            if base64::engine::general_purpose::STANDARD.encode(d.as_ref()) != c.trim() {
-                return Err(invalid_block("The checksum does not match the block data."));
-            }
+    let d = digest::digest(&digest::SHA256, data);
+    if let Some(c) = checksum_b64 {
+        if base64::engine::general_purpose::STANDARD.encode(d.as_ref()) != c.trim() {
+            return Err(invalid_block("The checksum does not match the block data."));
         }
-        Ok(hex::encode(d.as_ref()))
-    })
-    .await?
+    }
+    Ok(hex::encode(d.as_ref()))
 }
 
-/// Verifies `data` (see [`verify_block`]) and, at the same time, seals it as block `index` of
-/// `lineage` under its data key — unwrapped by KMS for the caller, or the caller's cached copy
-/// ([`blocks::DataKeyCache`]) — and stores it as a new blob in `region`'s blob location (durable
-/// when this returns). Hashing overlaps the seal and the blob's fsync, which wait on the disk
-/// rather than the CPU. A block that fails its check is the caller's first problem, whatever
-/// KMS or the store said; its blob, if written, is removed again (a crash in between leaves an
-/// orphan no manifest references: `kmsnap fsck` lists it). The returned row is what the
-/// manifest commits next.
-pub async fn verify_seal_and_store(
+/// Verifies `data` ([`check_block`]), seals it as block `index` of `lineage` under its data
+/// key — unwrapped by KMS for the caller, or the caller's cached copy
+/// ([`blocks::DataKeyCache`]) — stores it as a new blob in `region`'s blob location (durable
+/// then), and hands the row to `commit`, which puts it in a manifest: all on one blocking
+/// thread, since each hop between threads costs a wakeup and, on a busy machine, a wait for a
+/// core. A block that fails its check is the caller's first problem, whatever KMS said; a
+/// crash between the blob and the commit leaves an orphan no manifest references (`kmsnap
+/// fsck` lists it).
+#[allow(clippy::too_many_arguments)]
+pub async fn verify_seal_and_store<T: Send + 'static>(
     svc: &Snapshots,
     ctx: &RequestContext,
     lineage: &LineageRecord,
@@ -59,35 +57,22 @@ pub async fn verify_seal_and_store(
     index: u64,
     data: Bytes,
     checksum_b64: Option<String>,
-) -> Result<BlockRef, EbsError> {
-    let store = async {
-        let key = blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, lineage).await?;
-        seal_and_store(svc, key, lineage, region, index, data.clone()).await
-    };
-    let (verified, stored) = tokio::join!(verify_block(data.clone(), checksum_b64), store);
-    match verified {
-        Ok(sha256_hex) => Ok(BlockRef { blob: stored?, sha256: sha256_hex, lineage: lineage.id.clone() }),
+    commit: impl FnOnce(BlockRef) -> Result<T, EbsError> + Send + 'static,
+) -> Result<T, EbsError> {
+    let key: Option<Arc<DataKey>> = match blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, lineage).await {
+        Ok(key) => key,
         Err(e) => {
-            if let Ok(blob) = stored {
-                let blobs = svc.blobs.clone();
-                // Best effort: a blob left behind is an orphan, never referenced.
-                let _ = crate::blocking(move || blobs.delete(&blob)).await;
-            }
-            Err(e)
+            crate::blocking(move || check_block(&data, checksum_b64.as_deref())).await??;
+            return Err(e);
         }
-    }
-}
-
-/// Seals `data` as block `index` of `lineage` under `key` (`None`: unencrypted) and stores it
-/// as a new blob in `region`'s blob location; returns the blob's key.
-async fn seal_and_store(svc: &Snapshots, key: Option<Arc<DataKey>>, lineage: &LineageRecord, region: Region, index: u64, data: Bytes) -> Result<String, EbsError> {
+    };
     let blobs = svc.blobs.clone();
     let lineage_id = lineage.id.clone();
-    crate::blocking(move || -> Result<String, EbsError> {
+    crate::blocking(move || {
+        let sha256 = check_block(&data, checksum_b64.as_deref())?;
         let stored = blocks::seal(key.as_deref(), &lineage_id, index, &data)?;
-        let blob = blocks::blob_key(region, &lineage_id, index)?;
-        blobs.put_new(&blob, &stored)?;
-        Ok(blob)
+        let blob = blocks::store_block(&*blobs, region, &lineage_id, index, &stored)?;
+        commit(BlockRef { blob, sha256, lineage: lineage_id })
     })
     .await?
 }
@@ -120,8 +105,6 @@ pub async fn put_snapshot_block(svc: &Snapshots, ctx: &RequestContext, mut input
             blocks_in_volume.saturating_sub(1)
         )));
     }
-    let row = verify_seal_and_store(svc, ctx, &lineage, snap.region, index, data, Some(input.checksum.clone())).await?;
-
     let resp = PutSnapshotBlockResponse { checksum: Some(input.checksum.clone()), checksum_algorithm: Some(ChecksumAlgorithm::Sha256) };
     let mut ev = event(ctx, "PutSnapshotBlock", &input, &snap.id);
     // AWS logs PutSnapshotBlock as a data event.
@@ -131,7 +114,7 @@ pub async fn put_snapshot_block(svc: &Snapshots, ctx: &RequestContext, mut input
     let meta = svc.meta.clone();
     let ctx2 = ctx.clone();
     let id = snap.id.clone();
-    crate::blocking(move || -> Result<(), EbsError> {
+    let commit = move |row: BlockRef| -> Result<(), EbsError> {
         let mut txn = meta.write()?;
         let mut snap = match super::writable(txn.as_mut(), &ctx2, &id, ctx2.now)? {
             Ok(s) => s,
@@ -162,8 +145,8 @@ pub async fn put_snapshot_block(svc: &Snapshots, ctx: &RequestContext, mut input
         append(txn.as_mut(), &[ev])?;
         txn.commit()?;
         Ok(())
-    })
-    .await??;
+    };
+    verify_seal_and_store(svc, ctx, &lineage, snap.region, index, data, Some(input.checksum.clone()), commit).await?;
     Ok(resp)
 }
 
@@ -184,19 +167,18 @@ impl Snapshots {
                 vol.blocks().saturating_sub(1)
             )));
         }
-        let row = verify_seal_and_store(self, ctx, &lineage, vol.region, index, data, checksum_b64).await?;
         let meta = self.meta.clone();
         let ctx2 = ctx.clone();
         let id = volume_id.to_owned();
-        crate::blocking(move || -> Result<(), EbsError> {
+        let commit = move |row: BlockRef| -> Result<(), EbsError> {
             let mut txn = meta.write()?;
             // Still there and writable (not deleted or re-keyed meanwhile)?
             check_volume(&*txn, &ctx2, &id)?;
             store::put_block(txn.as_mut(), &id, index, &row)?;
             txn.commit()?;
             Ok(())
-        })
-        .await?
+        };
+        verify_seal_and_store(self, ctx, &lineage, vol.region, index, data, checksum_b64, commit).await
     }
 
     /// Drops every block of volume `volume_id` (the caller must own it), so that it reads as
