@@ -453,6 +453,15 @@ impl BlobStore for FileBlobs {
         }
     }
 
+    /// A packed object without reading its slot ([`super::packs::Packs::exists`]).
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        #[cfg(target_os = "linux")]
+        if let Some((path, dir, n, slot)) = self.packed(key)? {
+            return self.packs.exists(dir, &path, n, slot).map_err(|e| StoreError::io("stat blob", e));
+        }
+        Ok(self.size(key)?.is_some())
+    }
+
     fn delete(&self, key: &str) -> Result<bool, StoreError> {
         #[cfg(target_os = "linux")]
         if let Some((path, dir, n, slot)) = self.packed(key)? {
@@ -585,12 +594,17 @@ mod tests {
         assert_eq!(blobs.list(&keys[3].0).unwrap(), vec![keys[3].0.clone()]);
         // A slot never written, a segment that does not exist, and put/put_new on packed keys.
         assert_eq!(blobs.get("r/blocks/=00000001/0099").unwrap(), None);
+        assert!(blobs.exists(&keys[5].0).unwrap());
+        let (_, _, n, slot) = blobs.packed(&keys[19].0).unwrap().unwrap();
+        assert!(!blobs.exists(&format!("r/blocks/={n:08}/{:04}", slot + 1)).unwrap(), "a slot not yet handed out");
+        assert!(!blobs.exists("r/blocks/=00000042/0000").unwrap() && !blobs.exists("r/blocks/=00000001/0099").unwrap());
         assert_eq!(blobs.get("r/blocks/=00000042/0000").unwrap(), None);
         assert!(blobs.put(&keys[0].0, b"x").is_err() && blobs.put_new("r/blocks/=00000009/0001", b"x").is_err());
         // Delete: the slot is gone (and punched), the others stay.
         assert!(blobs.delete(&keys[0].0).unwrap());
         assert!(!blobs.delete(&keys[0].0).unwrap());
         assert_eq!(blobs.get(&keys[0].0).unwrap(), None);
+        assert!(!blobs.exists(&keys[0].0).unwrap(), "a punched slot");
         assert!(blobs.get(&keys[1].0).unwrap().as_ref() == Some(&keys[1].1));
         assert!(!blobs.list("").unwrap().contains(&keys[0].0));
         // tmpfs (packed where the kernel gives tmpfs O_DIRECT, else a file under its name).

@@ -200,6 +200,29 @@ impl Packs {
         Ok(pd)
     }
 
+    /// Whether `slot` of segment `n` of `dir` (the file at `path`) holds an object: it has
+    /// data (was written and not punched) and is not one this process has yet to hand out.
+    /// Unlike [`Packs::size`] this reads no block of the file, only its extent map (a copy that
+    /// finds an earlier copy's blocks checks thousands of them). Slots handed out are exact;
+    /// the zeroed slots another process never used count only until a put into the directory
+    /// punches them.
+    pub(super) fn exists(&self, dir: &str, path: &Path, n: u64, slot: u64) -> io::Result<bool> {
+        let unused_from = lock(&self.dirs).get(dir).cloned().and_then(|pd| {
+            let st = lock(&pd.state);
+            let used = [st.current.as_ref(), st.next.as_ref()].into_iter().flatten().find(|s| s.number == n).map(|s| s.used);
+            used
+        });
+        if unused_from.is_some_and(|used| slot >= used) {
+            return Ok(false);
+        }
+        let f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        Ok(slot < f.metadata()?.len() / SLOT && slot_has_data(&f, slot * SLOT)?)
+    }
+
     /// Whether a put of this process may still write into segment `n` of `dir`.
     fn live(&self, dir: &str, n: u64) -> bool {
         let Some(pd) = lock(&self.dirs).get(dir).cloned() else { return false };
