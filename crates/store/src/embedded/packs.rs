@@ -207,12 +207,7 @@ impl Packs {
     /// the zeroed slots another process never used count only until a put into the directory
     /// punches them.
     pub(super) fn exists(&self, dir: &str, path: &Path, n: u64, slot: u64) -> io::Result<bool> {
-        let unused_from = lock(&self.dirs).get(dir).cloned().and_then(|pd| {
-            let st = lock(&pd.state);
-            let used = [st.current.as_ref(), st.next.as_ref()].into_iter().flatten().find(|s| s.number == n).map(|s| s.used);
-            used
-        });
-        if unused_from.is_some_and(|used| slot >= used) {
+        if self.handing_out(dir, n).is_some_and(|used| slot >= used) {
             return Ok(false);
         }
         let f = match File::open(path) {
@@ -223,37 +218,44 @@ impl Packs {
         Ok(slot < f.metadata()?.len() / SLOT && slot_has_data(&f, slot * SLOT)?)
     }
 
-    /// Whether a put of this process may still write into segment `n` of `dir`.
-    fn live(&self, dir: &str, n: u64) -> bool {
-        let Some(pd) = lock(&self.dirs).get(dir).cloned() else { return false };
+    /// If a put of this process may still write into segment `n` of `dir` (it is the current
+    /// one, the next, or being made): how many of its slots have been handed out.
+    fn handing_out(&self, dir: &str, n: u64) -> Option<u64> {
+        let pd = lock(&self.dirs).get(dir).cloned()?;
         let st = lock(&pd.state);
-        st.current.as_ref().is_some_and(|s| s.number == n) || st.next.as_ref().is_some_and(|s| s.number == n) || st.preparing == Some(n)
+        if st.preparing == Some(n) {
+            return Some(0);
+        }
+        let used = [st.current.as_ref(), st.next.as_ref()].into_iter().flatten().find(|s| s.number == n).map(|s| s.used);
+        used
     }
 
     /// The object in `slot` of the segment file at `path`; `None` if the slot holds none.
     pub(super) fn get(path: &Path, slot: u64) -> io::Result<Option<Vec<u8>>> {
-        read_slot(path, slot, SLOT as usize, |buf, len| buf[HEADER..HEADER + len].to_vec())
+        let Some(file) = open_for_reading(path)? else { return Ok(None) };
+        read_slot(&file, slot, SLOT as usize, |buf, len| buf[HEADER..HEADER + len].to_vec())
     }
 
     /// The size of the object in `slot`, `None` if it holds none.
     pub(super) fn size(path: &Path, slot: u64) -> io::Result<Option<u64>> {
-        read_slot(path, slot, PAGE, |_, len| len as u64)
+        let Some(file) = open_for_reading(path)? else { return Ok(None) };
+        slot_size(&file, slot)
     }
 
     /// Frees `slot` of segment `n` of `dir` (the file at `path`); true if it held an object.
     /// A segment left without data that no put will write into again is removed.
     pub(super) fn delete(&self, dir: &str, path: &Path, n: u64, slot: u64) -> io::Result<bool> {
-        if Self::size(path, slot)?.is_none() {
-            return Ok(false);
-        }
         let f = match OpenOptions::new().read(true).write(true).open(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(false),
             Err(e) => return Err(e),
         };
+        if slot_size(&f, slot)?.is_none() {
+            return Ok(false);
+        }
         punch(&f, slot)?;
         f.sync_data()?;
-        if next_data(&f, 0)?.is_none() && !self.live(dir, n) {
+        if next_data(&f, 0)?.is_none() && self.handing_out(dir, n).is_none() {
             fs::remove_file(path)?;
             if let Some(parent) = path.parent() {
                 sync_dir(parent).map_err(|e| io::Error::other(e.to_string()))?;
@@ -269,7 +271,7 @@ impl Packs {
         let f = File::open(path)?;
         let slots = f.metadata()?.len() / SLOT;
         for slot in 0..slots {
-            if slot_has_data(&f, slot * SLOT)? && Self::size(path, slot)?.is_some() {
+            if slot_has_data(&f, slot * SLOT)? && slot_size(&f, slot)?.is_some() {
                 out.push(key(rel, n, slot));
             }
         }
@@ -369,15 +371,25 @@ fn make_segment(dir: &Path, n: u64, slots: u64) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).custom_flags(libc::O_DIRECT).open(&path)
 }
 
+/// The segment file at `path` opened for reading with O_DIRECT (the ordinary way where that
+/// is refused); `None` if there is none.
+fn open_for_reading(path: &Path) -> io::Result<Option<File>> {
+    match OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => File::open(path).map(Some),
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The length of the object in `slot` of `file` (its header), `None` if it holds none.
+fn slot_size(file: &File, slot: u64) -> io::Result<Option<u64>> {
+    read_slot(file, slot, PAGE, |_, len| len as u64)
+}
+
 /// Reads `want` bytes of `slot` (from its start) and, if it holds an object, `f` of the bytes
 /// read and the object's length.
-fn read_slot<R>(path: &Path, slot: u64, want: usize, f: impl FnOnce(&[u8], usize) -> R) -> io::Result<Option<R>> {
-    let file = match OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput => File::open(path)?,
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
-        Err(e) => return Err(e),
-    };
+fn read_slot<R>(file: &File, slot: u64, want: usize, f: impl FnOnce(&[u8], usize) -> R) -> io::Result<Option<R>> {
     direct::with_aligned(want, |buf| {
         let mut got = 0;
         while got < want {
@@ -432,7 +444,7 @@ fn release_unused(path: &Path) -> io::Result<()> {
     let slots = f.metadata()?.len() / SLOT;
     let mut punched = false;
     for slot in 0..slots {
-        if slot_has_data(&f, slot * SLOT)? && Packs::size(path, slot)?.is_none() {
+        if slot_has_data(&f, slot * SLOT)? && slot_size(&f, slot)?.is_none() {
             punch(&f, slot)?;
             punched = true;
         }
