@@ -53,6 +53,7 @@ import botocore.credentials
 from botocore.config import Config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_bench import parse_wrk  # noqa: E402  (the same wrk output parsing)
 from kms_bench import start  # noqa: E402  (same server start: release binary, fresh data dir)
 
 ACCOUNT = "246813579024"
@@ -155,29 +156,38 @@ for i, f in ipairs(%(bodies)s) do
   local h = io.open(f, "rb"); bodies[i] = h:read("*a"); h:close()
 end
 local threads = %(threads)d
-local n = 0
+sent = 0
 local mine = 0
 local counter = 0
+local all = {}
 function setup(thread)
   thread:set("id", counter)
   counter = counter + 1
+  table.insert(all, thread)
 end
 function init(args)
   mine = id
 end
 function request()
-  local r = reqs[(n * threads + mine) %% #reqs + 1]
-  n = n + 1
+  local r = reqs[(sent * threads + mine) %% #reqs + 1]
+  sent = sent + 1
   local body = nil
   if r.body then body = bodies[r.body] end
   return wrk.format(r.method, r.path, r.headers, body)
+end
+function done(summary, latency, requests)
+  for _, t in ipairs(all) do
+    io.write(string.format("SENT %%d %%d\\n", t:get("id"), t:get("sent")))
+  end
 end
 """
 
 
 def wrk_phase(name, endpoint, reqs, pool_files, clients, seconds, workdir):
     """Drives `reqs` (dicts: method, path, headers, body = pool index or None) with wrk, one
-    connection per client; returns MB/s (512 KiB per request)."""
+    connection per client; returns MB/s (512 KiB per request) and the positions in `reqs` of
+    the requests that surely finished (wrk thread t sends t, t + threads, …, wrapping; the last
+    requests it built may have been cut off or never sent: two per connection are left out)."""
     data = os.path.join(workdir, f"{name}.lua")
     with open(data, "w") as f:
         f.write("return {\n")
@@ -193,18 +203,16 @@ def wrk_phase(name, endpoint, reqs, pool_files, clients, seconds, workdir):
                               "threads": threads})
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "10s",
                           "-s", script, endpoint], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    count = int(re.search(r"(\d+) requests in", out).group(1))
-    lat = {q: re.search(rf"{q}%\s+([\d.]+)(us|ms|s)", out) for q in ("50", "99")}
-    ms = {q: float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)] for q, m in lat.items()}
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: .*", out)
-    if non2xx or errors:
+    r = parse_wrk(out)
+    if r["non2xx"] or r["socket_errors"]:
         raise RuntimeError(f"{name}: wrk saw failures:\n{out}")
-    mb = rps * BLOCK / 1e6
-    print(f"{name} (wrk): {count} blocks in {seconds} s = {mb:.0f} MB/s "
-          f"(p50 {ms['50']:.1f} ms, p99 {ms['99']:.1f} ms per 512 KiB request)", flush=True)
-    return mb
+    mb = r["rps"] * BLOCK / 1e6
+    print(f"{name} (wrk): {r['requests']} blocks in {seconds} s = {mb:.0f} MB/s "
+          f"(p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms per 512 KiB request)", flush=True)
+    done = set()
+    for t, sent in ((int(a), int(b)) for a, b in re.findall(r"SENT (\d+) (\d+)", out)):
+        done.update((k * threads + t) % len(reqs) for k in range(max(0, sent - 2 * (clients // threads))))
+    return mb, done
 
 
 def run_wrk(endpoint, ebs, kw, args, data_dir):
@@ -226,7 +234,12 @@ def run_wrk(endpoint, ebs, kw, args, data_dir):
              "Content-Type": "application/octet-stream"}
         puts.append({"method": "PUT", "path": path, "headers": signed(endpoint, "PUT", path, headers=h, unsigned=True),
                      "body": i % 16})
-    put_rate = wrk_phase("PutSnapshotBlock", endpoint, puts, files, args.clients, args.seconds, data_dir)
+    put_rate, written = wrk_phase("PutSnapshotBlock", endpoint, puts, files, args.clients, args.seconds, data_dir)
+    if len(written) < total:
+        # CompleteSnapshot's ChangedBlocksCount must be exact; a run too short to wrap around
+        # every index cannot say it.
+        raise RuntimeError(f"PutSnapshotBlock (wrk): only {len(written)} of {total} block indexes surely written in "
+                           f"{args.seconds} s; raise --seconds or lower --blocks")
     ebs.complete_snapshot(SnapshotId=snap, ChangedBlocksCount=total)
     gets, nt = [], None
     while True:
@@ -239,7 +252,7 @@ def run_wrk(endpoint, ebs, kw, args, data_dir):
         nt = page.get("NextToken")
         if not nt:
             break
-    get_rate = wrk_phase("GetSnapshotBlock", endpoint, gets, files, args.clients, args.seconds, data_dir)
+    get_rate, _ = wrk_phase("GetSnapshotBlock", endpoint, gets, files, args.clients, args.seconds, data_dir)
     return put_rate, get_rate
 
 

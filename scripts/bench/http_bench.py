@@ -73,11 +73,23 @@ def wrk(endpoint, body, headers, duration, connections):
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script.name, endpoint + "/"],
                          capture_output=True, text=True, check=True).stdout
     os.unlink(script.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    r = parse_wrk(out)
+    return r["rps"], r["p99_ms"], r["non2xx"], out
+
+
+def parse_wrk(out):
+    """What a `wrk --latency` run printed: rps, requests, p50_ms, p99_ms, non2xx (responses
+    outside 2xx/3xx) and socket_errors (the line, or None)."""
+    def ms(q):
+        m = re.search(rf"{q}%\s+([\d.]+)(us|ms|s)", out)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, p99_ms, int(non2xx.group(1)) if non2xx else 0, out
+    errors = re.search(r"Socket errors: .*", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "p50_ms": ms("50"), "p99_ms": ms("99"),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(0) if errors else None}
 
 
 def main():

@@ -20,7 +20,6 @@ import argparse
 import base64
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import botocore.credentials
 from botocore.config import Config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_bench import rss_mib, wrk  # noqa: E402  (same wrk driver and output parsing)
+from http_bench import parse_wrk, rss_mib, wrk  # noqa: E402  (same wrk driver and output parsing)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("KMSNAP_BIN", os.path.join(ROOT, "target", "release", "kmsnap"))
@@ -131,8 +130,8 @@ def main():
             cpu0 = server_cpu_seconds(p.pid)
             rps, p99, non2xx, out = wrk(endpoint, body, h, args.duration, args.connections)
             cpu = server_cpu_seconds(p.pid) - cpu0
-            m = re.search(r"(\d+) requests in", out)
-            per_req = f", server CPU {cpu / int(m.group(1)) * 1e6:.1f} µs/req" if m and int(m.group(1)) else ""
+            n = parse_wrk(out)["requests"]
+            per_req = f", server CPU {cpu / n * 1e6:.1f} µs/req" if n else ""
             ok = rps >= TARGET_RPS and p99 <= TARGET_P99_MS and non2xx == 0
             failed |= not ok and not name.startswith("baseline-")
             print(f"{name}: {rps:,.0f} req/s, p99 {p99:.2f} ms, non-2xx {non2xx}{per_req} "
