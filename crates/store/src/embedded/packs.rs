@@ -143,8 +143,8 @@ impl Packs {
         lock(&self.dirs).clear();
     }
 
-    /// Stores `bytes` in a fresh slot of directory `dir` (at `path`, made by `make_dir` the
-    /// first time), durable when this returns; its key. `None`: not packable here (size, or a
+    /// Stores `bytes` in a fresh slot of directory `dir` (whose path `make_dir` returns,
+    /// creating it, on the directory's first put), durable when this returns; its key. `None`: not packable here (size, or a
     /// file system without O_DIRECT) — store it as a file.
     pub(super) fn put(&self, dir: &str, make_dir: impl FnOnce() -> Result<PathBuf, StoreError>, bytes: &[u8]) -> Result<Option<String>, StoreError> {
         if bytes.len() < MIN_PACKED || bytes.len() + HEADER > SLOT as usize {
