@@ -12,7 +12,7 @@
 
 use crate::error::EbsError;
 use crate::model::{KeyUse, LineageRecord, BLOCK_SIZE};
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, MAX_TAG_LEN as TAG_LEN, NONCE_LEN};
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -336,15 +336,16 @@ pub fn seal(key: Option<&DataKey>, lineage: &str, index: u64, plain: &[u8]) -> R
     };
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).map_err(|_| EbsError::Internal("rng"))?;
-    let mut out = Vec::with_capacity(1 + NONCE_LEN + plain.len() + 16);
+    // One copy of the block: encrypted where it lies in the output, the tag appended.
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + plain.len() + TAG_LEN);
     out.push(SEALED);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plain);
-    let mut body = out.split_off(1 + NONCE_LEN);
-    key.0
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(lineage, index)), &mut body)
+    let tag = key
+        .0
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(lineage, index)), &mut out[1 + NONCE_LEN..])
         .map_err(|_| EbsError::Internal("seal"))?;
-    out.extend_from_slice(&body);
+    out.extend_from_slice(tag.as_ref());
     Ok(out)
 }
 
@@ -354,7 +355,7 @@ pub fn open(key: Option<&DataKey>, resource: &str, lineage: &str, index: u64, st
     let damaged = || EbsError::BlockDamaged { resource: resource.to_owned(), index };
     let plain = match (stored.first(), key) {
         (Some(&PLAIN), None) => stored[1..].to_vec(),
-        (Some(&SEALED), Some(key)) if stored.len() > 1 + NONCE_LEN + 16 => {
+        (Some(&SEALED), Some(key)) if stored.len() > 1 + NONCE_LEN + TAG_LEN => {
             let nonce = Nonce::try_assume_unique_for_key(&stored[1..1 + NONCE_LEN]).map_err(|_| damaged())?;
             let mut body = stored[1 + NONCE_LEN..].to_vec();
             let n = key.0.open_in_place(nonce, Aad::from(aad(lineage, index)), &mut body).map_err(|_| damaged())?.len();
@@ -388,7 +389,7 @@ pub fn reseal(
     // Open in place: the plaintext at `start..start + BLOCK_SIZE`.
     let start = match (stored.first(), from) {
         (Some(&PLAIN), None) => 1,
-        (Some(&SEALED), Some(key)) if stored.len() > 1 + NONCE_LEN + 16 => {
+        (Some(&SEALED), Some(key)) if stored.len() > 1 + NONCE_LEN + TAG_LEN => {
             let nonce = Nonce::try_assume_unique_for_key(&stored[1..1 + NONCE_LEN]).map_err(|_| damaged())?;
             let n = key.0.open_in_place(nonce, Aad::from(aad(from_lineage, index)), &mut stored[1 + NONCE_LEN..]).map_err(|_| damaged())?.len();
             stored.truncate(1 + NONCE_LEN + n);
@@ -425,7 +426,7 @@ pub fn reseal(
 /// one block of ciphertext, tag): all that can be checked without its data key (`kmsnap fsck`
 /// when KMS will not unwrap the key).
 pub fn well_formed_sealed(stored: &[u8]) -> bool {
-    stored.first() == Some(&SEALED) && stored.len() == 1 + NONCE_LEN + BLOCK_SIZE + 16
+    stored.first() == Some(&SEALED) && stored.len() == 1 + NONCE_LEN + BLOCK_SIZE + TAG_LEN
 }
 
 /// Where a block lives: in the region's blob location, under its lineage. The random suffix
