@@ -1,14 +1,18 @@
 //! The in-process world the RDS unit tests ([`crate::ops`]' and [`crate::cluster`]'s) share:
-//! memory stores, a real KMS and the EBS block store on a manual clock, and request contexts of
-//! an account's root principal. Each test module wraps it with its own account, region and
-//! helpers.
+//! memory stores, a real KMS and the EBS block store on a manual clock, request contexts of an
+//! account's root principal, the worker loop, and the instance helpers both modules use. Each
+//! test module wraps it with its own account, region and helpers.
 
-use crate::model::{DbSnapshotRecord, SnapshotStatus};
-use crate::Rds;
+use crate::model::{DbInstanceRecord, DbSnapshotRecord, SnapshotStatus};
+use crate::{store, Rds, RdsError};
+use chrono::{DateTime, Utc};
+use kmsnap_api::gen::rds;
 use kmsnap_auth::model::Principal;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Clock, ManualClock, Region, RootKey};
-use kmsnap_snapshots::Snapshots;
+use kmsnap_snapshots::model::LineageRecord;
+use kmsnap_snapshots::{store as ebs_store, Snapshots};
+use kmsnap_store::MetaStore;
 use std::sync::Arc;
 
 pub(crate) struct TestEnv {
@@ -38,6 +42,46 @@ impl TestEnv {
             now: self.clock.now(),
             via_service: None,
         }
+    }
+
+    /// Runs the EBS jobs and `step` (the RDS workers a test module drives, at the manual
+    /// clock's time; it answers how many records changed) until nothing moves.
+    pub async fn settle_with(&self, step: impl Fn(&dyn MetaStore, DateTime<Utc>) -> usize) {
+        for _ in 0..50 {
+            let more = kmsnap_snapshots::workers::run_once(&self.ebs).await.unwrap();
+            let changed = step(self.rds.meta.as_ref(), self.clock.now());
+            if !more && changed == 0 {
+                return;
+            }
+        }
+        panic!("workers did not settle");
+    }
+
+    /// CreateDBInstance of a 20 GiB postgres instance `id` as `ctx`, with `StorageEncrypted`
+    /// and `KmsKeyId` as given.
+    pub async fn create_instance(&self, ctx: &RequestContext, id: &str, encrypted: Option<bool>, key: Option<&str>) -> Result<rds::DBInstance, RdsError> {
+        let input = rds::CreateDBInstanceMessage {
+            db_instance_identifier: id.into(),
+            engine: "postgres".into(),
+            db_instance_class: "db.t3.micro".into(),
+            allocated_storage: Some(20),
+            storage_encrypted: encrypted,
+            kms_key_id: key.map(str::to_owned),
+            ..Default::default()
+        };
+        Ok(crate::ops::instances::create(&self.rds, ctx, input).await?.db_instance.unwrap())
+    }
+
+    /// The stored record of instance `id` of `ctx`'s account and region.
+    pub fn instance_record(&self, ctx: &RequestContext, id: &str) -> DbInstanceRecord {
+        store::get_instance(self.rds.meta.read().unwrap().as_ref(), ctx.principal.account, ctx.region, id).unwrap().unwrap()
+    }
+
+    /// The lineage (data key) of volume `vol` of `ctx`'s account and region.
+    pub fn volume_lineage(&self, ctx: &RequestContext, vol: &str) -> LineageRecord {
+        let txn = self.rds.meta.read().unwrap();
+        let v = ebs_store::get_volume(txn.as_ref(), ctx.principal.account, ctx.region, vol).unwrap().unwrap();
+        ebs_store::get_lineage(txn.as_ref(), &v.lineage).unwrap().unwrap()
     }
 }
 

@@ -213,6 +213,28 @@ pub(crate) fn load(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, id: &s
     cstore::get_cluster(txn, ctx.principal.account, ctx.region, id)?.ok_or_else(|| ClusterError::ClusterNotFound { id: id.to_owned() })
 }
 
+/// Reads cluster `id` of the caller in a write transaction, lets `change` check and edit it
+/// (given `id` for its errors), stores it with `event`, and returns it (as
+/// `crate::ops::instances`' `change_instance` does for instances).
+async fn change_cluster(
+    svc: &Rds,
+    ctx: &RequestContext,
+    id: String,
+    event: kmsnap_audit::Event,
+    change: impl FnOnce(&str, &mut ClusterRecord) -> Result<(), ClusterError> + Send + 'static,
+) -> Result<ClusterRecord, ClusterError> {
+    let (meta, c) = (svc.meta.clone(), ctx.clone());
+    crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
+        let mut txn = meta.write()?;
+        let mut rec = load(&*txn, &c, &id)?;
+        change(&id, &mut rec)?;
+        cstore::put_cluster(txn.as_mut(), &rec)?;
+        common::commit(txn, &[event])?;
+        Ok(rec)
+    })
+    .await?
+}
+
 fn cluster_id(value: &str) -> Result<String, ClusterError> {
     Ok(identifier("DBClusterIdentifier", value.rsplit(':').next().unwrap_or(value))?)
 }
@@ -230,12 +252,9 @@ pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBCluster
     let logged = rds::ModifyDBClusterMessage { master_user_password: None, ..input.clone() };
     let arn = format!("arn:aws:rds:{}:{}:cluster:{id}", ctx.region, ctx.principal.account);
     let event = common::event(ctx, "ModifyDBCluster", &logged, "AWS::RDS::DBCluster", &arn);
-    let (meta, c) = (svc.meta.clone(), ctx.clone());
-    let rec = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
-        let mut txn = meta.write()?;
-        let mut rec = load(&*txn, &c, &id)?;
+    let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != ClusterStatus::Available {
-            return Err(ClusterError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: "available" });
+            return Err(ClusterError::InvalidClusterState { id: id.to_owned(), status: rec.status.as_str().to_owned(), expected: "available" });
         }
         // Encryption is fixed at creation (§9): the message has no such member.
         if let Some(r) = input.backup_retention_period {
@@ -253,11 +272,9 @@ pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBCluster
         if let Some(v) = &input.engine_version {
             rec.engine_version = v.clone();
         }
-        cstore::put_cluster(txn.as_mut(), &rec)?;
-        common::commit(txn, &[event])?;
-        Ok(rec)
+        Ok(())
     })
-    .await??;
+    .await?;
     Ok(rds::ModifyDBClusterResult { db_cluster: Some(to_api(&rec)) })
 }
 
@@ -340,20 +357,15 @@ pub async fn stop(svc: &Rds, ctx: &RequestContext, input: rds::StopDBClusterMess
     let now = ctx.now;
     let arn = format!("arn:aws:rds:{}:{}:cluster:{id}", ctx.region, ctx.principal.account);
     let event = common::event(ctx, "StopDBCluster", &input, "AWS::RDS::DBCluster", &arn);
-    let (meta, c) = (svc.meta.clone(), ctx.clone());
-    let rec = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
-        let mut txn = meta.write()?;
-        let mut rec = load(&*txn, &c, &id)?;
+    let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != ClusterStatus::Available {
-            return Err(ClusterError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: "available" });
+            return Err(ClusterError::InvalidClusterState { id: id.to_owned(), status: rec.status.as_str().to_owned(), expected: "available" });
         }
         rec.status = ClusterStatus::Stopping;
         rec.stopped_at = Some(now);
-        cstore::put_cluster(txn.as_mut(), &rec)?;
-        common::commit(txn, &[event])?;
-        Ok(rec)
+        Ok(())
     })
-    .await??;
+    .await?;
     Ok(rds::StopDBClusterResult { db_cluster: Some(to_api(&rec)) })
 }
 
@@ -371,20 +383,15 @@ pub async fn start(svc: &Rds, ctx: &RequestContext, input: rds::StartDBClusterMe
         crate::keystate::check_storage(svc, ctx, &current.volume_id, k, &format!("DB cluster {id}")).await?;
     }
     let event = common::event(ctx, "StartDBCluster", &input, "AWS::RDS::DBCluster", &current.arn());
-    let (meta, c) = (svc.meta.clone(), ctx.clone());
-    let rec = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
-        let mut txn = meta.write()?;
-        let mut rec = load(&*txn, &c, &id)?;
+    let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != current.status {
-            return Err(ClusterError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: EXPECTED });
+            return Err(ClusterError::InvalidClusterState { id: id.to_owned(), status: rec.status.as_str().to_owned(), expected: EXPECTED });
         }
         rec.status = ClusterStatus::Starting;
         rec.key_lost_at = None;
-        cstore::put_cluster(txn.as_mut(), &rec)?;
-        common::commit(txn, &[event])?;
-        Ok(rec)
+        Ok(())
     })
-    .await??;
+    .await?;
     Ok(rds::StartDBClusterResult { db_cluster: Some(to_api(&rec)) })
 }
 

@@ -29,6 +29,7 @@ use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::blocks;
 use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
 use kmsnap_snapshots::store as ebs_store;
+use kmsnap_store::ReadTxn;
 
 const FILTERS: &[&str] = &["db-cluster-id", "db-cluster-snapshot-id", "snapshot-type", "engine"];
 /// Accounts an encrypted snapshot may be shared with (spec §6).
@@ -284,24 +285,42 @@ fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRe
     }
 }
 
-/// The source snapshot and its EBS snapshot, if the caller may use it (its own, or shared with
-/// it); absent otherwise, as AWS answers.
-async fn load_source(svc: &Rds, ctx: &RequestContext, src: &SourceRef, given: &str) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
-    let (meta, a, r, id, caller, db) = (svc.meta.clone(), src.account, src.region, src.id.clone(), ctx.principal.account, src.db_snapshot);
+/// In one read transaction, the source snapshot `find` gives (`None`: the caller may not use
+/// it) and its backing EBS snapshot (`ebs_id` of it, in the source's account and region); either
+/// absent is `DBClusterSnapshotNotFoundFault` naming `given`. [`load_source`] and
+/// [`load_db_snapshot`] check the states.
+async fn load_backed<S: Send + 'static>(
+    svc: &Rds,
+    src: &SourceRef,
+    given: &str,
+    find: impl FnOnce(&dyn ReadTxn) -> Result<Option<S>, RdsError> + Send + 'static,
+    ebs_id: fn(&S) -> &str,
+) -> Result<(S, SnapshotRecord), ClusterError> {
+    let (meta, a, r) = (svc.meta.clone(), src.account, src.region);
     let found = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
-        let s = match db {
-            false => cstore::get_snapshot(&*txn, a, r, &id)?.filter(|s| s.account == caller || shared_with(s, caller)),
-            true => None,
-        };
+        let s = find(&*txn)?;
         let e = match &s {
-            Some(s) => ebs_store::get_snapshot(&*txn, a, r, &s.ebs_snapshot_id)?,
+            Some(s) => ebs_store::get_snapshot(&*txn, a, r, ebs_id(s))?,
             None => None,
         };
         Ok(s.zip(e))
     })
     .await??;
-    let (s, e) = found.ok_or_else(|| ClusterError::SnapshotNotFound { id: given.to_owned() })?;
+    found.ok_or_else(|| ClusterError::SnapshotNotFound { id: given.to_owned() })
+}
+
+/// The source snapshot and its EBS snapshot, if the caller may use it (its own, or shared with
+/// it); absent otherwise, as AWS answers.
+async fn load_source(svc: &Rds, ctx: &RequestContext, src: &SourceRef, given: &str) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
+    let (a, r, id, caller, db) = (src.account, src.region, src.id.clone(), ctx.principal.account, src.db_snapshot);
+    let find = move |txn: &dyn ReadTxn| -> Result<_, RdsError> {
+        Ok(match db {
+            false => cstore::get_snapshot(txn, a, r, &id)?.filter(|s| s.account == caller || shared_with(s, caller)),
+            true => None,
+        })
+    };
+    let (s, e) = load_backed(svc, src, given, find, |s: &ClusterSnapshotRecord| &s.ebs_snapshot_id).await?;
     if s.status != ClusterSnapshotStatus::Available || e.state != SnapshotState::Completed {
         return Err(ClusterError::InvalidSnapshotState { id: given.to_owned(), status: s.status.as_str().to_owned() });
     }
@@ -509,18 +528,11 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
 /// takes either kind): the caller's, or one shared with it, `available`; seen as a cluster
 /// snapshot of the matching Aurora engine (postgres → aurora-postgresql, mysql → aurora-mysql).
 async fn load_db_snapshot(svc: &Rds, ctx: &RequestContext, src: &SourceRef, given: &str) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
-    let (meta, a, r, id, caller) = (svc.meta.clone(), src.account, src.region, src.id.clone(), ctx.principal.account);
-    let found = crate::blocking(move || -> Result<_, RdsError> {
-        let txn = meta.read()?;
-        let s = crate::store::get_snapshot(&*txn, a, r, &id)?.filter(|s| s.account == caller || s.public || s.shared_with.contains(&caller));
-        let e = match &s {
-            Some(s) => ebs_store::get_snapshot(&*txn, a, r, &s.ebs_snapshot_id)?,
-            None => None,
-        };
-        Ok(s.zip(e))
-    })
-    .await??;
-    let (s, e) = found.ok_or_else(|| ClusterError::SnapshotNotFound { id: given.to_owned() })?;
+    let (a, r, id, caller) = (src.account, src.region, src.id.clone(), ctx.principal.account);
+    let find = move |txn: &dyn ReadTxn| -> Result<_, RdsError> {
+        Ok(crate::store::get_snapshot(txn, a, r, &id)?.filter(|s| s.account == caller || s.public || s.shared_with.contains(&caller)))
+    };
+    let (s, e) = load_backed(svc, src, given, find, |s: &crate::model::DbSnapshotRecord| &s.ebs_snapshot_id).await?;
     if s.status != crate::model::SnapshotStatus::Available || e.state != SnapshotState::Completed {
         return Err(RdsError::InvalidSnapshotState { id: given.to_owned(), status: s.status.as_str().to_owned() }.into());
     }

@@ -5,7 +5,7 @@
 
 use super::error::{to_aws, ClusterError};
 use super::{ops, snapshots};
-use crate::{keystate, store, workers};
+use crate::{keystate, workers};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
 use kmsnap_auth::RequestContext;
@@ -43,15 +43,7 @@ impl Env {
 
     /// Runs the EBS jobs and RDS steps (instances, clusters, key state) until nothing moves.
     async fn settle(&self) {
-        for _ in 0..50 {
-            let more = kmsnap_snapshots::workers::run_once(&self.ebs).await.unwrap();
-            let meta = self.rds.meta.as_ref();
-            let changed = workers::step(meta).unwrap() + super::workers::step(meta, self.clock.now()).unwrap() + keystate::step(meta, self.clock.now()).unwrap();
-            if !more && changed == 0 {
-                return;
-            }
-        }
-        panic!("workers did not settle");
+        self.settle_with(|meta, now| workers::step(meta).unwrap() + super::workers::step(meta, now).unwrap() + keystate::step(meta, now).unwrap()).await;
     }
 
     async fn key(&self) -> String {
@@ -122,10 +114,7 @@ async fn instances_share_the_clusters_storage_and_key() {
     assert!(rec.resource_id.starts_with("cluster-"));
 
     // The storage's data key was generated through RDS with the cluster's context.
-    let txn = env.rds.meta.read().unwrap();
-    let vol = ebs_store::get_volume(txn.as_ref(), rec.account, rec.region, &rec.volume_id).unwrap().unwrap();
-    let lineage = ebs_store::get_lineage(txn.as_ref(), &vol.lineage).unwrap().unwrap();
-    drop(txn);
+    let lineage = env.volume_lineage(&env.ctx(), &rec.volume_id);
     assert_eq!(lineage.key_use, KeyUse::RdsCluster { dbc_id: rec.resource_id.clone() });
     assert_eq!(lineage.key_use.context("x").get("aws:rds:dbc-id"), Some(&rec.resource_id));
 
@@ -145,8 +134,7 @@ async fn instances_share_the_clusters_storage_and_key() {
     assert_eq!(code(ops::create_instance(&env.rds, &env.ctx(), mismatch).await.unwrap_err()), "InvalidParameterCombination");
     let same = rds::CreateDBInstanceMessage { kms_key_id: None, storage_encrypted: Some(true), ..bad };
     ops::create_instance(&env.rds, &env.ctx(), same).await.unwrap();
-    let c = env.ctx();
-    let inst = store::get_instance(env.rds.meta.read().unwrap().as_ref(), c.principal.account, c.region, "aur1-b").unwrap().unwrap();
+    let inst = env.instance_record(&env.ctx(), "aur1-b");
     assert_eq!(inst.volume_id, rec.volume_id, "one volume per cluster");
     assert_eq!(env.record("aur1").members, vec!["aur1-a".to_owned(), "aur1-b".to_owned()]);
 
@@ -301,10 +289,7 @@ async fn a_lost_key_reaches_the_cluster_and_its_instances() {
     env.set_key(&key, false).await;
     env.settle().await;
     assert_eq!(env.status("aur").await, "inaccessible-encryption-credentials-recoverable");
-    let mut listed = rds::DBInstanceMessage { db_instances: Some(vec![crate::ops::instances::to_api(&{
-        let c = env.ctx();
-        store::get_instance(env.rds.meta.read().unwrap().as_ref(), c.principal.account, c.region, "aur-1").unwrap().unwrap()
-    })]), marker: None };
+    let mut listed = rds::DBInstanceMessage { db_instances: Some(vec![crate::ops::instances::to_api(&env.instance_record(&env.ctx(), "aur-1"))]), marker: None };
     ops::decorate_instances(&env.rds, &env.ctx(), &mut listed).await.unwrap();
     assert_eq!(listed.db_instances.unwrap()[0].db_instance_status.as_deref(), Some("inaccessible-encryption-credentials-recoverable"));
     // Start while the key is still disabled: RDS checks the key.
@@ -337,16 +322,7 @@ async fn a_lost_key_reaches_db_instances_and_copies_fail() {
     let env = Env::new();
     let ctx = env.ctx();
     let key = env.key().await;
-    let input = rds::CreateDBInstanceMessage {
-        db_instance_identifier: "pg".into(),
-        engine: "postgres".into(),
-        db_instance_class: "db.t3.micro".into(),
-        allocated_storage: Some(20),
-        storage_encrypted: Some(true),
-        kms_key_id: Some(key.clone()),
-        ..Default::default()
-    };
-    crate::ops::instances::create(&env.rds, &ctx, input).await.unwrap();
+    env.create_instance(&ctx, "pg", Some(true), Some(&key)).await.unwrap();
     env.cluster("aur", Some(true), Some(&key)).await.unwrap();
     env.settle().await;
     snapshots::create(&env.rds, &ctx, rds::CreateDBClusterSnapshotMessage { db_cluster_snapshot_identifier: "s".into(), db_cluster_identifier: "aur".into(), ..Default::default() })
@@ -355,10 +331,7 @@ async fn a_lost_key_reaches_db_instances_and_copies_fail() {
     env.settle().await;
     env.set_key(&key, false).await;
     env.settle().await;
-    let status = |env: &Env| {
-        let c = env.ctx();
-        store::get_instance(env.rds.meta.read().unwrap().as_ref(), c.principal.account, c.region, "pg").unwrap().unwrap().status.as_str()
-    };
+    let status = |env: &Env| env.instance_record(&env.ctx(), "pg").status.as_str();
     assert_eq!(status(&env), "inaccessible-encryption-credentials-recoverable");
 
     // Copies and restores under the unusable key fail with RDS's KMS error.
@@ -391,17 +364,9 @@ async fn a_lost_key_reaches_db_instances_and_copies_fail() {
 async fn a_db_snapshot_migrates_into_a_cluster() {
     let env = Env::new();
     let ctx = env.ctx();
-    let input = rds::CreateDBInstanceMessage {
-        db_instance_identifier: "pg".into(),
-        engine: "postgres".into(),
-        db_instance_class: "db.t3.micro".into(),
-        allocated_storage: Some(20),
-        ..Default::default()
-    };
-    crate::ops::instances::create(&env.rds, &ctx, input).await.unwrap();
+    env.create_instance(&ctx, "pg", None, None).await.unwrap();
     env.settle().await;
-    let c = ctx.clone();
-    let vol = store::get_instance(env.rds.meta.read().unwrap().as_ref(), c.principal.account, c.region, "pg").unwrap().unwrap().volume_id;
+    let vol = env.instance_record(&ctx, "pg").volume_id;
     let data = vec![5u8; BLOCK_SIZE];
     env.ebs.write_volume_block(&ctx, &vol, 3, bytes::Bytes::from(data.clone()), Some(blocks::sha256_b64(&data))).await.unwrap();
     crate::ops::snapshots::create(&env.rds, &ctx, rds::CreateDBSnapshotMessage { db_snapshot_identifier: "pgs".into(), db_instance_identifier: "pg".into(), ..Default::default() })

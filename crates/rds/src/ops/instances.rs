@@ -18,7 +18,7 @@
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
 use super::snapshots::{drop_snapshot, start_snapshot};
 use crate::error::RdsError;
-use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ENGINES};
+use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ReplicaRecord, ENGINES};
 use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::blocks;
@@ -27,7 +27,7 @@ use crate::{store, Rds};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
-use kmsnap_snapshots::model::JobKind;
+use kmsnap_snapshots::model::{JobKind, LineageRecord, VolumeRecord};
 use kmsnap_snapshots::store as ebs_store;
 
 const FILTERS: &[&str] = &["db-instance-id", "dbi-resource-id", "engine"];
@@ -141,19 +141,37 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
     };
     let logged = rds::CreateDBInstanceMessage { master_user_password: None, ..input };
     let event = common::event(ctx, "CreateDBInstance", &logged, "AWS::RDS::DBInstance", &rec.arn());
-    let (meta, r) = (svc.meta.clone(), rec.clone());
+    insert_new(svc, rec.clone(), volume, lineage, None, event).await?;
+    Ok(rds::CreateDBInstanceResult { db_instance: Some(to_api(&rec)) })
+}
+
+/// Stores new instance `rec`, its new storage (`volume` of `lineage`, from
+/// [`common::new_volume`]), its `replica` record if it is a read replica, and `event` in one
+/// transaction: CreateDBInstance's and CreateDBInstanceReadReplica's ending. An identifier
+/// taken meanwhile is `DBInstanceAlreadyExists`.
+pub(crate) async fn insert_new(
+    svc: &Rds,
+    rec: DbInstanceRecord,
+    volume: VolumeRecord,
+    lineage: LineageRecord,
+    replica: Option<ReplicaRecord>,
+    event: kmsnap_audit::Event,
+) -> Result<(), RdsError> {
+    let meta = svc.meta.clone();
     crate::blocking(move || -> Result<(), RdsError> {
         let mut txn = meta.write()?;
-        if store::get_instance(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(RdsError::InstanceAlreadyExists { id: r.identifier.clone() });
+        if store::get_instance(&*txn, rec.account, rec.region, &rec.identifier)?.is_some() {
+            return Err(RdsError::InstanceAlreadyExists { id: rec.identifier.clone() });
         }
         ebs_store::put_lineage(txn.as_mut(), &lineage)?;
         ebs_store::put_volume(txn.as_mut(), &volume)?;
-        store::put_instance(txn.as_mut(), &r)?;
+        store::put_instance(txn.as_mut(), &rec)?;
+        if let Some(replica) = &replica {
+            store::put_replica(txn.as_mut(), replica)?;
+        }
         common::commit(txn, &[event])
     })
-    .await??;
-    Ok(rds::CreateDBInstanceResult { db_instance: Some(to_api(&rec)) })
+    .await?
 }
 
 pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBInstancesMessage) -> Result<rds::DBInstanceMessage, RdsError> {

@@ -160,19 +160,7 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
     // The presigned URL carries a signature: it never enters the log.
     let logged = rds::CreateDBInstanceReadReplicaMessage { pre_signed_url: None, ..input };
     let event = common::event(ctx, "CreateDBInstanceReadReplica", &logged, "AWS::RDS::DBInstance", &rec.arn());
-    let (meta, r, rep) = (svc.meta.clone(), rec.clone(), replica.clone());
-    crate::blocking(move || -> Result<(), RdsError> {
-        let mut txn = meta.write()?;
-        if store::get_instance(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(RdsError::InstanceAlreadyExists { id: r.identifier.clone() });
-        }
-        ebs_store::put_lineage(txn.as_mut(), &lineage)?;
-        ebs_store::put_volume(txn.as_mut(), &volume)?;
-        store::put_instance(txn.as_mut(), &r)?;
-        store::put_replica(txn.as_mut(), &rep)?;
-        common::commit(txn, &[event])
-    })
-    .await??;
+    instances::insert_new(svc, rec.clone(), volume, lineage, Some(replica.clone()), event).await?;
     let mut out = instances::to_api(&rec);
     decorate(&mut out, &rec, &[replica]);
     Ok(rds::CreateDBInstanceReadReplicaResult { db_instance: Some(out) })

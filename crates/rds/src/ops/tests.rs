@@ -38,39 +38,19 @@ impl Env {
 
     /// Runs the EBS jobs and RDS steps until nothing moves.
     async fn settle(&self) {
-        for _ in 0..50 {
-            let more = kmsnap_snapshots::workers::run_once(&self.ebs).await.unwrap();
-            let changed = workers::step(self.rds.meta.as_ref()).unwrap();
-            if !more && changed == 0 {
-                return;
-            }
-        }
-        panic!("workers did not settle");
+        self.settle_with(|meta, _| workers::step(meta).unwrap()).await;
     }
 
     async fn create(&self, id: &str, encrypted: Option<bool>, key: Option<&str>) -> Result<rds::DBInstance, crate::RdsError> {
-        let input = rds::CreateDBInstanceMessage {
-            db_instance_identifier: id.into(),
-            engine: "postgres".into(),
-            db_instance_class: "db.t3.micro".into(),
-            allocated_storage: Some(20),
-            storage_encrypted: encrypted,
-            kms_key_id: key.map(str::to_owned),
-            ..Default::default()
-        };
-        Ok(instances::create(&self.rds, &self.ctx(), input).await?.db_instance.unwrap())
+        self.create_instance(&self.ctx(), id, encrypted, key).await
     }
 
     fn instance(&self, id: &str) -> crate::model::DbInstanceRecord {
-        let c = self.ctx();
-        store::get_instance(self.rds.meta.read().unwrap().as_ref(), c.principal.account, c.region, id).unwrap().unwrap()
+        self.instance_record(&self.ctx(), id)
     }
 
     fn lineage_of_volume(&self, vol: &str) -> kmsnap_snapshots::model::LineageRecord {
-        let c = self.ctx();
-        let txn = self.rds.meta.read().unwrap();
-        let v = ebs_store::get_volume(txn.as_ref(), c.principal.account, c.region, vol).unwrap().unwrap();
-        ebs_store::get_lineage(txn.as_ref(), &v.lineage).unwrap().unwrap()
+        self.volume_lineage(&self.ctx(), vol)
     }
 }
 
@@ -282,7 +262,7 @@ impl Env {
         };
         instances::create(&self.rds, ctx, input).await.unwrap();
         self.settle().await;
-        let vol = store::get_instance(self.rds.meta.read().unwrap().as_ref(), ctx.principal.account, ctx.region, id).unwrap().unwrap().volume_id;
+        let vol = self.instance_record(ctx, id).volume_id;
         let data = block(fill);
         let sum = blocks::sha256_b64(&data);
         self.ebs.write_volume_block(ctx, &vol, 2, bytes::Bytes::from(data), Some(sum)).await.unwrap();
@@ -351,14 +331,10 @@ async fn a_shared_snapshot_is_copied_by_the_recipient_only_with_access_to_its_ke
     assert_eq!(env.snapshot(&other, "mine").unwrap().status, crate::model::SnapshotStatus::Available);
     let restore = rds::RestoreDBInstanceFromDBSnapshotMessage { db_instance_identifier: "moved".into(), db_snapshot_identifier: Some("mine".into()), ..Default::default() };
     snapshots::restore(&env.rds, &other, restore).await.unwrap();
-    let vol = store::get_instance(env.rds.meta.read().unwrap().as_ref(), other.principal.account, other.region, "moved").unwrap().unwrap().volume_id;
+    let vol = env.instance_record(&other, "moved").volume_id;
     assert_eq!(env.ebs.read_volume_block(&other, &vol, 2).await.unwrap(), Some(block(7)));
     // The copy's data key is the recipient's, under its own key.
-    let lineage = {
-        let txn = env.rds.meta.read().unwrap();
-        let v = ebs_store::get_volume(txn.as_ref(), other.principal.account, other.region, &vol).unwrap().unwrap();
-        ebs_store::get_lineage(txn.as_ref(), &v.lineage).unwrap().unwrap()
-    };
+    let lineage = env.volume_lineage(&other, &vol);
     assert_eq!((lineage.account, lineage.kms_key_arn.as_deref()), (other.principal.account, Some(other_key.as_str())));
 }
 
