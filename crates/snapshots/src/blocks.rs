@@ -323,29 +323,44 @@ pub fn sha256_b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(digest::digest(&digest::SHA256, data).as_ref())
 }
 
-/// Seals one block of `lineage` at `index` for storage.
-pub fn seal(key: Option<&DataKey>, lineage: &str, index: u64, plain: &[u8]) -> Result<Vec<u8>, EbsError> {
-    if plain.len() != BLOCK_SIZE {
+/// The length of a block sealed under `key` (stored as is without one).
+fn sealed_len(key: Option<&DataKey>) -> usize {
+    match key {
+        Some(_) => 1 + NONCE_LEN + BLOCK_SIZE + TAG_LEN,
+        None => 1 + BLOCK_SIZE,
+    }
+}
+
+/// Seals one block of `lineage` at `index` into `out` ([`sealed_len`] bytes): the plaintext is
+/// copied once and encrypted where it lies.
+fn seal_into(key: Option<&DataKey>, lineage: &str, index: u64, plain: &[u8], out: &mut [u8]) -> Result<(), EbsError> {
+    if plain.len() != BLOCK_SIZE || out.len() != sealed_len(key) {
         return Err(EbsError::Internal("block of wrong size"));
     }
     let Some(key) = key else {
-        let mut out = Vec::with_capacity(1 + plain.len());
-        out.push(PLAIN);
-        out.extend_from_slice(plain);
-        return Ok(out);
+        out[0] = PLAIN;
+        out[1..].copy_from_slice(plain);
+        return Ok(());
     };
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).map_err(|_| EbsError::Internal("rng"))?;
-    // One copy of the block: encrypted where it lies in the output, the tag appended.
-    let mut out = Vec::with_capacity(1 + NONCE_LEN + plain.len() + TAG_LEN);
-    out.push(SEALED);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plain);
+    out[0] = SEALED;
+    out[1..1 + NONCE_LEN].copy_from_slice(&nonce);
+    let (body, tag_out) = out[1 + NONCE_LEN..].split_at_mut(BLOCK_SIZE);
+    body.copy_from_slice(plain);
     let tag = key
         .0
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(lineage, index)), &mut out[1 + NONCE_LEN..])
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(lineage, index)), body)
         .map_err(|_| EbsError::Internal("seal"))?;
-    out.extend_from_slice(tag.as_ref());
+    tag_out.copy_from_slice(tag.as_ref());
+    Ok(())
+}
+
+/// Seals one block of `lineage` at `index` for storage.
+#[cfg(test)]
+pub fn seal(key: Option<&DataKey>, lineage: &str, index: u64, plain: &[u8]) -> Result<Vec<u8>, EbsError> {
+    let mut out = vec![0; sealed_len(key)];
+    seal_into(key, lineage, index, plain, &mut out)?;
     Ok(out)
 }
 
@@ -453,6 +468,23 @@ pub fn store_block(blobs: &dyn kmsnap_store::BlobStore, region: Region, lineage:
     Ok(blobs.put_fresh(&blob_dir(region), &blob_name(lineage, index)?, stored)?)
 }
 
+/// Seals `plain`, block `index` of `lineage`, under `key` straight into the buffer the blob
+/// store writes from ([`BlobStore::put_fresh_with`](kmsnap_store::BlobStore::put_fresh_with)),
+/// and stores it as [`store_block`] does; the blob's key. A block that cannot be sealed is
+/// never stored.
+pub fn seal_and_store(blobs: &dyn kmsnap_store::BlobStore, region: Region, key: Option<&DataKey>, lineage: &str, index: u64, plain: &[u8]) -> Result<String, EbsError> {
+    let mut sealing = Ok(());
+    let stored = blobs.put_fresh_with(&blob_dir(region), &blob_name(lineage, index)?, sealed_len(key), &mut |out| {
+        sealing = seal_into(key, lineage, index, plain, out);
+        match &sealing {
+            Ok(()) => Ok(()),
+            Err(_) => Err(kmsnap_store::StoreError::Backend { detail: "block not sealed".into() }),
+        }
+    });
+    sealing?;
+    Ok(stored?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,6 +522,33 @@ mod tests {
         bad[5] ^= 0x80;
         assert!(matches!(open(None, "vol-1", "lin-u", 0, &bad, &sha), Err(EbsError::BlockDamaged { .. })));
         assert!(seal(None, "lin-u", 0, &[0u8; 10]).is_err());
+    }
+
+    /// seal_and_store seals into the store's own buffer (the file store's packed slot, the
+    /// memory store's copy): what is stored opens to the block; a block that cannot be sealed
+    /// stores nothing.
+    #[test]
+    fn seal_and_store_stores_sealed_blocks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = kmsnap_store::embedded::FileBlobs::open(dir.path()).unwrap();
+        let memory = kmsnap_store::memory::MemoryBlobs::new();
+        let plain = vec![0x3cu8; BLOCK_SIZE];
+        let sha = sha256_hex(&plain);
+        let k = key();
+        for blobs in [&file as &dyn kmsnap_store::BlobStore, &memory] {
+            for key in [Some(&k), None] {
+                let blob = seal_and_store(blobs, Region::parse("us-west-2").unwrap(), key, "lin-s", 7, &plain).unwrap();
+                let stored = blobs.get(&blob).unwrap().unwrap();
+                assert_eq!(stored.len(), sealed_len(key));
+                assert_eq!(open(key, "snap-1", "lin-s", 7, &stored, &sha).unwrap(), plain);
+                if key.is_some() {
+                    assert!(!stored.windows(64).any(|w| w == &plain[..64]), "plaintext must not be stored");
+                }
+            }
+            let before = blobs.list("").unwrap();
+            assert!(seal_and_store(blobs, Region::parse("us-west-2").unwrap(), Some(&k), "lin-s", 8, &plain[..10]).is_err());
+            assert_eq!(blobs.list("").unwrap(), before, "nothing stored for a block that was not sealed");
+        }
     }
 
     #[test]

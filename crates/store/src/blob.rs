@@ -39,6 +39,16 @@ pub trait BlobStore: Send + Sync {
         Ok(key)
     }
 
+    /// `put_fresh` of an object of `len` bytes that `fill` writes (the whole slice it is given,
+    /// once): a store that copies an object into a buffer of its own (the file store's
+    /// O_DIRECT slot buffer) has it made there, sparing a copy. If `fill` fails, nothing is
+    /// stored and its error is returned.
+    fn put_fresh_with(&self, dir: &str, name: &str, len: usize, fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>) -> Result<String, StoreError> {
+        let mut bytes = vec![0; len];
+        fill(&mut bytes)?;
+        self.put_fresh(dir, name, &bytes)
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Up to `len` bytes from `offset` (fewer at the end of the object; none past it).

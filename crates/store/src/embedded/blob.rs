@@ -380,13 +380,22 @@ impl BlobStore for FileBlobs {
     /// Large objects go into a segment slot ([`super::packs`]): one O_DIRECT write and a shared data sync;
     /// the rest (and every object where O_DIRECT is refused) into `{dir}/{name}` as `put_new`.
     fn put_fresh(&self, dir: &str, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
+        self.put_fresh_with(dir, name, bytes.len(), &mut |buf| {
+            buf.copy_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    fn put_fresh_with(&self, dir: &str, name: &str, len: usize, fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>) -> Result<String, StoreError> {
         let key = format!("{dir}/{name}");
         self.file_path(&key)?;
         #[cfg(target_os = "linux")]
-        if let Some(packed) = self.packs.put(dir, || self.ensure_parents(&format!("{dir}/segment")), bytes)? {
+        if let Some(packed) = self.packs.put(dir, || self.ensure_parents(&format!("{dir}/segment")), len, &mut *fill)? {
             return Ok(packed);
         }
-        self.put_new(&key, bytes)?;
+        let mut bytes = vec![0; len];
+        fill(&mut bytes)?;
+        self.put_new(&key, &bytes)?;
         Ok(key)
     }
 
@@ -614,6 +623,32 @@ mod tests {
             assert!(key == "r/blocks/lin-a/0000000001-x" || key == "r/blocks/=00000001/0000", "{key}");
             assert!(blobs.get(&key).unwrap().as_ref() == Some(&keys[1].1));
         }
+    }
+
+    /// `put_fresh_with`: what `fill` writes is stored (packed or as a file); a `fill` that fails
+    /// leaves nothing behind, and the next put gets the next slot.
+    #[test]
+    fn put_fresh_with_stores_what_fill_writes_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FileBlobs::open(dir.path()).unwrap();
+        let refuse = |_: &mut [u8]| Err(StoreError::Backend { detail: "refused".into() });
+        for len in [524_317, 10] {
+            let data = block(len, len);
+            let key = blobs
+                .put_fresh_with("r/b", &format!("n{len}"), len, &mut |buf| {
+                    buf.copy_from_slice(&data);
+                    Ok(())
+                })
+                .unwrap();
+            assert!(blobs.get(&key).unwrap().unwrap() == data, "{key}");
+            let err = blobs.put_fresh_with("r/b", &format!("bad{len}"), len, &mut refuse.clone()).unwrap_err();
+            assert!(err.to_string().contains("refused"), "{err}");
+        }
+        let listed = blobs.list("").unwrap();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        let next = blobs.put_fresh("r/b", "next", &block(524_317, 1)).unwrap();
+        assert_eq!(next, "r/b/=00000001/0002", "the failed put's slot stays unused");
+        assert_eq!(blobs.get("r/b/=00000001/0001").unwrap(), None);
     }
 
     /// Segments emptied by deletes are removed once no put uses them; a reopened store starts a

@@ -143,26 +143,36 @@ impl Packs {
         lock(&self.dirs).clear();
     }
 
-    /// Stores `bytes` in a fresh slot of directory `dir` (whose path `make_dir` returns,
-    /// creating it, on the directory's first put), durable when this returns; its key. `None`: not packable here (size, or a
-    /// file system without O_DIRECT) — store it as a file.
-    pub(super) fn put(&self, dir: &str, make_dir: impl FnOnce() -> Result<PathBuf, StoreError>, bytes: &[u8]) -> Result<Option<String>, StoreError> {
-        if bytes.len() < MIN_PACKED || bytes.len() + HEADER > SLOT as usize {
+    /// Stores the `len` bytes `fill` writes (straight into the O_DIRECT buffer) in a fresh slot
+    /// of directory `dir` (whose path `make_dir` returns, creating it, on the directory's first
+    /// put), durable when this returns; its key. `None`, before `fill` is called: not packable
+    /// here (size, or a file system without O_DIRECT) — store it as a file. If `fill` fails,
+    /// nothing is written (the slot stays unused).
+    pub(super) fn put(
+        &self,
+        dir: &str,
+        make_dir: impl FnOnce() -> Result<PathBuf, StoreError>,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<Option<String>, StoreError> {
+        if len < MIN_PACKED || len + HEADER > SLOT as usize {
             return Ok(None);
         }
         let pd = self.dir(dir, make_dir)?;
         let Some((file, segment, slot)) = pd.take_slot()? else { return Ok(None) };
-        let len = u32::try_from(bytes.len()).map_err(|_| StoreError::io("write blob", io::ErrorKind::InvalidInput.into()))?;
-        let span = (HEADER + bytes.len()).div_ceil(PAGE) * PAGE;
+        let len32 = u32::try_from(len).map_err(|_| StoreError::io("write blob", io::ErrorKind::InvalidInput.into()))?;
+        let span = (HEADER + len).div_ceil(PAGE) * PAGE;
         direct::with_aligned(span, |buf| {
+            if let Err(e) = fill(&mut buf[HEADER..HEADER + len]) {
+                return Ok(Err(e));
+            }
             buf[..8].copy_from_slice(MAGIC);
-            buf[8..12].copy_from_slice(&len.to_le_bytes());
+            buf[8..12].copy_from_slice(&len32.to_le_bytes());
             buf[12..HEADER].fill(0);
-            buf[HEADER..HEADER + bytes.len()].copy_from_slice(bytes);
-            buf[HEADER + bytes.len()..].fill(0);
-            file.file.write_all_at(buf, slot * SLOT)
+            buf[HEADER + len..].fill(0);
+            file.file.write_all_at(buf, slot * SLOT).map(Ok)
         })
-        .map_err(|e| StoreError::io("write blob", e))?;
+        .map_err(|e| StoreError::io("write blob", e))??;
         // The slot's space was written (zeros) and synced when the segment was made, so the
         // write changed no metadata: a data sync of the file (a device cache flush) makes it
         // durable, and one covers every write that finished before it started.

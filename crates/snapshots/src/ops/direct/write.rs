@@ -71,8 +71,7 @@ pub async fn verify_seal_and_store(
     let lineage_id = lineage.id.clone();
     crate::blocking(move || {
         let sha256 = check_block(&data, checksum_b64.as_deref())?;
-        let stored = blocks::seal(key.as_deref(), &lineage_id, index, &data)?;
-        let blob = blocks::store_block(&*blobs, region, &lineage_id, index, &stored)?;
+        let blob = blocks::seal_and_store(&*blobs, region, key.as_deref(), &lineage_id, index, &data)?;
         commit(BlockRef { blob, sha256, lineage: lineage_id })
     })
     .await?
