@@ -231,6 +231,11 @@ def test_errors_as_aws_answers_them(server):
     assert len(c.describe_volumes()["Volumes"]) == before
     assert error(lambda: c.describe_snapshots(OwnerIds=["self"], DryRun=True))[0] == "DryRunOperation"
     assert error(lambda: c.enable_ebs_encryption_by_default(DryRun=True))[0] == "DryRunOperation"
+    # ClientToken: a retry answers the first volume; changed parameters are a mismatch.
+    first = c.create_volume(AvailabilityZone=AZ, Size=8, ClientToken="retry-1")["VolumeId"]
+    assert c.create_volume(AvailabilityZone=AZ, Size=8, ClientToken="retry-1")["VolumeId"] == first
+    code, _, status = error(lambda: c.create_volume(AvailabilityZone=AZ, Size=9, ClientToken="retry-1"))
+    assert (code, status) == ("IdempotentParameterMismatch", 400)
 
 
 def test_tags(server):
@@ -293,7 +298,8 @@ def test_snapshots_of_other_accounts_are_invisible_until_shared(server):
     assert s in {x["SnapshotId"] for x in mine.describe_snapshots(OwnerIds=[OTHER])["Snapshots"]}
     assert s not in {x["SnapshotId"] for x in mine.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
     assert s in {x["SnapshotId"] for x in theirs.describe_snapshots(RestorableByUserIds=[ACCOUNT])["Snapshots"]}
-    assert error(lambda: mine.delete_snapshot(SnapshotId=s))[0] == "UnauthorizedOperation"
+    code, _, status = error(lambda: mine.delete_snapshot(SnapshotId=s))
+    assert (code, status) == ("UnauthorizedOperation", 403)
     # A volume from it belongs to the caller and is restored block by block.
     vol = mine.create_volume(AvailabilityZone=AZ, SnapshotId=s, Encrypted=True)
     assert vol["Encrypted"] is True and f":{ACCOUNT}:key/" in vol["KmsKeyId"]

@@ -157,11 +157,19 @@ async fn parameter_errors() {
     assert_eq!(e.code, "InvalidVolume.NotFound");
     let e = t.svc.delete_volume(&ctx, ec2::DeleteVolumeRequest { volume_id: "vol-bad".into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code, "InvalidVolumeID.Malformed");
-    // ClientToken: a retry answers the same volume.
+    // ClientToken: a retry answers the same volume, also in another zone (EC2 does not compare
+    // zones); other parameters are a mismatch, and the token is the caller's alone.
     let with_token = ec2::CreateVolumeRequest { client_token: Some("tok-1".into()), ..base.clone() };
     let a = t.svc.create_volume(&ctx, with_token.clone()).await.unwrap();
-    let b = t.svc.create_volume(&ctx, with_token).await.unwrap();
+    let b = t.svc.create_volume(&ctx, with_token.clone()).await.unwrap();
     assert_eq!(a.volume_id, b.volume_id);
+    let other_zone = ec2::CreateVolumeRequest { availability_zone: Some(format!("{}c", ctx.region)), ..with_token.clone() };
+    assert_eq!(t.svc.create_volume(&ctx, other_zone).await.unwrap().volume_id, a.volume_id);
+    let bigger = ec2::CreateVolumeRequest { size: Some(base.size.unwrap_or(1) + 1), ..with_token.clone() };
+    let e = t.svc.create_volume(&ctx, bigger).await.unwrap_err();
+    assert_eq!((&*e.code, e.status), ("IdempotentParameterMismatch", 400), "{}", e.message);
+    let volumes = t.svc.describe_volumes(&ctx, ec2::DescribeVolumesRequest::default()).await.unwrap().volumes.unwrap_or_default();
+    assert_eq!(volumes.iter().filter(|v| v.volume_id == a.volume_id).count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

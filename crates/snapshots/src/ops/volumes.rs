@@ -16,7 +16,10 @@
 //! data key: the caller must be able to Decrypt under the snapshot's key through EC2.
 //!
 //! `ClientToken` makes CreateVolume idempotent: table `ebs_volume_tokens` maps
-//! `{account}/{region}/{token}` to the volume id, and a repeated call answers that volume.
+//! `{account}/{region}/{token}` to `{volume id} {digest of the parameters}` (tokens stored
+//! before the digest was kept hold the id alone), and a repeated call answers that volume —
+//! or `IdempotentParameterMismatch` if its parameters differ other than in the zone (as EC2
+//! compares retries).
 
 use super::common::{default_key_arn, encryption_by_default, resolve_key_arn, usable_snapshot};
 use super::filters::{bool_value, Filters, Paging};
@@ -164,14 +167,37 @@ fn token_key(account: AccountId, region: Region, token: &str) -> Vec<u8> {
     store::scoped(account, region, token)
 }
 
-/// The volume an earlier call with the same `ClientToken` made, if it still exists.
-async fn earlier(svc: &Snapshots, ctx: &RequestContext, token: Option<&str>) -> Result<Option<VolumeRecord>, EbsError> {
+/// The digest a ClientToken remembers: every parameter but the token, DryRun and the zone.
+fn params_digest(input: &ec2::CreateVolumeRequest) -> Result<String, EbsError> {
+    let compared = ec2::CreateVolumeRequest {
+        client_token: None,
+        dry_run: None,
+        availability_zone: None,
+        availability_zone_id: None,
+        ..input.clone()
+    };
+    let canonical = serde_json::to_vec(&compared).map_err(|_| EbsError::Internal("encode CreateVolume parameters"))?;
+    Ok(blocks::sha256_hex(&canonical))
+}
+
+/// The volume an earlier call with the same `ClientToken` made, if it still exists; a
+/// conflict if that call had other parameters (`digest`).
+async fn earlier(svc: &Snapshots, ctx: &RequestContext, token: Option<&str>, digest: &str) -> Result<Option<VolumeRecord>, EbsError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(None) };
     let (meta, account, region, key) = (svc.meta.clone(), ctx.principal.account, ctx.region, token_key(ctx.principal.account, ctx.region, token));
+    let digest = digest.to_owned();
     crate::blocking(move || -> Result<Option<VolumeRecord>, EbsError> {
         let txn = meta.read()?;
         let Some(r) = txn.get(T_VOLUME_TOKENS, &key)? else { return Ok(None) };
-        store::get_volume(txn.as_ref(), account, region, &String::from_utf8_lossy(&r.value))
+        let value = String::from_utf8_lossy(&r.value);
+        let (id, remembered) = match value.split_once(' ') {
+            Some((id, d)) => (id, Some(d)),
+            None => (&*value, None),
+        };
+        if remembered.is_some_and(|d| d != digest) {
+            return Err(EbsError::Conflict("The client token was already used for a CreateVolume request with different parameters.".into()));
+        }
+        store::get_volume(txn.as_ref(), account, region, id)
     })
     .await?
 }
@@ -205,7 +231,8 @@ async fn check_readable(svc: &Snapshots, ctx: &RequestContext, s: &SnapshotRecor
 
 pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateVolumeRequest) -> Result<ec2::Volume, EbsError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    if let Some(v) = earlier(svc, ctx, input.client_token.as_deref()).await? {
+    let digest = params_digest(&input)?;
+    if let Some(v) = earlier(svc, ctx, input.client_token.as_deref(), &digest).await? {
         return Ok(to_api(&v));
     }
     // Parameters, in the order EC2 reports them.
@@ -305,7 +332,7 @@ pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateVol
             store::put_lineage(txn.as_mut(), l)?;
         }
         if let Some(t) = &token {
-            txn.put(T_VOLUME_TOKENS, t, v.id.as_bytes())?;
+            txn.put(T_VOLUME_TOKENS, t, format!("{} {digest}", v.id).as_bytes())?;
         }
         store::put_volume(txn.as_mut(), &v)?;
         trail::commit(txn, &[event])?;
