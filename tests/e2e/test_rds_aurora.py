@@ -151,9 +151,10 @@ def test_cluster_with_a_customer_key_moves_real_bytes(server, client, tmp_path):
     assert res.returncode == 0, res.stderr
     same_storage(out, data)
 
-    # KMS saw the cluster's data keys made through RDS with the cluster's encryption context.
+    # KMS saw the cluster's data key made through RDS with the cluster's encryption context
+    # (without its plaintext, as RDS asks for a new resource's key: spec rds.md).
     ct = client("cloudtrail", account=ACCOUNT, region=REGION)
-    gdk = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "GenerateDataKey"}])["Events"]
+    gdk = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "GenerateDataKeyWithoutPlaintext"}])["Events"]
     details = [json.loads(e["CloudTrailEvent"]) for e in gdk]
     assert any(d["userIdentity"].get("invokedBy") == "rds.amazonaws.com"
                and d["requestParameters"].get("encryptionContext") == {"aws:rds:dbc-id": c["DbClusterResourceId"]}

@@ -85,7 +85,11 @@ impl Env {
                 let k = blocks::open_lineage(&self.svc.kms, &ctx, &l).await.unwrap();
                 (l, k)
             }
-            None => blocks::new_lineage(&self.svc.kms, &ctx, ctx.principal.account, ctx.region, key, &id, ctx.now).await.unwrap(),
+            None => {
+                let l = blocks::new_lineage(&self.svc.kms, &ctx, ctx.principal.account, ctx.region, key, &id, ctx.now).await.unwrap();
+                let k = blocks::open_lineage(&self.svc.kms, &ctx, &l).await.unwrap();
+                (l, k)
+            }
         };
         let mut rows: Vec<(u64, BlockRef)> = match parent {
             Some(p) => store::blocks_from(self.meta.read().unwrap().as_ref(), &p.id, 0, usize::MAX).unwrap(),

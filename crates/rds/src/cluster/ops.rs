@@ -108,7 +108,7 @@ pub(crate) async fn new_volume(
 ) -> Result<(kmsnap_snapshots::model::VolumeRecord, kmsnap_snapshots::model::LineageRecord), ClusterError> {
     let key_use = KeyUse::RdsCluster { dbc_id: resource_id.to_owned() };
     let id = kmsnap_core::ids::ec2_id("vol").map_err(|_| crate::RdsError::Internal("rng"))?;
-    let (lineage, _) = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
+    let lineage = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
     if let Some(k) = key_arn {
         blocks::grant_for_resource_as(&svc.kms, ctx, k, &id, &key_use).await?;
     }

@@ -119,7 +119,7 @@ pub async fn default_key(svc: &Rds, ctx: &RequestContext) -> Result<String, RdsE
 pub async fn new_volume(svc: &Rds, ctx: &RequestContext, dbi: &str, size_gib: i32, key_arn: Option<&str>) -> Result<(VolumeRecord, LineageRecord), RdsError> {
     let key_use = KeyUse::Rds { db_id: dbi.to_owned() };
     let id = kmsnap_core::ids::ec2_id("vol").map_err(|_| RdsError::Internal("rng"))?;
-    let (lineage, _) = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
+    let lineage = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
     if let Some(k) = key_arn {
         blocks::grant_for_resource_as(&svc.kms, ctx, k, &id, &key_use).await?;
     }

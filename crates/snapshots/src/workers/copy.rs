@@ -235,7 +235,7 @@ async fn prepare(svc: &Snapshots, job: &JobRecord, target: Target, source: &Snap
         Some(l) => l,
         None => {
             let key_use = snap.managed_by.clone().unwrap_or_default();
-            let (l, key) = blocks::new_lineage_as(&svc.kms, &ctx, key_arn.as_deref(), &snap.id, &key_use).await?;
+            let (l, key) = blocks::new_lineage_with_key(&svc.kms, &ctx, key_arn.as_deref(), &snap.id, &key_use).await?;
             keys.remember(l.clone(), key);
             l
         }
