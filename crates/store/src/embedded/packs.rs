@@ -147,7 +147,8 @@ impl Packs {
     /// of directory `dir` (whose path `make_dir` returns, creating it, on the directory's first
     /// put), durable when this returns; its key. `None`, before `fill` is called: not packable
     /// here (size, or a file system without O_DIRECT) — store it as a file. If `fill` fails,
-    /// nothing is written (the slot stays unused).
+    /// nothing is written (the slot stays unused). `fill` runs while this thread's direct buffer
+    /// is borrowed, so it must not store blobs itself.
     pub(super) fn put(
         &self,
         dir: &str,
