@@ -29,8 +29,14 @@ of the way, as a client written against an AWS SDK in a compiled language would;
 driver is the figure for python clients. Blocks are written for --seconds (indexes wrap around, so late
 requests overwrite earlier blocks), then read back for --seconds.
 
+wrk is the default driver when it is installed, and its figures are the ones held against the
+500 MB/s target. The python driver's report says what it measured without a verdict: there the
+four python processes take about a third of the 2-core machine (botocore signs every request)
+and their own latency is part of every request's cycle, so it measures python clients as much
+as the server.
+
 Usage: scripts/bench/ebs_direct_bench.py [--clients 4] [--blocks 512] [--snapshot-per-client]
-                                         [--unencrypted] [--verify] [--driver python|wrk]
+                                         [--unencrypted] [--verify] [--driver wrk|python]
 Needs: the e2e venv (boto3), target/release/kmsnap (cargo build --release --bin kmsnap);
        wrk for --driver wrk (apt-get install wrk).
 """
@@ -281,11 +287,14 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
-def report(proc, put_rate, get_rate):
+def report(proc, put_rate, get_rate, driver):
     print(f"server peak RSS {peak_rss_mib(proc.pid):.0f} MiB", flush=True)
     for name, rate in (("put", put_rate), ("get", get_rate)):
-        verdict = "meets" if rate >= TARGET_MBPS else "below"
-        print(f"{name}: {rate:.0f} MB/s {verdict} the {TARGET_MBPS} MB/s target")
+        if driver == "wrk":
+            verdict = "meets" if rate >= TARGET_MBPS else "below"
+            print(f"{name}: {rate:.0f} MB/s {verdict} the {TARGET_MBPS} MB/s target")
+        else:
+            print(f"{name}: {rate:.0f} MB/s with python clients (the target is judged with --driver wrk; see the docs)")
 
 
 def main():
@@ -296,7 +305,7 @@ def main():
     ap.add_argument("--verify", action="store_true", help="clients check each block's SHA-256 on read")
     ap.add_argument("--snapshot-per-client", action="store_true", help="each client writes its own snapshot")
     ap.add_argument("--data-dir", help="where the server's data goes (default: a temp dir, removed after)")
-    ap.add_argument("--driver", choices=("python", "wrk"), default="python")
+    ap.add_argument("--driver", choices=("python", "wrk"), default="wrk" if shutil.which("wrk") else "python")
     ap.add_argument("--seconds", type=int, default=4, help="length of each wrk phase")
     args = ap.parse_args()
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="kmsnap-ebs-bench-")
@@ -310,7 +319,7 @@ def main():
             if not shutil.which("wrk"):
                 sys.exit("wrk not found: apt-get install wrk")
             put_rate, get_rate = run_wrk(endpoint, ebs, kw, args, data_dir)
-            report(proc, put_rate, get_rate)
+            report(proc, put_rate, get_rate, "wrk")
             return
         per_client = args.snapshot_per_client
         total = args.blocks * (1 if per_client else args.clients)
@@ -340,7 +349,7 @@ def main():
                     break
         get_rate = run_phase("GetSnapshotBlock", get_worker,
                              [(endpoint, s, [(i, tokens[(s, i)]) for i in idx], args.verify) for s, idx in work])
-        report(proc, put_rate, get_rate)
+        report(proc, put_rate, get_rate, "python")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
