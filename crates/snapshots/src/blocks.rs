@@ -363,12 +363,19 @@ fn seal_into(key: Option<&DataKey>, lineage: &str, index: u64, plain: &[u8], out
         out[1..].copy_from_slice(plain);
         return Ok(());
     };
+    out[1 + NONCE_LEN..1 + NONCE_LEN + BLOCK_SIZE].copy_from_slice(plain);
+    seal_in_place(key, lineage, index, out)
+}
+
+/// Seals the plaintext block at `out[1 + NONCE_LEN..][..BLOCK_SIZE]` where it lies, under `key`
+/// with a fresh nonce: `out` ([`sealed_len`] bytes) then holds the version byte, the nonce, the
+/// ciphertext and the tag.
+fn seal_in_place(key: &DataKey, lineage: &str, index: u64, out: &mut [u8]) -> Result<(), EbsError> {
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).map_err(|_| EbsError::Internal("rng"))?;
     out[0] = SEALED;
     out[1..1 + NONCE_LEN].copy_from_slice(&nonce);
     let (body, tag_out) = out[1 + NONCE_LEN..].split_at_mut(BLOCK_SIZE);
-    body.copy_from_slice(plain);
     let tag = key
         .0
         .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(lineage, index)), body)
@@ -442,19 +449,11 @@ pub fn reseal(
         stored[0] = PLAIN;
         return Ok(stored);
     };
+    stored.resize(sealed_len(Some(key)), 0);
     if start == 1 {
-        stored.resize(1 + NONCE_LEN + BLOCK_SIZE, 0);
         stored.copy_within(1..1 + BLOCK_SIZE, 1 + NONCE_LEN);
     }
-    let mut nonce = [0u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| EbsError::Internal("rng"))?;
-    stored[0] = SEALED;
-    stored[1..1 + NONCE_LEN].copy_from_slice(&nonce);
-    let tag = key
-        .0
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(to_lineage, index)), &mut stored[1 + NONCE_LEN..])
-        .map_err(|_| EbsError::Internal("seal"))?;
-    stored.extend_from_slice(tag.as_ref());
+    seal_in_place(key, to_lineage, index, &mut stored)?;
     Ok(stored)
 }
 
