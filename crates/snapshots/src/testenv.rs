@@ -86,7 +86,7 @@ impl Env {
                 (l, k)
             }
             None => {
-                let l = blocks::new_lineage(&self.svc.kms, &ctx, ctx.principal.account, ctx.region, key, &id, ctx.now).await.unwrap();
+                let l = blocks::new_lineage(&self.svc.kms, &ctx, key, &id).await.unwrap();
                 let k = blocks::open_lineage(&self.svc.kms, &ctx, &l).await.unwrap();
                 (l, k)
             }

@@ -284,7 +284,7 @@ pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateVol
     let join = source.as_ref().filter(|s| s.account == account && s.kms_key_arn == key_arn).map(|s| s.lineage.clone());
     let new_lineage = match &join {
         Some(_) => None,
-        None => Some(blocks::new_lineage(&svc.kms, ctx, account, region, key_arn.as_deref(), &id, now).await?),
+        None => Some(blocks::new_lineage(&svc.kms, ctx, key_arn.as_deref(), &id).await?),
     };
     if let Some(k) = &key_arn {
         blocks::grant_for_resource(&svc.kms, ctx, k, &id).await?;

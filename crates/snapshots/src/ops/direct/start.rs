@@ -219,7 +219,7 @@ pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartS
             (l.clone(), false)
         }
         _ => {
-            let l = blocks::new_lineage(&svc.kms, ctx, account, region, key_arn.as_deref(), &id, now).await?;
+            let l = blocks::new_lineage(&svc.kms, ctx, key_arn.as_deref(), &id).await?;
             if let Some(k) = &l.kms_key_arn {
                 blocks::grant_for_resource(&svc.kms, ctx, k, &id).await?;
             }

@@ -285,7 +285,7 @@ async fn restore_fills_a_volume_from_a_shared_snapshot() {
     let ctx = env.ctx(OTHER, TOKYO);
     let their_key = env.key(OTHER, TOKYO).await;
     let vol_id = crate::ops::common::new_id("vol").unwrap();
-    let lineage = blocks::new_lineage(&env.svc.kms, &ctx, ctx.principal.account, ctx.region, Some(&their_key), &vol_id, ctx.now).await.unwrap();
+    let lineage = blocks::new_lineage(&env.svc.kms, &ctx, Some(&their_key), &vol_id).await.unwrap();
     let vol = VolumeRecord {
         id: vol_id.clone(),
         account: ctx.principal.account,
