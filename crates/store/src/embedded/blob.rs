@@ -240,6 +240,21 @@ impl FileBlobs {
         Ok(None)
     }
 
+    /// A fresh object of `len` bytes for `{dir}/{name}` (checked as a file key): packed into a
+    /// slot with what `fill` writes, when it fits one and the file system allows O_DIRECT;
+    /// otherwise, before `fill` is called, the key to store it under as a file.
+    fn pack(&self, dir: &str, name: &str, len: usize, fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>) -> Result<Fresh, StoreError> {
+        let key = format!("{dir}/{name}");
+        self.file_path(&key)?;
+        #[cfg(target_os = "linux")]
+        if let Some(packed) = self.packs.put(dir, || self.ensure_parents(&format!("{dir}/segment")), len, fill)? {
+            return Ok(Fresh::Packed(packed));
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (len, fill);
+        Ok(Fresh::AsFile(key))
+    }
+
     /// Creates the directories of `key`'s parent that are missing, fsyncing each new entry.
     fn ensure_parents(&self, key: &str) -> Result<PathBuf, StoreError> {
         let mut dir = self.root.clone();
@@ -344,6 +359,14 @@ fn not_found(e: &io::Error) -> bool {
     )
 }
 
+/// Where [`FileBlobs::pack`] put a fresh object, or where it goes.
+enum Fresh {
+    /// In a segment slot, under this key.
+    Packed(String),
+    /// Not packed: store it as a file under this key.
+    AsFile(String),
+}
+
 impl BlobStore for FileBlobs {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.file_path(key)?;
@@ -380,23 +403,25 @@ impl BlobStore for FileBlobs {
     /// Large objects go into a segment slot ([`super::packs`]): one O_DIRECT write and a shared data sync;
     /// the rest (and every object where O_DIRECT is refused) into `{dir}/{name}` as `put_new`.
     fn put_fresh(&self, dir: &str, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
-        self.put_fresh_with(dir, name, bytes.len(), &mut |buf| {
+        let mut copy = |buf: &mut [u8]| {
             buf.copy_from_slice(bytes);
             Ok(())
-        })
+        };
+        match self.pack(dir, name, bytes.len(), &mut copy)? {
+            Fresh::Packed(key) => Ok(key),
+            Fresh::AsFile(key) => self.put_new(&key, bytes).map(|()| key),
+        }
     }
 
     fn put_fresh_with(&self, dir: &str, name: &str, len: usize, fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>) -> Result<String, StoreError> {
-        let key = format!("{dir}/{name}");
-        self.file_path(&key)?;
-        #[cfg(target_os = "linux")]
-        if let Some(packed) = self.packs.put(dir, || self.ensure_parents(&format!("{dir}/segment")), len, &mut *fill)? {
-            return Ok(packed);
+        match self.pack(dir, name, len, &mut *fill)? {
+            Fresh::Packed(key) => Ok(key),
+            Fresh::AsFile(key) => {
+                let mut bytes = vec![0; len];
+                fill(&mut bytes)?;
+                self.put_new(&key, &bytes).map(|()| key)
+            }
         }
-        let mut bytes = vec![0; len];
-        fill(&mut bytes)?;
-        self.put_new(&key, &bytes)?;
-        Ok(key)
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
