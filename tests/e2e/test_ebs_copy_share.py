@@ -14,7 +14,6 @@ Accounts: 135713571357 (owner; scenario and sharing), 135713571358 (incremental 
 135713571359 (crash test, on a server of its own), 999999999999 (recipient; it uses only keys
 and snapshots made here). No other test uses them."""
 
-import base64
 import hashlib
 import json
 import os
@@ -28,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from blob_layout import stored_blobs
 from conftest import cross_account_key_policy, make_client
+from ebs_helpers import block_tokens, direct_snapshot, put_block, read_block, wait_snapshot
 
 OWNER = "135713571357"
 INCREMENTAL = "135713571358"
@@ -49,68 +49,19 @@ def error(call):
     return e.value.response["Error"]["Code"], e.value.response["Error"].get("Message", "")
 
 
-def checksum(data):
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
 def block_data(seed, index):
     """Deterministic, incompressible-looking 512 KiB for (seed, index)."""
     head = hashlib.sha256(f"{seed}/{index}".encode()).digest()
     return (head * (BLOCK // len(head)))[:BLOCK]
 
 
-def put_blocks(ebs, snap_id, blocks, threads=4):
-    def put(item):
-        index, data = item
-        ebs.put_snapshot_block(SnapshotId=snap_id, BlockIndex=index, BlockData=data, DataLength=BLOCK,
-                               Checksum=checksum(data), ChecksumAlgorithm="SHA256")
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(put, blocks.items()))
-
-
-def wait_snapshot(ec2, snap_id, timeout=120, observe=None):
-    """Polls DescribeSnapshots until the snapshot leaves `pending`; `observe(snapshot)` sees every
-    answer on the way."""
-    deadline = time.time() + timeout
-    while True:
-        s = ec2.describe_snapshots(SnapshotIds=[snap_id])["Snapshots"][0]
-        if observe:
-            observe(s)
-        if s["State"] != "pending":
-            return s
-        assert time.time() < deadline, f"{snap_id} still pending: {s}"
-        time.sleep(0.05)
-
-
-def direct_snapshot(server, account, blocks, size=1, parent=None, **enc):
-    """A completed snapshot in Tokyo written through StartSnapshot / PutSnapshotBlock /
-    CompleteSnapshot."""
-    ebs = client(server, "ebs", account=account)
-    kw = {"ParentSnapshotId": parent} if parent else {}
-    snap_id = ebs.start_snapshot(VolumeSize=size, **kw, **enc)["SnapshotId"]
-    put_blocks(ebs, snap_id, blocks)
-    ebs.complete_snapshot(SnapshotId=snap_id, ChangedBlocksCount=len(blocks))
-    s = wait_snapshot(client(server, "ec2", account=account), snap_id)
-    assert s["State"] == "completed", s
-    return snap_id
-
-
 def read_digests(server, account, region, snap_id):
     """SHA-256 of every block of the snapshot, read through the EBS direct API."""
     ebs = client(server, "ebs", account=account, region=region)
-    tokens, kw = {}, {}
-    while True:
-        page = ebs.list_snapshot_blocks(SnapshotId=snap_id, MaxResults=10000, **kw)
-        tokens.update({b["BlockIndex"]: b["BlockToken"] for b in page["Blocks"]})
-        if not page.get("NextToken"):
-            break
-        kw = {"NextToken": page["NextToken"]}
+    tokens = block_tokens(ebs, snap_id)
 
     def get(index):
-        r = ebs.get_snapshot_block(SnapshotId=snap_id, BlockIndex=index, BlockToken=tokens[index])
-        data = r["BlockData"].read()
-        assert r["Checksum"] == checksum(data)
-        return index, hashlib.sha256(data).hexdigest()
+        return index, hashlib.sha256(read_block(ebs, snap_id, index, tokens[index])).hexdigest()
     with ThreadPoolExecutor(4) as pool:
         return dict(pool.map(get, sorted(tokens)))
 
@@ -296,7 +247,7 @@ def test_a_later_copy_of_the_lineage_copies_only_changed_blocks(server):
     assert blob_files(server, OREGON) - before == 200
 
     changed = {i: block_data("incremental-2", i) for i in (7, 150)}  # 1% of the blocks
-    s2 = direct_snapshot(server, INCREMENTAL, changed, parent=s1)
+    s2 = direct_snapshot(server, INCREMENTAL, changed, ParentSnapshotId=s1)
     before = blob_files(server, OREGON)
     t0 = time.time()
     c2 = copy(server, INCREMENTAL, s2, Encrypted=True, KmsKeyId=dest_key)
@@ -319,8 +270,7 @@ def test_kill9_mid_copy_resumes_and_never_completes_half_made(fresh_server, tmp_
 
     def put(index):
         data = os.urandom(BLOCK)
-        ebs.put_snapshot_block(SnapshotId=snap_id, BlockIndex=index, BlockData=data, DataLength=BLOCK,
-                               Checksum=checksum(data), ChecksumAlgorithm="SHA256")
+        put_block(ebs, snap_id, index, data)
         with lock:
             want[index] = hashlib.sha256(data).hexdigest()
     with ThreadPoolExecutor(4) as pool:

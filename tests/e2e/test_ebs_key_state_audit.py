@@ -13,18 +13,15 @@ cross-region copy without KmsKeyId uses the destination region's customised defa
 Accounts 192837465001 … 192837465006 (one per test); no other test uses them. Regions
 ap-northeast-1 (sources) and us-west-2 (copies)."""
 
-import base64
-import hashlib
 import json
 import os
 import re
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import make_client
+from ebs_helpers import checksum, direct_snapshot, put_block, read_block, wait_snapshot
 
 KEY_STATE = "192837465001"
 AUDIT = "192837465002"
@@ -53,50 +50,12 @@ def error(call):
             r["ResponseMetadata"]["HTTPStatusCode"])
 
 
-def checksum(data):
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-def put(ebs, snap_id, index, data, **kw):
-    return ebs.put_snapshot_block(SnapshotId=snap_id, BlockIndex=index, BlockData=data, DataLength=len(data),
-                                  Checksum=checksum(data), ChecksumAlgorithm="SHA256", **kw)
-
-
-def wait_snapshot(ec2, snap_id, timeout=120):
-    """Polls DescribeSnapshots until the snapshot leaves `pending`."""
-    deadline = time.time() + timeout
-    while True:
-        s = ec2.describe_snapshots(SnapshotIds=[snap_id])["Snapshots"][0]
-        if s["State"] != "pending":
-            return s
-        assert time.time() < deadline, f"{snap_id} still pending: {s}"
-        time.sleep(0.05)
-
-
-def direct_snapshot(server, account, blocks, size=1, **start):
-    """A completed Tokyo snapshot written through StartSnapshot / PutSnapshotBlock / CompleteSnapshot."""
-    ebs = client(server, "ebs", account)
-    snap_id = ebs.start_snapshot(VolumeSize=size, **start)["SnapshotId"]
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda item: put(ebs, snap_id, *item), blocks.items()))
-    assert ebs.complete_snapshot(SnapshotId=snap_id, ChangedBlocksCount=len(blocks))["Status"] == "pending"
-    s = wait_snapshot(client(server, "ec2", account), snap_id)
-    assert s["State"] == "completed", s
-    return snap_id
-
-
 def read_blocks(server, account, snap_id, region=TOKYO):
     """Every block of the snapshot, read back through the EBS direct API."""
     ebs = client(server, "ebs", account, region)
     listed = ebs.list_snapshot_blocks(SnapshotId=snap_id, MaxResults=10000)
     assert "NextToken" not in listed
-    out = {}
-    for b in listed["Blocks"]:
-        r = ebs.get_snapshot_block(SnapshotId=snap_id, BlockIndex=b["BlockIndex"], BlockToken=b["BlockToken"])
-        data = r["BlockData"].read()
-        assert r["Checksum"] == checksum(data)
-        out[b["BlockIndex"]] = data
-    return out
+    return {b["BlockIndex"]: read_block(ebs, snap_id, b["BlockIndex"], b["BlockToken"]) for b in listed["Blocks"]}
 
 
 def new_volume(ec2, **kw):
@@ -244,11 +203,11 @@ def test_put_snapshot_block_progress_reaches_describe_snapshots(server):
         s = ec2.describe_snapshots(SnapshotIds=[snap_id])["Snapshots"][0]
         return s["State"], s["Progress"]
     data = os.urandom(BLOCK)
-    put(ebs, snap_id, 0, data, Progress=42)
+    put_block(ebs, snap_id, 0, data, Progress=42)
     assert described() == ("pending", "42%")
     filtered = ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "progress", "Values": ["42%"]}])["Snapshots"]
     assert [s["SnapshotId"] for s in filtered] == [snap_id]
-    put(ebs, snap_id, 1, data, Progress=87)
+    put_block(ebs, snap_id, 1, data, Progress=87)
     assert described() == ("pending", "87%")
     ebs.complete_snapshot(SnapshotId=snap_id, ChangedBlocksCount=2)
     assert wait_snapshot(ec2, snap_id)["State"] == "completed"
