@@ -26,6 +26,12 @@ pub enum AuthError {
     /// `X-Amz-Content-SHA256` carries a hash that is not the body's.
     #[error("payload hash does not match the body")]
     PayloadHashMismatch,
+    /// The request carries `x-amz-*` headers that its signature does not cover (names, lower
+    /// case, sorted). SigV4 requires every `x-amz-*` header present to be signed: an unsigned
+    /// one could be changed by anyone replaying the request (`X-Amz-Target` chooses the
+    /// operation, `x-amz-checksum` vouches for an unsigned body).
+    #[error("x-amz-* headers not signed: {0:?}")]
+    HeadersNotSigned(Vec<String>),
     /// `X-Amz-Content-SHA256: UNSIGNED-PAYLOAD` on an operation that signs its payload.
     #[error("unsigned payload not allowed for this operation")]
     UnsignedPayloadNotAllowed,
@@ -73,6 +79,9 @@ pub enum AuthError {
 
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
 const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+/// S3's text for the same refusal (its `HeadersNotSigned` error); the other services use their
+/// signature-mismatch code with it.
+const HEADERS_NOT_SIGNED: &str = "There were headers present in the request which were not signed";
 const MISSING_TOKEN: &str = "Request is missing Authentication Token";
 const EXPIRED_TOKEN: &str = "The security token included in the request is expired";
 const EC2_AUTH_FAILURE: &str = "AWS was not able to validate the provided access credentials";
@@ -145,6 +154,10 @@ impl AuthError {
             AuthError::SignatureMismatch | AuthError::PayloadHashMismatch | AuthError::UnsignedPayloadNotAllowed => {
                 bad_sig(SIGNATURE_MISMATCH.to_owned())
             }
+            AuthError::HeadersNotSigned(names) => bad_sig(format!(
+                "{HEADERS_NOT_SIGNED}: {}",
+                names.join(", ")
+            )),
             AuthError::ScopeDateMismatch { scope_date, amz_date } => bad_sig(format!(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{scope_date}' != '{}', from '{amz_date}'.",
                 amz_date.get(..8).unwrap_or(amz_date)

@@ -12,6 +12,11 @@
 //! with only unreserved characters bare and sorted, header values are trimmed with inner
 //! whitespace collapsed.
 //!
+//! Every `x-amz-*` header the request carries must be among the signed headers
+//! ([`unsigned_amz_headers`]), in both forms, as SigV4 requires: otherwise a captured request
+//! could be replayed with, say, another `X-Amz-Target` (another operation) or another
+//! `x-amz-checksum` beside an unsigned body. Every AWS SDK signs all of them already.
+//!
 //! Payload hash: the value of `X-Amz-Content-SHA256` when present, else the SHA-256 of the body
 //! (for a presigned GET that is the empty-body hash, as botocore's `SigV4QueryAuth` signs it).
 //! AWS signs with the header's value as given; we additionally refuse a hex value that is not the
@@ -328,6 +333,8 @@ fn parse_header_form(req: &SignedRequest<'_>, h: &str) -> Result<ParsedAuth, Aut
     };
     check_scope_date(&scope_date, &amz_date)?;
     let session_token = header_str(req.headers, "x-amz-security-token")?.map(str::to_owned);
+    let signed_headers = parse_signed_headers(signed_headers)?;
+    require_amz_headers_signed(req.headers, &signed_headers)?;
     Ok(ParsedAuth {
         form: AuthForm::Header,
         access_key_id,
@@ -336,7 +343,7 @@ fn parse_header_form(req: &SignedRequest<'_>, h: &str) -> Result<ParsedAuth, Aut
         service,
         amz_date,
         time,
-        signed_headers: parse_signed_headers(signed_headers)?,
+        signed_headers,
         signature: signature.to_owned(),
         session_token,
     })
@@ -379,6 +386,8 @@ fn parse_query_form(
         .filter(|e| (0..=MAX_PRESIGNED_EXPIRES).contains(e))
         .ok_or_else(|| malformed(format!("X-Amz-Expires must be a non-negative integer of at most {MAX_PRESIGNED_EXPIRES} seconds.")))?;
     check_scope_date(&scope_date, &amz_date)?;
+    let signed_headers = parse_signed_headers(&signed_headers)?;
+    require_amz_headers_signed(req.headers, &signed_headers)?;
     Ok(ParsedAuth {
         form: AuthForm::Query { expires_secs },
         access_key_id,
@@ -387,10 +396,38 @@ fn parse_query_form(
         service,
         amz_date,
         time,
-        signed_headers: parse_signed_headers(&signed_headers)?,
+        signed_headers,
         signature,
         session_token: qp(X_AMZ_SECURITY_TOKEN),
     })
+}
+
+/// The `x-amz-*` headers of `headers` that `signed` (lower-case names) does not list, sorted
+/// and deduplicated. Two exceptions (docs/security.md, "Signed headers"): `x-amzn-trace-id` is
+/// not an `x-amz-` header (proxies add it, and no signer signs it); `x-amz-security-token` may
+/// be added after signing, as AWS's own signing test suite does (`post-sts-header-after`) and
+/// SDKs do for some services — harmless, because a session token only opens the one temporary
+/// access key it was minted for ([`crate::keyring`]), so it cannot be swapped for another.
+pub fn unsigned_amz_headers(headers: &HeaderMap, signed: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = headers
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| k.starts_with("x-amz-") && *k != "x-amz-security-token")
+        .filter(|k| !signed.iter().any(|s| s == k))
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn require_amz_headers_signed(headers: &HeaderMap, signed: &[String]) -> Result<(), AuthError> {
+    let unsigned = unsigned_amz_headers(headers, signed);
+    if unsigned.is_empty() {
+        Ok(())
+    } else {
+        Err(AuthError::HeadersNotSigned(unsigned))
+    }
 }
 
 /// The payload hash that enters the canonical request (see the module docs).
