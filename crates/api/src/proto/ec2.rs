@@ -155,6 +155,11 @@ mod tests {
             "Owner.0=x",
             "Owner.999999999=x",
             "Owner.99999999999999999999=x",
+            "Owner.-1=x",
+            "Owner.x=x",
+            "Owner.=x",
+            "Owner.+1=x",
+            "Filter.1.Value.-1=x",
             "MaxResults=99999999999",
         ] {
             let e = decode(bad).unwrap_err();

@@ -5,7 +5,8 @@
 //! The decoder is driven by the shape, not by the keys: for every member it looks up the keys
 //! the member would have been written under, so unknown parameters are ignored (AWS answers
 //! `UnknownParameter` for some; ignoring is what older AWS endpoints did). List indices only
-//! order the elements; gaps are tolerated and indices above [`MAX_LIST_INDEX`] are rejected.
+//! order the elements; gaps are tolerated; an index that is not an integer from 1 to
+//! [`MAX_LIST_INDEX`] is rejected.
 
 use super::common::{scalar_from_str, upper_first, MAX_DEPTH, MAX_LIST_INDEX};
 use crate::error::AwsError;
@@ -80,12 +81,13 @@ impl FormDecoder<'_> {
         let mut out = BTreeSet::new();
         for (k, _) in self.keys_with_prefix(&prefix) {
             let rest = &k[prefix.len()..];
+            // Every key under `<base>.` belongs to this list, so what follows the dot must
+            // be an index: `VolumeId.-1` or `VolumeId.x` is refused like `VolumeId.0`
+            // (silently dropping it once widened DescribeVolumes to every volume).
             let seg = rest.split('.').next().unwrap_or("");
-            if seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            match seg.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIST_INDEX).contains(&n) => {
+            let digits = !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit());
+            match seg.parse::<u32>().ok().filter(|_| digits) {
+                Some(n) if (1..=MAX_LIST_INDEX).contains(&n) => {
                     out.insert(n);
                 }
                 _ => {
