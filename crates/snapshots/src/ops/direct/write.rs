@@ -204,11 +204,10 @@ fn check_volume(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, id: &str)
     let not_found = || EbsError::VolumeNotFound { id: id.to_owned() };
     let (account, region) = store::locate(txn, id)?.ok_or_else(not_found)?;
     let vol = store::get_volume(txn, account, region, id)?.ok_or_else(not_found)?;
-    if region != ctx.region {
+    // Another account's volume is answered exactly like one that does not exist (as the
+    // reads do), so these endpoints never tell a stranger which volume ids exist.
+    if region != ctx.region || account != ctx.principal.account {
         return Err(not_found());
-    }
-    if account != ctx.principal.account {
-        return Err(EbsError::AccessDenied { reason: "UNAUTHORIZED_ACCOUNT", message: format!("The volume {id} belongs to another account.") });
     }
     if !matches!(vol.state, VolumeState::Available | VolumeState::InUse) {
         return Err(EbsError::IncorrectState(format!("The volume {id} is {}; it must be available or in-use.", vol.state.as_str())));
