@@ -67,8 +67,22 @@ fn constraints_of(c: Option<api::GrantConstraints>) -> Result<Constraints, KmsEr
     if c.encryption_context_equals.is_some() && c.encryption_context_subset.is_some() {
         return Err(validation("A grant constraint can contain either EncryptionContextEquals or EncryptionContextSubset, but not both."));
     }
+    // AWS's documented bounds (CreateGrant `Constraints`; docs/security.md, "Bounded requests"): a grant is
+    // copied into the audit record of every call it authorizes, so it must stay small.
+    for map in [&c.encryption_context_subset, &c.encryption_context_equals].into_iter().flatten() {
+        if map.len() > MAX_CONSTRAINT_PAIRS || map.values().any(|v| v.chars().count() > MAX_CONSTRAINT_VALUE_CHARS) {
+            return Err(validation(format!(
+                "Each grant constraint can include up to {MAX_CONSTRAINT_PAIRS} encryption context pairs, and each encryption context value can include up to {MAX_CONSTRAINT_VALUE_CHARS} characters."
+            )));
+        }
+    }
     Ok(Constraints { subset: c.encryption_context_subset, equals: c.encryption_context_equals })
 }
+
+/// Encryption context pairs in one grant constraint (AWS API reference, `GrantConstraints`).
+const MAX_CONSTRAINT_PAIRS: usize = 8;
+/// Characters in one encryption context value of a grant constraint (same source).
+const MAX_CONSTRAINT_VALUE_CHARS: usize = 384;
 
 fn entry(rec: &GrantRecord) -> api::GrantListEntry {
     let map = |m: &Option<BTreeMap<String, String>>| m.clone();
