@@ -4,10 +4,10 @@
 
 use crate::config::{Config, Mode};
 use crate::handlers::{self, RequestContext};
+use crate::limits;
 use crate::metrics::Metrics;
 use crate::serve::ServeError;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Request, Response, StatusCode};
 use bytes::Bytes;
 use kmsnap_api::proto::{self, Decoded, HttpRequest, HttpResponse};
@@ -20,9 +20,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Largest request body accepted (an EBS block is 512 KiB; KMS requests are far smaller).
-pub const MAX_BODY: usize = 8 * 1024 * 1024;
 
 pub struct App {
     pub meta: Arc<dyn MetaStore>,
@@ -47,6 +44,8 @@ pub struct App {
     pub iam: Arc<kmsnap_auth::iam::Iam>,
     /// IAM's policies as KMS, STS and IAM itself evaluate them.
     pub iam_policies: Arc<crate::iam_policies::IamPolicies>,
+    /// What one request may cost before it is refused ([`crate::limits`]).
+    pub limits: crate::limits::Limits,
 }
 
 impl App {
@@ -98,6 +97,7 @@ impl App {
             audit,
             iam,
             iam_policies,
+            limits: crate::limits::Limits::from_config(&config.limits),
         })
     }
 }
@@ -135,30 +135,47 @@ pub fn spawn_workers(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-pub fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(app)
-}
-
-async fn handle(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request<Body>,
-) -> Response<Body> {
+/// One request, from its head to its response. Order matters (docs/security.md): the limits
+/// on the head and the cross-site refusal come before anything else; an operation whose body
+/// is unsigned (EBS PutSnapshotBlock) is authenticated from its head alone, before its body is
+/// read; the body is read against a deadline and a size limit; only then routing, SigV4,
+/// decoding and the domain.
+pub async fn serve_request(app: &App, peer: SocketAddr, req: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let request_id = kmsnap_core::ids::request_id();
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, &request_id, "Request body too large"),
+    let internal = parts.uri.path().starts_with("/_kmsnap/");
+    if let Some(breach) = limits::check_head(&parts, &app.limits) {
+        return limits::early_error(&parts, &breach.to_aws_error(), &request_id);
+    }
+    if let Some(why) = limits::cross_site(&parts.headers) {
+        tracing::info!(request_id, reason = %why, "cross-site browser request refused");
+        if internal {
+            return plain(StatusCode::FORBIDDEN, &request_id, "Cross-site browser requests are refused");
+        }
+        let err = AwsError::new("AccessDenied", 403, "Cross-site browser requests are refused.");
+        return limits::early_error(&parts, &err, &request_id);
+    }
+    let pre_authenticated = if internal { None } else { authenticate_head(app, &parts, peer, &request_id) };
+    let pre_authenticated = match pre_authenticated {
+        Some(Err(resp)) => return resp,
+        Some(Ok(ctx)) => Some(ctx),
+        None => None,
+    };
+    let max = app.limits.max_body;
+    let body = match tokio::time::timeout(app.limits.body_timeout, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return limits::early_error(&parts, &limits::Breach::BodyTooLarge(max).to_aws_error(), &request_id),
+        Err(_) => return limits::early_error(&parts, &limits::Breach::BodyTimeout.to_aws_error(), &request_id),
     };
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
 
     if let Some(rest) = path.strip_prefix("/_kmsnap/").filter(|r| r.starts_with("volumes/") || r.starts_with("db/")) {
-        return crate::internal::signed(&app, &parts, rest, &body, peer, &request_id).await;
+        return crate::internal::signed(app, &parts, rest, &body, peer, &request_id).await;
     }
     if let Some(rest) = path.strip_prefix("/_kmsnap/") {
-        return crate::internal::handle(&app, parts.method.as_str(), rest, &body, &request_id).await;
+        return crate::internal::handle(app, &parts, rest, &body, &request_id).await;
     }
 
     let http_req = HttpRequest { method: parts.method.as_str(), path, query, headers: &parts.headers, body: &body };
@@ -173,7 +190,7 @@ async fn handle(
     let service = route.service;
     let op_name = route.operation_name();
 
-    let result = serve_routed(&app, route, &http_req, peer, &request_id).await;
+    let result = serve_routed(app, route, &http_req, pre_authenticated, peer, &request_id).await;
     let resp = match result {
         Ok((output, payload)) => match route.op {
             OpMatch::InScope(op) => proto::encode_output(service, op, &output, payload, &request_id),
@@ -192,16 +209,52 @@ async fn handle(
     into_response(resp)
 }
 
+/// For a request that declares `X-Amz-Content-SHA256: UNSIGNED-PAYLOAD` and routes (from its
+/// head) to an operation modelled with an unsigned body, SigV4 needs nothing of the body: such
+/// a request is authenticated before its body is read, so a bad signature on a 512 KiB block
+/// upload costs the server no read. `None` for every other request (authenticated later,
+/// with its body).
+fn authenticate_head(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Option<Result<RequestContext, Response<Body>>> {
+    let unsigned = parts.headers.get("x-amz-content-sha256").is_some_and(|v| v.as_bytes() == sigv4::UNSIGNED_PAYLOAD.as_bytes());
+    if !unsigned {
+        return None;
+    }
+    let head = HttpRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &limits::EMPTY,
+    };
+    let route = router::route(&head).ok()?;
+    if !matches!(route.op, OpMatch::InScope(op) if op.unsigned_payload) {
+        return None;
+    }
+    Some(authenticate(app, &route, &head, peer, request_id).map_err(|err| {
+        app.metrics.record(route.service.name, route.operation_name(), err.status, std::time::Duration::ZERO);
+        into_response(proto::encode_error(route.service, &err, request_id))
+    }))
+}
+
 /// Authenticate, decode, validate and dispatch a routed request.
 async fn serve_routed(
     app: &App,
     route: Route,
     req: &HttpRequest<'_>,
+    pre_authenticated: Option<RequestContext>,
     peer: SocketAddr,
     request_id: &str,
 ) -> Result<(serde_json::Value, Option<Bytes>), AwsError> {
     let service = route.service;
-    let ctx = authenticate(app, &route, req, peer, request_id)?;
+    let ctx = match pre_authenticated {
+        Some(ctx) => ctx,
+        None => authenticate(app, &route, req, peer, request_id)?,
+    };
     let op = match route.op {
         OpMatch::InScope(op) => op,
         OpMatch::NotInScope(name) => return Err(AwsError::not_implemented(service.name, name)),

@@ -9,6 +9,11 @@
 //! secret_access_key = "..."
 //! account = "111111111111"
 //! user = "alice"          # optional: an IAM user name; absent = the account root
+//!
+//! [limits]                # docs/security.md "Bounded requests"; each has an env override
+//! header_timeout_seconds = 30   # KMSNAP_HEADER_TIMEOUT_SECONDS (also the keep-alive idle timeout)
+//! body_timeout_seconds = 60     # KMSNAP_BODY_TIMEOUT_SECONDS
+//! max_connections = 1024        # KMSNAP_MAX_CONNECTIONS
 //! ```
 
 use serde::Deserialize;
@@ -25,6 +30,17 @@ pub struct Config {
     pub root_key_file: Option<String>,
     pub data_dir: Option<String>,
     pub listen: Option<String>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: what a connection may cost (see [`crate::limits::Limits`]); unset = default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub header_timeout_seconds: Option<u64>,
+    pub body_timeout_seconds: Option<u64>,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,8 +108,36 @@ impl Config {
         Ok(cfg)
     }
 
-    /// `KMSNAP_AUTH_MODE` overrides `auth.mode`.
+    /// `KMSNAP_AUTH_MODE` overrides `auth.mode`; `KMSNAP_HEADER_TIMEOUT_SECONDS`,
+    /// `KMSNAP_BODY_TIMEOUT_SECONDS` and `KMSNAP_MAX_CONNECTIONS` override `[limits]`.
     pub fn apply_env(&mut self) -> Result<(), ConfigError> {
+        fn positive<T: std::str::FromStr + Default + PartialOrd>(name: &str) -> Result<Option<T>, ConfigError> {
+            match std::env::var(name) {
+                Err(_) => Ok(None),
+                Ok(v) => match v.trim().parse::<T>() {
+                    Ok(n) if n > T::default() => Ok(Some(n)),
+                    _ => Err(ConfigError::Invalid { name: name.into(), message: format!("expected a positive whole number, got {v:?}") }),
+                },
+            }
+        }
+        if let Some(n) = positive("KMSNAP_HEADER_TIMEOUT_SECONDS")? {
+            self.limits.header_timeout_seconds = Some(n);
+        }
+        if let Some(n) = positive("KMSNAP_BODY_TIMEOUT_SECONDS")? {
+            self.limits.body_timeout_seconds = Some(n);
+        }
+        if let Some(n) = positive("KMSNAP_MAX_CONNECTIONS")? {
+            self.limits.max_connections = Some(n);
+        }
+        for (name, zero) in [
+            ("limits.header_timeout_seconds", self.limits.header_timeout_seconds == Some(0)),
+            ("limits.body_timeout_seconds", self.limits.body_timeout_seconds == Some(0)),
+            ("limits.max_connections", self.limits.max_connections == Some(0)),
+        ] {
+            if zero {
+                return Err(ConfigError::Invalid { name: name.into(), message: "must be positive".into() });
+            }
+        }
         if let Ok(m) = std::env::var("KMSNAP_AUTH_MODE") {
             self.auth.mode = match m.as_str() {
                 "dev" => Mode::Dev,

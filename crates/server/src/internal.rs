@@ -1,6 +1,8 @@
 //! kmsnap's own endpoints under `/_kmsnap/` (DESIGN.md "Running it"):
 //! `GET health`, `GET metrics`, `GET|POST clock` and `POST reset` (the last two dev mode only).
-//! The clock offset is persisted so that time never runs backwards across a restart.
+//! The clock offset is persisted so that time never runs backwards across a restart. Their
+//! mutating calls take only `Content-Type: application/json`, and the request path refuses
+//! cross-site browser requests before they get here (docs/security.md, "Web pages").
 //!
 //! `volumes/{vol}/blocks…` and `db/{db}` ([`signed`]) are what `kmsnap volume import` and
 //! `kmsnap db import/export` move raw images through (AWS has no API that writes or reads a
@@ -49,7 +51,23 @@ fn clock_state(app: &App) -> serde_json::Value {
     })
 }
 
-pub async fn handle(app: &App, method: &str, path: &str, body: &[u8], request_id: &str) -> Response<Body> {
+/// Whether `headers` declare a JSON body. A web page cannot send `application/json` to another
+/// origin without a CORS preflight, which kmsnap never answers: together with the refusal of
+/// foreign `Origin`s ([`crate::limits::cross_site`]) this keeps web pages away from the
+/// mutating endpoints (docs/security.md, "Web pages").
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+pub async fn handle(app: &App, parts: &axum::http::request::Parts, path: &str, body: &[u8], request_id: &str) -> Response<Body> {
+    let method = parts.method.as_str();
+    if method != "GET" && !json_content_type(&parts.headers) {
+        return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, request_id, "kmsnap's endpoints take Content-Type: application/json");
+    }
     match (method, path) {
         ("GET", "health") => json(
             StatusCode::OK,

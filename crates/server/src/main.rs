@@ -13,6 +13,7 @@ mod handlers;
 mod iam_policies;
 mod iam_store;
 mod internal;
+mod limits;
 mod metrics;
 mod rootkey;
 mod secret;

@@ -62,6 +62,45 @@ pub fn default_data_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/kmsnap"))
 }
 
+/// Creates `dir` (0700 under the umask [`run`] sets) or, when it exists, warns about every
+/// entry in its first two levels that other users may read or write: kmsnap does not change
+/// modes it did not set, but says how to fix them.
+fn make_private(dir: &std::path::Path) -> Result<(), ServeError> {
+    use std::os::unix::fs::PermissionsExt;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        return Ok(());
+    }
+    let mut wide = Vec::new();
+    let mut visit = |p: &std::path::Path| {
+        if let Ok(m) = std::fs::symlink_metadata(p) {
+            let mode = m.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                wide.push(format!("{} ({mode:04o})", p.display()));
+            }
+        }
+    };
+    visit(dir);
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        visit(&entry.path());
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            for inner in std::fs::read_dir(entry.path())?.flatten() {
+                visit(&inner.path());
+            }
+        }
+    }
+    if !wide.is_empty() {
+        tracing::warn!(
+            "data dir {} is open to other users: {}; kmsnap creates everything 0700/0600 — run `chmod -R go-rwx {}`",
+            dir.display(),
+            wide.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -71,6 +110,10 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     } else {
         fmt.with_ansi(false).init();
     }
+
+    // Everything kmsnap creates — the data dir, the store, the audit journal, block segments —
+    // is for its own user only (docs/security.md, "Private data dir").
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 
     let mut config = match &args.config {
         Some(p) => Config::load(p)?,
@@ -90,7 +133,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             .or_else(|| config.data_dir.as_ref().map(PathBuf::from))
             .or_else(default_data_dir)
             .ok_or(ServeError::NoDataDir)?;
-        std::fs::create_dir_all(&d)?;
+        make_private(&d)?;
         Some(d)
     };
     let root = crate::rootkey::load(root_key_file.as_deref(), data_dir.as_deref())?;
@@ -114,14 +157,70 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             out.flush()?;
         }
         let workers = crate::app::spawn_workers(app.clone());
-        let router = crate::app::router(app.clone());
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        accept_loop(app, listener).await;
         workers.abort();
         tracing::info!("kmsnap stopped");
         Ok(())
     })
+}
+
+/// How long a shutdown waits for in-flight requests before it stops anyway.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Serves HTTP/1.1 connections until SIGINT/SIGTERM, then drains in-flight requests.
+///
+/// At most `limits.max_connections` connections are served at once (further clients wait in
+/// the kernel's listen queue until a slot frees); hyper closes a connection whose request
+/// head has not arrived within `limits.header_timeout` — which also closes kept-alive
+/// connections idle that long — and [`crate::app::serve_request`] bounds the body's time and
+/// size (docs/security.md, "Bounded requests").
+async fn accept_loop(app: Arc<App>, listener: tokio::net::TcpListener) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let limits = app.limits.clone();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(crate::app::serve_request(&app, peer, req.map(axum::body::Body::new)).await) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(DRAIN) => tracing::warn!("in-flight requests still running after {DRAIN:?}; stopping"),
+    }
 }
 
 async fn shutdown_signal() {
