@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust workspace (unit, integration, store crash tests), the check that the
 # generated shapes are current, and the end-to-end suite (pytest + boto3 + aws cli against the
-# release binary). Installs what it needs itself: a Python venv under tests/e2e/.venv.
+# release binary). Installs what it needs itself: a Python venv under tests/e2e/.venv, and the
+# AWS SDK for JavaScript v3 (a second real client) under tests/e2e/js/node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,17 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s tests/e2e/requirements.txt "$VENV/.re
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet -r tests/e2e/requirements.txt
   cp tests/e2e/requirements.txt "$VENV/.requirements"
+fi
+
+# The AWS SDK for JavaScript v3: a second real client besides botocore (tests/e2e/test_js_sdk.py).
+JS=tests/e2e/js
+if [ ! -d "$JS/node_modules/@aws-sdk/client-kms" ] || ! cmp -s "$JS/package-lock.json" "$JS/node_modules/.kmsnap-lock"; then
+  echo "== installing $JS/node_modules"
+  if ! command -v npm >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq nodejs npm
+  fi
+  (cd "$JS" && npm ci --no-audit --no-fund --silent)
+  cp "$JS/package-lock.json" "$JS/node_modules/.kmsnap-lock"
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
