@@ -30,6 +30,9 @@ pub enum PolicySource {
     ResourceBased,
     /// An identity-based policy (IAM user/role policy).
     IdentityBased,
+    /// A session policy (the `Policy` / `PolicyArns` of the AssumeRole call that created a
+    /// role session). It limits what the session's identity-based policies allow.
+    Session,
 }
 
 impl PolicySource {
@@ -38,6 +41,7 @@ impl PolicySource {
         match self {
             PolicySource::ResourceBased => "resource-based",
             PolicySource::IdentityBased => "identity-based",
+            PolicySource::Session => "session",
         }
     }
 }
@@ -123,7 +127,7 @@ impl Decision {
             (DecisionEffect::Allow, _) => None,
             (DecisionEffect::ExplicitDeny, Some(s)) => {
                 let article = match s.source {
-                    PolicySource::ResourceBased => "a",
+                    PolicySource::ResourceBased | PolicySource::Session => "a",
                     PolicySource::IdentityBased => "an",
                 };
                 Some(format!(

@@ -118,8 +118,13 @@ impl PrincipalInfo {
 pub enum PrincipalMatch {
     /// `"*"` / `{"AWS": "*"}`.
     Wildcard,
-    /// The caller was named: its user ARN, its role (or session) ARN, a service name, or
-    /// the account root ARN when the caller *is* the root user.
+    /// The caller's role session was named by its full session ARN
+    /// (`arn:aws:sts::<acct>:assumed-role/<role>/<session>`). AWS grants such permissions to
+    /// the session itself, after it was created, so session policies do not limit them (IAM
+    /// User Guide, "Session policies"; kmsnap's docs/sts-sessions.md).
+    Session,
+    /// The caller was named: its user ARN, its role ARN (or every session of the role), a
+    /// service name, or the account root ARN when the caller *is* the root user.
     Exact,
     /// Matched only because the statement names the caller's account (`"111122223333"` or
     /// `arn:aws:iam::111122223333:root`) and the caller is not the root user. In AWS this
@@ -142,11 +147,12 @@ impl PrincipalMatch {
     /// first, delegation to the account last. Lower is preferred.
     pub(crate) fn rank(self) -> u8 {
         match self {
-            PrincipalMatch::Exact => 0,
-            PrincipalMatch::Identity => 1,
-            PrincipalMatch::Wildcard => 2,
-            PrincipalMatch::NotPrincipal => 3,
-            PrincipalMatch::AccountRoot => 4,
+            PrincipalMatch::Session => 0,
+            PrincipalMatch::Exact => 1,
+            PrincipalMatch::Identity => 2,
+            PrincipalMatch::Wildcard => 3,
+            PrincipalMatch::NotPrincipal => 4,
+            PrincipalMatch::AccountRoot => 5,
         }
     }
 }
@@ -176,8 +182,11 @@ fn spec_match(spec: &PrincipalSpec, p: &PrincipalInfo) -> Option<PrincipalMatch>
             session,
         } if *account == p.account => {
             let (r, s) = p.role_session()?;
-            (r == role && session.as_deref().is_none_or(|want| want == s))
-                .then_some(PrincipalMatch::Exact)
+            match session.as_deref() {
+                _ if r != role => None,
+                Some(want) => (want == s).then_some(PrincipalMatch::Session),
+                None => Some(PrincipalMatch::Exact),
+            }
         }
         PrincipalSpec::OtherArn(arn) if *arn == p.arn => Some(PrincipalMatch::Exact),
         PrincipalSpec::Service(name) => match &p.kind {
@@ -198,7 +207,7 @@ fn excluded(specs: &[PrincipalSpec], p: &PrincipalInfo) -> bool {
     let direct = specs.iter().any(|s| {
         matches!(
             spec_match(s, p),
-            Some(PrincipalMatch::Exact | PrincipalMatch::Wildcard)
+            Some(PrincipalMatch::Session | PrincipalMatch::Exact | PrincipalMatch::Wildcard)
         )
     });
     if p.kind == PrincipalKind::Root || p.is_service() {

@@ -269,6 +269,66 @@ fn role_with_path_matches_its_sessions() {
     );
 }
 
+/// IAM User Guide, "Session policies": a resource-based policy that names the session ARN
+/// grants to the session directly (session policies do not limit it), one that names the role
+/// ARN grants to the role (they do). The match kind tells the caller which.
+#[test]
+fn session_arn_and_role_arn_matches_differ() {
+    let p = resource(json!({"Statement": [
+        {"Sid": "session", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:sts::111122223333:assumed-role/Builder/ci"},
+         "Action": "kms:Decrypt", "Resource": "*"},
+        {"Sid": "role", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:iam::111122223333:role/Builder"},
+         "Action": ["kms:Decrypt", "kms:Encrypt"], "Resource": "*"}]}));
+    let none = ConditionContext::new;
+    let d = p.evaluate(&req(session(ACCT, "Builder", "ci"), "kms:Decrypt", none()));
+    assert_eq!(d.principal_match, Some(PrincipalMatch::Session));
+    assert_eq!(d.statement.unwrap().sid.as_deref(), Some("session"));
+    let d = p.evaluate(&req(session(ACCT, "Builder", "ci"), "kms:Encrypt", none()));
+    assert_eq!(d.principal_match, Some(PrincipalMatch::Exact));
+    let d = p.evaluate(&req(
+        session(ACCT, "Builder", "other"),
+        "kms:Decrypt",
+        none(),
+    ));
+    assert_eq!(d.principal_match, Some(PrincipalMatch::Exact));
+    assert!(!PrincipalMatch::Session.is_account_delegation());
+}
+
+/// Session policies name themselves in AccessDenied messages as AWS does.
+#[test]
+fn session_policy_messages() {
+    let p = identity(json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*"}]}));
+    let r = req(
+        session(ACCT, "Builder", "ci"),
+        "kms:Encrypt",
+        ConditionContext::new(),
+    );
+    let d = evaluate(&[(&p, PolicySource::Session)], &r);
+    assert_eq!(
+        d.access_denied_message(&r, PolicySource::Session).unwrap(),
+        format!(
+            "User: arn:aws:sts::{ACCT}:assumed-role/Builder/ci is not authorized to perform: \
+             kms:Encrypt on resource: {KEY} with an explicit deny in a session policy"
+        )
+    );
+    let r = req(
+        session(ACCT, "Builder", "ci"),
+        "kms:Decrypt",
+        ConditionContext::new(),
+    );
+    let d = evaluate(&[(&p, PolicySource::Session)], &r);
+    assert_eq!(
+        d.access_denied_message(&r, PolicySource::Session).unwrap(),
+        format!(
+            "User: arn:aws:sts::{ACCT}:assumed-role/Builder/ci is not authorized to perform: \
+             kms:Decrypt on resource: {KEY} because no session policy allows the kms:Decrypt action"
+        )
+    );
+}
+
 /// "Allowing users in other accounts to use a KMS key": the key policy names the other
 /// account; the match is a delegation (the other account's IAM must allow too).
 #[test]
