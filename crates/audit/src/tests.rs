@@ -151,6 +151,8 @@ fn user_identity_types() {
             role_name: "Admin".into(),
             role_arn: format!("arn:aws:iam::{A}:role/Admin"),
             session_name: "sess1".into(),
+            session_policy: None,
+            source_identity: None,
         },
         access_key_id: "ASIAEXAMPLE".into(),
     };

@@ -5,8 +5,10 @@
 //! 2. STS temporary keys (`ASIA` + 16 characters, both modes). These are stateless: the secret
 //!    is an HMAC of the access key id under an HKDF subkey of the server's root key, and the
 //!    session token is an AES-256-GCM sealed claim set (version, access key id, account, role,
-//!    session name, expiry) under another derived key. Any server holding the root key can verify
-//!    them; nothing is stored. A temporary key is only accepted with its own session token;
+//!    session name, expiry and, since format 2, the session policies and source identity) under
+//!    another derived key. Any server holding the root key can verify them; nothing is stored. A
+//!    temporary key is only accepted with its own session token. Tokens of format 1 (issued
+//!    before session policies were enforced) still open, as sessions without session policies;
 //! 3. IAM users' access keys (`AKIA` + 16 characters, both modes), through the wired
 //!    [`AccessKeyLookup`] (IAM over the store), read on every request so that a deleted key
 //!    stops working at once;
@@ -29,21 +31,32 @@ use kmsnap_core::{AccountId, RootKey};
 
 use crate::error::AuthError;
 use crate::model::{
-    role_unique_id, AuthMode, Credentials, Principal, PrincipalKind, Secret, ID_ALPHABET,
+    role_unique_id, AuthMode, Credentials, Principal, PrincipalKind, Secret, SessionPolicy,
+    ID_ALPHABET,
 };
 use crate::ops::assume_role::TrustPolicyCheck;
 use crate::sealed::SealingKey;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// First byte of every session token: the format version.
-const TOKEN_VERSION: u8 = 1;
-const TOKEN_AAD: &[u8] = b"kmsnap/sts/session-token/v1";
-/// HKDF purpose labels of the two root-key subkeys.
+/// First byte of every session token: the format version. Format 2 added the session policies
+/// and the source identity; format 1 tokens are still accepted (see [`ClaimsV1`]).
+const TOKEN_VERSION: u8 = 2;
+const TOKEN_VERSION_V1: u8 = 1;
+/// The authenticated data of each format. It names the version because the version byte itself
+/// sits outside the AEAD: were both formats sealed under the same data, a format 2 token with a
+/// session policy could be relabelled as format 1 and open *without* its policy.
+const TOKEN_AAD: &[u8] = b"kmsnap/sts/session-token/v2";
+const TOKEN_AAD_V1: &[u8] = b"kmsnap/sts/session-token/v1";
+/// HKDF purpose labels of the two root-key subkeys (one token key serves both formats; the
+/// authenticated data keeps them apart).
 const SECRET_PURPOSE: &[u8] = b"sts/temporary-secret/v1";
 const TOKEN_PURPOSE: &[u8] = b"sts/session-token/v1";
 /// Upper bound on an accepted token's length, so garbage is refused before base64 and AEAD.
-const MAX_TOKEN_LEN: usize = 4096;
+/// A format 2 token carries up to 2048 characters of session policy (each up to 4 bytes once
+/// escaped and UTF-8 encoded), in base64.
+const MAX_TOKEN_LEN: usize = 16_384;
+const MAX_TOKEN_LEN_V1: usize = 4096;
 /// The secret of the dev-mode conventions.
 const DEV_SECRET: &str = "test";
 
@@ -77,8 +90,10 @@ pub enum KeyringError {
     ReservedKey(String),
 }
 
-/// The claims sealed in a session token.
+/// The claims sealed in a session token (format 2). Unknown fields are refused rather than
+/// skipped, so claims are never read by a decoder that would drop part of them.
 #[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Claims {
     akid: String,
     acct: AccountId,
@@ -87,6 +102,47 @@ struct Claims {
     session: String,
     /// Expiry, epoch seconds (domain clock).
     exp: i64,
+    /// The session policies, when AssumeRole was given any (AWS packs them into its tokens
+    /// too: "PackedPolicySize").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pol: Option<SessionPolicy>,
+    /// The source identity (`aws:SourceIdentity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+}
+
+/// The claims of a format 1 token: a session without session policies or source identity.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimsV1 {
+    akid: String,
+    acct: AccountId,
+    role_arn: String,
+    role_name: String,
+    session: String,
+    exp: i64,
+}
+
+impl From<ClaimsV1> for Claims {
+    fn from(c: ClaimsV1) -> Self {
+        Claims {
+            akid: c.akid,
+            acct: c.acct,
+            role_arn: c.role_arn,
+            role_name: c.role_name,
+            session: c.session,
+            exp: c.exp,
+            pol: None,
+            sid: None,
+        }
+    }
+}
+
+/// What a session is minted with, beyond its role and expiry.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionAttributes {
+    pub session_policy: Option<SessionPolicy>,
+    pub source_identity: Option<String>,
 }
 
 /// Temporary credentials as minted for AssumeRole.
@@ -101,8 +157,10 @@ pub struct Keyring {
     static_keys: HashMap<String, StaticKey>,
     /// Derives temporary secrets from access key ids.
     temp_secret_key: hmac::Key,
-    /// Seals session tokens.
+    /// Seals session tokens (format 2).
     token_key: SealingKey,
+    /// Opens session tokens of format 1 (the same subkey, another version byte and AAD).
+    token_key_v1: SealingKey,
     pub(crate) trust_check: Option<Arc<dyn TrustPolicyCheck>>,
     iam_keys: Option<Arc<dyn AccessKeyLookup>>,
 }
@@ -150,11 +208,15 @@ impl Keyring {
             .map_err(|_| KeyringError::KeyDerivation)?;
         let token_key = SealingKey::derive(root_key, TOKEN_PURPOSE, TOKEN_VERSION, MAX_TOKEN_LEN)
             .map_err(|_| KeyringError::KeyDerivation)?;
+        let token_key_v1 =
+            SealingKey::derive(root_key, TOKEN_PURPOSE, TOKEN_VERSION_V1, MAX_TOKEN_LEN_V1)
+                .map_err(|_| KeyringError::KeyDerivation)?;
         Ok(Keyring {
             mode,
             static_keys: map,
             temp_secret_key: hmac::Key::new(hmac::HMAC_SHA256, secret_key.expose()),
             token_key,
+            token_key_v1,
             trust_check: None,
             iam_keys: None,
         })
@@ -263,6 +325,8 @@ impl Keyring {
                 role_name: claims.role_name,
                 role_arn: claims.role_arn,
                 session_name: claims.session,
+                session_policy: claims.pol.map(Arc::new),
+                source_identity: claims.sid,
             },
             access_key_id: access_key_id.to_owned(),
         };
@@ -273,12 +337,20 @@ impl Keyring {
         })
     }
 
+    /// The claims of a format 2 token, or of a format 1 token (no session policy). Each key
+    /// refuses the other format's version byte before any decryption.
     fn open_token(&self, token: &str) -> Option<Claims> {
-        let plain = self.token_key.open(TOKEN_AAD, token)?;
-        serde_json::from_slice(&plain).ok()
+        if let Some(plain) = self.token_key.open(TOKEN_AAD, token) {
+            return serde_json::from_slice(&plain).ok();
+        }
+        let plain = self.token_key_v1.open(TOKEN_AAD_V1, token)?;
+        serde_json::from_slice::<ClaimsV1>(&plain)
+            .ok()
+            .map(Claims::from)
     }
 
-    /// Mints a temporary key for a session of `role_arn` in `account`, expiring at `expiration`.
+    /// Mints a temporary key for a session of `role_arn` in `account`, expiring at `expiration`,
+    /// with the session policies and source identity of `attributes` sealed into its token.
     pub(crate) fn mint(
         &self,
         account: AccountId,
@@ -286,6 +358,7 @@ impl Keyring {
         role_name: &str,
         session_name: &str,
         expiration: DateTime<Utc>,
+        attributes: SessionAttributes,
     ) -> Result<Minted, RngError> {
         let mut rnd = [0u8; 16];
         random_bytes(&mut rnd)?;
@@ -301,6 +374,8 @@ impl Keyring {
             role_name: role_name.to_owned(),
             session: session_name.to_owned(),
             exp: expiration.timestamp(),
+            pol: attributes.session_policy,
+            sid: attributes.source_identity,
         };
         let buf = serde_json::to_vec(&claims).map_err(|_| RngError)?;
         let session_token = self.token_key.seal(TOKEN_AAD, &buf).map_err(|_| RngError)?;
@@ -405,6 +480,7 @@ mod tests {
                 "r",
                 "s",
                 now + chrono::Duration::hours(1),
+                SessionAttributes::default(),
             )
             .unwrap();
         assert!(is_temporary_key(&m.access_key_id));
@@ -417,5 +493,137 @@ mod tests {
             "arn:aws:sts::333333333333:assumed-role/r/s"
         );
         assert_eq!(c.secret.expose(), m.secret.expose());
+        assert_eq!(c.principal.session_policy(), None);
+        assert_eq!(c.principal.source_identity(), None);
+        assert_eq!(B64.decode(&m.session_token).unwrap()[0], TOKEN_VERSION);
+    }
+
+    fn policy() -> SessionPolicy {
+        SessionPolicy {
+            inline: Some(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*"}]}"#
+                    .into(),
+            ),
+            managed_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+        }
+    }
+
+    #[test]
+    fn session_policy_and_source_identity_round_trip() {
+        let k = dev();
+        let acct = AccountId::parse("333333333333").unwrap();
+        let now = Utc::now();
+        let attributes = SessionAttributes {
+            session_policy: Some(policy()),
+            source_identity: Some("alice".into()),
+        };
+        let m = k
+            .mint(
+                acct,
+                "arn:aws:iam::333333333333:role/r",
+                "r",
+                "s",
+                now + chrono::Duration::hours(1),
+                attributes,
+            )
+            .unwrap();
+        // Another keyring from the same root key (a restarted server) reads the same claims.
+        let c = dev()
+            .resolve(&m.access_key_id, Some(&m.session_token), now)
+            .unwrap();
+        assert_eq!(c.principal.session_policy(), Some(&policy()));
+        assert_eq!(c.principal.source_identity(), Some("alice"));
+        // Only ARNs, no inline document, is still a session policy (one that allows nothing).
+        let arns_only = SessionAttributes {
+            session_policy: Some(SessionPolicy {
+                inline: None,
+                managed_arns: vec!["arn:aws:iam::333333333333:policy/x".into()],
+            }),
+            source_identity: None,
+        };
+        let m = k
+            .mint(
+                acct,
+                "arn:aws:iam::333333333333:role/r",
+                "r",
+                "s",
+                now + chrono::Duration::hours(1),
+                arns_only,
+            )
+            .unwrap();
+        let c = k
+            .resolve(&m.access_key_id, Some(&m.session_token), now)
+            .unwrap();
+        assert_eq!(c.principal.session_policy().unwrap().inline, None);
+    }
+
+    /// A token as the previous release sealed it: format 1, its own authenticated data, the
+    /// claims without session policy or source identity.
+    fn mint_v1(k: &Keyring, akid: &str, exp: i64) -> String {
+        let claims = serde_json::json!({
+            "akid": akid, "acct": "333333333333", "role_arn": "arn:aws:iam::333333333333:role/r",
+            "role_name": "r", "session": "old", "exp": exp,
+        });
+        k.token_key_v1
+            .seal(TOKEN_AAD_V1, &serde_json::to_vec(&claims).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn format_1_tokens_still_open_without_session_policy() {
+        let k = dev();
+        let now = Utc::now();
+        let akid = "ASIAAAAAAAAAAAAAAAAA";
+        let token = mint_v1(&k, akid, now.timestamp() + 3600);
+        assert_eq!(B64.decode(&token).unwrap()[0], TOKEN_VERSION_V1);
+        let c = k.resolve(akid, Some(&token), now).unwrap();
+        assert_eq!(
+            c.principal.arn,
+            "arn:aws:sts::333333333333:assumed-role/r/old"
+        );
+        assert_eq!(c.principal.session_policy(), None);
+        assert_eq!(c.secret.expose(), k.temporary_secret(akid).expose());
+        // Expiry and the access-key binding still hold for old tokens.
+        assert_eq!(
+            k.resolve(akid, Some(&mint_v1(&k, akid, now.timestamp() - 1)), now)
+                .unwrap_err(),
+            AuthError::ExpiredSessionToken
+        );
+        assert_eq!(
+            k.resolve("ASIABBBBBBBBBBBBBBBB", Some(&token), now)
+                .unwrap_err(),
+            AuthError::InvalidSessionToken
+        );
+    }
+
+    #[test]
+    fn formats_cannot_be_relabelled() {
+        let k = dev();
+        let acct = AccountId::parse("333333333333").unwrap();
+        let now = Utc::now();
+        let attributes = SessionAttributes {
+            session_policy: Some(policy()),
+            source_identity: None,
+        };
+        let m = k
+            .mint(
+                acct,
+                "arn:aws:iam::333333333333:role/r",
+                "r",
+                "s",
+                now + chrono::Duration::hours(1),
+                attributes,
+            )
+            .unwrap();
+        // A format 2 token presented as format 1 would drop its session policy: it must not open.
+        let mut raw = B64.decode(&m.session_token).unwrap();
+        raw[0] = TOKEN_VERSION_V1;
+        assert!(k.open_token(&B64.encode(&raw)).is_none());
+        // Nor does a format 1 token presented as format 2.
+        let mut raw = B64
+            .decode(mint_v1(&k, "ASIAAAAAAAAAAAAAAAAA", now.timestamp() + 60))
+            .unwrap();
+        raw[0] = TOKEN_VERSION;
+        assert!(k.open_token(&B64.encode(&raw)).is_none());
     }
 }

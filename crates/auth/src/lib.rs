@@ -10,7 +10,9 @@
 //!   keys (`ASIA…`) whose session token is an AES-256-GCM sealed claim set, and IAM users'
 //!   keys (`AKIA…`) through the [`AccessKeyLookup`] hook.
 //! * [`ops`]: the STS operations [`ops::get_caller_identity`] and [`Keyring::assume_role`],
-//!   with the [`TrustPolicyCheck`] hook that evaluates role trust policies.
+//!   with the [`TrustPolicyCheck`] hook that evaluates role trust policies and validates
+//!   session policies. A role session's [`SessionPolicy`] travels sealed in its token and
+//!   reaches the evaluators on its [`Principal`] (docs/sts-sessions.md).
 //! * [`iam`]: [`iam::Iam`], the IAM service (users, roles, access keys, inline policies) over
 //!   the [`iam::IamStore`] and [`iam::PolicyEngine`] seams the server implements, because the
 //!   store and the policy language sit above this crate.
@@ -39,6 +41,8 @@ pub mod sigv4;
 pub use context::RequestContext;
 pub use error::AuthError;
 pub use keyring::{AccessKeyLookup, Keyring, KeyringError, StaticKey};
-pub use model::{AuthMode, Credentials, Principal, PrincipalKind, Secret};
-pub use ops::assume_role::{AssumedRole, TrustDecision, TrustPolicyCheck};
+pub use model::{AuthMode, Credentials, Principal, PrincipalKind, Secret, SessionPolicy};
+pub use ops::assume_role::{
+    AssumeRoleParams, AssumedRole, TrustDecision, TrustPolicyCheck, TrustRequest,
+};
 pub use ops::get_caller_identity::CallerIdentity;

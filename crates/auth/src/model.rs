@@ -1,8 +1,9 @@
 //! Identity types: [`Secret`] (a secret access key), [`Principal`] (who is calling) with its
-//! [`PrincipalKind`], [`Credentials`] (what the keyring resolves an access key to) and
-//! [`AuthMode`].
+//! [`PrincipalKind`], [`SessionPolicy`] (what an AssumeRole call limited a role session to),
+//! [`Credentials`] (what the keyring resolves an access key to) and [`AuthMode`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use kmsnap_core::AccountId;
 use zeroize::Zeroizing;
@@ -51,7 +52,32 @@ pub enum PrincipalKind {
         role_name: String,
         role_arn: String,
         session_name: String,
+        /// The session policies AssumeRole was given; `None` when it was given none (the
+        /// session then has all of the role's permissions).
+        session_policy: Option<Arc<SessionPolicy>>,
+        /// The `SourceIdentity` set when the session (or the session it was chained from) was
+        /// created: `aws:SourceIdentity` of every request it makes.
+        source_identity: Option<String>,
     },
+}
+
+/// The session policies of a role session: the `Policy` and `PolicyArns` its AssumeRole call
+/// passed. The session may do only what both its role's identity-based policies and these allow
+/// (AWS's "Session policies"; the evaluators are in kmsnap-kms's `authz` and the server's IAM
+/// wiring; the rules kmsnap follows are written down in docs/sts-sessions.md).
+///
+/// Kept as text because the policy language sits above this crate; it travels sealed inside the
+/// session token, so it survives restarts and any server holding the root key sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionPolicy {
+    /// The inline `Policy` document, validated at AssumeRole, in compact form (no insignificant
+    /// whitespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<String>,
+    /// The `PolicyArns`, as given. kmsnap has no IAM managed policies, so an ARN names no policy
+    /// it has and contributes no allow (docs/sts-sessions.md, "PolicyArns").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_arns: Vec<String>,
 }
 
 /// The authenticated caller.
@@ -96,6 +122,24 @@ impl Principal {
 
     pub fn is_root(&self) -> bool {
         self.kind == PrincipalKind::Root
+    }
+
+    /// The session policies of a role session that was given any.
+    pub fn session_policy(&self) -> Option<&SessionPolicy> {
+        match &self.kind {
+            PrincipalKind::AssumedRole { session_policy, .. } => session_policy.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The source identity of a role session that carries one.
+    pub fn source_identity(&self) -> Option<&str> {
+        match &self.kind {
+            PrincipalKind::AssumedRole {
+                source_identity, ..
+            } => source_identity.as_deref(),
+            _ => None,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use http::HeaderValue;
 use kmsnap_auth::sigv4::{self, SigningParams};
-use kmsnap_auth::{AuthError, Keyring, Principal, Secret};
+use kmsnap_auth::{AssumeRoleParams, AuthError, Keyring, Principal, Secret};
 use kmsnap_core::AccountId;
 
 use crate::common::{params, t0, Req};
@@ -12,7 +12,9 @@ use crate::sts::{authenticate, keyring, ROLE};
 fn minted() -> (Keyring, kmsnap_auth::AssumedRole) {
     let k = keyring();
     let caller = Principal::root(AccountId::parse("111111111111").unwrap(), "111111111111");
-    let ar = k.assume_role(&caller, ROLE, "sess", None, t0()).unwrap();
+    let ar = k
+        .assume_role(&caller, &AssumeRoleParams::new(ROLE, "sess"), t0())
+        .unwrap();
     (k, ar)
 }
 
@@ -54,7 +56,9 @@ fn tampered_session_token_is_refused() {
 fn temporary_key_needs_its_own_token() {
     let (k, a) = minted();
     let caller = Principal::root(AccountId::parse("111111111111").unwrap(), "111111111111");
-    let b = k.assume_role(&caller, ROLE, "other", None, t0()).unwrap();
+    let b = k
+        .assume_role(&caller, &AssumeRoleParams::new(ROLE, "other"), t0())
+        .unwrap();
     assert_eq!(
         k.resolve(&a.access_key_id, None, t0()).unwrap_err(),
         AuthError::InvalidSessionToken
@@ -251,4 +255,67 @@ fn header_and_query_auth_together_are_refused() {
         sigv4::parse(&both.signed("sts")),
         Err(AuthError::Malformed(_))
     ));
+}
+
+const DESCRIBE_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*"}]}"#;
+
+/// Guards issue #13 item 2 ("Session policies are ignored"): the session policy AssumeRole was
+/// given reaches every request of the session, through the sealed token, and cannot be
+/// dropped by relabelling the token as the older format that had no session policy.
+#[test]
+fn session_policy_is_sealed_into_the_token_and_cannot_be_stripped() {
+    let k = keyring();
+    let caller = Principal::root(AccountId::parse("111111111111").unwrap(), "111111111111");
+    let params = AssumeRoleParams {
+        policy: Some(DESCRIBE_ONLY),
+        ..AssumeRoleParams::new(ROLE, "limited")
+    };
+    let ar = k.assume_role(&caller, &params, t0()).unwrap();
+    assert!(ar.packed_policy_size.is_some());
+    let p = authenticate(
+        &keyring(),
+        &ar.access_key_id,
+        &ar.secret,
+        Some(&ar.session_token),
+    )
+    .unwrap();
+    let inline = p
+        .session_policy()
+        .and_then(|s| s.inline.as_deref())
+        .unwrap();
+    let as_json = |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap();
+    assert_eq!(as_json(inline), as_json(DESCRIBE_ONLY));
+
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut raw = b64.decode(&ar.session_token).unwrap();
+    assert_eq!(raw[0], 2, "session tokens are format 2");
+    raw[0] = 1;
+    assert_eq!(
+        k.resolve(&ar.access_key_id, Some(&b64.encode(&raw)), t0())
+            .unwrap_err(),
+        AuthError::InvalidSessionToken
+    );
+}
+
+/// Guards issue #13 item 2: a session policy that is not a policy (`Policy="{{{"`) is refused
+/// with MalformedPolicyDocument instead of being accepted and ignored.
+#[test]
+fn malformed_session_policy_is_refused() {
+    let k = keyring();
+    let caller = Principal::root(AccountId::parse("111111111111").unwrap(), "111111111111");
+    for bad in ["{{{", "", "null"] {
+        let params = AssumeRoleParams {
+            policy: Some(bad),
+            ..AssumeRoleParams::new(ROLE, "limited")
+        };
+        let e = k.assume_role(&caller, &params, t0()).unwrap_err();
+        assert_eq!(e.status, 400, "{bad}");
+        assert!(
+            matches!(
+                e.code.as_ref(),
+                "MalformedPolicyDocument" | "ValidationError"
+            ),
+            "{bad}: {e}"
+        );
+    }
 }

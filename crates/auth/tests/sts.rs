@@ -4,7 +4,9 @@
 use chrono::Duration;
 use kmsnap_auth::ops::get_caller_identity;
 use kmsnap_auth::sigv4;
-use kmsnap_auth::{AuthError, AuthMode, Keyring, Principal, PrincipalKind, Secret};
+use kmsnap_auth::{
+    AssumeRoleParams, AuthError, AuthMode, Keyring, Principal, PrincipalKind, Secret,
+};
 use kmsnap_core::{AccountId, RootKey};
 
 use crate::common::{params, t0, Req};
@@ -48,7 +50,14 @@ fn assumed_role_credentials_authenticate_as_the_role() {
     let k = keyring();
     let caller = Principal::root(AccountId::parse("111111111111").unwrap(), "111111111111");
     let ar = k
-        .assume_role(&caller, ROLE, "nightly", Some(900), t0())
+        .assume_role(
+            &caller,
+            &AssumeRoleParams {
+                duration_seconds: Some(900),
+                ..AssumeRoleParams::new(ROLE, "nightly")
+            },
+            t0(),
+        )
         .unwrap();
     let p = authenticate(&k, &ar.access_key_id, &ar.secret, Some(&ar.session_token)).unwrap();
     assert_eq!(p.account.as_str(), "222222222222");
@@ -61,7 +70,9 @@ fn assumed_role_credentials_authenticate_as_the_role() {
         PrincipalKind::AssumedRole {
             role_name: "backup-admin".into(),
             role_arn: ROLE.into(),
-            session_name: "nightly".into()
+            session_name: "nightly".into(),
+            session_policy: None,
+            source_identity: None,
         }
     );
     let id = get_caller_identity(&p);
@@ -84,7 +95,16 @@ fn assumed_role_credentials_authenticate_as_the_role() {
 fn temporary_credentials_expire_in_domain_time() {
     let k = keyring();
     let caller = Principal::root(AccountId::parse("111111111111").unwrap(), "111111111111");
-    let ar = k.assume_role(&caller, ROLE, "s1", Some(900), t0()).unwrap();
+    let ar = k
+        .assume_role(
+            &caller,
+            &AssumeRoleParams {
+                duration_seconds: Some(900),
+                ..AssumeRoleParams::new(ROLE, "s1")
+            },
+            t0(),
+        )
+        .unwrap();
     assert_eq!(ar.expiration, t0() + Duration::seconds(900));
     assert!(k
         .resolve(
@@ -109,7 +129,9 @@ fn strict_mode_still_accepts_temporary_keys() {
     let dev = keyring();
     let strict = Keyring::new(AuthMode::Strict, &RootKey::from_bytes([42u8; 32]), vec![]).unwrap();
     let caller = Principal::root(AccountId::parse("111111111111").unwrap(), "111111111111");
-    let ar = dev.assume_role(&caller, ROLE, "s1", None, t0()).unwrap();
+    let ar = dev
+        .assume_role(&caller, &AssumeRoleParams::new(ROLE, "s1"), t0())
+        .unwrap();
     assert!(authenticate(
         &strict,
         &ar.access_key_id,

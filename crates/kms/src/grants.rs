@@ -362,7 +362,13 @@ mod tests {
             account: acct,
             arn: "arn:aws:sts::999999999999:assumed-role/r/s".into(),
             user_id: "AROA:s".into(),
-            kind: PrincipalKind::AssumedRole { role_name: "r".into(), role_arn: "arn:aws:iam::999999999999:role/r".into(), session_name: "s".into() },
+            kind: PrincipalKind::AssumedRole {
+                role_name: "r".into(),
+                role_arn: "arn:aws:iam::999999999999:role/r".into(),
+                session_name: "s".into(),
+                session_policy: None,
+                source_identity: None,
+            },
             access_key_id: "ASIA".into(),
         };
         assert!(names_principal("arn:aws:iam::999999999999:role/r", &session));

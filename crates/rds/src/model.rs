@@ -107,7 +107,8 @@ pub struct DbInstanceRecord {
     pub status_since: Option<DateTime<Utc>>,
 }
 
-pub const REPLICA_VERSION: u16 = 1;
+/// 2: a role-session `caller` keeps its session policies (v1 records read with none).
+pub const REPLICA_VERSION: u16 = 2;
 
 /// A read replica (CreateDBInstanceReadReplica): which instance it follows and how far. Kept
 /// beside the instance record (table `rds_replicas`), under the replica's key.

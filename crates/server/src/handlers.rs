@@ -13,7 +13,7 @@ use kmsnap_api::gen::sts::{
 use kmsnap_api::proto::Decoded;
 use kmsnap_api::{AwsError, Timestamp};
 pub use kmsnap_auth::RequestContext;
-use kmsnap_auth::{AuthMode, Keyring, Secret, StaticKey};
+use kmsnap_auth::{AssumeRoleParams, AuthMode, Keyring, Secret, StaticKey};
 use kmsnap_core::{AccountId, RootKey};
 
 pub fn keyring(root: &RootKey, config: &Config) -> Result<Keyring, String> {
@@ -59,13 +59,19 @@ impl StsHandler<RequestContext> for Sts<'_> {
     }
 
     async fn assume_role(&self, ctx: &RequestContext, input: AssumeRoleRequest) -> Result<AssumeRoleResponse, AwsError> {
-        let r = self.0.assume_role(
-            &ctx.principal,
-            &input.role_arn,
-            &input.role_session_name,
-            input.duration_seconds,
-            ctx.now,
-        )?;
+        // A descriptor without an ARN stays in the list as "" so that validation reports it.
+        let policy_arns: Vec<String> =
+            input.policy_arns.iter().flatten().map(|d| d.arn.clone().unwrap_or_default()).collect();
+        let params = AssumeRoleParams {
+            role_arn: &input.role_arn,
+            session_name: &input.role_session_name,
+            duration_seconds: input.duration_seconds,
+            policy: input.policy.as_deref(),
+            policy_arns: &policy_arns,
+            external_id: input.external_id.as_deref(),
+            source_identity: input.source_identity.as_deref(),
+        };
+        let r = self.0.assume_role(&ctx.principal, &params, ctx.now)?;
         Ok(AssumeRoleResponse {
             credentials: Some(StsCredentials {
                 access_key_id: r.access_key_id,
@@ -74,6 +80,8 @@ impl StsHandler<RequestContext> for Sts<'_> {
                 expiration: Timestamp(r.expiration),
             }),
             assumed_role_user: Some(AssumedRoleUser { assumed_role_id: r.assumed_role_id, arn: r.arn }),
+            packed_policy_size: r.packed_policy_size,
+            source_identity: r.source_identity,
             ..Default::default()
         })
     }

@@ -16,10 +16,10 @@
 use crate::iam_store::MetaIamStore;
 use kmsnap_auth::iam::model::name_key;
 use kmsnap_auth::iam::{Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner};
-use kmsnap_auth::{Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck};
+use kmsnap_auth::{Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck, TrustRequest};
 use kmsnap_core::AccountId;
 use kmsnap_kms::authz::{principal_context, principal_info_of as principal_info, request_context, IdentityPolicySource};
-use kmsnap_policy::{Decision, DecisionEffect, Policy, PolicyKind, PolicySource, Request};
+use kmsnap_policy::{Decision, DecisionEffect, Policy, PolicyError, PolicyKind, PolicySource, Request};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -168,12 +168,15 @@ impl IdentityPolicySource for IamPolicies {
 }
 
 impl TrustPolicyCheck for IamPolicies {
-    fn check(
-        &self,
-        caller: &Principal,
-        role_arn: &str,
-        role_account: AccountId,
-    ) -> Result<TrustDecision, kmsnap_api::AwsError> {
+    fn validate_session_policy(&self, document: &str) -> Result<(), String> {
+        Policy::parse(document, PolicyKind::Identity).map(drop).map_err(|e| match e {
+            PolicyError::InvalidJson { .. } => kmsnap_auth::ops::assume_role::NOT_JSON.to_owned(),
+            other => other.to_string(),
+        })
+    }
+
+    fn check(&self, request: &TrustRequest<'_>) -> Result<TrustDecision, kmsnap_api::AwsError> {
+        let TrustRequest { caller, role_arn, role_account, .. } = *request;
         let fail = |e: IamError| {
             tracing::error!(role = role_arn, error = %e, "trust policy check failed");
             kmsnap_api::AwsError::internal("InternalFailure")
@@ -296,6 +299,11 @@ mod tests {
 
     const ROLE: &str = "arn:aws:iam::271828182845:role/deploy";
 
+    /// An AssumeRole of `role_arn` by `caller`, with no condition values.
+    fn asking<'a>(caller: &'a Principal, role_arn: &'a str, role_account: AccountId) -> TrustRequest<'a> {
+        TrustRequest { caller, role_arn, role_account, session_name: "s", external_id: None, source_identity: None }
+    }
+
     fn alice() -> Principal {
         Principal::user(acct(ACCT), "alice", "AKIA1")
     }
@@ -305,7 +313,13 @@ mod tests {
             account: acct(ACCT),
             arn: "arn:aws:sts::271828182845:assumed-role/deploy/s".into(),
             user_id: "AROAAAAAAAAAAAAAAAAAA:s".into(),
-            kind: AuthKind::AssumedRole { role_name: "deploy".into(), role_arn: ROLE.into(), session_name: "s".into() },
+            kind: AuthKind::AssumedRole {
+                role_name: "deploy".into(),
+                role_arn: ROLE.into(),
+                session_name: "s".into(),
+                session_policy: None,
+                source_identity: None,
+            },
             access_key_id: "ASIA1".into(),
         }
     }
@@ -328,6 +342,8 @@ mod tests {
             role_name: "deploy".into(),
             role_arn: "arn:aws:iam::271828182845:role/old/deploy".into(),
             session_name: "s".into(),
+            session_policy: None,
+            source_identity: None,
         };
         assert!(p.policies_for(&stale).unwrap().is_empty());
         // Parsed once, reused, cleared on write.
@@ -351,35 +367,35 @@ mod tests {
     fn trust_policies() {
         // The trust policy names alice: enough on its own within the account.
         let p = setup(&trust("arn:aws:iam::271828182845:user/alice"), &[]);
-        assert_eq!(p.check(&alice(), ROLE, acct(ACCT)).unwrap(), TrustDecision::Allowed { max_session_duration: 7200 });
+        assert_eq!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { max_session_duration: 7200 });
         let bob = Principal::user(acct(ACCT), "bob", "AKIA2");
-        assert_eq!(p.check(&bob, ROLE, acct(ACCT)).unwrap(), TrustDecision::Denied);
+        assert_eq!(p.check(&asking(&bob, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
         assert_eq!(
-            p.check(&alice(), "arn:aws:iam::271828182845:role/other", acct(ACCT)).unwrap(),
+            p.check(&asking(&alice(), "arn:aws:iam::271828182845:role/other", acct(ACCT))).unwrap(),
             TrustDecision::NoSuchRole
         );
         assert_eq!(
-            p.check(&alice(), "arn:aws:iam::271828182845:role/path/deploy", acct(ACCT)).unwrap(),
+            p.check(&asking(&alice(), "arn:aws:iam::271828182845:role/path/deploy", acct(ACCT))).unwrap(),
             TrustDecision::NoSuchRole
         );
 
         // The trust policy names the account: the caller's identity policies must allow too.
         let p = setup(&trust(ACCT), &[]);
-        assert_eq!(p.check(&alice(), ROLE, acct(ACCT)).unwrap(), TrustDecision::Denied);
+        assert_eq!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
         assert!(matches!(
-            p.check(&Principal::root(acct(ACCT), ACCT), ROLE, acct(ACCT)).unwrap(),
+            p.check(&asking(&Principal::root(acct(ACCT), ACCT), ROLE, acct(ACCT))).unwrap(),
             TrustDecision::Allowed { .. }
         ));
         let p = setup(&trust(ACCT), &[(OwnerKind::User, "alice", &allow("sts:AssumeRole", ROLE))]);
-        assert!(matches!(p.check(&alice(), ROLE, acct(ACCT)).unwrap(), TrustDecision::Allowed { .. }));
+        assert!(matches!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
         // Another account's principal is not trusted.
         let stranger = Principal::root(acct(OTHER), OTHER);
-        assert_eq!(p.check(&stranger, ROLE, acct(ACCT)).unwrap(), TrustDecision::Denied);
+        assert_eq!(p.check(&asking(&stranger, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
 
         // An explicit deny in the caller's identity policies wins.
         let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:*","Resource":"*"}]}"#;
         let p = setup(&trust("arn:aws:iam::271828182845:user/alice"), &[(OwnerKind::User, "alice", deny)]);
-        assert_eq!(p.check(&alice(), ROLE, acct(ACCT)).unwrap(), TrustDecision::Denied);
+        assert_eq!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
     }
 
     #[test]

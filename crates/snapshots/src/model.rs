@@ -7,7 +7,7 @@
 //! snapshots, the EBS direct API).
 
 use chrono::{DateTime, Utc};
-use kmsnap_auth::model::{Principal, PrincipalKind};
+use kmsnap_auth::model::{Principal, PrincipalKind, SessionPolicy};
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,9 @@ pub const LINEAGE_VERSION: u16 = 1;
 pub const BLOCK_VERSION: u16 = 1;
 pub const SETTINGS_VERSION: u16 = 1;
 /// 2: `JobRecord::caller` (v1 records read with none: the job acts as its account's root).
-pub const JOB_VERSION: u16 = 2;
+/// 3: a role-session caller keeps its session policies and source identity (v2 records read
+/// with none).
+pub const JOB_VERSION: u16 = 3;
 
 /// 512 KiB: the EBS block (direct API `BlockSize`, and the unit of storage).
 pub const BLOCK_SIZE: usize = 524_288;
@@ -275,7 +277,17 @@ pub struct JobCaller {
 pub enum CallerKind {
     Root,
     User { name: String },
-    AssumedRole { role_name: String, role_arn: String, session_name: String },
+    AssumedRole {
+        role_name: String,
+        role_arn: String,
+        session_name: String,
+        /// The session's session policies: a job acts with no more than the session that
+        /// started it could (docs/sts-sessions.md).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_policy: Option<SessionPolicy>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source_identity: Option<String>,
+    },
 }
 
 impl JobCaller {
@@ -284,9 +296,13 @@ impl JobCaller {
         let kind = match &p.kind {
             PrincipalKind::Root => CallerKind::Root,
             PrincipalKind::User { name } => CallerKind::User { name: name.clone() },
-            PrincipalKind::AssumedRole { role_name, role_arn, session_name } => {
-                CallerKind::AssumedRole { role_name: role_name.clone(), role_arn: role_arn.clone(), session_name: session_name.clone() }
-            }
+            PrincipalKind::AssumedRole { role_name, role_arn, session_name, session_policy, source_identity } => CallerKind::AssumedRole {
+                role_name: role_name.clone(),
+                role_arn: role_arn.clone(),
+                session_name: session_name.clone(),
+                session_policy: session_policy.as_deref().cloned(),
+                source_identity: source_identity.clone(),
+            },
         };
         JobCaller {
             account: p.account,
@@ -303,9 +319,13 @@ impl JobCaller {
         let kind = match &self.kind {
             CallerKind::Root => PrincipalKind::Root,
             CallerKind::User { name } => PrincipalKind::User { name: name.clone() },
-            CallerKind::AssumedRole { role_name, role_arn, session_name } => {
-                PrincipalKind::AssumedRole { role_name: role_name.clone(), role_arn: role_arn.clone(), session_name: session_name.clone() }
-            }
+            CallerKind::AssumedRole { role_name, role_arn, session_name, session_policy, source_identity } => PrincipalKind::AssumedRole {
+                role_name: role_name.clone(),
+                role_arn: role_arn.clone(),
+                session_name: session_name.clone(),
+                session_policy: session_policy.clone().map(std::sync::Arc::new),
+                source_identity: source_identity.clone(),
+            },
         };
         Principal { account: self.account, arn: self.arn.clone(), user_id: self.user_id.clone(), kind, access_key_id: self.access_key_id.clone() }
     }
@@ -336,4 +356,51 @@ pub struct ClientTokenRecord {
     pub snapshot_id: String,
     /// SHA-256 (hex) of the request's parameters in a fixed order.
     pub params_sha256: String,
+}
+
+#[cfg(test)]
+mod job_caller_tests {
+    use super::*;
+    use kmsnap_auth::SessionPolicy;
+
+    fn session(policy: Option<SessionPolicy>) -> Principal {
+        Principal {
+            account: AccountId::parse("111111111111").unwrap(),
+            arn: "arn:aws:sts::111111111111:assumed-role/r/s".into(),
+            user_id: "AROAAAAAAAAAAAAAAAAAA:s".into(),
+            kind: PrincipalKind::AssumedRole {
+                role_name: "r".into(),
+                role_arn: "arn:aws:iam::111111111111:role/r".into(),
+                session_name: "s".into(),
+                session_policy: policy.map(std::sync::Arc::new),
+                source_identity: Some("alice".into()),
+            },
+            access_key_id: "ASIAAAAAAAAAAAAAAAAA".into(),
+        }
+    }
+
+    /// A job started by a role session keeps the session's policies, so the job's KMS calls are
+    /// limited as the session's own requests were (issue #13: session policies).
+    #[test]
+    fn a_session_caller_keeps_its_session_policy() {
+        let policy = SessionPolicy { inline: Some(r#"{"Statement":[]}"#.into()), managed_arns: vec!["arn:aws:iam::aws:policy/X".into()] };
+        let ctx = RequestContext {
+            principal: session(Some(policy)),
+            region: Region::parse("us-east-1").unwrap(),
+            request_id: "r".into(),
+            source_ip: "127.0.0.1".parse().unwrap(),
+            user_agent: String::new(),
+            now: Utc::now(),
+            via_service: None,
+        };
+        let caller = JobCaller::from_context(&ctx);
+        let stored = serde_json::to_string(&caller).unwrap();
+        let read: JobCaller = serde_json::from_str(&stored).unwrap();
+        assert_eq!(read.principal(), ctx.principal);
+        // A record written before session policies were kept reads as a session without one.
+        let old = stored.replace(r#","session_policy":{"inline":"{\"Statement\":[]}","managed_arns":["arn:aws:iam::aws:policy/X"]}"#, "");
+        assert_ne!(old, stored);
+        let read: JobCaller = serde_json::from_str(&old).unwrap();
+        assert_eq!(read.principal().session_policy(), None);
+    }
 }
