@@ -4,6 +4,12 @@
 //! use needs the key policy *and* the caller's own identity policies (the root of the other
 //! account is allowed by default).
 //!
+//! A role session that AssumeRole gave session policies may do only what its role's identity
+//! policies *and* its session policies allow ([`identity_side`]); a key policy statement or a
+//! grant that names the role ARN is limited by the session policies too, one that names the
+//! session's own ARN is not (IAM User Guide, "Session policies"; docs/sts-sessions.md). The
+//! same [`identity_side`] serves IAM's own authorization and STS trust decisions.
+//!
 //! Identity policies come from IAM, which lives above KMS in the dependency order (the server
 //! wires it): [`IdentityPolicySource`] is the seam.
 
@@ -38,7 +44,7 @@ use crate::grants::{self, GrantRecord};
 use crate::store::LoadedKey;
 use crate::Kms;
 use kmsnap_auth::{PrincipalKind as AuthKind, RequestContext};
-use kmsnap_policy::{ConditionContext, ContextValue, DecisionEffect, PolicyKind, PolicySource, PrincipalInfo, PrincipalKind, Request};
+use kmsnap_policy::{ConditionContext, ContextValue, Decision, DecisionEffect, PolicyKind, PolicySource, PrincipalInfo, PrincipalKind, PrincipalMatch, Request};
 use std::collections::BTreeMap;
 
 /// What is being asked of a key, beyond who asks (the request context).
@@ -88,7 +94,7 @@ pub fn principal_info_of(p: &kmsnap_auth::Principal) -> PrincipalInfo {
 }
 
 /// The global condition keys of a caller (`aws:PrincipalArn` of a role session is its
-/// role's, as in AWS).
+/// role's, as in AWS; `aws:SourceIdentity` of a session that carries one).
 pub fn principal_context(p: &kmsnap_auth::Principal) -> ConditionContext {
     let mut c = ConditionContext::new();
     let principal_arn = match &p.kind {
@@ -108,6 +114,10 @@ pub fn principal_context(p: &kmsnap_auth::Principal) -> ConditionContext {
     );
     if let AuthKind::User { name } = &p.kind {
         c.insert("aws:username", name.as_str());
+    }
+    // Present only for a session that has one, as in AWS.
+    if let Some(sid) = p.source_identity() {
+        c.insert("aws:SourceIdentity", sid);
     }
     c
 }
@@ -199,6 +209,48 @@ fn key_grants(kms: &Kms, key: &LoadedKey) -> Result<Arc<Vec<GrantRecord>>, KmsEr
     Ok(key.grants.get_or_init(|| loaded).clone())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Session policies
+
+/// The session policies of a role session that AssumeRole gave any, parsed; `None` for every
+/// other caller (nothing to intersect with). The inline `Policy` was validated when the session
+/// was created; should it no longer parse it allows nothing. `PolicyArns` name IAM managed
+/// policies, which kmsnap does not have: each contributes no policy and so no allow, which
+/// keeps a session given only such ARNs from doing anything (docs/sts-sessions.md, "PolicyArns").
+pub fn session_policies(p: &kmsnap_auth::Principal) -> Option<Vec<Policy>> {
+    let sp = p.session_policy()?;
+    let mut out = Vec::with_capacity(1);
+    if let Some(doc) = &sp.inline {
+        match Policy::parse(doc, PolicyKind::Identity) {
+            Ok(policy) => out.push(policy),
+            Err(e) => tracing::error!(principal = %p.arn, error = %e, "session policy does not parse; it allows nothing"),
+        }
+    }
+    Some(out)
+}
+
+/// How the session policies of `p` answer `req`; `None` when `p` has none.
+pub fn session_decision(p: &kmsnap_auth::Principal, req: &Request<'_>) -> Option<Decision> {
+    let policies = session_policies(p)?;
+    let refs: Vec<(&Policy, PolicySource)> = policies.iter().map(|p| (p, PolicySource::Session)).collect();
+    Some(kmsnap_policy::evaluate(&refs, req))
+}
+
+/// Whether the session policies (`session`, from [`session_decision`]) leave standing an allow
+/// of a resource-based policy that matched the caller as `matched`: always when the caller has
+/// none or the policy named the session's own ARN, else only when they allow the request too.
+pub fn session_admits(session: Option<&Decision>, matched: Option<PrincipalMatch>) -> bool {
+    match session {
+        None => true,
+        Some(d) => d.is_allowed() || matched == Some(PrincipalMatch::Session),
+    }
+}
+
+/// The AccessDenied message of a request the session policies did not allow.
+pub fn session_denied_message(session: &Decision, req: &Request<'_>) -> String {
+    session.access_denied_message(req, PolicySource::Session).unwrap_or_default()
+}
+
 fn identity_policies(kms: &Kms, ctx: &RequestContext) -> Result<Vec<Arc<Policy>>, KmsError> {
     if matches!(ctx.principal.kind, AuthKind::Root) {
         return Ok(Vec::new());
@@ -210,8 +262,10 @@ fn identity_policies(kms: &Kms, ctx: &RequestContext) -> Result<Vec<Arc<Policy>>
     })
 }
 
-/// How the caller's identity policies answer.
-enum IdentityAnswer {
+/// How the identity side of a request answers: the caller's identity-based policies, and for a
+/// role session given session policies, those too. Messages are AWS's AccessDenied texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityAnswer {
     /// The account root: not governed by identity policies, allowed.
     Root,
     Allow,
@@ -219,19 +273,41 @@ enum IdentityAnswer {
     NoAllow(String),
 }
 
-fn identity_answer(kms: &Kms, ctx: &RequestContext, req: &Request<'_>) -> Result<IdentityAnswer, KmsError> {
+impl IdentityAnswer {
+    pub fn allows(&self) -> bool {
+        matches!(self, IdentityAnswer::Root | IdentityAnswer::Allow)
+    }
+}
+
+/// The identity side of `req` for a caller other than the root: its identity-based `policies`
+/// and its session policies (`session`, from [`session_decision`]). An explicit deny in either
+/// denies; otherwise both must allow (the intersection AWS documents in "Policy evaluation
+/// logic"), and a denial names the policy type that did not allow.
+pub fn identity_side(policies: &[Arc<Policy>], session: Option<&Decision>, req: &Request<'_>) -> IdentityAnswer {
+    let refs: Vec<(&Policy, PolicySource)> = policies.iter().map(|p| (p.as_ref(), PolicySource::IdentityBased)).collect();
+    let d = kmsnap_policy::evaluate(&refs, req);
+    let identity_msg = || d.access_denied_message(req, PolicySource::IdentityBased).unwrap_or_default();
+    if d.effect == DecisionEffect::ExplicitDeny {
+        return IdentityAnswer::ExplicitDeny(identity_msg());
+    }
+    if let Some(s) = session.filter(|s| s.effect == DecisionEffect::ExplicitDeny) {
+        return IdentityAnswer::ExplicitDeny(session_denied_message(s, req));
+    }
+    if d.effect != DecisionEffect::Allow {
+        return IdentityAnswer::NoAllow(identity_msg());
+    }
+    match session {
+        Some(s) if !s.is_allowed() => IdentityAnswer::NoAllow(session_denied_message(s, req)),
+        _ => IdentityAnswer::Allow,
+    }
+}
+
+fn identity_answer(kms: &Kms, ctx: &RequestContext, req: &Request<'_>, session: Option<&Decision>) -> Result<IdentityAnswer, KmsError> {
     if matches!(ctx.principal.kind, AuthKind::Root) {
         return Ok(IdentityAnswer::Root);
     }
     let policies = identity_policies(kms, ctx)?;
-    let refs: Vec<(&Policy, PolicySource)> = policies.iter().map(|p| (p.as_ref(), PolicySource::IdentityBased)).collect();
-    let d = kmsnap_policy::evaluate(&refs, req);
-    let msg = || d.access_denied_message(req, PolicySource::IdentityBased).unwrap_or_default();
-    Ok(match d.effect {
-        DecisionEffect::Allow => IdentityAnswer::Allow,
-        DecisionEffect::ExplicitDeny => IdentityAnswer::ExplicitDeny(msg()),
-        DecisionEffect::ImplicitDeny => IdentityAnswer::NoAllow(msg()),
-    })
+    Ok(identity_side(&policies, session, req))
 }
 
 /// Authorizes `ask` on `key` for the caller of `ctx` (spec/kms.md §7 "Policy evaluation
@@ -250,24 +326,33 @@ pub fn authorize(kms: &Kms, ctx: &RequestContext, key: &LoadedKey, ask: &Ask<'_>
     if kp.effect == DecisionEffect::ExplicitDeny {
         return Err(denied(&kp, &req, PolicySource::ResourceBased));
     }
-    let identity = identity_answer(kms, ctx, &req)?;
+    let session = session_decision(&ctx.principal, &req);
+    let identity = identity_answer(kms, ctx, &req, session.as_ref())?;
     if let IdentityAnswer::ExplicitDeny(m) = &identity {
         return Err(KmsError::AccessDenied(m.clone()));
     }
-    let identity_allows = matches!(identity, IdentityAnswer::Root | IdentityAnswer::Allow);
+    let identity_allows = identity.allows();
     if kp.effect == DecisionEffect::Allow {
         let delegation = kp.principal_match.is_some_and(|m| m.is_account_delegation());
-        // Within the account a statement naming the principal (or everyone) suffices; the
-        // root statement delegates to IAM. Across accounts both sides must allow.
-        if (same_account && !delegation) || identity_allows {
+        // Within the account a statement naming the principal (or everyone) suffices, within
+        // what session policies leave; the root statement delegates to IAM. Across accounts
+        // both sides must allow.
+        if (same_account && !delegation && session_admits(session.as_ref(), kp.principal_match)) || identity_allows {
             return Ok(());
         }
     }
-    // Grants add what they list, for their grantee, under their constraints.
+    // Grants add what they list, for their grantee, under their constraints. A grant to the
+    // role of a session given session policies is limited by them like a key policy statement
+    // naming the role; one to the session's own ARN is not.
     let grants = key_grants(kms, key)?;
     let grant_op = ask.action;
     let ec = ask.encryption_context;
-    if grants::allowing(&grants, &ctx.principal, grant_op, ec).is_some() {
+    let session_allows = session.as_ref().is_none_or(|d| d.is_allowed());
+    let granted = grants.iter().any(|g| {
+        let direct = session_allows || g.grantee == ctx.principal.arn;
+        direct && grants::allowing(std::slice::from_ref(g), &ctx.principal, grant_op, ec).is_some()
+    });
+    if granted {
         return Ok(());
     }
     if !matches!(ctx.principal.kind, AuthKind::Root) && identity_allows {
@@ -277,8 +362,9 @@ pub fn authorize(kms: &Kms, ctx: &RequestContext, key: &LoadedKey, ask: &Ask<'_>
             return Ok(());
         }
     }
-    Err(match (kp.effect, identity) {
-        (DecisionEffect::Allow, IdentityAnswer::NoAllow(m)) => KmsError::AccessDenied(m),
+    Err(match (kp.effect, identity, &session) {
+        (DecisionEffect::Allow, _, Some(s)) if same_account && !s.is_allowed() => KmsError::AccessDenied(session_denied_message(s, &req)),
+        (DecisionEffect::Allow, IdentityAnswer::NoAllow(m), _) => KmsError::AccessDenied(m),
         _ => denied(&kp, &req, PolicySource::ResourceBased),
     })
 }
@@ -295,7 +381,8 @@ pub fn authorize_account(kms: &Kms, ctx: &RequestContext, ask: &Ask<'_>) -> Resu
     }
     let action = format!("kms:{}", ask.action);
     let req = Request { principal: principal_info(ctx), action: &action, resource: "*", context: condition_context(ctx, None, ask) };
-    match identity_answer(kms, ctx, &req)? {
+    let session = session_decision(&ctx.principal, &req);
+    match identity_answer(kms, ctx, &req, session.as_ref())? {
         IdentityAnswer::Root | IdentityAnswer::Allow => Ok(()),
         IdentityAnswer::ExplicitDeny(m) | IdentityAnswer::NoAllow(m) => Err(KmsError::AccessDenied(m)),
     }
@@ -311,7 +398,15 @@ pub fn policy_allows_caller(kms: &Kms, ctx: &RequestContext, policy: &Policy, ke
         return Ok(false);
     }
     let delegation = d.principal_match.is_some_and(|m| m.is_account_delegation());
-    Ok(!delegation || matches!(identity_answer(kms, ctx, &req)?, IdentityAnswer::Root | IdentityAnswer::Allow))
+    let session = session_decision(&ctx.principal, &req);
+    if session.as_ref().is_some_and(|s| s.effect == DecisionEffect::ExplicitDeny) {
+        return Ok(false);
+    }
+    Ok(if delegation {
+        identity_answer(kms, ctx, &req, session.as_ref())?.allows()
+    } else {
+        session_admits(session.as_ref(), d.principal_match)
+    })
 }
 
 /// Whether the caller's identity policies (or being the account root) allow `action` on
@@ -320,5 +415,6 @@ pub fn policy_allows_caller(kms: &Kms, ctx: &RequestContext, policy: &Policy, ke
 pub fn identity_allows(kms: &Kms, ctx: &RequestContext, action: &str, resource: &str) -> Result<bool, KmsError> {
     let action = format!("kms:{action}");
     let req = Request { principal: principal_info(ctx), action: &action, resource, context: condition_context(ctx, None, &Ask::default()) };
-    Ok(matches!(identity_answer(kms, ctx, &req)?, IdentityAnswer::Root | IdentityAnswer::Allow))
+    let session = session_decision(&ctx.principal, &req);
+    Ok(identity_answer(kms, ctx, &req, session.as_ref())?.allows())
 }

@@ -305,3 +305,134 @@ fn create_grant_validation() {
         KmsError::InvalidGrantToken
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Session policies (issue #13 item 2; docs/sts-sessions.md)
+
+const ROLE_ARN: &str = "arn:aws:iam::111111111111:role/app";
+const SESSION_ARN: &str = "arn:aws:sts::111111111111:assumed-role/app/s1";
+
+/// A session of role `app` in OWNER, given `policy` (inline) and `arns` as session policies
+/// (`None`, `[]`: none).
+fn session(ctx: &RequestContext, policy: Option<&str>, arns: &[&str]) -> RequestContext {
+    let session_policy = (policy.is_some() || !arns.is_empty()).then(|| {
+        Arc::new(kmsnap_auth::SessionPolicy { inline: policy.map(str::to_owned), managed_arns: arns.iter().map(|a| a.to_string()).collect() })
+    });
+    let mut c = ctx.clone();
+    c.principal = Principal {
+        account: ctx.principal.account,
+        arn: SESSION_ARN.into(),
+        user_id: "AROAEXAMPLEEXAMPLE01:s1".into(),
+        kind: PrincipalKind::AssumedRole { role_name: "app".into(), role_arn: ROLE_ARN.into(), session_name: "s1".into(), session_policy, source_identity: None },
+        access_key_id: "ASIAEXAMPLE".into(),
+    };
+    c
+}
+
+fn allow_doc(actions: &str) -> String {
+    format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#)
+}
+
+fn describe(t: &TestKms, ctx: &RequestContext, key: &str) -> Result<(), KmsError> {
+    keys::describe_key(&t.kms, ctx, api::DescribeKeyRequest { key_id: key.into(), ..Default::default() }).map(|_| ())
+}
+
+/// The role may use KMS fully (kms:*): what its sessions may do is what the session policies
+/// leave of that.
+fn role_with_kms_star(t: &TestKms) {
+    let mut iam = FakeIam::default();
+    iam.0.insert(SESSION_ARN.into(), vec![identity(r#""kms:*""#)]);
+    t.kms.set_identity_source(Arc::new(iam));
+}
+
+#[test]
+fn session_policies_intersect_with_the_role_policies() {
+    let t = TestKms::new().unwrap();
+    let owner = t.ctx_for(OWNER, REGION).unwrap();
+    let key = create(&t, &owner, None, false).unwrap();
+    role_with_kms_star(&t);
+
+    // No session policy: all of the role's permissions.
+    let full = session(&owner, None, &[]);
+    describe(&t, &full, &key).unwrap();
+    encrypt(&t, &full, &key, &[], &[]).unwrap();
+    create(&t, &full, None, false).unwrap();
+
+    // DescribeKey only.
+    let limited = session(&owner, Some(&allow_doc(r#""kms:DescribeKey""#)), &[]);
+    describe(&t, &limited, &key).unwrap();
+    let m = denied(encrypt(&t, &limited, &key, &[], &[]));
+    assert_eq!(m, format!("User: {SESSION_ARN} is not authorized to perform: kms:Encrypt on resource: {key} because no session policy allows the kms:Encrypt action"));
+    let m = denied(create(&t, &limited, None, false));
+    assert!(m.ends_with("because no session policy allows the kms:CreateKey action"), "{m}");
+
+    // A session policy cannot grant more than the role has.
+    let mut iam = FakeIam::default();
+    iam.0.insert(SESSION_ARN.into(), vec![identity(r#""kms:DescribeKey""#)]);
+    t.kms.set_identity_source(Arc::new(iam));
+    let wide = session(&owner, Some(&allow_doc(r#""kms:*""#)), &[]);
+    describe(&t, &wide, &key).unwrap();
+    let m = denied(encrypt(&t, &wide, &key, &[], &[]));
+    assert!(m.ends_with("because no identity-based policy allows the kms:Encrypt action"), "{m}");
+
+    // An explicit deny in the session policy wins.
+    role_with_kms_star(&t);
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}"#;
+    let m = denied(encrypt(&t, &session(&owner, Some(deny), &[]), &key, &[], &[]));
+    assert!(m.ends_with("with an explicit deny in a session policy"), "{m}");
+}
+
+#[test]
+fn policy_arns_kmsnap_does_not_have_allow_nothing() {
+    let t = TestKms::new().unwrap();
+    let owner = t.ctx_for(OWNER, REGION).unwrap();
+    let key = create(&t, &owner, None, false).unwrap();
+    role_with_kms_star(&t);
+    let arns_only = session(&owner, None, &["arn:aws:iam::aws:policy/AdministratorAccess"]);
+    denied(describe(&t, &arns_only, &key));
+    denied(create(&t, &arns_only, None, false));
+    // Beside an inline policy they add nothing, and take nothing away.
+    let both = session(&owner, Some(&allow_doc(r#""kms:DescribeKey""#)), &["arn:aws:iam::111111111111:policy/unknown"]);
+    describe(&t, &both, &key).unwrap();
+    denied(encrypt(&t, &both, &key, &[], &[]));
+}
+
+#[test]
+fn key_policy_naming_the_session_is_not_limited_but_naming_the_role_is() {
+    let t = TestKms::new().unwrap();
+    let owner = t.ctx_for(OWNER, REGION).unwrap();
+    // No identity policies at all: only the key policy can allow.
+    t.kms.set_identity_source(Arc::new(FakeIam::default()));
+    let doc = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OWNER}:root"}},"Action":"kms:*","Resource":"*"}},
+        {{"Effect":"Allow","Principal":{{"AWS":"{SESSION_ARN}"}},"Action":"kms:Encrypt","Resource":"*"}},
+        {{"Effect":"Allow","Principal":{{"AWS":"{ROLE_ARN}"}},"Action":["kms:Decrypt","kms:DescribeKey"],"Resource":"*"}}]}}"#
+    );
+    let key = create(&t, &owner, Some(&doc), false).unwrap();
+    let limited = session(&owner, Some(&allow_doc(r#""kms:DescribeKey""#)), &[]);
+    // Named by its session ARN: granted to the session itself, beyond its session policy.
+    let blob = encrypt(&t, &limited, &key, &[], &[]).unwrap();
+    // Named by the role ARN: within the session policy only.
+    describe(&t, &limited, &key).unwrap();
+    let m = denied(decrypt(&t, &limited, &blob, &[], &[]));
+    assert!(m.ends_with("because no session policy allows the kms:Decrypt action"), "{m}");
+    decrypt(&t, &session(&owner, None, &[]), &blob, &[], &[]).unwrap();
+    // An explicit deny in the session policy still wins over the session-ARN statement.
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}"#;
+    denied(encrypt(&t, &session(&owner, Some(deny), &[]), &key, &[], &[]));
+}
+
+#[test]
+fn grants_to_the_role_are_limited_by_session_policies() {
+    let t = TestKms::new().unwrap();
+    let owner = t.ctx_for(OWNER, REGION).unwrap();
+    t.kms.set_identity_source(Arc::new(FakeIam::default()));
+    let key = create(&t, &owner, None, false).unwrap();
+    let blob = encrypt(&t, &owner, &key, &[], &[]).unwrap();
+    let limited = session(&owner, Some(&allow_doc(r#""kms:DescribeKey""#)), &[]);
+    create_grant(&t, &owner, &key, ROLE_ARN, &[api::GrantOperation::Decrypt]).unwrap();
+    decrypt(&t, &session(&owner, None, &[]), &blob, &[], &[]).unwrap();
+    denied(decrypt(&t, &limited, &blob, &[], &[]));
+    create_grant(&t, &owner, &key, SESSION_ARN, &[api::GrantOperation::Decrypt]).unwrap();
+    decrypt(&t, &limited, &blob, &[], &[]).unwrap();
+}

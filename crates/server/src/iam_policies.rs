@@ -1,7 +1,8 @@
 //! [`IamPolicies`]: IAM's policies evaluated with kmsnap-policy, for the three places that
 //! need them:
 //! - [`PolicyEngine`] for IAM itself: validating inline policies and trust policies, and
-//!   authorizing `iam:<Action>` for IAM users and role sessions;
+//!   authorizing `iam:<Action>` for IAM users and role sessions (a role session given session
+//!   policies: its role's policies intersected with them, docs/sts-sessions.md);
 //! - [`IdentityPolicySource`] for KMS: an IAM user's inline policies, an assumed-role session's
 //!   role policies, nothing for the root;
 //! - [`TrustPolicyCheck`] for STS AssumeRole: the role must exist and its trust policy allow
@@ -18,8 +19,11 @@ use kmsnap_auth::iam::model::name_key;
 use kmsnap_auth::iam::{Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner};
 use kmsnap_auth::{Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck, TrustRequest};
 use kmsnap_core::AccountId;
-use kmsnap_kms::authz::{principal_context, principal_info_of as principal_info, request_context, IdentityPolicySource};
-use kmsnap_policy::{Decision, DecisionEffect, Policy, PolicyError, PolicyKind, PolicySource, Request};
+use kmsnap_kms::authz::{
+    identity_side, principal_context, principal_info_of as principal_info, request_context, session_admits,
+    session_decision, IdentityAnswer, IdentityPolicySource,
+};
+use kmsnap_policy::{Decision, Policy, PolicyError, PolicyKind, Request};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -116,15 +120,20 @@ impl IamPolicies {
         Ok(out)
     }
 
-    /// Evaluates the identity policies of `principal` for `req` (the root: allowed).
-    fn identity_decision(&self, principal: &Principal, req: &Request<'_>) -> Result<Decision, IamError> {
+    /// How the identity side answers `req` for `principal` (the root: allowed): its identity
+    /// policies, intersected with the session policies of a role session given any (`session`,
+    /// from [`session_decision`]), as KMS evaluates them ([`identity_side`]).
+    fn identity_answer(
+        &self,
+        principal: &Principal,
+        session: Option<&Decision>,
+        req: &Request<'_>,
+    ) -> Result<IdentityAnswer, IamError> {
         if principal.is_root() {
-            return Ok(Decision { effect: DecisionEffect::Allow, statement: None, principal_match: None });
+            return Ok(IdentityAnswer::Root);
         }
         let policies = self.identity_policies(principal)?;
-        let refs: Vec<(&Policy, PolicySource)> =
-            policies.iter().map(|p| (p.as_ref(), PolicySource::IdentityBased)).collect();
-        Ok(kmsnap_policy::evaluate(&refs, req))
+        Ok(identity_side(&policies, session, req))
     }
 }
 
@@ -153,10 +162,10 @@ impl PolicyEngine for IamPolicies {
     fn authorize(&self, ctx: &RequestContext, action: &str, resource: &str) -> Result<Access, IamError> {
         let req =
             Request { principal: principal_info(&ctx.principal), action, resource, context: request_context(ctx) };
-        let d = self.identity_decision(&ctx.principal, &req)?;
-        Ok(match d.access_denied_message(&req, PolicySource::IdentityBased) {
-            None => Access::Allowed,
-            Some(message) => Access::Denied { message },
+        let session = session_decision(&ctx.principal, &req);
+        Ok(match self.identity_answer(&ctx.principal, session.as_ref(), &req)? {
+            IdentityAnswer::Root | IdentityAnswer::Allow => Access::Allowed,
+            IdentityAnswer::ExplicitDeny(message) | IdentityAnswer::NoAllow(message) => Access::Denied { message },
         })
     }
 }
@@ -203,12 +212,19 @@ impl TrustPolicyCheck for IamPolicies {
         if !trusted.is_allowed() {
             return Ok(TrustDecision::Denied);
         }
-        let identity = self.identity_decision(caller, &req).map_err(fail)?;
+        // A chained caller's session policies limit its sts:AssumeRole like any action: within
+        // the identity side, and over a trust policy that names its role (not its session).
+        let session = session_decision(caller, &req);
+        let identity = self.identity_answer(caller, session.as_ref(), &req).map_err(fail)?;
         let named_directly = !trusted.principal_match.is_some_and(|m| m.is_account_delegation());
-        let allowed = match identity.effect {
-            DecisionEffect::ExplicitDeny => false,
-            DecisionEffect::Allow => true,
-            DecisionEffect::ImplicitDeny => caller.account == role_account && named_directly,
+        let allowed = match identity {
+            IdentityAnswer::ExplicitDeny(_) => false,
+            IdentityAnswer::Root | IdentityAnswer::Allow => true,
+            IdentityAnswer::NoAllow(_) => {
+                caller.account == role_account
+                    && named_directly
+                    && session_admits(session.as_ref(), trusted.principal_match)
+            }
         };
         Ok(if allowed {
             TrustDecision::Allowed { max_session_duration: role.max_session_duration }
@@ -396,6 +412,65 @@ mod tests {
         let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:*","Resource":"*"}]}"#;
         let p = setup(&trust("arn:aws:iam::271828182845:user/alice"), &[(OwnerKind::User, "alice", deny)]);
         assert_eq!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+    }
+
+    fn limited_session(inline: Option<&str>, arns: &[&str]) -> Principal {
+        let mut p = session();
+        if let AuthKind::AssumedRole { session_policy, .. } = &mut p.kind {
+            *session_policy = Some(Arc::new(kmsnap_auth::SessionPolicy {
+                inline: inline.map(str::to_owned),
+                managed_arns: arns.iter().map(|a| a.to_string()).collect(),
+            }));
+        }
+        p
+    }
+
+    #[test]
+    fn iam_actions_of_a_session_are_limited_by_its_session_policies() {
+        let p = setup(&trust(ACCT), &[(OwnerKind::Role, "deploy", &allow("iam:*", "*"))]);
+        let user_arn = "arn:aws:iam::271828182845:user/bob";
+        assert_eq!(p.authorize(&ctx(session()), "iam:CreateUser", user_arn).unwrap(), Access::Allowed);
+        let read_only = limited_session(Some(&allow("iam:Get*", "*")), &[]);
+        assert_eq!(p.authorize(&ctx(read_only.clone()), "iam:GetUser", user_arn).unwrap(), Access::Allowed);
+        match p.authorize(&ctx(read_only), "iam:CreateUser", user_arn).unwrap() {
+            Access::Denied { message } => assert_eq!(
+                message,
+                "User: arn:aws:sts::271828182845:assumed-role/deploy/s is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::271828182845:user/bob because no session policy allows the iam:CreateUser action"
+            ),
+            Access::Allowed => panic!("allowed"),
+        }
+        // PolicyArns only: kmsnap has no managed policies, so nothing is allowed.
+        let arns_only = limited_session(None, &["arn:aws:iam::aws:policy/IAMFullAccess"]);
+        assert!(matches!(p.authorize(&ctx(arns_only), "iam:GetUser", user_arn).unwrap(), Access::Denied { .. }));
+    }
+
+    #[test]
+    fn role_chaining_is_limited_by_the_callers_session_policies() {
+        // The trust policy names the calling session's role: enough within the account, unless
+        // the session's policies do not allow sts:AssumeRole.
+        let p = setup(&trust(ROLE), &[]);
+        assert!(matches!(p.check(&asking(&session(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
+        let no_sts = limited_session(Some(&allow("kms:*", "*")), &[]);
+        assert_eq!(p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        let with_sts = limited_session(Some(&allow("sts:AssumeRole", "*")), &[]);
+        assert!(matches!(p.check(&asking(&with_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
+        // Naming the session itself is not limited by its session policies.
+        let p = setup(&trust("arn:aws:sts::271828182845:assumed-role/deploy/s"), &[]);
+        assert!(matches!(p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
+        // A trust policy naming the account: the role's policies and the session's must allow.
+        let p = setup(&trust(ACCT), &[(OwnerKind::Role, "deploy", &allow("sts:AssumeRole", "*"))]);
+        assert!(matches!(p.check(&asking(&session(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
+        assert_eq!(p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+    }
+
+    #[test]
+    fn session_policy_validation() {
+        let p = setup(&trust(ACCT), &[]);
+        assert!(p.validate_session_policy(&allow("kms:DescribeKey", "*")).is_ok());
+        assert_eq!(p.validate_session_policy("{{{").unwrap_err(), "The policy is not in the valid JSON format.");
+        // A session policy is an identity-based policy: no Principal, a Resource.
+        assert!(p.validate_session_policy(&trust(ACCT)).is_err());
+        assert!(p.validate_session_policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*"}]}"#).is_err());
     }
 
     #[test]
