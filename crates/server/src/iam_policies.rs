@@ -6,9 +6,11 @@
 //! - [`IdentityPolicySource`] for KMS: an IAM user's inline policies, an assumed-role session's
 //!   role policies, nothing for the root;
 //! - [`TrustPolicyCheck`] for STS AssumeRole: the role must exist and its trust policy allow
-//!   the caller; where AWS also requires it (a trust policy that only names the caller's
-//!   account, or a caller from another account) the caller's identity policies must allow
-//!   `sts:AssumeRole` on the role too. An explicit deny in them always wins.
+//!   the caller, with the request's `sts:ExternalId`, `sts:RoleSessionName`,
+//!   `sts:SourceIdentity` and the caller's `aws:PrincipalTag/*` for its conditions; where AWS
+//!   also requires it (a trust policy that only names the caller's account, or a caller from
+//!   another account) the caller's identity policies must allow `sts:AssumeRole` on the role
+//!   too. An explicit deny in them always wins. It also validates session policies.
 //!
 //! Policies are read from the store on every evaluation (so every node of a shared store sees
 //! a change at once) and parsed once: [`ParsedPolicies`] caches parsed documents by their text
@@ -16,14 +18,14 @@
 
 use crate::iam_store::MetaIamStore;
 use kmsnap_auth::iam::model::name_key;
-use kmsnap_auth::iam::{Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner};
+use kmsnap_auth::iam::{Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner, TagRecord};
 use kmsnap_auth::{Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck, TrustRequest};
 use kmsnap_core::AccountId;
 use kmsnap_kms::authz::{
     identity_side, principal_context, principal_info_of as principal_info, request_context, session_admits,
     session_decision, IdentityAnswer, IdentityPolicySource,
 };
-use kmsnap_policy::{Decision, Policy, PolicyError, PolicyKind, Request};
+use kmsnap_policy::{ConditionContext, Decision, Policy, PolicyError, PolicyKind, Request};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -176,6 +178,74 @@ impl IdentityPolicySource for IamPolicies {
     }
 }
 
+impl IamPolicies {
+    /// The condition keys of an AssumeRole request as its trust policy sees them: the caller's
+    /// (`aws:PrincipalArn`, `aws:SourceIdentity`, …), its tags as `aws:PrincipalTag/<key>`, and
+    /// the request's `sts:RoleSessionName`, `sts:ExternalId`, `sts:SourceIdentity`. A parameter
+    /// the caller did not send is absent, so a condition on it does not match (unless it is an
+    /// `…IfExists` or `Null` test), as in AWS.
+    fn trust_context(&self, r: &TrustRequest<'_>) -> Result<ConditionContext, IamError> {
+        let mut c = principal_context(r.caller);
+        for tag in self.principal_tags(r.caller)? {
+            c.insert(&format!("aws:PrincipalTag/{}", tag.key), tag.value);
+        }
+        c.insert("sts:RoleSessionName", r.session_name);
+        if let Some(id) = r.external_id {
+            c.insert("sts:ExternalId", id);
+        }
+        if let Some(id) = r.source_identity {
+            c.insert("sts:SourceIdentity", id);
+        }
+        Ok(c)
+    }
+
+    /// The tags of the IAM user, or of the role of a role session (kmsnap has no session tags);
+    /// none for the root, or for a user or role that no longer exists.
+    fn principal_tags(&self, p: &Principal) -> Result<Vec<TagRecord>, IamError> {
+        let read = self.store.read()?;
+        Ok(match &p.kind {
+            AuthKind::Root => Vec::new(),
+            AuthKind::User { name } => read.user(p.account, name)?.map(|u| u.tags).unwrap_or_default(),
+            AuthKind::AssumedRole { role_name, role_arn, .. } => {
+                read.role(p.account, role_name)?.filter(|r| r.arn() == *role_arn).map(|r| r.tags).unwrap_or_default()
+            }
+        })
+    }
+
+    /// Whether the trust policy `trust` and the caller's own policies let the caller of `r`
+    /// perform `action` on the role: the trust policy must allow; an explicit deny on the
+    /// caller's side denies; otherwise the caller's side must allow too, unless (and
+    /// `identity_required` is false) the trust policy names the caller itself within its own
+    /// account — a role session's session policies still limit a trust policy naming its role.
+    fn trust_allows(
+        &self,
+        trust: &Policy,
+        r: &TrustRequest<'_>,
+        action: &str,
+        context: &ConditionContext,
+        identity_required: bool,
+    ) -> Result<bool, IamError> {
+        let req = Request { principal: principal_info(r.caller), action, resource: r.role_arn, context: context.clone() };
+        let trusted = trust.evaluate(&req);
+        if !trusted.is_allowed() {
+            return Ok(false);
+        }
+        let session = session_decision(r.caller, &req);
+        let identity = self.identity_answer(r.caller, session.as_ref(), &req)?;
+        let named_directly = !trusted.principal_match.is_some_and(|m| m.is_account_delegation());
+        Ok(match identity {
+            IdentityAnswer::ExplicitDeny(_) => false,
+            IdentityAnswer::Root | IdentityAnswer::Allow => true,
+            IdentityAnswer::NoAllow(_) => {
+                !identity_required
+                    && r.caller.account == r.role_account
+                    && named_directly
+                    && session_admits(session.as_ref(), trusted.principal_match)
+            }
+        })
+    }
+}
+
 impl TrustPolicyCheck for IamPolicies {
     fn validate_session_policy(&self, document: &str) -> Result<(), String> {
         Policy::parse(document, PolicyKind::Identity).map(drop).map_err(|e| match e {
@@ -202,30 +272,15 @@ impl TrustPolicyCheck for IamPolicies {
                 return Ok(TrustDecision::Denied);
             }
         };
-        let req = Request {
-            principal: principal_info(caller),
-            action: "sts:AssumeRole",
-            resource: role_arn,
-            context: principal_context(caller),
-        };
-        let trusted = trust.evaluate(&req);
-        if !trusted.is_allowed() {
-            return Ok(TrustDecision::Denied);
+        let context = self.trust_context(request).map_err(fail)?;
+        let mut allowed = self.trust_allows(&trust, request, "sts:AssumeRole", &context, false).map_err(fail)?;
+        if allowed && request.source_identity.is_some() {
+            // Setting a source identity needs sts:SetSourceIdentity in the trust policy and,
+            // for a chained caller, in its own policies too (IAM User Guide, "Permissions
+            // required to set source identity").
+            let chained = matches!(caller.kind, AuthKind::AssumedRole { .. });
+            allowed = self.trust_allows(&trust, request, "sts:SetSourceIdentity", &context, chained).map_err(fail)?;
         }
-        // A chained caller's session policies limit its sts:AssumeRole like any action: within
-        // the identity side, and over a trust policy that names its role (not its session).
-        let session = session_decision(caller, &req);
-        let identity = self.identity_answer(caller, session.as_ref(), &req).map_err(fail)?;
-        let named_directly = !trusted.principal_match.is_some_and(|m| m.is_account_delegation());
-        let allowed = match identity {
-            IdentityAnswer::ExplicitDeny(_) => false,
-            IdentityAnswer::Root | IdentityAnswer::Allow => true,
-            IdentityAnswer::NoAllow(_) => {
-                caller.account == role_account
-                    && named_directly
-                    && session_admits(session.as_ref(), trusted.principal_match)
-            }
-        };
         Ok(if allowed {
             TrustDecision::Allowed { max_session_duration: role.max_session_duration }
         } else {
@@ -461,6 +516,58 @@ mod tests {
         let p = setup(&trust(ACCT), &[(OwnerKind::Role, "deploy", &allow("sts:AssumeRole", "*"))]);
         assert!(matches!(p.check(&asking(&session(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
         assert_eq!(p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+    }
+
+    fn conditional_trust(principal: &str, condition: &str) -> String {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":["sts:AssumeRole","sts:SetSourceIdentity"],"Condition":{condition}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn trust_policy_conditions_see_the_request() {
+        let alice_arn = "arn:aws:iam::271828182845:user/alice";
+        let caller = alice();
+        let with = |external_id, session_name, source_identity| TrustRequest {
+            external_id,
+            session_name,
+            source_identity,
+            ..asking(&caller, ROLE, acct(ACCT))
+        };
+        // sts:ExternalId: the right one assumes; a wrong or missing one does not.
+        let p = setup(&conditional_trust(alice_arn, r#"{"StringEquals":{"sts:ExternalId":"ext-42"}}"#), &[]);
+        assert!(matches!(p.check(&with(Some("ext-42"), "s", None)).unwrap(), TrustDecision::Allowed { .. }));
+        assert_eq!(p.check(&with(Some("ext-43"), "s", None)).unwrap(), TrustDecision::Denied);
+        assert_eq!(p.check(&with(None, "s", None)).unwrap(), TrustDecision::Denied);
+        // sts:RoleSessionName.
+        let p = setup(&conditional_trust(alice_arn, r#"{"StringLike":{"sts:RoleSessionName":"ci-*"}}"#), &[]);
+        assert!(matches!(p.check(&with(None, "ci-42", None)).unwrap(), TrustDecision::Allowed { .. }));
+        assert_eq!(p.check(&with(None, "laptop", None)).unwrap(), TrustDecision::Denied);
+        // sts:SourceIdentity, which also needs sts:SetSourceIdentity in the trust policy.
+        let p = setup(&conditional_trust(alice_arn, r#"{"StringEquals":{"sts:SourceIdentity":"alice"}}"#), &[]);
+        assert!(matches!(p.check(&with(None, "s", Some("alice"))).unwrap(), TrustDecision::Allowed { .. }));
+        assert_eq!(p.check(&with(None, "s", Some("bob"))).unwrap(), TrustDecision::Denied);
+        assert_eq!(p.check(&with(None, "s", None)).unwrap(), TrustDecision::Denied);
+        let p = setup(&trust(alice_arn), &[]);
+        assert!(matches!(p.check(&with(None, "s", None)).unwrap(), TrustDecision::Allowed { .. }));
+        assert_eq!(p.check(&with(None, "s", Some("alice"))).unwrap(), TrustDecision::Denied);
+    }
+
+    #[test]
+    fn trust_policy_conditions_see_the_callers_tags() {
+        let p = setup(
+            &conditional_trust(&format!("arn:aws:iam::{ACCT}:root"), r#"{"StringEquals":{"aws:PrincipalTag/team":"build"}}"#),
+            &[(OwnerKind::User, "alice", &allow("sts:AssumeRole", "*"))],
+        );
+        // alice has no tags yet: the key is absent, the condition does not match.
+        assert_eq!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        let mut w = p.store.write().unwrap();
+        let mut user = w.user(acct(ACCT), "alice").unwrap().unwrap();
+        user.tags = vec![TagRecord { key: "team".into(), value: "build".into() }];
+        w.put_user(&user).unwrap();
+        let c = ctx(Principal::root(acct(ACCT), ACCT));
+        w.commit(&AuditNote { ctx: &c, operation: "TagUser", request: serde_json::Value::Null, response: serde_json::Value::Null }).unwrap();
+        assert!(matches!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
     }
 
     #[test]
