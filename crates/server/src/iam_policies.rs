@@ -20,7 +20,6 @@ use crate::iam_store::MetaIamStore;
 use kmsnap_auth::iam::model::name_key;
 use kmsnap_auth::iam::{Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner, TagRecord};
 use kmsnap_auth::{Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck, TrustRequest};
-use kmsnap_core::AccountId;
 use kmsnap_kms::authz::{
     identity_side, principal_context, principal_info_of as principal_info, request_context, session_admits,
     session_decision, IdentityAnswer, IdentityPolicySource,
@@ -263,6 +262,14 @@ impl TrustPolicyCheck for IamPolicies {
         let name = role_arn.rsplit('/').next().unwrap_or_default();
         let role = self.store.read().map_err(fail)?.role(role_account, name).map_err(fail)?;
         let Some(role) = role.filter(|r| r.arn() == role_arn) else {
+            // Dev mode lets anyone assume a role that does not exist, but a calling session's
+            // own session policies still decide whether it may call sts:AssumeRole at all
+            // (docs/sts-sessions.md, "Dev mode").
+            let context = self.trust_context(request).map_err(fail)?;
+            let req = Request { principal: principal_info(caller), action: "sts:AssumeRole", resource: role_arn, context };
+            if session_decision(caller, &req).is_some_and(|d| !d.is_allowed()) {
+                return Ok(TrustDecision::Denied);
+            }
             return Ok(TrustDecision::NoSuchRole);
         };
         let trust = match self.parsed.get(&role.trust_policy, PolicyKind::Resource) {
@@ -293,6 +300,7 @@ impl TrustPolicyCheck for IamPolicies {
 mod tests {
     use super::*;
     use kmsnap_auth::iam::{AuditNote, PolicyRecord, RoleRecord, UserRecord};
+    use kmsnap_core::AccountId;
 
     const ACCT: &str = "271828182845";
     const OTHER: &str = "314159265358";
@@ -516,6 +524,11 @@ mod tests {
         let p = setup(&trust(ACCT), &[(OwnerKind::Role, "deploy", &allow("sts:AssumeRole", "*"))]);
         assert!(matches!(p.check(&asking(&session(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
         assert_eq!(p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        // A role that does not exist (assumable in dev mode): the session policies still decide.
+        let missing = "arn:aws:iam::271828182845:role/missing";
+        assert_eq!(p.check(&asking(&session(), missing, acct(ACCT))).unwrap(), TrustDecision::NoSuchRole);
+        assert_eq!(p.check(&asking(&no_sts, missing, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        assert_eq!(p.check(&asking(&with_sts, missing, acct(ACCT))).unwrap(), TrustDecision::NoSuchRole);
     }
 
     fn conditional_trust(principal: &str, condition: &str) -> String {
