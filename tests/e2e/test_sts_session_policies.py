@@ -184,3 +184,39 @@ def test_session_policy_survives_a_restart(fresh_server):
     assert limited.describe_key(KeyId=key)["KeyMetadata"]["Arn"] == key
     kms_denied(lambda: limited.encrypt(KeyId=key, Plaintext=b"x"))
     kms_denied(lambda: limited.create_key(Description="not allowed"))
+
+
+def test_trust_policy_source_identity(server):
+    iam = make_client(server, "iam", account=ACCT)
+    doc = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+                  "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                  "Condition": {"StringEquals": {"sts:SourceIdentity": "alice"}}})
+    iam.create_role(RoleName="sp-source-identity", AssumeRolePolicyDocument=doc)
+    role = f"arn:aws:iam::{ACCT}:role/sp-source-identity"
+    outsider = make_client(server, "sts", account=OTHER)
+    out = outsider.assume_role(RoleArn=role, RoleSessionName="audited", SourceIdentity="alice")
+    assert out["SourceIdentity"] == "alice"
+    for other in ({"SourceIdentity": "mallory"}, {}):
+        assert error(lambda: outsider.assume_role(RoleArn=role, RoleSessionName="audited", **other),
+                     403)["Code"] == "AccessDenied"
+
+
+def test_a_limited_session_cannot_chain_out_of_its_session_policy(server):
+    role, key = kms_role(server, "sp-chain")
+    iam = make_client(server, "iam", account=ACCT)
+    # A second role that trusts the first one's sessions.
+    iam.create_role(RoleName="sp-chain-next", AssumeRolePolicyDocument=trust(role))
+    iam.put_role_policy(RoleName="sp-chain-next", PolicyName="kms", PolicyDocument=policy(allow("kms:*")))
+    sts = make_client(server, "sts", account=ACCT)
+    limited = sts.assume_role(RoleArn=role, RoleSessionName="limited", Policy=DESCRIBE_ONLY)["Credentials"]
+    chained = session_client(server, "sts", limited)
+    next_role = f"arn:aws:iam::{ACCT}:role/sp-chain-next"
+    assert error(lambda: chained.assume_role(RoleArn=next_role, RoleSessionName="escape"), 403)["Code"] == "AccessDenied"
+    # Dev mode lets anyone assume a role that does not exist, but not this session.
+    missing = f"arn:aws:iam::{ACCT}:role/sp-chain-missing"
+    assert error(lambda: chained.assume_role(RoleArn=missing, RoleSessionName="escape"), 403)["Code"] == "AccessDenied"
+    # A session whose policy allows sts:AssumeRole may chain.
+    open_creds = sts.assume_role(RoleArn=role, RoleSessionName="chainer",
+                                 Policy=policy(allow("kms:DescribeKey"), allow("sts:AssumeRole")))["Credentials"]
+    out = session_client(server, "sts", open_creds).assume_role(RoleArn=next_role, RoleSessionName="next")
+    session_client(server, "kms", out["Credentials"]).encrypt(KeyId=key, Plaintext=b"x")
