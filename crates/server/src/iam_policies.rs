@@ -63,19 +63,27 @@ impl ParsedPolicies {
 pub struct IamPolicies {
     store: Arc<MetaIamStore>,
     parsed: Arc<ParsedPolicies>,
+    /// Dev mode: a session of a role that does not exist acts with its account's full
+    /// permissions ([`IamPolicies::identity_policies`]).
+    dev_mode: bool,
 }
+
+/// The identity policy of a dev-mode session of a role that does not exist: everything in its
+/// account, as the account root may (docs/sts-sessions.md, "Dev mode").
+const DEV_PHANTOM_ROLE_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Sid":"DevModeRoleThatDoesNotExist","Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 impl IamPolicies {
     /// The IAM store over `meta` and the policies evaluated over it, wired so that every IAM
     /// write clears the parsed-policy cache.
-    pub fn wire(meta: Arc<dyn kmsnap_store::MetaStore>) -> (Arc<MetaIamStore>, Arc<IamPolicies>) {
+    pub fn wire(meta: Arc<dyn kmsnap_store::MetaStore>, dev_mode: bool) -> (Arc<MetaIamStore>, Arc<IamPolicies>) {
         let parsed = Arc::new(ParsedPolicies::default());
         let hook = {
             let parsed = parsed.clone();
             Arc::new(move || parsed.clear())
         };
         let store = Arc::new(MetaIamStore::new(meta).on_write(hook));
-        (store.clone(), Arc::new(IamPolicies { store, parsed }))
+        (store.clone(), Arc::new(IamPolicies { store, parsed, dev_mode }))
     }
 
     /// Forget parsed policies (after a dev-mode reset).
@@ -104,8 +112,21 @@ impl IamPolicies {
 
     /// The identity policies of `principal`, parsed. A stored document that no longer parses
     /// (it was validated when put) allows nothing and is logged.
+    ///
+    /// In dev mode a session of a role that does not exist (what scripts written for other
+    /// local AWS servers assume) gets one policy allowing everything, so it acts with its
+    /// account's full permissions, as the account root does — still audited as the assumed
+    /// role, and still limited by any session policy (intersected by [`identity_side`]). A
+    /// role that exists keeps exactly its own policies; strict mode never gets here.
     pub fn identity_policies(&self, principal: &Principal) -> Result<Vec<Arc<Policy>>, IamError> {
         let Some(owner) = self.owner(principal)? else {
+            if self.dev_mode && matches!(principal.kind, AuthKind::AssumedRole { .. }) {
+                let all = self
+                    .parsed
+                    .get(DEV_PHANTOM_ROLE_POLICY, PolicyKind::Identity)
+                    .map_err(|e| IamError::Internal(format!("dev-mode role policy: {e}")))?;
+                return Ok(vec![all]);
+            }
             return Ok(Vec::new());
         };
         let records = self.store.read()?.policies(&owner)?;
@@ -337,7 +358,7 @@ mod tests {
 
     fn setup(trust: &str, policies: &[(OwnerKind, &str, &str)]) -> Arc<IamPolicies> {
         let (meta, _) = kmsnap_store::open_memory();
-        let (store, policies_of) = IamPolicies::wire(meta);
+        let (store, policies_of) = IamPolicies::wire(meta, false);
         let mut w = store.write().unwrap();
         w.put_role(&role_record(ACCT, "deploy", trust)).unwrap();
         w.put_user(&UserRecord {
@@ -427,6 +448,38 @@ mod tests {
         assert!(p.policies_for(&stale).unwrap().is_empty());
         // Parsed once, reused, cleared on write.
         assert_eq!(p.parsed.map.lock().unwrap().len(), 2);
+    }
+
+    /// Issue #17: in dev mode a session of a role that does not exist may do everything in its
+    /// account (within its session policy); a role that exists keeps its policies; strict mode
+    /// gives a missing role nothing.
+    #[test]
+    fn dev_mode_sessions_of_missing_roles_act_with_full_permissions() {
+        let (meta, _) = kmsnap_store::open_memory();
+        let (store, dev) = IamPolicies::wire(meta.clone(), true);
+        let (_, strict) = IamPolicies::wire(meta, false);
+        let mut phantom = session();
+        phantom.kind = AuthKind::AssumedRole {
+            role_name: "ghost".into(),
+            role_arn: "arn:aws:iam::271828182845:role/ghost".into(),
+            session_name: "s".into(),
+            session_policy: None,
+            source_identity: None,
+        };
+        let role_arn = "arn:aws:iam::271828182845:role/anything";
+        assert_eq!(dev.authorize(&ctx(phantom.clone()), "iam:CreateRole", role_arn).unwrap(), Access::Allowed);
+        assert!(matches!(strict.authorize(&ctx(phantom.clone()), "iam:CreateRole", role_arn).unwrap(), Access::Denied { .. }));
+        // An existing role's session gets its role's policies, dev mode or not.
+        let mut w = store.write().unwrap();
+        w.put_role(&role_record(ACCT, "deploy", &trust(ACCT))).unwrap();
+        w.commit(&AuditNote {
+            ctx: &ctx(Principal::root(acct(ACCT), ACCT)),
+            operation: "CreateRole",
+            request: serde_json::Value::Null,
+            response: serde_json::Value::Null,
+        })
+        .unwrap();
+        assert!(matches!(dev.authorize(&ctx(session()), "iam:CreateRole", role_arn).unwrap(), Access::Denied { .. }));
     }
 
     #[test]
