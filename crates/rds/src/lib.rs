@@ -46,6 +46,8 @@ pub struct Rds {
     pub(crate) kms: Arc<Kms>,
     /// The block store that holds every instance's storage and every snapshot's blocks.
     pub(crate) ebs: Arc<Snapshots>,
+    /// How long transitions that take no real work last ([`workers::Timing`]).
+    pub(crate) timing: workers::Timing,
 }
 
 impl std::fmt::Debug for Rds {
@@ -57,7 +59,40 @@ impl std::fmt::Debug for Rds {
 impl Rds {
     /// Operations read the time from their request context (the injected clock).
     pub fn new(meta: Arc<dyn MetaStore>, kms: Arc<Kms>, ebs: Arc<Snapshots>) -> Self {
-        Rds { meta, kms, ebs }
+        Rds { meta, kms, ebs, timing: workers::Timing::default() }
+    }
+
+    /// The same service with `timing` for its transitions (`[timing]` in kmsnap.toml).
+    pub fn with_timing(mut self, timing: workers::Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// Runs, before a call, every state change that is due at `now` and takes no real work:
+    /// snapshot seals (the volume's manifest shared into the snapshot), instance and cluster
+    /// transitions past their [`workers::Timing`] dwell, key state reaching databases. So a
+    /// call made right after CreateDBInstance, CreateDBSnapshot, CreateDBCluster, Stop, Start,
+    /// Reboot or Modify finds the settled state — `aws rds wait …` returns on its first poll —
+    /// while copies, restores and replicas keep their transitional state until their bytes
+    /// have moved (issue #17). The background workers do the same every second.
+    pub async fn settle(&self, now: chrono::DateTime<chrono::Utc>) -> Result<(), RdsError> {
+        // Each round can unlock the next (creating → backing-up → available; a sealed EBS
+        // snapshot makes its DB snapshot available); a handful of rounds reaches rest.
+        for _ in 0..4 {
+            let sealed = self.ebs.finish_seals().await?;
+            let (meta, timing) = (self.meta.clone(), self.timing.clone());
+            let changed = blocking(move || -> Result<usize, RdsError> {
+                let n = workers::step_at(meta.as_ref(), Some(now), &timing)?;
+                let c = cluster::workers::step(meta.as_ref(), now)?;
+                let k = keystate::step(meta.as_ref(), now)?;
+                Ok(n + c + k)
+            })
+            .await??;
+            if sealed == 0 && changed == 0 {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The backing volume of DB instance `identifier` of the caller (its account and region),

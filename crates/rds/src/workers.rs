@@ -1,7 +1,8 @@
 //! Background work of RDS, one idempotent step at a time (STYLE.md "Persistence"):
 //!
 //! * instances move one state per step toward `available` (creating → backing-up →
-//!   available), so a `db_instance_available` waiter polling in between sees each state;
+//!   available), each after its [`Timing`] dwell (zero by default); `Rds::settle` runs the
+//!   steps that are due before every RDS call, so the next call sees the settled state;
 //! * `creating` DB snapshots mirror their backing EBS snapshot, which the EBS workers seal or
 //!   copy: `PercentProgress` while pending, `available` when completed, `failed` on error;
 //! * [`backups`], on the injected clock: an automated snapshot `rds:<db>-YYYY-MM-DD-HH-MM` of
@@ -25,23 +26,56 @@ pub const BACKUP_INTERVAL: chrono::Duration = chrono::Duration::hours(24);
 /// How long an instance stays stopped before RDS starts it again.
 pub const MAX_STOPPED: chrono::Duration = chrono::Duration::days(7);
 
-/// How long an instance stays at least in a state of a transition (`stopping`, `rebooting`…)
-/// before the worker moves it on, so that a caller describing right after the request sees it.
-pub const MIN_DWELL: chrono::Duration = chrono::Duration::seconds(1);
+/// How long DB instances stay in the transitional states that take no real work (creating,
+/// modifying, starting, stopping, rebooting) before they settle, on the injected clock.
+///
+/// The default is zero for all of them: the response of CreateDBInstance, ModifyDBInstance,
+/// Start/Stop/Reboot shows AWS's transitional state, and the next call already finds the
+/// settled one (`Rds::settle`), so `aws rds wait …` returns on its first poll (issue #17).
+/// `[timing]` in kmsnap.toml sets realistic durations for users who test their own timeouts
+/// and polling. Work that really takes time (copying or restoring bytes, a read replica's first
+/// round) keeps its state until it is done, whatever these say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timing {
+    pub instance_create: chrono::Duration,
+    pub instance_modify: chrono::Duration,
+    pub instance_start: chrono::Duration,
+    pub instance_stop: chrono::Duration,
+    pub instance_reboot: chrono::Duration,
+}
+
+impl Timing {
+    /// How long an instance stays in `status` at least.
+    pub fn dwell(&self, status: InstanceStatus) -> chrono::Duration {
+        match status {
+            InstanceStatus::Creating => self.instance_create,
+            InstanceStatus::Modifying => self.instance_modify,
+            InstanceStatus::Starting => self.instance_start,
+            InstanceStatus::Stopping => self.instance_stop,
+            InstanceStatus::Rebooting => self.instance_reboot,
+            InstanceStatus::BackingUp
+            | InstanceStatus::Available
+            | InstanceStatus::Deleting
+            | InstanceStatus::Stopped
+            | InstanceStatus::InaccessibleEncryptionCredentialsRecoverable
+            | InstanceStatus::InaccessibleEncryptionCredentials => chrono::Duration::zero(),
+        }
+    }
+}
 
 /// Advances every instance and snapshot in progress by one step. Returns how many changed.
 pub fn step(meta: &dyn kmsnap_store::MetaStore) -> Result<usize, RdsError> {
-    step_at(meta, None)
+    step_at(meta, None, &Timing::default())
 }
 
-/// [`step`] at time `now` (the injected clock): an instance entered its state less than
-/// [`MIN_DWELL`] ago stays. `None`: no dwell (tests driving the worker by hand).
-pub fn step_at(meta: &dyn kmsnap_store::MetaStore, now: Option<DateTime<Utc>>) -> Result<usize, RdsError> {
+/// [`step`] at time `now` (the injected clock): an instance that entered its state less than
+/// `timing`'s dwell for it ago stays. `None`: no dwell (tests driving the worker by hand).
+pub fn step_at(meta: &dyn kmsnap_store::MetaStore, now: Option<DateTime<Utc>>, timing: &Timing) -> Result<usize, RdsError> {
     // A read replica stays `creating` until its first replication round ends.
     let replicas = store::replicas(meta.read()?.as_ref())?;
     let ready = |r: &crate::model::DbInstanceRecord| {
         let dwelt = match (now, r.status_since) {
-            (Some(now), Some(since)) => now - since >= MIN_DWELL,
+            (Some(now), Some(since)) => now - since >= timing.dwell(r.status),
             _ => true,
         };
         dwelt && !(r.status == InstanceStatus::Creating && crate::ops::replicas::awaiting_first_round(&replicas, r))
@@ -167,8 +201,8 @@ pub async fn run(svc: Arc<Rds>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let (meta, now) = (svc.meta.clone(), svc.ebs.now());
-        match tokio::task::spawn_blocking(move || step_at(meta.as_ref(), Some(now))).await {
+        let (meta, now, timing) = (svc.meta.clone(), svc.ebs.now(), svc.timing.clone());
+        match tokio::task::spawn_blocking(move || step_at(meta.as_ref(), Some(now), &timing)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "rds worker"),
             Err(e) => tracing::error!(error = %e, "rds worker panicked"),

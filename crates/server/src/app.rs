@@ -60,7 +60,7 @@ impl App {
         let dev_mode = config.auth.mode == Mode::Dev;
         // IAM: its store and policies feed the keyring (users' keys, role trust), KMS (identity
         // policies) and IAM's own authorization.
-        let (iam_store, iam_policies) = crate::iam_policies::IamPolicies::wire(meta.clone());
+        let (iam_store, iam_policies) = crate::iam_policies::IamPolicies::wire(meta.clone(), dev_mode);
         let iam = Arc::new(
             kmsnap_auth::iam::Iam::new(&root, iam_store, iam_policies.clone())
                 .map_err(|e| ServeError::Setup(e.to_string()))?,
@@ -79,7 +79,7 @@ impl App {
                 .with_root_key(&root)
                 .map_err(|e| ServeError::Setup(e.to_string()))?,
         );
-        let rds = Arc::new(kmsnap_rds::Rds::new(meta.clone(), kms.clone(), snapshots.clone()));
+        let rds = Arc::new(kmsnap_rds::Rds::new(meta.clone(), kms.clone(), snapshots.clone()).with_timing(config.timing.rds()));
         let cloudtrail = kmsnap_audit::Cloudtrail::with_writer(meta.clone(), audit.clone());
         Ok(App {
             meta,

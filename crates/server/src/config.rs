@@ -14,6 +14,9 @@
 //! header_timeout_seconds = 30   # KMSNAP_HEADER_TIMEOUT_SECONDS (also the keep-alive idle timeout)
 //! body_timeout_seconds = 60     # KMSNAP_BODY_TIMEOUT_SECONDS
 //! max_connections = 1024        # KMSNAP_MAX_CONNECTIONS
+//!
+//! [timing]                # seconds on the server's clock; 0 (default) = settled at the next call
+//! rds_instance_create_seconds = 0   # also _modify_, _start_, _stop_, _reboot_
 //! ```
 
 use serde::Deserialize;
@@ -32,6 +35,38 @@ pub struct Config {
     pub listen: Option<String>,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub timing: TimingConfig,
+}
+
+/// `[timing]`: how long transitions that take no real work last, in seconds of the server's
+/// clock (default 0: the next call sees the settled state; README "Timing").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingConfig {
+    #[serde(default)]
+    pub rds_instance_create_seconds: u32,
+    #[serde(default)]
+    pub rds_instance_modify_seconds: u32,
+    #[serde(default)]
+    pub rds_instance_start_seconds: u32,
+    #[serde(default)]
+    pub rds_instance_stop_seconds: u32,
+    #[serde(default)]
+    pub rds_instance_reboot_seconds: u32,
+}
+
+impl TimingConfig {
+    pub fn rds(&self) -> kmsnap_rds::workers::Timing {
+        let s = |n: u32| chrono::Duration::seconds(i64::from(n));
+        kmsnap_rds::workers::Timing {
+            instance_create: s(self.rds_instance_create_seconds),
+            instance_modify: s(self.rds_instance_modify_seconds),
+            instance_start: s(self.rds_instance_start_seconds),
+            instance_stop: s(self.rds_instance_stop_seconds),
+            instance_reboot: s(self.rds_instance_reboot_seconds),
+        }
+    }
 }
 
 /// `[limits]`: what a connection may cost (see [`crate::limits::Limits`]); unset = default.

@@ -99,7 +99,14 @@ pub async fn dispatch(
         "kms" => gen::kms::dispatch(app.kms.as_ref(), ctx, op, input).await,
         "ec2" => gen::ec2::dispatch(app.snapshots.as_ref(), ctx, op, input).await,
         "ebs" => gen::ebs::dispatch(app.snapshots.as_ref(), ctx, op, input).await,
-        "rds" => gen::rds::dispatch(app.rds.as_ref(), ctx, op, input).await,
+        "rds" => {
+            // What is due settles before the call sees it (issue #17: waiters return on their
+            // first poll); a failure here is logged and the call goes on with what is stored.
+            if let Err(e) = app.rds.settle(ctx.now).await {
+                tracing::warn!(error = %e, "rds: settling due transitions failed");
+            }
+            gen::rds::dispatch(app.rds.as_ref(), ctx, op, input).await
+        }
         "backup" => gen::backup::dispatch(&Unbuilt, ctx, op, input).await,
         "cloudtrail" => gen::cloudtrail::dispatch(&app.cloudtrail, ctx, op, input).await,
         "iam" => gen::iam::dispatch(app.iam.as_ref(), ctx, op, input).await,

@@ -383,7 +383,7 @@ async fn automated_backups_are_daily_and_expire_after_the_retention_period() {
 }
 
 #[tokio::test]
-async fn lifecycle_states_stay_visible_for_a_step() {
+async fn lifecycle_states_last_their_configured_dwell() {
     let env = Env::new();
     let ctx = env.ctx();
     env.create("life", None, None).await.unwrap();
@@ -391,16 +391,20 @@ async fn lifecycle_states_stay_visible_for_a_step() {
     let stop = rds::StopDBInstanceMessage { db_instance_identifier: "life".into(), ..Default::default() };
     assert_eq!(instances::stop(&env.rds, &ctx, stop).await.unwrap().db_instance.unwrap().db_instance_status.as_deref(), Some("stopping"));
     let now = env.clock.now();
-    assert_eq!(workers::step_at(env.rds.meta.as_ref(), Some(now)).unwrap(), 0);
+    // With `[timing]` asking for 60 s of `stopping`, it stays until then on the server clock.
+    let timing = workers::Timing { instance_stop: chrono::Duration::seconds(60), ..Default::default() };
+    assert_eq!(workers::step_at(env.rds.meta.as_ref(), Some(now + chrono::Duration::seconds(59)), &timing).unwrap(), 0);
     assert_eq!(env.instance("life").status, crate::model::InstanceStatus::Stopping);
-    workers::step_at(env.rds.meta.as_ref(), Some(now + chrono::Duration::seconds(1))).unwrap();
+    workers::step_at(env.rds.meta.as_ref(), Some(now + chrono::Duration::seconds(60)), &timing).unwrap();
     assert_eq!(env.instance("life").status, crate::model::InstanceStatus::Stopped);
     let reboot = rds::RebootDBInstanceMessage { db_instance_identifier: "life".into(), ..Default::default() };
     assert!(matches!(instances::reboot(&env.rds, &ctx, reboot).await, Err(crate::RdsError::InvalidInstanceState { .. })));
-    // Growing the storage grows the backing volume.
+    // By default (no dwell) a transition is due at once: the next call's settle ends it.
     let start = rds::StartDBInstanceMessage { db_instance_identifier: "life".into(), ..Default::default() };
-    instances::start(&env.rds, &ctx, start).await.unwrap();
-    env.settle().await;
+    assert_eq!(instances::start(&env.rds, &ctx, start).await.unwrap().db_instance.unwrap().db_instance_status.as_deref(), Some("starting"));
+    env.rds.settle(env.clock.now()).await.unwrap();
+    assert_eq!(env.instance("life").status, crate::model::InstanceStatus::Available);
+    // Growing the storage grows the backing volume.
     let grow = rds::ModifyDBInstanceMessage { db_instance_identifier: "life".into(), allocated_storage: Some(25), ..Default::default() };
     instances::modify(&env.rds, &ctx, grow).await.unwrap();
     let vol = env.instance("life").volume_id;

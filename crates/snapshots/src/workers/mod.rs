@@ -110,6 +110,34 @@ pub async fn run(svc: Arc<Snapshots>) {
 }
 
 impl Snapshots {
+    /// Runs every queued seal to its end now (a seal shares the volume's blocks into the
+    /// snapshot: metadata work, no bytes move), in one transaction. RDS calls it before its
+    /// own calls, so a DB snapshot is `available` at the next read (issue #17). Copies and
+    /// restores, which move bytes, are left to the worker. Returns how many seals finished.
+    pub async fn finish_seals(&self) -> Result<usize, EbsError> {
+        let meta = self.meta.clone();
+        let now = self.clock.now();
+        crate::blocking(move || -> Result<usize, EbsError> {
+            {
+                let txn = meta.read()?;
+                if !store::jobs(txn.as_ref(), 256)?.iter().any(|j| matches!(j.kind, JobKind::Seal { .. })) {
+                    return Ok(0);
+                }
+            }
+            let mut txn = meta.write()?;
+            let mut finished = 0;
+            for job in store::jobs(&*txn, 256)? {
+                if matches!(job.kind, JobKind::Seal { .. }) {
+                    seal::finish(txn.as_mut(), job, now)?;
+                    finished += 1;
+                }
+            }
+            txn.commit()?;
+            Ok(finished)
+        })
+        .await?
+    }
+
     /// Tells the worker a job was queued.
     pub fn wake_worker(&self) {
         self.wake.notify_one();

@@ -18,6 +18,11 @@ pub async fn step(svc: &Snapshots, job: &JobRecord) -> Result<Step, EbsError> {
     let now = svc.clock.now();
     crate::blocking(move || -> Result<Step, EbsError> {
         let mut txn = meta.write()?;
+        // The job as committed, not as listed: `finish_seals` or DeleteVolume may have run it
+        // to its end meanwhile (then there is nothing left to do).
+        let Some(job) = store::get_job(&*txn, &job.target)? else {
+            return Ok(Step::Done);
+        };
         let step = advance(txn.as_mut(), job, now)?;
         txn.commit()?;
         Ok(step)
