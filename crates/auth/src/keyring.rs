@@ -273,21 +273,29 @@ impl Keyring {
                 return Ok(creds);
             }
         }
-        if self.mode == AuthMode::Dev {
-            let account = if access_key_id == "test" {
-                Some(DEFAULT_ACCOUNT)
-            } else {
-                AccountId::parse(access_key_id).ok()
-            };
-            if let Some(account) = account {
-                return Ok(Credentials {
-                    secret: Secret::new(DEV_SECRET),
-                    principal: Principal::root(account, access_key_id),
-                    session_token: None,
-                });
-            }
+        if let Some(account) = self.dev_convention_account(access_key_id) {
+            return Ok(Credentials {
+                secret: Secret::new(DEV_SECRET),
+                principal: Principal::root(account, access_key_id),
+                session_token: None,
+            });
         }
         Err(AuthError::UnknownAccessKey)
+    }
+
+    /// The account a dev-mode convention key (`test`, or 12 digits) stands for; `None` in strict
+    /// mode and for a configured key of the same name, which [`Keyring::resolve`] finds first.
+    /// AssumeRole asks this too: AWS refuses root callers, and only these keys are let through
+    /// (scripts written for local AWS servers assume roles with them).
+    pub fn dev_convention_account(&self, access_key_id: &str) -> Option<AccountId> {
+        if self.mode != AuthMode::Dev || self.static_keys.contains_key(access_key_id) {
+            return None;
+        }
+        if access_key_id == "test" {
+            Some(DEFAULT_ACCOUNT)
+        } else {
+            AccountId::parse(access_key_id).ok()
+        }
     }
 
     fn temporary_secret(&self, access_key_id: &str) -> Secret {
@@ -466,6 +474,48 @@ mod tests {
             Keyring::new(AuthMode::Dev, &root_key(), dup).unwrap_err(),
             KeyringError::DuplicateKey("AKIAALICE".into())
         );
+    }
+
+    /// AWS refuses AssumeRole by a root caller ("Roles may not be assumed by root accounts.");
+    /// kmsnap lets only the dev-mode convention keys through (docs/fidelity.md).
+    #[test]
+    fn only_dev_convention_roots_may_assume_roles() {
+        let acct = AccountId::parse("222222222222").unwrap();
+        let configured = |id: &str| StaticKey {
+            access_key_id: id.into(),
+            secret: Secret::new("s"),
+            account: acct,
+            user_name: None,
+        };
+        let role = "arn:aws:iam::222222222222:role/deploy";
+        let now = Utc::now();
+        for mode in [AuthMode::Dev, AuthMode::Strict] {
+            // A configured key named like a dev convention is still a configured key.
+            let k = Keyring::new(
+                mode,
+                &root_key(),
+                vec![configured("AKIAROOT"), configured("333333333333")],
+            )
+            .unwrap();
+            for akid in ["AKIAROOT", "333333333333"] {
+                let caller = k.resolve(akid, None, now).unwrap().principal;
+                assert!(caller.is_root());
+                let e = k.assume_role(&caller, role, "sess", None, now).unwrap_err();
+                assert_eq!((e.code.as_ref(), e.status), ("AccessDenied", 403), "{akid}");
+                assert_eq!(e.message, "Roles may not be assumed by root accounts.");
+            }
+            assert_eq!(k.dev_convention_account("333333333333"), None);
+        }
+        let k = dev();
+        for akid in ["test", "111111111111"] {
+            let caller = k.resolve(akid, None, now).unwrap().principal;
+            assert!(
+                k.assume_role(&caller, role, "sess", None, now).is_ok(),
+                "{akid}"
+            );
+        }
+        let strict = Keyring::new(AuthMode::Strict, &root_key(), vec![]).unwrap();
+        assert_eq!(strict.dev_convention_account("test"), None);
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! trust policies) for a [`TrustDecision`], handing it a [`TrustRequest`] with the values the
 //! trust policy's conditions may test (`sts:ExternalId`, `sts:RoleSessionName`,
 //! `sts:SourceIdentity`):
-//! * strict mode refuses root callers (as AWS does), then requires the role to exist and its
-//!   trust policy to allow the caller; with no check wired every AssumeRole is refused;
-//! * dev mode evaluates the trust policy of a role that exists (root callers included), and
+//! * root callers are refused, as AWS does (docs/fidelity.md), in both modes; only the dev-mode
+//!   convention keys (`test`, 12 digits) are let through, for scripts written against local
+//!   AWS servers — a root key configured in `kmsnap.toml` is refused like AWS's;
+//! * strict mode requires the role to exist and its trust policy to allow the caller; with no
+//!   check wired every AssumeRole is refused;
+//! * dev mode evaluates the trust policy of a role that exists (dev root callers included), and
 //!   lets anyone assume a role that does not exist, so multi-account tests need no IAM setup.
 //!
 //! A role that exists also caps `DurationSeconds` at its `MaxSessionDuration`.
@@ -406,7 +409,7 @@ impl Keyring {
             ));
         }
         let strict = self.mode() == AuthMode::Strict;
-        if strict && caller.is_root() {
+        if caller.is_root() && self.dev_convention_account(&caller.access_key_id).is_none() {
             return Err(AwsError::new(
                 "AccessDenied",
                 403,
