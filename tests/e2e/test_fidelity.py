@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from conftest import make_client, run_aws
 
 # Accounts of this file only.
-ACCT = "602214076000"
+ACCT = "186282397000"
 
 ROLE = f"arn:aws:iam::{ACCT}:role/fidelity-target"
 
@@ -73,3 +73,67 @@ def test_dev_convention_keys_still_assume_roles(fresh_server, tmp_path):
     proc = run_aws(s, "sts", "assume-role", "--role-arn", ROLE, "--role-session-name", "dev")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCT}:assumed-role/fidelity-target/dev"
+
+
+# --- 3. KMS: what a KeyId that names nothing answers -------------------------------------------
+# AWS, recorded in LocalStack's AWS-validated snapshots (tests/aws/services/kms/test_kms.snapshot.json):
+# `test_get_key_invalid_uuid` "Invalid keyId 'fake-key-id'" (also for '134f2428cec14b25a1ae9048164dba47'
+# and 'mrk-fake-key-id'); `test_get_key_does_not_exist` "Key '<key ARN>' does not exist" for a UUID,
+# its ARN and a well-formed `mrk-` id; `test_get_key_in_different_region` "Invalid arn <region>" for a
+# key ARN of another region. An unknown alias: "Alias arn:aws:kms:<region>:<acct>:alias/<name> is not
+# found." (AWS Java SDK output in cloudposse/docs#152). All NotFoundException, HTTP 400.
+
+KMS_ACCT = "662607015000"
+KMS_REGION = "eu-west-1"
+UUID = "134f2428-cec1-4b25-a1ae-9048164dba47"
+MRK = "mrk-d3b95762d3b95762d3b95762d3b95762"
+
+
+def kms_ops(kms):
+    """Operations that take a KeyId: (name, accepts aliases, call)."""
+    grantee = f"arn:aws:iam::{KMS_ACCT}:root"
+    return [
+        ("DescribeKey", True, lambda k: kms.describe_key(KeyId=k)),
+        ("Encrypt", True, lambda k: kms.encrypt(KeyId=k, Plaintext=b"x")),
+        ("GenerateDataKey", True, lambda k: kms.generate_data_key(KeyId=k, KeySpec="AES_256")),
+        ("EnableKeyRotation", False, lambda k: kms.enable_key_rotation(KeyId=k)),
+        ("DisableKey", False, lambda k: kms.disable_key(KeyId=k)),
+        ("TagResource", False, lambda k: kms.tag_resource(KeyId=k, Tags=[{"TagKey": "a", "TagValue": "b"}])),
+        ("ScheduleKeyDeletion", False, lambda k: kms.schedule_key_deletion(KeyId=k, PendingWindowInDays=7)),
+        ("CreateGrant", False, lambda k: kms.create_grant(KeyId=k, GranteePrincipal=grantee, Operations=["Decrypt"])),
+        ("ListGrants", False, lambda k: kms.list_grants(KeyId=k)),
+        ("GetKeyPolicy", False, lambda k: kms.get_key_policy(KeyId=k, PolicyName="default")),
+        ("ListAliases", False, lambda k: kms.list_aliases(KeyId=k)),
+        ("RetireGrant", False, lambda k: kms.retire_grant(KeyId=k, GrantId="0" * 64)),
+    ]
+
+
+def test_kms_not_found_texts_for_every_kind_of_identifier(server):
+    kms = make_client(server, "kms", account=KMS_ACCT, region=KMS_REGION)
+    prefix = f"arn:aws:kms:{KMS_REGION}:{KMS_ACCT}"
+    other_region_arn = make_client(server, "kms", account=KMS_ACCT, region="us-west-2").create_key()["KeyMetadata"]["Arn"]
+    cases = [
+        # (identifier, message where aliases are accepted, message where only keys are)
+        (UUID, f"Key '{prefix}:key/{UUID}' does not exist", None),
+        (f"{prefix}:key/{UUID}", f"Key '{prefix}:key/{UUID}' does not exist", None),
+        (MRK, f"Key '{prefix}:key/{MRK}' does not exist", None),
+        (other_region_arn, "Invalid arn us-west-2", None),
+        ("fake-key-id", "Invalid keyId 'fake-key-id'", None),
+        ("134f2428cec14b25a1ae9048164dba47", "Invalid keyId '134f2428cec14b25a1ae9048164dba47'", None),
+        ("mrk-fake-key-id", "Invalid keyId 'mrk-fake-key-id'", None),
+        (f"{prefix}:key/fake-key-id", "Invalid keyId 'fake-key-id'", None),
+        ("alias/fidelity-none", f"Alias {prefix}:alias/fidelity-none is not found.", "Invalid keyId 'alias/fidelity-none'"),
+        (f"{prefix}:alias/fidelity-none", f"Alias {prefix}:alias/fidelity-none is not found.",
+         f"Invalid keyId '{prefix}:alias/fidelity-none'"),
+    ]
+    for name, aliases, call in kms_ops(kms):
+        for ident, msg, key_only_msg in cases:
+            want = msg if aliases or key_only_msg is None else key_only_msg
+            assert error(lambda: call(ident), 400) == ("NotFoundException", want), (name, ident)
+
+
+def test_kms_not_found_texts_through_the_cli(server):
+    proc = run_aws(server, "kms", "describe-key", "--key-id", "fake-key-id", account=KMS_ACCT, region=KMS_REGION)
+    assert cli_error(proc) == ("NotFoundException", "Invalid keyId 'fake-key-id'")
+    proc = run_aws(server, "kms", "enable-key-rotation", "--key-id", UUID, account=KMS_ACCT, region=KMS_REGION)
+    assert cli_error(proc) == ("NotFoundException", f"Key 'arn:aws:kms:{KMS_REGION}:{KMS_ACCT}:key/{UUID}' does not exist")

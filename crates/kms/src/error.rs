@@ -11,6 +11,13 @@ pub enum KmsError {
     KeyNotFound { arn: String },
     #[error("alias not found")]
     AliasNotFound { alias_arn: String },
+    /// A `KeyId` that is not a key id (UUID or `mrk-` + 32 hex), a form AWS refuses before any
+    /// lookup (docs/fidelity.md §3).
+    #[error("invalid key id")]
+    InvalidKeyId { key_id: String },
+    /// A key ARN of another region than the request's (docs/fidelity.md §3).
+    #[error("key ARN of region {region}")]
+    ArnOfOtherRegion { region: String },
     /// Something other than a key or alias that does not exist (a policy name), with AWS's message.
     #[error("not found: {0}")]
     NotFound(String),
@@ -103,6 +110,8 @@ impl From<KmsError> for AwsError {
         match e {
             KmsError::KeyNotFound { arn } => c("NotFoundException", format!("Key '{arn}' does not exist")),
             KmsError::AliasNotFound { alias_arn } => c("NotFoundException", format!("Alias {alias_arn} is not found.")),
+            KmsError::InvalidKeyId { key_id } => c("NotFoundException", format!("Invalid keyId '{key_id}'")),
+            KmsError::ArnOfOtherRegion { region } => c("NotFoundException", format!("Invalid arn {region}")),
             KmsError::NotFound(m) => c("NotFoundException", m),
             KmsError::Disabled { arn } => c("DisabledException", format!("{arn} is disabled.")),
             KmsError::InvalidState { arn, state } => c("KMSInvalidStateException", state_message(&arn, state)),

@@ -1,6 +1,11 @@
 //! Resolving a `KeyId` parameter (spec/kms.md §1): key id, key ARN, alias name, alias ARN.
 //! Bare ids and alias names resolve in the caller's account and region only; another account's
-//! key needs its ARN. A key ARN of another region names a key that does not exist here.
+//! key needs its ARN.
+//!
+//! What each malformed or foreign form answers is AWS's recorded behaviour (docs/fidelity.md §3):
+//! a key id that is neither a UUID nor `mrk-` + 32 hex digits — bare, inside a key ARN, or an
+//! alias given where only keys are accepted — is `Invalid keyId '<id>'`, never an ARN built
+//! around it; a key ARN of another region is `Invalid arn <region>`.
 
 use crate::error::KmsError;
 use crate::model::{alias_arn, key_arn};
@@ -33,13 +38,15 @@ pub fn parse_key_ref(input: &str, caller: AccountId, region: Region, accept: Acc
             return Err(KmsError::InvalidArn(format!("Invalid arn {input}")));
         }
         let account = AccountId::parse(acct).map_err(|_| KmsError::InvalidArn(format!("Invalid arn {input}")))?;
-        let arn_region = Region::parse(r).map_err(|_| KmsError::InvalidArn(format!("Invalid arn {input}")))?;
         if let Some(key_id) = resource.strip_prefix("key/") {
-            if arn_region != region {
-                return Err(KmsError::KeyNotFound { arn: input.to_owned() });
+            // Any other region, known or not, is answered the same way.
+            if r != region.as_str() {
+                return Err(KmsError::ArnOfOtherRegion { region: r.to_owned() });
             }
+            check_key_id(key_id)?;
             return Ok(KeyRef::Key { account, region, key_id: key_id.to_owned() });
         }
+        let arn_region = Region::parse(r).map_err(|_| KmsError::InvalidArn(format!("Invalid arn {input}")))?;
         if resource.starts_with("alias/") && accept == Accept::KeyOrAlias {
             if arn_region != region {
                 return Err(KmsError::AliasNotFound { alias_arn: input.to_owned() });
@@ -47,17 +54,36 @@ pub fn parse_key_ref(input: &str, caller: AccountId, region: Region, accept: Acc
             return Ok(KeyRef::Alias { account, region, name: resource.to_owned() });
         }
         if resource.starts_with("alias/") {
-            return Err(KmsError::KeyNotFound { arn: input.to_owned() });
+            // Like an alias name where only keys are accepted (see parse_key_ref's end).
+            return Err(KmsError::InvalidKeyId { key_id: input.to_owned() });
         }
         return Err(KmsError::InvalidArn(format!("Invalid arn {input}")));
     }
-    if input.starts_with("alias/") {
-        if accept == Accept::KeyOnly {
-            return Err(KmsError::KeyNotFound { arn: alias_arn(region, caller, input) });
-        }
+    if input.starts_with("alias/") && accept == Accept::KeyOrAlias {
         return Ok(KeyRef::Alias { account: caller, region, name: input.to_owned() });
     }
+    // An alias name where only keys are accepted is judged as a key id, and is not one.
+    check_key_id(input)?;
     Ok(KeyRef::Key { account: caller, region, key_id: input.to_owned() })
+}
+
+/// Whether `id` has the shape of a KMS key id: a UUID (`8-4-4-4-12` hex digits) or a
+/// multi-Region key id (`mrk-` + 32 hex digits). AWS answers anything else before looking it up.
+pub fn is_key_id(id: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(rest) = id.strip_prefix("mrk-") {
+        return hex(rest, 32);
+    }
+    let groups: Vec<&str> = id.split('-').collect();
+    matches!(groups.as_slice(), [a, b, c, d, e] if hex(a, 8) && hex(b, 4) && hex(c, 4) && hex(d, 4) && hex(e, 12))
+}
+
+fn check_key_id(id: &str) -> Result<(), KmsError> {
+    if is_key_id(id) {
+        Ok(())
+    } else {
+        Err(KmsError::InvalidKeyId { key_id: id.to_owned() })
+    }
 }
 
 /// Resolve to (account, region, key id) through the alias table when needed. The key itself is
@@ -91,28 +117,52 @@ mod tests {
         AccountId::parse(s).unwrap()
     }
 
+    const K1: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
     #[test]
     fn forms() {
         let r = Region::parse("ap-northeast-1").unwrap();
         let me = a("111111111111");
         assert_eq!(
-            parse_key_ref("k1", me, r, Accept::KeyOnly).unwrap(),
-            KeyRef::Key { account: me, region: r, key_id: "k1".into() }
+            parse_key_ref(K1, me, r, Accept::KeyOnly).unwrap(),
+            KeyRef::Key { account: me, region: r, key_id: K1.into() }
+        );
+        let mrk = "mrk-1234abcd12ab34cd56ef1234567890ab";
+        assert_eq!(
+            parse_key_ref(&format!("arn:aws:kms:ap-northeast-1:222222222222:key/{mrk}"), me, r, Accept::KeyOnly).unwrap(),
+            KeyRef::Key { account: a("222222222222"), region: r, key_id: mrk.into() }
         );
         assert_eq!(
-            parse_key_ref("arn:aws:kms:ap-northeast-1:222222222222:key/k2", me, r, Accept::KeyOnly).unwrap(),
-            KeyRef::Key { account: a("222222222222"), region: r, key_id: "k2".into() }
+            parse_key_ref(&format!("arn:aws:kms:us-west-2:111111111111:key/{K1}"), me, r, Accept::KeyOnly),
+            Err(KmsError::ArnOfOtherRegion { region: "us-west-2".into() })
         );
-        assert!(matches!(
-            parse_key_ref("arn:aws:kms:us-west-2:111111111111:key/k2", me, r, Accept::KeyOnly),
-            Err(KmsError::KeyNotFound { .. })
-        ));
-        assert!(matches!(parse_key_ref("alias/x", me, r, Accept::KeyOnly), Err(KmsError::KeyNotFound { .. })));
+        assert_eq!(
+            parse_key_ref("alias/x", me, r, Accept::KeyOnly),
+            Err(KmsError::InvalidKeyId { key_id: "alias/x".into() })
+        );
         assert_eq!(
             parse_key_ref("alias/x", me, r, Accept::KeyOrAlias).unwrap(),
             KeyRef::Alias { account: me, region: r, name: "alias/x".into() }
         );
         assert!(matches!(parse_key_ref("arn:aws:kms:nope", me, r, Accept::KeyOrAlias), Err(KmsError::InvalidArn(_))));
         assert!(matches!(parse_key_ref("arn:aws:s3:::bucket/x", me, r, Accept::KeyOrAlias), Err(KmsError::InvalidArn(_))));
+    }
+
+    /// LocalStack's AWS-validated snapshots (tests/aws/services/kms/test_kms.snapshot.json,
+    /// `test_get_key_invalid_uuid`): these are "Invalid keyId '<id>'".
+    #[test]
+    fn malformed_key_ids_are_refused_before_lookup() {
+        let r = Region::parse("us-east-1").unwrap();
+        let me = a("111111111111");
+        for bad in ["fake-key-id", "134f2428cec14b25a1ae9048164dba47", "mrk-fake-key-id", "", "1234abcd-12ab-34cd-56ef-1234567890a", "mrk-1234abcd12ab34cd56ef1234567890abc"] {
+            for accept in [Accept::KeyOnly, Accept::KeyOrAlias] {
+                assert_eq!(parse_key_ref(bad, me, r, accept), Err(KmsError::InvalidKeyId { key_id: bad.into() }), "{bad}");
+            }
+            let arn = format!("arn:aws:kms:us-east-1:111111111111:key/{bad}");
+            assert_eq!(parse_key_ref(&arn, me, r, Accept::KeyOnly), Err(KmsError::InvalidKeyId { key_id: bad.into() }), "{arn}");
+        }
+        for good in [K1, "134F2428-CEC1-4B25-A1AE-9048164DBA47", "mrk-d3b95762d3b95762d3b95762d3b95762"] {
+            assert!(is_key_id(good), "{good}");
+        }
     }
 }

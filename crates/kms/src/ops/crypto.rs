@@ -733,9 +733,10 @@ mod tests {
         // And back: the replica encrypts, the primary decrypts.
         let back = blob_of(&enc(&t, &oregon, &key, b"from replica", None).unwrap());
         assert_eq!(dec(&t, &tokyo, &back, None, None).unwrap().plaintext.unwrap().expose(), b"from replica");
-        // The primary's ARN is another region's key: NotFound for Decrypt's KeyId in Oregon.
+        // The primary's ARN is another region's key: NotFound ("Invalid arn <region>",
+        // docs/fidelity.md §3) for Decrypt's KeyId in Oregon.
         let primary_arn = t.arn(ACCOUNT, REGION, &key).unwrap();
-        assert!(matches!(dec(&t, &oregon, &blob, Some(&primary_arn), ec(&[("app", "x")])), Err(KmsError::KeyNotFound { .. })));
+        assert!(matches!(dec(&t, &oregon, &blob, Some(&primary_arn), ec(&[("app", "x")])), Err(KmsError::ArnOfOtherRegion { .. })));
         // Each region's state is its own.
         t.set_state(ACCOUNT, OTHER_REGION, &key, KeyState::Disabled).unwrap();
         assert!(matches!(dec(&t, &oregon, &blob, None, ec(&[("app", "x")])), Err(KmsError::Disabled { .. })));
