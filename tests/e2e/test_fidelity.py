@@ -75,6 +75,67 @@ def test_dev_convention_keys_still_assume_roles(fresh_server, tmp_path):
     assert json.loads(proc.stdout)["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCT}:assumed-role/fidelity-target/dev"
 
 
+# --- 2. RDS: database names and master user names ----------------------------------------------
+# AWS: InvalidParameterValue (400) "DBName must begin with a letter and contain only alphanumeric
+# characters." for CreateDBInstance postgres DBName "db-uw2-augst-postgre" (terraform-aws-modules/
+# terraform-aws-rds#425, 2022) and the like; "DatabaseName must begin with …" for CreateDBCluster
+# aurora-postgresql DatabaseName "my-svc-dev" (hashicorp/terraform-provider-aws#38528, 2024); "The
+# parameter MasterUsername must be provided and must not be blank." (terraform-aws-modules/
+# terraform-aws-rds-aurora#368, 2023); "MasterUsername admin cannot be used as it is a reserved word
+# used by the engine" (aws/aws-cdk#5076). The per-engine rules are the CreateDBInstance `DBName` and
+# `MasterUsername` docs of botocore's rds 2014-10-31 model.
+
+RDS_ACCT = "602214076100"
+RDS_REGION = "eu-central-1"
+
+
+def new_instance(r, name, **kw):
+    args = dict(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                MasterUsername="postgres", MasterUserPassword="fidelity-pw-1")
+    args.update(kw)
+    return r.create_db_instance(**{k: v for k, v in args.items() if v is not None})
+
+
+def test_rds_database_names_follow_the_engine_rules(server):
+    r = make_client(server, "rds", account=RDS_ACCT, region=RDS_REGION)
+    dbname = ("InvalidParameterValue", "DBName must begin with a letter and contain only alphanumeric characters.")
+    for engine in ("postgres", "mysql", "mariadb"):
+        for bad in ("staging-postgres", "1app", "app.db"):
+            assert error(lambda: new_instance(r, "fid-bad-name", Engine=engine, MasterUsername="dbmaster", DBName=bad), 400) == dbname
+    assert error(lambda: new_instance(r, "fid-bad-name", DBName="a" * 64), 400) == dbname
+    assert new_instance(r, "fid-good-name", DBName="staging_postgres")["DBInstance"]["DBName"] == "staging_postgres"
+
+    cluster = dict(Engine="aurora-postgresql", MasterUsername="postgres", MasterUserPassword="fidelity-pw-1")
+    assert error(lambda: r.create_db_cluster(DBClusterIdentifier="fid-aur", DatabaseName="my-svc-dev", **cluster), 400) == \
+        ("InvalidParameterValue", "DatabaseName must begin with a letter and contain only alphanumeric characters.")
+    made = r.create_db_cluster(DBClusterIdentifier="fid-aur", DatabaseName="my_svc_dev", **cluster)["DBCluster"]
+    assert made["DatabaseName"] == "my_svc_dev"
+
+    proc = run_aws(server, "rds", "create-db-instance", "--db-instance-identifier", "fid-cli", "--engine", "postgres",
+                   "--db-instance-class", "db.t3.micro", "--allocated-storage", "20", "--master-username", "postgres",
+                   "--master-user-password", "fidelity-pw-1", "--db-name", "staging-postgres",
+                   account=RDS_ACCT, region=RDS_REGION)
+    assert cli_error(proc) == dbname
+
+
+def test_rds_master_user_name_is_required_and_checked(server):
+    r = make_client(server, "rds", account=RDS_ACCT, region=RDS_REGION)
+    required = ("InvalidParameterValue", "The parameter MasterUsername must be provided and must not be blank.")
+    for engine in ("postgres", "mysql", "mariadb"):
+        assert error(lambda: new_instance(r, "fid-nouser", Engine=engine, MasterUsername=None), 400) == required
+    assert error(lambda: r.create_db_cluster(DBClusterIdentifier="fid-nouser", Engine="aurora-mysql",
+                                             MasterUserPassword="fidelity-pw-1"), 400) == required
+    assert error(lambda: new_instance(r, "fid-reserved", MasterUsername="admin"), 400) == \
+        ("InvalidParameterValue", "MasterUsername admin cannot be used as it is a reserved word used by the engine")
+    assert error(lambda: new_instance(r, "fid-baduser", MasterUsername="db-admin"), 400)[0] == "InvalidParameterValue"
+    # What AWS accepts beyond the model's "1 to 16": 25 characters on postgres, `admin` on mysql.
+    assert new_instance(r, "fid-longuser", MasterUsername="application_db_admin_user")["DBInstance"]["MasterUsername"] == \
+        "application_db_admin_user"
+    assert new_instance(r, "fid-mysqladmin", Engine="mysql", MasterUsername="admin")["DBInstance"]["MasterUsername"] == "admin"
+    proc = run_aws(server, "rds", "create-db-instance", "--db-instance-identifier", "fid-cli-nouser", "--engine", "mysql",
+                   "--db-instance-class", "db.t3.micro", "--allocated-storage", "20", account=RDS_ACCT, region=RDS_REGION)
+    assert cli_error(proc) == required
+
 # --- 3. KMS: what a KeyId that names nothing answers -------------------------------------------
 # AWS, recorded in LocalStack's AWS-validated snapshots (tests/aws/services/kms/test_kms.snapshot.json):
 # `test_get_key_invalid_uuid` "Invalid keyId 'fake-key-id'" (also for '134f2428cec14b25a1ae9048164dba47'

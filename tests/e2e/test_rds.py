@@ -188,7 +188,7 @@ def test_describe_filters_and_paging(client):
     r = rds(client)
     for i in range(3):
         r.create_db_instance(DBInstanceIdentifier=f"page-{i}", Engine="mysql" if i else "mariadb",
-                             DBInstanceClass="db.t3.micro", AllocatedStorage=20)
+                             DBInstanceClass="db.t3.micro", AllocatedStorage=20, MasterUsername="dbadmin")
     mysql = r.describe_db_instances(Filters=[{"Name": "engine", "Values": ["mysql"]}])["DBInstances"]
     assert sorted(d["DBInstanceIdentifier"] for d in mysql) == ["page-1", "page-2"]
     one = r.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": ["page-0"]}])["DBInstances"]

@@ -241,6 +241,57 @@ pub fn identifier(param: &str, value: &str) -> Result<String, crate::RdsError> {
     }
 }
 
+/// Whether `engine` (lower-cased) is a PostgreSQL engine, whose names are at most 63 characters.
+fn postgres_family(engine: &str) -> bool {
+    engine == "postgres" || engine == "aurora-postgresql"
+}
+
+/// A letter, then letters, digits or underscores, `1..=max` characters in all.
+fn db_word(value: &str, max: usize) -> bool {
+    (1..=max).contains(&value.len())
+        && value.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Checks the database name parameter `param` (`DBName` of CreateDBInstance, `DatabaseName` of
+/// CreateDBCluster and RestoreDBClusterFromSnapshot) for `engine`, as the CreateDBInstance
+/// model documents it (docs/fidelity.md §2): a letter, then letters, digits or underscores; at
+/// most 63 characters for the PostgreSQL engines, 64 for the MySQL and MariaDB ones. AWS's
+/// message says "alphanumeric" yet accepts the underscores its documentation allows.
+pub fn database_name(param: &str, engine: &str, value: &str) -> Result<(), crate::RdsError> {
+    let max = if postgres_family(engine) { 63 } else { 64 };
+    if db_word(value, max) {
+        Ok(())
+    } else {
+        Err(crate::RdsError::InvalidParameterValue(format!("{param} must begin with a letter and contain only alphanumeric characters.")))
+    }
+}
+
+/// Checks `MasterUsername` for `engine` (docs/fidelity.md §2): required (CreateDBCluster, and
+/// CreateDBInstance of the engines this emulator builds); a letter, then letters, digits or
+/// underscores; at most 63 characters for postgres, 32 for mysql and 16 for mariadb (what AWS
+/// accepts today, more than the model's "1 to 16") and 16 for the Aurora engines (the model's
+/// figure); not `rdsadmin`, nor `admin` for the PostgreSQL engines.
+pub fn master_username(engine: &str, value: Option<&str>) -> Result<(), crate::RdsError> {
+    let invalid = |m: String| Err(crate::RdsError::InvalidParameterValue(m));
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return invalid("The parameter MasterUsername must be provided and must not be blank.".into());
+    };
+    let max = match engine {
+        "postgres" => 63,
+        "mysql" => 32,
+        _ => 16,
+    };
+    if !db_word(value, max) {
+        return invalid("MasterUsername must begin with a letter and contain only alphanumeric characters.".into());
+    }
+    let lower = value.to_ascii_lowercase();
+    if lower == "rdsadmin" || (lower == "admin" && postgres_family(engine)) {
+        return invalid(format!("MasterUsername {value} cannot be used as it is a reserved word used by the engine"));
+    }
+    Ok(())
+}
+
 /// The identifier of the automated snapshot of instance `db` started at `at` (spec §1:
 /// `rds:<db>-YYYY-MM-DD-HH-MM`).
 pub fn automated_snapshot_id(db: &str, at: DateTime<Utc>) -> String {
@@ -286,6 +337,59 @@ mod tests {
             let e = identifier("DBSnapshotIdentifier", bad).unwrap_err();
             assert_eq!(e, crate::RdsError::InvalidParameterValue(identifier_message("DBSnapshotIdentifier")), "{bad}");
         }
+    }
+
+    /// docs/fidelity.md §2: the recorded refusals ("staging-postgres", "my-svc-dev") and the
+    /// per-engine limits of the CreateDBInstance model's `DBName` documentation.
+    #[test]
+    fn database_names_follow_the_engine_rules() {
+        for engine in ["postgres", "mysql", "mariadb", "aurora-mysql", "aurora-postgresql"] {
+            for good in ["app", "app_db", "A1", "x"] {
+                assert!(database_name("DBName", engine, good).is_ok(), "{engine} {good}");
+            }
+            for bad in ["staging-postgres", "my-svc-dev", "1db", "_db", "", "db.x", "db$"] {
+                let e = database_name("DatabaseName", engine, bad).unwrap_err();
+                assert_eq!(
+                    e,
+                    crate::RdsError::InvalidParameterValue("DatabaseName must begin with a letter and contain only alphanumeric characters.".into()),
+                    "{engine} {bad}"
+                );
+            }
+        }
+        let (n63, n64) = ("a".repeat(63), "a".repeat(64));
+        assert!(database_name("DBName", "postgres", &n63).is_ok());
+        assert!(database_name("DBName", "postgres", &n64).is_err());
+        assert!(database_name("DBName", "aurora-postgresql", &n64).is_err());
+        assert!(database_name("DBName", "mysql", &n64).is_ok());
+        assert!(database_name("DBName", "aurora-mysql", &"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn master_usernames_follow_the_engine_rules() {
+        let msg = |e: crate::RdsError| match e {
+            crate::RdsError::InvalidParameterValue(m) => m,
+            other => panic!("{other:?}"),
+        };
+        for missing in [None, Some("")] {
+            assert_eq!(msg(master_username("postgres", missing).unwrap_err()), "The parameter MasterUsername must be provided and must not be blank.");
+        }
+        assert!(master_username("postgres", Some("postgres")).is_ok());
+        assert!(master_username("mysql", Some("admin")).is_ok());
+        assert!(master_username("aurora-mysql", Some("admin")).is_ok());
+        assert_eq!(msg(master_username("postgres", Some("Admin")).unwrap_err()), "MasterUsername Admin cannot be used as it is a reserved word used by the engine");
+        assert!(master_username("aurora-postgresql", Some("admin")).is_err());
+        assert!(master_username("mariadb", Some("rdsadmin")).is_err());
+        for bad in ["1user", "user-name", "_u"] {
+            assert_eq!(msg(master_username("mysql", Some(bad)).unwrap_err()), "MasterUsername must begin with a letter and contain only alphanumeric characters.");
+        }
+        // Lengths AWS accepts per engine.
+        assert!(master_username("postgres", Some(&"u".repeat(63))).is_ok());
+        assert!(master_username("postgres", Some(&"u".repeat(64))).is_err());
+        assert!(master_username("mysql", Some(&"u".repeat(32))).is_ok());
+        assert!(master_username("mysql", Some(&"u".repeat(33))).is_err());
+        assert!(master_username("mariadb", Some(&"u".repeat(16))).is_ok());
+        assert!(master_username("mariadb", Some(&"u".repeat(17))).is_err());
+        assert!(master_username("aurora-postgresql", Some(&"u".repeat(17))).is_err());
     }
 
     #[test]

@@ -65,6 +65,7 @@ impl TestEnv {
             engine: "postgres".into(),
             db_instance_class: "db.t3.micro".into(),
             allocated_storage: Some(20),
+            master_username: Some("postgres".into()),
             storage_encrypted: encrypted,
             kms_key_id: key.map(str::to_owned),
             ..Default::default()

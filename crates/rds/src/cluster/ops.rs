@@ -122,8 +122,10 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBCluster
     if input.replication_source_identifier.is_some() || input.global_cluster_identifier.is_some() {
         return Err(crate::RdsError::NotImplemented("CreateDBCluster").into());
     }
-    if input.master_username.as_deref().is_none_or(str::is_empty) {
-        return Err(crate::RdsError::InvalidParameterValue("The parameter MasterUsername must be provided and must not be blank.".into()).into());
+    // AWS's per-engine rules for the names (docs/fidelity.md §2).
+    crate::model::master_username(&engine, input.master_username.as_deref())?;
+    if let Some(name) = &input.database_name {
+        crate::model::database_name("DatabaseName", &engine, name)?;
     }
     let retention = input.backup_retention_period.unwrap_or(1);
     if !(1..=35).contains(&retention) {

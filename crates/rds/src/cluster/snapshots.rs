@@ -419,6 +419,10 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
     let engine = super::ops::engine(&input.engine)?;
+    // CreateDBCluster's rule for the same parameter (docs/fidelity.md §2).
+    if let Some(name) = &input.database_name {
+        crate::model::database_name("DatabaseName", &engine, name)?;
+    }
     let src = source_ref("SnapshotIdentifier", &input.snapshot_identifier, ctx)?;
     if src.region != region {
         return Err(ClusterError::SnapshotNotFound { id: input.snapshot_identifier.clone() });

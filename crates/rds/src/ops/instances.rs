@@ -18,7 +18,7 @@
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
 use super::snapshots::{drop_snapshot, start_snapshot};
 use crate::error::RdsError;
-use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ReplicaRecord, ENGINES};
+use crate::model::{database_name, identifier, master_username, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ReplicaRecord, ENGINES};
 use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::blocks;
@@ -91,6 +91,11 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
     }
     if !ENGINES.contains(&engine.as_str()) {
         return Err(RdsError::InvalidParameterValue(format!("Invalid DB engine: {}", input.engine)));
+    }
+    // AWS's per-engine rules for the names (docs/fidelity.md §2).
+    master_username(&engine, input.master_username.as_deref())?;
+    if let Some(name) = &input.db_name {
+        database_name("DBName", &engine, name)?;
     }
     let storage = input.allocated_storage.ok_or_else(|| RdsError::InvalidParameterValue("AllocatedStorage is required for this engine.".into()))?;
     if !(20..=65_536).contains(&storage) {

@@ -255,6 +255,7 @@ impl Env {
             engine: "postgres".into(),
             db_instance_class: "db.t3.micro".into(),
             allocated_storage: Some(20),
+            master_username: Some("postgres".into()),
             storage_encrypted: Some(key.is_some()),
             kms_key_id: key.map(str::to_owned),
             backup_retention_period: Some(0),
@@ -347,6 +348,7 @@ async fn automated_backups_are_daily_and_expire_after_the_retention_period() {
         engine: "mysql".into(),
         db_instance_class: "db.t3.micro".into(),
         allocated_storage: Some(20),
+        master_username: Some("admin".into()),
         backup_retention_period: Some(1),
         ..Default::default()
     };
