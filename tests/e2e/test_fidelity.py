@@ -198,3 +198,35 @@ def test_kms_not_found_texts_through_the_cli(server):
     assert cli_error(proc) == ("NotFoundException", "Invalid keyId 'fake-key-id'")
     proc = run_aws(server, "kms", "enable-key-rotation", "--key-id", UUID, account=KMS_ACCT, region=KMS_REGION)
     assert cli_error(proc) == ("NotFoundException", f"Key 'arn:aws:kms:{KMS_REGION}:{KMS_ACCT}:key/{UUID}' does not exist")
+
+
+# --- 4. Malformed EC2 ids and RDS identifiers ---------------------------------------------------
+# EC2: `InvalidParameterValue` "Value (standard) for parameter volumeId is invalid. Expected: 'vol-...'."
+# from the aws cli's CreateSnapshot (cloudavail/aws-missing-tools#59); "Value (<id>) for parameter
+# volumes is invalid. Expected: 'vol-...'." from DescribeVolumes with an instance id (a 2026-08 record
+# of CloudFormation's volume attachment handler; AWS ParallelCluster's validator matches that text);
+# `InvalidVolumeID.Malformed` 'Invalid id: "vol-malformedvolume"' (cloud-custodian's EBS error handler
+# tests); CreateTags `InvalidID` "The ID '…' is not valid" (cloudavail/aws-missing-tools#71).
+
+EC2_ACCT = "602214076200"
+
+
+def test_ec2_malformed_ids_name_the_parameter(server):
+    ec2 = make_client(server, "ec2", account=EC2_ACCT, region="eu-west-2")
+    def value(v, param, kind):
+        return ("InvalidParameterValue", f"Value ({v}) for parameter {param} is invalid. Expected: '{kind}-...'.")
+    assert error(lambda: ec2.describe_volumes(VolumeIds=["malformed-id"]), 400) == value("malformed-id", "volumes", "vol")
+    assert error(lambda: ec2.describe_volumes(VolumeIds=["vol-malformedvolume"]), 400) == \
+        ("InvalidVolumeID.Malformed", 'Invalid id: "vol-malformedvolume"')
+    assert error(lambda: ec2.describe_snapshots(SnapshotIds=["malformed-id"]), 400) == value("malformed-id", "snapshots", "snap")
+    assert error(lambda: ec2.create_snapshot(VolumeId="standard"), 400) == value("standard", "volumeId", "vol")
+    assert error(lambda: ec2.create_snapshot(VolumeId="vol-ahsg23h"), 400) == value("vol-ahsg23h", "volumeId", "vol")
+    assert error(lambda: ec2.delete_volume(VolumeId="malformed-id"), 400) == value("malformed-id", "volumeId", "vol")
+    assert error(lambda: ec2.delete_snapshot(SnapshotId="malformed-id"), 400) == value("malformed-id", "snapshotId", "snap")
+    assert error(lambda: ec2.create_volume(AvailabilityZone="eu-west-2a", SnapshotId="malformed-id"), 400) == \
+        value("malformed-id", "snapshotId", "snap")
+    assert error(lambda: ec2.create_tags(Resources=["2014-10-21T13:34:24.000Z"], Tags=[{"Key": "a", "Value": "b"}]), 400) == \
+        ("InvalidID", "The ID '2014-10-21T13:34:24.000Z' is not valid")
+    proc = run_aws(server, "ec2", "create-snapshot", "--volume-id", "standard", account=EC2_ACCT, region="eu-west-2")
+    assert cli_error(proc) == value("standard", "volumeId", "vol")
+

@@ -11,9 +11,18 @@ pub enum EbsError {
     VolumeNotFound { id: String },
     #[error("snapshot {id} not found")]
     SnapshotNotFound { id: String },
-    /// An id that cannot be one of `kind` (`vol`, `snap`): EC2's `Invalid…ID.Malformed`.
+    /// An id with the prefix of `kind` (`vol`, `snap`) that still cannot be one, in a list of
+    /// ids or CreateTags' resources: EC2's `Invalid…ID.Malformed` (docs/fidelity.md §4).
     #[error("malformed {kind} id {id}")]
     MalformedId { kind: &'static str, id: String },
+    /// An id that cannot be one of `kind`, given in the parameter EC2 calls `param` (`volumeId`,
+    /// `snapshotId`, `sourceSnapshotId`, or the lists `volumes`, `snapshots`):
+    /// `InvalidParameterValue` naming the parameter (docs/fidelity.md §4).
+    #[error("{param}: {id} is not a {kind} id")]
+    InvalidIdParameter { param: &'static str, kind: &'static str, id: String },
+    /// A CreateTags/DeleteTags resource id of no kind EBS knows: EC2's `InvalidID`.
+    #[error("invalid id {id}")]
+    InvalidId { id: String },
     /// More than 50 tags on one resource.
     #[error("tag limit exceeded on {id}")]
     TagLimitExceeded { id: String },
@@ -87,8 +96,12 @@ pub fn to_ec2(e: EbsError) -> AwsError {
         EbsError::SnapshotNotFound { id } => c("InvalidSnapshot.NotFound", format!("The snapshot '{id}' does not exist.")),
         EbsError::MalformedId { kind, id } => {
             let code = if kind == "snap" { "InvalidSnapshotID.Malformed" } else { "InvalidVolumeID.Malformed" };
-            c(code, format!("Invalid id: \"{id}\" (expecting \"{kind}-...\")"))
+            c(code, format!("Invalid id: \"{id}\""))
         }
+        EbsError::InvalidIdParameter { param, kind, id } => {
+            c("InvalidParameterValue", format!("Value ({id}) for parameter {param} is invalid. Expected: '{kind}-...'."))
+        }
+        EbsError::InvalidId { id } => c("InvalidID", format!("The ID '{id}' is not valid")),
         EbsError::TagLimitExceeded { id } => c("TagLimitExceeded", format!("The maximum number of Tags for resource '{id}' has been reached.")),
         EbsError::InvalidParameterValue(m) => c("InvalidParameterValue", m),
         EbsError::InvalidParameterCombination(m) => c("InvalidParameterCombination", m),
@@ -132,6 +145,11 @@ pub fn to_ebs(e: EbsError) -> AwsError {
         EbsError::MalformedId { kind, id } => {
             v(if kind == "snap" { "INVALID_SNAPSHOT_ID" } else { "INVALID_PARAMETER_VALUE" }, format!("Invalid id: \"{id}\""))
         }
+        EbsError::InvalidIdParameter { param, kind, id } => v(
+            if kind == "snap" { "INVALID_SNAPSHOT_ID" } else { "INVALID_PARAMETER_VALUE" },
+            format!("Value ({id}) for parameter {param} is invalid. Expected: '{kind}-...'."),
+        ),
+        EbsError::InvalidId { id } => v("INVALID_PARAMETER_VALUE", format!("The ID '{id}' is not valid")),
         EbsError::TagLimitExceeded { id } => v("INVALID_TAG", format!("Too many tags on {id}.")),
         EbsError::Kms { code, message } => match code.as_str() {
             "NotFoundException" => AwsError::new("ResourceNotFoundException", 404, message).with_field("Reason", "DEPENDENCY_RESOURCE_NOT_FOUND"),

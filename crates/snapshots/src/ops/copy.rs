@@ -41,9 +41,7 @@ pub async fn copy_snapshot(svc: &Snapshots, ctx: &RequestContext, input: ec2::Co
         return Err(EbsError::InvalidParameterDependency("The parameter KmsKeyId requires the parameter Encrypted to be set.".into()));
     }
     let source_id = input.source_snapshot_id.clone();
-    if !trail::well_formed("snap", &source_id) {
-        return Err(EbsError::MalformedId { kind: "snap", id: source_id });
-    }
+    trail::check_id("sourceSnapshotId", "snap", &source_id)?;
     let (account, region) = (ctx.principal.account, ctx.region);
     let meta = svc.meta.clone();
     let sid = source_id.clone();

@@ -156,7 +156,7 @@ async fn parameter_errors() {
     let e = t.svc.create_snapshot(&ctx, ec2::CreateSnapshotRequest { volume_id: "vol-0123456789abcdef0".into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code, "InvalidVolume.NotFound");
     let e = t.svc.delete_volume(&ctx, ec2::DeleteVolumeRequest { volume_id: "vol-bad".into(), ..Default::default() }).await.unwrap_err();
-    assert_eq!(e.code, "InvalidVolumeID.Malformed");
+    assert_eq!((e.code.as_ref(), e.message.as_str()), ("InvalidParameterValue", "Value (vol-bad) for parameter volumeId is invalid. Expected: 'vol-...'."));
     // ClientToken: a retry answers the same volume, also in another zone (EC2 does not compare
     // zones); other parameters are a mismatch, and the token is the caller's alone.
     let with_token = ec2::CreateVolumeRequest { client_token: Some("tok-1".into()), ..base.clone() };

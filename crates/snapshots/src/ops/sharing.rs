@@ -114,9 +114,7 @@ fn change_of(input: &ec2::ModifySnapshotAttributeRequest) -> Result<Change, EbsE
 
 /// The caller's snapshot `id` in the request region (a shared one is not theirs to change).
 async fn owned(svc: &Snapshots, ctx: &RequestContext, id: &str) -> Result<SnapshotRecord, EbsError> {
-    if !trail::well_formed("snap", id) {
-        return Err(EbsError::MalformedId { kind: "snap", id: id.to_owned() });
-    }
+    trail::check_id("snapshotId", "snap", id)?;
     let (meta, account, region, key) = (svc.meta.clone(), ctx.principal.account, ctx.region, id.to_owned());
     crate::blocking(move || store::get_snapshot(meta.read()?.as_ref(), account, region, &key))
         .await??

@@ -68,9 +68,7 @@ pub fn to_api(s: &SnapshotRecord, viewer: AccountId) -> ec2::Snapshot {
 pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateSnapshotRequest) -> Result<ec2::Snapshot, EbsError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let volume_id = input.volume_id.clone();
-    if !trail::well_formed("vol", &volume_id) {
-        return Err(EbsError::MalformedId { kind: "vol", id: volume_id });
-    }
+    trail::check_id("volumeId", "vol", &volume_id)?;
     let description = input.description.clone().unwrap_or_default();
     if description.chars().count() > MAX_DESCRIPTION {
         return Err(EbsError::InvalidParameterValue(format!("Value for parameter description is too long; maximum is {MAX_DESCRIPTION} characters.")));
@@ -243,8 +241,8 @@ pub async fn describe(svc: &Snapshots, ctx: &RequestContext, input: ec2::Describ
     if !ids.is_empty() && input.max_results.is_some() {
         return Err(EbsError::InvalidParameterCombination("The parameter snapshotIdSet cannot be used with the parameter maxResults".into()));
     }
-    if let Some(bad) = ids.iter().find(|i| !trail::well_formed("snap", i)) {
-        return Err(EbsError::MalformedId { kind: "snap", id: bad.clone() });
+    for id in &ids {
+        trail::check_listed_id("snapshots", "snap", id)?;
     }
     let owners = parse_owners(input.owner_ids, caller)?;
     let restorable = parse_restorable(input.restorable_by_user_ids, caller)?;
@@ -280,9 +278,7 @@ fn reader(txn: &dyn ReadTxn, id: &str) -> Result<Option<String>, EbsError> {
 /// unaffected. A pending snapshot may be deleted: its seal job notices and cleans up.
 pub async fn delete(svc: &Snapshots, ctx: &RequestContext, input: ec2::DeleteSnapshotRequest) -> Result<(), EbsError> {
     let id = input.snapshot_id.clone();
-    if !trail::well_formed("snap", &id) {
-        return Err(EbsError::MalformedId { kind: "snap", id });
-    }
+    trail::check_id("snapshotId", "snap", &id)?;
     let (meta, caller, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let event = trail::with_ec2_resource(trail::event(ctx, "DeleteSnapshot", &input), region, caller, &id);
     crate::blocking(move || -> Result<(), EbsError> {

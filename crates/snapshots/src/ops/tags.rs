@@ -112,7 +112,8 @@ fn load(txn: &dyn WriteTxn, account: AccountId, region: Region, id: &str) -> Res
         }
         return store::get_snapshot(txn, account, region, id)?.filter(|s| s.managed_by.is_none()).map(Owned::Snapshot).ok_or_else(|| EbsError::SnapshotNotFound { id: id.to_owned() });
     }
-    Err(EbsError::InvalidParameterValue(format!("The ID '{id}' is not valid")))
+    // EC2's answer for an id of no taggable kind (docs/fidelity.md §4).
+    Err(EbsError::InvalidId { id: id.to_owned() })
 }
 
 /// Loads every resource, applies `change` to each one's tags, and writes them with the event.

@@ -68,6 +68,29 @@ pub fn well_formed(prefix: &str, id: &str) -> bool {
         .is_some_and(|h| matches!(h.len(), 8 | 17) && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
+/// `Ok` when `id`, given in the single-id parameter EC2 calls `param` (`volumeId`,
+/// `snapshotId`, `sourceSnapshotId`), is a well-formed `kind` id; otherwise
+/// `InvalidParameterValue` naming the parameter, whatever its prefix (docs/fidelity.md §4).
+pub fn check_id(param: &'static str, kind: &'static str, id: &str) -> Result<(), EbsError> {
+    if well_formed(kind, id) {
+        return Ok(());
+    }
+    Err(EbsError::InvalidIdParameter { param, kind, id: id.to_owned() })
+}
+
+/// The same for an id in a list parameter (`volumes`, `snapshots`): one without the `kind-`
+/// prefix is `InvalidParameterValue` naming the list; one with it, but malformed after it, is
+/// `Invalid…ID.Malformed` (docs/fidelity.md §4).
+pub fn check_listed_id(param: &'static str, kind: &'static str, id: &str) -> Result<(), EbsError> {
+    if well_formed(kind, id) {
+        return Ok(());
+    }
+    if id.strip_prefix(kind).is_some_and(|r| r.starts_with('-')) {
+        return Err(EbsError::MalformedId { kind, id: id.to_owned() });
+    }
+    Err(EbsError::InvalidIdParameter { param, kind, id: id.to_owned() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +111,25 @@ mod tests {
         let a = AccountId::parse("123412341234").unwrap();
         assert_eq!(volume_arn(r, a, "vol-1"), "arn:aws:ec2:ap-northeast-1:123412341234:volume/vol-1");
         assert_eq!(snapshot_arn(r, "snap-1"), "arn:aws:ec2:ap-northeast-1::snapshot/snap-1");
+    }
+
+    #[test]
+    fn refusals_name_the_parameter_or_the_malformed_id() {
+        assert_eq!(check_id("volumeId", "vol", "vol-0123456789abcdef0"), Ok(()));
+        for bad in ["standard", "vol-ahsg23h", "i-0123456789abcdef0"] {
+            assert_eq!(
+                check_id("volumeId", "vol", bad),
+                Err(EbsError::InvalidIdParameter { param: "volumeId", kind: "vol", id: bad.into() })
+            );
+        }
+        assert_eq!(
+            check_listed_id("volumes", "vol", "malformed-id"),
+            Err(EbsError::InvalidIdParameter { param: "volumes", kind: "vol", id: "malformed-id".into() })
+        );
+        assert_eq!(
+            check_listed_id("volumes", "vol", "vol-malformedvolume"),
+            Err(EbsError::MalformedId { kind: "vol", id: "vol-malformedvolume".into() })
+        );
+        assert_eq!(check_listed_id("snapshots", "snap", "snap-0123456789abcdef0"), Ok(()));
     }
 }

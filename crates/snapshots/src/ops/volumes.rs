@@ -204,9 +204,7 @@ async fn earlier(svc: &Snapshots, ctx: &RequestContext, token: Option<&str>, dig
 
 /// A source snapshot for CreateVolume: visible to the caller and `completed`.
 async fn source_snapshot(svc: &Snapshots, ctx: &RequestContext, id: &str) -> Result<SnapshotRecord, EbsError> {
-    if !trail::well_formed("snap", id) {
-        return Err(EbsError::MalformedId { kind: "snap", id: id.to_owned() });
-    }
+    trail::check_id("snapshotId", "snap", id)?;
     let s = usable_snapshot(svc, ctx, id).await?;
     if s.state != SnapshotState::Completed {
         return Err(EbsError::IncorrectState(format!("Snapshot is in invalid state - {}", s.state.as_str())));
@@ -383,8 +381,8 @@ pub async fn describe(svc: &Snapshots, ctx: &RequestContext, input: ec2::Describ
     if !ids.is_empty() && input.max_results.is_some() {
         return Err(EbsError::InvalidParameterCombination("The parameter volumeIdSet cannot be used with the parameter maxResults".into()));
     }
-    if let Some(bad) = ids.iter().find(|i| !trail::well_formed("vol", i)) {
-        return Err(EbsError::MalformedId { kind: "vol", id: bad.clone() });
+    for id in &ids {
+        trail::check_listed_id("volumes", "vol", id)?;
     }
     let filters = Filters::parse(input.filters, FILTERS)?;
     let paging = Paging::parse(input.max_results, input.next_token, 5, 500)?;
@@ -410,9 +408,7 @@ pub async fn describe(svc: &Snapshots, ctx: &RequestContext, input: ec2::Describ
 /// so it keeps the point-in-time data.
 pub async fn delete(svc: &Snapshots, ctx: &RequestContext, input: ec2::DeleteVolumeRequest) -> Result<(), EbsError> {
     let id = input.volume_id.clone();
-    if !trail::well_formed("vol", &id) {
-        return Err(EbsError::MalformedId { kind: "vol", id });
-    }
+    trail::check_id("volumeId", "vol", &id)?;
     let (meta, account, region, now) = (svc.meta.clone(), ctx.principal.account, ctx.region, ctx.now);
     let event = trail::with_ec2_resource(trail::event(ctx, "DeleteVolume", &input), region, account, &id);
     crate::blocking(move || -> Result<(), EbsError> {
