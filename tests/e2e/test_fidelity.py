@@ -230,3 +230,36 @@ def test_ec2_malformed_ids_name_the_parameter(server):
     proc = run_aws(server, "ec2", "create-snapshot", "--volume-id", "standard", account=EC2_ACCT, region="eu-west-2")
     assert cli_error(proc) == value("standard", "volumeId", "vol")
 
+
+# RDS: DescribeDBSnapshotAttributes looks names up without judging their syntax — it answers for
+# `awsbackup:job-…` (aws/aws-cli#5407) and `rds:…` names (aws/aws-cli#8296) that
+# ModifyDBSnapshotAttribute calls invalid — so a name of no snapshot is 404 DBSnapshotNotFound,
+# "DBSnapshot not found: <name>" (the raw response in aws/aws-cli#8296). An ARN of another resource
+# type is "The parameter SourceDBSnapshotIdentifier is not a valid identifier. …" (AWS's identifier
+# text, e.g. aws/aws-cli#8296, for that parameter).
+
+RDS4_ACCT = "602214076300"
+IDENT = ("Identifiers must begin with a letter; must contain only ASCII letters, digits, and hyphens; "
+         "and must not end with a hyphen or contain two consecutive hyphens.")
+
+
+def test_rds_snapshot_identifiers_of_invalid_syntax_or_the_wrong_type(server):
+    r = make_client(server, "rds", account=RDS4_ACCT, region="eu-west-3")
+    for bad in ("not_valid!", "awsbackup:job-0000", "bad--name"):
+        assert error(lambda: r.describe_db_snapshot_attributes(DBSnapshotIdentifier=bad), 404) == \
+            ("DBSnapshotNotFound", f"DBSnapshot not found: {bad}")
+        assert error(lambda: r.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier=bad), 404) == \
+            ("DBClusterSnapshotNotFoundFault", f"DBClusterSnapshot not found: {bad}")
+    db_arn = f"arn:aws:rds:eu-west-3:{RDS4_ACCT}:db:somedb"
+    assert error(lambda: r.copy_db_snapshot(SourceDBSnapshotIdentifier=db_arn, TargetDBSnapshotIdentifier="copy"), 400) == \
+        ("InvalidParameterValue", f"The parameter SourceDBSnapshotIdentifier is not a valid identifier. {IDENT}")
+    assert error(lambda: r.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=db_arn,
+                                                    TargetDBClusterSnapshotIdentifier="copy"), 400) == \
+        ("InvalidParameterValue", f"The parameter SourceDBClusterSnapshotIdentifier is not a valid identifier. {IDENT}")
+    cluster_snap_arn = f"arn:aws:rds:eu-west-3:{RDS4_ACCT}:cluster-snapshot:s1"
+    assert error(lambda: r.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="restored",
+                                                                DBSnapshotIdentifier=cluster_snap_arn), 400) == \
+        ("InvalidParameterValue", f"The parameter DBSnapshotIdentifier is not a valid identifier. {IDENT}")
+    proc = run_aws(server, "rds", "copy-db-snapshot", "--source-db-snapshot-identifier", db_arn,
+                   "--target-db-snapshot-identifier", "copy", account=RDS4_ACCT, region="eu-west-3")
+    assert cli_error(proc) == ("InvalidParameterValue", f"The parameter SourceDBSnapshotIdentifier is not a valid identifier. {IDENT}")

@@ -18,7 +18,7 @@ use super::error::ClusterError;
 use super::model::*;
 use super::ops::{load, new_volume, to_api as cluster_to_api};
 use super::store as cstore;
-use crate::model::{identifier, snapshot_name};
+use crate::model::{identifier, identifier_message, snapshot_name};
 use crate::ops::common::{self, check_filters, matches, page, tags_from, tags_to_api};
 use crate::{Rds, RdsError};
 use chrono::{DateTime, Utc};
@@ -273,7 +273,9 @@ fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRe
         return Ok(SourceRef { account, region, id: snapshot_name(param, value)?, db_snapshot: false });
     }
     let parts: Vec<&str> = value.splitn(7, ':').collect();
-    let invalid = || RdsError::InvalidParameterValue(format!("Invalid cluster snapshot identifier: {value}"));
+    // An ARN of another resource type, or a malformed one, is not a valid identifier for
+    // `param`, as CopyDBSnapshot's twin answers (docs/fidelity.md §4).
+    let invalid = || RdsError::InvalidParameterValue(identifier_message(param));
     match parts.as_slice() {
         ["arn", "aws", "rds", r, a, kind @ ("cluster-snapshot" | "snapshot"), id] => Ok(SourceRef {
             account: AccountId::parse(a).map_err(|_| invalid())?,
@@ -349,7 +351,7 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnap
     let src = source_ref("SourceDBClusterSnapshotIdentifier", &input.source_db_cluster_snapshot_identifier, ctx)?;
     let target_id = identifier("TargetDBClusterSnapshotIdentifier", &input.target_db_cluster_snapshot_identifier)?;
     if src.db_snapshot {
-        return Err(RdsError::InvalidParameterValue(format!("Invalid cluster snapshot identifier: {}", input.source_db_cluster_snapshot_identifier)).into());
+        return Err(RdsError::InvalidParameterValue(identifier_message("SourceDBClusterSnapshotIdentifier")).into());
     }
     if src.account != account && src.region != region {
         // A shared snapshot is copied in its own region first.
@@ -587,7 +589,9 @@ pub async fn describe_attributes(
     ctx: &RequestContext,
     input: rds::DescribeDBClusterSnapshotAttributesMessage,
 ) -> Result<rds::DescribeDBClusterSnapshotAttributesResult, ClusterError> {
-    let id = identifier("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
+    // Like DescribeDBSnapshotAttributes: a lookup that does not judge the name's syntax, so
+    // anything that names no snapshot is not found (docs/fidelity.md §4, inferred for clusters).
+    let id = input.db_cluster_snapshot_identifier.to_ascii_lowercase();
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let s = crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &id)).await??;
     let s = s.ok_or_else(|| ClusterError::SnapshotNotFound { id: input.db_cluster_snapshot_identifier.clone() })?;

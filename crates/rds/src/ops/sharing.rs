@@ -8,7 +8,7 @@
 
 use super::common;
 use crate::error::RdsError;
-use crate::model::{identifier, snapshot_name, DbSnapshotRecord, SnapshotStatus};
+use crate::model::{identifier, identifier_message, snapshot_name, DbSnapshotRecord, SnapshotStatus};
 use crate::{store, Rds};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
@@ -65,13 +65,14 @@ pub struct SnapshotRef {
 
 /// `value` as a plain name (the caller's, in the request's region) or an ARN
 /// `arn:aws:rds:<region>:<account>:snapshot:<name>` (a shared or another region's snapshot).
-/// Automated names (`rds:…`) are accepted.
+/// Automated names (`rds:…`) are accepted. Any other ARN (another resource type, a malformed
+/// one) is not a valid identifier for `param`, in AWS's words (docs/fidelity.md §4).
 pub fn parse_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SnapshotRef, RdsError> {
     if !value.starts_with("arn:") {
         return Ok(SnapshotRef { account: ctx.principal.account, region: ctx.region, name: snapshot_name(param, value)? });
     }
     let parts: Vec<&str> = value.splitn(7, ':').collect();
-    let bad = || RdsError::InvalidParameterValue(format!("Invalid snapshot identifier: {value}"));
+    let bad = || RdsError::InvalidParameterValue(identifier_message(param));
     match parts.as_slice() {
         ["arn", "aws", "rds", r, a, "snapshot", name] => {
             let region = Region::parse(r).map_err(|_| bad())?;
@@ -214,7 +215,15 @@ pub async fn describe_attributes(
     ctx: &RequestContext,
     input: rds::DescribeDBSnapshotAttributesMessage,
 ) -> Result<rds::DescribeDBSnapshotAttributesResult, RdsError> {
-    let r = parse_ref("DBSnapshotIdentifier", &input.db_snapshot_identifier, ctx)?;
+    // AWS looks the name up without judging its syntax (it answers for `rds:` and `awsbackup:`
+    // names that ModifyDBSnapshotAttribute calls invalid), so whatever names no snapshot of the
+    // caller's is DBSnapshotNotFound, never InvalidParameterValue (docs/fidelity.md §4).
+    let given = &input.db_snapshot_identifier;
+    let not_found = || RdsError::SnapshotNotFound { id: given.clone() };
+    let r = match given.starts_with("arn:") {
+        true => parse_ref("DBSnapshotIdentifier", given, ctx).map_err(|_| not_found())?,
+        false => SnapshotRef { account: ctx.principal.account, region: ctx.region, name: given.to_ascii_lowercase() },
+    };
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let snap = crate::blocking(move || -> Result<_, RdsError> {
         // The owner's, in its own region: other accounts never see who else it is shared with.
@@ -222,7 +231,7 @@ pub async fn describe_attributes(
         Ok(s.filter(|s| s.account == account && s.region == region))
     })
     .await??;
-    let snap = snap.ok_or_else(|| RdsError::SnapshotNotFound { id: input.db_snapshot_identifier.clone() })?;
+    let snap = snap.ok_or_else(not_found)?;
     Ok(rds::DescribeDBSnapshotAttributesResult { db_snapshot_attributes_result: Some(attributes_result(&snap)) })
 }
 
@@ -278,7 +287,7 @@ mod tests {
         assert_eq!(other.account.as_str(), "222222222222");
         assert_eq!((other.region.as_str(), other.name.as_str()), ("us-west-2", "rds:db1-2026-01-02-03-04"));
         for bad in ["arn:aws:rds:us-west-2:2222:snapshot:s", "arn:aws:ec2:us-west-2:222222222222:snapshot:s", "arn:aws:rds:us-west-2:222222222222:db:s"] {
-            assert!(matches!(parse_ref("P", bad, &ctx), Err(RdsError::InvalidParameterValue(_))), "{bad}");
+            assert_eq!(parse_ref("P", bad, &ctx), Err(RdsError::InvalidParameterValue(identifier_message("P"))), "{bad}");
         }
         assert!(parse_ref("P", "bad--name", &ctx).is_err());
     }
