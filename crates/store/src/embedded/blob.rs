@@ -708,6 +708,36 @@ mod tests {
         assert_eq!(blobs.list("").unwrap().len(), 2);
     }
 
+    /// A key, once handed out, never names a later object in the same process: not after its
+    /// segment was emptied and removed, not after a wipe (a collector deletes keys it listed
+    /// earlier, docs/blob-collection.md).
+    #[test]
+    fn packed_keys_are_never_reused_in_a_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FileBlobs::open(dir.path()).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut put = |blobs: &FileBlobs, i: usize| {
+            let key = blobs.put_fresh("r/b", &format!("n{i}"), &block(300_000, i)).unwrap();
+            assert!(seen.insert(key.clone()), "{key} handed out twice");
+            key
+        };
+        let first: Vec<String> = (0..8).map(|i| put(&blobs, i)).collect();
+        put(&blobs, 8);
+        for k in &first {
+            blobs.delete(k).unwrap();
+        }
+        assert!(!dir.path().join("r/b/=00000001").exists(), "segment 1 emptied and removed");
+        blobs.wipe().unwrap();
+        for i in 9..30 {
+            put(&blobs, i);
+        }
+        // A new process over what is left starts above the highest segment file there.
+        drop(blobs);
+        let blobs = FileBlobs::open(dir.path()).unwrap();
+        let key = put(&blobs, 30);
+        assert!(!key.starts_with("r/b/=00000001/"), "{key}");
+    }
+
     /// tmpfs is not a file system whose fsync of a new file covers its directory entry.
     #[test]
     fn tmpfs_keeps_directory_fsyncs() {

@@ -17,7 +17,13 @@
 //!   blob, and zeros to the next page; a slot without the magic holds no object.
 //! - Slots are handed out once, in order, and never reused: a delete punches the slot's range
 //!   out of the file (`FALLOC_FL_PUNCH_HOLE`, space returns to the file system), and a segment
-//!   left without data that no put will use again is removed.
+//!   left without data that no put will use again is removed. Deletes run while puts do
+//!   (docs/blob-collection.md), and a put may still be writing a slot of a segment that is no
+//!   longer the current one; but that slot holds the zeros the segment was made with until the
+//!   put's write lands, and zeros are data, so such a segment is never found empty.
+//! - Keys are never reused within a process: segment numbers only grow, also past segments
+//!   this process removed and past a wipe, so a key listed once never names a later object
+//!   (which a collector deleting what it listed relies on).
 //! - A process hands out slots only from segments it made. The slots it never used stay
 //!   zeroed; the next process to put into the directory punches those of the two newest
 //!   segments (the only ones that can have any) before it makes its own.
@@ -125,6 +131,9 @@ struct PackDir {
 /// The packed blobs of one [`FileBlobs`](super::FileBlobs) root.
 pub(super) struct Packs {
     dirs: Mutex<HashMap<String, Arc<PackDir>>>,
+    /// The highest segment number this process has made or removed, by directory: numbers
+    /// continue above it even once those files are gone (see the module docs).
+    floors: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Packs {
@@ -135,12 +144,24 @@ impl std::fmt::Debug for Packs {
 
 impl Packs {
     pub(super) fn new() -> Self {
-        Packs { dirs: Mutex::new(HashMap::new()) }
+        Packs { dirs: Mutex::new(HashMap::new()), floors: Mutex::new(HashMap::new()) }
     }
 
-    /// Forgets every directory's segments (after a wipe removed them).
+    /// Forgets every directory's segments (after a wipe removed them), keeping their numbers
+    /// from being handed out again.
     pub(super) fn reset(&self) {
-        lock(&self.dirs).clear();
+        let mut dirs = lock(&self.dirs);
+        for (dir, pd) in dirs.iter() {
+            let made = lock(&pd.state).next_number.saturating_sub(1);
+            self.raise_floor(dir, made);
+        }
+        dirs.clear();
+    }
+
+    fn raise_floor(&self, dir: &str, n: u64) {
+        let mut floors = lock(&self.floors);
+        let floor = floors.entry(dir.to_owned()).or_default();
+        *floor = (*floor).max(n);
     }
 
     /// Stores the `len` bytes `fill` writes (straight into the O_DIRECT buffer) in a fresh slot
@@ -205,7 +226,9 @@ impl Packs {
         for &n in numbers.iter().rev().take(2) {
             release_unused(&path.join(segment_name(n))).map_err(|e| StoreError::io("release unused blob slots", e))?;
         }
-        let state = DirState { next_number: numbers.last().map_or(1, |n| n + 1), next_slots: FIRST_SLOTS, ..DirState::default() };
+        let floor = lock(&self.floors).get(dir).copied().unwrap_or(0);
+        let highest = numbers.last().copied().unwrap_or(0).max(floor);
+        let state = DirState { next_number: highest + 1, next_slots: FIRST_SLOTS, ..DirState::default() };
         let pd = Arc::new(PackDir { path, state: Mutex::new(state), changed: Condvar::new() });
         dirs.insert(dir.to_owned(), pd.clone());
         Ok(pd)
@@ -254,7 +277,8 @@ impl Packs {
     }
 
     /// Frees `slot` of segment `n` of `dir` (the file at `path`); true if it held an object.
-    /// A segment left without data that no put will write into again is removed.
+    /// A segment left without data that no put will write into again is removed (a slot a put
+    /// is still writing holds its zeros, which are data: see the module docs).
     pub(super) fn delete(&self, dir: &str, path: &Path, n: u64, slot: u64) -> io::Result<bool> {
         let f = match OpenOptions::new().read(true).write(true).open(path) {
             Ok(f) => f,
@@ -267,7 +291,12 @@ impl Packs {
         punch(&f, slot)?;
         f.sync_data()?;
         if next_data(&f, 0)?.is_none() && self.handing_out(dir, n).is_none() {
-            fs::remove_file(path)?;
+            self.raise_floor(dir, n);
+            match fs::remove_file(path) {
+                // A concurrent delete of the segment's other last slot removed it first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                r => r?,
+            }
             if let Some(parent) = path.parent() {
                 sync_dir(parent).map_err(|e| io::Error::other(e.to_string()))?;
             }
@@ -449,9 +478,15 @@ fn punch(f: &File, slot: u64) -> io::Result<()> {
     }
 }
 
-/// Punches the slots of the segment at `path` that hold no object (zeroed, never used).
+/// Punches the slots of the segment at `path` that hold no object (zeroed, never used, or
+/// written partly by a put a crash cut short before its header). A segment a concurrent
+/// delete just removed has none.
 fn release_unused(path: &Path) -> io::Result<()> {
-    let f = OpenOptions::new().read(true).write(true).open(path)?;
+    let f = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
     let slots = f.metadata()?.len() / SLOT;
     let mut punched = false;
     for slot in 0..slots {
