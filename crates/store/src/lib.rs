@@ -11,6 +11,8 @@
 //! - [`encode_record`] / [`decode_record`] — the versioned record encoding every domain crate
 //!   uses, so stored records upgrade on read.
 //! - [`fault`] — a redb storage backend that loses unsynced writes or fails I/O, for crash tests.
+//! - [`collect`] — deleting blobs nothing references while writers run: [`InFlight`] registers
+//!   the writes in progress, a [`Sweep`] waits them out before it reads the references.
 //!
 //! Calls block (fsync, waiting for the writer lock): async callers run them on a blocking
 //! thread.
@@ -21,6 +23,7 @@
 )]
 
 mod blob;
+pub mod collect;
 pub mod embedded;
 mod error;
 pub mod fault;
@@ -31,6 +34,7 @@ mod record;
 pub use blob::{
     validate_blob_key, validate_blob_prefix, BlobStore, MAX_BLOB_KEY, MAX_BLOB_SEGMENT,
 };
+pub use collect::{InFlight, Reclaimed, Sweep, WritePin};
 pub use error::{NameKind, StoreError};
 pub use meta::{
     transact, validate_table, Lease, MetaStore, ReadTxn, Record, ScanEntry, WriteTxn, LEASE_TABLE,

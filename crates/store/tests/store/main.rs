@@ -1,7 +1,9 @@
 //! All integration tests of kmsnap-store, in one binary: the conformance suite run against every
-//! backend, a model-based property test, crash and I/O-failure tests over the fault backend, and
-//! an ignored throughput measurement.
+//! backend, a model-based property test, crash and I/O-failure tests over the fault backend,
+//! blob collection with writers in flight and across crashes, and an ignored throughput
+//! measurement.
 
+mod collect;
 mod conformance;
 mod crash;
 mod model;
