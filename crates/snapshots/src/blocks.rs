@@ -20,6 +20,7 @@ use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_kms::Kms;
+use kmsnap_store::WritePin;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
@@ -472,15 +473,22 @@ fn blob_name(lineage: &str, index: u64) -> Result<String, EbsError> {
 /// location, durable when this returns; the blob's key. The file store packs it into a slot of
 /// a segment file (`{region}/blocks/={segment}/{slot}`); other stores keep it under its
 /// lineage and index (`{region}/blocks/{lineage}/{index}-{random}`).
-pub fn store_block(blobs: &dyn kmsnap_store::BlobStore, region: Region, lineage: &str, index: u64, stored: &[u8]) -> Result<String, EbsError> {
+///
+/// `pin`: the caller's registration as a write in progress ([`crate::Snapshots::pin_write`]),
+/// taken before this call and kept until the row naming the blob is committed (or given up):
+/// until then nothing references the blob, and only the pin keeps the blob collector off it
+/// ([`crate::gc`]).
+pub fn store_block(blobs: &dyn kmsnap_store::BlobStore, pin: &WritePin, region: Region, lineage: &str, index: u64, stored: &[u8]) -> Result<String, EbsError> {
+    let _ = pin;
     Ok(blobs.put_fresh(&blob_dir(region), &blob_name(lineage, index)?, stored)?)
 }
 
 /// Seals `plain`, block `index` of `lineage`, under `key` straight into the buffer the blob
 /// store writes from ([`BlobStore::put_fresh_with`](kmsnap_store::BlobStore::put_fresh_with)),
-/// and stores it as [`store_block`] does; the blob's key. A block that cannot be sealed is
-/// never stored.
-pub fn seal_and_store(blobs: &dyn kmsnap_store::BlobStore, region: Region, key: Option<&DataKey>, lineage: &str, index: u64, plain: &[u8]) -> Result<String, EbsError> {
+/// and stores it as [`store_block`] does (under the caller's `pin`, as there); the blob's key.
+/// A block that cannot be sealed is never stored.
+pub fn seal_and_store(blobs: &dyn kmsnap_store::BlobStore, pin: &WritePin, region: Region, key: Option<&DataKey>, lineage: &str, index: u64, plain: &[u8]) -> Result<String, EbsError> {
+    let _ = pin;
     let mut sealing = Ok(());
     let stored = blobs.put_fresh_with(&blob_dir(region), &blob_name(lineage, index)?, sealed_len(key), &mut |out| {
         sealing = seal_into(key, lineage, index, plain, out);
@@ -540,12 +548,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = kmsnap_store::embedded::FileBlobs::open(dir.path()).unwrap();
         let memory = kmsnap_store::memory::MemoryBlobs::new();
+        let pin = kmsnap_store::InFlight::new().pin();
         let plain = vec![0x3cu8; BLOCK_SIZE];
         let sha = sha256_hex(&plain);
         let k = key();
         for blobs in [&file as &dyn kmsnap_store::BlobStore, &memory] {
             for key in [Some(&k), None] {
-                let blob = seal_and_store(blobs, Region::parse("us-west-2").unwrap(), key, "lin-s", 7, &plain).unwrap();
+                let blob = seal_and_store(blobs, &pin, Region::parse("us-west-2").unwrap(), key, "lin-s", 7, &plain).unwrap();
                 let stored = blobs.get(&blob).unwrap().unwrap();
                 assert_eq!(stored.len(), sealed_len(key));
                 assert_eq!(open(key, "snap-1", "lin-s", 7, &stored, &sha).unwrap(), plain);
@@ -554,7 +563,7 @@ mod tests {
                 }
             }
             let before = blobs.list("").unwrap();
-            assert!(seal_and_store(blobs, Region::parse("us-west-2").unwrap(), Some(&k), "lin-s", 8, &plain[..10]).is_err());
+            assert!(seal_and_store(blobs, &pin, Region::parse("us-west-2").unwrap(), Some(&k), "lin-s", 8, &plain[..10]).is_err());
             assert_eq!(blobs.list("").unwrap(), before, "nothing stored for a block that was not sealed");
         }
     }

@@ -44,6 +44,9 @@ pub struct Snapshots {
     pub(crate) tokens: ops::direct::tokens::TokenKey,
     /// Lineage data keys unwrapped for callers of the EBS direct API (see the type).
     pub(crate) data_keys: blocks::DataKeyCache,
+    /// The block writes in progress, which the blob collector waits out
+    /// (docs/blob-collection.md).
+    pub(crate) inflight: kmsnap_store::InFlight,
 }
 
 impl std::fmt::Debug for Snapshots {
@@ -62,7 +65,22 @@ impl Snapshots {
     /// process); the server uses [`Snapshots::with_root_key`].
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, kms: Arc<Kms>, clock: Arc<dyn Clock>) -> Self {
         let tokens = ops::direct::tokens::TokenKey::random();
-        Snapshots { meta, blobs, kms, clock, wake: tokio::sync::Notify::new(), tokens, data_keys: Default::default() }
+        Snapshots {
+            meta,
+            blobs,
+            kms,
+            clock,
+            wake: tokio::sync::Notify::new(),
+            tokens,
+            data_keys: Default::default(),
+            inflight: kmsnap_store::InFlight::new(),
+        }
+    }
+
+    /// Registers a block write in progress: take it before storing a blob that a row will
+    /// name, keep it until that row is committed or the write is given up (docs/blob-collection.md).
+    pub fn pin_write(&self) -> kmsnap_store::WritePin {
+        self.inflight.pin()
     }
 
     /// Signs EBS direct block and page tokens with a key derived from the root key, so tokens

@@ -26,6 +26,14 @@
 //! account and key) only commits the source's rows. Memory is bounded by the workers (one
 //! block buffer each), not by the snapshot or the batch.
 //!
+//! The blob collector ([`crate::gc`], docs/blob-collection.md) runs meanwhile. A pipeline run
+//! holds a write pin from before its workers store anything until its last commit, so the
+//! blobs of batches not yet committed are safe from it, and those a run leaves uncommitted
+//! (stopped, failed, killed) are its to delete. A row that names a blob the copy did not make
+//! (the source's, shared; an earlier copy's, from the copy map) is committed only if the
+//! commit's own transaction still finds the reference it was read from: otherwise the blob
+//! may be gone, and the batch is read again at the next step.
+//!
 //! Data keys are unwrapped through KMS *as the job's caller* (through EC2) and cached for one
 //! step only, so a key disabled, scheduled for deletion, or no longer admitting the caller
 //! stops the job at its next step (it then ends in `error`, "Given key ID is not accessible").
@@ -36,7 +44,7 @@ use crate::error::EbsError;
 use crate::model::{BlockRef, JobKind, JobRecord, LineageRecord, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
 use crate::ops::common;
 use crate::{store, Snapshots};
-use kmsnap_store::{BlobStore, MetaStore, ReadTxn, WriteTxn};
+use kmsnap_store::{BlobStore, MetaStore, ReadTxn, WritePin, WriteTxn};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -151,6 +159,7 @@ pub async fn step_with(svc: &Snapshots, job: &JobRecord, tuning: &Tuning) -> Res
             reuse: copy && !share,
             tuning: tuning.clone(),
             deadline,
+            pin: svc.pin_write(),
         };
         let (outcome, after) = crate::blocking(move || pipeline.run()).await??;
         match outcome {
@@ -276,11 +285,21 @@ const PAGE: usize = 64;
 const WINDOW: usize = 3;
 
 /// A destination manifest row: its block (None while being re-encrypted) and, for a block this
-/// copy re-encrypted, the source blob it came from (for the copy map).
+/// copy re-encrypted, the source blob it came from (for the copy map); for a block that names
+/// a blob the copy did not make, where it found that blob.
 struct Row {
     index: u64,
     block: Option<BlockRef>,
     copied_from: Option<String>,
+    reuses: Option<Reuse>,
+}
+
+/// Where a row that names an existing blob found it: what its commit checks is still there.
+enum Reuse {
+    /// The source's row at the same index (a copy that shares blobs).
+    Source,
+    /// The copy-map entry of this source blob (an earlier copy into the same lineage).
+    CopyMap { source_blob: String },
 }
 
 /// One batch: its rows in index order, how many are still out, where the cursor goes after
@@ -320,6 +339,8 @@ struct Pipeline {
     reuse: bool,
     tuning: Tuning,
     deadline: Instant,
+    /// This run's write pin: held until the run returns, after its last commit.
+    pin: WritePin,
 }
 
 impl Pipeline {
@@ -388,9 +409,16 @@ impl Pipeline {
                 if rows.is_empty() && !b.last {
                     continue;
                 }
-                job.cursor = Some(u32::try_from(b.next_cursor).map_err(|_| EbsError::Internal("block index"))?);
-                job.done_blocks += rows.len() as u64;
-                let step = commit_batch(self.meta.as_ref(), &job, &rows, b.last, self.clock.now())?;
+                let mut next = job.clone();
+                next.cursor = Some(u32::try_from(b.next_cursor).map_err(|_| EbsError::Internal("block index"))?);
+                next.done_blocks += rows.len() as u64;
+                let Some(step) = commit_batch(self.meta.as_ref(), &next, &self.source, &rows, b.last, self.clock.now())? else {
+                    // A blob this batch reuses lost the reference it was found through: end the
+                    // step at the last commit; the next one reads the batch again.
+                    tracing::debug!(target_id = %job.target, cursor = ?job.cursor, "copy batch names a blob no longer referenced; read again");
+                    return Ok((Outcome::Step(Step::More), job));
+                };
+                job = next;
                 committed += 1;
                 tracing::debug!(target_id = %job.target, done = job.done_blocks, total = job.total_blocks, committed, "copy batch committed");
                 if step == Step::Done {
@@ -427,16 +455,16 @@ impl Pipeline {
             let end = page.len() < PAGE;
             for (index, src) in page {
                 if self.share {
-                    batch.rows.push(Row { index, block: Some(src), copied_from: None });
+                    batch.rows.push(Row { index, block: Some(src), copied_from: None, reuses: Some(Reuse::Source) });
                 } else if let Some(blob) = self.reused(&*txn, &src)? {
                     let block = BlockRef { blob, sha256: src.sha256, lineage: self.dest.clone() };
-                    batch.rows.push(Row { index, block: Some(block), copied_from: None });
+                    batch.rows.push(Row { index, block: Some(block), copied_from: None, reuses: Some(Reuse::CopyMap { source_blob: src.blob }) });
                 } else {
                     let Some(key) = self.keys.get(&src.lineage) else {
                         return Ok((batch, items, Some(src.lineage)));
                     };
                     let row = batch.rows.len();
-                    batch.rows.push(Row { index, block: None, copied_from: None });
+                    batch.rows.push(Row { index, block: None, copied_from: None, reuses: None });
                     items.push(Item { batch: number, row, index, src, key: key.clone() });
                     batch.outstanding += 1;
                 }
@@ -464,27 +492,32 @@ impl Pipeline {
     fn reencrypt(&self, w: &Item) -> Result<BlockRef, EbsError> {
         let stored = self.blobs.get(&w.src.blob)?.ok_or_else(|| EbsError::BlockDamaged { resource: self.source.clone(), index: w.index })?;
         let sealed = blocks::reseal(w.key.as_deref(), self.dest_key.as_deref(), &self.source, &w.src.lineage, &self.dest, w.index, stored, &w.src.sha256)?;
-        let blob = blocks::store_block(&*self.blobs, self.job.region, &self.dest, w.index, &sealed)?;
+        let blob = blocks::store_block(&*self.blobs, &self.pin, self.job.region, &self.dest, w.index, &sealed)?;
         Ok(BlockRef { blob, sha256: w.src.sha256.clone(), lineage: self.dest.clone() })
     }
 }
 
 /// Commits a batch: manifest rows (a block this batch re-encrypted is recorded in the copy
 /// map), the job's cursor and the snapshot's progress; after the last batch the target is
-/// finished and the job removed. A target deleted (or failed) meanwhile ends the job.
-fn commit_batch(meta: &dyn MetaStore, job: &JobRecord, rows: &[Row], finished: bool, now: chrono::DateTime<chrono::Utc>) -> Result<Step, EbsError> {
+/// finished and the job removed. A target deleted (or failed) meanwhile ends the job. `None`,
+/// committing nothing: a row names a blob whose reference (the `source` manifest's row, or
+/// the copy-map entry) is gone, so the blob collector may have taken it.
+fn commit_batch(meta: &dyn MetaStore, job: &JobRecord, source: &str, rows: &[Row], finished: bool, now: chrono::DateTime<chrono::Utc>) -> Result<Option<Step>, EbsError> {
     let mut txn = meta.write()?;
     let target = match load_target(&*txn, job)? {
         Some(t) if t.waiting() => t,
         other => {
             end_abandoned(txn.as_mut(), job, other.is_none())?;
             txn.commit()?;
-            return Ok(Step::Done);
+            return Ok(Some(Step::Done));
         }
     };
     let record_copies = matches!(job.kind, JobKind::Copy { .. });
     for row in rows {
         let b = row.block.as_ref().ok_or(EbsError::Internal("copy row without block"))?;
+        if !still_referenced(&*txn, source, row.index, b, row.reuses.as_ref())? {
+            return Ok(None);
+        }
         store::put_block(txn.as_mut(), &job.target, row.index, b)?;
         if let (true, Some(src)) = (record_copies, &row.copied_from) {
             store::put_copy_map(txn.as_mut(), &b.lineage, src, &b.blob)?;
@@ -513,7 +546,19 @@ fn commit_batch(meta: &dyn MetaStore, job: &JobRecord, rows: &[Row], finished: b
         store::put_job(txn.as_mut(), job)?;
     }
     txn.commit()?;
-    Ok(if finished { Step::Done } else { Step::More })
+    Ok(Some(if finished { Step::Done } else { Step::More }))
+}
+
+/// Whether the reference a reused blob was found through is still there, in the committing
+/// transaction: a row may copy a reference only from one its own transaction reads, or the
+/// blob collector could have deleted the blob since it was read (docs/blob-collection.md).
+/// A blob this copy made (`reuses` None) needs nothing: the run's pin covers it.
+fn still_referenced(txn: &dyn ReadTxn, source: &str, index: u64, b: &BlockRef, reuses: Option<&Reuse>) -> Result<bool, EbsError> {
+    Ok(match reuses {
+        None => true,
+        Some(Reuse::Source) => store::get_block(txn, source, index)?.is_some_and(|s| s.blob == b.blob),
+        Some(Reuse::CopyMap { source_blob }) => store::get_copy_map(txn, &b.lineage, source_blob)?.as_deref() == Some(b.blob.as_str()),
+    })
 }
 
 /// Drops the job of a target that was deleted (and the rows copied so far) or that left its

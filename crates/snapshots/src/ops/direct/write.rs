@@ -4,8 +4,9 @@
 //! Decrypt as the caller through EC2, or reused from the caller's earlier request while the KMS
 //! key is unchanged ([`blocks::DataKeyCache`]), so a disabled key or a changed key policy or
 //! grant stops writes at once — put the blob (durable before `put` returns), and only
-//! then commit the manifest row: a crash leaves at worst an orphan blob (`kmsnap fsck` lists
-//! them), never a row pointing at nothing. Re-writing an index points its row at a new blob.
+//! then commit the manifest row: a crash leaves at worst an orphan blob (the blob collector,
+//! [`crate::gc`], deletes it), never a row pointing at nothing. Re-writing an index points its
+//! row at a new blob (the old one goes to the collector unless another manifest shares it).
 
 use super::{append, block_count, event, validation};
 use crate::blocks::{self, DataKey};
@@ -47,8 +48,10 @@ fn check_block(data: &[u8], checksum_b64: Option<&str>) -> Result<String, EbsErr
 /// thread, in that order, so a block that fails its check is refused before anything is
 /// written. (Hashing used to overlap the store on a thread of its own; at 4 uploaders that
 /// measured no faster.) A block that fails its check is the caller's first problem, whatever
-/// KMS said; a crash between the blob and the commit leaves an orphan no manifest references
-/// (`kmsnap fsck` lists it).
+/// KMS said; a crash between the blob and the commit leaves an orphan no manifest references,
+/// for the blob collector. The write holds a pin ([`Snapshots::pin_write`]) from before the
+/// blob is stored until `commit` has returned, so the collector never takes the blob while
+/// its row is on the way (docs/blob-collection.md).
 #[allow(clippy::too_many_arguments)]
 pub async fn verify_seal_and_store(
     svc: &Snapshots,
@@ -69,10 +72,15 @@ pub async fn verify_seal_and_store(
     };
     let blobs = svc.blobs.clone();
     let lineage_id = lineage.id.clone();
+    // The pin moves into the blocking task: if the request is dropped meanwhile, the task still
+    // runs to its commit, and the pin lives as long as it does.
+    let pin = svc.pin_write();
     crate::blocking(move || {
         let sha256 = check_block(&data, checksum_b64.as_deref())?;
-        let blob = blocks::seal_and_store(&*blobs, region, key.as_deref(), &lineage_id, index, &data)?;
-        commit(BlockRef { blob, sha256, lineage: lineage_id })
+        let blob = blocks::seal_and_store(&*blobs, &pin, region, key.as_deref(), &lineage_id, index, &data)?;
+        let committed = commit(BlockRef { blob, sha256, lineage: lineage_id });
+        drop(pin);
+        committed
     })
     .await?
 }

@@ -364,3 +364,42 @@ async fn blocks_of_several_lineages_are_each_opened_with_their_own_key() {
     assert_eq!(env.snap(&id).state, SnapshotState::Completed);
     assert_eq!(env.read_all(OWNER, &id).await, expected(&[(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]));
 }
+
+/// A row that names a blob the copy did not make is committed only while its commit still
+/// finds the reference it was read from (the source's row, the copy-map entry): once that is
+/// gone the blob collector may have taken the blob, so nothing of the batch is committed and
+/// the next step reads it again (docs/blob-collection.md).
+#[tokio::test]
+async fn a_reused_blob_is_committed_only_while_its_reference_is_there() {
+    let env = Env::new();
+    let key = env.key(OWNER, TOKYO).await;
+    let src = env.snapshot(OWNER, TOKYO, Some(&key), &data(), None).await;
+    let id = env.copy(OWNER, TOKYO, &src, None, None).await.unwrap();
+    let job = env.job(&id).unwrap();
+    let now = chrono::Utc::now();
+    let shared: Vec<Row> = env.manifest(&src.id).into_iter().map(|(index, b)| Row { index, block: Some(b), copied_from: None, reuses: Some(Reuse::Source) }).collect();
+
+    // The source's rows went (its snapshot deleted under the copy): nothing is committed.
+    {
+        let mut txn = env.meta.write().unwrap();
+        store::delete_blocks(txn.as_mut(), &src.id).unwrap();
+        txn.commit().unwrap();
+    }
+    assert!(commit_batch(env.meta.as_ref(), &job, &src.id, &shared, true, now).unwrap().is_none());
+    assert!(env.manifest(&id).is_empty());
+    assert_eq!(env.snap(&id).state, SnapshotState::Pending);
+    assert_eq!(env.job(&id).unwrap().cursor, job.cursor);
+
+    // A copy-map entry: committed while it names the blob, not once it is dropped.
+    let (index, src_row) = (shared[0].index, shared[0].block.clone().unwrap());
+    let made = BlockRef { blob: "us-west-2/blocks/lin-d/0000000001-ab".into(), sha256: src_row.sha256.clone(), lineage: "lin-d".into() };
+    let reused = |b: &BlockRef| vec![Row { index, block: Some(b.clone()), copied_from: None, reuses: Some(Reuse::CopyMap { source_blob: src_row.blob.clone() }) }];
+    assert!(commit_batch(env.meta.as_ref(), &job, &src.id, &reused(&made), false, now).unwrap().is_none(), "no entry");
+    {
+        let mut txn = env.meta.write().unwrap();
+        store::put_copy_map(txn.as_mut(), "lin-d", &src_row.blob, &made.blob).unwrap();
+        txn.commit().unwrap();
+    }
+    assert_eq!(commit_batch(env.meta.as_ref(), &job, &src.id, &reused(&made), false, now).unwrap(), Some(Step::More));
+    assert_eq!(env.manifest(&id), vec![(index, made)]);
+}
