@@ -9,14 +9,17 @@
 //!   account root, through EC2, as reads do; the Decrypt is audited like any other). When KMS
 //!   refuses (key disabled, pending deletion, deleted), those blocks can only be checked for
 //!   the sealed layout and are reported as unverified, not as damaged.
-//! * Blobs under a region's `blocks/` that no manifest references are orphans (a write that
-//!   crashed between its blob and its manifest row, or blocks of deleted resources): listed,
-//!   and deleted only when asked.
+//! * Blobs under a region's `blocks/` that no manifest references are orphans
+//!   ([`gc::is_orphan`], the running server's collector's definition): a write that crashed
+//!   between its blob and its manifest row, or blocks of deleted resources. Listed, and deleted
+//!   only when asked — after the copy-map entries that name them, as the collector does, so no
+//!   later copy reuses a deleted blob. (A running server deletes them itself; fsck finds some
+//!   only if it stopped before its collector got to them.)
 
 use crate::blocks::{self, DataKey};
 use crate::error::EbsError;
 use crate::model::BlockRef;
-use crate::{store, Snapshots};
+use crate::{gc, store, Snapshots};
 use kmsnap_auth::model::Principal;
 use kmsnap_auth::RequestContext;
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,6 +61,8 @@ pub struct FsckReport {
     pub unverified: Vec<Unverified>,
     pub orphans: Vec<String>,
     pub orphans_deleted: u64,
+    /// Copy-map entries naming orphans, dropped before them (`delete_orphans` only).
+    pub unmapped: u64,
 }
 
 impl FsckReport {
@@ -140,10 +145,9 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
     let total = report.blobs;
     let blobs = svc.blobs.clone();
     let owners = Arc::new(owners);
-    let (damaged, unverified, referenced) = crate::blocking(move || -> Result<_, EbsError> {
+    let (damaged, unverified) = crate::blocking(move || -> Result<_, EbsError> {
         let mut damaged = Vec::new();
         let mut unverified: BTreeMap<String, (String, u64)> = BTreeMap::new();
-        let mut referenced = BTreeSet::new();
         for (done, (blob, refs)) in by_blob.into_iter().enumerate() {
             progress(done as u64, total);
             let references = || refs.iter().map(|(r, i, _)| Reference { resource: r.clone(), index: *i, owner: owners.get(r).cloned().flatten() }).collect();
@@ -151,12 +155,10 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
                 Ok(Some(s)) => s,
                 Ok(None) => {
                     damaged.push(Damaged { blob: blob.clone(), problem: "the block file is missing".into(), references: references() });
-                    referenced.insert(blob);
                     continue;
                 }
                 Err(e) => {
                     damaged.push(Damaged { blob: blob.clone(), problem: format!("the block file cannot be read: {e}"), references: references() });
-                    referenced.insert(blob);
                     continue;
                 }
             };
@@ -190,33 +192,34 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
             if let Some(p) = problem {
                 damaged.push(Damaged { blob: blob.clone(), problem: p, references: references() });
             }
-            referenced.insert(blob);
         }
         progress(total, total);
-        Ok((damaged, unverified, referenced))
+        Ok((damaged, unverified))
     })
     .await??;
     report.damaged = damaged;
     report.unverified = unverified.into_iter().map(|(lineage, (reason, blobs))| Unverified { lineage, reason, blobs }).collect();
 
-    let blobs = svc.blobs.clone();
-    let (orphans, deleted) = crate::blocking(move || -> Result<_, EbsError> {
-        let mut orphans = Vec::new();
+    let (meta, blobs) = (svc.meta.clone(), svc.blobs.clone());
+    let (orphans, deleted, unmapped) = crate::blocking(move || -> Result<_, EbsError> {
+        let refs = gc::References::read(meta.as_ref())?;
+        let orphans: Vec<String> = blobs.list("")?.into_iter().filter(|k| gc::is_orphan(k, &refs)).collect();
+        if !delete_orphans {
+            return Ok((orphans, 0, 0));
+        }
+        let unmapped = gc::unmap(meta.as_ref(), &refs)?;
         let mut deleted = 0;
-        for key in blobs.list("")? {
-            if key.split('/').nth(1) != Some("blocks") || referenced.contains(&key) {
-                continue;
-            }
-            if delete_orphans && blobs.delete(&key)? {
+        for key in &orphans {
+            if blobs.delete(key)? {
                 deleted += 1;
             }
-            orphans.push(key);
         }
-        Ok((orphans, deleted))
+        Ok((orphans, deleted, unmapped))
     })
     .await??;
     report.orphans = orphans;
     report.orphans_deleted = deleted;
+    report.unmapped = unmapped;
     Ok(report)
 }
 

@@ -13,11 +13,16 @@
 //! * [`workers`]: sealing snapshots and copying them, resumable after a crash.
 //! * [`error`]: [`EbsError`] and its mappings to EC2 and EBS direct error codes.
 //! * [`fsck`]: the offline check of every referenced block (`kmsnap fsck`).
+//! * [`gc`]: the blob collector, which deletes while the server runs the blocks nothing
+//!   references (killed writes, deleted resources) and never one a write in progress is about
+//!   to reference: writers hold a [`WritePin`](kmsnap_store::WritePin) from
+//!   [`Snapshots::pin_write`] from before they store a block until its row is committed.
 #![forbid(unsafe_code)]
 
 pub mod blocks;
 pub mod error;
 pub mod fsck;
+pub mod gc;
 pub mod model;
 pub mod ops;
 pub mod store;
@@ -44,9 +49,10 @@ pub struct Snapshots {
     pub(crate) tokens: ops::direct::tokens::TokenKey,
     /// Lineage data keys unwrapped for callers of the EBS direct API (see the type).
     pub(crate) data_keys: blocks::DataKeyCache,
-    /// The block writes in progress, which the blob collector waits out
-    /// (docs/blob-collection.md).
+    /// The block writes in progress, which the blob collector waits out ([`gc`]).
     pub(crate) inflight: kmsnap_store::InFlight,
+    /// What the blob collector has done since the process started.
+    pub(crate) gc: gc::Totals,
 }
 
 impl std::fmt::Debug for Snapshots {
@@ -74,6 +80,7 @@ impl Snapshots {
             tokens,
             data_keys: Default::default(),
             inflight: kmsnap_store::InFlight::new(),
+            gc: gc::Totals::default(),
         }
     }
 

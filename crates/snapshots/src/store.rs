@@ -187,7 +187,8 @@ pub fn count_blocks(txn: &dyn ReadTxn, resource: &str) -> Result<u64, EbsError> 
     Ok(txn.count(T_BLOCKS, format!("{resource}/").as_bytes())?)
 }
 
-/// Drops a manifest (the blobs stay: other manifests may share them; fsck/GC collects orphans).
+/// Drops a manifest (the blobs stay: other manifests may share them; the blob collector,
+/// [`crate::gc`], deletes those no manifest names any more).
 pub fn delete_blocks(txn: &mut dyn WriteTxn, resource: &str) -> Result<u64, EbsError> {
     let mut n = 0;
     loop {

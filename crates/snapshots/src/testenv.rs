@@ -28,7 +28,7 @@ pub(crate) struct Env {
     pub(crate) meta: Arc<dyn MetaStore>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) clock: Arc<ManualClock>,
-    pub(crate) svc: Snapshots,
+    pub(crate) svc: Arc<Snapshots>,
 }
 
 fn kms_over(meta: &Arc<dyn MetaStore>, clock: &Arc<ManualClock>) -> Arc<Kms> {
@@ -37,9 +37,14 @@ fn kms_over(meta: &Arc<dyn MetaStore>, clock: &Arc<ManualClock>) -> Arc<Kms> {
 
 impl Env {
     pub(crate) fn new() -> Self {
-        let (meta, blobs) = kmsnap_store::open_memory();
+        Self::with_blobs(kmsnap_store::open_memory().1)
+    }
+
+    /// The service over memory metadata and `blobs`.
+    pub(crate) fn with_blobs(blobs: Arc<dyn BlobStore>) -> Self {
+        let meta = kmsnap_store::open_memory().0;
         let clock = Arc::new(ManualClock::default());
-        let svc = Snapshots::new(meta.clone(), blobs.clone(), kms_over(&meta, &clock), clock.clone());
+        let svc = Arc::new(Snapshots::new(meta.clone(), blobs.clone(), kms_over(&meta, &clock), clock.clone()));
         Env { meta, blobs, clock, svc }
     }
 
@@ -48,7 +53,7 @@ impl Env {
     pub(crate) fn restart(self) -> Self {
         let Env { meta, blobs, clock, svc } = self;
         drop(svc);
-        let svc = Snapshots::new(meta.clone(), blobs.clone(), kms_over(&meta, &clock), clock.clone());
+        let svc = Arc::new(Snapshots::new(meta.clone(), blobs.clone(), kms_over(&meta, &clock), clock.clone()));
         Env { meta, blobs, clock, svc }
     }
 

@@ -274,8 +274,9 @@ fn reader(txn: &dyn ReadTxn, id: &str) -> Result<Option<String>, EbsError> {
 }
 
 /// Owner only. The manifest and the share index go with the record; blobs stay for the
-/// snapshots and volumes that share them (fsck collects orphans). Volumes made from it are
-/// unaffected. A pending snapshot may be deleted: its seal job notices and cleans up.
+/// snapshots and volumes that share them (the blob collector, [`crate::gc`], deletes those
+/// nothing references any more). Volumes made from it are unaffected. A pending snapshot may
+/// be deleted: its seal job notices and cleans up.
 pub async fn delete(svc: &Snapshots, ctx: &RequestContext, input: ec2::DeleteSnapshotRequest) -> Result<(), EbsError> {
     let id = input.snapshot_id.clone();
     trail::check_id("snapshotId", "snap", &id)?;

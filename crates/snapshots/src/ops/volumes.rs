@@ -403,9 +403,9 @@ pub async fn describe(svc: &Snapshots, ctx: &RequestContext, input: ec2::Describ
 }
 
 /// The volume goes at once (AWS passes through `deleting`; nothing here takes time): its
-/// record and manifest are dropped (blobs stay for snapshots that share them; fsck collects
-/// orphans). A snapshot of it still being sealed is finished first, in the same transaction,
-/// so it keeps the point-in-time data.
+/// record and manifest are dropped (blobs stay for snapshots that share them; the blob
+/// collector, [`crate::gc`], deletes the others). A snapshot of it still being sealed is
+/// finished first, in the same transaction, so it keeps the point-in-time data.
 pub async fn delete(svc: &Snapshots, ctx: &RequestContext, input: ec2::DeleteVolumeRequest) -> Result<(), EbsError> {
     let id = input.volume_id.clone();
     trail::check_id("volumeId", "vol", &id)?;
