@@ -119,6 +119,8 @@ pub fn spawn_workers(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(kmsnap_snapshots::workers::run(app.snapshots.clone()));
     // RDS instance states and snapshot progress, a step a second.
     tokio::spawn(kmsnap_rds::workers::run(app.rds.clone()));
+    // Orphan blocks (killed writes, deleted resources): a sweep now, then every interval.
+    tokio::spawn(kmsnap_snapshots::gc::run(app.snapshots.clone(), crate::config::blob_gc_interval()));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -189,9 +189,41 @@ impl Config {
     }
 }
 
+/// The default time between two sweeps of the blob collector (docs/blob-collection.md).
+pub const BLOB_GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The time between two sweeps of the blob collector: `KMSNAP_GC_INTERVAL_SECONDS` (a positive
+/// number; tests shorten it), else [`BLOB_GC_INTERVAL`]. A value that is not one is ignored
+/// with a warning rather than refusing to start: the collector only reclaims space.
+pub fn blob_gc_interval() -> std::time::Duration {
+    const NAME: &str = "KMSNAP_GC_INTERVAL_SECONDS";
+    let Ok(text) = std::env::var(NAME) else { return BLOB_GC_INTERVAL };
+    match gc_interval_from(&text) {
+        Some(d) => d,
+        None => {
+            tracing::warn!(value = %text, "{NAME} is not a positive number of seconds; using {}s", BLOB_GC_INTERVAL.as_secs());
+            BLOB_GC_INTERVAL
+        }
+    }
+}
+
+fn gc_interval_from(text: &str) -> Option<std::time::Duration> {
+    let secs: f64 = text.trim().parse().ok()?;
+    (secs.is_finite() && secs > 0.0 && secs <= 1e9).then(|| std::time::Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gc_intervals() {
+        assert_eq!(gc_interval_from("2"), Some(std::time::Duration::from_secs(2)));
+        assert_eq!(gc_interval_from(" 0.5 "), Some(std::time::Duration::from_millis(500)));
+        for bad in ["", "0", "-1", "soon", "inf", "NaN", "1e12"] {
+            assert_eq!(gc_interval_from(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn parses_keys_and_mode() {

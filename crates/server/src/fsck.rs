@@ -72,6 +72,9 @@ pub fn run(args: FsckArgs) -> Result<ExitCode, String> {
         let verb = if args.delete_orphans { "deleted orphan" } else { "orphan" };
         println!("{verb}: {o}");
     }
+    if report.unmapped > 0 {
+        println!("dropped {} copy-map entries naming orphans", report.unmapped);
+    }
     if report.clean() {
         println!("fsck: OK ({} orphans)", report.orphans.len());
         Ok(ExitCode::SUCCESS)

@@ -81,7 +81,9 @@ pub async fn handle(app: &App, parts: &axum::http::request::Parts, path: &str, b
             }),
         ),
         ("GET", "metrics") => {
-            let mut resp = Response::new(Body::from(app.metrics.render(app.started.elapsed())));
+            let mut text = app.metrics.render(app.started.elapsed());
+            crate::metrics::render_blob_gc(&mut text, app.snapshots.gc_totals());
+            let mut resp = Response::new(Body::from(text));
             resp.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; version=0.0.4"));
             resp
         }

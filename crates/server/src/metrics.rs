@@ -58,6 +58,22 @@ impl Metrics {
     }
 }
 
+/// The blob collector's totals since the process started (docs/blob-collection.md).
+pub fn render_blob_gc(out: &mut String, t: kmsnap_snapshots::gc::TotalsNow) {
+    let counters = [
+        ("kmsnap_blob_gc_sweeps_total", "Blob collector sweeps finished.", t.sweeps),
+        ("kmsnap_blob_gc_deleted_blobs_total", "Unreferenced blobs the collector deleted.", t.blobs),
+        ("kmsnap_blob_gc_deleted_bytes_total", "Bytes of the blobs the collector deleted.", t.bytes),
+        ("kmsnap_blob_gc_failed_total", "Unreferenced blobs whose deletion failed (retried later).", t.failed),
+        ("kmsnap_blob_gc_unmapped_total", "Copy-map entries dropped because they named orphans.", t.unmapped),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +87,15 @@ mod tests {
         assert!(text.contains("kmsnap_requests_total{service=\"kms\",operation=\"Encrypt\",status=\"200\"} 2"));
         assert!(text.contains("kmsnap_request_duration_seconds_count 2"));
         assert!(text.contains("kmsnap_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
+    }
+
+    #[test]
+    fn renders_blob_gc_totals() {
+        let mut text = String::new();
+        let totals = kmsnap_snapshots::gc::TotalsNow { sweeps: 3, blobs: 2, bytes: 1_048_634, failed: 0, unmapped: 1 };
+        render_blob_gc(&mut text, totals);
+        assert!(text.contains("kmsnap_blob_gc_deleted_blobs_total 2\n"));
+        assert!(text.contains("kmsnap_blob_gc_deleted_bytes_total 1048634\n"));
+        assert!(text.contains("# TYPE kmsnap_blob_gc_sweeps_total counter"));
     }
 }
