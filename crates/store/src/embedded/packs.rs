@@ -305,10 +305,14 @@ impl Packs {
     }
 
     /// The keys of the objects in the segment file `name` at `path`, whose directory's key is
-    /// `rel`.
+    /// `rel` (none if a delete removed the file since it was seen).
     pub(super) fn list(path: &Path, rel: &str, name: &str, out: &mut Vec<String>) -> io::Result<()> {
         let Some(n) = segment_number(name) else { return Ok(()) };
-        let f = File::open(path)?;
+        let f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let slots = f.metadata()?.len() / SLOT;
         for slot in 0..slots {
             if slot_has_data(&f, slot * SLOT)? && slot_size(&f, slot)?.is_some() {
