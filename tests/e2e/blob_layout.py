@@ -3,6 +3,7 @@ damage stored blocks: large blobs live in slots of segment files named `=NNNNNNN
 a 16-byte header (`kmsnapP1`, the length as u32 LE, 4 zero bytes) and the blob; other blobs are
 files of their own."""
 
+import os
 from collections import namedtuple
 from pathlib import Path
 
@@ -15,24 +16,29 @@ Stored = namedtuple("Stored", "path offset length name")
 
 def stored_blobs(root):
     """Every object under the blob directory `root`, in key order: (file, offset of the blob in
-    it, length, last part of its key — `=NNNNNNNN/SSSS` for a slot, the file name otherwise)."""
+    it, length, last part of its key — `=NNNNNNNN/SSSS` for a slot, the file name otherwise).
+    A running server's blob collector may delete a file (or an emptied segment) while this
+    walks: what is gone by the time it is read is not counted."""
     out = []
     root = Path(root)
     if not root.exists():
         return out
     for p in sorted(root.rglob("*")):
-        if not p.is_file() or p.name.startswith("."):
+        try:
+            if not p.is_file() or p.name.startswith("."):
+                continue
+            if p.name.startswith("=") and p.name[1:].isdigit():
+                with open(p, "rb") as f:
+                    for slot in range(os.fstat(f.fileno()).st_size // SLOT):
+                        f.seek(slot * SLOT)
+                        head = f.read(HEADER)
+                        if head[:8] == MAGIC:
+                            out.append(Stored(p, slot * SLOT + HEADER, int.from_bytes(head[8:12], "little"),
+                                              f"{p.name}/{slot:04}"))
+            else:
+                out.append(Stored(p, 0, p.stat().st_size, p.name))
+        except FileNotFoundError:
             continue
-        if p.name.startswith("=") and p.name[1:].isdigit():
-            with open(p, "rb") as f:
-                for slot in range(p.stat().st_size // SLOT):
-                    f.seek(slot * SLOT)
-                    head = f.read(HEADER)
-                    if head[:8] == MAGIC:
-                        out.append(Stored(p, slot * SLOT + HEADER, int.from_bytes(head[8:12], "little"),
-                                          f"{p.name}/{slot:04}"))
-        else:
-            out.append(Stored(p, 0, p.stat().st_size, p.name))
     return out
 
 

@@ -400,11 +400,12 @@ def test_flipped_byte_is_an_error_and_fsck_reports_it(fresh_server, tmp_path):
     assert (code, status) == ("InternalServerException", 500)
     # The other blocks still read back.
     assert c.get_snapshot_block(SnapshotId=snap, BlockIndex=0, BlockToken=listed[0])["BlockData"].read() == blocks[0]
-    # An orphan block file (as a crash between blob and manifest would leave).
+    s.stop()
+    # An orphan block file (as a crash between blob and manifest would leave), made with the
+    # server stopped: a running server's blob collector would delete it.
     orphan = data_dir / "blobs" / REGION / "blocks" / "lin-orphan" / "0000000000-00"
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"\1" * 100)
-    s.stop()
 
     r = cli("fsck", "--data-dir", str(data_dir))
     assert r.returncode == 1, r.stdout + r.stderr
