@@ -5,6 +5,10 @@
 //! * [`MaterialWrapper`]: wraps material at rest with AES-256-GCM under the root key's
 //!   `kms/material-wrap/v1` subkey; the AAD binds account, key id and material id, so a wrapped
 //!   blob cannot be moved to another key.
+//! * [`MaterialWrapper::wrap_secret`]: the same for the variable-length secrets of asymmetric
+//!   and HMAC keys (PKCS#8 or raw HMAC key bytes, [`crate::asym`]): `nonce ‖ ciphertext ‖ tag`
+//!   with AAD `"kmsnap/kms/private-key/v1" ‖ account 0 key id 0 material id 0 key spec`, so a
+//!   wrapped secret cannot be moved to another key nor read as another spec.
 //! * Ciphertext blobs ([`encrypt`], [`decrypt`], [`parse_header`]):
 //!
 //! ```text
@@ -28,6 +32,9 @@ const TAG_LEN: usize = 16;
 const CT_AAD_LABEL: &[u8] = b"kmsnap/kms/ciphertext/v1";
 const WRAP_AAD_LABEL: &[u8] = b"kmsnap/kms/material/v1";
 const WRAP_PURPOSE: &[u8] = b"kms/material-wrap/v1";
+const SECRET_AAD_LABEL: &[u8] = b"kmsnap/kms/private-key/v1";
+/// Longest stored secret (an ML-DSA-87 PKCS#8 with seed and expanded key is under 5 KiB).
+const MAX_SECRET: usize = 16 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
@@ -38,6 +45,16 @@ pub enum CryptoError {
     Unwrap,
     #[error("random number generator failed")]
     Rng,
+    /// Verify: the signature does not match (any reason; callers see one error).
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// VerifyMac: the MAC does not match.
+    #[error("invalid mac")]
+    InvalidMac,
+    /// DeriveSharedSecret: the peer's public key is not a DER SubjectPublicKeyInfo of a point on
+    /// the key's curve.
+    #[error("invalid peer public key")]
+    InvalidPeerKey,
     #[error("cryptographic operation failed")]
     Internal,
 }
@@ -149,6 +166,52 @@ impl MaterialWrapper {
         let m = Material::from_bytes(b);
         b.zeroize();
         m
+    }
+}
+
+fn secret_aad(account: AccountId, key_id: &str, material_id: &str, spec: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(SECRET_AAD_LABEL.len() + 16 + key_id.len() + material_id.len() + spec.len());
+    aad.extend_from_slice(SECRET_AAD_LABEL);
+    for part in [account.as_str(), key_id, material_id] {
+        aad.extend_from_slice(part.as_bytes());
+        aad.push(0);
+    }
+    aad.extend_from_slice(spec.as_bytes());
+    aad
+}
+
+impl MaterialWrapper {
+    /// Wraps the secret of an asymmetric or HMAC key (its stored form) for key `spec`.
+    pub fn wrap_secret(&self, account: AccountId, key_id: &str, material_id: &str, spec: &str, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if secret.is_empty() || secret.len() > MAX_SECRET {
+            return Err(CryptoError::Internal);
+        }
+        let nonce = random_nonce()?;
+        let mut buf = Zeroizing::new(secret.to_vec());
+        self.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(secret_aad(account, key_id, material_id, spec)), &mut *buf)
+            .map_err(|_| CryptoError::Internal)?;
+        let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    /// Unwraps what [`MaterialWrapper::wrap_secret`] wrapped for the same key and spec.
+    pub fn unwrap_secret(&self, account: AccountId, key_id: &str, material_id: &str, spec: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if wrapped.len() <= NONCE_LEN + TAG_LEN || wrapped.len() > NONCE_LEN + MAX_SECRET + TAG_LEN {
+            return Err(CryptoError::Unwrap);
+        }
+        let (nonce, ct) = wrapped.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Unwrap)?;
+        let mut buf = Zeroizing::new(ct.to_vec());
+        let n = self
+            .key
+            .open_in_place(nonce, Aad::from(secret_aad(account, key_id, material_id, spec)), &mut buf)
+            .map_err(|_| CryptoError::Unwrap)?
+            .len();
+        buf.truncate(n);
+        Ok(buf)
     }
 }
 
@@ -351,5 +414,26 @@ mod tests {
         let other_root = MaterialWrapper::new(&RootKey::from_bytes([8u8; 32])).unwrap();
         assert!(other_root.unwrap(acct, "k1", &id, &wrapped).is_err());
         assert!(!wrapped.windows(8).any(|w| w == &m.bytes[..8]));
+    }
+
+    #[test]
+    fn wrapped_secrets_bind_key_material_and_spec() {
+        let w = MaterialWrapper::new(&RootKey::from_bytes([9u8; 32])).unwrap();
+        let acct = AccountId::parse("111111111111").unwrap();
+        let secret = b"-----a pkcs8 document, say-----".to_vec();
+        let wrapped = w.wrap_secret(acct, "k1", "m1", "ECC_NIST_P256", &secret).unwrap();
+        assert!(!wrapped.windows(8).any(|x| x == &secret[..8]));
+        assert_eq!(&w.unwrap_secret(acct, "k1", "m1", "ECC_NIST_P256", &wrapped).unwrap()[..], &secret[..]);
+        for (k, m, s) in [("k2", "m1", "ECC_NIST_P256"), ("k1", "m2", "ECC_NIST_P256"), ("k1", "m1", "ECC_NIST_P384")] {
+            assert_eq!(w.unwrap_secret(acct, k, m, s, &wrapped).unwrap_err(), CryptoError::Unwrap);
+        }
+        // Symmetric material and secrets are not interchangeable.
+        let (id, m) = Material::generate().unwrap();
+        let sym = w.wrap(acct, "k1", &id, &m).unwrap();
+        assert!(w.unwrap_secret(acct, "k1", &id, "SYMMETRIC_DEFAULT", &sym).is_err());
+        let mut t = wrapped.clone();
+        t[20] ^= 1;
+        assert!(w.unwrap_secret(acct, "k1", "m1", "ECC_NIST_P256", &t).is_err());
+        assert!(w.wrap_secret(acct, "k1", "m1", "X", b"").is_err());
     }
 }

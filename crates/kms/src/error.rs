@@ -31,6 +31,12 @@ pub enum KmsError {
     InvalidCiphertext,
     #[error("incorrect key")]
     IncorrectKey,
+    /// Verify: the signature does not verify (never answered as `SignatureValid: false`).
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// VerifyMac: the MAC does not match.
+    #[error("invalid mac")]
+    InvalidMac,
     #[error("validation: {0}")]
     Validation(String),
     #[error("invalid arn: {0}")]
@@ -84,6 +90,10 @@ impl From<crate::crypto::CryptoError> for KmsError {
     fn from(e: crate::crypto::CryptoError) -> Self {
         match e {
             crate::crypto::CryptoError::InvalidCiphertext => KmsError::InvalidCiphertext,
+            crate::crypto::CryptoError::InvalidSignature => KmsError::InvalidSignature,
+            crate::crypto::CryptoError::InvalidMac => KmsError::InvalidMac,
+            // AWS answers a bad peer key with an empty ValidationException (kms-asymmetric.md §8).
+            crate::crypto::CryptoError::InvalidPeerKey => KmsError::Validation(String::new()),
             other => {
                 tracing::error!(error = %other, "kms crypto failure");
                 KmsError::Internal("crypto")
@@ -123,6 +133,8 @@ impl From<KmsError> for AwsError {
                 "IncorrectKeyException",
                 "The key ID in the request does not identify a CMK that can perform this operation.".into(),
             ),
+            KmsError::InvalidSignature => c("KMSInvalidSignatureException", String::new()),
+            KmsError::InvalidMac => c("KMSInvalidMacException", String::new()),
             KmsError::Validation(m) => c("ValidationException", m),
             KmsError::InvalidArn(m) => c("InvalidArnException", m),
             KmsError::AlreadyExists(m) => c("AlreadyExistsException", m),

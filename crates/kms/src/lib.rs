@@ -8,6 +8,8 @@
 //! * [`store`]: tables, the write path (one durable transaction per change) and the cache that
 //!   keeps crypto calls in memory.
 //! * [`crypto`]: material, wrapping at rest under the root key, the ciphertext blob format.
+//! * [`keyspec`], [`asym`]: key specs and usages and their algorithms; the private keys of
+//!   asymmetric and HMAC keys and what they do (sign, verify, MAC, RSAES-OAEP, ECDH).
 //! * [`resolve`], [`authz`], [`metadata`]: KeyId parsing, who may use a key (key policy,
 //!   identity policies, grants), KeyMetadata.
 //! * [`grants`]: grant records, tokens and matching; the operations are in `ops::grants`.
@@ -45,11 +47,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod asym;
 pub mod audit;
 pub mod authz;
 pub mod crypto;
 pub mod error;
 pub mod grants;
+pub mod keyspec;
 pub mod managed;
 pub mod metadata;
 pub mod model;
