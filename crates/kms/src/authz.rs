@@ -63,6 +63,11 @@ pub struct Ask<'a> {
     /// CreateGrant's parameters (`kms:GrantOperations`, `kms:GranteePrincipal`,
     /// `kms:RetiringPrincipal`).
     pub grant: Option<GrantAsk<'a>>,
+    /// Request condition keys the operation supplies (`kms:SigningAlgorithm`,
+    /// `kms:MessageType`, `kms:MacAlgorithm`, `kms:EncryptionAlgorithm`,
+    /// `kms:DataKeyPairSpec`, `kms:KeyAgreementAlgorithm`; CreateKey's `kms:KeySpec`,
+    /// `kms:KeyUsage`, `kms:KeyOrigin`), as (name, value).
+    pub conditions: &'a [(&'a str, &'a str)],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -171,6 +176,9 @@ fn condition_context(ctx: &RequestContext, key: Option<&LoadedKey>, ask: &Ask<'_
     }
     if let Some(ec) = ask.encryption_context {
         c.insert_encryption_context(ec.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    for (name, value) in ask.conditions {
+        c.insert(name, *value);
     }
     if let Some(alias) = ask.request_alias {
         c.insert("kms:RequestAlias", alias);

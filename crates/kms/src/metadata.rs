@@ -1,9 +1,18 @@
-//! `KeyMetadata` as DescribeKey, CreateKey and ReplicateKey return it (spec/kms.md §3).
+//! `KeyMetadata` as DescribeKey, CreateKey and ReplicateKey return it (spec/kms.md §3,
+//! kms-asymmetric.md §1: one algorithm list per usage).
 
 use crate::model::{key_arn, KeyManager, KeyState};
 use crate::store::LoadedKey;
 use kmsnap_api::gen::kms as api;
 use kmsnap_api::Timestamp;
+
+use crate::keyspec::{KeyKind, KeySpec};
+
+/// An algorithm list as KeyMetadata/GetPublicKey carry it: absent when the key has none.
+pub fn list<T>(names: Option<&'static [&'static str]>, parse: fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    let names = names.filter(|n| !n.is_empty())?;
+    Some(names.iter().filter_map(|n| parse(n)).collect())
+}
 
 pub fn key_metadata(k: &LoadedKey) -> api::KeyMetadata {
     let r = &k.record;
@@ -29,6 +38,9 @@ pub fn key_metadata(k: &LoadedKey) -> api::KeyMetadata {
         ),
     });
     let pending = r.state.is_pending_deletion();
+    // Records were validated when written; an unreadable spec shows no algorithm lists.
+    let kind = KeyKind::of_record(&s.key_spec, &s.key_usage).ok();
+    let symmetric = kind.is_some_and(|k| k.spec == KeySpec::SymmetricDefault);
     api::KeyMetadata {
         aws_account_id: Some(r.account.to_string()),
         key_id: r.key_id.clone(),
@@ -46,11 +58,15 @@ pub fn key_metadata(k: &LoadedKey) -> api::KeyMetadata {
         }),
         customer_master_key_spec: api::CustomerMasterKeySpec::from_wire(&s.key_spec),
         key_spec: api::KeySpec::from_wire(&s.key_spec),
-        encryption_algorithms: Some(vec![api::EncryptionAlgorithmSpec::SymmetricDefault]),
+        encryption_algorithms: list(kind.map(KeyKind::encryption_algorithms), api::EncryptionAlgorithmSpec::from_wire),
+        signing_algorithms: list(kind.map(KeyKind::signing_algorithms), api::SigningAlgorithmSpec::from_wire),
+        mac_algorithms: list(kind.map(KeyKind::mac_algorithms), api::MacAlgorithmSpec::from_wire),
+        key_agreement_algorithms: list(kind.map(KeyKind::key_agreement_algorithms), api::KeyAgreementAlgorithmSpec::from_wire),
         multi_region: Some(s.multi_region),
         multi_region_configuration,
         pending_deletion_window_in_days: if pending { r.pending_window_days } else { None },
-        current_key_material_id: s.current_material().map(|m| m.id.clone()),
+        // Only symmetric keys have material ids AWS shows (kms-asymmetric.md §1).
+        current_key_material_id: if symmetric { s.current_material().map(|m| m.id.clone()) } else { None },
         ..Default::default()
     }
 }

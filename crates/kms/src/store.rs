@@ -106,8 +106,11 @@ impl crate::Kms {
 #[derive(Debug)]
 pub struct LoadedShared {
     pub shared: SharedKey,
-    /// Unwrapped material by material id (all versions: old ones decrypt).
+    /// Unwrapped material by material id (all versions: old ones decrypt). Symmetric keys only.
     pub materials: HashMap<String, Material>,
+    /// The loaded private key (or HMAC key) of an asymmetric or HMAC key: its one material.
+    /// `None` for symmetric keys, and for a key with no material yet (pending import).
+    pub secret: Option<crate::asym::SecretKey>,
 }
 
 impl LoadedShared {
@@ -205,14 +208,26 @@ impl KeyStore {
         }
         let shared = read_shared(txn, account, key_id)?.ok_or(KmsError::Internal("key without shared record"))?;
         let mut materials = HashMap::new();
-        for m in &shared.materials {
-            let mat = self.wrapper.unwrap(account, key_id, &m.id, &m.wrapped).map_err(|e| {
-                tracing::error!(%account, key_id, material = %m.id, error = %e, "key material does not unwrap");
-                KmsError::Internal("unwrap")
-            })?;
-            materials.insert(m.id.clone(), mat);
+        let mut secret = None;
+        let kind = crate::keyspec::KeyKind::of_record(&shared.key_spec, &shared.key_usage)?;
+        let unwrap_failed = |m: &MaterialVersion, e: crate::crypto::CryptoError| {
+            tracing::error!(%account, key_id, material = %m.id, error = %e, "key material does not unwrap");
+            KmsError::Internal("unwrap")
+        };
+        if kind.spec == crate::keyspec::KeySpec::SymmetricDefault {
+            for m in &shared.materials {
+                let mat = self.wrapper.unwrap(account, key_id, &m.id, &m.wrapped).map_err(|e| unwrap_failed(m, e))?;
+                materials.insert(m.id.clone(), mat);
+            }
+        } else if let Some(m) = shared.current_material() {
+            // Asymmetric and HMAC keys have one material for life (kms-asymmetric.md §9.4).
+            let stored = self
+                .wrapper
+                .unwrap_secret(account, key_id, &m.id, &shared.key_spec, &m.wrapped)
+                .map_err(|e| unwrap_failed(m, e))?;
+            secret = Some(crate::asym::SecretKey::from_stored(kind, &stored).map_err(|e| unwrap_failed(m, e))?);
         }
-        let loaded = Arc::new(LoadedShared { shared, materials });
+        let loaded = Arc::new(LoadedShared { shared, materials, secret });
         if self.generation.load(Ordering::SeqCst) == gen {
             if let Ok(mut m) = self.shared.write() {
                 m.insert(sref, loaded.clone());

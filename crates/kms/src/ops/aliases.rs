@@ -423,15 +423,19 @@ mod tests {
         assert_eq!(ebs.target_key_id.as_deref(), Some(managed.as_str()));
         assert!(ebs.creation_date.is_some());
         // Update to a key of a different usage is refused.
-        let hmac = customer_key(&kms, ACCT, "us-east-1", false);
-        kms.store
-            .write(|t| {
-                let mut s = t.get_shared(acct(ACCT), &hmac)?.unwrap();
-                s.key_spec = "HMAC_256".into();
-                s.key_usage = "GENERATE_VERIFY_MAC".into();
-                t.put_shared(&s)
-            })
-            .unwrap();
+        let hmac = crate::ops::keys::create_key(
+            &kms,
+            &c,
+            api::CreateKeyRequest {
+                key_spec: Some(api::KeySpec::Hmac256),
+                key_usage: Some(api::KeyUsageType::GenerateVerifyMac),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
         let upd = update_alias(&kms, &c, api::UpdateAliasRequest { alias_name: "alias/a".into(), target_key_id: hmac });
         assert_eq!(code(upd.unwrap_err()), "ValidationException");
         let missing = update_alias(&kms, &c, api::UpdateAliasRequest { alias_name: "alias/zzz".into(), target_key_id: k.clone() });

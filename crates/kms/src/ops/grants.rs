@@ -4,6 +4,7 @@
 
 use crate::authz::{authorize_account, identity_allows, Ask, GrantAsk};
 use crate::grants::{self as g, Constraints, GrantRecord, MAX_GRANTS_PER_KEY};
+use crate::keyspec::{KeyClass, KeyKind, KeyUsage};
 use crate::ops::common::{load, load_for, require_crypto_usable};
 use crate::resolve::{parse_key_ref, Accept, KeyRef};
 use crate::{Kms, KmsError};
@@ -19,6 +20,35 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 /// HMAC key).
 const NOT_FOR_SYMMETRIC: &[&str] =
     &["Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate"];
+
+/// What a grant on an asymmetric or HMAC key may list and carry (kms-asymmetric.md §1c): the
+/// operations its usage can do, and no encryption context constraint (those operations take
+/// no encryption context).
+fn check_non_symmetric_grant(kind: &KeyKind, operations: &[String], constraints: &Constraints) -> Result<(), KmsError> {
+    if !constraints.is_empty() {
+        return Err(validation("EncryptionContext is supported only when creating a grant for a symmetric encryption KMS key."));
+    }
+    let by_usage: &[&str] = match kind.usage {
+        KeyUsage::GenerateVerifyMac => &["GenerateMac", "VerifyMac"],
+        KeyUsage::SignVerify => &["Sign", "Verify", "GetPublicKey"],
+        KeyUsage::EncryptDecrypt => &["Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"],
+        KeyUsage::KeyAgreement => &["DeriveSharedSecret", "GetPublicKey"],
+        KeyUsage::EncapsulateDecapsulate => &["Encapsulate", "Decapsulate", "GetPublicKey"],
+    };
+    let valid: Vec<&str> = ["CreateGrant", "RetireGrant", "DescribeKey"].into_iter().chain(by_usage.iter().copied()).collect();
+    let bad: Vec<&str> = operations.iter().map(String::as_str).filter(|o| !valid.contains(o)).collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    // The HMAC wording is observed (it says "symmetric"); the asymmetric one follows it.
+    let class = if kind.spec.class() == KeyClass::Hmac { "symmetric" } else { "asymmetric" };
+    Err(validation(format!(
+        "Operations [{}] are not supported when creating a grant for a {class} KMS key with key usage {}. Valid operations are [{}]",
+        bad.join(", "),
+        kind.usage.as_str(),
+        valid.join(", ")
+    )))
+}
 
 fn validation(m: impl Into<String>) -> KmsError {
     KmsError::Validation(m.into())
@@ -149,6 +179,8 @@ pub fn create_grant(kms: &Kms, ctx: &RequestContext, input: api::CreateGrantRequ
         if let Some(bad) = operations.iter().find(|o| NOT_FOR_SYMMETRIC.contains(&o.as_str())) {
             return Err(validation(format!("Grant operation {bad} is not valid for a symmetric encryption KMS key.")));
         }
+    } else {
+        check_non_symmetric_grant(&KeyKind::of_record(&shared.key_spec, &shared.key_usage)?, &operations, &constraints)?;
     }
     if input.dry_run == Some(true) {
         return Err(KmsError::DryRun);

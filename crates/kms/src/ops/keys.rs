@@ -9,6 +9,7 @@
 //! `kms_due` entry ScheduleKeyDeletion writes in the same transaction as the state change.
 
 use crate::crypto::Material;
+use crate::keyspec::{KeyKind, KeySpec};
 use crate::metadata::key_metadata;
 use crate::model::{key_arn, KeyManager, KeyRecord, KeyState, RotationSchedule, SharedKey, MaterialVersion, RotationType};
 use crate::ops::common::load;
@@ -79,43 +80,27 @@ pub fn update_record<R>(
     })
 }
 
-/// Usages a key spec allows (the service's own table; spec/kms.md §3).
-fn usages_for(spec: &str) -> &'static [&'static str] {
-    match spec {
-        "SYMMETRIC_DEFAULT" => &["ENCRYPT_DECRYPT"],
-        "RSA_2048" | "RSA_3072" | "RSA_4096" => &["ENCRYPT_DECRYPT", "SIGN_VERIFY"],
-        "ECC_NIST_P256" | "ECC_NIST_P384" | "ECC_NIST_P521" => &["SIGN_VERIFY", "KEY_AGREEMENT"],
-        "ECC_SECG_P256K1" | "ECC_NIST_EDWARDS25519" => &["SIGN_VERIFY"],
-        "HMAC_224" | "HMAC_256" | "HMAC_384" | "HMAC_512" => &["GENERATE_VERIFY_MAC"],
-        "SM2" => &["ENCRYPT_DECRYPT", "SIGN_VERIFY", "KEY_AGREEMENT"],
-        "ML_DSA_44" | "ML_DSA_65" | "ML_DSA_87" => &["SIGN_VERIFY"],
-        "ML_KEM_512" | "ML_KEM_768" | "ML_KEM_1024" => &["ENCAPSULATE_DECAPSULATE"],
-        _ => &[],
-    }
+/// The (spec, usage) a CreateKey request asks for, checked for consistency
+/// ([`crate::keyspec::create_key_kind`]).
+fn spec_and_usage(input: &api::CreateKeyRequest) -> Result<KeyKind, KmsError> {
+    crate::keyspec::create_key_kind(
+        input.key_spec.as_ref().map(|k| k.as_str()),
+        input.customer_master_key_spec.as_ref().map(|k| k.as_str()),
+        input.key_usage.as_ref().map(|u| u.as_str()),
+    )
 }
 
-/// The (spec, usage) a CreateKey request asks for, checked for consistency. Only
-/// SYMMETRIC_DEFAULT/ENCRYPT_DECRYPT is built so far.
-fn spec_and_usage(input: &api::CreateKeyRequest) -> Result<(&'static str, &'static str), KmsError> {
-    let spec = match (&input.key_spec, &input.customer_master_key_spec) {
-        (Some(_), Some(_)) => {
-            return Err(KmsError::Validation(
-                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."
-                    .to_owned(),
-            ))
-        }
-        (Some(k), None) => k.as_str(),
-        (None, Some(c)) => c.as_str(),
-        (None, None) => "SYMMETRIC_DEFAULT",
-    };
-    let usage = input.key_usage.as_ref().map_or("ENCRYPT_DECRYPT", |u| u.as_str());
-    if !usages_for(spec).contains(&usage) {
-        return Err(KmsError::Validation(format!("KeyUsage {usage} is not compatible with KeySpec {spec}")));
+/// New material for a key of `kind` and its stored, wrapped form.
+fn new_material(kms: &Kms, account: kmsnap_core::AccountId, key_id: &str, kind: KeyKind) -> Result<(String, Vec<u8>), KmsError> {
+    if kind.spec == KeySpec::SymmetricDefault {
+        let (material_id, material) = Material::generate()?;
+        let wrapped = kms.store.wrapper().wrap(account, key_id, &material_id, &material)?;
+        return Ok((material_id, wrapped));
     }
-    if spec != "SYMMETRIC_DEFAULT" {
-        return Err(KmsError::NotImplemented("CreateKey with an asymmetric or HMAC KeySpec"));
-    }
-    Ok((spec, usage))
+    let material_id = kmsnap_core::ids::random_hex(32).map_err(|_| KmsError::Internal("rng"))?;
+    let (stored, _) = crate::asym::SecretKey::generate(kind)?;
+    let wrapped = kms.store.wrapper().wrap_secret(account, key_id, &material_id, kind.spec.as_str(), &stored)?;
+    Ok((material_id, wrapped))
 }
 
 fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
@@ -129,9 +114,12 @@ fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
 }
 
 pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest) -> Result<api::CreateKeyResponse, KmsError> {
-    crate::authz::authorize_account(kms, ctx, &crate::authz::Ask::action("CreateKey"))?;
     let origin = input.origin.as_ref().map_or("AWS_KMS", |o| o.as_str());
-    let (spec, usage) = spec_and_usage(&input)?;
+    let kind = spec_and_usage(&input)?;
+    let (spec, usage) = (kind.spec.as_str(), kind.usage.as_str());
+    // kms:KeySpec, kms:KeyUsage and kms:KeyOrigin are the request's values for CreateKey.
+    let conditions = [("kms:KeySpec", spec), ("kms:KeyUsage", usage), ("kms:KeyOrigin", origin)];
+    crate::authz::authorize_account(kms, ctx, &crate::authz::Ask { conditions: &conditions, ..crate::authz::Ask::action("CreateKey") })?;
     match origin {
         "AWS_KMS" => {}
         "EXTERNAL" => return Err(KmsError::NotImplemented("CreateKey with Origin EXTERNAL")),
@@ -162,9 +150,7 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     };
     let now = kms.clock.now().trunc_subsecs(3);
 
-    let (material_id, material) = Material::generate()?;
-    let wrapped = kms.store.wrapper().wrap(account, &key_id, &material_id, &material)?;
-    drop(material);
+    let (material_id, wrapped) = new_material(kms, account, &key_id, kind)?;
 
     let mut record_tags = Vec::new();
     merge_tags(&mut record_tags, &tags);
@@ -197,7 +183,7 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     // Answer from the records about to be written: loading the key would put it (and its
     // unwrapped material) into the cache before anyone uses it. The answer exists before the
     // write so that the audit record committed with the key carries it.
-    let key = crate::store::LoadedKey::new(record, std::sync::Arc::new(crate::store::LoadedShared { shared, materials: Default::default() }));
+    let key = crate::store::LoadedKey::new(record, std::sync::Arc::new(crate::store::LoadedShared { shared, materials: Default::default(), secret: None }));
     let response = api::CreateKeyResponse { key_metadata: Some(key_metadata(&key)) };
     crate::audit::note_key(&key.record.arn());
     crate::audit::note_response(&response);

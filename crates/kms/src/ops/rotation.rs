@@ -33,10 +33,19 @@ pub const DEFAULT_PERIOD_DAYS: i32 = 365;
 /// On-demand rotations per key (API model documentation).
 pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
 
+/// Whether the key is asymmetric or HMAC: such keys never rotate (kms-asymmetric.md §1c).
+fn is_non_symmetric(key: &LoadedKey) -> bool {
+    key.shared.shared.key_spec != "SYMMETRIC_DEFAULT"
+}
+
 /// Rotation exists only for symmetric keys with AWS-generated material.
 fn require_rotatable_spec(key: &LoadedKey) -> Result<(), KmsError> {
     let s = &key.shared.shared;
     let arn = key.record.arn();
+    if is_non_symmetric(key) {
+        // AWS answers HMAC keys with an empty message (observed); asymmetric keys the same.
+        return Err(KmsError::Unsupported(String::new()));
+    }
     if s.origin == "EXTERNAL" {
         return Err(KmsError::Unsupported(format!("{arn} origin is EXTERNAL which is not valid for this operation.")));
     }
@@ -130,6 +139,10 @@ pub fn enable_key_rotation(kms: &Kms, ctx: &RequestContext, input: api::EnableKe
 
 pub fn disable_key_rotation(kms: &Kms, ctx: &RequestContext, input: api::DisableKeyRotationRequest) -> Result<(), KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "DisableKeyRotation")?;
+    if is_non_symmetric(&key) {
+        // Observed for HMAC keys: success, and nothing to do (asymmetric keys behave the same).
+        return require_rotation_state(&key);
+    }
     require_rotatable_spec(&key)?;
     require_rotation_state(&key)?;
     require_primary(&key, "DisableKeyRotation")?;
@@ -148,8 +161,12 @@ pub fn get_key_rotation_status(
     input: api::GetKeyRotationStatusRequest,
 ) -> Result<api::GetKeyRotationStatusResponse, KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "GetKeyRotationStatus")?;
-    require_rotatable_spec(&key)?;
     let arn = key.record.arn();
+    if is_non_symmetric(&key) {
+        // Never rotates: false (observed for HMAC keys).
+        return Ok(api::GetKeyRotationStatusResponse { key_rotation_enabled: Some(false), key_id: Some(arn), ..Default::default() });
+    }
+    require_rotatable_spec(&key)?;
     match key.record.state {
         KeyState::PendingImport => {
             return Err(KmsError::Unsupported(format!("{arn} origin is EXTERNAL which is not valid for this operation.")))
@@ -220,6 +237,12 @@ pub fn list_key_rotations(
         Some(m) => m.strip_prefix('r').and_then(|n| n.parse::<usize>().ok()).ok_or(KmsError::InvalidMarker)?,
     };
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "ListKeyRotations")?;
+    if is_non_symmetric(&key) {
+        if input.include_key_material.is_some() {
+            return Err(KmsError::Validation("Input parameter includeKeyMaterial can only be used with symmetric keys.".into()));
+        }
+        return Ok(api::ListKeyRotationsResponse { rotations: Some(Vec::new()), next_marker: None, truncated: Some(false) });
+    }
     require_rotatable_spec(&key)?;
     if key.record.state == KeyState::Unavailable {
         return Err(KmsError::Unsupported(format!("{} is unavailable.", key.record.arn())));

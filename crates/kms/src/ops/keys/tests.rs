@@ -95,13 +95,18 @@ fn create_rejections() {
     let e = c(api::CreateKeyRequest { key_spec: Some(api::KeySpec::Hmac256), ..Default::default() });
     assert_eq!(aws(e).0, "ValidationException");
     let e = c(api::CreateKeyRequest {
-        key_spec: Some(api::KeySpec::Hmac256),
-        key_usage: Some(api::KeyUsageType::GenerateVerifyMac),
+        key_spec: Some(api::KeySpec::Rsa2048),
+        key_usage: Some(api::KeyUsageType::KeyAgreement),
         ..Default::default()
     });
-    assert!(matches!(e, KmsError::NotImplemented(_)));
+    assert_eq!(aws(e), ("ValidationException".into(), "KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048".into()));
     let e = c(api::CreateKeyRequest { key_spec: Some(api::KeySpec::Rsa2048), ..Default::default() });
-    assert!(matches!(e, KmsError::NotImplemented(_)));
+    assert_eq!(
+        aws(e),
+        ("ValidationException".into(), "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into())
+    );
+    let e = c(api::CreateKeyRequest { key_spec: Some(api::KeySpec::Sm2), key_usage: Some(api::KeyUsageType::SignVerify), ..Default::default() });
+    assert_eq!(aws(e).0, "ValidationException");
     let e = c(api::CreateKeyRequest {
         key_spec: Some(api::KeySpec::SymmetricDefault),
         customer_master_key_spec: Some(api::CustomerMasterKeySpec::SymmetricDefault),
