@@ -181,6 +181,14 @@ delegate! {
     generate_data_key: crypto(GenerateDataKeyRequest) -> api::GenerateDataKeyResponse;
     generate_data_key_without_plaintext: crypto(GenerateDataKeyWithoutPlaintextRequest) -> api::GenerateDataKeyWithoutPlaintextResponse;
     generate_random: crypto(GenerateRandomRequest) -> api::GenerateRandomResponse;
+    generate_data_key_pair: data_key_pair(GenerateDataKeyPairRequest) -> api::GenerateDataKeyPairResponse;
+    generate_data_key_pair_without_plaintext: data_key_pair(GenerateDataKeyPairWithoutPlaintextRequest) -> api::GenerateDataKeyPairWithoutPlaintextResponse;
+    sign: sign(SignRequest) -> api::SignResponse;
+    verify: sign(VerifyRequest) -> api::VerifyResponse;
+    get_public_key: sign(GetPublicKeyRequest) -> api::GetPublicKeyResponse;
+    generate_mac: mac(GenerateMacRequest) -> api::GenerateMacResponse;
+    verify_mac: mac(VerifyMacRequest) -> api::VerifyMacResponse;
+    derive_shared_secret: agreement(DeriveSharedSecretRequest) -> api::DeriveSharedSecretResponse;
     create_alias: aliases(CreateAliasRequest) -> ();
     update_alias: aliases(UpdateAliasRequest) -> ();
     delete_alias: aliases(DeleteAliasRequest) -> ();

@@ -1,7 +1,9 @@
 //! What every operation does first: parse the KeyId parameter, resolve aliases, load the key
 //! (NotFound if absent), authorize the action, and check the key's state for the kind of use.
 
+use crate::asym::SecretKey;
 use crate::authz::{authorize, Ask};
+use crate::keyspec::{KeyKind, KeyUsage};
 use crate::model::{key_arn, KeyState};
 use crate::resolve::{parse_key_ref, resolve, Accept, KeyRef};
 use crate::store::LoadedKey;
@@ -51,4 +53,29 @@ pub fn require_crypto_usable(key: &LoadedKey) -> Result<(), KmsError> {
         KeyState::Disabled => Err(KmsError::Disabled { arn }),
         state => Err(KmsError::InvalidState { arn, state }),
     }
+}
+
+/// The key's usage must be `usage` for operation `op`, else InvalidKeyUsageException in AWS's
+/// words (kms-asymmetric.md §2). Returns the key's kind.
+pub fn require_usage(key: &LoadedKey, usage: KeyUsage, op: &str) -> Result<KeyKind, KmsError> {
+    let s = &key.shared.shared;
+    let kind = KeyKind::of_record(&s.key_spec, &s.key_usage)?;
+    if kind.usage != usage {
+        return Err(KmsError::InvalidKeyUsage(format!("{} key usage is {} which is not valid for {op}.", key.record.arn(), s.key_usage)));
+    }
+    Ok(kind)
+}
+
+/// `Algorithm <ALG> is incompatible with key spec <SPEC>.` (InvalidKeyUsageException).
+pub fn incompatible_algorithm(alg: &str, kind: KeyKind) -> KmsError {
+    KmsError::InvalidKeyUsage(format!("Algorithm {alg} is incompatible with key spec {}.", kind.spec.as_str()))
+}
+
+/// The loaded private (or HMAC) key of a usable asymmetric or HMAC key. A usable key always has
+/// one (only a key pending import has none, and that state is refused first).
+pub fn secret_of(key: &LoadedKey) -> Result<&SecretKey, KmsError> {
+    key.shared.secret.as_ref().ok_or_else(|| {
+        tracing::error!(key = %key.record.arn(), "usable key without its private key");
+        KmsError::Internal("no private key")
+    })
 }

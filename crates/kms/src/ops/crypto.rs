@@ -1,5 +1,7 @@
-//! Symmetric crypto operations (spec/kms.md §5, §10): Encrypt, Decrypt, ReEncrypt,
-//! GenerateDataKey, GenerateDataKeyWithoutPlaintext and GenerateRandom.
+//! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext and
+//! GenerateRandom (spec/kms.md §5, §10), for symmetric keys and — Encrypt, Decrypt and either
+//! side of ReEncrypt — RSA ENCRYPT_DECRYPT keys with RSAES_OAEP_SHA_1/256
+//! (kms-asymmetric.md §5: raw OAEP ciphertext, no encryption context, AWS's size limits).
 //!
 //! Every call runs from the store's cache (unwrapped material, no disk read) and persists
 //! nothing, so the hot path is: validate the input, load + authorize + state-check the key,
@@ -19,9 +21,10 @@
 //! Plaintexts and data keys only ever live in [`SensitiveBlob`] (zeroized on drop) or
 //! [`Zeroizing`] buffers, and nothing here logs them.
 
+use crate::asym::OaepAlg;
 use crate::crypto::{self, Header};
 use crate::authz::Ask;
-use crate::ops::common::{load_for, require_crypto_usable};
+use crate::ops::common::{load_for, require_crypto_usable, secret_of};
 use crate::resolve::Accept;
 use crate::store::LoadedKey;
 use crate::{Kms, KmsError};
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Model limits (service-2.json) and spec/kms.md §14 quotas.
-const MAX_PLAINTEXT: usize = 4096;
+pub(crate) const MAX_PLAINTEXT: usize = 4096;
 const MAX_CIPHERTEXT: usize = 6144;
 const MAX_GRANT_TOKENS: usize = 10;
 const MAX_GRANT_TOKEN_LEN: usize = 8192;
@@ -48,11 +51,11 @@ type Context = BTreeMap<String, String>;
 // Validation, worded like AWS's front end (and like kmsnap_api's model validator, which catches
 // the same limits first on the HTTP path; these checks cover in-process callers too).
 
-fn invalid(shown: &str, member: &str, constraint: &str) -> KmsError {
+pub(crate) fn invalid(shown: &str, member: &str, constraint: &str) -> KmsError {
     KmsError::Validation(format!("1 validation error detected: {shown} '{member}' failed to satisfy constraint: {constraint}"))
 }
 
-fn check_blob_len(member: &str, len: usize, max: usize) -> Result<(), KmsError> {
+pub(crate) fn check_blob_len(member: &str, len: usize, max: usize) -> Result<(), KmsError> {
     if len < 1 {
         return Err(invalid("Value at", member, "Member must have length greater than or equal to 1"));
     }
@@ -62,11 +65,11 @@ fn check_blob_len(member: &str, len: usize, max: usize) -> Result<(), KmsError> 
     Ok(())
 }
 
-fn tokens_of(tokens: &Option<Vec<String>>) -> &[String] {
+pub(crate) fn tokens_of(tokens: &Option<Vec<String>>) -> &[String] {
     tokens.as_deref().unwrap_or_default()
 }
 
-fn check_grant_tokens(tokens: Option<&[String]>) -> Result<(), KmsError> {
+pub(crate) fn check_grant_tokens(tokens: Option<&[String]>) -> Result<(), KmsError> {
     let Some(tokens) = tokens else { return Ok(()) };
     if tokens.len() > MAX_GRANT_TOKENS {
         return Err(invalid(
@@ -117,7 +120,7 @@ fn ciphertext_of(blob: Option<&Blob>) -> Result<&[u8], KmsError> {
     Ok(&blob.0)
 }
 
-fn no_recipient(r: Option<&api::RecipientInfo>) -> Result<(), KmsError> {
+pub(crate) fn no_recipient(r: Option<&api::RecipientInfo>) -> Result<(), KmsError> {
     match r {
         Some(_) => Err(KmsError::NotImplemented("Recipient")),
         None => Ok(()),
@@ -131,8 +134,30 @@ fn ignore_ciphertext(m: Option<&[api::DryRunModifierType]>) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Keys.
 
-/// The key may encrypt/decrypt (ENCRYPT_DECRYPT usage) with `alg` (default SYMMETRIC_DEFAULT).
-fn check_usage(key: &LoadedKey, op: &str, alg: Option<&api::EncryptionAlgorithmSpec>) -> Result<(), KmsError> {
+/// How a key encrypts: with its symmetric material (the blob format of [`crate::crypto`]), or
+/// RSAES-OAEP with one of an RSA key's algorithms (the raw OAEP output, no header;
+/// kms-asymmetric.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cipher {
+    Symmetric,
+    Oaep(OaepAlg),
+}
+
+impl Cipher {
+    pub(crate) fn wire(self) -> api::EncryptionAlgorithmSpec {
+        match self {
+            Cipher::Symmetric => api::EncryptionAlgorithmSpec::SymmetricDefault,
+            Cipher::Oaep(OaepAlg::Sha1) => api::EncryptionAlgorithmSpec::RsaesOaepSha1,
+            Cipher::Oaep(OaepAlg::Sha256) => api::EncryptionAlgorithmSpec::RsaesOaepSha256,
+        }
+    }
+}
+
+fn is_rsa(spec: &str) -> bool {
+    matches!(spec, "RSA_2048" | "RSA_3072" | "RSA_4096")
+}
+
+fn require_encrypt_decrypt(key: &LoadedKey, op: &str) -> Result<(), KmsError> {
     let s = &key.shared.shared;
     if s.key_usage != ENCRYPT_DECRYPT {
         return Err(KmsError::InvalidKeyUsage(format!(
@@ -141,30 +166,81 @@ fn check_usage(key: &LoadedKey, op: &str, alg: Option<&api::EncryptionAlgorithmS
             s.key_usage
         )));
     }
+    Ok(())
+}
+
+fn incompatible(alg: Option<&api::EncryptionAlgorithmSpec>, spec: &str) -> KmsError {
+    let alg = alg.map_or(SYMMETRIC_DEFAULT, |a| a.as_str());
+    KmsError::InvalidKeyUsage(format!("Algorithm {alg} is incompatible with key spec {spec}."))
+}
+
+/// The key may encrypt (ENCRYPT_DECRYPT usage) with `alg` (default SYMMETRIC_DEFAULT): which
+/// cipher that is. An RSA key needs an RSAES_OAEP algorithm; a symmetric key SYMMETRIC_DEFAULT.
+fn check_usage(key: &LoadedKey, op: &str, alg: Option<&api::EncryptionAlgorithmSpec>) -> Result<Cipher, KmsError> {
+    require_encrypt_decrypt(key, op)?;
+    let spec = key.shared.shared.key_spec.as_str();
     match alg {
-        None | Some(api::EncryptionAlgorithmSpec::SymmetricDefault) if s.key_spec == SYMMETRIC_DEFAULT => Ok(()),
-        None => Err(KmsError::NotImplemented("asymmetric encryption")),
-        Some(a) => Err(KmsError::InvalidKeyUsage(format!("Algorithm {} is incompatible with key spec {}.", a.as_str(), s.key_spec))),
+        None | Some(api::EncryptionAlgorithmSpec::SymmetricDefault) if spec == SYMMETRIC_DEFAULT => Ok(Cipher::Symmetric),
+        Some(api::EncryptionAlgorithmSpec::RsaesOaepSha1) if is_rsa(spec) => Ok(Cipher::Oaep(OaepAlg::Sha1)),
+        Some(api::EncryptionAlgorithmSpec::RsaesOaepSha256) if is_rsa(spec) => Ok(Cipher::Oaep(OaepAlg::Sha256)),
+        other => Err(incompatible(other, spec)),
     }
 }
 
-/// A key to encrypt with: loaded by its KeyId parameter, authorized for `action`, usable.
-fn encryption_key(
+/// Decrypt's and ReEncrypt's source side: as [`check_usage`], except that an RSA ciphertext
+/// given without its algorithm (or with SYMMETRIC_DEFAULT, the default) cannot be decrypted:
+/// InvalidCiphertextException, as AWS answers (observed).
+fn check_decrypt_usage(key: &LoadedKey, op: &str, alg: Option<&api::EncryptionAlgorithmSpec>) -> Result<Cipher, KmsError> {
+    require_encrypt_decrypt(key, op)?;
+    if is_rsa(&key.shared.shared.key_spec) && matches!(alg, None | Some(api::EncryptionAlgorithmSpec::SymmetricDefault)) {
+        return Err(KmsError::InvalidCiphertext);
+    }
+    check_usage(key, op, alg)
+}
+
+/// RSA encryption takes no encryption context; an empty map is accepted (observed).
+fn no_context_for_rsa(cipher: Cipher, ec: Option<&Context>) -> Result<(), KmsError> {
+    match cipher {
+        Cipher::Oaep(_) if ec.is_some_and(|m| !m.is_empty()) => {
+            Err(KmsError::Validation("EncryptionContext is not supported when encrypting/decrypting with asymmetric CMKs.".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The plaintext fits the cipher: RSAES-OAEP takes at most `k − 2·hLen − 2` bytes.
+fn check_encryptable(key: &LoadedKey, cipher: Cipher, len: usize) -> Result<(), KmsError> {
+    let Cipher::Oaep(alg) = cipher else { return Ok(()) };
+    let k = secret_of(key)?.rsa_modulus_len().ok_or(KmsError::Internal("RSA key without modulus"))?;
+    let max = alg.max_plaintext(k);
+    if len > max {
+        return Err(KmsError::Validation(format!(
+            "Algorithm {} and key spec {} cannot encrypt data larger than {max} bytes.",
+            alg.as_str(),
+            key.shared.shared.key_spec
+        )));
+    }
+    Ok(())
+}
+
+/// A key to encrypt with: loaded by its KeyId parameter, authorized for `action`, usable, and
+/// the cipher `alg` selects.
+pub(crate) fn encryption_key(
     kms: &Kms,
     ctx: &RequestContext,
     key_id: &str,
     ask: Ask<'_>,
     op: &str,
     alg: Option<&api::EncryptionAlgorithmSpec>,
-) -> Result<Arc<LoadedKey>, KmsError> {
+) -> Result<(Arc<LoadedKey>, Cipher), KmsError> {
     let key = load_for(kms, ctx, key_id, Accept::KeyOrAlias, ask)?;
     require_crypto_usable(&key)?;
-    check_usage(&key, op, alg)?;
-    Ok(key)
+    let cipher = check_usage(&key, op, alg)?;
+    Ok((key, cipher))
 }
 
 /// Seal `plaintext` under the key's current material. Returns the blob and the material id.
-fn seal(key: &LoadedKey, ec: Option<&Context>, plaintext: &[u8]) -> Result<(Vec<u8>, String), KmsError> {
+pub(crate) fn seal(key: &LoadedKey, ec: Option<&Context>, plaintext: &[u8]) -> Result<(Vec<u8>, String), KmsError> {
     let (material_id, material) = key.shared.current().ok_or_else(|| {
         tracing::error!(key = %key.record.arn(), "usable key without current material");
         KmsError::Internal("no current material")
@@ -174,11 +250,25 @@ fn seal(key: &LoadedKey, ec: Option<&Context>, plaintext: &[u8]) -> Result<(Vec<
     Ok((blob, header.material_id))
 }
 
+/// Encrypt with `cipher` (checked by [`check_usage`], [`no_context_for_rsa`] and
+/// [`check_encryptable`]): the ciphertext, and the material id of a symmetric key.
+fn seal_with(key: &LoadedKey, cipher: Cipher, ec: Option<&Context>, plaintext: &[u8]) -> Result<(Vec<u8>, Option<String>), KmsError> {
+    match cipher {
+        Cipher::Symmetric => seal(key, ec, plaintext).map(|(b, id)| (b, Some(id))),
+        Cipher::Oaep(alg) => {
+            check_encryptable(key, cipher, plaintext.len())?;
+            Ok((secret_of(key)?.oaep_encrypt(alg, plaintext)?, None))
+        }
+    }
+}
+
 /// A ciphertext's key, found and checked as Decrypt / ReEncrypt's source side does.
 struct Source {
     key: Arc<LoadedKey>,
-    /// `None` when the header was not read (DryRun with IGNORE_CIPHERTEXT and a KeyId).
+    /// `None` when the header was not read (DryRun with IGNORE_CIPHERTEXT and a KeyId), and
+    /// for RSA ciphertexts (they have none).
     header: Option<(Header, usize)>,
+    cipher: Cipher,
 }
 
 /// What Decrypt / ReEncrypt say about the ciphertext's key.
@@ -199,48 +289,63 @@ struct SourceRequest<'a> {
     tokens: &'a [String],
 }
 
-/// Find the key of `blob`: from its header (account, key id) in the request's region, or from
-/// the `KeyId` parameter, which must then name the same key. Authorizes `action`, checks the
-/// state, usage and algorithm.
+/// Find the key of `blob`: from the `KeyId` parameter (a symmetric blob's header must then name
+/// the same key; an RSA ciphertext has no header and needs it), or else from the blob's header
+/// (account, key id) in the request's region. Authorizes `action`, checks the state, usage and
+/// algorithm.
 fn source_key(kms: &Kms, ctx: &RequestContext, req: SourceRequest<'_>) -> Result<Source, KmsError> {
     let SourceRequest { blob, key_id, action, op, alg, skip_header, ec, tokens } = req;
-    let ask = Ask { action, encryption_context: ec, grant_tokens: tokens, ..Default::default() };
-    let header = match (skip_header, key_id) {
-        (true, Some(_)) => None,
-        _ => Some(crypto::parse_header(blob)?),
+    let alg_name = alg.map_or(SYMMETRIC_DEFAULT, |a| a.as_str());
+    let conditions = [("kms:EncryptionAlgorithm", alg_name)];
+    let ask = Ask { action, encryption_context: ec, grant_tokens: tokens, conditions: &conditions, ..Default::default() };
+    let Some(id) = key_id else {
+        if matches!(alg, Some(api::EncryptionAlgorithmSpec::RsaesOaepSha1 | api::EncryptionAlgorithmSpec::RsaesOaepSha256)) {
+            return Err(KmsError::Validation("KeyId must not be null".into()));
+        }
+        let (h, header_len) = crypto::parse_header(blob)?;
+        let key = kms.store.get(h.account, ctx.region, &h.key_id)?.ok_or(KmsError::InvalidCiphertext)?;
+        crate::audit::note_key(&key.record.arn());
+        crate::authz::authorize(kms, ctx, &key, &ask)?;
+        require_crypto_usable(&key)?;
+        // Only symmetric keys write headers; one naming another kind of key is forged.
+        if key.shared.shared.key_spec != SYMMETRIC_DEFAULT {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        let cipher = check_usage(&key, op, alg)?;
+        return Ok(Source { key, header: Some((h, header_len)), cipher });
     };
-    let key = match (key_id, &header) {
-        (Some(id), _) => {
-            let key = load_for(kms, ctx, id, Accept::KeyOrAlias, ask)?;
-            if let Some((h, _)) = &header {
-                if h.account != key.record.account || h.key_id != key.record.key_id {
-                    return Err(KmsError::IncorrectKey);
-                }
+    let key = load_for(kms, ctx, id, Accept::KeyOrAlias, ask)?;
+    let header = match (skip_header, key.shared.shared.key_spec.as_str()) {
+        (false, SYMMETRIC_DEFAULT) => {
+            let (h, header_len) = crypto::parse_header(blob)?;
+            if h.account != key.record.account || h.key_id != key.record.key_id {
+                return Err(KmsError::IncorrectKey);
             }
-            key
+            Some((h, header_len))
         }
-        (None, Some((h, _))) => {
-            let key = kms.store.get(h.account, ctx.region, &h.key_id)?.ok_or(KmsError::InvalidCiphertext)?;
-            crate::audit::note_key(&key.record.arn());
-            crate::authz::authorize(kms, ctx, &key, &ask)?;
-            key
-        }
-        (None, None) => return Err(KmsError::InvalidCiphertext),
+        _ => None,
     };
     require_crypto_usable(&key)?;
-    check_usage(&key, op, alg)?;
-    Ok(Source { key, header })
+    let cipher = check_decrypt_usage(&key, op, alg)?;
+    no_context_for_rsa(cipher, ec)?;
+    Ok(Source { key, header, cipher })
 }
 
-/// Open `blob` with the material its header names.
-fn open(src: &Source, blob: &[u8], ec: Option<&Context>) -> Result<(Zeroizing<Vec<u8>>, String), KmsError> {
-    let (header, header_len) = src.header.as_ref().ok_or(KmsError::InvalidCiphertext)?;
-    let material = src.key.shared.materials.get(&header.material_id).ok_or(KmsError::InvalidCiphertext)?;
-    let plain = crypto::decrypt(material, blob, *header_len, ec)?;
-    Ok((plain, header.material_id.clone()))
+/// Open `blob` with the material its header names, or with the RSA private key. Returns the
+/// plaintext and, for a symmetric key, the material id.
+fn open(src: &Source, blob: &[u8], ec: Option<&Context>) -> Result<(Zeroizing<Vec<u8>>, Option<String>), KmsError> {
+    match src.cipher {
+        Cipher::Symmetric => {
+            let (header, header_len) = src.header.as_ref().ok_or(KmsError::InvalidCiphertext)?;
+            let material = src.key.shared.materials.get(&header.material_id).ok_or(KmsError::InvalidCiphertext)?;
+            let plain = crypto::decrypt(material, blob, *header_len, ec)?;
+            Ok((plain, Some(header.material_id.clone())))
+        }
+        Cipher::Oaep(alg) => Ok((secret_of(&src.key)?.oaep_decrypt(alg, blob)?, None)),
+    }
 }
 
-fn random(n: usize) -> Result<SensitiveBlob, KmsError> {
+pub(crate) fn random(n: usize) -> Result<SensitiveBlob, KmsError> {
     let mut b = vec![0u8; n];
     kmsnap_core::ids::random_bytes(&mut b).map_err(|e| {
         tracing::error!(error = %e, "rng failure");
@@ -255,17 +360,23 @@ fn random(n: usize) -> Result<SensitiveBlob, KmsError> {
 pub fn encrypt(kms: &Kms, ctx: &RequestContext, input: api::EncryptRequest) -> Result<api::EncryptResponse, KmsError> {
     check_blob_len("plaintext", input.plaintext.len(), MAX_PLAINTEXT)?;
     check_grant_tokens(input.grant_tokens.as_deref())?;
-    let ask = Ask { action: "Encrypt", encryption_context: input.encryption_context.as_ref(), grant_tokens: tokens_of(&input.grant_tokens), ..Default::default() };
-    let key = encryption_key(kms, ctx, &input.key_id, ask, "Encrypt", input.encryption_algorithm.as_ref())?;
+    let alg_name = input.encryption_algorithm.as_ref().map_or(SYMMETRIC_DEFAULT, |a| a.as_str());
+    let conditions = [("kms:EncryptionAlgorithm", alg_name)];
+    let ask = Ask {
+        action: "Encrypt",
+        encryption_context: input.encryption_context.as_ref(),
+        grant_tokens: tokens_of(&input.grant_tokens),
+        conditions: &conditions,
+        ..Default::default()
+    };
+    let (key, cipher) = encryption_key(kms, ctx, &input.key_id, ask, "Encrypt", input.encryption_algorithm.as_ref())?;
+    no_context_for_rsa(cipher, input.encryption_context.as_ref())?;
+    check_encryptable(&key, cipher, input.plaintext.len())?;
     if input.dry_run == Some(true) {
         return Err(KmsError::DryRun);
     }
-    let (blob, _) = seal(&key, input.encryption_context.as_ref(), input.plaintext.expose())?;
-    Ok(api::EncryptResponse {
-        ciphertext_blob: Some(Blob(blob)),
-        key_id: Some(key.record.arn()),
-        encryption_algorithm: Some(api::EncryptionAlgorithmSpec::SymmetricDefault),
-    })
+    let (blob, _) = seal_with(&key, cipher, input.encryption_context.as_ref(), input.plaintext.expose())?;
+    Ok(api::EncryptResponse { ciphertext_blob: Some(Blob(blob)), key_id: Some(key.record.arn()), encryption_algorithm: Some(cipher.wire()) })
 }
 
 pub fn decrypt(kms: &Kms, ctx: &RequestContext, input: api::DecryptRequest) -> Result<api::DecryptResponse, KmsError> {
@@ -298,9 +409,9 @@ pub fn decrypt(kms: &Kms, ctx: &RequestContext, input: api::DecryptRequest) -> R
     Ok(api::DecryptResponse {
         key_id: Some(src.key.record.arn()),
         plaintext: Some(SensitiveBlob::new(std::mem::take(&mut *plain))),
-        encryption_algorithm: Some(api::EncryptionAlgorithmSpec::SymmetricDefault),
+        encryption_algorithm: Some(src.cipher.wire()),
         ciphertext_for_recipient: None,
-        key_material_id: Some(material_id),
+        key_material_id: material_id,
     })
 }
 
@@ -323,7 +434,9 @@ pub fn re_encrypt(kms: &Kms, ctx: &RequestContext, input: api::ReEncryptRequest)
             tokens: tokens_of(&input.grant_tokens),
         },
     )?;
-    let dst = encryption_key(
+    let dst_alg = input.destination_encryption_algorithm.as_ref().map_or(SYMMETRIC_DEFAULT, |a| a.as_str());
+    let dst_conditions = [("kms:EncryptionAlgorithm", dst_alg)];
+    let (dst, dst_cipher) = encryption_key(
         kms,
         ctx,
         &input.destination_key_id,
@@ -331,11 +444,13 @@ pub fn re_encrypt(kms: &Kms, ctx: &RequestContext, input: api::ReEncryptRequest)
             action: "ReEncryptTo",
             encryption_context: input.destination_encryption_context.as_ref(),
             grant_tokens: tokens_of(&input.grant_tokens),
+            conditions: &dst_conditions,
             ..Default::default()
         },
         "ReEncrypt",
         input.destination_encryption_algorithm.as_ref(),
     )?;
+    no_context_for_rsa(dst_cipher, input.destination_encryption_context.as_ref())?;
     if skip {
         return Err(KmsError::DryRun);
     }
@@ -343,15 +458,15 @@ pub fn re_encrypt(kms: &Kms, ctx: &RequestContext, input: api::ReEncryptRequest)
     if dry_run {
         return Err(KmsError::DryRun);
     }
-    let (out, dest_material) = seal(&dst, input.destination_encryption_context.as_ref(), &plain)?;
+    let (out, dest_material) = seal_with(&dst, dst_cipher, input.destination_encryption_context.as_ref(), &plain)?;
     Ok(api::ReEncryptResponse {
         ciphertext_blob: Some(Blob(out)),
         source_key_id: Some(src.key.record.arn()),
         key_id: Some(dst.record.arn()),
-        source_encryption_algorithm: Some(api::EncryptionAlgorithmSpec::SymmetricDefault),
-        destination_encryption_algorithm: Some(api::EncryptionAlgorithmSpec::SymmetricDefault),
-        source_key_material_id: Some(source_material),
-        destination_key_material_id: Some(dest_material),
+        source_encryption_algorithm: Some(src.cipher.wire()),
+        destination_encryption_algorithm: Some(dst_cipher.wire()),
+        source_key_material_id: source_material,
+        destination_key_material_id: dest_material,
     })
 }
 
@@ -359,8 +474,14 @@ pub fn generate_data_key(kms: &Kms, ctx: &RequestContext, input: api::GenerateDa
     let n = data_key_len(input.key_spec.as_ref(), input.number_of_bytes)?;
     check_grant_tokens(input.grant_tokens.as_deref())?;
     no_recipient(input.recipient.as_ref())?;
-    let ask = Ask { action: "GenerateDataKey", encryption_context: input.encryption_context.as_ref(), grant_tokens: tokens_of(&input.grant_tokens), ..Default::default() };
-    let key = encryption_key(kms, ctx, &input.key_id, ask, "GenerateDataKey", None)?;
+    let ask = Ask {
+        action: "GenerateDataKey",
+        encryption_context: input.encryption_context.as_ref(),
+        grant_tokens: tokens_of(&input.grant_tokens),
+        conditions: &[("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT)],
+        ..Default::default()
+    };
+    let (key, _) = encryption_key(kms, ctx, &input.key_id, ask, "GenerateDataKey", None)?;
     if input.dry_run == Some(true) {
         return Err(KmsError::DryRun);
     }
@@ -382,7 +503,7 @@ pub fn generate_data_key_without_plaintext(
 ) -> Result<api::GenerateDataKeyWithoutPlaintextResponse, KmsError> {
     let n = data_key_len(input.key_spec.as_ref(), input.number_of_bytes)?;
     check_grant_tokens(input.grant_tokens.as_deref())?;
-    let key = encryption_key(
+    let (key, _) = encryption_key(
         kms,
         ctx,
         &input.key_id,
@@ -390,6 +511,7 @@ pub fn generate_data_key_without_plaintext(
             action: "GenerateDataKeyWithoutPlaintext",
             encryption_context: input.encryption_context.as_ref(),
             grant_tokens: tokens_of(&input.grant_tokens),
+            conditions: &[("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT)],
             ..Default::default()
         },
         "GenerateDataKeyWithoutPlaintext",
