@@ -33,6 +33,7 @@ const CT_AAD_LABEL: &[u8] = b"kmsnap/kms/ciphertext/v1";
 const WRAP_AAD_LABEL: &[u8] = b"kmsnap/kms/material/v1";
 const WRAP_PURPOSE: &[u8] = b"kms/material-wrap/v1";
 const SECRET_AAD_LABEL: &[u8] = b"kmsnap/kms/private-key/v1";
+const IMPORTED_ID_PURPOSE: &[u8] = b"kms/imported-material-id/v1";
 /// Longest stored secret (an ML-DSA-87 PKCS#8 with seed and expanded key is under 5 KiB).
 const MAX_SECRET: usize = 16 * 1024;
 
@@ -108,6 +109,8 @@ fn random_nonce() -> Result<[u8; NONCE_LEN], CryptoError> {
 /// Wraps and unwraps material at rest under the root key.
 pub struct MaterialWrapper {
     key: LessSafeKey,
+    /// HMAC-SHA256 key for the ids of imported material ([`MaterialWrapper::imported_material_id`]).
+    id_key: aws_lc_rs::hmac::Key,
 }
 
 impl fmt::Debug for MaterialWrapper {
@@ -131,7 +134,20 @@ impl MaterialWrapper {
     pub fn new(root: &RootKey) -> Result<Self, CryptoError> {
         let sub = root.derive(WRAP_PURPOSE).map_err(|_| CryptoError::Internal)?;
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, sub.expose()).map_err(|_| CryptoError::Internal)?);
-        Ok(MaterialWrapper { key })
+        let id_sub = root.derive(IMPORTED_ID_PURPOSE).map_err(|_| CryptoError::Internal)?;
+        let id_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, id_sub.expose());
+        Ok(MaterialWrapper { key, id_key })
+    }
+
+    /// The id of imported material (64 hex): a deterministic function of key and material, so
+    /// a reimport of the same material has the same id (AWS does the same), keyed by the root
+    /// key so that the id is not a hash anyone could test guesses against.
+    pub fn imported_material_id(&self, key_id: &str, material: &[u8]) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.id_key);
+        ctx.update(key_id.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(material);
+        hex::encode(ctx.sign().as_ref())
     }
 
     pub fn wrap(&self, account: AccountId, key_id: &str, material_id: &str, m: &Material) -> Result<Vec<u8>, CryptoError> {

@@ -27,6 +27,9 @@ pub enum KmsError {
     InvalidState { arn: String, state: KeyState },
     #[error("key not pending deletion")]
     NotPendingDeletion { arn: String },
+    /// KMSInvalidStateException with a message of its own (not one of the state templates).
+    #[error("invalid state: {0}")]
+    InvalidStateMessage(String),
     #[error("invalid ciphertext")]
     InvalidCiphertext,
     #[error("incorrect key")]
@@ -37,6 +40,15 @@ pub enum KmsError {
     /// VerifyMac: the MAC does not match.
     #[error("invalid mac")]
     InvalidMac,
+    /// ImportKeyMaterial: the token is not one this key's GetParametersForImport gave.
+    #[error("invalid import token")]
+    InvalidImportToken,
+    /// ImportKeyMaterial: the token's parameters are past their ParametersValidTo.
+    #[error("expired import token")]
+    ExpiredImportToken,
+    /// ImportKeyMaterial: not the material the key expects, with AWS's message.
+    #[error("incorrect key material: {0}")]
+    IncorrectKeyMaterial(String),
     #[error("validation: {0}")]
     Validation(String),
     #[error("invalid arn: {0}")]
@@ -125,6 +137,7 @@ impl From<KmsError> for AwsError {
             KmsError::NotFound(m) => c("NotFoundException", m),
             KmsError::Disabled { arn } => c("DisabledException", format!("{arn} is disabled.")),
             KmsError::InvalidState { arn, state } => c("KMSInvalidStateException", state_message(&arn, state)),
+            KmsError::InvalidStateMessage(m) => c("KMSInvalidStateException", m),
             KmsError::NotPendingDeletion { arn } => {
                 c("KMSInvalidStateException", format!("{arn} is not pending deletion."))
             }
@@ -135,6 +148,9 @@ impl From<KmsError> for AwsError {
             ),
             KmsError::InvalidSignature => c("KMSInvalidSignatureException", String::new()),
             KmsError::InvalidMac => c("KMSInvalidMacException", String::new()),
+            KmsError::InvalidImportToken => c("InvalidImportTokenException", String::new()),
+            KmsError::ExpiredImportToken => c("ExpiredImportTokenException", String::new()),
+            KmsError::IncorrectKeyMaterial(m) => c("IncorrectKeyMaterialException", m),
             KmsError::Validation(m) => c("ValidationException", m),
             KmsError::InvalidArn(m) => c("InvalidArnException", m),
             KmsError::AlreadyExists(m) => c("AlreadyExistsException", m),

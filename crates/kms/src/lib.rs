@@ -8,6 +8,7 @@
 //! * [`store`]: tables, the write path (one durable transaction per change) and the cache that
 //!   keeps crypto calls in memory.
 //! * [`crypto`]: material, wrapping at rest under the root key, the ciphertext blob format.
+//! * [`import`]: wrapping parameters and checks of imported key material.
 //! * [`keyspec`], [`asym`]: key specs and usages and their algorithms; the private keys of
 //!   asymmetric and HMAC keys and what they do (sign, verify, MAC, RSAES-OAEP, ECDH).
 //! * [`resolve`], [`authz`], [`metadata`]: KeyId parsing, who may use a key (key policy,
@@ -53,6 +54,7 @@ pub mod authz;
 pub mod crypto;
 pub mod error;
 pub mod grants;
+pub mod import;
 pub mod keyspec;
 pub mod managed;
 pub mod metadata;
@@ -189,6 +191,9 @@ delegate! {
     generate_mac: mac(GenerateMacRequest) -> api::GenerateMacResponse;
     verify_mac: mac(VerifyMacRequest) -> api::VerifyMacResponse;
     derive_shared_secret: agreement(DeriveSharedSecretRequest) -> api::DeriveSharedSecretResponse;
+    get_parameters_for_import: import(GetParametersForImportRequest) -> api::GetParametersForImportResponse;
+    import_key_material: import(ImportKeyMaterialRequest) -> api::ImportKeyMaterialResponse;
+    delete_imported_key_material: import(DeleteImportedKeyMaterialRequest) -> api::DeleteImportedKeyMaterialResponse;
     create_alias: aliases(CreateAliasRequest) -> ();
     update_alias: aliases(UpdateAliasRequest) -> ();
     delete_alias: aliases(DeleteAliasRequest) -> ();

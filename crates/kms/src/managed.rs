@@ -123,6 +123,7 @@ fn ensure(kms: &Kms, account: AccountId, region: Region, svc: &ManagedService) -
                 next_rotation: Some(next),
                 on_demand_count: 0,
             },
+            import: None,
         };
         txn.put_key(&record)?;
         txn.put_shared(&shared)?;
@@ -275,6 +276,7 @@ pub(crate) mod testkit {
                     replica_regions: Vec::new(),
                     materials: vec![MaterialVersion { id: mid, wrapped, created: now, rotation: RotationType::Initial }],
                     rotation: RotationSchedule::default(),
+                    import: None,
                 })
             })
             .unwrap();

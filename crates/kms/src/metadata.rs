@@ -66,7 +66,14 @@ pub fn key_metadata(k: &LoadedKey) -> api::KeyMetadata {
         multi_region_configuration,
         pending_deletion_window_in_days: if pending { r.pending_window_days } else { None },
         // Only symmetric keys have material ids AWS shows (kms-asymmetric.md §1).
-        current_key_material_id: if symmetric { s.current_material().map(|m| m.id.clone()) } else { None },
+        // Imported symmetric material keeps its id after deletion (observed).
+        current_key_material_id: if symmetric {
+            s.current_material().map(|m| m.id.clone()).or_else(|| s.import.as_ref().map(|i| i.material_id.clone()))
+        } else {
+            None
+        },
+        expiration_model: s.import.as_ref().and_then(|i| api::ExpirationModelType::from_wire(&i.expiration_model)),
+        valid_to: s.import.as_ref().and_then(|i| i.valid_to).map(Timestamp),
         ..Default::default()
     }
 }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 /// Record format versions (STYLE.md: every persisted record carries one).
 pub const KEY_RECORD_VERSION: u16 = 1;
-pub const SHARED_KEY_VERSION: u16 = 1;
+/// 2: `import` (imported key material) added; a version 1 record reads with `import: None`.
+pub const SHARED_KEY_VERSION: u16 = 2;
+pub const IMPORT_PARAMS_VERSION: u16 = 1;
 pub const ALIAS_RECORD_VERSION: u16 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +159,51 @@ pub struct SharedKey {
     /// Oldest first; the last one is current.
     pub materials: Vec<MaterialVersion>,
     pub rotation: RotationSchedule,
+    /// Origin EXTERNAL keys: what was imported (kms-asymmetric.md §9).
+    #[serde(default)]
+    pub import: Option<ImportInfo>,
+}
+
+/// The imported material of an Origin EXTERNAL key. It outlives the material itself: after
+/// DeleteImportedKeyMaterial or expiry the key is PendingImport and only the same material
+/// (the same `material_id`) may be imported again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportInfo {
+    /// 64 lower-case hex: HMAC-SHA256 under a root-derived key of (key id, material), so the
+    /// same material always has the same id and the id reveals nothing about it.
+    pub material_id: String,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    pub expiration_model: String,
+    /// When the material expires (KEY_MATERIAL_EXPIRES only).
+    pub valid_to: Option<DateTime<Utc>>,
+    /// `KeyMaterialDescription` (symmetric keys).
+    pub description: Option<String>,
+}
+
+/// The parameters one GetParametersForImport handed out: the private half of its RSA wrapping
+/// key (wrapped under the root key, bound to the key and token), valid until `valid_to`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportParams {
+    pub account: AccountId,
+    pub key_id: String,
+    /// 64 lower-case hex: the random id the ImportToken carries.
+    pub token_id: String,
+    pub wrapping_algorithm: String,
+    pub wrapping_key_spec: String,
+    #[serde(with = "b64")]
+    pub wrapped_private: Vec<u8>,
+    pub valid_to: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ImportParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportParams")
+            .field("key_id", &self.key_id)
+            .field("wrapping_algorithm", &self.wrapping_algorithm)
+            .field("wrapping_key_spec", &self.wrapping_key_spec)
+            .field("valid_to", &self.valid_to)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SharedKey {

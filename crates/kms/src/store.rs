@@ -7,6 +7,8 @@
 //! * `kms_aliases` `{account}/{region}/{alias_name}` → [`AliasRecord`]
 //! * `kms_due`     `{kind}/{epoch ms, 16 digits}/{account}/{region}/{key_id}` → empty: the
 //!   schedule of deletions and rotations that workers scan in time order.
+//! * `kms_import`  `{account}/{key_id}/{token id}` → [`ImportParams`]: the wrapping keys
+//!   GetParametersForImport handed out, until they expire.
 //! * `kms_counts`  `{account}/{region}` → u64 big-endian: customer managed keys there, kept by
 //!   [`KmsTxn::put_key`] / [`KmsTxn::delete_key`] so that the 100,000-key quota is O(1).
 //!
@@ -29,6 +31,11 @@ pub const T_SHARED: &str = "kms_shared";
 pub const T_ALIASES: &str = "kms_aliases";
 pub const T_DUE: &str = "kms_due";
 pub const T_COUNTS: &str = "kms_counts";
+pub const T_IMPORT: &str = "kms_import";
+
+pub fn import_params_key(account: AccountId, key_id: &str, token_id: &str) -> Vec<u8> {
+    format!("{account}/{key_id}/{token_id}").into_bytes()
+}
 
 pub fn key_key(account: AccountId, region: Region, key_id: &str) -> Vec<u8> {
     format!("{account}/{region}/{key_id}").into_bytes()
@@ -47,6 +54,11 @@ pub fn alias_key(account: AccountId, region: Region, alias: &str) -> Vec<u8> {
 pub enum Due {
     Deletion,
     Rotation,
+    /// Imported key material reaches its ValidTo.
+    MaterialExpiry,
+    /// Import parameters reach their ParametersValidTo; the entry's key id is
+    /// `{key id}:{token id}`.
+    ImportParams,
 }
 
 impl Due {
@@ -54,6 +66,8 @@ impl Due {
         match self {
             Due::Deletion => "deletion",
             Due::Rotation => "rotation",
+            Due::MaterialExpiry => "expiry",
+            Due::ImportParams => "import-params",
         }
     }
 }
@@ -390,6 +404,22 @@ impl KmsTxn<'_> {
             }
         }
         self.touched_shared.push((account, key_id.to_owned()));
+    }
+
+    pub fn put_import_params(&mut self, p: &ImportParams) -> Result<(), KmsError> {
+        self.inner.put(T_IMPORT, &import_params_key(p.account, &p.key_id, &p.token_id), &encode_record(IMPORT_PARAMS_VERSION, p)?)?;
+        Ok(())
+    }
+
+    pub fn get_import_params(&self, account: AccountId, key_id: &str, token_id: &str) -> Result<Option<ImportParams>, KmsError> {
+        match self.inner.get(T_IMPORT, &import_params_key(account, key_id, token_id))? {
+            Some(r) => Ok(Some(decode_record::<ImportParams>(&r.value)?.1)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn delete_import_params(&mut self, account: AccountId, key_id: &str, token_id: &str) -> Result<bool, KmsError> {
+        Ok(self.inner.delete(T_IMPORT, &import_params_key(account, key_id, token_id))?)
     }
 
     pub fn put_alias(&mut self, account: AccountId, region: Region, a: &AliasRecord) -> Result<(), KmsError> {

@@ -148,6 +148,7 @@ impl TestKms {
             replica_regions: Vec::new(),
             materials: vec![MaterialVersion { id: material_id, wrapped, created: now, rotation: RotationType::Initial }],
             rotation: RotationSchedule::default(),
+            import: None,
         };
         self.kms.store.write(|txn| {
             txn.put_shared(&shared)?;

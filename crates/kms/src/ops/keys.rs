@@ -120,9 +120,17 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     // kms:KeySpec, kms:KeyUsage and kms:KeyOrigin are the request's values for CreateKey.
     let conditions = [("kms:KeySpec", spec), ("kms:KeyUsage", usage), ("kms:KeyOrigin", origin)];
     crate::authz::authorize_account(kms, ctx, &crate::authz::Ask { conditions: &conditions, ..crate::authz::Ask::action("CreateKey") })?;
+    let external = origin == "EXTERNAL";
     match origin {
         "AWS_KMS" => {}
-        "EXTERNAL" => return Err(KmsError::NotImplemented("CreateKey with Origin EXTERNAL")),
+        "EXTERNAL" => {
+            if matches!(kind.spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87) {
+                return Err(KmsError::Validation(format!("KeySpec {spec} is not supported for Origin EXTERNAL")));
+            }
+            if input.multi_region == Some(true) {
+                return Err(KmsError::NotImplemented("CreateKey with Origin EXTERNAL and MultiRegion"));
+            }
+        }
         "AWS_CLOUDHSM" => return Err(KmsError::NotImplemented("CreateKey with Origin AWS_CLOUDHSM")),
         _ => return Err(KmsError::NotImplemented("CreateKey with Origin EXTERNAL_KEY_STORE")),
     }
@@ -150,7 +158,13 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     };
     let now = kms.clock.now().trunc_subsecs(3);
 
-    let (material_id, wrapped) = new_material(kms, account, &key_id, kind)?;
+    // An EXTERNAL key has no material until ImportKeyMaterial (kms-asymmetric.md §9).
+    let materials = if external {
+        Vec::new()
+    } else {
+        let (material_id, wrapped) = new_material(kms, account, &key_id, kind)?;
+        vec![MaterialVersion { id: material_id, wrapped, created: now, rotation: RotationType::Initial }]
+    };
 
     let mut record_tags = Vec::new();
     merge_tags(&mut record_tags, &tags);
@@ -160,7 +174,7 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
         key_id: key_id.clone(),
         created: now,
         description,
-        state: KeyState::Enabled,
+        state: if external { KeyState::PendingImport } else { KeyState::Enabled },
         manager: KeyManager::Customer,
         aws_service: None,
         policy,
@@ -177,8 +191,9 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
         multi_region,
         primary_region: region,
         replica_regions: Vec::new(),
-        materials: vec![MaterialVersion { id: material_id, wrapped, created: now, rotation: RotationType::Initial }],
+        materials,
         rotation: RotationSchedule::default(),
+        import: None,
     };
     // Answer from the records about to be written: loading the key would put it (and its
     // unwrapped material) into the cache before anyone uses it. The answer exists before the

@@ -5,6 +5,7 @@ pub mod common;
 pub mod crypto;
 pub mod data_key_pair;
 pub mod grants;
+pub mod import;
 pub mod keys;
 pub mod mac;
 pub mod multi_region;

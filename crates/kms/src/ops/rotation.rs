@@ -162,8 +162,8 @@ pub fn get_key_rotation_status(
 ) -> Result<api::GetKeyRotationStatusResponse, KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "GetKeyRotationStatus")?;
     let arn = key.record.arn();
-    if is_non_symmetric(&key) {
-        // Never rotates: false (observed for HMAC keys).
+    if is_non_symmetric(&key) || key.shared.shared.origin == "EXTERNAL" {
+        // Never rotates: false (observed for HMAC keys and imported keys, also pending import).
         return Ok(api::GetKeyRotationStatusResponse { key_rotation_enabled: Some(false), key_id: Some(arn), ..Default::default() });
     }
     require_rotatable_spec(&key)?;
@@ -195,6 +195,11 @@ pub fn rotate_key_on_demand(
     let arn = key.record.arn();
     if key.record.manager == KeyManager::Aws {
         return Err(KmsError::Unsupported(format!("{arn} is an AWS managed key; AWS managed keys cannot be rotated on demand.")));
+    }
+    if !is_non_symmetric(&key) && key.shared.shared.origin == "EXTERNAL" {
+        // On-demand rotation of imported keys needs imported PENDING_ROTATION material, which
+        // kmsnap does not build; without one AWS answers this (observed).
+        return Err(KmsError::InvalidStateMessage(format!("No available key material pending rotation for the key: {arn}.")));
     }
     require_rotatable_spec(&key)?;
     require_rotation_state(&key)?;
@@ -243,7 +248,9 @@ pub fn list_key_rotations(
         }
         return Ok(api::ListKeyRotationsResponse { rotations: Some(Vec::new()), next_marker: None, truncated: Some(false) });
     }
-    require_rotatable_spec(&key)?;
+    if key.shared.shared.origin != "EXTERNAL" {
+        require_rotatable_spec(&key)?;
+    }
     if key.record.state == KeyState::Unavailable {
         return Err(KmsError::Unsupported(format!("{} is unavailable.", key.record.arn())));
     }

@@ -113,7 +113,7 @@ fn create_rejections() {
         ..Default::default()
     });
     assert!(matches!(e, KmsError::Validation(_)));
-    let e = c(api::CreateKeyRequest { origin: Some(api::OriginType::External), ..Default::default() });
+    let e = c(api::CreateKeyRequest { origin: Some(api::OriginType::AwsCloudhsm), ..Default::default() });
     assert!(matches!(e, KmsError::NotImplemented(_)));
     let e = c(api::CreateKeyRequest { description: Some("x".repeat(8193)), ..Default::default() });
     assert!(matches!(e, KmsError::Validation(_)));
