@@ -4,7 +4,8 @@ what HMAC keys refuse.
 
 A generated HMAC key never leaves kmsnap, so its MACs can only be checked for their properties
 here (length, determinism, VerifyMac accepting exactly them); the RFC 4231 known answers are unit
-tests (crates/kms/src/asym.rs).
+tests (crates/kms/src/asym.rs), and test_kms_import.py checks the MACs of imported HMAC keys
+against Python's `hmac`.
 """
 
 import hashlib

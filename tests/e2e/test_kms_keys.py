@@ -149,8 +149,9 @@ def test_create_key_rejections(kms, kwargs, code, message):
 
 
 def test_create_key_not_built_yet_options(kms):
-    # Asymmetric and HMAC keys are built (test_kms_asymmetric.py, test_kms_hmac.py).
-    for kwargs in ({"Origin": "EXTERNAL"},):
+    # Asymmetric, HMAC and imported keys are built (test_kms_asymmetric.py, test_kms_hmac.py,
+    # test_kms_import.py); custom key stores are not.
+    for kwargs in ({"Origin": "AWS_CLOUDHSM"},):
         with pytest.raises(ClientError) as e:
             kms.create_key(**kwargs)
         assert err(e)[0] == "NotImplemented"
