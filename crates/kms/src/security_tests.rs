@@ -66,3 +66,97 @@ fn debug_output_is_redacted() {
     assert!(!text.contains(&hex::encode(m.expose_for_test())));
     assert!(text.contains("redacted"));
 }
+
+/// Guards: the private keys of asymmetric keys and the keys of HMAC keys — generated or
+/// imported — never reach disk in the clear: not the PKCS#8, not the raw EC scalar, not the
+/// HMAC key, nor the import wrapping key's private half.
+#[test]
+fn data_dir_holds_no_private_or_hmac_key() {
+    use aws_lc_rs::encoding::AsBigEndian;
+    use aws_lc_rs::signature::EcdsaKeyPair;
+    let dir = tempfile::tempdir().unwrap();
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    {
+        let env = Env::embedded(dir.path());
+        let ctx = env.ctx();
+        let mk = |spec, usage, origin| {
+            crate::ops::keys::create_key(
+                &env.kms,
+                &ctx,
+                api::CreateKeyRequest { key_spec: Some(spec), key_usage: Some(usage), origin, ..Default::default() },
+            )
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id
+        };
+        let ecc = mk(api::KeySpec::EccNistP256, api::KeyUsageType::SignVerify, None);
+        let hmac = mk(api::KeySpec::Hmac256, api::KeyUsageType::GenerateVerifyMac, None);
+        let account = ctx.principal.account;
+        let stored = |key_id: &str, spec: &str| {
+            let shared = env.kms.store.read(|t| crate::store::read_shared(t, account, key_id)).unwrap().unwrap();
+            let m = shared.current_material().unwrap();
+            env.kms.store.wrapper().unwrap_secret(account, key_id, &m.id, spec, &m.wrapped).unwrap().to_vec()
+        };
+        let ecc_pkcs8 = stored(&ecc, "ECC_NIST_P256");
+        let pair = EcdsaKeyPair::from_pkcs8(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &ecc_pkcs8).unwrap();
+        let scalar = pair.private_key().as_be_bytes().unwrap().as_ref().to_vec();
+        needles.push(("generated EC PKCS#8".into(), ecc_pkcs8));
+        needles.push(("generated EC scalar".into(), scalar));
+        needles.push(("generated HMAC key".into(), stored(&hmac, "HMAC_256")));
+        // An imported HMAC key, and the wrapping key that carried it.
+        let imported = mk(api::KeySpec::Hmac256, api::KeyUsageType::GenerateVerifyMac, Some(api::OriginType::External));
+        let p = crate::ops::import::get_parameters_for_import(
+            &env.kms,
+            &ctx,
+            api::GetParametersForImportRequest {
+                key_id: imported.clone(),
+                wrapping_algorithm: api::AlgorithmSpec::RsaesOaepSha256,
+                wrapping_key_spec: api::WrappingKeySpec::Rsa2048,
+            },
+        )
+        .unwrap();
+        let token_id = hex::encode(&p.import_token.as_ref().unwrap().0[1..]);
+        let params = env
+            .kms
+            .store
+            .read(|t| Ok(t.get(crate::store::T_IMPORT, &crate::store::import_params_key(account, &imported, &token_id))?))
+            .unwrap()
+            .unwrap();
+        let params: crate::model::ImportParams = kmsnap_store::decode_record(&params.value).unwrap().1;
+        let wrapping = env
+            .kms
+            .store
+            .wrapper()
+            .unwrap_secret(account, &imported, &token_id, "IMPORT_WRAPPING_KEY", &params.wrapped_private)
+            .unwrap();
+        needles.push(("import wrapping private key".into(), wrapping.to_vec()));
+        let material = [0xA7u8; 32];
+        let public = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(
+            aws_lc_rs::rsa::PublicEncryptingKey::from_der(p.public_key.as_ref().unwrap().expose()).unwrap(),
+        )
+        .unwrap();
+        let mut ct = vec![0u8; public.ciphertext_size()];
+        let ct = public.encrypt(&aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256, &material, &mut ct, None).unwrap().to_vec();
+        crate::ops::import::import_key_material(
+            &env.kms,
+            &ctx,
+            api::ImportKeyMaterialRequest {
+                key_id: imported,
+                import_token: p.import_token.unwrap(),
+                encrypted_key_material: kmsnap_api::Blob(ct),
+                expiration_model: Some(api::ExpirationModelType::KeyMaterialDoesNotExpire),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        needles.push(("imported HMAC key".into(), material.to_vec()));
+    }
+    let files = all_file_bytes(dir.path());
+    for (path, bytes) in &files {
+        for (what, n) in &needles {
+            assert!(!contains(bytes, n), "{what} in clear in {}", path.display());
+            assert!(!contains(bytes, hex::encode(n).as_bytes()), "{what} as hex in {}", path.display());
+        }
+    }
+}
