@@ -1,4 +1,4 @@
-"""EBS snapshot copy and sharing (issue #5 "Copy and share", "Crash safety"; spec/snapshots.md
+"""EBS snapshot copy and sharing (issue #5 "Copy and share", "Crash safety"; docs/ebs.md
 §6–§7), with boto3 against the real binary.
 
 The central scenario: snapshots with real data written in Tokyo (ap-northeast-1) through the EBS

@@ -1,4 +1,4 @@
-"""The EBS direct API (spec/snapshots.md §10) with boto3's `ebs` client, and the CLI around it.
+"""The EBS direct API (docs/ebs.md §10) with boto3's `ebs` client, and the CLI around it.
 
 StartSnapshot → PutSnapshotBlock (random data at scattered indexes, SHA-256 checked) →
 CompleteSnapshot (count + LINEAR aggregate) → ListSnapshotBlocks → GetSnapshotBlock returns

@@ -1,4 +1,4 @@
-"""EBS through the EC2 query API (issue #5, spec/snapshots.md §1–§5, §8, §9): volumes, snapshots,
+"""EBS through the EC2 query API (issue #5, docs/ebs.md §1–§5, §8, §9): volumes, snapshots,
 tags, encryption by default and the default KMS key, regions and zones — with boto3 (and its
 waiters) and the aws cli, against the real binary.
 

@@ -1,6 +1,6 @@
 """EBS and the state of its KMS keys, EBS's own KMS calls in the audit trail, and snapshot
-details that cross the EC2 / EBS direct API boundary (spec/snapshots.md §3, §6, §8, §10;
-spec/kms.md §15), with boto3 against the real binary.
+details that cross the EC2 / EBS direct API boundary (docs/ebs.md §3, §6, §8, §10;
+docs/kms.md §15), with boto3 against the real binary.
 
 A key scheduled for deletion makes every snapshot under it unreadable (GetSnapshotBlock,
 CreateVolume, CopySnapshot) until the deletion is cancelled and the key enabled again; the KMS
@@ -159,7 +159,7 @@ def test_ebs_kms_calls_are_audited_on_the_callers_behalf_without_key_material(se
     by_ec2 = [r for r in records if r["userIdentity"].get("invokedBy") == "ec2.amazonaws.com"]
     names = sorted(r["eventName"] for r in by_ec2)
     assert "CreateGrant" in names, names
-    # EBS asks for the volume's data key without its plaintext (spec §3); no plaintext key is
+    # EBS asks for the volume's data key without its plaintext (docs/ebs.md §3); no plaintext key is
     # handed out for the volume, and none is logged.
     data_keys = [r for r in by_ec2 if r["eventName"].startswith("GenerateDataKey")]
     assert [r["eventName"] for r in data_keys] == ["GenerateDataKeyWithoutPlaintext"], names

@@ -1,4 +1,4 @@
-"""KMS access control end to end (issue #4, spec/kms.md §7, §12): key policies across accounts,
+"""KMS access control end to end (issue #4, docs/kms.md §7, §12): key policies across accounts,
 grants and grant tokens, the lockout safety check, AWS managed keys — with boto3 and the aws cli
 as two accounts, 111111111111 (the key owner) and 999999999999 (the other account)."""
 

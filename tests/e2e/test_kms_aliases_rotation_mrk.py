@@ -1,5 +1,5 @@
 """KMS aliases, AWS managed keys, rotation and multi-Region keys, end to end with boto3, the aws
-cli and the AWS Encryption SDK for Python (spec/kms.md §5, §6, §8, §9, §11).
+cli and the AWS Encryption SDK for Python (docs/kms.md §5, §6, §8, §9, §11).
 
 Each test signs as an account of its own, so that the session server's shared state (aliases,
 predefined AWS aliases) does not leak between tests; the test that moves the clock a year

@@ -1,4 +1,4 @@
-"""KMS asymmetric keys end to end (spec/kms-asymmetric.md, issue #16), with boto3 against the
+"""KMS asymmetric keys end to end (docs/kms-asymmetric.md, issue #16), with boto3 against the
 release binary: CreateKey/DescribeKey for RSA, ECC, Ed25519 and ML-DSA keys, Sign/Verify for
 every signing algorithm, GetPublicKey, RSAES-OAEP Encrypt/Decrypt, GenerateDataKeyPair* and
 DeriveSharedSecret.

@@ -1,4 +1,4 @@
-"""KMS symmetric crypto end to end (spec/kms.md §5, §10): Encrypt, Decrypt, ReEncrypt,
+"""KMS symmetric crypto end to end (docs/kms.md §5, §10): Encrypt, Decrypt, ReEncrypt,
 GenerateDataKey(WithoutPlaintext), GenerateRandom through boto3 and the aws cli against the
 release binary.
 

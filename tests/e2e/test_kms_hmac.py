@@ -1,4 +1,4 @@
-"""KMS HMAC keys end to end (spec/kms-asymmetric.md §6, issue #16), with boto3 against the
+"""KMS HMAC keys end to end (docs/kms-asymmetric.md §6, issue #16), with boto3 against the
 release binary: CreateKey/DescribeKey for HMAC_224/256/384/512, GenerateMac, VerifyMac, and
 what HMAC keys refuse.
 

@@ -1,4 +1,4 @@
-"""Imported key material end to end (spec/kms-asymmetric.md §9, issue #16), with boto3 against
+"""Imported key material end to end (docs/kms-asymmetric.md §9, issue #16), with boto3 against
 the release binary: CreateKey with Origin EXTERNAL, GetParametersForImport,
 ImportKeyMaterial and DeleteImportedKeyMaterial for symmetric, HMAC, RSA, ECC and Ed25519 keys,
 and expiry on the server's clock.

@@ -1,4 +1,4 @@
-"""KMS key lifecycle, tags and key policies end to end (spec/kms.md §1–§7, §13, §14), with boto3
+"""KMS key lifecycle, tags and key policies end to end (docs/kms.md §1–§7, §13, §14), with boto3
 and the aws cli against the real binary: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription,
 Enable/DisableKey, Schedule/CancelKeyDeletion, the deletion worker on the server's clock, tags,
 key policies, persistence across a restart and what reaches the data directory."""
@@ -121,7 +121,7 @@ def test_create_key_with_policy_stores_it_exactly(kms, acct):
 @pytest.mark.parametrize("kwargs,code,message", [
     ({"KeyUsage": "SIGN_VERIFY"}, "ValidationException",
      "KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT"),
-    # Observed AWS answer (spec/kms-asymmetric.md §1b): no default usage but for symmetric keys.
+    # Observed AWS answer (docs/kms-asymmetric.md §1b): no default usage but for symmetric keys.
     ({"KeySpec": "HMAC_256"}, "ValidationException",
      "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."),
     ({"KeySpec": "ECC_NIST_P256", "KeyUsage": "ENCRYPT_DECRYPT"}, "ValidationException",

@@ -1,5 +1,5 @@
 """RDS, first slice: DB instances and manual DB snapshots stored in the EBS block store
-(spec/rds.md). The headline is the "encrypt an existing instance" procedure with real bytes:
+(docs/rds.md). The headline is the "encrypt an existing instance" procedure with real bytes:
 unencrypted instance with data → snapshot → copy under a customer key → restore → the restored
 instance is encrypted under that key and its storage is byte-identical. No database engine
 runs: a DB is its storage, moved with `kmsnap db import/export`.

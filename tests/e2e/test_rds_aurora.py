@@ -1,7 +1,7 @@
 """RDS, Aurora: DB clusters with one encrypted storage volume shared by their instances, DB
 cluster snapshots (copy with re-key, cross-region, cross-account sharing, restore with a new
 key) moving real bytes, a lost KMS key reaching clusters and their instances, and automated
-cluster snapshots on the injected clock (spec/rds.md §3–§8). No database engine runs: a cluster
+cluster snapshots on the injected clock (docs/rds.md §3–§8). No database engine runs: a cluster
 is its storage, moved with `kmsnap db import/export` through any of its instances.
 
 Accounts 471147114711 (owner) and 582258225822 (recipient), regions ap-southeast-2 and

@@ -1,4 +1,4 @@
-"""RDS DB instance lifecycle, tags and automated backups (issue #6; spec/rds.md §1–§4, §9),
+"""RDS DB instance lifecycle, tags and automated backups (issue #6; docs/rds.md §1–§4, §9),
 with boto3 against the real binary.
 
 * Tags of instances and snapshots by ARN (Add/Remove/ListTagsForResource), `Tags` on create,

@@ -1,4 +1,4 @@
-"""RDS read replicas (issue #6; spec/rds.md §9 "Read replicas match encryption"), with boto3
+"""RDS read replicas (issue #6; docs/rds.md §9 "Read replicas match encryption"), with boto3
 against the real binary: same-region and cross-region (boto3's `SourceRegion` → `PreSignedUrl`)
 replicas under their keys follow their source's storage byte for byte, the encryption rules
 refuse what AWS refuses, and deleting the source promotes its replicas.

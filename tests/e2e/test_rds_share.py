@@ -1,4 +1,4 @@
-"""RDS DB snapshots across accounts and regions (issue #6; spec/rds.md §4–§6), with boto3
+"""RDS DB snapshots across accounts and regions (issue #6; docs/rds.md §4–§6), with boto3
 against the real binary and real bytes moved with `kmsnap db import/export`.
 
 The headline is the cross-account migration: a snapshot under the AWS managed `aws/rds` key is

@@ -139,7 +139,7 @@ const RDS: &[&str] = &[
     "StopDBInstance",
 ];
 
-/// AWS Backup, as far as `spec/backup.md` describes it: vaults, backup jobs, recovery points,
+/// AWS Backup, as far as kmsnap plans to build it (botocore model `backup/2018-11-15`; not built yet, every operation answers NotImplemented): vaults, backup jobs, recovery points,
 /// copy jobs, restore jobs and tags, with their describe/list calls.
 const BACKUP: &[&str] = &[
     "CreateBackupVault",

@@ -161,7 +161,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
 
 /// Where the models come from.
 pub enum Source {
-    /// A directory holding `<name>.json` (as in `spec/README.md`) or
+    /// A directory holding `<name>.json` (docs/README.md, "Service models") or
     /// `<name>/<api-version>/service-2.json[.gz]` (botocore's layout).
     Dir(PathBuf),
     /// botocore's data directory inside the venv, and the venv's python (for `.gz`).

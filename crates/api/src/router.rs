@@ -1,5 +1,5 @@
 //! Request routing *before* authentication (STYLE.md, after Garage): from the raw request alone,
-//! find the service, its protocol and the operation, in the order protocols.md §2 fixes:
+//! find the service, its protocol and the operation, in the order docs/protocols.md §2 fixes:
 //!
 //! 1. `X-Amz-Target` names a JSON service by its target prefix (KMS `TrentService.`, CloudTrail);
 //! 2. the SigV4 credential scope (Authorization header or presigned `X-Amz-Credential`) names the

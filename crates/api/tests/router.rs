@@ -1,4 +1,4 @@
-//! Router table: requests as AWS SDKs send them (protocols.md §2, §4–§8) → (service, operation),
+//! Router table: requests as AWS SDKs send them (docs/protocols.md §2, §4–§8) → (service, operation),
 //! found before authentication.
 
 use http::HeaderMap;

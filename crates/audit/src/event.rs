@@ -1,4 +1,4 @@
-//! [`Event`]: one CloudTrail record, serialised exactly as spec backup.md §6 shows it (field
+//! [`Event`]: one CloudTrail record, serialised exactly as docs/cloudtrail.md §2 shows it (field
 //! names, order, `null` for absent request/response elements). The struct has no field that
 //! could hold a plaintext, a data key or key material; request parameters pass through
 //! [`redact_request_parameters`](crate::redact_request_parameters) on the way in.

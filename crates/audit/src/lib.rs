@@ -1,7 +1,7 @@
 //! kmsnap-audit: CloudTrail-format audit events, the hash-chained append-only log in the
 //! MetaStore, and CloudTrail `LookupEvents`.
 //!
-//! - [`Event`] — one CloudTrail record (spec backup.md §6), built from a
+//! - [`Event`] — one CloudTrail record (docs/cloudtrail.md §2), built from a
 //!   [`RequestContext`](kmsnap_auth::RequestContext) with [`Event::api_call`] or for
 //!   service-internal actions with [`Event::service_event`]; [`Event::recipients`] names the
 //!   accounts whose trail gets a copy (caller and resource owner).

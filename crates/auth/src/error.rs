@@ -1,5 +1,5 @@
 //! [`AuthError`]: every way authentication can fail, and its one mapping to each protocol's AWS
-//! error code, HTTP status and message (protocols.md §3.4).
+//! error code, HTTP status and message (docs/protocols.md §3.4).
 //!
 //! Messages never carry secrets, signatures or session tokens: only access key ids, dates,
 //! regions and service names, which AWS echoes too.
@@ -135,7 +135,7 @@ fn codes(protocol: Protocol) -> Codes {
 }
 
 impl AuthError {
-    /// The error the client sees for this failure under `protocol` (protocols.md §3.4).
+    /// The error the client sees for this failure under `protocol` (docs/protocols.md §3.4).
     ///
     /// Every variant is mapped explicitly, so a new variant forces a decision here.
     pub fn to_aws_error(&self, protocol: Protocol) -> AwsError {

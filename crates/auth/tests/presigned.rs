@@ -14,7 +14,7 @@ use kmsnap_auth::{AuthError, Secret};
 
 use crate::common::{params, t0, tamper_signature, Req};
 
-/// The shape of the URL botocore embeds in RDS CopyDBSnapshot (protocols.md §6).
+/// The shape of the URL botocore embeds in RDS CopyDBSnapshot (docs/protocols.md §6).
 const RDS_QUERY: &str = "Action=CopyDBSnapshot&Version=2014-10-31&SourceDBSnapshotIdentifier=arn%3Aaws%3Ards%3Aap-northeast-1%3A111111111111%3Asnapshot%3Amysnap&TargetDBSnapshotIdentifier=mysnap-oregon&DestinationRegion=us-west-2";
 
 #[test]

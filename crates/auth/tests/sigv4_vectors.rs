@@ -176,7 +176,7 @@ fn our_signer_matches_get_vanilla() {
         .ends_with("Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"));
 }
 
-/// protocols.md §3.2: the Backup recovery-point path is double encoded.
+/// docs/protocols.md §3.2: the Backup recovery-point path is double encoded.
 #[test]
 fn double_encoding_vector() {
     assert_eq!(

@@ -1,4 +1,4 @@
-//! The cryptography of asymmetric and HMAC KMS keys (spec/kms-asymmetric.md), all on aws-lc-rs:
+//! The cryptography of asymmetric and HMAC KMS keys (docs/kms-asymmetric.md), all on aws-lc-rs:
 //!
 //! * [`SecretKey`]: a key's private half (or HMAC key), parsed once from its stored form and
 //!   kept in the store's cache, with its DER SubjectPublicKeyInfo. Debug is redacted; the

@@ -1,4 +1,4 @@
-//! The CloudTrail record of every KMS call (DESIGN.md "Audit", spec backup.md §6): allowed or
+//! The CloudTrail record of every KMS call (DESIGN.md "Audit", docs/cloudtrail.md §2, docs/kms.md §15): allowed or
 //! denied, direct or made by another service in-process, each call leaves exactly one event,
 //! durable before the caller gets its answer.
 //!

@@ -1,4 +1,4 @@
-//! Authorization of KMS requests (spec/kms.md §7): the key policy decides; a statement that
+//! Authorization of KMS requests (docs/kms.md §7): the key policy decides; a statement that
 //! allows only because it names the caller's account root delegates to the caller's identity
 //! policies; grants add the operations they list; an explicit deny anywhere wins; cross-account
 //! use needs the key policy *and* the caller's own identity policies (the root of the other
@@ -318,7 +318,7 @@ fn identity_answer(kms: &Kms, ctx: &RequestContext, req: &Request<'_>, session: 
     Ok(identity_side(&policies, session, req))
 }
 
-/// Authorizes `ask` on `key` for the caller of `ctx` (spec/kms.md §7 "Policy evaluation
+/// Authorizes `ask` on `key` for the caller of `ctx` (docs/kms.md §7 "Policy evaluation
 /// summary"). `Err(AccessDenied)` carries AWS's message.
 pub fn authorize(kms: &Kms, ctx: &RequestContext, key: &LoadedKey, ask: &Ask<'_>) -> Result<(), KmsError> {
     grants::check_tokens(ask.grant_tokens)?;

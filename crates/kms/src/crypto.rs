@@ -1,4 +1,4 @@
-//! The cryptography of symmetric KMS keys (DESIGN.md "Cryptography", spec/kms.md §10), all on
+//! The cryptography of symmetric KMS keys (DESIGN.md "Cryptography", docs/kms.md §10), all on
 //! aws-lc-rs:
 //!
 //! * [`Material`]: 256-bit key material, zeroized on drop, with its AES-256-GCM key schedule.

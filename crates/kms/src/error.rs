@@ -1,4 +1,4 @@
-//! KMS's typed errors and their one mapping to AWS codes and messages (spec/kms.md §4's
+//! KMS's typed errors and their one mapping to AWS codes and messages (docs/kms.md §4's
 //! message table, verbatim so that clients' log matching works). The match has no catch-all arm:
 //! a new variant forces a decision.
 
@@ -60,7 +60,7 @@ pub enum KmsError {
     #[error("access denied: {0}")]
     AccessDenied(String),
     /// `alias/aws/…` names are reserved for AWS managed keys (CreateAlias/DeleteAlias; the code
-    /// moto answers, spec/kms.md §5).
+    /// moto answers, docs/kms.md §5).
     #[error("not authorized")]
     NotAuthorized,
     #[error("limit exceeded: {0}")]
@@ -104,7 +104,7 @@ impl From<crate::crypto::CryptoError> for KmsError {
             crate::crypto::CryptoError::InvalidCiphertext => KmsError::InvalidCiphertext,
             crate::crypto::CryptoError::InvalidSignature => KmsError::InvalidSignature,
             crate::crypto::CryptoError::InvalidMac => KmsError::InvalidMac,
-            // AWS answers a bad peer key with an empty ValidationException (kms-asymmetric.md §8).
+            // AWS answers a bad peer key with an empty ValidationException (docs/kms-asymmetric.md §8).
             crate::crypto::CryptoError::InvalidPeerKey => KmsError::Validation(String::new()),
             other => {
                 tracing::error!(error = %other, "kms crypto failure");

@@ -1,4 +1,4 @@
-//! Grants (spec/kms.md §12): the persisted record, its tables, grant tokens, and the question
+//! Grants (docs/kms.md §12): the persisted record, its tables, grant tokens, and the question
 //! authorization asks — does a grant let this caller perform this operation on this key with
 //! this encryption context?
 //!
@@ -7,7 +7,7 @@
 //! * `kms_grants_retiring` `{region}/{retiring principal}\n{account}/{key_id}/{grant_id}` →
 //!   empty: ListRetirableGrants' index.
 //!
-//! Grants take effect at once (AWS's eventual consistency is not modelled, spec §12 "Emulator
+//! Grants take effect at once (AWS's eventual consistency is not modelled, docs/kms.md §12 "Emulator
 //! rule"): a grant write touches its key, so the cached key (which carries its grants, loaded
 //! on first use) is dropped in the same commit.
 
@@ -25,7 +25,7 @@ pub const T_GRANTS: &str = "kms_grants";
 pub const T_RETIRING: &str = "kms_grants_retiring";
 pub const GRANT_RECORD_VERSION: u16 = 1;
 
-/// Grants per key (spec/kms.md §14).
+/// Grants per key (docs/kms.md §14).
 pub const MAX_GRANTS_PER_KEY: usize = 50_000;
 
 /// Encryption-context constraints of a grant.
@@ -193,7 +193,7 @@ pub struct TokenRef {
 }
 
 /// A fresh token for a grant: version, the grant's location and id, and 16 random bytes so
-/// that every CreateGrant answers a different token (tokens are not secrets, spec §12).
+/// that every CreateGrant answers a different token (tokens are not secrets, docs/kms.md §12).
 pub fn make_token(g: &GrantRecord) -> Result<String, KmsError> {
     let loc = format!("{}/{}/{}/{}", g.account, g.region, g.key_id, g.grant_id);
     let mut raw = Vec::with_capacity(2 + loc.len() + 16);

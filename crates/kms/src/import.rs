@@ -1,4 +1,4 @@
-//! The cryptography of imported key material (spec/kms-asymmetric.md §9), on aws-lc-rs:
+//! The cryptography of imported key material (docs/kms-asymmetric.md §9), on aws-lc-rs:
 //!
 //! * [`WrappingAlg`] / [`WrappingSpec`] and the matrix of which may import which key spec
 //!   ([`check_wrapping`]), refused at GetParametersForImport as AWS does.

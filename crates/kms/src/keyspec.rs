@@ -1,4 +1,4 @@
-//! Key specs, key usages and the algorithms each pair offers (spec/kms-asymmetric.md §1, §3,
+//! Key specs, key usages and the algorithms each pair offers (docs/kms-asymmetric.md §1, §3,
 //! §5, §6, §8): the one table CreateKey validates against, DescribeKey and GetPublicKey list
 //! from, and the crypto operations check a requested algorithm against.
 //!

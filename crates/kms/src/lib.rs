@@ -1,5 +1,5 @@
 //! KMS: keys, key material, policies, aliases, rotation, multi-region keys and the
-//! cryptography behind Encrypt/Decrypt (spec/kms.md).
+//! cryptography behind Encrypt/Decrypt (docs/kms.md).
 //!
 //! * [`Kms`]: the service; implements the generated [`KmsHandler`](kmsnap_api::gen::kms::KmsHandler)
 //!   by delegating each operation to `ops::<family>`.

@@ -1,7 +1,7 @@
-//! AWS managed keys (`aws/ebs`, `aws/rds`, `aws/backup`), created on first use (spec/kms.md §8).
+//! AWS managed keys (`aws/ebs`, `aws/rds`, `aws/backup`), created on first use (docs/kms.md §8).
 //!
 //! An AWS managed key is an ordinary single-region symmetric key whose record says
-//! [`KeyManager::Aws`] and names its service; its policy (§7) lets the account use it only
+//! [`KeyManager::Aws`] and names its service; its policy (docs/kms.md §7) lets the account use it only
 //! through that service (`kms:ViaService`) and read its metadata directly, so nobody can disable,
 //! rotate, tag, re-policy or delete it. It rotates automatically every 365 days, always.
 //!
@@ -134,7 +134,7 @@ fn ensure(kms: &Kms, account: AccountId, region: Region, svc: &ManagedService) -
     })
 }
 
-/// The key policy of an AWS managed key (spec/kms.md §7), in AWS's pretty-printed form (`" : "`,
+/// The key policy of an AWS managed key (docs/kms.md §7), in AWS's pretty-printed form (`" : "`,
 /// two-space indent, scalar arrays on one line). Unknown services get the EBS shape with their
 /// name; only [`SERVICES`] are ever created.
 pub fn managed_key_policy(service: &str, account: AccountId, region: Region) -> String {

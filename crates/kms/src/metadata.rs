@@ -1,5 +1,5 @@
-//! `KeyMetadata` as DescribeKey, CreateKey and ReplicateKey return it (spec/kms.md §3,
-//! kms-asymmetric.md §1: one algorithm list per usage).
+//! `KeyMetadata` as DescribeKey, CreateKey and ReplicateKey return it (docs/kms.md §3,
+//! docs/kms-asymmetric.md §1: one algorithm list per usage).
 
 use crate::model::{key_arn, KeyManager, KeyState};
 use crate::store::LoadedKey;
@@ -65,7 +65,7 @@ pub fn key_metadata(k: &LoadedKey) -> api::KeyMetadata {
         multi_region: Some(s.multi_region),
         multi_region_configuration,
         pending_deletion_window_in_days: if pending { r.pending_window_days } else { None },
-        // Only symmetric keys have material ids AWS shows (kms-asymmetric.md §1).
+        // Only symmetric keys have material ids AWS shows (docs/kms-asymmetric.md §1).
         // Imported symmetric material keeps its id after deletion (observed).
         current_key_material_id: if symmetric {
             s.current_material().map(|m| m.id.clone()).or_else(|| s.import.as_ref().map(|i| i.material_id.clone()))

@@ -1,6 +1,6 @@
 //! KMS's persisted model.
 //!
-//! A key has two parts (spec/kms.md §9):
+//! A key has two parts (docs/kms.md §9):
 //! * [`KeyRecord`], one per (account, region, key id): what is independent per region —
 //!   description, policy, tags, state, deletion schedule, who manages it.
 //! * [`SharedKey`], one per (account, key id): what multi-region replicas share with their
@@ -159,7 +159,7 @@ pub struct SharedKey {
     /// Oldest first; the last one is current.
     pub materials: Vec<MaterialVersion>,
     pub rotation: RotationSchedule,
-    /// Origin EXTERNAL keys: what was imported (kms-asymmetric.md §9).
+    /// Origin EXTERNAL keys: what was imported (docs/kms-asymmetric.md §9).
     #[serde(default)]
     pub import: Option<ImportInfo>,
 }

@@ -1,4 +1,4 @@
-//! Resolving a `KeyId` parameter (spec/kms.md §1): key id, key ARN, alias name, alias ARN.
+//! Resolving a `KeyId` parameter (docs/kms.md §1): key id, key ARN, alias name, alias ARN.
 //! Bare ids and alias names resolve in the caller's account and region only; another account's
 //! key needs its ARN.
 //!

@@ -234,7 +234,7 @@ impl KeyStore {
                 materials.insert(m.id.clone(), mat);
             }
         } else if let Some(m) = shared.current_material() {
-            // Asymmetric and HMAC keys have one material for life (kms-asymmetric.md §9.4).
+            // Asymmetric and HMAC keys have one material for life (docs/kms-asymmetric.md §9.4).
             let stored = self
                 .wrapper
                 .unwrap_secret(account, key_id, &m.id, &shared.key_spec, &m.wrapped)

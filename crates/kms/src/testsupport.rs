@@ -73,7 +73,7 @@ impl Default for KeySetup {
     }
 }
 
-/// A stand-in for the default key policy (spec/kms.md §7): the account's root may do anything.
+/// A stand-in for the default key policy (docs/kms.md §7): the account's root may do anything.
 pub fn simple_policy(account: AccountId) -> String {
     format!(
         "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"

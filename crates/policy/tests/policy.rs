@@ -39,7 +39,7 @@ use DecisionEffect::{Allow, ExplicitDeny, ImplicitDeny};
 
 // ---------------------------------------------------------------- KMS developer guide
 
-/// The default key policy (spec §7): the account root may do everything; other principals
+/// The default key policy (docs/kms.md §7): the account root may do everything; other principals
 /// of the account match only as a delegation to the account.
 #[test]
 fn default_key_policy() {
@@ -380,7 +380,7 @@ fn cross_account_statement() {
     );
 }
 
-/// The AWS managed key policy for aws/ebs (spec §7).
+/// The AWS managed key policy for aws/ebs (docs/kms.md §7).
 #[test]
 fn aws_managed_ebs_key_policy() {
     let p = resource(json!({

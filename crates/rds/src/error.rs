@@ -1,5 +1,5 @@
 //! RDS's typed errors and their one mapping to the wire codes of the RDS query protocol
-//! (spec/protocols.md §6: the model's `error.code`, not the shape name). No catch-all arm.
+//! (docs/protocols.md §6: the model's `error.code`, not the shape name). No catch-all arm.
 
 use kmsnap_api::AwsError;
 use kmsnap_snapshots::EbsError;

@@ -1,4 +1,4 @@
-//! Key state reaching databases (spec/rds.md §8): a worker step that watches the KMS key of
+//! Key state reaching databases (docs/rds.md §8): a worker step that watches the KMS key of
 //! every encrypted DB instance and Aurora cluster.
 //!
 //! * key no longer `Enabled` (disabled, pending deletion) → the resource goes to

@@ -1,4 +1,4 @@
-//! kmsnap-rds: RDS DB instances and their snapshots (spec/rds.md), on the EBS block store.
+//! kmsnap-rds: RDS DB instances and their snapshots (docs/rds.md), on the EBS block store.
 //!
 //! No database engine runs: a DB instance *is* its storage, a volume of `kmsnap-snapshots`'
 //! block store marked as managed by RDS (`VolumeRecord::managed_by`), so EC2 neither shows nor
@@ -18,9 +18,9 @@
 //! * Sharing ([`ops::sharing`]): the `restore` attribute of a DB snapshot lets other accounts
 //!   see it (`shared`/`public`), copy and restore it — KMS alone decides whether they can read
 //!   it; copies also cross regions ([`ops::snapshots`]).
-//! * [`error`]: [`RdsError`] and its one mapping to RDS wire codes (spec/protocols.md §6).
+//! * [`error`]: [`RdsError`] and its one mapping to RDS wire codes (docs/protocols.md §6).
 //! * [`cluster`]: Aurora DB clusters (one EBS volume each, shared by their instances) and DB
-//!   cluster snapshots; [`keystate`]: a lost KMS key reaching instances and clusters (spec §8).
+//!   cluster snapshots; [`keystate`]: a lost KMS key reaching instances and clusters (docs/rds.md §8).
 #![forbid(unsafe_code)]
 
 pub mod cluster;

@@ -1,4 +1,4 @@
-//! Persisted records of RDS (spec/rds.md §1–§2): DB instances and manual DB snapshots, each
+//! Persisted records of RDS (docs/rds.md §1–§2): DB instances and manual DB snapshots, each
 //! backed by a resource of the EBS block store (the instance's volume, the snapshot's EBS
 //! snapshot), and the identifier rules.
 
@@ -15,7 +15,7 @@ pub const SNAPSHOT_VERSION: u16 = 2;
 /// Engines a non-Aurora DB instance may have.
 pub const ENGINES: &[&str] = &["postgres", "mysql", "mariadb"];
 
-/// `DBInstanceStatus` values this emulator passes through (spec §2).
+/// `DBInstanceStatus` values this emulator passes through (docs/rds.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InstanceStatus {
@@ -28,7 +28,7 @@ pub enum InstanceStatus {
     Stopped,
     Starting,
     Rebooting,
-    /// The KMS key became unusable (spec §8): stopped; StartDBInstance within 7 days of a
+    /// The KMS key became unusable (docs/rds.md §8): stopped; StartDBInstance within 7 days of a
     /// re-enabled key recovers it (`crate::keystate`).
     InaccessibleEncryptionCredentialsRecoverable,
     /// Terminal (7 days passed, or the key is gone): only deletion or a restore from a backup.
@@ -155,7 +155,7 @@ impl DbInstanceRecord {
     }
 }
 
-/// `Status` of a DB snapshot (spec §2).
+/// `Status` of a DB snapshot (docs/rds.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SnapshotStatus {
@@ -219,14 +219,14 @@ impl DbSnapshotRecord {
     }
 }
 
-/// The spec §1 message for an invalid identifier in parameter `param`.
+/// The docs/rds.md §1 message for an invalid identifier in parameter `param`.
 pub fn identifier_message(param: &str) -> String {
     format!(
         "The parameter {param} is not a valid identifier. Identifiers must begin with a letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain two consecutive hyphens."
     )
 }
 
-/// Checks an identifier (spec §1: 1–63 letters, digits, hyphens; a letter first; no `--`; no
+/// Checks an identifier (docs/rds.md §1: 1–63 letters, digits, hyphens; a letter first; no `--`; no
 /// trailing `-`) and returns it lower-cased, as RDS stores it.
 pub fn identifier(param: &str, value: &str) -> Result<String, crate::RdsError> {
     let ok = (1..=63).contains(&value.len())
@@ -292,7 +292,7 @@ pub fn master_username(engine: &str, value: Option<&str>) -> Result<(), crate::R
     Ok(())
 }
 
-/// The identifier of the automated snapshot of instance `db` started at `at` (spec §1:
+/// The identifier of the automated snapshot of instance `db` started at `at` (docs/rds.md §1:
 /// `rds:<db>-YYYY-MM-DD-HH-MM`).
 pub fn automated_snapshot_id(db: &str, at: DateTime<Utc>) -> String {
     format!("rds:{db}-{}", at.format("%Y-%m-%d-%H-%M"))

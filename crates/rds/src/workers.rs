@@ -222,7 +222,7 @@ pub async fn run(svc: Arc<Rds>) {
             Ok(Err(e)) => tracing::error!(error = %e, "rds replication worker"),
             Err(e) => tracing::error!(error = %e, "rds replication worker panicked"),
         }
-        // Aurora clusters and their snapshots; then key state reaching databases (spec §8).
+        // Aurora clusters and their snapshots; then key state reaching databases (docs/rds.md §8).
         let (meta, now) = (svc.meta.clone(), svc.ebs.now());
         let both = move || crate::cluster::workers::step(meta.as_ref(), now).and_then(|n| crate::keystate::step(meta.as_ref(), now).map(|_| n));
         match tokio::task::spawn_blocking(both).await {

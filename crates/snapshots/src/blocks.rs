@@ -29,13 +29,13 @@ const SEALED: u8 = 0x01;
 const AAD_LABEL: &[u8] = b"kmsnap/ebs/block/v1";
 /// The service EBS acts as toward KMS.
 pub const EC2_SERVICE: &str = "ec2.amazonaws.com";
-/// The encryption-context key EBS uses for data keys (spec/snapshots.md §3).
+/// The encryption-context key EBS uses for data keys (docs/ebs.md §3).
 pub const EC_KEY: &str = "aws:ebs:id";
 /// The service RDS acts as toward KMS for an instance's storage.
 pub const RDS_SERVICE: &str = "rds.amazonaws.com";
-/// The encryption-context key RDS uses (spec/rds.md §3).
+/// The encryption-context key RDS uses (docs/rds.md §3).
 pub const RDS_EC_KEY: &str = "aws:rds:db-id";
-/// The encryption-context key RDS uses for an Aurora cluster's storage (spec/rds.md §3).
+/// The encryption-context key RDS uses for an Aurora cluster's storage (docs/rds.md §3).
 pub const RDS_CLUSTER_EC_KEY: &str = "aws:rds:dbc-id";
 
 impl KeyUse {

@@ -1,6 +1,6 @@
 //! EBS's typed errors and their one mapping to AWS codes: the EC2 query API's codes
-//! (`InvalidSnapshot.NotFound` …, spec/snapshots.md §3–§9) and the EBS direct API's
-//! exceptions with their `Reason` (§10). The match has no catch-all arm.
+//! (`InvalidSnapshot.NotFound` …, docs/ebs.md §3–§9) and the EBS direct API's
+//! exceptions with their `Reason` (docs/ebs.md §10). The match has no catch-all arm.
 
 use kmsnap_api::AwsError;
 

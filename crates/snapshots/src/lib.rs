@@ -1,5 +1,5 @@
 //! kmsnap-snapshots: EC2 volumes and snapshots, the EBS direct block API, copy and sharing
-//! (spec/snapshots.md; DESIGN.md "Snapshot data").
+//! (docs/ebs.md; DESIGN.md "Snapshot data").
 //!
 //! * [`Snapshots`]: the service of one server, every account and region; implements the
 //!   generated `Ec2Handler` (EC2 query API) and `EbsHandler` (EBS direct API) in `ops`.

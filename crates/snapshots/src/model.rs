@@ -1,4 +1,4 @@
-//! Persisted records of EBS (spec/snapshots.md §1): volumes, snapshots, lineages (a data key and
+//! Persisted records of EBS (docs/ebs.md §1): volumes, snapshots, lineages (a data key and
 //! the blocks sealed under it), block references, per-region settings, and the jobs workers
 //! advance (sealing a snapshot, copying one).
 //!
@@ -78,7 +78,7 @@ pub struct VolumeRecord {
     pub managed_by: Option<KeyUse>,
 }
 
-/// Which service uses a lineage's KMS key, and with what encryption context (spec/rds.md §3):
+/// Which service uses a lineage's KMS key, and with what encryption context (docs/rds.md §3):
 /// EBS's own resources through `ec2.amazonaws.com` with `{"aws:ebs:id": <resource>}`, an RDS
 /// instance's storage through `rds.amazonaws.com` with `{"aws:rds:db-id": <DbiResourceId>}` (so
 /// the `aws/rds` key's `kms:ViaService` condition admits it).
@@ -204,7 +204,7 @@ pub struct BlockRef {
     pub lineage: String,
 }
 
-/// Per account and region (spec/snapshots.md §9).
+/// Per account and region (docs/ebs.md §9).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegionSettings {
     pub encryption_by_default: bool,

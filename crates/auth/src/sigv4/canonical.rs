@@ -1,5 +1,5 @@
 //! The canonical request and string to sign of SigV4, built exactly as botocore's `SigV4Auth`
-//! builds them for non-S3 services (protocols.md §3.2), plus the signing key derivation.
+//! builds them for non-S3 services (docs/protocols.md §3.2), plus the signing key derivation.
 //!
 //! The canonical request is built as bytes: header values may carry obs-text and the query may
 //! decode to bytes that are not UTF-8; both are percent-encoded or copied, never rejected.

@@ -1,4 +1,4 @@
-//! DeriveSharedSecret (spec/kms-asymmetric.md §8): ECDH between a KEY_AGREEMENT key's private
+//! DeriveSharedSecret (docs/kms-asymmetric.md §8): ECDH between a KEY_AGREEMENT key's private
 //! key and the caller's public key (DER SubjectPublicKeyInfo on the same curve). The answer is
 //! the raw shared secret — the x-coordinate of d·Q, 32/48/66 bytes — with no KDF, so it equals
 //! what OpenSSL's `pkeyutl -derive` computes. A peer key that is not an SPKI of a point on the

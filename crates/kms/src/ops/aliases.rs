@@ -1,4 +1,4 @@
-//! Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases (spec/kms.md §5, §6).
+//! Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases (docs/kms.md §5, §6).
 //!
 //! An alias is a per-(account, region) name pointing at one customer managed key in the same
 //! account and region; a key has at most 50. `alias/aws/…` belongs to AWS managed keys: the
@@ -6,7 +6,7 @@
 //! their key exists, without `TargetKeyId` or dates, and customers can neither create, update
 //! nor delete such names.
 //!
-//! Error codes where AWS is not documented (spec/kms.md marks them unconfirmed): the reserved
+//! Error codes where AWS is not documented (docs/kms.md marks them unconfirmed): the reserved
 //! prefix answers `NotAuthorizedException` on CreateAlias/DeleteAlias (what moto answers) and
 //! `ValidationException` on UpdateAlias (the spec's table); `:` in a name answers
 //! `ValidationException` "…contains invalid characters for an alias"; a name that is only the
@@ -26,7 +26,7 @@ use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_store::{decode_record, ReadTxn};
 
-/// Aliases per key (spec/kms.md §14).
+/// Aliases per key (docs/kms.md §14).
 pub const MAX_ALIASES_PER_KEY: usize = 50;
 const RESERVED_PREFIX: &str = "alias/aws/";
 const LIST_DEFAULT_LIMIT: i32 = 50;
@@ -303,7 +303,7 @@ pub fn list_aliases(kms: &Kms, ctx: &RequestContext, input: api::ListAliasesRequ
     Ok(api::ListAliasesResponse { aliases: Some(entries), next_marker, truncated: Some(truncated) })
 }
 
-/// Aliases of a key being deleted go with it (spec/kms.md §13); for the deletion worker.
+/// Aliases of a key being deleted go with it (docs/kms.md §13); for the deletion worker.
 pub fn delete_aliases_of_key(txn: &mut crate::store::KmsTxn<'_>, account: AccountId, region: Region, key_id: &str) -> Result<usize, KmsError> {
     let doomed: Vec<String> =
         all_aliases(txn.raw(), account, region)?.into_iter().filter(|a| a.target_key_id == key_id).map(|a| a.name).collect();

@@ -56,7 +56,7 @@ pub fn require_crypto_usable(key: &LoadedKey) -> Result<(), KmsError> {
 }
 
 /// The key's usage must be `usage` for operation `op`, else InvalidKeyUsageException in AWS's
-/// words (kms-asymmetric.md §2). Returns the key's kind.
+/// words (docs/kms-asymmetric.md §2). Returns the key's kind.
 pub fn require_usage(key: &LoadedKey, usage: KeyUsage, op: &str) -> Result<KeyKind, KmsError> {
     let s = &key.shared.shared;
     let kind = KeyKind::of_record(&s.key_spec, &s.key_usage)?;

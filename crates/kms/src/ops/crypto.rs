@@ -1,7 +1,7 @@
 //! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext and
-//! GenerateRandom (spec/kms.md §5, §10), for symmetric keys and — Encrypt, Decrypt and either
+//! GenerateRandom (docs/kms.md §5, §10), for symmetric keys and — Encrypt, Decrypt and either
 //! side of ReEncrypt — RSA ENCRYPT_DECRYPT keys with RSAES_OAEP_SHA_1/256
-//! (kms-asymmetric.md §5: raw OAEP ciphertext, no encryption context, AWS's size limits).
+//! (docs/kms-asymmetric.md §5: raw OAEP ciphertext, no encryption context, AWS's size limits).
 //!
 //! Every call runs from the store's cache (unwrapped material, no disk read) and persists
 //! nothing, so the hot path is: validate the input, load + authorize + state-check the key,
@@ -10,8 +10,8 @@
 //! Which key decrypts a blob is read from the blob's header (account + key id + material id, no
 //! region): the key is looked up in the header's account *in the request's region*. A blob whose
 //! key does not exist there — a single-region key of another region, a deleted key, a forged
-//! header — answers `InvalidCiphertextException`, as spec/kms.md §10 asks ("tamper, wrong EC,
-//! wrong account/Region are indistinguishable"); a multi-region replica here, having the same key
+//! header — answers `InvalidCiphertextException`, as docs/kms.md §10 says (tamper, a wrong encryption context
+//! and a wrong account or Region look the same to the caller); a multi-region replica here, having the same key
 //! id and the shared material, decrypts what its primary encrypted.
 //!
 //! Order of checks (what a caller sees when several things are wrong): input validation,
@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// Model limits (service-2.json) and spec/kms.md §14 quotas.
+/// Model limits (service-2.json) and docs/kms.md §14 quotas.
 pub(crate) const MAX_PLAINTEXT: usize = 4096;
 const MAX_CIPHERTEXT: usize = 6144;
 const MAX_GRANT_TOKENS: usize = 10;
@@ -136,7 +136,7 @@ fn ignore_ciphertext(m: Option<&[api::DryRunModifierType]>) -> bool {
 
 /// How a key encrypts: with its symmetric material (the blob format of [`crate::crypto`]), or
 /// RSAES-OAEP with one of an RSA key's algorithms (the raw OAEP output, no header;
-/// kms-asymmetric.md §5).
+/// docs/kms-asymmetric.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cipher {
     Symmetric,

@@ -1,4 +1,4 @@
-//! GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext (spec/kms-asymmetric.md §7): a
+//! GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext (docs/kms-asymmetric.md §7): a
 //! fresh key pair per call — public key as DER SubjectPublicKeyInfo, private key as PKCS#8
 //! PrivateKeyInfo DER — whose private key is also returned encrypted under a symmetric
 //! ENCRYPT_DECRYPT key, as an ordinary ciphertext blob bound to the request's encryption
@@ -40,7 +40,7 @@ struct Made {
 
 fn pair_spec(spec: &api::DataKeyPairSpec) -> Result<KeySpec, KmsError> {
     match spec {
-        // China Regions only (kms-asymmetric.md §7).
+        // China Regions only (docs/kms-asymmetric.md §7).
         api::DataKeyPairSpec::Sm2 => Err(KmsError::Validation(
             "KeySpec SM2 is not supported in this Region".into(),
         )),

@@ -1,4 +1,4 @@
-//! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant (spec/kms.md
+//! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant (docs/kms.md
 //! §5 and §12). Records, tokens and matching are in [`crate::grants`]; authorization of the use
 //! a grant allows is in [`crate::authz`].
 
@@ -21,7 +21,7 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 const NOT_FOR_SYMMETRIC: &[&str] =
     &["Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate"];
 
-/// What a grant on an asymmetric or HMAC key may list and carry (kms-asymmetric.md §1c): the
+/// What a grant on an asymmetric or HMAC key may list and carry (docs/kms-asymmetric.md §1c): the
 /// operations its usage can do, and no encryption context constraint (those operations take
 /// no encryption context).
 fn check_non_symmetric_grant(kind: &KeyKind, operations: &[String], constraints: &Constraints) -> Result<(), KmsError> {

@@ -1,4 +1,4 @@
-//! Imported key material (spec/kms-asymmetric.md §9): GetParametersForImport,
+//! Imported key material (docs/kms-asymmetric.md §9): GetParametersForImport,
 //! ImportKeyMaterial and DeleteImportedKeyMaterial for Origin EXTERNAL keys of every importable
 //! spec (symmetric, HMAC, RSA, ECC, Ed25519).
 //!

@@ -1,8 +1,8 @@
-//! The key lifecycle (spec/kms.md §3–§5, §13): CreateKey, DescribeKey, ListKeys,
+//! The key lifecycle (docs/kms.md §3–§5, §13): CreateKey, DescribeKey, ListKeys,
 //! UpdateKeyDescription, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion.
 //!
 //! Every change re-reads the regional [`KeyRecord`] inside its write transaction and checks the
-//! key-state table of §4 against that fresh copy, so two concurrent requests cannot both pass a
+//! key-state table of docs/kms.md §4 against that fresh copy, so two concurrent requests cannot both pass a
 //! check that only one of them should. Authorization (`access.rs`) runs first on the cached key:
 //! an AWS managed key refuses every management action here with AccessDeniedException, as its
 //! key policy does in AWS. Deletion itself happens later, in `workers::deletion`, from the
@@ -24,7 +24,7 @@ use kmsnap_api::gen::kms as api;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 
-/// Customer managed keys per account and Region (spec/kms.md §14).
+/// Customer managed keys per account and Region (docs/kms.md §14).
 pub const MAX_CUSTOMER_KEYS: u64 = 100_000;
 /// Description length limit (characters).
 pub const MAX_DESCRIPTION: usize = 8192;
@@ -158,7 +158,7 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     };
     let now = kms.clock.now().trunc_subsecs(3);
 
-    // An EXTERNAL key has no material until ImportKeyMaterial (kms-asymmetric.md §9).
+    // An EXTERNAL key has no material until ImportKeyMaterial (docs/kms-asymmetric.md §9).
     let materials = if external {
         Vec::new()
     } else {
@@ -270,7 +270,7 @@ pub fn update_key_description(kms: &Kms, ctx: &RequestContext, input: api::Updat
     })
 }
 
-/// EnableKey/DisableKey (§4): Enabled and Disabled switch; Unavailable accepts without a
+/// EnableKey/DisableKey (docs/kms.md §4): Enabled and Disabled switch; Unavailable accepts without a
 /// change; every other state refuses.
 fn set_enabled(kms: &Kms, ctx: &RequestContext, key_id: &str, action: &str, enable: bool) -> Result<(), KmsError> {
     let key = load(kms, ctx, key_id, Accept::KeyOnly, action)?;

@@ -1,4 +1,4 @@
-//! GenerateMac and VerifyMac (spec/kms-asymmetric.md §6): plain RFC 2104 HMAC with the key's
+//! GenerateMac and VerifyMac (docs/kms-asymmetric.md §6): plain RFC 2104 HMAC with the key's
 //! one algorithm, over a message of 1–4096 bytes. VerifyMac compares in constant time (aws-lc's
 //! `CRYPTO_memcmp`), and a MAC that does not match — other bytes, shorter, longer — is
 //! KMSInvalidMacException, never `MacValid: false`, also under DryRun (the MAC is checked first).

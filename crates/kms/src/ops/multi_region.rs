@@ -1,4 +1,4 @@
-//! Multi-region keys: ReplicateKey and UpdatePrimaryRegion (spec/kms.md §9).
+//! Multi-region keys: ReplicateKey and UpdatePrimaryRegion (docs/kms.md §9).
 //!
 //! A replica is a [`KeyRecord`] in another region with the same key id; everything replicas
 //! share (material versions, rotation schedule, roster) is the one [`crate::model::SharedKey`],
@@ -23,7 +23,7 @@ use kmsnap_api::gen::kms as api;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::Region;
 
-/// Tags per key (spec/kms.md §14).
+/// Tags per key (docs/kms.md §14).
 const MAX_TAGS: usize = 50;
 
 fn require_multi_region_primary(key: &LoadedKey) -> Result<(), KmsError> {

@@ -1,4 +1,4 @@
-//! Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies (spec/kms.md §5, §7), and what
+//! Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies (docs/kms.md §5, §7), and what
 //! CreateKey needs of them — the default key policy text and the checks a policy document must
 //! pass before it is stored.
 //!
@@ -18,11 +18,11 @@ use kmsnap_policy::{Policy, PolicyError, PolicyKind};
 /// The only policy name a key has (RAM-shared keys would add `AWS_RAM`; not modelled).
 pub const DEFAULT_POLICY_NAME: &str = "default";
 
-/// Key policy size quota (spec/kms.md §14: 32 KB), in bytes.
+/// Key policy size quota (docs/kms.md §14: 32 KB), in bytes.
 pub const MAX_POLICY_BYTES: usize = 32 * 1024;
 
 /// The default key policy of a customer managed key in `account`, byte for byte as AWS's
-/// GetKeyPolicy returns it (spec/kms.md §7: `" : "` separators, two-space indent, `[ {`).
+/// GetKeyPolicy returns it (docs/kms.md §7: `" : "` separators, two-space indent, `[ {`).
 pub fn default_key_policy(account: AccountId) -> String {
     format!(
         r#"{{

@@ -1,5 +1,5 @@
 //! Rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
-//! ListKeyRotations (spec/kms.md §5, §11).
+//! ListKeyRotations (docs/kms.md §5, §11).
 //!
 //! The schedule and every material version live in the [`SharedKey`], so a multi-region key's
 //! replicas share them: rotation is configured and invoked on the primary only, and a rotation
@@ -33,7 +33,7 @@ pub const DEFAULT_PERIOD_DAYS: i32 = 365;
 /// On-demand rotations per key (API model documentation).
 pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
 
-/// Whether the key is asymmetric or HMAC: such keys never rotate (kms-asymmetric.md §1c).
+/// Whether the key is asymmetric or HMAC: such keys never rotate (docs/kms-asymmetric.md §1c).
 fn is_non_symmetric(key: &LoadedKey) -> bool {
     key.shared.shared.key_spec != "SYMMETRIC_DEFAULT"
 }
@@ -58,7 +58,7 @@ fn require_rotatable_spec(key: &LoadedKey) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// The per-state rule of Enable/DisableKeyRotation and RotateKeyOnDemand (spec/kms.md §4).
+/// The per-state rule of Enable/DisableKeyRotation and RotateKeyOnDemand (docs/kms.md §4).
 fn require_rotation_state(key: &LoadedKey) -> Result<(), KmsError> {
     let arn = key.record.arn();
     match key.record.state {

@@ -1,4 +1,4 @@
-//! Sign, Verify and GetPublicKey (spec/kms-asymmetric.md §2–§4).
+//! Sign, Verify and GetPublicKey (docs/kms-asymmetric.md §2–§4).
 //!
 //! Order of checks, as AWS shows it where observed: the request's shape (message and signature
 //! lengths, grant tokens), then the key (NotFound, AccessDenied — the request's

@@ -1,4 +1,4 @@
-//! Key tags: TagResource, UntagResource, ListResourceTags (spec/kms.md §3, §5), and the tag
+//! Key tags: TagResource, UntagResource, ListResourceTags (docs/kms.md §3, §5), and the tag
 //! checks CreateKey shares. Tags live in the key's regional record in insertion order;
 //! TagResource upserts by TagKey (an existing key keeps its position).
 
@@ -11,7 +11,7 @@ use base64::Engine as _;
 use kmsnap_api::gen::kms as api;
 use kmsnap_auth::RequestContext;
 
-/// Tags per key (spec/kms.md §14).
+/// Tags per key (docs/kms.md §14).
 pub const MAX_TAGS: usize = 50;
 
 fn check_tag_key(key: &str, path: &str) -> Result<(), KmsError> {

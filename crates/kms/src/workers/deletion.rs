@@ -1,4 +1,4 @@
-//! Key deletion at the end of the waiting period (spec/kms.md §9, §13).
+//! Key deletion at the end of the waiting period (docs/kms.md §9, §13).
 //!
 //! ScheduleKeyDeletion writes a `kms_due` entry `deletion/{deletion date}/{account}/{region}/{key}`
 //! in the same transaction as the state change; [`run_due`] takes the entries due at `now`, each

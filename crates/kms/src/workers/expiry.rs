@@ -1,5 +1,5 @@
 //! Imported key material at its ValidTo, and import parameters at their ParametersValidTo
-//! (spec/kms-asymmetric.md §9.6).
+//! (docs/kms-asymmetric.md §9.6).
 //!
 //! ImportKeyMaterial writes an `expiry/{ValidTo}/{account}/{region}/{key}` entry; when the
 //! clock passes it, the material is deleted as DeleteImportedKeyMaterial would (the key becomes

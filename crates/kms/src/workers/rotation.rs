@@ -1,4 +1,4 @@
-//! Automatic rotation (spec/kms.md §11): each `kms_due` rotation entry at or before `now` names
+//! Automatic rotation (docs/kms.md §11): each `kms_due` rotation entry at or before `now` names
 //! (account, primary region, key id). One transaction per key re-reads the shared record and:
 //!
 //! * drops the entry if it is stale (key gone, rotation disabled, schedule moved elsewhere);

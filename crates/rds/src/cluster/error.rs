@@ -1,5 +1,5 @@
 //! The errors of Aurora clusters and their snapshots, and their one mapping to RDS wire codes
-//! (spec/protocols.md §6: the model's `error.code`). Errors shared with DB instances
+//! (docs/protocols.md §6: the model's `error.code`). Errors shared with DB instances
 //! (`KMSKeyNotAccessibleFault`, `InvalidParameterValue`, …) stay [`RdsError`]s and map there.
 
 use crate::error::{to_rds, RdsError};

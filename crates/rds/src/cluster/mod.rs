@@ -1,9 +1,9 @@
-//! Aurora DB clusters and DB cluster snapshots (spec/rds.md §1–§8).
+//! Aurora DB clusters and DB cluster snapshots (docs/rds.md §1–§8).
 //!
 //! A cluster *is* its storage: one EBS volume managed by RDS, its data key generated through
 //! RDS under the cluster's key with context `{"aws:rds:dbc-id": DbClusterResourceId}`. Its
 //! instances are DB instance records (table `rds_instances`) pointing at that volume and
-//! listed in the cluster's `members`; they always have the cluster's encryption (§3).
+//! listed in the cluster's `members`; they always have the cluster's encryption (docs/rds.md §3).
 //!
 //! * [`model`]: [`model::ClusterRecord`], [`model::ClusterSnapshotRecord`] and their states.
 //! * [`store`]: tables `rds_clusters`, `rds_cluster_snapshots`.

@@ -1,4 +1,4 @@
-//! Persisted records of Aurora (spec/rds.md §1–§3, §8): DB clusters, each with one backing EBS
+//! Persisted records of Aurora (docs/rds.md §1–§3, §8): DB clusters, each with one backing EBS
 //! volume (`managed_by` [`KeyUse::RdsCluster`](kmsnap_snapshots::model::KeyUse)) that all its
 //! instances share, and manual and automated DB cluster snapshots backed by EBS snapshots.
 
@@ -20,10 +20,10 @@ pub const VOLUME_GIB: i32 = 4096;
 /// How long a cluster stays stopped before RDS starts it again (as AWS does).
 pub const MAX_STOPPED: chrono::Duration = chrono::Duration::days(7);
 
-/// How long a cluster or instance stays recoverable after losing its key (spec §8).
+/// How long a cluster or instance stays recoverable after losing its key (docs/rds.md §8).
 pub const RECOVERY_WINDOW: chrono::Duration = chrono::Duration::days(7);
 
-/// `Status` of a DB cluster (spec §2).
+/// `Status` of a DB cluster (docs/rds.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClusterStatus {
@@ -102,7 +102,7 @@ pub struct ClusterRecord {
     /// The EBS volume holding the cluster's storage (`managed_by` RDS).
     pub volume_id: String,
     pub created: DateTime<Utc>,
-    /// When the key was found unusable (spec §8): the 7-day window starts here.
+    /// When the key was found unusable (docs/rds.md §8): the 7-day window starts here.
     pub key_lost_at: Option<DateTime<Utc>>,
     /// When StopDBCluster stopped it: RDS starts a cluster stopped for 7 days again.
     #[serde(default)]
@@ -118,7 +118,7 @@ impl ClusterRecord {
     }
 }
 
-/// `Status` of a DB cluster snapshot (spec §2).
+/// `Status` of a DB cluster snapshot (docs/rds.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClusterSnapshotStatus {

@@ -1,11 +1,11 @@
 //! CreateDBCluster, DescribeDBClusters, ModifyDBCluster, DeleteDBCluster, StartDBCluster,
-//! StopDBCluster, and the Aurora side of the instance operations (spec/rds.md §1–§3, §8).
+//! StopDBCluster, and the Aurora side of the instance operations (docs/rds.md §1–§3, §8).
 //!
 //! A cluster's storage is one EBS volume (`managed_by` [`KeyUse::RdsCluster`]: its data key
 //! generated through RDS with context `{"aws:rds:dbc-id": DbClusterResourceId}`), shared by
 //! all of its instances: an Aurora instance is a `rds_instances` record whose `volume_id` is
 //! the cluster's, listed in the cluster's `members`, so `kmsnap db import/export` on an
-//! instance moves the cluster's bytes. Its encryption is the cluster's, always (§3).
+//! instance moves the cluster's bytes. Its encryption is the cluster's, always (docs/rds.md §3).
 //! A stopped or key-less cluster stops its instances: they show the cluster's status.
 
 use super::error::ClusterError;
@@ -258,7 +258,7 @@ pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBCluster
         if rec.status != ClusterStatus::Available {
             return Err(ClusterError::InvalidClusterState { id: id.to_owned(), status: rec.status.as_str().to_owned(), expected: "available" });
         }
-        // Encryption is fixed at creation (§9): the message has no such member.
+        // Encryption is fixed at creation (docs/rds.md §9): the message has no such member.
         if let Some(r) = input.backup_retention_period {
             rec.backup_retention_period = r;
         }
@@ -371,7 +371,7 @@ pub async fn stop(svc: &Rds, ctx: &RequestContext, input: rds::StopDBClusterMess
     Ok(rds::StopDBClusterResult { db_cluster: Some(to_api(&rec)) })
 }
 
-/// Starts a stopped cluster, or one whose key was lost and is usable again (spec §8: RDS
+/// Starts a stopped cluster, or one whose key was lost and is usable again (docs/rds.md §8: RDS
 /// checks the key as it starts; still unusable → `KMSKeyNotAccessibleFault`).
 pub async fn start(svc: &Rds, ctx: &RequestContext, input: rds::StartDBClusterMessage) -> Result<rds::StartDBClusterResult, ClusterError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
@@ -397,7 +397,7 @@ pub async fn start(svc: &Rds, ctx: &RequestContext, input: rds::StartDBClusterMe
     Ok(rds::StartDBClusterResult { db_cluster: Some(to_api(&rec)) })
 }
 
-/// What the member-instance checks of spec §3 say about a CreateDBInstance for a cluster.
+/// What the member-instance checks of docs/rds.md §3 say about a CreateDBInstance for a cluster.
 fn check_member_request(input: &rds::CreateDBInstanceMessage, cluster: &ClusterRecord) -> Result<(), ClusterError> {
     let combo = |m: &str| Err(ClusterError::Rds(crate::RdsError::InvalidParameterCombination(m.to_owned())));
     if input.engine.to_ascii_lowercase() != cluster.engine {
@@ -429,7 +429,7 @@ pub fn is_member_request(input: &rds::CreateDBInstanceMessage) -> bool {
 }
 
 /// CreateDBInstance of an Aurora instance: it joins the cluster, uses the cluster's storage
-/// and reports the cluster's encryption (spec §3).
+/// and reports the cluster's encryption (docs/rds.md §3).
 pub async fn create_instance(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanceMessage) -> Result<rds::CreateDBInstanceResult, ClusterError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let Some(cluster_param) = input.db_cluster_identifier.clone() else {

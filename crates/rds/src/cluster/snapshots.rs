@@ -1,6 +1,6 @@
 //! CreateDBClusterSnapshot, DescribeDBClusterSnapshots, DeleteDBClusterSnapshot,
 //! CopyDBClusterSnapshot, RestoreDBClusterFromSnapshot, ModifyDBClusterSnapshotAttribute and
-//! DescribeDBClusterSnapshotAttributes (spec/rds.md §4–§7).
+//! DescribeDBClusterSnapshotAttributes (docs/rds.md §4–§7).
 //!
 //! As for DB snapshots, every cluster snapshot is backed by an EBS snapshot managed by RDS, so
 //! the EBS workers move its bytes: a `Seal` of the cluster volume (same lineage, same key), a
@@ -32,7 +32,7 @@ use kmsnap_snapshots::store as ebs_store;
 use kmsnap_store::ReadTxn;
 
 const FILTERS: &[&str] = &["db-cluster-id", "db-cluster-snapshot-id", "snapshot-type", "engine"];
-/// Accounts an encrypted snapshot may be shared with (spec §6).
+/// Accounts an encrypted snapshot may be shared with (docs/rds.md §6).
 const SHARE_LIMIT: usize = 20;
 /// Manifest rows copied per page when a restored volume joins a snapshot's lineage.
 const PAGE: usize = 4096;
@@ -330,7 +330,7 @@ async fn load_source(svc: &Rds, ctx: &RequestContext, src: &SourceRef, given: &s
 }
 
 /// Checks that the caller may use the source's key through RDS (in the source's region), as
-/// reading it needs: KMS unwraps the lineage's data key or the call fails with spec §5's error.
+/// reading it needs: KMS unwraps the lineage's data key or the call fails with docs/rds.md §5's error.
 async fn check_source_key(svc: &Rds, ctx: &RequestContext, ebs: &SnapshotRecord) -> Result<(), ClusterError> {
     let Some(key) = &ebs.kms_key_arn else { return Ok(()) };
     let (meta, lid) = (svc.meta.clone(), ebs.lineage.clone());
@@ -360,7 +360,7 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnap
     let (source, source_ebs) = load_source(svc, ctx, &src, &input.source_db_cluster_snapshot_identifier).await?;
     let cross_region = src.region != region;
     let foreign = src.account != account;
-    // Key outcome (spec §5, cluster column).
+    // Key outcome (docs/rds.md §5, cluster column).
     let key = match (&input.kms_key_id, source.storage_encrypted) {
         (Some(_), false) => {
             return Err(RdsError::InvalidParameterValue("KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot.".into()).into());
@@ -416,7 +416,7 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnap
 
 /// RestoreDBClusterFromSnapshot from a cluster snapshot (the caller's, or one shared with it,
 /// in the request's region). A `KmsKeyId` re-keys (also an unencrypted snapshot); without one
-/// the cluster has the snapshot's key. The new cluster has no instances (spec §7).
+/// the cluster has the snapshot's key. The new cluster has no instances (docs/rds.md §7).
 pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClusterFromSnapshotMessage) -> Result<rds::RestoreDBClusterFromSnapshotResult, ClusterError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
@@ -530,7 +530,7 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
     Ok(rds::RestoreDBClusterFromSnapshotResult { db_cluster: Some(cluster_to_api(&rec)) })
 }
 
-/// A DB (instance) snapshot as the source of a new cluster (spec §7: RestoreDBClusterFromSnapshot
+/// A DB (instance) snapshot as the source of a new cluster (docs/rds.md §7: RestoreDBClusterFromSnapshot
 /// takes either kind): the caller's, or one shared with it, `available`; seen as a cluster
 /// snapshot of the matching Aurora engine (postgres → aurora-postgresql, mysql → aurora-mysql).
 async fn load_db_snapshot(svc: &Rds, ctx: &RequestContext, src: &SourceRef, given: &str) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
@@ -598,7 +598,7 @@ pub async fn describe_attributes(
     Ok(rds::DescribeDBClusterSnapshotAttributesResult { db_cluster_snapshot_attributes_result: Some(attributes(&s)) })
 }
 
-/// ModifyDBClusterSnapshotAttribute (spec §6): the `restore` attribute of an own manual
+/// ModifyDBClusterSnapshotAttribute (docs/rds.md §6): the `restore` attribute of an own manual
 /// snapshot; encrypted snapshots only with explicit accounts, never under `aws/rds`.
 pub async fn modify_attribute(
     svc: &Rds,

@@ -1,7 +1,7 @@
 //! Aurora in-process over memory stores, a real KMS and the EBS block store, workers driven by
 //! hand: clusters and their instances sharing one encrypted volume, snapshots that move real
 //! bytes (re-keyed restore of an unencrypted snapshot), sharing rules, and a lost key reaching
-//! clusters and instances on the injected clock (spec §8).
+//! clusters and instances on the injected clock (docs/rds.md §8).
 
 use super::error::{to_aws, ClusterError};
 use super::{ops, snapshots};

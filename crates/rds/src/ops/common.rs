@@ -78,7 +78,7 @@ pub fn with_source_tags(mut tags: Vec<(String, String)>, source: &[(String, Stri
 /// `eventSource` of RDS API calls.
 pub const RDS_SOURCE: &str = "rds.amazonaws.com";
 
-/// AWS's message for a key RDS cannot use (spec §5).
+/// AWS's message for a key RDS cannot use (docs/rds.md §5).
 pub fn key_not_accessible(key: &str) -> RdsError {
     RdsError::KmsKeyNotAccessible {
         message: format!("The target KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."),

@@ -1,13 +1,13 @@
 //! CreateDBInstance, DescribeDBInstances, DeleteDBInstance, ModifyDBInstance, StopDBInstance,
-//! StartDBInstance, RebootDBInstance (spec/rds.md §1–§3, §8, §9).
+//! StartDBInstance, RebootDBInstance (docs/rds.md §1–§3, §8, §9).
 //!
 //! A new instance gets an empty backing volume in the EBS block store (size
 //! `AllocatedStorage` GiB, blocks exist only when written) whose data key KMS generates for the
 //! caller through RDS under the instance's key — so an unusable key fails the call with
 //! `KMSKeyNotAccessibleFault` — and starts `creating`; the worker moves it through
-//! `backing-up` to `available`. Encryption is fixed at creation (§3): `KmsKeyId` needs
+//! `backing-up` to `available`. Encryption is fixed at creation (docs/rds.md §3): `KmsKeyId` needs
 //! `StorageEncrypted`, and `StorageEncrypted` without a key means `aws/rds`; ModifyDBInstance
-//! has no member that could change it (§9).
+//! has no member that could change it (docs/rds.md §9).
 //!
 //! Lifecycle operations set the first state of their transition (`modifying`, `stopping`,
 //! `starting`, `rebooting`) and the worker moves it one state per step, so a waiter never
@@ -464,7 +464,7 @@ pub async fn start(svc: &Rds, ctx: &RequestContext, input: rds::StartDBInstanceM
     Ok(rds::StartDBInstanceResult { db_instance: Some(to_api(&rec)) })
 }
 
-/// The states StartDBInstance accepts (spec §8; the key-state worker's recoverable state
+/// The states StartDBInstance accepts (docs/rds.md §8; the key-state worker's recoverable state
 /// joins here).
 fn startable(s: InstanceStatus) -> bool {
     matches!(s, InstanceStatus::Stopped)

@@ -207,7 +207,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
 
     async fn start_db_instance(&self, ctx: &RequestContext, input: rds::StartDBInstanceMessage) -> Result<rds::StartDBInstanceResult, AwsError> {
         // Aurora instances start with their cluster; an instance whose key was lost starts
-        // through the key-state check (crate::keystate, spec §8).
+        // through the key-state check (crate::keystate, docs/rds.md §8).
         cluster::ops::refuse_for_member(self, ctx, &input.db_instance_identifier, cluster::ops::MemberOp::StopOrStart).await.map_err(to_aws)?;
         if let Some(out) = crate::keystate::start_instance(self, ctx, &input).await.map_err(to_rds)? {
             return Ok(out);

@@ -1,4 +1,4 @@
-//! CreateDBInstanceReadReplica (spec/rds.md §9 "Read replicas match encryption") and the
+//! CreateDBInstanceReadReplica (docs/rds.md §9 "Read replicas match encryption") and the
 //! replication that keeps a replica's storage following its source's.
 //!
 //! Encryption: a replica of an unencrypted source is unencrypted (a `KmsKeyId` is refused); of
@@ -60,7 +60,7 @@ fn parse_source(value: &str, ctx: &RequestContext) -> Result<(Region, String), R
     }
 }
 
-/// The replica's key (spec §9): the source's encryption, under `KmsKeyId` (a key of the
+/// The replica's key (docs/rds.md §9): the source's encryption, under `KmsKeyId` (a key of the
 /// request's region) or, in the source's region, the source's key.
 async fn replica_key(svc: &Rds, ctx: &RequestContext, input: &rds::CreateDBInstanceReadReplicaMessage, source: &DbInstanceRecord) -> Result<Option<String>, RdsError> {
     match (&input.kms_key_id, &source.kms_key_arn) {

@@ -1,4 +1,4 @@
-//! ModifyDBSnapshotAttribute and DescribeDBSnapshotAttributes (spec/rds.md §6), and who may
+//! ModifyDBSnapshotAttribute and DescribeDBSnapshotAttributes (docs/rds.md §6), and who may
 //! see and use a DB snapshot: its owner; accounts it is shared with; everyone when public.
 //!
 //! Sharing grants no KMS permission: another account copies or restores an encrypted snapshot
@@ -154,7 +154,7 @@ fn apply(s: &mut DbSnapshotRecord, add: &[Value], remove: &[Value]) {
 }
 
 /// The caller's own manual snapshot named by `DBSnapshotIdentifier` (automated names are not
-/// valid identifiers here, spec §6).
+/// valid identifiers here, docs/rds.md §6).
 fn own_manual_name(value: &str, ctx: &RequestContext) -> Result<String, RdsError> {
     const PARAM: &str = "DBSnapshotIdentifier";
     match value.strip_prefix("arn:") {

@@ -1,5 +1,5 @@
 //! CreateDBSnapshot, DescribeDBSnapshots, DeleteDBSnapshot, CopyDBSnapshot (same or another
-//! region, own or shared source) and RestoreDBInstanceFromDBSnapshot (spec/rds.md §4, §5, §7).
+//! region, own or shared source) and RestoreDBInstanceFromDBSnapshot (docs/rds.md §4, §5, §7).
 //!
 //! Every DB snapshot is backed by an EBS snapshot marked as managed by RDS, so the EBS workers
 //! move its bytes: CreateDBSnapshot queues a `Seal` of the instance's volume (same lineage,
@@ -10,7 +10,7 @@
 //! joins the snapshot's lineage, the manifest copied, no byte moved.
 //!
 //! A copy from another region (source named by ARN; `PreSignedUrl`, which SDKs add when given
-//! `SourceRegion`, is accepted and ignored: spec/protocols.md §7) or of a snapshot another
+//! `SourceRegion`, is accepted and ignored: docs/protocols.md §7) or of a snapshot another
 //! account shared ([`super::sharing`]) always re-encrypts: the EBS copy job reads the source's
 //! blocks with the source's data key, which KMS unwraps for the caller through RDS — so the
 //! caller's access to the source key is checked at the request too (`KMSKeyNotAccessibleFault`
@@ -40,7 +40,7 @@ pub fn to_api(s: &DbSnapshotRecord) -> rds::DBSnapshot {
 }
 
 /// The response form of a snapshot as the caller sees it: another account's shows its ARN as
-/// identifier and `SnapshotType` `shared` or `public` (spec §4).
+/// identifier and `SnapshotType` `shared` or `public` (docs/rds.md §4).
 pub fn to_api_as(s: &DbSnapshotRecord, view: View) -> rds::DBSnapshot {
     rds::DBSnapshot {
         db_snapshot_identifier: Some(if view == View::Own { s.identifier.clone() } else { s.arn() }),
@@ -161,7 +161,7 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBSnapsho
     Ok(rds::CreateDBSnapshotResult { db_snapshot: Some(to_api(&snap)) })
 }
 
-/// Which snapshots a DescribeDBSnapshots call lists (spec §4 "visibility"), before filters.
+/// Which snapshots a DescribeDBSnapshots call lists (docs/rds.md §4 "visibility"), before filters.
 fn listed(s: &DbSnapshotRecord, view: View, snapshot_type: Option<&str>, include_shared: bool, include_public: bool) -> bool {
     match (snapshot_type, view) {
         (None, View::Own) => true,
@@ -263,14 +263,14 @@ async fn load_source(svc: &Rds, ctx: &RequestContext, r: sharing::SnapshotRef) -
     .await?
 }
 
-/// AWS's message when the caller cannot use the source snapshot's key (spec §5).
+/// AWS's message when the caller cannot use the source snapshot's key (docs/rds.md §5).
 fn source_key_not_accessible(key: &str) -> RdsError {
     RdsError::KmsKeyNotAccessible {
         message: format!("The source snapshot KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."),
     }
 }
 
-/// The copy's key by spec §5's outcome table: a named key (resolved in the request's region)
+/// The copy's key by docs/rds.md §5's outcome table: a named key (resolved in the request's region)
 /// wins, also for an unencrypted source; an encrypted source from another region or account
 /// needs one; otherwise the source's own key, or none.
 async fn copy_key(svc: &Rds, ctx: &RequestContext, input: &rds::CopyDBSnapshotMessage, source: &DbSnapshotRecord) -> Result<Option<String>, RdsError> {
@@ -451,7 +451,7 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
 mod tests {
     use super::*;
 
-    /// Spec §4's visibility table, row by row: (SnapshotType, IncludeShared, IncludePublic) →
+    /// docs/rds.md §4's visibility table, row by row: (SnapshotType, IncludeShared, IncludePublic) →
     /// whether an own manual, own automated, shared and public snapshot is listed.
     #[test]
     fn describe_visibility_table() {

@@ -1,5 +1,5 @@
 //! What several operations need: resolving a `KmsKeyId` to the key ARN EBS stores, the
-//! region's default key (spec/snapshots.md §2), who may see a snapshot, ids and tags.
+//! region's default key (docs/ebs.md §2), who may see a snapshot, ids and tags.
 
 use crate::blocks::EC2_SERVICE;
 use crate::error::EbsError;

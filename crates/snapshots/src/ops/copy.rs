@@ -1,4 +1,4 @@
-//! CopySnapshot (spec/snapshots.md §6): checks what AWS checks at once (parameters, a source
+//! CopySnapshot (docs/ebs.md §6): checks what AWS checks at once (parameters, a source
 //! snapshot that is `completed` and usable by the caller in `SourceRegion`, the destination
 //! region's limit of concurrent copies), decides the copy's encryption by the outcome table,
 //! and commits the new `pending` snapshot with its Copy job and CloudTrail event; the worker
@@ -8,7 +8,7 @@
 //! destination region (a source-region key named for a cross-region copy, an unknown or
 //! inaccessible key) is accepted, and the copy ends in `error` with "Given key ID is not
 //! accessible" when its job first uses the key. `PresignedUrl` and `DestinationRegion`, which
-//! SDKs add by themselves, are accepted and ignored (spec/protocols.md §7).
+//! SDKs add by themselves, are accepted and ignored (docs/protocols.md §7).
 
 use super::common::{self, can_use};
 use super::{tags, trail};
@@ -111,7 +111,7 @@ pub async fn copy_snapshot(svc: &Snapshots, ctx: &RequestContext, input: ec2::Co
     Ok(ec2::CopySnapshotResult { snapshot_id: Some(id), tags: tags::to_api(&tags) })
 }
 
-/// Which key a copy gets, by the outcome table (§6). `KmsKeyId` without `Encrypted=true` was
+/// Which key a copy gets, by the outcome table (docs/ebs.md §6). `KmsKeyId` without `Encrypted=true` was
 /// refused before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyChoice {
@@ -120,7 +120,7 @@ enum KeyChoice {
     Given,
     /// The source's own key (the owner's copy in the same region).
     SourceKey,
-    /// The destination region's default key (§2).
+    /// The destination region's default key (docs/ebs.md §2).
     Default,
 }
 
@@ -169,7 +169,7 @@ mod tests {
     use super::*;
     use KeyChoice::*;
 
-    /// Spec §6's outcome table, row by row.
+    /// docs/ebs.md §6's outcome table, row by row.
     #[test]
     fn encryption_outcome_table() {
         //   (Encrypted, KmsKeyId given, source encrypted, own + same region, EBD) → key

@@ -1,4 +1,4 @@
-//! The EBS direct APIs (spec/snapshots.md §10), REST-JSON:
+//! The EBS direct APIs (docs/ebs.md §10), REST-JSON:
 //!
 //! * [`start`]: StartSnapshot — the encryption table, parents, ClientToken idempotency.
 //! * [`write`]: PutSnapshotBlock, and [`Snapshots::write_volume_block`] for `kmsnap volume

@@ -1,5 +1,5 @@
 //! EBS encryption by default and the default KMS key, per account and region
-//! (spec/snapshots.md §9): Enable/Disable/GetEbsEncryptionByDefault, GetEbsDefaultKmsKeyId,
+//! (docs/ebs.md §9): Enable/Disable/GetEbsEncryptionByDefault, GetEbsDefaultKmsKeyId,
 //! ModifyEbsDefaultKmsKeyId, ResetEbsDefaultKmsKeyId.
 //!
 //! The default key is stored as a key ARN, or not at all (then it is the account's AWS managed

@@ -1,4 +1,4 @@
-//! Sharing snapshots (spec/snapshots.md §7): ModifySnapshotAttribute,
+//! Sharing snapshots (docs/ebs.md §7): ModifySnapshotAttribute,
 //! DescribeSnapshotAttribute and ResetSnapshotAttribute on `createVolumePermission`.
 //!
 //! Only the owner may read or change who may use a snapshot. Permissions are account ids and

@@ -1,4 +1,4 @@
-//! CreateSnapshot, DescribeSnapshots, DeleteSnapshot (spec/snapshots.md §4, §5, §8).
+//! CreateSnapshot, DescribeSnapshots, DeleteSnapshot (docs/ebs.md §4, §5, §8).
 //!
 //! CreateSnapshot records a `pending` snapshot in the volume's lineage (same key, same data
 //! key) and queues the `Seal` job that freezes the volume's manifest into it, both in one
@@ -6,7 +6,7 @@
 //!
 //! DescribeSnapshots shows, by default, the caller's snapshots, those shared with the caller
 //! (createVolumePermission) and public ones; `SnapshotId.N`, `Owner.N`, `RestorableBy.N` and
-//! `Filter.N` narrow that as §5 says. A snapshot of another account appears with its owner's
+//! `Filter.N` narrow that as docs/ebs.md §5 says. A snapshot of another account appears with its owner's
 //! `OwnerId` and `KmsKeyId` and without the owner's tags (tags are per account).
 
 use super::common::{can_use, new_id};

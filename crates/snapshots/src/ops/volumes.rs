@@ -1,7 +1,7 @@
-//! CreateVolume, DescribeVolumes, DeleteVolume (spec/snapshots.md §1–§3). AttachVolume and
+//! CreateVolume, DescribeVolumes, DeleteVolume (docs/ebs.md §1–§3). AttachVolume and
 //! DetachVolume stay unbuilt: kmsnap has no instances.
 //!
-//! Encryption of a new volume follows the outcome table of §3 ([`outcome`]). A volume starts a
+//! Encryption of a new volume follows the outcome table of docs/ebs.md §3 ([`outcome`]). A volume starts a
 //! lineage of its own (a data key generated under its KMS key with the volume id as encryption
 //! context, plus EC2's grant for the resource) unless it comes from the caller's own snapshot
 //! under the same key: then it joins the snapshot's lineage and shares its blocks (the manifest
@@ -10,7 +10,7 @@
 //! job fills it.
 //!
 //! KMS problems fail the call synchronously (AWS may instead create the volume and fail it
-//! later; spec §3 allows either): an unknown or foreign-region `KmsKeyId` and a disabled key
+//! later; docs/ebs.md §3 allows either): an unknown or foreign-region `KmsKeyId` and a disabled key
 //! come back as `InvalidParameterValue` with KMS's message, a key the caller may not use as
 //! `UnauthorizedOperation` ([`crate::error::to_ec2`]). Reading a source snapshot needs its
 //! data key: the caller must be able to Decrypt under the snapshot's key through EC2.
@@ -68,11 +68,11 @@ pub enum Source {
     Snapshot { encrypted: bool, own: bool },
 }
 
-/// Which key a new volume gets (spec §3).
+/// Which key a new volume gets (docs/ebs.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyChoice {
     Unencrypted,
-    /// The region's default key (§2).
+    /// The region's default key (docs/ebs.md §2).
     Default,
     /// The source snapshot's key.
     SnapshotKey,
@@ -80,7 +80,7 @@ pub enum KeyChoice {
     Given,
 }
 
-/// The encryption outcome table of spec §3. `KmsKeyId` needs `Encrypted=true`; an encrypted
+/// The encryption outcome table of docs/ebs.md §3. `KmsKeyId` needs `Encrypted=true`; an encrypted
 /// source never yields an unencrypted volume; encryption by default (`ebd`) turns every other
 /// outcome into the default key.
 pub fn outcome(encrypted: Option<bool>, key_given: bool, source: Source, ebd: bool) -> Result<KeyChoice, EbsError> {
@@ -261,7 +261,7 @@ pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateVol
     let id = super::common::new_id("vol")?;
     let tags = tags::from_specs(input.tag_specifications.as_deref(), "volume", &id)?;
 
-    // Encryption (spec §3), then the checks KMS makes.
+    // Encryption (docs/ebs.md §3), then the checks KMS makes.
     let src = source.as_ref().map_or(Source::Empty, |s| Source::Snapshot { encrypted: s.encrypted, own: s.account == account });
     let choice = outcome(input.encrypted, key_given.is_some(), src, encryption_by_default(svc, account, region).await?)?;
     let given_arn = match key_given {
@@ -438,7 +438,7 @@ mod tests {
     use super::*;
     use KeyChoice::*;
 
-    /// Spec §3's table, row by row (no KmsKeyId), with and without encryption by default.
+    /// docs/ebs.md §3's table, row by row (no KmsKeyId), with and without encryption by default.
     #[test]
     fn encryption_outcome_table() {
         let new = Source::Empty;

@@ -1,4 +1,4 @@
-//! Unit tests of the key lifecycle: defaults, the §4 state table with its messages, deletion by
+//! Unit tests of the key lifecycle: defaults, the docs/kms.md §4 state table with its messages, deletion by
 //! the worker on a moved clock, multi-region deletion order, and persistence across a reopen.
 
 use super::test_env::*;

@@ -23,11 +23,11 @@ pub const DEFAULT_TIMEOUT: i32 = 60;
 /// At most this many tags per snapshot (EC2's limit).
 pub const MAX_TAGS: usize = 50;
 
-/// How a new direct snapshot is encrypted (spec/snapshots.md §10, "Encryption outcome").
+/// How a new direct snapshot is encrypted (docs/ebs.md §10, "Encryption outcome").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encryption {
     Unencrypted,
-    /// The region's default key (§2).
+    /// The region's default key (docs/ebs.md §2).
     DefaultKey,
     /// `KmsKeyArn`.
     GivenKey,

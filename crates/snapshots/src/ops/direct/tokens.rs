@@ -1,4 +1,4 @@
-//! The EBS direct API's opaque tokens (spec/snapshots.md §10): `BlockToken`s that
+//! The EBS direct API's opaque tokens (docs/ebs.md §10): `BlockToken`s that
 //! GetSnapshotBlock requires (valid 7 days) and the `NextToken` of the list calls (valid 60
 //! minutes). Both are base64 of a version byte, an expiry and whatever the token must carry,
 //! followed by a truncated HMAC-SHA256 under a key derived from the server's root key over all
