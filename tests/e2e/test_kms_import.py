@@ -231,3 +231,29 @@ def test_material_expires_on_the_server_clock(fresh_server):
     ct = make_client(s, "cloudtrail", account=ACCOUNT, region=REGION)
     events = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": md["Arn"]}])["Events"]
     assert "DeleteExpiredKeyMaterial" in [e["EventName"] for e in events]
+
+
+def test_cancelled_deletion_of_a_key_without_material_returns_to_pending_import(kms):
+    """A key with no material (PendingImport when scheduled) goes back to PendingImport, not to
+    Disabled, so EnableKey cannot make a key without material usable (AWS key-state table)."""
+    key_id = external(kms)["KeyId"]
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    kms.cancel_key_deletion(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(ClientError) as e:
+        kms.enable_key(KeyId=key_id)
+    assert e.value.response["Error"]["Code"] == "KMSInvalidStateException"
+    # A key that has its material goes back to Disabled as usual.
+    import_material(kms, key_id, os.urandom(32))
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    kms.cancel_key_deletion(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+def test_ml_kem_data_key_pairs_are_not_implemented(kms):
+    """Not built: answered with NotImplemented (501), never a 500 from inside the call."""
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.generate_data_key_pair(KeyId=key, KeyPairSpec="ML_KEM_768")
+    assert e.value.response["Error"]["Code"] == "NotImplemented"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501

@@ -355,7 +355,12 @@ pub fn cancel_key_deletion(kms: &Kms, ctx: &RequestContext, input: api::CancelKe
             txn.unschedule(Due::Deletion, at, rec.account, rec.region, &rec.key_id)?;
         }
         rec.pending_window_days = None;
-        rec.state = KeyState::Disabled;
+        // A key goes back to Disabled — unless it has no key material (an Origin EXTERNAL key
+        // scheduled while PendingImport, or whose material was deleted or expired meanwhile):
+        // that one is PendingImport again, as AWS's key-state table has it, so EnableKey cannot
+        // make a key without material usable (docs/kms-asymmetric.md §9).
+        let materialless = txn.get_shared(rec.account, &rec.key_id)?.is_some_and(|s| s.materials.is_empty());
+        rec.state = if materialless { KeyState::PendingImport } else { KeyState::Disabled };
         Ok(())
     })?;
     Ok(response)
