@@ -17,7 +17,11 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    pub fn new(code: impl Into<Cow<'static, str>>, status: u16, message: impl Into<String>) -> Self {
+    pub fn new(
+        code: impl Into<Cow<'static, str>>,
+        status: u16,
+        message: impl Into<String>,
+    ) -> Self {
         AwsError {
             code: code.into(),
             message: message.into(),
@@ -37,13 +41,19 @@ impl AwsError {
         AwsError::new(
             "NotImplemented",
             501,
-            format!("The operation {operation} of service {service} is not implemented in kmsnap yet"),
+            format!(
+                "The operation {operation} of service {service} is not implemented in kmsnap yet"
+            ),
         )
     }
 
     /// An internal failure; the cause goes to the log, never to the client.
     pub fn internal(code: &'static str) -> Self {
-        AwsError::new(code, 500, "An internal error occurred. Please retry your request.")
+        AwsError::new(
+            code,
+            500,
+            "An internal error occurred. Please retry your request.",
+        )
     }
 
     /// AWS's model-validation message: `1 validation error detected: Value 'v' at 'keyId' failed
@@ -51,7 +61,11 @@ impl AwsError {
     pub fn validation(code: &'static str, status: u16, problems: &[String]) -> Self {
         let n = problems.len();
         let noun = if n == 1 { "error" } else { "errors" };
-        AwsError::new(code, status, format!("{n} validation {noun} detected: {}", problems.join("; ")))
+        AwsError::new(
+            code,
+            status,
+            format!("{n} validation {noun} detected: {}", problems.join("; ")),
+        )
     }
 }
 

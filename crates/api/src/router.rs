@@ -44,9 +44,16 @@ impl Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteError {
     /// The service is known but the operation is not one of its operations.
-    UnknownOperation { protocol: Protocol, service: &'static str, operation: String },
+    UnknownOperation {
+        protocol: Protocol,
+        service: &'static str,
+        operation: String,
+    },
     /// A query/EC2 request without `Action`.
-    MissingAction { protocol: Protocol, service: &'static str },
+    MissingAction {
+        protocol: Protocol,
+        service: &'static str,
+    },
     /// Nothing identifies a service.
     UnknownService { protocol: Protocol },
 }
@@ -62,7 +69,8 @@ impl RouteError {
 
     pub fn service(&self) -> Option<&'static str> {
         match self {
-            RouteError::UnknownOperation { service, .. } | RouteError::MissingAction { service, .. } => Some(service),
+            RouteError::UnknownOperation { service, .. }
+            | RouteError::MissingAction { service, .. } => Some(service),
             RouteError::UnknownService { .. } => None,
         }
     }
@@ -70,28 +78,46 @@ impl RouteError {
     /// The error AWS answers for an unroutable request, in the protocol's terms.
     pub fn to_aws_error(&self) -> AwsError {
         match self {
-            RouteError::UnknownOperation { protocol, operation, .. } => match protocol {
+            RouteError::UnknownOperation {
+                protocol,
+                operation,
+                ..
+            } => match protocol {
                 Protocol::Json | Protocol::RestJson => {
                     AwsError::new("UnknownOperationException", 400, String::new())
                 }
                 Protocol::Ec2 => AwsError::new(
                     "InvalidAction",
                     400,
-                    format!("The action {} is not valid for this web service.", printable(operation)),
+                    format!(
+                        "The action {} is not valid for this web service.",
+                        printable(operation)
+                    ),
                 ),
                 Protocol::Query => AwsError::new(
                     "InvalidAction",
                     400,
-                    format!("Could not find operation {} for version", printable(operation)),
+                    format!(
+                        "Could not find operation {} for version",
+                        printable(operation)
+                    ),
                 ),
             },
             RouteError::MissingAction { protocol, .. } => match protocol {
-                Protocol::Ec2 => AwsError::new("MissingAction", 400, "The request must contain the parameter Action"),
+                Protocol::Ec2 => AwsError::new(
+                    "MissingAction",
+                    400,
+                    "The request must contain the parameter Action",
+                ),
                 _ => AwsError::new("MissingAction", 400, "Missing Action"),
             },
             RouteError::UnknownService { protocol } => match protocol {
-                Protocol::Json | Protocol::RestJson => AwsError::new("UnknownOperationException", 400, String::new()),
-                Protocol::Ec2 | Protocol::Query => AwsError::new("InvalidAction", 400, "Unknown service or action"),
+                Protocol::Json | Protocol::RestJson => {
+                    AwsError::new("UnknownOperationException", 400, String::new())
+                }
+                Protocol::Ec2 | Protocol::Query => {
+                    AwsError::new("InvalidAction", 400, "Unknown service or action")
+                }
             },
         }
     }
@@ -115,10 +141,10 @@ pub fn service_by_signing_name(name: &str) -> Option<&'static ServiceModel> {
 }
 
 fn service_by_api_version(protocol_query: bool, version: &str) -> Option<&'static ServiceModel> {
-    SERVICES
-        .iter()
-        .copied()
-        .find(|s| s.api_version == version && matches!(s.protocol, Protocol::Query | Protocol::Ec2) == protocol_query)
+    SERVICES.iter().copied().find(|s| {
+        s.api_version == version
+            && matches!(s.protocol, Protocol::Query | Protocol::Ec2) == protocol_query
+    })
 }
 
 fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
@@ -149,7 +175,10 @@ fn action_and_version(req: &HttpRequest<'_>) -> (Option<String>, Option<String>)
     let mut action = None;
     let mut version = None;
     let is_form = header(req.headers, "content-type")
-        .map(|c| c.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+        .map(|c| {
+            c.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
         .unwrap_or(req.method == "POST" && !req.body.is_empty() && !req.body.starts_with(b"{"));
     let mut scan = |bytes: &[u8]| {
         for (k, v) in form_urlencoded::parse(bytes) {
@@ -196,7 +225,9 @@ pub fn route(req: &HttpRequest<'_>) -> Result<Route, RouteError> {
             .iter()
             .copied()
             .find(|s| s.protocol == Protocol::Json && s.target_prefix == Some(prefix))
-            .ok_or(RouteError::UnknownService { protocol: Protocol::Json })?;
+            .ok_or(RouteError::UnknownService {
+                protocol: Protocol::Json,
+            })?;
         return by_name(service, op);
     }
 
@@ -211,7 +242,10 @@ pub fn route(req: &HttpRequest<'_>) -> Result<Route, RouteError> {
                 }),
                 Protocol::Ec2 | Protocol::Query => match action_and_version(req).0 {
                     Some(action) => by_name(service, &action),
-                    None => Err(RouteError::MissingAction { protocol: service.protocol, service: service.name }),
+                    None => Err(RouteError::MissingAction {
+                        protocol: service.protocol,
+                        service: service.name,
+                    }),
                 },
                 Protocol::RestJson => by_path(service, req),
             };
@@ -226,12 +260,17 @@ pub fn route(req: &HttpRequest<'_>) -> Result<Route, RouteError> {
         if let Some(service) = service_by_api_version(true, &version) {
             return match action {
                 Some(a) => by_name(service, &a),
-                None => Err(RouteError::MissingAction { protocol: service.protocol, service: service.name }),
+                None => Err(RouteError::MissingAction {
+                    protocol: service.protocol,
+                    service: service.name,
+                }),
             };
         }
     }
     if action.is_some() {
-        return Err(RouteError::UnknownService { protocol: Protocol::Query });
+        return Err(RouteError::UnknownService {
+            protocol: Protocol::Query,
+        });
     }
 
     // 4. Unsigned REST request: path prefix.
@@ -247,16 +286,26 @@ pub fn route(req: &HttpRequest<'_>) -> Result<Route, RouteError> {
         }
     }
     Err(RouteError::UnknownService {
-        protocol: if req.body.starts_with(b"{") { Protocol::Json } else { Protocol::Query },
+        protocol: if req.body.starts_with(b"{") {
+            Protocol::Json
+        } else {
+            Protocol::Query
+        },
     })
 }
 
 fn by_name(service: &'static ServiceModel, op: &str) -> Result<Route, RouteError> {
     if let Some(o) = service.operation(op) {
-        return Ok(Route { service, op: OpMatch::InScope(o) });
+        return Ok(Route {
+            service,
+            op: OpMatch::InScope(o),
+        });
     }
     match service.all_operation_names.binary_search(&op) {
-        Ok(i) => Ok(Route { service, op: OpMatch::NotInScope(service.all_operation_names[i]) }),
+        Ok(i) => Ok(Route {
+            service,
+            op: OpMatch::NotInScope(service.all_operation_names[i]),
+        }),
         Err(_) => Err(RouteError::UnknownOperation {
             protocol: service.protocol,
             service: service.name,
@@ -280,7 +329,10 @@ fn by_path(service: &'static ServiceModel, req: &HttpRequest<'_>) -> Result<Rout
         }
     }
     match best {
-        Some((op, _)) => Ok(Route { service, op: OpMatch::InScope(op) }),
+        Some((op, _)) => Ok(Route {
+            service,
+            op: OpMatch::InScope(op),
+        }),
         None => Err(RouteError::UnknownOperation {
             protocol: Protocol::RestJson,
             service: service.name,
@@ -294,8 +346,16 @@ fn by_path(service: &'static ServiceModel, req: &HttpRequest<'_>) -> Result<Rout
 /// of literal segments matched (specificity), or `None`.
 pub fn match_template(template: &str, path: &str, query: &str) -> Option<usize> {
     let (tpath, tquery) = template.split_once('?').unwrap_or((template, ""));
-    let tsegs: Vec<&str> = tpath.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-    let psegs: Vec<&str> = path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let tsegs: Vec<&str> = tpath
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let psegs: Vec<&str> = path
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let mut score = 0;
     let mut i = 0;
     for (ti, t) in tsegs.iter().enumerate() {
@@ -321,7 +381,8 @@ pub fn match_template(template: &str, path: &str, query: &str) -> Option<usize> 
     // Literal query parts of the template (`?tagging`, `?x=y`) must be present.
     for lit in tquery.split('&').filter(|s| !s.is_empty()) {
         let (k, v) = lit.split_once('=').unwrap_or((lit, ""));
-        let found = form_urlencoded::parse(query.as_bytes()).any(|(qk, qv)| qk == k && (v.is_empty() || qv == v));
+        let found = form_urlencoded::parse(query.as_bytes())
+            .any(|(qk, qv)| qk == k && (v.is_empty() || qv == v));
         if !found {
             return None;
         }
@@ -337,10 +398,38 @@ mod tests {
     #[test]
     fn templates_match_by_segment() {
         assert_eq!(match_template("/snapshots", "/snapshots", ""), Some(1));
-        assert_eq!(match_template("/snapshots/{SnapshotId}/blocks/{BlockIndex}", "/snapshots/snap-1/blocks/7", ""), Some(2));
-        assert_eq!(match_template("/snapshots/{SnapshotId}/blocks", "/snapshots/snap-1/blocks/7", ""), None);
-        assert_eq!(match_template("/snapshots/completion/{SnapshotId}", "/snapshots/completion/snap-1", ""), Some(2));
-        assert_eq!(match_template("/snapshots/{SnapshotId}/blocks", "/snapshots/completion/snap-1", ""), None);
+        assert_eq!(
+            match_template(
+                "/snapshots/{SnapshotId}/blocks/{BlockIndex}",
+                "/snapshots/snap-1/blocks/7",
+                ""
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            match_template(
+                "/snapshots/{SnapshotId}/blocks",
+                "/snapshots/snap-1/blocks/7",
+                ""
+            ),
+            None
+        );
+        assert_eq!(
+            match_template(
+                "/snapshots/completion/{SnapshotId}",
+                "/snapshots/completion/snap-1",
+                ""
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            match_template(
+                "/snapshots/{SnapshotId}/blocks",
+                "/snapshots/completion/snap-1",
+                ""
+            ),
+            None
+        );
         assert_eq!(
             match_template(
                 "/backup-vaults/{BackupVaultName}/recovery-points/{RecoveryPointArn}",
@@ -349,7 +438,10 @@ mod tests {
             ),
             Some(2)
         );
-        assert_eq!(match_template("/tags/{ResourceArn+}", "/tags/arn/x/y", ""), Some(1));
+        assert_eq!(
+            match_template("/tags/{ResourceArn+}", "/tags/arn/x/y", ""),
+            Some(1)
+        );
         assert_eq!(match_template("/x?tagging", "/x", "tagging"), Some(2));
         assert_eq!(match_template("/x?tagging", "/x", ""), None);
     }

@@ -44,11 +44,17 @@ pub struct ServiceModel {
 
 impl ServiceModel {
     pub fn operation(&self, name: &str) -> Option<&'static Operation> {
-        self.operations.binary_search_by(|o| o.name.cmp(name)).ok().map(|i| &self.operations[i])
+        self.operations
+            .binary_search_by(|o| o.name.cmp(name))
+            .ok()
+            .map(|i| &self.operations[i])
     }
 
     pub fn shape(&self, name: &str) -> Option<&'static Shape> {
-        self.shapes.binary_search_by(|s| s.name.cmp(name)).ok().map(|i| &self.shapes[i])
+        self.shapes
+            .binary_search_by(|s| s.name.cmp(name))
+            .ok()
+            .map(|i| &self.shapes[i])
     }
 
     /// Whether the model has an operation of that name at all (allowlisted or not).
@@ -60,9 +66,10 @@ impl ServiceModel {
     /// → `DBSnapshotNotFound`, 404). Falls back to the shape name and 400.
     pub fn error_code<'a>(&self, shape_name: &'a str) -> (&'a str, u16) {
         match self.shape(shape_name) {
-            Some(Shape { kind: ShapeKind::Structure(StructureShape { error: Some(e), .. }), .. }) => {
-                (e.code, e.http_status)
-            }
+            Some(Shape {
+                kind: ShapeKind::Structure(StructureShape { error: Some(e), .. }),
+                ..
+            }) => (e.code, e.http_status),
             Some(s) => (s.name, 400),
             None => (shape_name, 400),
         }
@@ -108,12 +115,18 @@ pub enum ShapeKind {
     List(ListShape),
     Map(MapShape),
     /// `enum_values` is empty for free strings.
-    String { enum_values: &'static [&'static str] },
+    String {
+        enum_values: &'static [&'static str],
+    },
     Integer,
     Long,
     Boolean,
-    Blob { streaming: bool },
-    Timestamp { format: Option<TimestampFormat> },
+    Blob {
+        streaming: bool,
+    },
+    Timestamp {
+        format: Option<TimestampFormat>,
+    },
     Double,
     Float,
 }

@@ -41,7 +41,9 @@ impl serde::Serialize for Blob {
 impl<'de> serde::Deserialize<'de> for Blob {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        B64.decode(s.as_bytes()).map(Blob).map_err(serde::de::Error::custom)
+        B64.decode(s.as_bytes())
+            .map(Blob)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -92,7 +94,10 @@ impl serde::Serialize for SensitiveBlob {
 impl<'de> serde::Deserialize<'de> for SensitiveBlob {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut s = String::deserialize(d)?;
-        let r = B64.decode(s.as_bytes()).map(SensitiveBlob).map_err(serde::de::Error::custom);
+        let r = B64
+            .decode(s.as_bytes())
+            .map(SensitiveBlob)
+            .map_err(serde::de::Error::custom);
         s.zeroize();
         r
     }
@@ -147,7 +152,8 @@ impl serde::Serialize for Timestamp {
 impl<'de> serde::Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let secs = f64::deserialize(d)?;
-        Timestamp::from_epoch_seconds(secs).ok_or_else(|| serde::de::Error::custom("timestamp out of range"))
+        Timestamp::from_epoch_seconds(secs)
+            .ok_or_else(|| serde::de::Error::custom("timestamp out of range"))
     }
 }
 
@@ -176,6 +182,11 @@ mod tests {
         let t = Timestamp::from_epoch_seconds(1763881200.5).unwrap();
         let v = serde_json::to_value(t).unwrap();
         assert_eq!(v, serde_json::json!(1763881200.5));
-        assert_eq!(serde_json::from_value::<Timestamp>(serde_json::json!(1763881200)).unwrap().iso8601(), "2025-11-23T07:00:00.000Z");
+        assert_eq!(
+            serde_json::from_value::<Timestamp>(serde_json::json!(1763881200))
+                .unwrap()
+                .iso8601(),
+            "2025-11-23T07:00:00.000Z"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Router table: requests as AWS SDKs send them (docs/protocols.md §2, §4–§8) → (service, operation),
 //! found before authentication.
 
-use http::HeaderMap;
 use bytes::Bytes;
+use http::HeaderMap;
 use kmsnap_api::proto::HttpRequest;
 use kmsnap_api::router::{route, OpMatch, RouteError};
 use kmsnap_api::schema::Protocol;
@@ -24,7 +24,10 @@ struct Case {
     want: Result<(&'static str, &'static str), &'static str>,
 }
 
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
+const FORM: (&str, &str) = (
+    "content-type",
+    "application/x-www-form-urlencoded; charset=utf-8",
+);
 const JSON11: (&str, &str) = ("content-type", "application/x-amz-json-1.1");
 
 const CASES: &[Case] = &[
@@ -74,7 +77,13 @@ fn routes_aws_example_requests() {
             headers.insert("authorization", auth(s).parse().unwrap());
         }
         let body = Bytes::from_static(c.body.as_bytes());
-        let req = HttpRequest { method: c.method, path: c.path, query: c.query, headers: &headers, body: &body };
+        let req = HttpRequest {
+            method: c.method,
+            path: c.path,
+            query: c.query,
+            headers: &headers,
+            body: &body,
+        };
         let got = route(&req);
         let ok = match (&got, c.want) {
             (Ok(r), Ok((svc, op))) => r.service.name == svc && r.operation_name() == op,
@@ -82,7 +91,13 @@ fn routes_aws_example_requests() {
             _ => false,
         };
         if !ok {
-            failures.push(format!("case {i} {} {}: want {:?}, got {:?}", c.method, c.path, c.want, got.map(|r| (r.service.name, r.operation_name()))));
+            failures.push(format!(
+                "case {i} {} {}: want {:?}, got {:?}",
+                c.method,
+                c.path,
+                c.want,
+                got.map(|r| (r.service.name, r.operation_name()))
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -93,24 +108,51 @@ fn in_scope_and_not_in_scope_are_told_apart() {
     let mut headers = HeaderMap::new();
     headers.insert("x-amz-target", "TrentService.Encrypt".parse().unwrap());
     let body = Bytes::from_static(b"{}");
-    let req = HttpRequest { method: "POST", path: "/", query: "", headers: &headers, body: &body };
+    let req = HttpRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: &body,
+    };
     assert!(matches!(route(&req).unwrap().op, OpMatch::InScope(_)));
 
     let mut headers = HeaderMap::new();
     headers.insert("content-type", FORM.1.parse().unwrap());
     let body = Bytes::from_static(b"Action=RunInstances&Version=2016-11-15");
-    let req = HttpRequest { method: "POST", path: "/", query: "", headers: &headers, body: &body };
-    assert!(matches!(route(&req).unwrap().op, OpMatch::NotInScope("RunInstances")));
+    let req = HttpRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: &body,
+    };
+    assert!(matches!(
+        route(&req).unwrap().op,
+        OpMatch::NotInScope("RunInstances")
+    ));
 }
 
 #[test]
 fn unroutable_requests_get_the_protocols_error() {
     let headers = HeaderMap::new();
     let empty = Bytes::new();
-    let req = HttpRequest { method: "GET", path: "/favicon.ico", query: "", headers: &headers, body: &empty };
+    let req = HttpRequest {
+        method: "GET",
+        path: "/favicon.ico",
+        query: "",
+        headers: &headers,
+        body: &empty,
+    };
     let e = route(&req).unwrap_err();
     assert!(matches!(e, RouteError::UnknownService { .. }));
     let json = Bytes::from_static(b"{\"a\":1}");
-    let req = HttpRequest { method: "POST", path: "/", query: "", headers: &headers, body: &json };
+    let req = HttpRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: &json,
+    };
     assert_eq!(route(&req).unwrap_err().protocol(), Protocol::Json);
 }

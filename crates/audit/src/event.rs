@@ -258,14 +258,24 @@ impl Event {
     /// [`Event::with_request`] from the typed request itself: members that are not logged
     /// (plaintexts, ciphertexts, tokens) are never serialised, see
     /// [`request_parameters_of`](crate::request_parameters_of).
-    pub fn with_request_of<T: Serialize + ?Sized>(mut self, service: &str, op: &str, request: &T) -> Self {
+    pub fn with_request_of<T: Serialize + ?Sized>(
+        mut self,
+        service: &str,
+        op: &str,
+        request: &T,
+    ) -> Self {
         self.request_parameters = crate::redact::request_parameters_of(service, op, request);
         self
     }
 
     /// [`Event::with_response`] from the typed response: `null` for KMS crypto operations
     /// without serialising the response (it holds plaintexts), secret-looking members dropped.
-    pub fn with_response_of<T: Serialize + ?Sized>(mut self, service: &str, op: &str, response: &T) -> Self {
+    pub fn with_response_of<T: Serialize + ?Sized>(
+        mut self,
+        service: &str,
+        op: &str,
+        response: &T,
+    ) -> Self {
         self.response_elements = crate::redact::response_elements_of(service, op, response);
         self
     }

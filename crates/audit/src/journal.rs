@@ -290,7 +290,9 @@ fn scan(dir: &Path, after: u64) -> Result<Scan, AuditError> {
 /// each recording the journal position it reaches.
 fn move_records(store: &dyn MetaStore, records: &[(u64, Filed)]) -> Result<(), AuditError> {
     for chunk in records.chunks(RECOVER_CHUNK) {
-        let Some(&(last, _)) = chunk.last() else { continue };
+        let Some(&(last, _)) = chunk.last() else {
+            continue;
+        };
         kmsnap_store::transact(store, |txn| {
             append_filed(txn, chunk.iter().map(|(_, r)| r), Layout::Packed)?;
             set_journal_moved(txn, last)?;

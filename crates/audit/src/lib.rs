@@ -36,12 +36,12 @@ mod writer;
 
 pub use error::AuditError;
 pub use event::{Event, EventResource, SessionContext, SessionIssuer, UserIdentity};
+pub use journal::{recover as recover_journal, JournalConfig, JOURNAL_DIR, JOURNAL_FORMAT};
 pub use log::{
     append, export, verify, VerifyReport, HEAD_TABLE, INDEX_TABLE, LOG_TABLE, RECORD_VERSION,
 };
 pub use lookup::{lookup, Cloudtrail, MAX_SCAN_PER_CALL};
 pub use redact::{kms_cryptographic_operation, redact_request_parameters, request_parameters_of};
-pub use journal::{recover as recover_journal, JournalConfig, JOURNAL_DIR, JOURNAL_FORMAT};
 pub use writer::{AuditWriter, WriterConfig};
 
 #[cfg(test)]

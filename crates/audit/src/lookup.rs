@@ -8,8 +8,10 @@
 
 use crate::error::AuditError;
 use crate::event::Event;
+use crate::log::{
+    decode_log, index_prefix, inverted, parse_index_value, Stored, INDEX_TABLE, LOG_TABLE,
+};
 use crate::writer::AuditWriter;
-use crate::log::{decode_log, index_prefix, inverted, parse_index_value, Stored, INDEX_TABLE, LOG_TABLE};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use kmsnap_api::gen::cloudtrail::{
@@ -185,11 +187,10 @@ pub fn lookup(
                 break 'outer;
             }
             scanned += 1;
-            let (seq, at) =
-                parse_index_value(&rec.value).ok_or_else(|| AuditError::Corrupt {
-                    seq: 0,
-                    detail: "index entry is not a sequence number".into(),
-                })?;
+            let (seq, at) = parse_index_value(&rec.value).ok_or_else(|| AuditError::Corrupt {
+                seq: 0,
+                detail: "index entry is not a sequence number".into(),
+            })?;
             // Consecutive rows of one account mostly fall in the same pack: read each once.
             if held.as_ref().is_none_or(|(k, _)| *k != at) {
                 let Some(log) = txn.get(LOG_TABLE, &at.to_be_bytes())? else {

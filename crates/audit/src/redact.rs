@@ -239,7 +239,9 @@ pub fn request_parameters_of<T: Serialize + ?Sized>(service: &str, op: &str, req
             !is_denied(name)
         }
     };
-    let kept = request.serialize(Members { keep: &keep }).unwrap_or(Value::Null);
+    let kept = request
+        .serialize(Members { keep: &keep })
+        .unwrap_or(Value::Null);
     redact_request_parameters(service, op, kept)
 }
 
@@ -414,9 +416,14 @@ impl<'k> Serializer for Members<'k> {
 }
 
 impl Kept<'_> {
-    fn member<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), serde_json::Error> {
+    fn member<T: Serialize + ?Sized>(
+        &mut self,
+        name: &str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
         if (self.keep)(name) {
-            self.out.insert(name.to_owned(), serde_json::to_value(value)?);
+            self.out
+                .insert(name.to_owned(), serde_json::to_value(value)?);
         }
         Ok(())
     }
@@ -451,7 +458,10 @@ impl SerializeMap for Kept<'_> {
         Ok(())
     }
 
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+    fn serialize_value<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
         match self.next_key.take() {
             Some(name) => self.member(&name, value),
             None => Ok(()),

@@ -355,7 +355,10 @@ struct TypedEncrypt {
     encryption_context: std::collections::BTreeMap<&'static str, &'static str>,
     #[serde(rename = "GrantTokens")]
     grant_tokens: MustNotSerialize,
-    #[serde(rename = "EncryptionAlgorithm", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "EncryptionAlgorithm",
+        skip_serializing_if = "Option::is_none"
+    )]
     encryption_algorithm: Option<&'static str>,
 }
 
@@ -375,7 +378,10 @@ fn typed_requests_are_filtered_before_serialisation() {
     );
     // The same as the value-based redaction of the same request.
     let as_value = json!({"KeyId": "alias/a", "Plaintext": "x", "EncryptionContext": {"Dept": "A"}, "GrantTokens": ["t"]});
-    assert_eq!(typed, redact_request_parameters("kms", "Encrypt", as_value.clone()));
+    assert_eq!(
+        typed,
+        redact_request_parameters("kms", "Encrypt", as_value.clone())
+    );
     assert_eq!(request_parameters_of("kms", "Encrypt", &as_value), typed);
     // Other services: the denylist, also before serialisation; nested members are cleaned too.
     #[derive(serde::Serialize)]
@@ -387,14 +393,24 @@ fn typed_requests_are_filtered_before_serialisation() {
         #[serde(rename = "Nested")]
         nested: Value,
     }
-    let put = Put { snapshot_id: "snap-1", block_data: MustNotSerialize, nested: json!({"Password": "p", "Size": 1}) };
+    let put = Put {
+        snapshot_id: "snap-1",
+        block_data: MustNotSerialize,
+        nested: json!({"Password": "p", "Size": 1}),
+    };
     assert_eq!(
         request_parameters_of("ebs", "PutSnapshotBlock", &put),
         json!({"snapshotId": "snap-1", "nested": {"size": 1}})
     );
     // Not a structure: nothing is logged.
-    assert_eq!(request_parameters_of("kms", "Encrypt", &"text"), Value::Null);
-    assert_eq!(request_parameters_of("kms", "Encrypt", &vec![1, 2]), Value::Null);
+    assert_eq!(
+        request_parameters_of("kms", "Encrypt", &"text"),
+        Value::Null
+    );
+    assert_eq!(
+        request_parameters_of("kms", "Encrypt", &vec![1, 2]),
+        Value::Null
+    );
     assert_eq!(request_parameters_of("kms", "Encrypt", &()), Value::Null);
 }
 
@@ -417,7 +433,10 @@ fn typed_responses_of_crypto_operations_are_never_serialised() {
     let e = Event::api_call(&ctx, "kms.amazonaws.com", "CreateGrant", false).with_response_of(
         "kms",
         "CreateGrant",
-        &Grant { grant_id: "g1", grant_token: MustNotSerialize },
+        &Grant {
+            grant_id: "g1",
+            grant_token: MustNotSerialize,
+        },
     );
     assert_eq!(e.response_elements, json!({"grantId": "g1"}));
     let e = Event::api_call(&ctx, "kms.amazonaws.com", "DisableKey", false).with_response_of(
@@ -437,7 +456,14 @@ fn service_event_details_are_kept_and_optional() {
     assert_eq!(v["serviceEventDetails"]["rotationType"], "AUTOMATIC");
     let back: Event = serde_json::from_value(v).unwrap();
     assert_eq!(back, e);
-    let plain = serde_json::to_value(Event::service_event(A, REGION, "kms.amazonaws.com", "DeleteKey", t(0))).unwrap();
+    let plain = serde_json::to_value(Event::service_event(
+        A,
+        REGION,
+        "kms.amazonaws.com",
+        "DeleteKey",
+        t(0),
+    ))
+    .unwrap();
     assert!(plain.get("serviceEventDetails").is_none());
 }
 

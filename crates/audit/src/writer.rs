@@ -273,8 +273,7 @@ impl Pace {
     fn resumed_at(&self, now: u64, acked: u64) {
         let d = now.saturating_sub(acked);
         let old = self.delay.load(Ordering::Relaxed);
-        self.delay
-            .store(old - old / 16 + d / 16, Ordering::Relaxed);
+        self.delay.store(old - old / 16 + d / 16, Ordering::Relaxed);
         self.reported.store(now, Ordering::Relaxed);
     }
 
@@ -575,11 +574,7 @@ impl AuditWriter {
             }
             q.urgent = true;
             self.shared.work.notify_one();
-            q = self
-                .shared
-                .progress
-                .wait(q)
-                .map_err(|_| poisoned())?;
+            q = self.shared.progress.wait(q).map_err(|_| poisoned())?;
         }
         Ok(())
     }
@@ -613,10 +608,7 @@ impl AuditWriter {
     /// the journal (before the store, so a crash in between cannot bring old records back),
     /// then runs `wipe` (which empties the store). Submissions made meanwhile wait and land
     /// after it.
-    pub fn reset(
-        &self,
-        wipe: impl FnOnce() -> Result<(), StoreError>,
-    ) -> Result<(), AuditError> {
+    pub fn reset(&self, wipe: impl FnOnce() -> Result<(), StoreError>) -> Result<(), AuditError> {
         let mut journal = match &self.shared.journal {
             Some(j) => Some(lock(j)?),
             None => None,
@@ -876,14 +868,13 @@ fn report(msg: &str) {
     tracing::error!(error = msg, "audit writer");
 }
 
-
-
-
 /// The mover: takes queued records in large batches into the log.
 fn mover_loop(shared: &Shared) {
     let mut retry_at: Option<Instant> = None;
     loop {
-        let Ok(mut q) = shared.queue.lock() else { return };
+        let Ok(mut q) = shared.queue.lock() else {
+            return;
+        };
         // Wait for work: records, then the linger (cut short by a flush or a full batch).
         let mut since: Option<Instant> = None;
         loop {
@@ -938,7 +929,9 @@ fn mover_loop(shared: &Shared) {
         q.records -= n;
         drop(q);
 
-        let Ok(moving) = shared.moving.lock() else { return };
+        let Ok(moving) = shared.moving.lock() else {
+            return;
+        };
         let Ok(q) = shared.queue.lock() else { return };
         if q.epoch != epoch {
             // A reset dropped these while they waited.
@@ -964,7 +957,9 @@ fn mover_loop(shared: &Shared) {
         });
         drop(moving);
 
-        let Ok(mut q) = shared.queue.lock() else { return };
+        let Ok(mut q) = shared.queue.lock() else {
+            return;
+        };
         match result {
             Ok(()) => {
                 retry_at = None;
@@ -1079,7 +1074,10 @@ mod tests {
         }
         assert_eq!(pace.linger_at(now, max), max);
         let half = pace.linger_at(now, Duration::from_secs(1));
-        assert!(half > Duration::from_micros(900) && half <= Duration::from_millis(1), "{half:?}");
+        assert!(
+            half > Duration::from_micros(900) && half <= Duration::from_millis(1),
+            "{half:?}"
+        );
         assert_eq!(pace.linger_at(now, Duration::ZERO), Duration::ZERO);
         // A quiet spell makes the measurement stale.
         let later = now + u64::try_from(PACE_STALE.as_nanos()).unwrap() + 1;

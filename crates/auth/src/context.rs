@@ -25,6 +25,9 @@ pub struct RequestContext {
 impl RequestContext {
     /// The same caller, acting through `service` (e.g. `ec2.amazonaws.com`).
     pub fn via(&self, service: &str) -> RequestContext {
-        RequestContext { via_service: Some(service.to_owned()), ..self.clone() }
+        RequestContext {
+            via_service: Some(service.to_owned()),
+            ..self.clone()
+        }
     }
 }

@@ -22,7 +22,10 @@ pub fn sigv4_parse_and_verify(data: &[u8]) {
     let mut headers = HeaderMap::new();
     for line in lines {
         if let Some((k, v)) = line.split_once(':') {
-            if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.trim()), HeaderValue::try_from(v.trim())) {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::try_from(k.trim()),
+                HeaderValue::try_from(v.trim()),
+            ) {
                 headers.append(k, v);
             }
         }

@@ -500,7 +500,13 @@ mod tests {
             for akid in ["AKIAROOT", "333333333333"] {
                 let caller = k.resolve(akid, None, now).unwrap().principal;
                 assert!(caller.is_root());
-                let e = k.assume_role(&caller, &crate::ops::assume_role::AssumeRoleParams::new(role, "sess"), now).unwrap_err();
+                let e = k
+                    .assume_role(
+                        &caller,
+                        &crate::ops::assume_role::AssumeRoleParams::new(role, "sess"),
+                        now,
+                    )
+                    .unwrap_err();
                 assert_eq!((e.code.as_ref(), e.status), ("AccessDenied", 403), "{akid}");
                 assert_eq!(e.message, "Roles may not be assumed by root accounts.");
             }
@@ -510,7 +516,12 @@ mod tests {
         for akid in ["test", "111111111111"] {
             let caller = k.resolve(akid, None, now).unwrap().principal;
             assert!(
-                k.assume_role(&caller, &crate::ops::assume_role::AssumeRoleParams::new(role, "sess"), now).is_ok(),
+                k.assume_role(
+                    &caller,
+                    &crate::ops::assume_role::AssumeRoleParams::new(role, "sess"),
+                    now
+                )
+                .is_ok(),
                 "{akid}"
             );
         }

@@ -6,5 +6,5 @@ mod reference;
 mod security_regressions;
 mod sigv4_vectors;
 mod skew_and_scope;
-mod unsigned_headers;
 mod sts;
+mod unsigned_headers;

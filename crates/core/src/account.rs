@@ -3,7 +3,9 @@
 use std::fmt;
 
 /// A 12-digit AWS account id. Construction validates the form, so holders never re-check it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct AccountId([u8; 12]);
 
@@ -74,7 +76,10 @@ mod tests {
 
     #[test]
     fn parses_twelve_digits_only() {
-        assert_eq!(AccountId::parse("111111111111").unwrap().as_str(), "111111111111");
+        assert_eq!(
+            AccountId::parse("111111111111").unwrap().as_str(),
+            "111111111111"
+        );
         assert!(AccountId::parse("11111111111").is_err());
         assert!(AccountId::parse("1111111111111").is_err());
         assert!(AccountId::parse("11111111111a").is_err());

@@ -19,14 +19,22 @@ pub struct InvalidArn;
 impl Arn {
     pub fn parse(s: &str) -> Result<Self, InvalidArn> {
         let mut parts = s.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        let (
+            Some("arn"),
+            Some(partition),
+            Some(service),
+            Some(region),
+            Some(account),
+            Some(resource),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
+        )
+        else {
             return Err(InvalidArn);
         };
         if partition.is_empty() || service.is_empty() || resource.is_empty() {

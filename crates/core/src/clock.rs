@@ -28,7 +28,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(offset_ms: i64) -> Self {
-        ManualClock { offset_ms: AtomicI64::new(offset_ms.max(0)) }
+        ManualClock {
+            offset_ms: AtomicI64::new(offset_ms.max(0)),
+        }
     }
 
     /// Move time forward; negative amounts are ignored so that time never runs backwards.

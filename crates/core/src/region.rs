@@ -105,7 +105,10 @@ mod tests {
 
     #[test]
     fn parses_known_and_refuses_unknown() {
-        assert_eq!(Region::parse("ap-northeast-1").unwrap().as_str(), "ap-northeast-1");
+        assert_eq!(
+            Region::parse("ap-northeast-1").unwrap().as_str(),
+            "ap-northeast-1"
+        );
         assert!(Region::parse("xx-nowhere-1").is_err());
         assert!(Region::parse("").is_err());
     }

@@ -51,7 +51,9 @@ impl RootKey {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"kmsnap-root-key");
         let prk = salt.extract(&self.0);
         let info = [purpose];
-        let okm = prk.expand(&info, hkdf::HKDF_SHA256).map_err(|_| RootKeyError::Derivation)?;
+        let okm = prk
+            .expand(&info, hkdf::HKDF_SHA256)
+            .map_err(|_| RootKeyError::Derivation)?;
         let mut out = [0u8; 32];
         okm.fill(&mut out).map_err(|_| RootKeyError::Derivation)?;
         Ok(SubKey(out))
@@ -94,7 +96,10 @@ mod tests {
         let r = RootKey::generate().unwrap();
         let h = r.to_hex();
         let r2 = RootKey::from_hex(&h).unwrap();
-        assert_eq!(r.derive(b"x").unwrap().expose(), r2.derive(b"x").unwrap().expose());
+        assert_eq!(
+            r.derive(b"x").unwrap().expose(),
+            r2.derive(b"x").unwrap().expose()
+        );
         assert!(!format!("{r:?}").contains(&h[..8]));
         assert!(RootKey::from_hex("abc").is_err());
     }

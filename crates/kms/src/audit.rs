@@ -51,11 +51,16 @@ const SERVICE: &str = "kms";
 /// their own, so a lone call is never delayed. (The server's writer is the audit journal's,
 /// passed to [`Kms::with_audit`].)
 pub fn writer_config() -> WriterConfig {
-    WriterConfig { max_batch: 4096, linger: std::time::Duration::ZERO }
+    WriterConfig {
+        max_batch: 4096,
+        linger: std::time::Duration::ZERO,
+    }
 }
 
 /// Starts the direct-mode writer of [`Kms::new`].
-pub(crate) fn start_writer(meta: std::sync::Arc<dyn kmsnap_store::MetaStore>) -> Result<AuditWriter, KmsError> {
+pub(crate) fn start_writer(
+    meta: std::sync::Arc<dyn kmsnap_store::MetaStore>,
+) -> Result<AuditWriter, KmsError> {
     AuditWriter::with_config(meta, writer_config()).map_err(|e| {
         tracing::error!(error = %e, "cannot start the KMS audit writer");
         KmsError::Internal("audit writer")
@@ -65,7 +70,10 @@ pub(crate) fn start_writer(meta: std::sync::Arc<dyn kmsnap_store::MetaStore>) ->
 /// CloudTrail's `readOnly` for a KMS operation: metadata reads (`Describe*`, `Get*`, `List*`)
 /// and the cryptographic operations, which change nothing.
 pub fn is_read_only(op: &str) -> bool {
-    op.starts_with("Describe") || op.starts_with("Get") || op.starts_with("List") || kmsnap_audit::kms_cryptographic_operation(op)
+    op.starts_with("Describe")
+        || op.starts_with("Get")
+        || op.starts_with("List")
+        || kmsnap_audit::kms_cryptographic_operation(op)
 }
 
 /// CloudTrail's `errorCode` for a KMS error code: the exception name, except that a denial is
@@ -172,7 +180,14 @@ struct Entered {
 
 impl Entered {
     fn enter(event: Event) -> Self {
-        SCOPES.with_borrow_mut(|s| s.push(Scope { event: Some(event), recorded: false, response_noted: false, suspended: 0 }));
+        SCOPES.with_borrow_mut(|s| {
+            s.push(Scope {
+                event: Some(event),
+                recorded: false,
+                response_noted: false,
+                suspended: 0,
+            })
+        });
         Entered { left: false }
     }
 
@@ -203,8 +218,12 @@ pub(crate) fn service_event(
     details: Option<serde_json::Value>,
 ) -> Result<(), KmsError> {
     let mut parts = key_arn.split(':');
-    let (region, account) = (parts.nth(3).unwrap_or_default(), parts.next().unwrap_or_default());
-    let mut event = Event::service_event(account, region, EVENT_SOURCE, name, now).with_kms_key(key_arn);
+    let (region, account) = (
+        parts.nth(3).unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let mut event =
+        Event::service_event(account, region, EVENT_SOURCE, name, now).with_kms_key(key_arn);
     if let Some(d) = details {
         event = event.with_service_event_details(d);
     }
@@ -229,7 +248,8 @@ impl Kms {
         input: I,
         f: OpFn<I, O>,
     ) -> (Result<O, KmsError>, Option<Event>) {
-        let event = Event::api_call(ctx, EVENT_SOURCE, op, is_read_only(op)).with_request_of(SERVICE, op, &input);
+        let event = Event::api_call(ctx, EVENT_SOURCE, op, is_read_only(op))
+            .with_request_of(SERVICE, op, &input);
         let entered = Entered::enter(event);
         let result = f(self, ctx, input);
         let Some(scope) = entered.leave() else {
@@ -243,7 +263,9 @@ impl Kms {
             }
             return (result, None);
         }
-        let Some(mut event) = scope.event else { return (result, None) };
+        let Some(mut event) = scope.event else {
+            return (result, None);
+        };
         match &result {
             Ok(out) if !scope.response_noted => event = event.with_response_of(SERVICE, op, out),
             Ok(_) => {}
@@ -258,14 +280,23 @@ impl Kms {
 
     /// One audited call for async callers (the `KmsHandler` methods): the answer waits for the
     /// record's batch to be durable.
-    pub(crate) async fn call<I, O>(&self, ctx: &RequestContext, op: &'static str, input: I, f: OpFn<I, O>) -> Result<O, KmsError>
+    pub(crate) async fn call<I, O>(
+        &self,
+        ctx: &RequestContext,
+        op: &'static str,
+        input: I,
+        f: OpFn<I, O>,
+    ) -> Result<O, KmsError>
     where
         I: Serialize + Send,
         O: Serialize + Send,
     {
         let (result, pending) = self.scoped(ctx, op, input, f);
         if let Some(event) = pending {
-            self.audit.submit_event(&event).await.map_err(|e| audit_failed(op, &e))?;
+            self.audit
+                .submit_event(&event)
+                .await
+                .map_err(|e| audit_failed(op, &e))?;
         }
         result
     }

@@ -44,7 +44,10 @@ use crate::grants::{self, GrantRecord};
 use crate::store::LoadedKey;
 use crate::Kms;
 use kmsnap_auth::{PrincipalKind as AuthKind, RequestContext};
-use kmsnap_policy::{ConditionContext, ContextValue, Decision, DecisionEffect, PolicyKind, PolicySource, PrincipalInfo, PrincipalKind, PrincipalMatch, Request};
+use kmsnap_policy::{
+    ConditionContext, ContextValue, Decision, DecisionEffect, PolicyKind, PolicySource,
+    PrincipalInfo, PrincipalKind, PrincipalMatch, Request,
+};
 use std::collections::BTreeMap;
 
 /// What is being asked of a key, beyond who asks (the request context).
@@ -79,7 +82,10 @@ pub struct GrantAsk<'a> {
 
 impl<'a> Ask<'a> {
     pub fn action(action: &'a str) -> Self {
-        Ask { action, ..Default::default() }
+        Ask {
+            action,
+            ..Default::default()
+        }
     }
 }
 
@@ -93,9 +99,15 @@ pub fn principal_info_of(p: &kmsnap_auth::Principal) -> PrincipalInfo {
     let kind = match &p.kind {
         AuthKind::Root => PrincipalKind::Root,
         AuthKind::User { .. } => PrincipalKind::User,
-        AuthKind::AssumedRole { role_arn, .. } => PrincipalKind::AssumedRole { role_arn: role_arn.clone() },
+        AuthKind::AssumedRole { role_arn, .. } => PrincipalKind::AssumedRole {
+            role_arn: role_arn.clone(),
+        },
     };
-    PrincipalInfo { arn: p.arn.clone(), account: p.account.as_str().to_owned(), kind }
+    PrincipalInfo {
+        arn: p.arn.clone(),
+        account: p.account.as_str().to_owned(),
+        kind,
+    }
 }
 
 /// The global condition keys of a caller (`aws:PrincipalArn` of a role session is its
@@ -132,10 +144,16 @@ pub fn request_context(ctx: &RequestContext) -> ConditionContext {
     let mut c = principal_context(&ctx.principal);
     c.insert("aws:SourceIp", ctx.source_ip.to_string());
     c.insert("aws:CurrentTime", ContextValue::Date(ctx.now));
-    c.insert("aws:EpochTime", ContextValue::Number(ctx.now.timestamp() as f64));
+    c.insert(
+        "aws:EpochTime",
+        ContextValue::Number(ctx.now.timestamp() as f64),
+    );
     c.insert("aws:SecureTransport", ContextValue::Bool(false));
     c.insert("aws:RequestedRegion", ctx.region.as_str());
-    c.insert("aws:ViaAWSService", ContextValue::Bool(ctx.via_service.is_some()));
+    c.insert(
+        "aws:ViaAWSService",
+        ContextValue::Bool(ctx.via_service.is_some()),
+    );
     if !ctx.user_agent.is_empty() {
         c.insert("aws:UserAgent", ctx.user_agent.as_str());
     }
@@ -154,10 +172,16 @@ fn via_service(ctx: &RequestContext, region: &str) -> Option<String> {
 
 /// The condition keys KMS supplies for a request on `key` (or on no key: account-level
 /// actions such as CreateKey).
-fn condition_context(ctx: &RequestContext, key: Option<&LoadedKey>, ask: &Ask<'_>) -> ConditionContext {
+fn condition_context(
+    ctx: &RequestContext,
+    key: Option<&LoadedKey>,
+    ask: &Ask<'_>,
+) -> ConditionContext {
     let mut c = request_context(ctx);
     c.insert("kms:CallerAccount", ctx.principal.account.as_str());
-    let region = key.map(|k| k.record.region.as_str()).unwrap_or(ctx.region.as_str());
+    let region = key
+        .map(|k| k.record.region.as_str())
+        .unwrap_or(ctx.region.as_str());
     if let Some(v) = via_service(ctx, region) {
         c.insert("kms:ViaService", v);
     }
@@ -184,14 +208,20 @@ fn condition_context(ctx: &RequestContext, key: Option<&LoadedKey>, ask: &Ask<'_
         c.insert("kms:RequestAlias", alias);
     }
     if let Some(g) = &ask.grant {
-        c.insert("kms:GrantOperations", ContextValue::List(g.operations.to_vec()));
+        c.insert(
+            "kms:GrantOperations",
+            ContextValue::List(g.operations.to_vec()),
+        );
         c.insert("kms:GranteePrincipal", g.grantee);
         if let Some(r) = g.retiring {
             c.insert("kms:RetiringPrincipal", r);
         }
     }
     if matches!(ask.action, "CreateGrant" | "ListGrants" | "RevokeGrant") {
-        c.insert("kms:GrantIsForAWSResource", ContextValue::Bool(ctx.via_service.is_some()));
+        c.insert(
+            "kms:GrantIsForAWSResource",
+            ContextValue::Bool(ctx.via_service.is_some()),
+        );
     }
     c
 }
@@ -213,7 +243,10 @@ fn key_grants(kms: &Kms, key: &LoadedKey) -> Result<Arc<Vec<GrantRecord>>, KmsEr
         return Ok(g.clone());
     }
     let r = &key.record;
-    let loaded = Arc::new(kms.store.read(|txn| grants::read_for_key(txn, r.account, r.region, &r.key_id))?);
+    let loaded = Arc::new(
+        kms.store
+            .read(|txn| grants::read_for_key(txn, r.account, r.region, &r.key_id))?,
+    );
     Ok(key.grants.get_or_init(|| loaded).clone())
 }
 
@@ -231,7 +264,9 @@ pub fn session_policies(p: &kmsnap_auth::Principal) -> Option<Vec<Policy>> {
     if let Some(doc) = &sp.inline {
         match Policy::parse(doc, PolicyKind::Identity) {
             Ok(policy) => out.push(policy),
-            Err(e) => tracing::error!(principal = %p.arn, error = %e, "session policy does not parse; it allows nothing"),
+            Err(e) => {
+                tracing::error!(principal = %p.arn, error = %e, "session policy does not parse; it allows nothing")
+            }
         }
     }
     Some(out)
@@ -240,7 +275,10 @@ pub fn session_policies(p: &kmsnap_auth::Principal) -> Option<Vec<Policy>> {
 /// How the session policies of `p` answer `req`; `None` when `p` has none.
 pub fn session_decision(p: &kmsnap_auth::Principal, req: &Request<'_>) -> Option<Decision> {
     let policies = session_policies(p)?;
-    let refs: Vec<(&Policy, PolicySource)> = policies.iter().map(|p| (p, PolicySource::Session)).collect();
+    let refs: Vec<(&Policy, PolicySource)> = policies
+        .iter()
+        .map(|p| (p, PolicySource::Session))
+        .collect();
     Some(kmsnap_policy::evaluate(&refs, req))
 }
 
@@ -256,14 +294,20 @@ pub fn session_admits(session: Option<&Decision>, matched: Option<PrincipalMatch
 
 /// The AccessDenied message of a request the session policies did not allow.
 pub fn session_denied_message(session: &Decision, req: &Request<'_>) -> String {
-    session.access_denied_message(req, PolicySource::Session).unwrap_or_default()
+    session
+        .access_denied_message(req, PolicySource::Session)
+        .unwrap_or_default()
 }
 
 fn identity_policies(kms: &Kms, ctx: &RequestContext) -> Result<Vec<Arc<Policy>>, KmsError> {
     if matches!(ctx.principal.kind, AuthKind::Root) {
         return Ok(Vec::new());
     }
-    let source = kms.identity.read().map_err(|_| KmsError::Internal("identity source lock"))?.clone();
+    let source = kms
+        .identity
+        .read()
+        .map_err(|_| KmsError::Internal("identity source lock"))?
+        .clone();
     source.policies_for(&ctx.principal).map_err(|e| {
         tracing::error!(principal = %ctx.principal.arn, error = %e, "identity policies unavailable");
         KmsError::Internal("identity policies")
@@ -291,10 +335,20 @@ impl IdentityAnswer {
 /// and its session policies (`session`, from [`session_decision`]). An explicit deny in either
 /// denies; otherwise both must allow (the intersection AWS documents in "Policy evaluation
 /// logic"), and a denial names the policy type that did not allow.
-pub fn identity_side(policies: &[Arc<Policy>], session: Option<&Decision>, req: &Request<'_>) -> IdentityAnswer {
-    let refs: Vec<(&Policy, PolicySource)> = policies.iter().map(|p| (p.as_ref(), PolicySource::IdentityBased)).collect();
+pub fn identity_side(
+    policies: &[Arc<Policy>],
+    session: Option<&Decision>,
+    req: &Request<'_>,
+) -> IdentityAnswer {
+    let refs: Vec<(&Policy, PolicySource)> = policies
+        .iter()
+        .map(|p| (p.as_ref(), PolicySource::IdentityBased))
+        .collect();
     let d = kmsnap_policy::evaluate(&refs, req);
-    let identity_msg = || d.access_denied_message(req, PolicySource::IdentityBased).unwrap_or_default();
+    let identity_msg = || {
+        d.access_denied_message(req, PolicySource::IdentityBased)
+            .unwrap_or_default()
+    };
     if d.effect == DecisionEffect::ExplicitDeny {
         return IdentityAnswer::ExplicitDeny(identity_msg());
     }
@@ -310,7 +364,12 @@ pub fn identity_side(policies: &[Arc<Policy>], session: Option<&Decision>, req: 
     }
 }
 
-fn identity_answer(kms: &Kms, ctx: &RequestContext, req: &Request<'_>, session: Option<&Decision>) -> Result<IdentityAnswer, KmsError> {
+fn identity_answer(
+    kms: &Kms,
+    ctx: &RequestContext,
+    req: &Request<'_>,
+    session: Option<&Decision>,
+) -> Result<IdentityAnswer, KmsError> {
     if matches!(ctx.principal.kind, AuthKind::Root) {
         return Ok(IdentityAnswer::Root);
     }
@@ -320,16 +379,30 @@ fn identity_answer(kms: &Kms, ctx: &RequestContext, req: &Request<'_>, session: 
 
 /// Authorizes `ask` on `key` for the caller of `ctx` (docs/kms.md §7 "Policy evaluation
 /// summary"). `Err(AccessDenied)` carries AWS's message.
-pub fn authorize(kms: &Kms, ctx: &RequestContext, key: &LoadedKey, ask: &Ask<'_>) -> Result<(), KmsError> {
+pub fn authorize(
+    kms: &Kms,
+    ctx: &RequestContext,
+    key: &LoadedKey,
+    ask: &Ask<'_>,
+) -> Result<(), KmsError> {
     grants::check_tokens(ask.grant_tokens)?;
     let arn = key.record.arn();
     let action = format!("kms:{}", ask.action);
-    let req = Request { principal: principal_info(ctx), action: &action, resource: &arn, context: condition_context(ctx, Some(key), ask) };
+    let req = Request {
+        principal: principal_info(ctx),
+        action: &action,
+        resource: &arn,
+        context: condition_context(ctx, Some(key), ask),
+    };
     let same_account = ctx.principal.account == key.record.account;
 
     let kp = match key_policy(key) {
         Some(p) => p.evaluate(&req),
-        None => kmsnap_policy::Decision { effect: DecisionEffect::ImplicitDeny, statement: None, principal_match: None },
+        None => kmsnap_policy::Decision {
+            effect: DecisionEffect::ImplicitDeny,
+            statement: None,
+            principal_match: None,
+        },
     };
     if kp.effect == DecisionEffect::ExplicitDeny {
         return Err(denied(&kp, &req, PolicySource::ResourceBased));
@@ -341,11 +414,15 @@ pub fn authorize(kms: &Kms, ctx: &RequestContext, key: &LoadedKey, ask: &Ask<'_>
     }
     let identity_allows = identity.allows();
     if kp.effect == DecisionEffect::Allow {
-        let delegation = kp.principal_match.is_some_and(|m| m.is_account_delegation());
+        let delegation = kp
+            .principal_match
+            .is_some_and(|m| m.is_account_delegation());
         // Within the account a statement naming the principal (or everyone) suffices, within
         // what session policies leave; the root statement delegates to IAM. Across accounts
         // both sides must allow.
-        if (same_account && !delegation && session_admits(session.as_ref(), kp.principal_match)) || identity_allows {
+        if (same_account && !delegation && session_admits(session.as_ref(), kp.principal_match))
+            || identity_allows
+        {
             return Ok(());
         }
     }
@@ -371,7 +448,9 @@ pub fn authorize(kms: &Kms, ctx: &RequestContext, key: &LoadedKey, ask: &Ask<'_>
         }
     }
     Err(match (kp.effect, identity, &session) {
-        (DecisionEffect::Allow, _, Some(s)) if same_account && !s.is_allowed() => KmsError::AccessDenied(session_denied_message(s, &req)),
+        (DecisionEffect::Allow, _, Some(s)) if same_account && !s.is_allowed() => {
+            KmsError::AccessDenied(session_denied_message(s, &req))
+        }
         (DecisionEffect::Allow, IdentityAnswer::NoAllow(m), _) => KmsError::AccessDenied(m),
         _ => denied(&kp, &req, PolicySource::ResourceBased),
     })
@@ -388,26 +467,47 @@ pub fn authorize_account(kms: &Kms, ctx: &RequestContext, ask: &Ask<'_>) -> Resu
         return Ok(());
     }
     let action = format!("kms:{}", ask.action);
-    let req = Request { principal: principal_info(ctx), action: &action, resource: "*", context: condition_context(ctx, None, ask) };
+    let req = Request {
+        principal: principal_info(ctx),
+        action: &action,
+        resource: "*",
+        context: condition_context(ctx, None, ask),
+    };
     let session = session_decision(&ctx.principal, &req);
     match identity_answer(kms, ctx, &req, session.as_ref())? {
         IdentityAnswer::Root | IdentityAnswer::Allow => Ok(()),
-        IdentityAnswer::ExplicitDeny(m) | IdentityAnswer::NoAllow(m) => Err(KmsError::AccessDenied(m)),
+        IdentityAnswer::ExplicitDeny(m) | IdentityAnswer::NoAllow(m) => {
+            Err(KmsError::AccessDenied(m))
+        }
     }
 }
 
 /// Whether `policy` (a key policy not yet stored) would let the caller perform `action` on
 /// the key `key_arn` — the lockout safety check. Grants are not consulted.
-pub fn policy_allows_caller(kms: &Kms, ctx: &RequestContext, policy: &Policy, key_arn: &str, action: &str) -> Result<bool, KmsError> {
+pub fn policy_allows_caller(
+    kms: &Kms,
+    ctx: &RequestContext,
+    policy: &Policy,
+    key_arn: &str,
+    action: &str,
+) -> Result<bool, KmsError> {
     let action = format!("kms:{action}");
-    let req = Request { principal: principal_info(ctx), action: &action, resource: key_arn, context: condition_context(ctx, None, &Ask::default()) };
+    let req = Request {
+        principal: principal_info(ctx),
+        action: &action,
+        resource: key_arn,
+        context: condition_context(ctx, None, &Ask::default()),
+    };
     let d = policy.evaluate(&req);
     if d.effect != DecisionEffect::Allow {
         return Ok(false);
     }
     let delegation = d.principal_match.is_some_and(|m| m.is_account_delegation());
     let session = session_decision(&ctx.principal, &req);
-    if session.as_ref().is_some_and(|s| s.effect == DecisionEffect::ExplicitDeny) {
+    if session
+        .as_ref()
+        .is_some_and(|s| s.effect == DecisionEffect::ExplicitDeny)
+    {
         return Ok(false);
     }
     Ok(if delegation {
@@ -420,9 +520,19 @@ pub fn policy_allows_caller(kms: &Kms, ctx: &RequestContext, policy: &Policy, ke
 /// Whether the caller's identity policies (or being the account root) allow `action` on
 /// `resource` — for decisions KMS makes without a key policy (RetireGrant by the issuing
 /// account).
-pub fn identity_allows(kms: &Kms, ctx: &RequestContext, action: &str, resource: &str) -> Result<bool, KmsError> {
+pub fn identity_allows(
+    kms: &Kms,
+    ctx: &RequestContext,
+    action: &str,
+    resource: &str,
+) -> Result<bool, KmsError> {
     let action = format!("kms:{action}");
-    let req = Request { principal: principal_info(ctx), action: &action, resource, context: condition_context(ctx, None, &Ask::default()) };
+    let req = Request {
+        principal: principal_info(ctx),
+        action: &action,
+        resource,
+        context: condition_context(ctx, None, &Ask::default()),
+    };
     let session = session_decision(&ctx.principal, &req);
     Ok(identity_answer(kms, ctx, &req, session.as_ref())?.allows())
 }

@@ -39,21 +39,41 @@ fn user(ctx: &RequestContext, name: &str) -> RequestContext {
 }
 
 fn identity(actions: &str) -> Arc<Policy> {
-    let doc = format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#);
+    let doc = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#
+    );
     Arc::new(Policy::parse(&doc, PolicyKind::Identity).unwrap())
 }
 
-fn create(t: &TestKms, ctx: &RequestContext, policy: Option<&str>, bypass: bool) -> Result<String, KmsError> {
+fn create(
+    t: &TestKms,
+    ctx: &RequestContext,
+    policy: Option<&str>,
+    bypass: bool,
+) -> Result<String, KmsError> {
     let r = keys::create_key(
         &t.kms,
         ctx,
-        api::CreateKeyRequest { policy: policy.map(str::to_owned), bypass_policy_lockout_safety_check: bypass.then_some(true), ..Default::default() },
+        api::CreateKeyRequest {
+            policy: policy.map(str::to_owned),
+            bypass_policy_lockout_safety_check: bypass.then_some(true),
+            ..Default::default()
+        },
     )?;
     Ok(r.key_metadata.unwrap().arn.unwrap())
 }
 
-fn encrypt(t: &TestKms, ctx: &RequestContext, key: &str, ec: &[(&str, &str)], tokens: &[String]) -> Result<Vec<u8>, KmsError> {
-    let ec: BTreeMap<String, String> = ec.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+fn encrypt(
+    t: &TestKms,
+    ctx: &RequestContext,
+    key: &str,
+    ec: &[(&str, &str)],
+    tokens: &[String],
+) -> Result<Vec<u8>, KmsError> {
+    let ec: BTreeMap<String, String> = ec
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let r = crypto::encrypt(
         &t.kms,
         ctx,
@@ -68,8 +88,17 @@ fn encrypt(t: &TestKms, ctx: &RequestContext, key: &str, ec: &[(&str, &str)], to
     Ok(r.ciphertext_blob.unwrap().0)
 }
 
-fn decrypt(t: &TestKms, ctx: &RequestContext, blob: &[u8], ec: &[(&str, &str)], tokens: &[String]) -> Result<(), KmsError> {
-    let ec: BTreeMap<String, String> = ec.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+fn decrypt(
+    t: &TestKms,
+    ctx: &RequestContext,
+    blob: &[u8],
+    ec: &[(&str, &str)],
+    tokens: &[String],
+) -> Result<(), KmsError> {
+    let ec: BTreeMap<String, String> = ec
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     crypto::decrypt(
         &t.kms,
         ctx,
@@ -103,11 +132,22 @@ fn cross_account_policy() -> String {
     )
 }
 
-fn create_grant(t: &TestKms, ctx: &RequestContext, key: &str, grantee: &str, ops: &[api::GrantOperation]) -> Result<api::CreateGrantResponse, KmsError> {
+fn create_grant(
+    t: &TestKms,
+    ctx: &RequestContext,
+    key: &str,
+    grantee: &str,
+    ops: &[api::GrantOperation],
+) -> Result<api::CreateGrantResponse, KmsError> {
     grants::create_grant(
         &t.kms,
         ctx,
-        api::CreateGrantRequest { key_id: key.into(), grantee_principal: Some(grantee.into()), operations: ops.to_vec(), ..Default::default() },
+        api::CreateGrantRequest {
+            key_id: key.into(),
+            grantee_principal: Some(grantee.into()),
+            operations: ops.to_vec(),
+            ..Default::default()
+        },
     )
 }
 
@@ -122,20 +162,54 @@ fn cross_account_needs_the_key_policy() {
         m,
         format!("User: arn:aws:iam::{OTHER}:root is not authorized to perform: kms:Encrypt on resource: {key} because no resource-based policy allows the kms:Encrypt action")
     );
-    policies::put_key_policy(&t.kms, &owner, api::PutKeyPolicyRequest { key_id: key.clone(), policy: cross_account_policy(), ..Default::default() }).unwrap();
+    policies::put_key_policy(
+        &t.kms,
+        &owner,
+        api::PutKeyPolicyRequest {
+            key_id: key.clone(),
+            policy: cross_account_policy(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let blob = encrypt(&t, &other, &key, &[], &[]).unwrap();
     decrypt(&t, &other, &blob, &[], &[]).unwrap();
     // Not a management action, and CreateGrant only for AWS resources (through a service).
-    denied(keys::disable_key(&t.kms, &other, api::DisableKeyRequest { key_id: key.clone() }));
-    denied(create_grant(&t, &other, &key, &format!("arn:aws:iam::{OTHER}:user/app"), &[api::GrantOperation::Decrypt]));
+    denied(keys::disable_key(
+        &t.kms,
+        &other,
+        api::DisableKeyRequest {
+            key_id: key.clone(),
+        },
+    ));
+    denied(create_grant(
+        &t,
+        &other,
+        &key,
+        &format!("arn:aws:iam::{OTHER}:user/app"),
+        &[api::GrantOperation::Decrypt],
+    ));
     let via = other.via("ec2.amazonaws.com");
-    create_grant(&t, &via, &key, &format!("arn:aws:iam::{OTHER}:user/app"), &[api::GrantOperation::Decrypt]).unwrap();
+    create_grant(
+        &t,
+        &via,
+        &key,
+        &format!("arn:aws:iam::{OTHER}:user/app"),
+        &[api::GrantOperation::Decrypt],
+    )
+    .unwrap();
     // An IAM user of the other account also needs its own identity policy.
     let bob = user(&other, "bob");
     let m = denied(encrypt(&t, &bob, &key, &[], &[]));
-    assert!(m.ends_with("because no identity-based policy allows the kms:Encrypt action"), "{m}");
+    assert!(
+        m.ends_with("because no identity-based policy allows the kms:Encrypt action"),
+        "{m}"
+    );
     let mut iam = FakeIam::default();
-    iam.0.insert(bob.principal.arn.clone(), vec![identity(r#""kms:Encrypt""#)]);
+    iam.0.insert(
+        bob.principal.arn.clone(),
+        vec![identity(r#""kms:Encrypt""#)],
+    );
     t.kms.set_identity_source(Arc::new(iam));
     encrypt(&t, &bob, &key, &[], &[]).unwrap();
 }
@@ -147,7 +221,10 @@ fn root_statement_delegates_to_identity_policies() {
     let key = create(&t, &owner, None, false).unwrap();
     let alice = user(&owner, "alice");
     let mut iam = FakeIam::default();
-    iam.0.insert(alice.principal.arn.clone(), vec![identity(r#"["kms:Encrypt","kms:DescribeKey"]"#)]);
+    iam.0.insert(
+        alice.principal.arn.clone(),
+        vec![identity(r#"["kms:Encrypt","kms:DescribeKey"]"#)],
+    );
     t.kms.set_identity_source(Arc::new(iam));
     let blob = encrypt(&t, &alice, &key, &[], &[]).unwrap();
     let m = denied(decrypt(&t, &alice, &blob, &[], &[]));
@@ -162,16 +239,37 @@ fn root_statement_delegates_to_identity_policies() {
         r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OWNER}:root"}},"Action":"kms:*","Resource":"*"}},
         {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OWNER}:user/alice"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#
     );
-    policies::put_key_policy(&t.kms, &owner, api::PutKeyPolicyRequest { key_id: key.clone(), policy: direct, ..Default::default() }).unwrap();
+    policies::put_key_policy(
+        &t.kms,
+        &owner,
+        api::PutKeyPolicyRequest {
+            key_id: key.clone(),
+            policy: direct,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     decrypt(&t, &alice, &blob, &[], &[]).unwrap();
     // An explicit deny wins over everything.
     let deny = format!(
         r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OWNER}:root"}},"Action":"kms:*","Resource":"*"}},
         {{"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{{"StringNotEquals":{{"kms:EncryptionContext:app":"ok"}}}}}}]}}"#
     );
-    policies::put_key_policy(&t.kms, &owner, api::PutKeyPolicyRequest { key_id: key.clone(), policy: deny, ..Default::default() }).unwrap();
+    policies::put_key_policy(
+        &t.kms,
+        &owner,
+        api::PutKeyPolicyRequest {
+            key_id: key.clone(),
+            policy: deny,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let m = denied(decrypt(&t, &owner, &blob, &[], &[]));
-    assert!(m.ends_with("with an explicit deny in a resource-based policy"), "{m}");
+    assert!(
+        m.ends_with("with an explicit deny in a resource-based policy"),
+        "{m}"
+    );
     let blob = encrypt(&t, &owner, &key, &[("app", "ok")], &[]).unwrap();
     decrypt(&t, &owner, &blob, &[("app", "ok")], &[]).unwrap();
 }
@@ -181,26 +279,55 @@ fn lockout_safety_check() {
     let t = TestKms::new().unwrap();
     let owner = t.ctx_for(OWNER, REGION).unwrap();
     let key = create(&t, &owner, None, false).unwrap();
-    let no_root = format!(r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OWNER}:user/x"}},"Action":"kms:*","Resource":"*"}}]}}"#);
+    let no_root = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OWNER}:user/x"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    );
     let put = |bypass: Option<bool>| {
         policies::put_key_policy(
             &t.kms,
             &owner,
-            api::PutKeyPolicyRequest { key_id: key.clone(), policy: no_root.clone(), bypass_policy_lockout_safety_check: bypass, ..Default::default() },
+            api::PutKeyPolicyRequest {
+                key_id: key.clone(),
+                policy: no_root.clone(),
+                bypass_policy_lockout_safety_check: bypass,
+                ..Default::default()
+            },
         )
     };
     assert_eq!(
         put(None).unwrap_err(),
-        KmsError::MalformedPolicy("The new key policy will not allow you to update the key policy in the future.".into())
+        KmsError::MalformedPolicy(
+            "The new key policy will not allow you to update the key policy in the future.".into()
+        )
     );
-    assert!(matches!(create(&t, &owner, Some(&no_root), false), Err(KmsError::MalformedPolicy(_))));
+    assert!(matches!(
+        create(&t, &owner, Some(&no_root), false),
+        Err(KmsError::MalformedPolicy(_))
+    ));
     put(Some(true)).unwrap();
     // Locked out: even the root.
-    denied(keys::describe_key(&t.kms, &owner, api::DescribeKeyRequest { key_id: key.clone(), ..Default::default() }));
+    denied(keys::describe_key(
+        &t.kms,
+        &owner,
+        api::DescribeKeyRequest {
+            key_id: key.clone(),
+            ..Default::default()
+        },
+    ));
     denied(encrypt(&t, &owner, &key, &[], &[]));
     // Malformed documents.
-    for bad in ["{", r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#, r#"{"Statement":[{"Effect":"Maybe","Principal":"*","Action":"kms:*"}]}"#] {
-        assert!(matches!(create(&t, &owner, Some(bad), true), Err(KmsError::MalformedPolicy(_))), "{bad}");
+    for bad in [
+        "{",
+        r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+        r#"{"Statement":[{"Effect":"Maybe","Principal":"*","Action":"kms:*"}]}"#,
+    ] {
+        assert!(
+            matches!(
+                create(&t, &owner, Some(bad), true),
+                Err(KmsError::MalformedPolicy(_))
+            ),
+            "{bad}"
+        );
     }
 }
 
@@ -209,7 +336,15 @@ fn aws_managed_keys() {
     let t = TestKms::new().unwrap();
     let owner = t.ctx_for(OWNER, REGION).unwrap();
     let other = t.ctx_for(OTHER, REGION).unwrap();
-    let d = keys::describe_key(&t.kms, &owner, api::DescribeKeyRequest { key_id: "alias/aws/ebs".into(), ..Default::default() }).unwrap();
+    let d = keys::describe_key(
+        &t.kms,
+        &owner,
+        api::DescribeKeyRequest {
+            key_id: "alias/aws/ebs".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let key = d.key_metadata.unwrap().arn.unwrap();
     denied(encrypt(&t, &owner, &key, &[], &[]));
     let via = owner.via("ec2.amazonaws.com");
@@ -219,9 +354,24 @@ fn aws_managed_keys() {
     // Another service, another account: no.
     denied(encrypt(&t, &owner.via("rds.amazonaws.com"), &key, &[], &[]));
     denied(encrypt(&t, &other.via("ec2.amazonaws.com"), &key, &[], &[]));
-    denied(keys::describe_key(&t.kms, &other, api::DescribeKeyRequest { key_id: key.clone(), ..Default::default() }));
+    denied(keys::describe_key(
+        &t.kms,
+        &other,
+        api::DescribeKeyRequest {
+            key_id: key.clone(),
+            ..Default::default()
+        },
+    ));
     // Its policy cannot be changed.
-    denied(policies::put_key_policy(&t.kms, &owner, api::PutKeyPolicyRequest { key_id: key, policy: cross_account_policy(), ..Default::default() }));
+    denied(policies::put_key_policy(
+        &t.kms,
+        &owner,
+        api::PutKeyPolicyRequest {
+            key_id: key,
+            policy: cross_account_policy(),
+            ..Default::default()
+        },
+    ));
 }
 
 #[test]
@@ -232,58 +382,129 @@ fn grants_allow_revoke_retire_and_constrain() {
     let key = create(&t, &owner, None, false).unwrap();
     let blob = encrypt(&t, &owner, &key, &[], &[]).unwrap();
     denied(decrypt(&t, &other, &blob, &[], &[]));
-    let g = create_grant(&t, &owner, &key, &format!("arn:aws:iam::{OTHER}:root"), &[api::GrantOperation::Decrypt]).unwrap();
+    let g = create_grant(
+        &t,
+        &owner,
+        &key,
+        &format!("arn:aws:iam::{OTHER}:root"),
+        &[api::GrantOperation::Decrypt],
+    )
+    .unwrap();
     let token = g.grant_token.unwrap();
     decrypt(&t, &other, &blob, &[], std::slice::from_ref(&token)).unwrap();
     decrypt(&t, &other, &blob, &[], &[]).unwrap();
     // Only what the grant lists.
     denied(encrypt(&t, &other, &key, &[], &[]));
-    assert_eq!(decrypt(&t, &other, &blob, &[], &["garbage".into()]).unwrap_err(), KmsError::InvalidGrantToken);
-    let list = grants::list_grants(&t.kms, &owner, api::ListGrantsRequest { key_id: key.clone(), ..Default::default() }).unwrap();
-    let entries = list.grants.unwrap();
-    assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].grant_id, g.grant_id);
-    assert_eq!(entries[0].issuing_account.as_deref(), Some(format!("arn:aws:iam::{OWNER}:root").as_str()));
-    // The grantee cannot revoke; the owner can.
-    let grant_id = g.grant_id.unwrap();
-    denied(grants::revoke_grant(&t.kms, &other, api::RevokeGrantRequest { key_id: key.clone(), grant_id: grant_id.clone(), dry_run: None }));
-    grants::revoke_grant(&t.kms, &owner, api::RevokeGrantRequest { key_id: key.clone(), grant_id: grant_id.clone(), dry_run: None }).unwrap();
-    denied(decrypt(&t, &other, &blob, &[], std::slice::from_ref(&token)));
-    assert!(matches!(
-        grants::revoke_grant(&t.kms, &owner, api::RevokeGrantRequest { key_id: key.clone(), grant_id, dry_run: None }),
-        Err(KmsError::NotFound(_))
-    ));
-
-    // Constraints and retiring.
-    let named = || grants::create_grant(
+    assert_eq!(
+        decrypt(&t, &other, &blob, &[], &["garbage".into()]).unwrap_err(),
+        KmsError::InvalidGrantToken
+    );
+    let list = grants::list_grants(
         &t.kms,
         &owner,
-        api::CreateGrantRequest {
+        api::ListGrantsRequest {
             key_id: key.clone(),
-            grantee_principal: Some(format!("arn:aws:iam::{OTHER}:root")),
-            retiring_principal: Some(format!("arn:aws:iam::{OTHER}:root")),
-            operations: vec![api::GrantOperation::Encrypt, api::GrantOperation::Decrypt],
-            constraints: Some(api::GrantConstraints { encryption_context_subset: Some([("app".to_string(), "x".to_string())].into()), ..Default::default() }),
-            name: Some("my-grant".into()),
             ..Default::default()
         },
     )
     .unwrap();
+    let entries = list.grants.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].grant_id, g.grant_id);
+    assert_eq!(
+        entries[0].issuing_account.as_deref(),
+        Some(format!("arn:aws:iam::{OWNER}:root").as_str())
+    );
+    // The grantee cannot revoke; the owner can.
+    let grant_id = g.grant_id.unwrap();
+    denied(grants::revoke_grant(
+        &t.kms,
+        &other,
+        api::RevokeGrantRequest {
+            key_id: key.clone(),
+            grant_id: grant_id.clone(),
+            dry_run: None,
+        },
+    ));
+    grants::revoke_grant(
+        &t.kms,
+        &owner,
+        api::RevokeGrantRequest {
+            key_id: key.clone(),
+            grant_id: grant_id.clone(),
+            dry_run: None,
+        },
+    )
+    .unwrap();
+    denied(decrypt(
+        &t,
+        &other,
+        &blob,
+        &[],
+        std::slice::from_ref(&token),
+    ));
+    assert!(matches!(
+        grants::revoke_grant(
+            &t.kms,
+            &owner,
+            api::RevokeGrantRequest {
+                key_id: key.clone(),
+                grant_id,
+                dry_run: None
+            }
+        ),
+        Err(KmsError::NotFound(_))
+    ));
+
+    // Constraints and retiring.
+    let named = || {
+        grants::create_grant(
+            &t.kms,
+            &owner,
+            api::CreateGrantRequest {
+                key_id: key.clone(),
+                grantee_principal: Some(format!("arn:aws:iam::{OTHER}:root")),
+                retiring_principal: Some(format!("arn:aws:iam::{OTHER}:root")),
+                operations: vec![api::GrantOperation::Encrypt, api::GrantOperation::Decrypt],
+                constraints: Some(api::GrantConstraints {
+                    encryption_context_subset: Some([("app".to_string(), "x".to_string())].into()),
+                    ..Default::default()
+                }),
+                name: Some("my-grant".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
     let constrained = named();
     denied(encrypt(&t, &other, &key, &[], &[]));
     let b2 = encrypt(&t, &other, &key, &[("app", "x"), ("more", "y")], &[]).unwrap();
     decrypt(&t, &other, &b2, &[("app", "x"), ("more", "y")], &[]).unwrap();
     let again = named();
-    assert_eq!(again.grant_id, constrained.grant_id, "same name and parameters: same grant");
+    assert_eq!(
+        again.grant_id, constrained.grant_id,
+        "same name and parameters: same grant"
+    );
     assert_ne!(again.grant_token, constrained.grant_token);
     let retirable = grants::list_retirable_grants(
         &t.kms,
         &other,
-        api::ListRetirableGrantsRequest { retiring_principal: Some(format!("arn:aws:iam::{OTHER}:root")), ..Default::default() },
+        api::ListRetirableGrantsRequest {
+            retiring_principal: Some(format!("arn:aws:iam::{OTHER}:root")),
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(retirable.grants.unwrap().len(), 1);
-    grants::retire_grant(&t.kms, &other, api::RetireGrantRequest { grant_token: constrained.grant_token, ..Default::default() }).unwrap();
+    grants::retire_grant(
+        &t.kms,
+        &other,
+        api::RetireGrantRequest {
+            grant_token: constrained.grant_token,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     denied(encrypt(&t, &other, &key, &[("app", "x")], &[]));
 }
 
@@ -293,15 +514,50 @@ fn create_grant_validation() {
     let owner = t.ctx_for(OWNER, REGION).unwrap();
     let key = create(&t, &owner, None, false).unwrap();
     let grantee = format!("arn:aws:iam::{OTHER}:root");
-    assert!(matches!(create_grant(&t, &owner, &key, &grantee, &[]), Err(KmsError::Validation(_))));
-    assert!(matches!(create_grant(&t, &owner, &key, &grantee, &[api::GrantOperation::Sign]), Err(KmsError::Validation(_))));
-    assert!(matches!(create_grant(&t, &owner, &key, "nobody", &[api::GrantOperation::Decrypt]), Err(KmsError::Validation(_))));
-    keys::disable_key(&t.kms, &owner, api::DisableKeyRequest { key_id: key.clone() }).unwrap();
-    assert!(matches!(create_grant(&t, &owner, &key, &grantee, &[api::GrantOperation::Decrypt]), Err(KmsError::Disabled { .. })));
-    let bad_id = grants::revoke_grant(&t.kms, &owner, api::RevokeGrantRequest { key_id: key.clone(), grant_id: "nope".into(), dry_run: None });
+    assert!(matches!(
+        create_grant(&t, &owner, &key, &grantee, &[]),
+        Err(KmsError::Validation(_))
+    ));
+    assert!(matches!(
+        create_grant(&t, &owner, &key, &grantee, &[api::GrantOperation::Sign]),
+        Err(KmsError::Validation(_))
+    ));
+    assert!(matches!(
+        create_grant(&t, &owner, &key, "nobody", &[api::GrantOperation::Decrypt]),
+        Err(KmsError::Validation(_))
+    ));
+    keys::disable_key(
+        &t.kms,
+        &owner,
+        api::DisableKeyRequest {
+            key_id: key.clone(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        create_grant(&t, &owner, &key, &grantee, &[api::GrantOperation::Decrypt]),
+        Err(KmsError::Disabled { .. })
+    ));
+    let bad_id = grants::revoke_grant(
+        &t.kms,
+        &owner,
+        api::RevokeGrantRequest {
+            key_id: key.clone(),
+            grant_id: "nope".into(),
+            dry_run: None,
+        },
+    );
     assert!(matches!(bad_id, Err(KmsError::InvalidGrantId(_))));
     assert_eq!(
-        grants::retire_grant(&t.kms, &owner, api::RetireGrantRequest { grant_token: Some("xx".into()), ..Default::default() }).unwrap_err(),
+        grants::retire_grant(
+            &t.kms,
+            &owner,
+            api::RetireGrantRequest {
+                grant_token: Some("xx".into()),
+                ..Default::default()
+            }
+        )
+        .unwrap_err(),
         KmsError::InvalidGrantToken
     );
 }
@@ -316,32 +572,52 @@ const SESSION_ARN: &str = "arn:aws:sts::111111111111:assumed-role/app/s1";
 /// (`None`, `[]`: none).
 fn session(ctx: &RequestContext, policy: Option<&str>, arns: &[&str]) -> RequestContext {
     let session_policy = (policy.is_some() || !arns.is_empty()).then(|| {
-        Arc::new(kmsnap_auth::SessionPolicy { inline: policy.map(str::to_owned), managed_arns: arns.iter().map(|a| a.to_string()).collect() })
+        Arc::new(kmsnap_auth::SessionPolicy {
+            inline: policy.map(str::to_owned),
+            managed_arns: arns.iter().map(|a| a.to_string()).collect(),
+        })
     });
     let mut c = ctx.clone();
     c.principal = Principal {
         account: ctx.principal.account,
         arn: SESSION_ARN.into(),
         user_id: "AROAEXAMPLEEXAMPLE01:s1".into(),
-        kind: PrincipalKind::AssumedRole { role_name: "app".into(), role_arn: ROLE_ARN.into(), session_name: "s1".into(), session_policy, source_identity: None },
+        kind: PrincipalKind::AssumedRole {
+            role_name: "app".into(),
+            role_arn: ROLE_ARN.into(),
+            session_name: "s1".into(),
+            session_policy,
+            source_identity: None,
+        },
         access_key_id: "ASIAEXAMPLE".into(),
     };
     c
 }
 
 fn allow_doc(actions: &str) -> String {
-    format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#)
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#
+    )
 }
 
 fn describe(t: &TestKms, ctx: &RequestContext, key: &str) -> Result<(), KmsError> {
-    keys::describe_key(&t.kms, ctx, api::DescribeKeyRequest { key_id: key.into(), ..Default::default() }).map(|_| ())
+    keys::describe_key(
+        &t.kms,
+        ctx,
+        api::DescribeKeyRequest {
+            key_id: key.into(),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
 }
 
 /// The role may use KMS fully (kms:*): what its sessions may do is what the session policies
 /// leave of that.
 fn role_with_kms_star(t: &TestKms) {
     let mut iam = FakeIam::default();
-    iam.0.insert(SESSION_ARN.into(), vec![identity(r#""kms:*""#)]);
+    iam.0
+        .insert(SESSION_ARN.into(), vec![identity(r#""kms:*""#)]);
     t.kms.set_identity_source(Arc::new(iam));
 }
 
@@ -364,22 +640,38 @@ fn session_policies_intersect_with_the_role_policies() {
     let m = denied(encrypt(&t, &limited, &key, &[], &[]));
     assert_eq!(m, format!("User: {SESSION_ARN} is not authorized to perform: kms:Encrypt on resource: {key} because no session policy allows the kms:Encrypt action"));
     let m = denied(create(&t, &limited, None, false));
-    assert!(m.ends_with("because no session policy allows the kms:CreateKey action"), "{m}");
+    assert!(
+        m.ends_with("because no session policy allows the kms:CreateKey action"),
+        "{m}"
+    );
 
     // A session policy cannot grant more than the role has.
     let mut iam = FakeIam::default();
-    iam.0.insert(SESSION_ARN.into(), vec![identity(r#""kms:DescribeKey""#)]);
+    iam.0
+        .insert(SESSION_ARN.into(), vec![identity(r#""kms:DescribeKey""#)]);
     t.kms.set_identity_source(Arc::new(iam));
     let wide = session(&owner, Some(&allow_doc(r#""kms:*""#)), &[]);
     describe(&t, &wide, &key).unwrap();
     let m = denied(encrypt(&t, &wide, &key, &[], &[]));
-    assert!(m.ends_with("because no identity-based policy allows the kms:Encrypt action"), "{m}");
+    assert!(
+        m.ends_with("because no identity-based policy allows the kms:Encrypt action"),
+        "{m}"
+    );
 
     // An explicit deny in the session policy wins.
     role_with_kms_star(&t);
     let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}"#;
-    let m = denied(encrypt(&t, &session(&owner, Some(deny), &[]), &key, &[], &[]));
-    assert!(m.ends_with("with an explicit deny in a session policy"), "{m}");
+    let m = denied(encrypt(
+        &t,
+        &session(&owner, Some(deny), &[]),
+        &key,
+        &[],
+        &[],
+    ));
+    assert!(
+        m.ends_with("with an explicit deny in a session policy"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -388,11 +680,19 @@ fn policy_arns_kmsnap_does_not_have_allow_nothing() {
     let owner = t.ctx_for(OWNER, REGION).unwrap();
     let key = create(&t, &owner, None, false).unwrap();
     role_with_kms_star(&t);
-    let arns_only = session(&owner, None, &["arn:aws:iam::aws:policy/AdministratorAccess"]);
+    let arns_only = session(
+        &owner,
+        None,
+        &["arn:aws:iam::aws:policy/AdministratorAccess"],
+    );
     denied(describe(&t, &arns_only, &key));
     denied(create(&t, &arns_only, None, false));
     // Beside an inline policy they add nothing, and take nothing away.
-    let both = session(&owner, Some(&allow_doc(r#""kms:DescribeKey""#)), &["arn:aws:iam::111111111111:policy/unknown"]);
+    let both = session(
+        &owner,
+        Some(&allow_doc(r#""kms:DescribeKey""#)),
+        &["arn:aws:iam::111111111111:policy/unknown"],
+    );
     describe(&t, &both, &key).unwrap();
     denied(encrypt(&t, &both, &key, &[], &[]));
 }
@@ -415,11 +715,20 @@ fn key_policy_naming_the_session_is_not_limited_but_naming_the_role_is() {
     // Named by the role ARN: within the session policy only.
     describe(&t, &limited, &key).unwrap();
     let m = denied(decrypt(&t, &limited, &blob, &[], &[]));
-    assert!(m.ends_with("because no session policy allows the kms:Decrypt action"), "{m}");
+    assert!(
+        m.ends_with("because no session policy allows the kms:Decrypt action"),
+        "{m}"
+    );
     decrypt(&t, &session(&owner, None, &[]), &blob, &[], &[]).unwrap();
     // An explicit deny in the session policy still wins over the session-ARN statement.
     let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}"#;
-    denied(encrypt(&t, &session(&owner, Some(deny), &[]), &key, &[], &[]));
+    denied(encrypt(
+        &t,
+        &session(&owner, Some(deny), &[]),
+        &key,
+        &[],
+        &[],
+    ));
 }
 
 #[test]
@@ -433,6 +742,13 @@ fn grants_to_the_role_are_limited_by_session_policies() {
     create_grant(&t, &owner, &key, ROLE_ARN, &[api::GrantOperation::Decrypt]).unwrap();
     decrypt(&t, &session(&owner, None, &[]), &blob, &[], &[]).unwrap();
     denied(decrypt(&t, &limited, &blob, &[], &[]));
-    create_grant(&t, &owner, &key, SESSION_ARN, &[api::GrantOperation::Decrypt]).unwrap();
+    create_grant(
+        &t,
+        &owner,
+        &key,
+        SESSION_ARN,
+        &[api::GrantOperation::Decrypt],
+    )
+    .unwrap();
     decrypt(&t, &limited, &blob, &[], &[]).unwrap();
 }

@@ -70,7 +70,9 @@ pub struct Material {
 
 impl Material {
     pub fn from_bytes(b: [u8; 32]) -> Result<Self, CryptoError> {
-        Ok(Material { bytes: Zeroizing::new(b) })
+        Ok(Material {
+            bytes: Zeroizing::new(b),
+        })
     }
 
     /// Fresh random material and its new material id (64 lower-case hex characters).
@@ -84,7 +86,9 @@ impl Material {
     }
 
     fn key(&self) -> Result<LessSafeKey, CryptoError> {
-        UnboundKey::new(&AES_256_GCM, &self.bytes[..]).map(LessSafeKey::new).map_err(|_| CryptoError::Internal)
+        UnboundKey::new(&AES_256_GCM, &self.bytes[..])
+            .map(LessSafeKey::new)
+            .map_err(|_| CryptoError::Internal)
     }
 
     /// The raw bytes, for security tests that search the disk for them.
@@ -120,7 +124,8 @@ impl fmt::Debug for MaterialWrapper {
 }
 
 fn wrap_aad(account: AccountId, key_id: &str, material_id: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(WRAP_AAD_LABEL.len() + 12 + key_id.len() + material_id.len() + 2);
+    let mut aad =
+        Vec::with_capacity(WRAP_AAD_LABEL.len() + 12 + key_id.len() + material_id.len() + 2);
     aad.extend_from_slice(WRAP_AAD_LABEL);
     aad.extend_from_slice(account.as_str().as_bytes());
     aad.push(0);
@@ -132,9 +137,15 @@ fn wrap_aad(account: AccountId, key_id: &str, material_id: &str) -> Vec<u8> {
 
 impl MaterialWrapper {
     pub fn new(root: &RootKey) -> Result<Self, CryptoError> {
-        let sub = root.derive(WRAP_PURPOSE).map_err(|_| CryptoError::Internal)?;
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, sub.expose()).map_err(|_| CryptoError::Internal)?);
-        let id_sub = root.derive(IMPORTED_ID_PURPOSE).map_err(|_| CryptoError::Internal)?;
+        let sub = root
+            .derive(WRAP_PURPOSE)
+            .map_err(|_| CryptoError::Internal)?;
+        let key = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, sub.expose()).map_err(|_| CryptoError::Internal)?,
+        );
+        let id_sub = root
+            .derive(IMPORTED_ID_PURPOSE)
+            .map_err(|_| CryptoError::Internal)?;
         let id_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, id_sub.expose());
         Ok(MaterialWrapper { key, id_key })
     }
@@ -150,7 +161,13 @@ impl MaterialWrapper {
         hex::encode(ctx.sign().as_ref())
     }
 
-    pub fn wrap(&self, account: AccountId, key_id: &str, material_id: &str, m: &Material) -> Result<Vec<u8>, CryptoError> {
+    pub fn wrap(
+        &self,
+        account: AccountId,
+        key_id: &str,
+        material_id: &str,
+        m: &Material,
+    ) -> Result<Vec<u8>, CryptoError> {
         let nonce = random_nonce()?;
         let mut buf = Zeroizing::new(m.bytes.to_vec());
         self.key
@@ -166,7 +183,13 @@ impl MaterialWrapper {
         Ok(out)
     }
 
-    pub fn unwrap(&self, account: AccountId, key_id: &str, material_id: &str, wrapped: &[u8]) -> Result<Material, CryptoError> {
+    pub fn unwrap(
+        &self,
+        account: AccountId,
+        key_id: &str,
+        material_id: &str,
+        wrapped: &[u8],
+    ) -> Result<Material, CryptoError> {
         if wrapped.len() != NONCE_LEN + 32 + TAG_LEN {
             return Err(CryptoError::Unwrap);
         }
@@ -175,7 +198,11 @@ impl MaterialWrapper {
         let mut buf = Zeroizing::new(ct.to_vec());
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(wrap_aad(account, key_id, material_id)), &mut buf)
+            .open_in_place(
+                nonce,
+                Aad::from(wrap_aad(account, key_id, material_id)),
+                &mut buf,
+            )
             .map_err(|_| CryptoError::Unwrap)?;
         let mut b = [0u8; 32];
         b.copy_from_slice(plain);
@@ -186,7 +213,9 @@ impl MaterialWrapper {
 }
 
 fn secret_aad(account: AccountId, key_id: &str, material_id: &str, spec: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(SECRET_AAD_LABEL.len() + 16 + key_id.len() + material_id.len() + spec.len());
+    let mut aad = Vec::with_capacity(
+        SECRET_AAD_LABEL.len() + 16 + key_id.len() + material_id.len() + spec.len(),
+    );
     aad.extend_from_slice(SECRET_AAD_LABEL);
     for part in [account.as_str(), key_id, material_id] {
         aad.extend_from_slice(part.as_bytes());
@@ -198,14 +227,25 @@ fn secret_aad(account: AccountId, key_id: &str, material_id: &str, spec: &str) -
 
 impl MaterialWrapper {
     /// Wraps the secret of an asymmetric or HMAC key (its stored form) for key `spec`.
-    pub fn wrap_secret(&self, account: AccountId, key_id: &str, material_id: &str, spec: &str, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub fn wrap_secret(
+        &self,
+        account: AccountId,
+        key_id: &str,
+        material_id: &str,
+        spec: &str,
+        secret: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         if secret.is_empty() || secret.len() > MAX_SECRET {
             return Err(CryptoError::Internal);
         }
         let nonce = random_nonce()?;
         let mut buf = Zeroizing::new(secret.to_vec());
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(secret_aad(account, key_id, material_id, spec)), &mut *buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(secret_aad(account, key_id, material_id, spec)),
+                &mut *buf,
+            )
             .map_err(|_| CryptoError::Internal)?;
         let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
         out.extend_from_slice(&nonce);
@@ -214,8 +254,16 @@ impl MaterialWrapper {
     }
 
     /// Unwraps what [`MaterialWrapper::wrap_secret`] wrapped for the same key and spec.
-    pub fn unwrap_secret(&self, account: AccountId, key_id: &str, material_id: &str, spec: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        if wrapped.len() <= NONCE_LEN + TAG_LEN || wrapped.len() > NONCE_LEN + MAX_SECRET + TAG_LEN {
+    pub fn unwrap_secret(
+        &self,
+        account: AccountId,
+        key_id: &str,
+        material_id: &str,
+        spec: &str,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if wrapped.len() <= NONCE_LEN + TAG_LEN || wrapped.len() > NONCE_LEN + MAX_SECRET + TAG_LEN
+        {
             return Err(CryptoError::Unwrap);
         }
         let (nonce, ct) = wrapped.split_at(NONCE_LEN);
@@ -223,7 +271,11 @@ impl MaterialWrapper {
         let mut buf = Zeroizing::new(ct.to_vec());
         let n = self
             .key
-            .open_in_place(nonce, Aad::from(secret_aad(account, key_id, material_id, spec)), &mut buf)
+            .open_in_place(
+                nonce,
+                Aad::from(secret_aad(account, key_id, material_id, spec)),
+                &mut buf,
+            )
             .map_err(|_| CryptoError::Unwrap)?
             .len();
         buf.truncate(n);
@@ -276,11 +328,21 @@ pub fn parse_header(blob: &[u8]) -> Result<(Header, usize), CryptoError> {
     if blob.first() != Some(&FORMAT_V1) {
         return Err(bad());
     }
-    let account = blob.get(1..13).and_then(|a| std::str::from_utf8(a).ok()).ok_or_else(bad)?;
+    let account = blob
+        .get(1..13)
+        .and_then(|a| std::str::from_utf8(a).ok())
+        .ok_or_else(bad)?;
     let account = AccountId::parse(account).map_err(|_| bad())?;
     let klen = *blob.get(13).ok_or_else(bad)? as usize;
-    let key_id = blob.get(14..14 + klen).and_then(|k| std::str::from_utf8(k).ok()).ok_or_else(bad)?;
-    if key_id.is_empty() || !key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    let key_id = blob
+        .get(14..14 + klen)
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .ok_or_else(bad)?;
+    if key_id.is_empty()
+        || !key_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return Err(bad());
     }
     let mid = blob.get(14 + klen..14 + klen + 32).ok_or_else(bad)?;
@@ -288,7 +350,14 @@ pub fn parse_header(blob: &[u8]) -> Result<(Header, usize), CryptoError> {
     if blob.len() < header_len + NONCE_LEN + TAG_LEN {
         return Err(bad());
     }
-    Ok((Header { account, key_id: key_id.to_owned(), material_id: hex::encode(mid) }, header_len))
+    Ok((
+        Header {
+            account,
+            key_id: key_id.to_owned(),
+            material_id: hex::encode(mid),
+        },
+        header_len,
+    ))
 }
 
 fn ct_aad(header: &[u8], ec: Option<&BTreeMap<String, String>>) -> Vec<u8> {
@@ -316,7 +385,11 @@ pub fn encrypt(
     let aad = ct_aad(&head, ec);
     let tag = material
         .key()?
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), &mut out[body_at..])
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad[..]),
+            &mut out[body_at..],
+        )
         .map_err(|_| CryptoError::Internal)?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
@@ -332,11 +405,17 @@ pub fn decrypt(
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let bad = || CryptoError::InvalidCiphertext;
     let head = blob.get(..header_len).ok_or_else(bad)?;
-    let nonce = blob.get(header_len..header_len + NONCE_LEN).ok_or_else(bad)?;
+    let nonce = blob
+        .get(header_len..header_len + NONCE_LEN)
+        .ok_or_else(bad)?;
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
     let mut buf = Zeroizing::new(blob.get(header_len + NONCE_LEN..).ok_or_else(bad)?.to_vec());
     let aad = ct_aad(head, ec);
-    let n = material.key()?.open_in_place(nonce, Aad::from(&aad[..]), &mut buf).map_err(|_| bad())?.len();
+    let n = material
+        .key()?
+        .open_in_place(nonce, Aad::from(&aad[..]), &mut buf)
+        .map_err(|_| bad())?
+        .len();
     buf.truncate(n);
     Ok(buf)
 }
@@ -354,7 +433,10 @@ mod tests {
     }
 
     fn ec(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -367,19 +449,31 @@ mod tests {
         assert_eq!(parsed, h);
         assert_eq!(&decrypt(&m, &blob, hl, Some(&ctx)).unwrap()[..], b"hello");
         // Wrong, missing or extra context.
-        assert_eq!(decrypt(&m, &blob, hl, Some(&ec(&[("purpose", "demo")]))).unwrap_err(), CryptoError::InvalidCiphertext);
-        assert_eq!(decrypt(&m, &blob, hl, None).unwrap_err(), CryptoError::InvalidCiphertext);
+        assert_eq!(
+            decrypt(&m, &blob, hl, Some(&ec(&[("purpose", "demo")]))).unwrap_err(),
+            CryptoError::InvalidCiphertext
+        );
+        assert_eq!(
+            decrypt(&m, &blob, hl, None).unwrap_err(),
+            CryptoError::InvalidCiphertext
+        );
         let more = ec(&[("purpose", "demo"), ("a", "b"), ("c", "d")]);
         assert!(decrypt(&m, &blob, hl, Some(&more)).is_err());
         // Empty context equals no context.
         let b2 = encrypt(&m, &h, None, b"x").unwrap();
-        assert_eq!(&decrypt(&m, &b2, hl, Some(&BTreeMap::new())).unwrap()[..], b"x");
+        assert_eq!(
+            &decrypt(&m, &b2, hl, Some(&BTreeMap::new())).unwrap()[..],
+            b"x"
+        );
     }
 
     #[test]
     fn canonical_context_is_unambiguous() {
         // ("ab","c") and ("a","bc") must not collide.
-        assert_ne!(canonical_context(Some(&ec(&[("ab", "c")]))), canonical_context(Some(&ec(&[("a", "bc")]))));
+        assert_ne!(
+            canonical_context(Some(&ec(&[("ab", "c")]))),
+            canonical_context(Some(&ec(&[("a", "bc")])))
+        );
     }
 
     #[test]
@@ -407,7 +501,9 @@ mod tests {
         let (_, hl) = parse_header(&blob).unwrap();
         assert!(decrypt(&other, &blob, hl, None).is_err());
         for n in 0..blob.len() {
-            assert!(parse_header(&blob[..n]).and_then(|(_, hl)| decrypt(&m, &blob[..n], hl, None)).is_err());
+            assert!(parse_header(&blob[..n])
+                .and_then(|(_, hl)| decrypt(&m, &blob[..n], hl, None))
+                .is_err());
         }
         assert!(parse_header(b"").is_err());
         assert!(parse_header(&[0x02; 100]).is_err());
@@ -426,7 +522,14 @@ mod tests {
         let (_, hl) = parse_header(&blob).unwrap();
         assert_eq!(&decrypt(&m, &blob, hl, None).unwrap()[..], b"y");
         assert!(w.unwrap(acct, "k2", &id, &wrapped).is_err());
-        assert!(w.unwrap(AccountId::parse("222222222222").unwrap(), "k1", &id, &wrapped).is_err());
+        assert!(w
+            .unwrap(
+                AccountId::parse("222222222222").unwrap(),
+                "k1",
+                &id,
+                &wrapped
+            )
+            .is_err());
         let other_root = MaterialWrapper::new(&RootKey::from_bytes([8u8; 32])).unwrap();
         assert!(other_root.unwrap(acct, "k1", &id, &wrapped).is_err());
         assert!(!wrapped.windows(8).any(|w| w == &m.bytes[..8]));
@@ -437,19 +540,36 @@ mod tests {
         let w = MaterialWrapper::new(&RootKey::from_bytes([9u8; 32])).unwrap();
         let acct = AccountId::parse("111111111111").unwrap();
         let secret = b"-----a pkcs8 document, say-----".to_vec();
-        let wrapped = w.wrap_secret(acct, "k1", "m1", "ECC_NIST_P256", &secret).unwrap();
+        let wrapped = w
+            .wrap_secret(acct, "k1", "m1", "ECC_NIST_P256", &secret)
+            .unwrap();
         assert!(!wrapped.windows(8).any(|x| x == &secret[..8]));
-        assert_eq!(&w.unwrap_secret(acct, "k1", "m1", "ECC_NIST_P256", &wrapped).unwrap()[..], &secret[..]);
-        for (k, m, s) in [("k2", "m1", "ECC_NIST_P256"), ("k1", "m2", "ECC_NIST_P256"), ("k1", "m1", "ECC_NIST_P384")] {
-            assert_eq!(w.unwrap_secret(acct, k, m, s, &wrapped).unwrap_err(), CryptoError::Unwrap);
+        assert_eq!(
+            &w.unwrap_secret(acct, "k1", "m1", "ECC_NIST_P256", &wrapped)
+                .unwrap()[..],
+            &secret[..]
+        );
+        for (k, m, s) in [
+            ("k2", "m1", "ECC_NIST_P256"),
+            ("k1", "m2", "ECC_NIST_P256"),
+            ("k1", "m1", "ECC_NIST_P384"),
+        ] {
+            assert_eq!(
+                w.unwrap_secret(acct, k, m, s, &wrapped).unwrap_err(),
+                CryptoError::Unwrap
+            );
         }
         // Symmetric material and secrets are not interchangeable.
         let (id, m) = Material::generate().unwrap();
         let sym = w.wrap(acct, "k1", &id, &m).unwrap();
-        assert!(w.unwrap_secret(acct, "k1", &id, "SYMMETRIC_DEFAULT", &sym).is_err());
+        assert!(w
+            .unwrap_secret(acct, "k1", &id, "SYMMETRIC_DEFAULT", &sym)
+            .is_err());
         let mut t = wrapped.clone();
         t[20] ^= 1;
-        assert!(w.unwrap_secret(acct, "k1", "m1", "ECC_NIST_P256", &t).is_err());
+        assert!(w
+            .unwrap_secret(acct, "k1", "m1", "ECC_NIST_P256", &t)
+            .is_err());
         assert!(w.wrap_secret(acct, "k1", "m1", "X", b"").is_err());
     }
 }

@@ -116,7 +116,9 @@ impl From<crate::crypto::CryptoError> for KmsError {
 
 fn state_message(arn: &str, state: KeyState) -> String {
     match state {
-        KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => format!("{arn} is pending deletion."),
+        KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => {
+            format!("{arn} is pending deletion.")
+        }
         KeyState::PendingImport => format!("{arn} is pending import."),
         KeyState::Unavailable => format!("{arn} is unavailable."),
         KeyState::Creating => format!("{arn} is creating."),

@@ -109,8 +109,18 @@ fn retiring_key(g: &GrantRecord, retiring: &str) -> Vec<u8> {
 }
 
 /// All grants of a key, in grant-id order.
-pub fn read_for_key(txn: &dyn ReadTxn, account: AccountId, region: Region, key_id: &str) -> Result<Vec<GrantRecord>, KmsError> {
-    let rows = txn.scan(T_GRANTS, &key_prefix(account, region, key_id), None, usize::MAX)?;
+pub fn read_for_key(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    key_id: &str,
+) -> Result<Vec<GrantRecord>, KmsError> {
+    let rows = txn.scan(
+        T_GRANTS,
+        &key_prefix(account, region, key_id),
+        None,
+        usize::MAX,
+    )?;
     let mut out = Vec::with_capacity(rows.len());
     for (_, r) in rows {
         out.push(decode_record::<GrantRecord>(&r.value)?.1);
@@ -118,7 +128,13 @@ pub fn read_for_key(txn: &dyn ReadTxn, account: AccountId, region: Region, key_i
     Ok(out)
 }
 
-pub fn read_one(txn: &dyn ReadTxn, account: AccountId, region: Region, key_id: &str, grant_id: &str) -> Result<Option<GrantRecord>, KmsError> {
+pub fn read_one(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    key_id: &str,
+    grant_id: &str,
+) -> Result<Option<GrantRecord>, KmsError> {
     match txn.get(T_GRANTS, &grant_key(account, region, key_id, grant_id))? {
         Some(r) => Ok(Some(decode_record::<GrantRecord>(&r.value)?.1)),
         None => Ok(None),
@@ -127,15 +143,27 @@ pub fn read_one(txn: &dyn ReadTxn, account: AccountId, region: Region, key_id: &
 
 /// Grants in `region` whose retiring principal is `retiring`, in index order, starting after
 /// `after` (an index key) — ListRetirableGrants.
-pub fn read_retirable(txn: &dyn ReadTxn, region: Region, retiring: &str, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, GrantRecord)>, KmsError> {
+pub fn read_retirable(
+    txn: &dyn ReadTxn,
+    region: Region,
+    retiring: &str,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, GrantRecord)>, KmsError> {
     let prefix = retiring_prefix(region, retiring);
     let rows = txn.scan(T_RETIRING, &prefix, after, limit)?;
     let mut out = Vec::with_capacity(rows.len());
     for (k, _) in rows {
-        let Ok(rest) = std::str::from_utf8(&k[prefix.len()..]) else { continue };
+        let Ok(rest) = std::str::from_utf8(&k[prefix.len()..]) else {
+            continue;
+        };
         let mut it = rest.splitn(3, '/');
-        let (Some(acct), Some(key_id), Some(grant_id)) = (it.next(), it.next(), it.next()) else { continue };
-        let Ok(account) = AccountId::parse(acct) else { continue };
+        let (Some(acct), Some(key_id), Some(grant_id)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        let Ok(account) = AccountId::parse(acct) else {
+            continue;
+        };
         if let Some(g) = read_one(txn, account, region, key_id, grant_id)? {
             out.push((k, g));
         }
@@ -147,7 +175,8 @@ impl KmsTxn<'_> {
     pub fn put_grant(&mut self, g: &GrantRecord) -> Result<(), KmsError> {
         self.touch_key(g.account, g.region, &g.key_id);
         let k = grant_key(g.account, g.region, &g.key_id, &g.grant_id);
-        self.raw().put(T_GRANTS, &k, &encode_record(GRANT_RECORD_VERSION, g)?)?;
+        self.raw()
+            .put(T_GRANTS, &k, &encode_record(GRANT_RECORD_VERSION, g)?)?;
         if let Some(r) = &g.retiring {
             let rk = retiring_key(g, r);
             self.raw().put(T_RETIRING, &rk, b"")?;
@@ -157,7 +186,10 @@ impl KmsTxn<'_> {
 
     pub fn delete_grant(&mut self, g: &GrantRecord) -> Result<(), KmsError> {
         self.touch_key(g.account, g.region, &g.key_id);
-        self.raw().delete(T_GRANTS, &grant_key(g.account, g.region, &g.key_id, &g.grant_id))?;
+        self.raw().delete(
+            T_GRANTS,
+            &grant_key(g.account, g.region, &g.key_id, &g.grant_id),
+        )?;
         if let Some(r) = &g.retiring {
             let rk = retiring_key(g, r);
             self.raw().delete(T_RETIRING, &rk)?;
@@ -166,7 +198,12 @@ impl KmsTxn<'_> {
     }
 
     /// Drops every grant of a key (the key is being deleted).
-    pub fn delete_grants_of_key(&mut self, account: AccountId, region: Region, key_id: &str) -> Result<usize, KmsError> {
+    pub fn delete_grants_of_key(
+        &mut self,
+        account: AccountId,
+        region: Region,
+        key_id: &str,
+    ) -> Result<usize, KmsError> {
         let grants = read_for_key(self.read_view(), account, region, key_id)?;
         for g in &grants {
             self.delete_grant(g)?;
@@ -231,7 +268,12 @@ pub fn parse_token(token: &str) -> Result<TokenRef, KmsError> {
     if !is_grant_id(grant_id) || key_id.is_empty() {
         return Err(invalid_token());
     }
-    Ok(TokenRef { account, region, key_id: key_id.to_owned(), grant_id: grant_id.to_owned() })
+    Ok(TokenRef {
+        account,
+        region,
+        key_id: key_id.to_owned(),
+        grant_id: grant_id.to_owned(),
+    })
 }
 
 /// Validates the `GrantTokens` of a request: at most 10, each well formed.
@@ -249,7 +291,9 @@ pub fn check_tokens(tokens: &[String]) -> Result<(), KmsError> {
 }
 
 pub fn is_grant_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 pub fn new_grant_id() -> Result<String, KmsError> {
@@ -286,10 +330,17 @@ fn takes_encryption_context(op: &str) -> bool {
 }
 
 /// The first of `grants` that lets `principal` perform `operation` with `ec`.
-pub fn allowing<'k>(grants: &'k [GrantRecord], principal: &Principal, operation: &str, ec: Option<&BTreeMap<String, String>>) -> Option<&'k GrantRecord> {
+pub fn allowing<'k>(
+    grants: &'k [GrantRecord],
+    principal: &Principal,
+    operation: &str,
+    ec: Option<&BTreeMap<String, String>>,
+) -> Option<&'k GrantRecord> {
     let constrained = takes_encryption_context(operation);
     grants.iter().find(|g| {
-        g.allows_operation(operation) && names_principal(&g.grantee, principal) && (!constrained || g.constraints.admit(ec))
+        g.allows_operation(operation)
+            && names_principal(&g.grantee, principal)
+            && (!constrained || g.constraints.admit(ec))
     })
 }
 
@@ -319,9 +370,16 @@ mod tests {
         let (a, b) = (make_token(&g).unwrap(), make_token(&g).unwrap());
         assert_ne!(a, b);
         let r = parse_token(&a).unwrap();
-        assert_eq!((r.account, r.region, r.key_id.as_str(), r.grant_id.as_str()), (g.account, g.region, g.key_id.as_str(), g.grant_id.as_str()));
+        assert_eq!(
+            (r.account, r.region, r.key_id.as_str(), r.grant_id.as_str()),
+            (g.account, g.region, g.key_id.as_str(), g.grant_id.as_str())
+        );
         for bad in ["", "x", "!!!!", "AAAA", &"A".repeat(9000)] {
-            assert_eq!(parse_token(bad), Err(KmsError::InvalidGrantToken), "{bad:?}");
+            assert_eq!(
+                parse_token(bad),
+                Err(KmsError::InvalidGrantToken),
+                "{bad:?}"
+            );
         }
         assert!(check_tokens(&[a.clone(), b]).is_ok());
         assert!(check_tokens(&vec![a; 11]).is_err());
@@ -329,17 +387,31 @@ mod tests {
 
     #[test]
     fn constraints() {
-        let ec = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        let ec = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
         let none = Constraints::default();
         assert!(none.admit(None));
-        let sub = Constraints { subset: Some(ec(&[("a", "1")])), equals: None };
+        let sub = Constraints {
+            subset: Some(ec(&[("a", "1")])),
+            equals: None,
+        };
         assert!(sub.admit(Some(&ec(&[("a", "1"), ("b", "2")]))));
         assert!(!sub.admit(Some(&ec(&[("a", "2")]))));
         assert!(!sub.admit(None));
-        let eq = Constraints { subset: None, equals: Some(ec(&[("a", "1")])) };
+        let eq = Constraints {
+            subset: None,
+            equals: Some(ec(&[("a", "1")])),
+        };
         assert!(eq.admit(Some(&ec(&[("a", "1")]))));
         assert!(!eq.admit(Some(&ec(&[("a", "1"), ("b", "2")]))));
-        let empty_sub = Constraints { subset: Some(BTreeMap::new()), equals: None };
+        let empty_sub = Constraints {
+            subset: Some(BTreeMap::new()),
+            equals: None,
+        };
         assert!(empty_sub.admit(None));
     }
 
@@ -371,7 +443,13 @@ mod tests {
             },
             access_key_id: "ASIA".into(),
         };
-        assert!(names_principal("arn:aws:iam::999999999999:role/r", &session));
-        assert!(names_principal("arn:aws:sts::999999999999:assumed-role/r/s", &session));
+        assert!(names_principal(
+            "arn:aws:iam::999999999999:role/r",
+            &session
+        ));
+        assert!(names_principal(
+            "arn:aws:sts::999999999999:assumed-role/r/s",
+            &session
+        ));
     }
 }

@@ -46,7 +46,10 @@
 //! may be called inside a multi-threaded runtime (it hands the worker thread over while it
 //! waits), but async code should prefer the trait methods.
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod asym;
 pub mod audit;
@@ -100,7 +103,11 @@ impl Kms {
     /// KMS on `meta` with its own audit writer in direct mode: a call's record is in the log
     /// when the call returns (tests, tools). The server passes its journal writer to
     /// [`Kms::with_audit`] instead.
-    pub fn new(meta: Arc<dyn MetaStore>, root: &RootKey, clock: Arc<dyn Clock>) -> Result<Self, KmsError> {
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        root: &RootKey,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, KmsError> {
         let audit = Arc::new(audit::start_writer(meta.clone())?);
         Self::with_audit(meta, root, clock, audit)
     }

@@ -12,7 +12,10 @@
 //! one key.
 
 use crate::crypto::Material;
-use crate::model::{AliasRecord, KeyManager, KeyRecord, KeyState, MaterialVersion, RotationSchedule, RotationType, SharedKey};
+use crate::model::{
+    AliasRecord, KeyManager, KeyRecord, KeyState, MaterialVersion, RotationSchedule, RotationType,
+    SharedKey,
+};
 use crate::store::{read_alias, Due};
 use crate::{Kms, KmsError};
 use chrono::Duration;
@@ -47,7 +50,8 @@ pub const SERVICES: &[ManagedService] = &[
     ManagedService {
         service: "rds",
         alias: "alias/aws/rds",
-        description: "Default key that protects my RDS database volumes when no other key is defined",
+        description:
+            "Default key that protects my RDS database volumes when no other key is defined",
     },
 ];
 
@@ -62,7 +66,11 @@ pub fn by_service(service: &str) -> Option<&'static ManagedService> {
 /// For a predefined AWS alias (`alias/aws/ebs`, `alias/aws/rds`, `alias/aws/backup`) in the
 /// caller's account and region: the AWS managed key's id, creating key and alias if they do not
 /// exist yet. `None` for any other alias name.
-pub fn ensure_for_alias(kms: &Kms, ctx: &RequestContext, alias_name: &str) -> Result<Option<String>, KmsError> {
+pub fn ensure_for_alias(
+    kms: &Kms,
+    ctx: &RequestContext,
+    alias_name: &str,
+) -> Result<Option<String>, KmsError> {
     match by_alias(alias_name) {
         Some(svc) => ensure(kms, ctx.principal.account, ctx.region, svc).map(Some),
         None => Ok(None),
@@ -72,13 +80,27 @@ pub fn ensure_for_alias(kms: &Kms, ctx: &RequestContext, alias_name: &str) -> Re
 /// The id of `account`'s AWS managed key for `service` (`ebs`, `rds`, `backup`) in `region`,
 /// created on first use: what EBS, RDS and Backup call when a resource is encrypted without a
 /// KmsKeyId.
-pub fn managed_key(kms: &Kms, account: AccountId, region: Region, service: &str) -> Result<String, KmsError> {
-    let svc = by_service(service).ok_or_else(|| KmsError::Validation(format!("{service} has no AWS managed key")))?;
+pub fn managed_key(
+    kms: &Kms,
+    account: AccountId,
+    region: Region,
+    service: &str,
+) -> Result<String, KmsError> {
+    let svc = by_service(service)
+        .ok_or_else(|| KmsError::Validation(format!("{service} has no AWS managed key")))?;
     ensure(kms, account, region, svc)
 }
 
-fn ensure(kms: &Kms, account: AccountId, region: Region, svc: &ManagedService) -> Result<String, KmsError> {
-    if let Some(a) = kms.store.read(|txn| read_alias(txn, account, region, svc.alias))? {
+fn ensure(
+    kms: &Kms,
+    account: AccountId,
+    region: Region,
+    svc: &ManagedService,
+) -> Result<String, KmsError> {
+    if let Some(a) = kms
+        .store
+        .read(|txn| read_alias(txn, account, region, svc.alias))?
+    {
         return Ok(a.target_key_id);
     }
     // A side effect of the call that named the alias, not that call's change (crate::audit).
@@ -91,7 +113,10 @@ fn ensure(kms: &Kms, account: AccountId, region: Region, svc: &ManagedService) -
         let now = kms.clock.now();
         let key_id = uuid::Uuid::new_v4().to_string();
         let (material_id, material) = Material::generate()?;
-        let wrapped = kms.store.wrapper().wrap(account, &key_id, &material_id, &material)?;
+        let wrapped = kms
+            .store
+            .wrapper()
+            .wrap(account, &key_id, &material_id, &material)?;
         let next = now + Duration::days(i64::from(AWS_MANAGED_ROTATION_DAYS));
         let record = KeyRecord {
             account,
@@ -116,7 +141,12 @@ fn ensure(kms: &Kms, account: AccountId, region: Region, svc: &ManagedService) -
             multi_region: false,
             primary_region: region,
             replica_regions: Vec::new(),
-            materials: vec![MaterialVersion { id: material_id, wrapped, created: now, rotation: RotationType::Initial }],
+            materials: vec![MaterialVersion {
+                id: material_id,
+                wrapped,
+                created: now,
+                rotation: RotationType::Initial,
+            }],
             rotation: RotationSchedule {
                 enabled: true,
                 period_days: AWS_MANAGED_ROTATION_DAYS,
@@ -127,7 +157,16 @@ fn ensure(kms: &Kms, account: AccountId, region: Region, svc: &ManagedService) -
         };
         txn.put_key(&record)?;
         txn.put_shared(&shared)?;
-        txn.put_alias(account, region, &AliasRecord { name: svc.alias.to_owned(), target_key_id: key_id.clone(), created: now, updated: now })?;
+        txn.put_alias(
+            account,
+            region,
+            &AliasRecord {
+                name: svc.alias.to_owned(),
+                target_key_id: key_id.clone(),
+                created: now,
+                updated: now,
+            },
+        )?;
         txn.schedule(Due::Rotation, next, account, region, &key_id)?;
         tracing::info!(%account, %region, key_id, service = svc.service, "created AWS managed key");
         Ok(key_id)
@@ -274,7 +313,12 @@ pub(crate) mod testkit {
                     multi_region,
                     primary_region: region,
                     replica_regions: Vec::new(),
-                    materials: vec![MaterialVersion { id: mid, wrapped, created: now, rotation: RotationType::Initial }],
+                    materials: vec![MaterialVersion {
+                        id: mid,
+                        wrapped,
+                        created: now,
+                        rotation: RotationType::Initial,
+                    }],
                     rotation: RotationSchedule::default(),
                     import: None,
                 })
@@ -296,17 +340,38 @@ pub(crate) mod testkit {
 
     /// Encrypt with the key's current material through `crate::crypto` directly.
     pub fn encrypt(kms: &Kms, account: &str, r: &str, key_id: &str, pt: &[u8]) -> Vec<u8> {
-        let k = kms.store.get(acct(account), region(r), key_id).unwrap().unwrap();
+        let k = kms
+            .store
+            .get(acct(account), region(r), key_id)
+            .unwrap()
+            .unwrap();
         let (mid, m) = k.shared.current().unwrap();
-        let h = crate::crypto::Header { account: acct(account), key_id: key_id.into(), material_id: mid.into() };
+        let h = crate::crypto::Header {
+            account: acct(account),
+            key_id: key_id.into(),
+            material_id: mid.into(),
+        };
         crate::crypto::encrypt(m, &h, None, pt).unwrap()
     }
 
     /// Decrypt with the material the blob names, as the key in (account, r) sees it.
-    pub fn decrypt(kms: &Kms, account: &str, r: &str, blob: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
+    pub fn decrypt(
+        kms: &Kms,
+        account: &str,
+        r: &str,
+        blob: &[u8],
+    ) -> Result<Vec<u8>, crate::crypto::CryptoError> {
         let (h, hl) = crate::crypto::parse_header(blob)?;
-        let k = kms.store.get(acct(account), region(r), &h.key_id).unwrap().ok_or(crate::crypto::CryptoError::InvalidCiphertext)?;
-        let m = k.shared.materials.get(&h.material_id).ok_or(crate::crypto::CryptoError::InvalidCiphertext)?;
+        let k = kms
+            .store
+            .get(acct(account), region(r), &h.key_id)
+            .unwrap()
+            .ok_or(crate::crypto::CryptoError::InvalidCiphertext)?;
+        let m = k
+            .shared
+            .materials
+            .get(&h.material_id)
+            .ok_or(crate::crypto::CryptoError::InvalidCiphertext)?;
         crate::crypto::decrypt(m, blob, hl, None).map(|z| z.to_vec())
     }
 }
@@ -323,25 +388,52 @@ mod tests {
         let (kms, _) = kms();
         let c = ctx(ACCT, "us-east-1");
         assert_eq!(ensure_for_alias(&kms, &c, "alias/my-key").unwrap(), None);
-        let id = ensure_for_alias(&kms, &c, "alias/aws/ebs").unwrap().unwrap();
-        assert_eq!(ensure_for_alias(&kms, &c, "alias/aws/ebs").unwrap().as_deref(), Some(id.as_str()));
-        assert_eq!(managed_key(&kms, acct(ACCT), region("us-east-1"), "ebs").unwrap(), id);
+        let id = ensure_for_alias(&kms, &c, "alias/aws/ebs")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            ensure_for_alias(&kms, &c, "alias/aws/ebs")
+                .unwrap()
+                .as_deref(),
+            Some(id.as_str())
+        );
+        assert_eq!(
+            managed_key(&kms, acct(ACCT), region("us-east-1"), "ebs").unwrap(),
+            id
+        );
         assert!(uuid::Uuid::parse_str(&id).is_ok());
-        let k = kms.store.get(acct(ACCT), region("us-east-1"), &id).unwrap().unwrap();
+        let k = kms
+            .store
+            .get(acct(ACCT), region("us-east-1"), &id)
+            .unwrap()
+            .unwrap();
         assert_eq!(k.record.manager, KeyManager::Aws);
         assert_eq!(k.record.aws_service.as_deref(), Some("ebs"));
-        assert_eq!(k.record.description, "Default key that protects my EBS volumes when no other key is defined");
+        assert_eq!(
+            k.record.description,
+            "Default key that protects my EBS volumes when no other key is defined"
+        );
         assert!(!k.shared.shared.multi_region);
         assert!(k.shared.shared.rotation.enabled);
         assert_eq!(k.shared.shared.rotation.period_days, 365);
-        let due = kms.store.read(|t| due_entries(t, Due::Rotation, kms.clock.now() + Duration::days(366), 10)).unwrap();
+        let due = kms
+            .store
+            .read(|t| due_entries(t, Due::Rotation, kms.clock.now() + Duration::days(366), 10))
+            .unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].3, id);
         // Another region, another account, another service: other keys.
-        let west = ensure_for_alias(&kms, &ctx(ACCT, "us-west-2"), "alias/aws/ebs").unwrap().unwrap();
-        let other = ensure_for_alias(&kms, &ctx(OTHER, "us-east-1"), "alias/aws/ebs").unwrap().unwrap();
+        let west = ensure_for_alias(&kms, &ctx(ACCT, "us-west-2"), "alias/aws/ebs")
+            .unwrap()
+            .unwrap();
+        let other = ensure_for_alias(&kms, &ctx(OTHER, "us-east-1"), "alias/aws/ebs")
+            .unwrap()
+            .unwrap();
         let rds = managed_key(&kms, acct(ACCT), region("us-east-1"), "rds").unwrap();
-        assert_eq!([&west, &other, &rds].iter().filter(|x| **x == &id).count(), 0);
+        assert_eq!(
+            [&west, &other, &rds].iter().filter(|x| **x == &id).count(),
+            0
+        );
         assert!(managed_key(&kms, acct(ACCT), region("us-east-1"), "s3").is_err());
     }
 
@@ -350,12 +442,17 @@ mod tests {
         let (kms, _) = kms();
         let ids: Vec<String> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| managed_key(&kms, acct(ACCT), region("eu-west-1"), "rds").unwrap()))
+                .map(|_| {
+                    s.spawn(|| managed_key(&kms, acct(ACCT), region("eu-west-1"), "rds").unwrap())
+                })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(ids.iter().all(|i| *i == ids[0]));
-        let n = kms.store.read(|t| Ok(t.count(crate::store::T_KEYS, b"")?)).unwrap();
+        let n = kms
+            .store
+            .read(|t| Ok(t.count(crate::store::T_KEYS, b"")?))
+            .unwrap();
         assert_eq!(n, 1);
     }
 
@@ -371,8 +468,14 @@ mod tests {
         assert!(managed_key_policy("backup", a, r).contains("\"Id\" : \"auto-backup-1\""));
         for s in ["ebs", "rds", "backup"] {
             let v: serde_json::Value = serde_json::from_str(&managed_key_policy(s, a, r)).unwrap();
-            assert_eq!(v["Statement"][0]["Condition"]["StringEquals"]["kms:CallerAccount"], ACCT);
-            assert_eq!(v["Statement"][1]["Principal"]["AWS"], format!("arn:aws:iam::{ACCT}:root"));
+            assert_eq!(
+                v["Statement"][0]["Condition"]["StringEquals"]["kms:CallerAccount"],
+                ACCT
+            );
+            assert_eq!(
+                v["Statement"][1]["Principal"]["AWS"],
+                format!("arn:aws:iam::{ACCT}:root")
+            );
         }
     }
 }

@@ -9,7 +9,10 @@ use kmsnap_api::Timestamp;
 use crate::keyspec::{KeyKind, KeySpec};
 
 /// An algorithm list as KeyMetadata/GetPublicKey carry it: absent when the key has none.
-pub fn list<T>(names: Option<&'static [&'static str]>, parse: fn(&str) -> Option<T>) -> Option<Vec<T>> {
+pub fn list<T>(
+    names: Option<&'static [&'static str]>,
+    parse: fn(&str) -> Option<T>,
+) -> Option<Vec<T>> {
     let names = names.filter(|n| !n.is_empty())?;
     Some(names.iter().filter_map(|n| parse(n)).collect())
 }
@@ -50,7 +53,11 @@ pub fn key_metadata(k: &LoadedKey) -> api::KeyMetadata {
         description: Some(r.description.clone()),
         key_usage: api::KeyUsageType::from_wire(&s.key_usage),
         key_state: api::KeyState::from_wire(r.state.wire()),
-        deletion_date: if pending { r.deletion_date.map(Timestamp) } else { None },
+        deletion_date: if pending {
+            r.deletion_date.map(Timestamp)
+        } else {
+            None
+        },
         origin: api::OriginType::from_wire(&s.origin),
         key_manager: Some(match r.manager {
             KeyManager::Aws => api::KeyManagerType::Aws,
@@ -58,21 +65,38 @@ pub fn key_metadata(k: &LoadedKey) -> api::KeyMetadata {
         }),
         customer_master_key_spec: api::CustomerMasterKeySpec::from_wire(&s.key_spec),
         key_spec: api::KeySpec::from_wire(&s.key_spec),
-        encryption_algorithms: list(kind.map(KeyKind::encryption_algorithms), api::EncryptionAlgorithmSpec::from_wire),
-        signing_algorithms: list(kind.map(KeyKind::signing_algorithms), api::SigningAlgorithmSpec::from_wire),
-        mac_algorithms: list(kind.map(KeyKind::mac_algorithms), api::MacAlgorithmSpec::from_wire),
-        key_agreement_algorithms: list(kind.map(KeyKind::key_agreement_algorithms), api::KeyAgreementAlgorithmSpec::from_wire),
+        encryption_algorithms: list(
+            kind.map(KeyKind::encryption_algorithms),
+            api::EncryptionAlgorithmSpec::from_wire,
+        ),
+        signing_algorithms: list(
+            kind.map(KeyKind::signing_algorithms),
+            api::SigningAlgorithmSpec::from_wire,
+        ),
+        mac_algorithms: list(
+            kind.map(KeyKind::mac_algorithms),
+            api::MacAlgorithmSpec::from_wire,
+        ),
+        key_agreement_algorithms: list(
+            kind.map(KeyKind::key_agreement_algorithms),
+            api::KeyAgreementAlgorithmSpec::from_wire,
+        ),
         multi_region: Some(s.multi_region),
         multi_region_configuration,
         pending_deletion_window_in_days: if pending { r.pending_window_days } else { None },
         // Only symmetric keys have material ids AWS shows (docs/kms-asymmetric.md §1).
         // Imported symmetric material keeps its id after deletion (observed).
         current_key_material_id: if symmetric {
-            s.current_material().map(|m| m.id.clone()).or_else(|| s.import.as_ref().map(|i| i.material_id.clone()))
+            s.current_material()
+                .map(|m| m.id.clone())
+                .or_else(|| s.import.as_ref().map(|i| i.material_id.clone()))
         } else {
             None
         },
-        expiration_model: s.import.as_ref().and_then(|i| api::ExpirationModelType::from_wire(&i.expiration_model)),
+        expiration_model: s
+            .import
+            .as_ref()
+            .and_then(|i| api::ExpirationModelType::from_wire(&i.expiration_model)),
         valid_to: s.import.as_ref().and_then(|i| i.valid_to).map(Timestamp),
         ..Default::default()
     }

@@ -48,7 +48,10 @@ impl KeyState {
     }
 
     pub fn is_pending_deletion(self) -> bool {
-        matches!(self, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
+        matches!(
+            self,
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+        )
     }
 }
 
@@ -136,7 +139,12 @@ pub struct RotationSchedule {
 
 impl Default for RotationSchedule {
     fn default() -> Self {
-        RotationSchedule { enabled: false, period_days: 365, next_rotation: None, on_demand_count: 0 }
+        RotationSchedule {
+            enabled: false,
+            period_days: 365,
+            next_rotation: None,
+            on_demand_count: 0,
+        }
     }
 }
 
@@ -240,6 +248,8 @@ mod b64 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
     }
 }

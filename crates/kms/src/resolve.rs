@@ -15,8 +15,16 @@ use kmsnap_core::{AccountId, Region};
 /// What a KeyId parameter named, before lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
-    Key { account: AccountId, region: Region, key_id: String },
-    Alias { account: AccountId, region: Region, name: String },
+    Key {
+        account: AccountId,
+        region: Region,
+        key_id: String,
+    },
+    Alias {
+        account: AccountId,
+        region: Region,
+        name: String,
+    },
 }
 
 /// Which forms an operation accepts.
@@ -28,7 +36,12 @@ pub enum Accept {
     KeyOnly,
 }
 
-pub fn parse_key_ref(input: &str, caller: AccountId, region: Region, accept: Accept) -> Result<KeyRef, KmsError> {
+pub fn parse_key_ref(
+    input: &str,
+    caller: AccountId,
+    region: Region,
+    accept: Accept,
+) -> Result<KeyRef, KmsError> {
     if let Some(rest) = input.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
         let [partition, service, r, acct, resource] = parts[..] else {
@@ -37,34 +50,58 @@ pub fn parse_key_ref(input: &str, caller: AccountId, region: Region, accept: Acc
         if partition != "aws" || service != "kms" {
             return Err(KmsError::InvalidArn(format!("Invalid arn {input}")));
         }
-        let account = AccountId::parse(acct).map_err(|_| KmsError::InvalidArn(format!("Invalid arn {input}")))?;
+        let account = AccountId::parse(acct)
+            .map_err(|_| KmsError::InvalidArn(format!("Invalid arn {input}")))?;
         if let Some(key_id) = resource.strip_prefix("key/") {
             // Any other region, known or not, is answered the same way.
             if r != region.as_str() {
-                return Err(KmsError::ArnOfOtherRegion { region: r.to_owned() });
+                return Err(KmsError::ArnOfOtherRegion {
+                    region: r.to_owned(),
+                });
             }
             check_key_id(key_id)?;
-            return Ok(KeyRef::Key { account, region, key_id: key_id.to_owned() });
+            return Ok(KeyRef::Key {
+                account,
+                region,
+                key_id: key_id.to_owned(),
+            });
         }
-        let arn_region = Region::parse(r).map_err(|_| KmsError::InvalidArn(format!("Invalid arn {input}")))?;
+        let arn_region =
+            Region::parse(r).map_err(|_| KmsError::InvalidArn(format!("Invalid arn {input}")))?;
         if resource.starts_with("alias/") && accept == Accept::KeyOrAlias {
             if arn_region != region {
-                return Err(KmsError::AliasNotFound { alias_arn: input.to_owned() });
+                return Err(KmsError::AliasNotFound {
+                    alias_arn: input.to_owned(),
+                });
             }
-            return Ok(KeyRef::Alias { account, region, name: resource.to_owned() });
+            return Ok(KeyRef::Alias {
+                account,
+                region,
+                name: resource.to_owned(),
+            });
         }
         if resource.starts_with("alias/") {
             // Like an alias name where only keys are accepted (see parse_key_ref's end).
-            return Err(KmsError::InvalidKeyId { key_id: input.to_owned() });
+            return Err(KmsError::InvalidKeyId {
+                key_id: input.to_owned(),
+            });
         }
         return Err(KmsError::InvalidArn(format!("Invalid arn {input}")));
     }
     if input.starts_with("alias/") && accept == Accept::KeyOrAlias {
-        return Ok(KeyRef::Alias { account: caller, region, name: input.to_owned() });
+        return Ok(KeyRef::Alias {
+            account: caller,
+            region,
+            name: input.to_owned(),
+        });
     }
     // An alias name where only keys are accepted is judged as a key id, and is not one.
     check_key_id(input)?;
-    Ok(KeyRef::Key { account: caller, region, key_id: input.to_owned() })
+    Ok(KeyRef::Key {
+        account: caller,
+        region,
+        key_id: input.to_owned(),
+    })
 }
 
 /// Whether `id` has the shape of a KMS key id: a UUID (`8-4-4-4-12` hex digits) or a
@@ -82,7 +119,9 @@ fn check_key_id(id: &str) -> Result<(), KmsError> {
     if is_key_id(id) {
         Ok(())
     } else {
-        Err(KmsError::InvalidKeyId { key_id: id.to_owned() })
+        Err(KmsError::InvalidKeyId {
+            key_id: id.to_owned(),
+        })
     }
 }
 
@@ -90,12 +129,22 @@ fn check_key_id(id: &str) -> Result<(), KmsError> {
 /// not loaded; a missing key is the caller's NotFound to report.
 pub fn resolve(store: &KeyStore, r: &KeyRef) -> Result<(AccountId, Region, String), KmsError> {
     match r {
-        KeyRef::Key { account, region, key_id } => Ok((*account, *region, key_id.clone())),
-        KeyRef::Alias { account, region, name } => {
+        KeyRef::Key {
+            account,
+            region,
+            key_id,
+        } => Ok((*account, *region, key_id.clone())),
+        KeyRef::Alias {
+            account,
+            region,
+            name,
+        } => {
             let alias = store.read(|txn| read_alias(txn, *account, *region, name))?;
             match alias {
                 Some(a) => Ok((*account, *region, a.target_key_id)),
-                None => Err(KmsError::AliasNotFound { alias_arn: alias_arn(*region, *account, name) }),
+                None => Err(KmsError::AliasNotFound {
+                    alias_arn: alias_arn(*region, *account, name),
+                }),
             }
         }
     }
@@ -104,8 +153,20 @@ pub fn resolve(store: &KeyStore, r: &KeyRef) -> Result<(AccountId, Region, Strin
 /// The ARN to name in a NotFound for `r`.
 pub fn not_found(r: &KeyRef) -> KmsError {
     match r {
-        KeyRef::Key { account, region, key_id } => KmsError::KeyNotFound { arn: key_arn(*region, *account, key_id) },
-        KeyRef::Alias { account, region, name } => KmsError::AliasNotFound { alias_arn: alias_arn(*region, *account, name) },
+        KeyRef::Key {
+            account,
+            region,
+            key_id,
+        } => KmsError::KeyNotFound {
+            arn: key_arn(*region, *account, key_id),
+        },
+        KeyRef::Alias {
+            account,
+            region,
+            name,
+        } => KmsError::AliasNotFound {
+            alias_arn: alias_arn(*region, *account, name),
+        },
     }
 }
 
@@ -125,27 +186,60 @@ mod tests {
         let me = a("111111111111");
         assert_eq!(
             parse_key_ref(K1, me, r, Accept::KeyOnly).unwrap(),
-            KeyRef::Key { account: me, region: r, key_id: K1.into() }
+            KeyRef::Key {
+                account: me,
+                region: r,
+                key_id: K1.into()
+            }
         );
         let mrk = "mrk-1234abcd12ab34cd56ef1234567890ab";
         assert_eq!(
-            parse_key_ref(&format!("arn:aws:kms:ap-northeast-1:222222222222:key/{mrk}"), me, r, Accept::KeyOnly).unwrap(),
-            KeyRef::Key { account: a("222222222222"), region: r, key_id: mrk.into() }
+            parse_key_ref(
+                &format!("arn:aws:kms:ap-northeast-1:222222222222:key/{mrk}"),
+                me,
+                r,
+                Accept::KeyOnly
+            )
+            .unwrap(),
+            KeyRef::Key {
+                account: a("222222222222"),
+                region: r,
+                key_id: mrk.into()
+            }
         );
         assert_eq!(
-            parse_key_ref(&format!("arn:aws:kms:us-west-2:111111111111:key/{K1}"), me, r, Accept::KeyOnly),
-            Err(KmsError::ArnOfOtherRegion { region: "us-west-2".into() })
+            parse_key_ref(
+                &format!("arn:aws:kms:us-west-2:111111111111:key/{K1}"),
+                me,
+                r,
+                Accept::KeyOnly
+            ),
+            Err(KmsError::ArnOfOtherRegion {
+                region: "us-west-2".into()
+            })
         );
         assert_eq!(
             parse_key_ref("alias/x", me, r, Accept::KeyOnly),
-            Err(KmsError::InvalidKeyId { key_id: "alias/x".into() })
+            Err(KmsError::InvalidKeyId {
+                key_id: "alias/x".into()
+            })
         );
         assert_eq!(
             parse_key_ref("alias/x", me, r, Accept::KeyOrAlias).unwrap(),
-            KeyRef::Alias { account: me, region: r, name: "alias/x".into() }
+            KeyRef::Alias {
+                account: me,
+                region: r,
+                name: "alias/x".into()
+            }
         );
-        assert!(matches!(parse_key_ref("arn:aws:kms:nope", me, r, Accept::KeyOrAlias), Err(KmsError::InvalidArn(_))));
-        assert!(matches!(parse_key_ref("arn:aws:s3:::bucket/x", me, r, Accept::KeyOrAlias), Err(KmsError::InvalidArn(_))));
+        assert!(matches!(
+            parse_key_ref("arn:aws:kms:nope", me, r, Accept::KeyOrAlias),
+            Err(KmsError::InvalidArn(_))
+        ));
+        assert!(matches!(
+            parse_key_ref("arn:aws:s3:::bucket/x", me, r, Accept::KeyOrAlias),
+            Err(KmsError::InvalidArn(_))
+        ));
     }
 
     /// LocalStack's AWS-validated snapshots (tests/aws/services/kms/test_kms.snapshot.json,
@@ -154,14 +248,33 @@ mod tests {
     fn malformed_key_ids_are_refused_before_lookup() {
         let r = Region::parse("us-east-1").unwrap();
         let me = a("111111111111");
-        for bad in ["fake-key-id", "134f2428cec14b25a1ae9048164dba47", "mrk-fake-key-id", "", "1234abcd-12ab-34cd-56ef-1234567890a", "mrk-1234abcd12ab34cd56ef1234567890abc"] {
+        for bad in [
+            "fake-key-id",
+            "134f2428cec14b25a1ae9048164dba47",
+            "mrk-fake-key-id",
+            "",
+            "1234abcd-12ab-34cd-56ef-1234567890a",
+            "mrk-1234abcd12ab34cd56ef1234567890abc",
+        ] {
             for accept in [Accept::KeyOnly, Accept::KeyOrAlias] {
-                assert_eq!(parse_key_ref(bad, me, r, accept), Err(KmsError::InvalidKeyId { key_id: bad.into() }), "{bad}");
+                assert_eq!(
+                    parse_key_ref(bad, me, r, accept),
+                    Err(KmsError::InvalidKeyId { key_id: bad.into() }),
+                    "{bad}"
+                );
             }
             let arn = format!("arn:aws:kms:us-east-1:111111111111:key/{bad}");
-            assert_eq!(parse_key_ref(&arn, me, r, Accept::KeyOnly), Err(KmsError::InvalidKeyId { key_id: bad.into() }), "{arn}");
+            assert_eq!(
+                parse_key_ref(&arn, me, r, Accept::KeyOnly),
+                Err(KmsError::InvalidKeyId { key_id: bad.into() }),
+                "{arn}"
+            );
         }
-        for good in [K1, "134F2428-CEC1-4B25-A1AE-9048164DBA47", "mrk-d3b95762d3b95762d3b95762d3b95762"] {
+        for good in [
+            K1,
+            "134F2428-CEC1-4B25-A1AE-9048164DBA47",
+            "mrk-d3b95762d3b95762d3b95762d3b95762",
+        ] {
             assert!(is_key_id(good), "{good}");
         }
     }

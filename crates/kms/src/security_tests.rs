@@ -33,17 +33,37 @@ fn data_dir_holds_neither_key_material_nor_data_keys() {
         let ctx = env.ctx();
         let key_id = env.create(&ctx);
         // Rotate once so that two material versions are on disk.
-        crate::ops::rotation::rotate_key_on_demand(&env.kms, &ctx, api::RotateKeyOnDemandRequest { key_id: key_id.clone() })
-            .unwrap();
+        crate::ops::rotation::rotate_key_on_demand(
+            &env.kms,
+            &ctx,
+            api::RotateKeyOnDemandRequest {
+                key_id: key_id.clone(),
+            },
+        )
+        .unwrap();
         let dk = crate::ops::crypto::generate_data_key(
             &env.kms,
             &ctx,
-            api::GenerateDataKeyRequest { key_id: key_id.clone(), key_spec: Some(api::DataKeySpec::Aes256), ..Default::default() },
+            api::GenerateDataKeyRequest {
+                key_id: key_id.clone(),
+                key_spec: Some(api::DataKeySpec::Aes256),
+                ..Default::default()
+            },
         )
         .unwrap();
         let data_key = dk.plaintext.unwrap().expose().to_vec();
-        let loaded = env.kms.store.get(ctx.principal.account, ctx.region, &key_id).unwrap().unwrap();
-        let material: Vec<[u8; 32]> = loaded.shared.materials.values().map(|m| *m.expose_for_test()).collect();
+        let loaded = env
+            .kms
+            .store
+            .get(ctx.principal.account, ctx.region, &key_id)
+            .unwrap()
+            .unwrap();
+        let material: Vec<[u8; 32]> = loaded
+            .shared
+            .materials
+            .values()
+            .map(|m| *m.expose_for_test())
+            .collect();
         assert_eq!(material.len(), 2);
         (material, data_key)
     };
@@ -51,10 +71,22 @@ fn data_dir_holds_neither_key_material_nor_data_keys() {
     assert!(!files.is_empty());
     for (path, bytes) in &files {
         for m in &material {
-            assert!(!contains(bytes, m), "key material in clear in {}", path.display());
-            assert!(!contains(bytes, hex::encode(m).as_bytes()), "hex key material in {}", path.display());
+            assert!(
+                !contains(bytes, m),
+                "key material in clear in {}",
+                path.display()
+            );
+            assert!(
+                !contains(bytes, hex::encode(m).as_bytes()),
+                "hex key material in {}",
+                path.display()
+            );
         }
-        assert!(!contains(bytes, &data_key), "data key in {}", path.display());
+        assert!(
+            !contains(bytes, &data_key),
+            "data key in {}",
+            path.display()
+        );
     }
 }
 
@@ -83,29 +115,60 @@ fn data_dir_holds_no_private_or_hmac_key() {
             crate::ops::keys::create_key(
                 &env.kms,
                 &ctx,
-                api::CreateKeyRequest { key_spec: Some(spec), key_usage: Some(usage), origin, ..Default::default() },
+                api::CreateKeyRequest {
+                    key_spec: Some(spec),
+                    key_usage: Some(usage),
+                    origin,
+                    ..Default::default()
+                },
             )
             .unwrap()
             .key_metadata
             .unwrap()
             .key_id
         };
-        let ecc = mk(api::KeySpec::EccNistP256, api::KeyUsageType::SignVerify, None);
-        let hmac = mk(api::KeySpec::Hmac256, api::KeyUsageType::GenerateVerifyMac, None);
+        let ecc = mk(
+            api::KeySpec::EccNistP256,
+            api::KeyUsageType::SignVerify,
+            None,
+        );
+        let hmac = mk(
+            api::KeySpec::Hmac256,
+            api::KeyUsageType::GenerateVerifyMac,
+            None,
+        );
         let account = ctx.principal.account;
         let stored = |key_id: &str, spec: &str| {
-            let shared = env.kms.store.read(|t| crate::store::read_shared(t, account, key_id)).unwrap().unwrap();
+            let shared = env
+                .kms
+                .store
+                .read(|t| crate::store::read_shared(t, account, key_id))
+                .unwrap()
+                .unwrap();
             let m = shared.current_material().unwrap();
-            env.kms.store.wrapper().unwrap_secret(account, key_id, &m.id, spec, &m.wrapped).unwrap().to_vec()
+            env.kms
+                .store
+                .wrapper()
+                .unwrap_secret(account, key_id, &m.id, spec, &m.wrapped)
+                .unwrap()
+                .to_vec()
         };
         let ecc_pkcs8 = stored(&ecc, "ECC_NIST_P256");
-        let pair = EcdsaKeyPair::from_pkcs8(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &ecc_pkcs8).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &ecc_pkcs8,
+        )
+        .unwrap();
         let scalar = pair.private_key().as_be_bytes().unwrap().as_ref().to_vec();
         needles.push(("generated EC PKCS#8".into(), ecc_pkcs8));
         needles.push(("generated EC scalar".into(), scalar));
         needles.push(("generated HMAC key".into(), stored(&hmac, "HMAC_256")));
         // An imported HMAC key, and the wrapping key that carried it.
-        let imported = mk(api::KeySpec::Hmac256, api::KeyUsageType::GenerateVerifyMac, Some(api::OriginType::External));
+        let imported = mk(
+            api::KeySpec::Hmac256,
+            api::KeyUsageType::GenerateVerifyMac,
+            Some(api::OriginType::External),
+        );
         let p = crate::ops::import::get_parameters_for_import(
             &env.kms,
             &ctx,
@@ -120,24 +183,45 @@ fn data_dir_holds_no_private_or_hmac_key() {
         let params = env
             .kms
             .store
-            .read(|t| Ok(t.get(crate::store::T_IMPORT, &crate::store::import_params_key(account, &imported, &token_id))?))
+            .read(|t| {
+                Ok(t.get(
+                    crate::store::T_IMPORT,
+                    &crate::store::import_params_key(account, &imported, &token_id),
+                )?)
+            })
             .unwrap()
             .unwrap();
-        let params: crate::model::ImportParams = kmsnap_store::decode_record(&params.value).unwrap().1;
+        let params: crate::model::ImportParams =
+            kmsnap_store::decode_record(&params.value).unwrap().1;
         let wrapping = env
             .kms
             .store
             .wrapper()
-            .unwrap_secret(account, &imported, &token_id, "IMPORT_WRAPPING_KEY", &params.wrapped_private)
+            .unwrap_secret(
+                account,
+                &imported,
+                &token_id,
+                "IMPORT_WRAPPING_KEY",
+                &params.wrapped_private,
+            )
             .unwrap();
         needles.push(("import wrapping private key".into(), wrapping.to_vec()));
         let material = [0xA7u8; 32];
         let public = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(
-            aws_lc_rs::rsa::PublicEncryptingKey::from_der(p.public_key.as_ref().unwrap().expose()).unwrap(),
+            aws_lc_rs::rsa::PublicEncryptingKey::from_der(p.public_key.as_ref().unwrap().expose())
+                .unwrap(),
         )
         .unwrap();
         let mut ct = vec![0u8; public.ciphertext_size()];
-        let ct = public.encrypt(&aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256, &material, &mut ct, None).unwrap().to_vec();
+        let ct = public
+            .encrypt(
+                &aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256,
+                &material,
+                &mut ct,
+                None,
+            )
+            .unwrap()
+            .to_vec();
         crate::ops::import::import_key_material(
             &env.kms,
             &ctx,
@@ -156,7 +240,11 @@ fn data_dir_holds_no_private_or_hmac_key() {
     for (path, bytes) in &files {
         for (what, n) in &needles {
             assert!(!contains(bytes, n), "{what} in clear in {}", path.display());
-            assert!(!contains(bytes, hex::encode(n).as_bytes()), "{what} as hex in {}", path.display());
+            assert!(
+                !contains(bytes, hex::encode(n).as_bytes()),
+                "{what} as hex in {}",
+                path.display()
+            );
         }
     }
 }

@@ -72,8 +72,19 @@ impl Due {
     }
 }
 
-pub fn due_key(kind: Due, at: DateTime<Utc>, account: AccountId, region: Region, key_id: &str) -> Vec<u8> {
-    format!("{}/{:016}/{account}/{region}/{key_id}", kind.prefix(), at.timestamp_millis().max(0)).into_bytes()
+pub fn due_key(
+    kind: Due,
+    at: DateTime<Utc>,
+    account: AccountId,
+    region: Region,
+    key_id: &str,
+) -> Vec<u8> {
+    format!(
+        "{}/{:016}/{account}/{region}/{key_id}",
+        kind.prefix(),
+        at.timestamp_millis().max(0)
+    )
+    .into_bytes()
 }
 
 /// A key as the operations use it: its regional record and the shared part with unwrapped
@@ -101,7 +112,13 @@ static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 impl LoadedKey {
     pub fn new(record: KeyRecord, shared: Arc<LoadedShared>) -> Self {
         let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
-        LoadedKey { record, shared, policy: Default::default(), grants: Default::default(), serial }
+        LoadedKey {
+            record,
+            shared,
+            policy: Default::default(),
+            grants: Default::default(),
+            serial,
+        }
     }
 }
 
@@ -112,7 +129,12 @@ impl crate::Kms {
     /// the key's state, policy, grants or material yields a new serial. Read the serial
     /// *before* the call whose answer is kept, so a change racing that call is never missed.
     /// Identity policies (IAM) are not the key's and do not change it.
-    pub fn key_serial(&self, account: AccountId, region: Region, key_id: &str) -> Result<Option<u64>, KmsError> {
+    pub fn key_serial(
+        &self,
+        account: AccountId,
+        region: Region,
+        key_id: &str,
+    ) -> Result<Option<u64>, KmsError> {
         Ok(self.store.get(account, region, key_id)?.map(|k| k.serial))
     }
 }
@@ -154,7 +176,9 @@ impl std::fmt::Debug for KeyStore {
 /// Blocking store work from async code: hand the worker thread over while it runs.
 pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
         _ => f(),
     }
 }
@@ -191,7 +215,12 @@ impl KeyStore {
     }
 
     /// The key in (account, region), from the cache or the store. `None`: no such key.
-    pub fn get(&self, account: AccountId, region: Region, key_id: &str) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+    pub fn get(
+        &self,
+        account: AccountId,
+        region: Region,
+        key_id: &str,
+    ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
         let kref = (account, region, key_id.to_owned());
         if let Some(k) = self.keys.read().ok().and_then(|m| m.get(&kref).cloned()) {
             return Ok(Some(k));
@@ -215,12 +244,19 @@ impl KeyStore {
         Ok(loaded)
     }
 
-    fn load_shared(&self, txn: &dyn ReadTxn, account: AccountId, key_id: &str, gen: u64) -> Result<Arc<LoadedShared>, KmsError> {
+    fn load_shared(
+        &self,
+        txn: &dyn ReadTxn,
+        account: AccountId,
+        key_id: &str,
+        gen: u64,
+    ) -> Result<Arc<LoadedShared>, KmsError> {
         let sref = (account, key_id.to_owned());
         if let Some(s) = self.shared.read().ok().and_then(|m| m.get(&sref).cloned()) {
             return Ok(s);
         }
-        let shared = read_shared(txn, account, key_id)?.ok_or(KmsError::Internal("key without shared record"))?;
+        let shared = read_shared(txn, account, key_id)?
+            .ok_or(KmsError::Internal("key without shared record"))?;
         let mut materials = HashMap::new();
         let mut secret = None;
         let kind = crate::keyspec::KeyKind::of_record(&shared.key_spec, &shared.key_usage)?;
@@ -230,7 +266,10 @@ impl KeyStore {
         };
         if kind.spec == crate::keyspec::KeySpec::SymmetricDefault {
             for m in &shared.materials {
-                let mat = self.wrapper.unwrap(account, key_id, &m.id, &m.wrapped).map_err(|e| unwrap_failed(m, e))?;
+                let mat = self
+                    .wrapper
+                    .unwrap(account, key_id, &m.id, &m.wrapped)
+                    .map_err(|e| unwrap_failed(m, e))?;
                 materials.insert(m.id.clone(), mat);
             }
         } else if let Some(m) = shared.current_material() {
@@ -239,9 +278,16 @@ impl KeyStore {
                 .wrapper
                 .unwrap_secret(account, key_id, &m.id, &shared.key_spec, &m.wrapped)
                 .map_err(|e| unwrap_failed(m, e))?;
-            secret = Some(crate::asym::SecretKey::from_stored(kind, &stored).map_err(|e| unwrap_failed(m, e))?);
+            secret = Some(
+                crate::asym::SecretKey::from_stored(kind, &stored)
+                    .map_err(|e| unwrap_failed(m, e))?,
+            );
         }
-        let loaded = Arc::new(LoadedShared { shared, materials, secret });
+        let loaded = Arc::new(LoadedShared {
+            shared,
+            materials,
+            secret,
+        });
         if self.generation.load(Ordering::SeqCst) == gen {
             if let Ok(mut m) = self.shared.write() {
                 m.insert(sref, loaded.clone());
@@ -253,15 +299,29 @@ impl KeyStore {
     /// Run `f` in one write transaction and commit it durably; then drop the cache entries of
     /// every key `f` touched. Writers are serialized. Inside an audited call the transaction
     /// also carries the call's audit record, the first time the call writes ([`crate::audit`]).
-    pub fn write<R>(&self, f: impl FnOnce(&mut KmsTxn<'_>) -> Result<R, KmsError>) -> Result<R, KmsError> {
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&mut KmsTxn<'_>) -> Result<R, KmsError>,
+    ) -> Result<R, KmsError> {
         blocking(|| {
-            let _guard = self.writer.lock().map_err(|_| KmsError::Internal("writer lock poisoned"))?;
+            let _guard = self
+                .writer
+                .lock()
+                .map_err(|_| KmsError::Internal("writer lock poisoned"))?;
             let inner = self.meta.write()?;
-            let mut txn = KmsTxn { inner, touched_keys: Vec::new(), touched_shared: Vec::new() };
+            let mut txn = KmsTxn {
+                inner,
+                touched_keys: Vec::new(),
+                touched_shared: Vec::new(),
+            };
             let r = f(&mut txn)?;
             // The scoped call's audit record commits with its change (crate::audit).
             let audited = crate::audit::append_pending(txn.raw())?;
-            let KmsTxn { inner, touched_keys, touched_shared } = txn;
+            let KmsTxn {
+                inner,
+                touched_keys,
+                touched_shared,
+            } = txn;
             inner.commit()?;
             if audited {
                 crate::audit::mark_recorded();
@@ -282,7 +342,10 @@ impl KeyStore {
     }
 
     /// A read transaction for listings.
-    pub fn read<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R, KmsError>) -> Result<R, KmsError> {
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&dyn ReadTxn) -> Result<R, KmsError>,
+    ) -> Result<R, KmsError> {
         blocking(|| {
             let txn = self.meta.read()?;
             f(txn.as_ref())
@@ -290,21 +353,35 @@ impl KeyStore {
     }
 }
 
-pub fn read_key(txn: &dyn ReadTxn, account: AccountId, region: Region, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
+pub fn read_key(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    key_id: &str,
+) -> Result<Option<KeyRecord>, KmsError> {
     match txn.get(T_KEYS, &key_key(account, region, key_id))? {
         Some(r) => Ok(Some(decode_record::<KeyRecord>(&r.value)?.1)),
         None => Ok(None),
     }
 }
 
-pub fn read_shared(txn: &dyn ReadTxn, account: AccountId, key_id: &str) -> Result<Option<SharedKey>, KmsError> {
+pub fn read_shared(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    key_id: &str,
+) -> Result<Option<SharedKey>, KmsError> {
     match txn.get(T_SHARED, &shared_key(account, key_id))? {
         Some(r) => Ok(Some(decode_record::<SharedKey>(&r.value)?.1)),
         None => Ok(None),
     }
 }
 
-pub fn read_alias(txn: &dyn ReadTxn, account: AccountId, region: Region, alias: &str) -> Result<Option<AliasRecord>, KmsError> {
+pub fn read_alias(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    alias: &str,
+) -> Result<Option<AliasRecord>, KmsError> {
     match txn.get(T_ALIASES, &alias_key(account, region, alias))? {
         Some(r) => Ok(Some(decode_record::<AliasRecord>(&r.value)?.1)),
         None => Ok(None),
@@ -333,58 +410,107 @@ impl KmsTxn<'_> {
         self.touched_keys.push((account, region, key_id.to_owned()));
     }
 
-    pub fn get_key(&self, account: AccountId, region: Region, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
+    pub fn get_key(
+        &self,
+        account: AccountId,
+        region: Region,
+        key_id: &str,
+    ) -> Result<Option<KeyRecord>, KmsError> {
         read_key(self.inner.as_ref(), account, region, key_id)
     }
 
-    pub fn get_shared(&self, account: AccountId, key_id: &str) -> Result<Option<SharedKey>, KmsError> {
+    pub fn get_shared(
+        &self,
+        account: AccountId,
+        key_id: &str,
+    ) -> Result<Option<SharedKey>, KmsError> {
         read_shared(self.inner.as_ref(), account, key_id)
     }
 
-    pub fn get_alias(&self, account: AccountId, region: Region, alias: &str) -> Result<Option<AliasRecord>, KmsError> {
+    pub fn get_alias(
+        &self,
+        account: AccountId,
+        region: Region,
+        alias: &str,
+    ) -> Result<Option<AliasRecord>, KmsError> {
         read_alias(self.inner.as_ref(), account, region, alias)
     }
 
     pub fn put_key(&mut self, k: &KeyRecord) -> Result<(), KmsError> {
-        let before = self.get_key(k.account, k.region, &k.key_id)?.map(|old| old.manager);
-        self.inner.put(T_KEYS, &key_key(k.account, k.region, &k.key_id), &encode_record(KEY_RECORD_VERSION, k)?)?;
-        let delta = i64::from(k.manager == KeyManager::Customer) - i64::from(before == Some(KeyManager::Customer));
+        let before = self
+            .get_key(k.account, k.region, &k.key_id)?
+            .map(|old| old.manager);
+        self.inner.put(
+            T_KEYS,
+            &key_key(k.account, k.region, &k.key_id),
+            &encode_record(KEY_RECORD_VERSION, k)?,
+        )?;
+        let delta = i64::from(k.manager == KeyManager::Customer)
+            - i64::from(before == Some(KeyManager::Customer));
         self.add_customer_keys(k.account, k.region, delta)?;
-        self.touched_keys.push((k.account, k.region, k.key_id.clone()));
+        self.touched_keys
+            .push((k.account, k.region, k.key_id.clone()));
         Ok(())
     }
 
-    pub fn delete_key(&mut self, account: AccountId, region: Region, key_id: &str) -> Result<bool, KmsError> {
+    pub fn delete_key(
+        &mut self,
+        account: AccountId,
+        region: Region,
+        key_id: &str,
+    ) -> Result<bool, KmsError> {
         self.touched_keys.push((account, region, key_id.to_owned()));
         if let Some(old) = self.get_key(account, region, key_id)? {
             if old.manager == KeyManager::Customer {
                 self.add_customer_keys(account, region, -1)?;
             }
         }
-        Ok(self.inner.delete(T_KEYS, &key_key(account, region, key_id))?)
+        Ok(self
+            .inner
+            .delete(T_KEYS, &key_key(account, region, key_id))?)
     }
 
     /// Customer managed keys in (account, region), any state.
     pub fn customer_keys(&self, account: AccountId, region: Region) -> Result<u64, KmsError> {
         let k = format!("{account}/{region}");
         Ok(match self.inner.get(T_COUNTS, k.as_bytes())? {
-            Some(r) => r.value.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or(KmsError::Internal("corrupt key count"))?,
+            Some(r) => r
+                .value
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or(KmsError::Internal("corrupt key count"))?,
             None => 0,
         })
     }
 
-    fn add_customer_keys(&mut self, account: AccountId, region: Region, delta: i64) -> Result<(), KmsError> {
+    fn add_customer_keys(
+        &mut self,
+        account: AccountId,
+        region: Region,
+        delta: i64,
+    ) -> Result<(), KmsError> {
         if delta == 0 {
             return Ok(());
         }
-        let n = self.customer_keys(account, region)?.saturating_add_signed(delta);
-        self.inner.put(T_COUNTS, format!("{account}/{region}").as_bytes(), &n.to_be_bytes())?;
+        let n = self
+            .customer_keys(account, region)?
+            .saturating_add_signed(delta);
+        self.inner.put(
+            T_COUNTS,
+            format!("{account}/{region}").as_bytes(),
+            &n.to_be_bytes(),
+        )?;
         Ok(())
     }
 
     pub fn put_shared(&mut self, s: &SharedKey) -> Result<(), KmsError> {
         let old = self.get_shared(s.account, &s.key_id)?;
-        self.inner.put(T_SHARED, &shared_key(s.account, &s.key_id), &encode_record(SHARED_KEY_VERSION, s)?)?;
+        self.inner.put(
+            T_SHARED,
+            &shared_key(s.account, &s.key_id),
+            &encode_record(SHARED_KEY_VERSION, s)?,
+        )?;
         self.touch_shared(s.account, &s.key_id, old.iter().chain(std::iter::once(s)));
         Ok(())
     }
@@ -397,7 +523,12 @@ impl KmsTxn<'_> {
 
     /// A shared change (rotation, roster) reaches the cached key of every region in the old and
     /// new rosters; those are the only cache entries that hold this shared record.
-    fn touch_shared<'s>(&mut self, account: AccountId, key_id: &str, versions: impl Iterator<Item = &'s SharedKey>) {
+    fn touch_shared<'s>(
+        &mut self,
+        account: AccountId,
+        key_id: &str,
+        versions: impl Iterator<Item = &'s SharedKey>,
+    ) {
         for v in versions {
             for region in v.regions() {
                 self.touched_keys.push((account, region, key_id.to_owned()));
@@ -407,37 +538,88 @@ impl KmsTxn<'_> {
     }
 
     pub fn put_import_params(&mut self, p: &ImportParams) -> Result<(), KmsError> {
-        self.inner.put(T_IMPORT, &import_params_key(p.account, &p.key_id, &p.token_id), &encode_record(IMPORT_PARAMS_VERSION, p)?)?;
+        self.inner.put(
+            T_IMPORT,
+            &import_params_key(p.account, &p.key_id, &p.token_id),
+            &encode_record(IMPORT_PARAMS_VERSION, p)?,
+        )?;
         Ok(())
     }
 
-    pub fn get_import_params(&self, account: AccountId, key_id: &str, token_id: &str) -> Result<Option<ImportParams>, KmsError> {
-        match self.inner.get(T_IMPORT, &import_params_key(account, key_id, token_id))? {
+    pub fn get_import_params(
+        &self,
+        account: AccountId,
+        key_id: &str,
+        token_id: &str,
+    ) -> Result<Option<ImportParams>, KmsError> {
+        match self
+            .inner
+            .get(T_IMPORT, &import_params_key(account, key_id, token_id))?
+        {
             Some(r) => Ok(Some(decode_record::<ImportParams>(&r.value)?.1)),
             None => Ok(None),
         }
     }
 
-    pub fn delete_import_params(&mut self, account: AccountId, key_id: &str, token_id: &str) -> Result<bool, KmsError> {
-        Ok(self.inner.delete(T_IMPORT, &import_params_key(account, key_id, token_id))?)
+    pub fn delete_import_params(
+        &mut self,
+        account: AccountId,
+        key_id: &str,
+        token_id: &str,
+    ) -> Result<bool, KmsError> {
+        Ok(self
+            .inner
+            .delete(T_IMPORT, &import_params_key(account, key_id, token_id))?)
     }
 
-    pub fn put_alias(&mut self, account: AccountId, region: Region, a: &AliasRecord) -> Result<(), KmsError> {
-        self.inner.put(T_ALIASES, &alias_key(account, region, &a.name), &encode_record(ALIAS_RECORD_VERSION, a)?)?;
+    pub fn put_alias(
+        &mut self,
+        account: AccountId,
+        region: Region,
+        a: &AliasRecord,
+    ) -> Result<(), KmsError> {
+        self.inner.put(
+            T_ALIASES,
+            &alias_key(account, region, &a.name),
+            &encode_record(ALIAS_RECORD_VERSION, a)?,
+        )?;
         Ok(())
     }
 
-    pub fn delete_alias(&mut self, account: AccountId, region: Region, alias: &str) -> Result<bool, KmsError> {
-        Ok(self.inner.delete(T_ALIASES, &alias_key(account, region, alias))?)
+    pub fn delete_alias(
+        &mut self,
+        account: AccountId,
+        region: Region,
+        alias: &str,
+    ) -> Result<bool, KmsError> {
+        Ok(self
+            .inner
+            .delete(T_ALIASES, &alias_key(account, region, alias))?)
     }
 
-    pub fn schedule(&mut self, kind: Due, at: DateTime<Utc>, account: AccountId, region: Region, key_id: &str) -> Result<(), KmsError> {
-        self.inner.put(T_DUE, &due_key(kind, at, account, region, key_id), b"")?;
+    pub fn schedule(
+        &mut self,
+        kind: Due,
+        at: DateTime<Utc>,
+        account: AccountId,
+        region: Region,
+        key_id: &str,
+    ) -> Result<(), KmsError> {
+        self.inner
+            .put(T_DUE, &due_key(kind, at, account, region, key_id), b"")?;
         Ok(())
     }
 
-    pub fn unschedule(&mut self, kind: Due, at: DateTime<Utc>, account: AccountId, region: Region, key_id: &str) -> Result<(), KmsError> {
-        self.inner.delete(T_DUE, &due_key(kind, at, account, region, key_id))?;
+    pub fn unschedule(
+        &mut self,
+        kind: Due,
+        at: DateTime<Utc>,
+        account: AccountId,
+        region: Region,
+        key_id: &str,
+    ) -> Result<(), KmsError> {
+        self.inner
+            .delete(T_DUE, &due_key(kind, at, account, region, key_id))?;
         Ok(())
     }
 }
@@ -446,20 +628,39 @@ impl KmsTxn<'_> {
 pub type DueEntry = (DateTime<Utc>, AccountId, Region, String);
 
 /// Scheduled entries of `kind` due at or before `now`, oldest first (at most `limit`).
-pub fn due_entries(txn: &dyn ReadTxn, kind: Due, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEntry>, KmsError> {
+pub fn due_entries(
+    txn: &dyn ReadTxn,
+    kind: Due,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<DueEntry>, KmsError> {
     let prefix = format!("{}/", kind.prefix());
     let rows = txn.scan(T_DUE, prefix.as_bytes(), None, limit)?;
     let mut out = Vec::new();
     for (k, _) in rows {
-        let Ok(text) = std::str::from_utf8(&k) else { continue };
+        let Ok(text) = std::str::from_utf8(&k) else {
+            continue;
+        };
         let mut parts = text.splitn(5, '/');
-        let (_, Some(ms), Some(acct), Some(region), Some(key_id)) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (_, Some(ms), Some(acct), Some(region), Some(key_id)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             continue;
         };
-        let (Ok(ms), Ok(acct), Ok(region)) = (ms.parse::<i64>(), AccountId::parse(acct), Region::parse(region)) else {
+        let (Ok(ms), Ok(acct), Ok(region)) = (
+            ms.parse::<i64>(),
+            AccountId::parse(acct),
+            Region::parse(region),
+        ) else {
             continue;
         };
-        let Some(at) = DateTime::<Utc>::from_timestamp_millis(ms) else { continue };
+        let Some(at) = DateTime::<Utc>::from_timestamp_millis(ms) else {
+            continue;
+        };
         if at > now {
             break;
         }
@@ -487,11 +688,39 @@ mod serial_tests {
         let serial = || env.kms.key_serial(a, r, &key_id).unwrap().unwrap();
         assert_eq!(env.kms.key_serial(a, r, "no-such-key").unwrap(), None);
         let s0 = serial();
-        let dk = crypto::generate_data_key(&env.kms, &ctx, api::GenerateDataKeyRequest { key_id: key_id.clone(), key_spec: Some(api::DataKeySpec::Aes256), ..Default::default() }).unwrap();
-        crypto::decrypt(&env.kms, &ctx, api::DecryptRequest { ciphertext_blob: dk.ciphertext_blob, ..Default::default() }).unwrap();
+        let dk = crypto::generate_data_key(
+            &env.kms,
+            &ctx,
+            api::GenerateDataKeyRequest {
+                key_id: key_id.clone(),
+                key_spec: Some(api::DataKeySpec::Aes256),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        crypto::decrypt(
+            &env.kms,
+            &ctx,
+            api::DecryptRequest {
+                ciphertext_blob: dk.ciphertext_blob,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         env.describe(&ctx, &key_id).unwrap();
-        keys::disable_key(&env.kms, &ctx, api::DisableKeyRequest { key_id: other.clone() }).unwrap();
-        assert_eq!(serial(), s0, "reads, crypto and another key's writes keep the serial");
+        keys::disable_key(
+            &env.kms,
+            &ctx,
+            api::DisableKeyRequest {
+                key_id: other.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            serial(),
+            s0,
+            "reads, crypto and another key's writes keep the serial"
+        );
 
         let mut seen = vec![s0];
         let mut changed = |what: &str| {
@@ -499,17 +728,57 @@ mod serial_tests {
             assert!(!seen.contains(&s), "{what} must change the serial");
             seen.push(s);
         };
-        keys::disable_key(&env.kms, &ctx, api::DisableKeyRequest { key_id: key_id.clone() }).unwrap();
+        keys::disable_key(
+            &env.kms,
+            &ctx,
+            api::DisableKeyRequest {
+                key_id: key_id.clone(),
+            },
+        )
+        .unwrap();
         changed("DisableKey");
-        keys::enable_key(&env.kms, &ctx, api::EnableKeyRequest { key_id: key_id.clone() }).unwrap();
+        keys::enable_key(
+            &env.kms,
+            &ctx,
+            api::EnableKeyRequest {
+                key_id: key_id.clone(),
+            },
+        )
+        .unwrap();
         changed("EnableKey");
         let policy = simple_policy(a);
-        policies::put_key_policy(&env.kms, &ctx, api::PutKeyPolicyRequest { key_id: key_id.clone(), policy, ..Default::default() }).unwrap();
+        policies::put_key_policy(
+            &env.kms,
+            &ctx,
+            api::PutKeyPolicyRequest {
+                key_id: key_id.clone(),
+                policy,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         changed("PutKeyPolicy");
         let grantee = format!("arn:aws:iam::{a}:role/r");
-        grants::create_grant(&env.kms, &ctx, api::CreateGrantRequest { key_id: key_id.clone(), grantee_principal: Some(grantee), operations: vec![api::GrantOperation::Decrypt], ..Default::default() }).unwrap();
+        grants::create_grant(
+            &env.kms,
+            &ctx,
+            api::CreateGrantRequest {
+                key_id: key_id.clone(),
+                grantee_principal: Some(grantee),
+                operations: vec![api::GrantOperation::Decrypt],
+                ..Default::default()
+            },
+        )
+        .unwrap();
         changed("CreateGrant");
-        rotation::rotate_key_on_demand(&env.kms, &ctx, api::RotateKeyOnDemandRequest { key_id: key_id.clone() }).unwrap();
+        rotation::rotate_key_on_demand(
+            &env.kms,
+            &ctx,
+            api::RotateKeyOnDemandRequest {
+                key_id: key_id.clone(),
+            },
+        )
+        .unwrap();
         changed("RotateKeyOnDemand");
         env.schedule(&ctx, &key_id, 7);
         changed("ScheduleKeyDeletion");

@@ -113,13 +113,20 @@ impl TestKms {
         let account = account(&setup.account)?;
         let region = region(&setup.region)?;
         let key_id = if setup.multi_region {
-            format!("mrk-{}", kmsnap_core::ids::random_hex(16).map_err(|_| KmsError::Internal("rng"))?)
+            format!(
+                "mrk-{}",
+                kmsnap_core::ids::random_hex(16).map_err(|_| KmsError::Internal("rng"))?
+            )
         } else {
             uuid::Uuid::new_v4().to_string()
         };
         let now = self.clock.now();
         let (material_id, material) = Material::generate()?;
-        let wrapped = self.kms.store.wrapper().wrap(account, &key_id, &material_id, &material)?;
+        let wrapped = self
+            .kms
+            .store
+            .wrapper()
+            .wrap(account, &key_id, &material_id, &material)?;
         let record = KeyRecord {
             account,
             region,
@@ -130,11 +137,16 @@ impl TestKms {
             manager: setup.manager,
             aws_service: setup.aws_service.clone(),
             policy: match (&setup.manager, &setup.aws_service) {
-                (KeyManager::Aws, Some(service)) => crate::managed::managed_key_policy(service, account, region),
+                (KeyManager::Aws, Some(service)) => {
+                    crate::managed::managed_key_policy(service, account, region)
+                }
                 _ => simple_policy(account),
             },
             tags: Vec::new(),
-            deletion_date: setup.state.is_pending_deletion().then(|| now + chrono::Duration::days(30)),
+            deletion_date: setup
+                .state
+                .is_pending_deletion()
+                .then(|| now + chrono::Duration::days(30)),
             pending_window_days: setup.state.is_pending_deletion().then_some(30),
         };
         let shared = SharedKey {
@@ -146,7 +158,12 @@ impl TestKms {
             multi_region: setup.multi_region,
             primary_region: region,
             replica_regions: Vec::new(),
-            materials: vec![MaterialVersion { id: material_id, wrapped, created: now, rotation: RotationType::Initial }],
+            materials: vec![MaterialVersion {
+                id: material_id,
+                wrapped,
+                created: now,
+                rotation: RotationType::Initial,
+            }],
             rotation: RotationSchedule::default(),
             import: None,
         };
@@ -159,19 +176,38 @@ impl TestKms {
 
     /// A key with everything defaulted except `state`.
     pub fn put_key_in_state(&self, state: KeyState) -> Result<String, KmsError> {
-        self.put_key(&KeySetup { state, ..KeySetup::default() })
+        self.put_key(&KeySetup {
+            state,
+            ..KeySetup::default()
+        })
     }
 
     /// Rotate through the store (no RotateKeyOnDemand): append a fresh material version, which
     /// becomes current. Returns the new material id.
-    pub fn add_material(&self, account_id: &str, key_id: &str, rotation: RotationType) -> Result<String, KmsError> {
+    pub fn add_material(
+        &self,
+        account_id: &str,
+        key_id: &str,
+        rotation: RotationType,
+    ) -> Result<String, KmsError> {
         let account = account(account_id)?;
         let (material_id, material) = Material::generate()?;
-        let wrapped = self.kms.store.wrapper().wrap(account, key_id, &material_id, &material)?;
+        let wrapped = self
+            .kms
+            .store
+            .wrapper()
+            .wrap(account, key_id, &material_id, &material)?;
         let now = self.clock.now();
         self.kms.store.write(|txn| {
-            let mut shared = txn.get_shared(account, key_id)?.ok_or(KmsError::Internal("testsupport: no shared record"))?;
-            shared.materials.push(MaterialVersion { id: material_id.clone(), wrapped, created: now, rotation });
+            let mut shared = txn
+                .get_shared(account, key_id)?
+                .ok_or(KmsError::Internal("testsupport: no shared record"))?;
+            shared.materials.push(MaterialVersion {
+                id: material_id.clone(),
+                wrapped,
+                created: now,
+                rotation,
+            });
             txn.put_shared(&shared)
         })?;
         Ok(material_id)
@@ -179,12 +215,20 @@ impl TestKms {
 
     /// Replicate through the store (no ReplicateKey): a regional record of the multi-region key
     /// `key_id` in `replica_region`, in `state`, and the region added to the shared roster.
-    pub fn put_replica(&self, account_id: &str, key_id: &str, replica_region: &str, state: KeyState) -> Result<(), KmsError> {
+    pub fn put_replica(
+        &self,
+        account_id: &str,
+        key_id: &str,
+        replica_region: &str,
+        state: KeyState,
+    ) -> Result<(), KmsError> {
         let account = account(account_id)?;
         let replica = region(replica_region)?;
         let now = self.clock.now();
         self.kms.store.write(|txn| {
-            let mut shared = txn.get_shared(account, key_id)?.ok_or(KmsError::Internal("testsupport: no shared record"))?;
+            let mut shared = txn
+                .get_shared(account, key_id)?
+                .ok_or(KmsError::Internal("testsupport: no shared record"))?;
             let primary = txn
                 .get_key(account, shared.primary_region, key_id)?
                 .ok_or(KmsError::Internal("testsupport: no primary record"))?;
@@ -206,26 +250,48 @@ impl TestKms {
     }
 
     /// Change a key's state through the store (no EnableKey / DisableKey / ScheduleKeyDeletion).
-    pub fn set_state(&self, account_id: &str, region_name: &str, key_id: &str, state: KeyState) -> Result<(), KmsError> {
+    pub fn set_state(
+        &self,
+        account_id: &str,
+        region_name: &str,
+        key_id: &str,
+        state: KeyState,
+    ) -> Result<(), KmsError> {
         let account = account(account_id)?;
         let region = region(region_name)?;
         let now = self.clock.now();
         self.kms.store.write(|txn| {
-            let mut k = txn.get_key(account, region, key_id)?.ok_or(KmsError::Internal("testsupport: no key record"))?;
+            let mut k = txn
+                .get_key(account, region, key_id)?
+                .ok_or(KmsError::Internal("testsupport: no key record"))?;
             k.state = state;
-            k.deletion_date = state.is_pending_deletion().then(|| now + chrono::Duration::days(30));
+            k.deletion_date = state
+                .is_pending_deletion()
+                .then(|| now + chrono::Duration::days(30));
             k.pending_window_days = state.is_pending_deletion().then_some(30);
             txn.put_key(&k)
         })
     }
 
     /// The key as operations see it (through the cache).
-    pub fn get(&self, account_id: &str, region_name: &str, key_id: &str) -> Result<Option<Arc<LoadedKey>>, KmsError> {
-        self.kms.store.get(account(account_id)?, region(region_name)?, key_id)
+    pub fn get(
+        &self,
+        account_id: &str,
+        region_name: &str,
+        key_id: &str,
+    ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+        self.kms
+            .store
+            .get(account(account_id)?, region(region_name)?, key_id)
     }
 
     /// `arn:aws:kms:<region>:<account>:key/<key_id>`.
-    pub fn arn(&self, account_id: &str, region_name: &str, key_id: &str) -> Result<String, KmsError> {
+    pub fn arn(
+        &self,
+        account_id: &str,
+        region_name: &str,
+        key_id: &str,
+    ) -> Result<String, KmsError> {
         Ok(key_arn(region(region_name)?, account(account_id)?, key_id))
     }
 }

@@ -64,7 +64,9 @@ impl From<kmsnap_store::StoreError> for RdsError {
 impl From<EbsError> for RdsError {
     fn from(e: EbsError) -> Self {
         match e {
-            EbsError::Kms { code, message } => RdsError::KmsKeyNotAccessible { message: format!("{code}: {message}") },
+            EbsError::Kms { code, message } => RdsError::KmsKeyNotAccessible {
+                message: format!("{code}: {message}"),
+            },
             other => {
                 tracing::error!(error = %other, "rds storage failure");
                 RdsError::Internal("storage")
@@ -75,7 +77,9 @@ impl From<EbsError> for RdsError {
 
 impl From<AwsError> for RdsError {
     fn from(e: AwsError) -> Self {
-        RdsError::KmsKeyNotAccessible { message: format!("{}: {}", e.code, e.message) }
+        RdsError::KmsKeyNotAccessible {
+            message: format!("{}: {}", e.code, e.message),
+        }
     }
 }
 
@@ -129,19 +133,85 @@ mod tests {
     #[test]
     fn wire_codes_are_the_models_not_the_shape_names() {
         let cases = [
-            (RdsError::InstanceNotFound { id: "a".into() }, "DBInstanceNotFound", 404),
-            (RdsError::SnapshotNotFound { id: "a".into() }, "DBSnapshotNotFound", 404),
-            (RdsError::SnapshotAlreadyExists { id: "a".into() }, "DBSnapshotAlreadyExists", 400),
-            (RdsError::InstanceAlreadyExists { id: "a".into() }, "DBInstanceAlreadyExists", 400),
-            (RdsError::InvalidInstanceState { id: "a".into(), status: "creating".into() }, "InvalidDBInstanceState", 400),
-            (RdsError::InvalidSnapshotState { id: "a".into(), status: "creating".into() }, "InvalidDBSnapshotState", 400),
-            (RdsError::KmsKeyNotAccessible { message: "x".into() }, "KMSKeyNotAccessibleFault", 400),
-            (RdsError::SnapshotNotManual { id: "a".into() }, "InvalidDBSnapshotState", 400),
-            (RdsError::CannotStart { id: "a".into(), status: "available".into() }, "InvalidDBInstanceState", 400),
-            (RdsError::DeletionProtected { id: "a".into() }, "InvalidParameterCombination", 400),
-            (RdsError::BackupsDisabled { id: "a".into() }, "InvalidDBInstanceState", 400),
-            (RdsError::StopInReplication { id: "a".into() }, "InvalidDBInstanceState", 400),
-            (RdsError::SharedSnapshotQuotaExceeded { id: "a".into(), limit: 20 }, "SharedSnapshotQuotaExceeded", 400),
+            (
+                RdsError::InstanceNotFound { id: "a".into() },
+                "DBInstanceNotFound",
+                404,
+            ),
+            (
+                RdsError::SnapshotNotFound { id: "a".into() },
+                "DBSnapshotNotFound",
+                404,
+            ),
+            (
+                RdsError::SnapshotAlreadyExists { id: "a".into() },
+                "DBSnapshotAlreadyExists",
+                400,
+            ),
+            (
+                RdsError::InstanceAlreadyExists { id: "a".into() },
+                "DBInstanceAlreadyExists",
+                400,
+            ),
+            (
+                RdsError::InvalidInstanceState {
+                    id: "a".into(),
+                    status: "creating".into(),
+                },
+                "InvalidDBInstanceState",
+                400,
+            ),
+            (
+                RdsError::InvalidSnapshotState {
+                    id: "a".into(),
+                    status: "creating".into(),
+                },
+                "InvalidDBSnapshotState",
+                400,
+            ),
+            (
+                RdsError::KmsKeyNotAccessible {
+                    message: "x".into(),
+                },
+                "KMSKeyNotAccessibleFault",
+                400,
+            ),
+            (
+                RdsError::SnapshotNotManual { id: "a".into() },
+                "InvalidDBSnapshotState",
+                400,
+            ),
+            (
+                RdsError::CannotStart {
+                    id: "a".into(),
+                    status: "available".into(),
+                },
+                "InvalidDBInstanceState",
+                400,
+            ),
+            (
+                RdsError::DeletionProtected { id: "a".into() },
+                "InvalidParameterCombination",
+                400,
+            ),
+            (
+                RdsError::BackupsDisabled { id: "a".into() },
+                "InvalidDBInstanceState",
+                400,
+            ),
+            (
+                RdsError::StopInReplication { id: "a".into() },
+                "InvalidDBInstanceState",
+                400,
+            ),
+            (
+                RdsError::SharedSnapshotQuotaExceeded {
+                    id: "a".into(),
+                    limit: 20,
+                },
+                "SharedSnapshotQuotaExceeded",
+                400,
+            ),
         ];
         for (e, code, status) in cases {
             let w = to_rds(e);
@@ -151,7 +221,11 @@ mod tests {
 
     #[test]
     fn kms_failures_become_key_not_accessible() {
-        let e: RdsError = EbsError::Kms { code: "DisabledException".into(), message: "disabled".into() }.into();
+        let e: RdsError = EbsError::Kms {
+            code: "DisabledException".into(),
+            message: "disabled".into(),
+        }
+        .into();
         assert!(matches!(e, RdsError::KmsKeyNotAccessible { .. }));
     }
 }

@@ -50,8 +50,13 @@ fn parse_key_arn(arn: &str) -> Option<(AccountId, Region, &str)> {
     Some((account, region, key_id))
 }
 
-fn key_record(txn: &dyn ReadTxn, arn: &str) -> Result<Option<kmsnap_kms::model::KeyRecord>, RdsError> {
-    let Some((account, region, key_id)) = parse_key_arn(arn) else { return Ok(None) };
+fn key_record(
+    txn: &dyn ReadTxn,
+    arn: &str,
+) -> Result<Option<kmsnap_kms::model::KeyRecord>, RdsError> {
+    let Some((account, region, key_id)) = parse_key_arn(arn) else {
+        return Ok(None);
+    };
     kmsnap_kms::store::read_key(txn, account, region, key_id).map_err(|e| {
         tracing::error!(error = %e, "rds key state read");
         RdsError::Internal("key state")
@@ -70,18 +75,34 @@ pub fn health(txn: &dyn ReadTxn, arn: &str) -> Result<KeyHealth, RdsError> {
 /// Whether `arn` is an AWS managed key (`aws/rds`): snapshots under it cannot be shared.
 pub async fn is_aws_managed(svc: &Rds, arn: &str) -> Result<bool, RdsError> {
     let (meta, arn) = (svc.meta.clone(), arn.to_owned());
-    crate::blocking(move || Ok(key_record(meta.read()?.as_ref(), &arn)?.is_some_and(|k| k.manager == KeyManager::Aws))).await?
+    crate::blocking(move || {
+        Ok(key_record(meta.read()?.as_ref(), &arn)?.is_some_and(|k| k.manager == KeyManager::Aws))
+    })
+    .await?
 }
 
 /// The key check of a start after key loss: RDS unwraps the storage's data key (volume
 /// `volume_id`) through KMS as the caller, so a key still disabled, pending deletion or not
 /// allowed is `KMSKeyNotAccessibleFault` naming `what` (e.g. "DB instance pg1").
-pub async fn check_storage(svc: &Rds, ctx: &RequestContext, volume_id: &str, key_arn: &str, what: &str) -> Result<(), RdsError> {
-    let (meta, account, region, vid) = (svc.meta.clone(), ctx.principal.account, ctx.region, volume_id.to_owned());
+pub async fn check_storage(
+    svc: &Rds,
+    ctx: &RequestContext,
+    volume_id: &str,
+    key_arn: &str,
+    what: &str,
+) -> Result<(), RdsError> {
+    let (meta, account, region, vid) = (
+        svc.meta.clone(),
+        ctx.principal.account,
+        ctx.region,
+        volume_id.to_owned(),
+    );
     let lineage = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
-        let v = kmsnap_snapshots::store::get_volume(&*txn, account, region, &vid)?.ok_or(RdsError::Internal("storage volume missing"))?;
-        kmsnap_snapshots::store::get_lineage(&*txn, &v.lineage)?.ok_or(RdsError::Internal("volume without lineage"))
+        let v = kmsnap_snapshots::store::get_volume(&*txn, account, region, &vid)?
+            .ok_or(RdsError::Internal("storage volume missing"))?;
+        kmsnap_snapshots::store::get_lineage(&*txn, &v.lineage)?
+            .ok_or(RdsError::Internal("volume without lineage"))
     })
     .await??;
     match kmsnap_snapshots::blocks::open_lineage(&svc.kms, ctx, &lineage).await {
@@ -97,31 +118,59 @@ pub async fn check_storage(svc: &Rds, ctx: &RequestContext, volume_id: &str, key
 
 /// Instance statuses in which a lost key makes the instance recoverable (by name, so new
 /// transition states of the instance model need no change here).
-const LIVE_INSTANCE: &[&str] = &["available", "backing-up", "modifying", "stopping", "stopped", "starting", "rebooting"];
+const LIVE_INSTANCE: &[&str] = &[
+    "available",
+    "backing-up",
+    "modifying",
+    "stopping",
+    "stopped",
+    "starting",
+    "rebooting",
+];
 
 fn is_aurora(r: &DbInstanceRecord) -> bool {
     r.engine.starts_with("aurora")
 }
 
 fn get_lost(txn: &dyn ReadTxn, r: &DbInstanceRecord) -> Result<Option<DateTime<Utc>>, RdsError> {
-    match txn.get(T_KEY_LOST, &store::scoped(r.account, r.region, &r.identifier))? {
+    match txn.get(
+        T_KEY_LOST,
+        &store::scoped(r.account, r.region, &r.identifier),
+    )? {
         Some(v) => Ok(Some(decode_record::<DateTime<Utc>>(&v.value)?.1)),
         None => Ok(None),
     }
 }
 
-fn put_lost(txn: &mut dyn WriteTxn, r: &DbInstanceRecord, at: DateTime<Utc>) -> Result<(), RdsError> {
-    txn.put(T_KEY_LOST, &store::scoped(r.account, r.region, &r.identifier), &encode_record(KEY_LOST_VERSION, &at)?)?;
+fn put_lost(
+    txn: &mut dyn WriteTxn,
+    r: &DbInstanceRecord,
+    at: DateTime<Utc>,
+) -> Result<(), RdsError> {
+    txn.put(
+        T_KEY_LOST,
+        &store::scoped(r.account, r.region, &r.identifier),
+        &encode_record(KEY_LOST_VERSION, &at)?,
+    )?;
     Ok(())
 }
 
 fn clear_lost(txn: &mut dyn WriteTxn, r: &DbInstanceRecord) -> Result<(), RdsError> {
-    txn.delete(T_KEY_LOST, &store::scoped(r.account, r.region, &r.identifier))?;
+    txn.delete(
+        T_KEY_LOST,
+        &store::scoped(r.account, r.region, &r.identifier),
+    )?;
     Ok(())
 }
 
 /// Where a resource with key health `h`, status `status` and key lost at `lost` goes now.
-fn decide(live: bool, recoverable: bool, h: KeyHealth, lost: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<Verdict> {
+fn decide(
+    live: bool,
+    recoverable: bool,
+    h: KeyHealth,
+    lost: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<Verdict> {
     match (live, recoverable, h) {
         (true, _, KeyHealth::Unusable) => Some(Verdict::Recoverable),
         (true, _, KeyHealth::Gone) | (_, true, KeyHealth::Gone) => Some(Verdict::Terminal),
@@ -156,7 +205,9 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
                         c.status = ClusterStatus::InaccessibleEncryptionCredentialsRecoverable;
                         c.key_lost_at = Some(now);
                     }
-                    Verdict::Terminal => c.status = ClusterStatus::InaccessibleEncryptionCredentials,
+                    Verdict::Terminal => {
+                        c.status = ClusterStatus::InaccessibleEncryptionCredentials
+                    }
                 }
                 tracing::warn!(cluster = %c.identifier, account = %c.account, status = c.status.as_str(), "rds cluster key state");
                 cstore::put_cluster(txn.as_mut(), &c)?;
@@ -198,8 +249,16 @@ fn collect(txn: &dyn ReadTxn, now: DateTime<Utc>, plan: &mut Vec<Change>) -> Res
         Ok(h)
     };
     for c in cstore::clusters(txn, None)? {
-        let Some(arn) = c.kms_key_arn.as_deref() else { continue };
-        let live = matches!(c.status, ClusterStatus::Available | ClusterStatus::Stopping | ClusterStatus::Stopped | ClusterStatus::Starting);
+        let Some(arn) = c.kms_key_arn.as_deref() else {
+            continue;
+        };
+        let live = matches!(
+            c.status,
+            ClusterStatus::Available
+                | ClusterStatus::Stopping
+                | ClusterStatus::Stopped
+                | ClusterStatus::Starting
+        );
         let recoverable = c.status == ClusterStatus::InaccessibleEncryptionCredentialsRecoverable;
         if !live && !recoverable {
             continue;
@@ -210,13 +269,19 @@ fn collect(txn: &dyn ReadTxn, now: DateTime<Utc>, plan: &mut Vec<Change>) -> Res
     }
     for r in store::instances(txn, None)? {
         // An Aurora instance shows its cluster's state.
-        let Some(arn) = r.kms_key_arn.as_deref().filter(|_| !is_aurora(&r)) else { continue };
+        let Some(arn) = r.kms_key_arn.as_deref().filter(|_| !is_aurora(&r)) else {
+            continue;
+        };
         let live = LIVE_INSTANCE.contains(&r.status.as_str());
         let recoverable = r.status == InstanceStatus::InaccessibleEncryptionCredentialsRecoverable;
         if !live && !recoverable {
             continue;
         }
-        let lost = if recoverable { get_lost(txn, &r)? } else { None };
+        let lost = if recoverable {
+            get_lost(txn, &r)?
+        } else {
+            None
+        };
         if let Some(v) = decide(live, recoverable, key(arn)?, lost, now) {
             plan.push(Change::Instance(r, v));
         }
@@ -228,21 +293,49 @@ fn collect(txn: &dyn ReadTxn, now: DateTime<Utc>, plan: &mut Vec<Change>) -> Res
 /// the key must be usable again (else `KMSKeyNotAccessibleFault`); the instance goes
 /// `starting` and the worker makes it `available`. `None` for an instance in any other state
 /// (the instance operation handles it).
-pub async fn start_instance(svc: &Rds, ctx: &RequestContext, input: &rds::StartDBInstanceMessage) -> Result<Option<rds::StartDBInstanceResult>, RdsError> {
-    let Ok(id) = crate::model::identifier("DBInstanceIdentifier", &input.db_instance_identifier) else { return Ok(None) };
-    let (meta, account, region, i) = (svc.meta.clone(), ctx.principal.account, ctx.region, id.clone());
-    let rec = crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &i)).await??;
-    let Some(rec) = rec.filter(|r| r.status == InstanceStatus::InaccessibleEncryptionCredentialsRecoverable && !is_aurora(r)) else { return Ok(None) };
+pub async fn start_instance(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: &rds::StartDBInstanceMessage,
+) -> Result<Option<rds::StartDBInstanceResult>, RdsError> {
+    let Ok(id) = crate::model::identifier("DBInstanceIdentifier", &input.db_instance_identifier)
+    else {
+        return Ok(None);
+    };
+    let (meta, account, region, i) = (
+        svc.meta.clone(),
+        ctx.principal.account,
+        ctx.region,
+        id.clone(),
+    );
+    let rec =
+        crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &i))
+            .await??;
+    let Some(rec) = rec.filter(|r| {
+        r.status == InstanceStatus::InaccessibleEncryptionCredentialsRecoverable && !is_aurora(r)
+    }) else {
+        return Ok(None);
+    };
     if let Some(k) = &rec.kms_key_arn {
         check_storage(svc, ctx, &rec.volume_id, k, &format!("DB instance {id}")).await?;
     }
-    let event = common::event(ctx, "StartDBInstance", input, "AWS::RDS::DBInstance", &rec.arn());
+    let event = common::event(
+        ctx,
+        "StartDBInstance",
+        input,
+        "AWS::RDS::DBInstance",
+        &rec.arn(),
+    );
     let (meta, now) = (svc.meta.clone(), ctx.now);
     let rec = crate::blocking(move || -> Result<DbInstanceRecord, RdsError> {
         let mut txn = meta.write()?;
-        let mut r = store::get_instance(&*txn, account, region, &id)?.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
+        let mut r = store::get_instance(&*txn, account, region, &id)?
+            .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
         if r.status != InstanceStatus::InaccessibleEncryptionCredentialsRecoverable {
-            return Err(RdsError::InvalidInstanceState { id, status: r.status.as_str().to_owned() });
+            return Err(RdsError::InvalidInstanceState {
+                id,
+                status: r.status.as_str().to_owned(),
+            });
         }
         r.status = InstanceStatus::Starting;
         r.status_since = Some(now);
@@ -252,7 +345,9 @@ pub async fn start_instance(svc: &Rds, ctx: &RequestContext, input: &rds::StartD
         Ok(r)
     })
     .await??;
-    Ok(Some(rds::StartDBInstanceResult { db_instance: Some(crate::ops::instances::to_api(&rec)) }))
+    Ok(Some(rds::StartDBInstanceResult {
+        db_instance: Some(crate::ops::instances::to_api(&rec)),
+    }))
 }
 
 #[cfg(test)]
@@ -262,8 +357,18 @@ mod tests {
 
     #[test]
     fn key_arns_parse() {
-        let (a, r, k) = parse_key_arn("arn:aws:kms:eu-central-1:369036903690:key/1234abcd-12ab-34cd-56ef-1234567890ab").unwrap();
-        assert_eq!((a.as_str(), r.as_str(), k), ("369036903690", "eu-central-1", "1234abcd-12ab-34cd-56ef-1234567890ab"));
+        let (a, r, k) = parse_key_arn(
+            "arn:aws:kms:eu-central-1:369036903690:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        )
+        .unwrap();
+        assert_eq!(
+            (a.as_str(), r.as_str(), k),
+            (
+                "369036903690",
+                "eu-central-1",
+                "1234abcd-12ab-34cd-56ef-1234567890ab"
+            )
+        );
         assert!(parse_key_arn("arn:aws:kms:eu-central-1:369036903690:alias/x").is_none());
         assert!(parse_key_arn("1234abcd").is_none());
     }
@@ -272,13 +377,49 @@ mod tests {
     fn verdicts_follow_spec_8() {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
         // A live resource: disabled → recoverable; deleted → terminal; usable → nothing.
-        assert_eq!(decide(true, false, KeyHealth::Unusable, None, t0), Some(Verdict::Recoverable));
-        assert_eq!(decide(true, false, KeyHealth::Gone, None, t0), Some(Verdict::Terminal));
+        assert_eq!(
+            decide(true, false, KeyHealth::Unusable, None, t0),
+            Some(Verdict::Recoverable)
+        );
+        assert_eq!(
+            decide(true, false, KeyHealth::Gone, None, t0),
+            Some(Verdict::Terminal)
+        );
         assert_eq!(decide(true, false, KeyHealth::Usable, None, t0), None);
         // Recoverable: waits (even with the key enabled again: clients call Start) for 7 days.
-        assert_eq!(decide(false, true, KeyHealth::Unusable, Some(t0), t0 + chrono::Duration::days(6)), None);
-        assert_eq!(decide(false, true, KeyHealth::Usable, Some(t0), t0 + chrono::Duration::days(6)), None);
-        assert_eq!(decide(false, true, KeyHealth::Unusable, Some(t0), t0 + chrono::Duration::days(7)), Some(Verdict::Terminal));
-        assert_eq!(decide(false, true, KeyHealth::Gone, Some(t0), t0), Some(Verdict::Terminal));
+        assert_eq!(
+            decide(
+                false,
+                true,
+                KeyHealth::Unusable,
+                Some(t0),
+                t0 + chrono::Duration::days(6)
+            ),
+            None
+        );
+        assert_eq!(
+            decide(
+                false,
+                true,
+                KeyHealth::Usable,
+                Some(t0),
+                t0 + chrono::Duration::days(6)
+            ),
+            None
+        );
+        assert_eq!(
+            decide(
+                false,
+                true,
+                KeyHealth::Unusable,
+                Some(t0),
+                t0 + chrono::Duration::days(7)
+            ),
+            Some(Verdict::Terminal)
+        );
+        assert_eq!(
+            decide(false, true, KeyHealth::Gone, Some(t0), t0),
+            Some(Verdict::Terminal)
+        );
     }
 }

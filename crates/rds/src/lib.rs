@@ -59,7 +59,12 @@ impl std::fmt::Debug for Rds {
 impl Rds {
     /// Operations read the time from their request context (the injected clock).
     pub fn new(meta: Arc<dyn MetaStore>, kms: Arc<Kms>, ebs: Arc<Snapshots>) -> Self {
-        Rds { meta, kms, ebs, timing: workers::Timing::default() }
+        Rds {
+            meta,
+            kms,
+            ebs,
+            timing: workers::Timing::default(),
+        }
     }
 
     /// The same service with `timing` for its transitions (`[timing]` in kmsnap.toml).
@@ -97,14 +102,32 @@ impl Rds {
 
     /// The backing volume of DB instance `identifier` of the caller (its account and region),
     /// for `kmsnap db import/export`.
-    pub async fn instance_volume(&self, ctx: &kmsnap_auth::RequestContext, identifier: &str) -> Result<String, RdsError> {
-        let (meta, account, region, id) = (self.meta.clone(), ctx.principal.account, ctx.region, identifier.to_ascii_lowercase());
-        let rec = blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &id)).await??;
-        rec.map(|r| r.volume_id).ok_or_else(|| RdsError::InstanceNotFound { id: identifier.to_owned() })
+    pub async fn instance_volume(
+        &self,
+        ctx: &kmsnap_auth::RequestContext,
+        identifier: &str,
+    ) -> Result<String, RdsError> {
+        let (meta, account, region, id) = (
+            self.meta.clone(),
+            ctx.principal.account,
+            ctx.region,
+            identifier.to_ascii_lowercase(),
+        );
+        let rec =
+            blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &id))
+                .await??;
+        rec.map(|r| r.volume_id)
+            .ok_or_else(|| RdsError::InstanceNotFound {
+                id: identifier.to_owned(),
+            })
     }
 }
 
 /// Runs blocking store work from async code (the stores' calls block).
-pub(crate) async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, RdsError> {
-    tokio::task::spawn_blocking(f).await.map_err(|_| RdsError::Internal("blocking task"))
+pub(crate) async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, RdsError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| RdsError::Internal("blocking task"))
 }

@@ -47,8 +47,12 @@ impl InstanceStatus {
             InstanceStatus::Stopped => "stopped",
             InstanceStatus::Starting => "starting",
             InstanceStatus::Rebooting => "rebooting",
-            InstanceStatus::InaccessibleEncryptionCredentialsRecoverable => "inaccessible-encryption-credentials-recoverable",
-            InstanceStatus::InaccessibleEncryptionCredentials => "inaccessible-encryption-credentials",
+            InstanceStatus::InaccessibleEncryptionCredentialsRecoverable => {
+                "inaccessible-encryption-credentials-recoverable"
+            }
+            InstanceStatus::InaccessibleEncryptionCredentials => {
+                "inaccessible-encryption-credentials"
+            }
         }
     }
 
@@ -58,10 +62,14 @@ impl InstanceStatus {
     pub fn next(self) -> Option<InstanceStatus> {
         match self {
             InstanceStatus::Creating => Some(InstanceStatus::BackingUp),
-            InstanceStatus::BackingUp | InstanceStatus::Modifying | InstanceStatus::Starting | InstanceStatus::Rebooting => Some(InstanceStatus::Available),
+            InstanceStatus::BackingUp
+            | InstanceStatus::Modifying
+            | InstanceStatus::Starting
+            | InstanceStatus::Rebooting => Some(InstanceStatus::Available),
             InstanceStatus::Stopping => Some(InstanceStatus::Stopped),
             InstanceStatus::Available | InstanceStatus::Deleting | InstanceStatus::Stopped => None,
-            InstanceStatus::InaccessibleEncryptionCredentialsRecoverable | InstanceStatus::InaccessibleEncryptionCredentials => None,
+            InstanceStatus::InaccessibleEncryptionCredentialsRecoverable
+            | InstanceStatus::InaccessibleEncryptionCredentials => None,
         }
     }
 }
@@ -136,7 +144,10 @@ pub struct ReplicaRecord {
 
 impl ReplicaRecord {
     pub fn source_arn(&self) -> String {
-        format!("arn:aws:rds:{}:{}:db:{}", self.source_region, self.account, self.source_identifier)
+        format!(
+            "arn:aws:rds:{}:{}:db:{}",
+            self.source_region, self.account, self.source_identifier
+        )
     }
 }
 
@@ -151,7 +162,10 @@ pub struct ReplicaSync {
 
 impl DbInstanceRecord {
     pub fn arn(&self) -> String {
-        format!("arn:aws:rds:{}:{}:db:{}", self.region, self.account, self.identifier)
+        format!(
+            "arn:aws:rds:{}:{}:db:{}",
+            self.region, self.account, self.identifier
+        )
     }
 }
 
@@ -215,7 +229,10 @@ pub struct DbSnapshotRecord {
 
 impl DbSnapshotRecord {
     pub fn arn(&self) -> String {
-        format!("arn:aws:rds:{}:{}:snapshot:{}", self.region, self.account, self.identifier)
+        format!(
+            "arn:aws:rds:{}:{}:snapshot:{}",
+            self.region, self.account, self.identifier
+        )
     }
 }
 
@@ -230,14 +247,21 @@ pub fn identifier_message(param: &str) -> String {
 /// trailing `-`) and returns it lower-cased, as RDS stores it.
 pub fn identifier(param: &str, value: &str) -> Result<String, crate::RdsError> {
     let ok = (1..=63).contains(&value.len())
-        && value.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !value.contains("--")
         && !value.ends_with('-');
     if ok {
         Ok(value.to_ascii_lowercase())
     } else {
-        Err(crate::RdsError::InvalidParameterValue(identifier_message(param)))
+        Err(crate::RdsError::InvalidParameterValue(identifier_message(
+            param,
+        )))
     }
 }
 
@@ -249,8 +273,13 @@ fn postgres_family(engine: &str) -> bool {
 /// A letter, then letters, digits or underscores, `1..=max` characters in all.
 fn db_word(value: &str, max: usize) -> bool {
     (1..=max).contains(&value.len())
-        && value.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Checks the database name parameter `param` (`DBName` of CreateDBInstance, `DatabaseName` of
@@ -263,7 +292,9 @@ pub fn database_name(param: &str, engine: &str, value: &str) -> Result<(), crate
     if db_word(value, max) {
         Ok(())
     } else {
-        Err(crate::RdsError::InvalidParameterValue(format!("{param} must begin with a letter and contain only alphanumeric characters.")))
+        Err(crate::RdsError::InvalidParameterValue(format!(
+            "{param} must begin with a letter and contain only alphanumeric characters."
+        )))
     }
 }
 
@@ -275,7 +306,9 @@ pub fn database_name(param: &str, engine: &str, value: &str) -> Result<(), crate
 pub fn master_username(engine: &str, value: Option<&str>) -> Result<(), crate::RdsError> {
     let invalid = |m: String| Err(crate::RdsError::InvalidParameterValue(m));
     let Some(value) = value.filter(|v| !v.is_empty()) else {
-        return invalid("The parameter MasterUsername must be provided and must not be blank.".into());
+        return invalid(
+            "The parameter MasterUsername must be provided and must not be blank.".into(),
+        );
     };
     let max = match engine {
         "postgres" => 63,
@@ -283,11 +316,16 @@ pub fn master_username(engine: &str, value: Option<&str>) -> Result<(), crate::R
         _ => 16,
     };
     if !db_word(value, max) {
-        return invalid("MasterUsername must begin with a letter and contain only alphanumeric characters.".into());
+        return invalid(
+            "MasterUsername must begin with a letter and contain only alphanumeric characters."
+                .into(),
+        );
     }
     let lower = value.to_ascii_lowercase();
     if lower == "rdsadmin" || (lower == "admin" && postgres_family(engine)) {
-        return invalid(format!("MasterUsername {value} cannot be used as it is a reserved word used by the engine"));
+        return invalid(format!(
+            "MasterUsername {value} cannot be used as it is a reserved word used by the engine"
+        ));
     }
     Ok(())
 }
@@ -305,10 +343,13 @@ pub fn snapshot_name(param: &str, value: &str) -> Result<String, crate::RdsError
     match value.strip_prefix("rds:") {
         Some(rest) if rest.len() > 17 => {
             let (db, stamp) = rest.split_at(rest.len() - 17);
-            let stamp_ok = stamp.starts_with('-') && chrono::NaiveDateTime::parse_from_str(&stamp[1..], "%Y-%m-%d-%H-%M").is_ok();
+            let stamp_ok = stamp.starts_with('-')
+                && chrono::NaiveDateTime::parse_from_str(&stamp[1..], "%Y-%m-%d-%H-%M").is_ok();
             match (identifier(param, db), stamp_ok) {
                 (Ok(db), true) => Ok(format!("rds:{db}{stamp}")),
-                _ => Err(crate::RdsError::InvalidParameterValue(identifier_message(param))),
+                _ => Err(crate::RdsError::InvalidParameterValue(identifier_message(
+                    param,
+                ))),
             }
         }
         _ => identifier(param, value),
@@ -320,7 +361,10 @@ pub fn new_dbi_resource_id() -> Result<String, crate::RdsError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut raw = [0u8; 26];
     kmsnap_core::ids::random_bytes(&mut raw).map_err(|_| crate::RdsError::Internal("rng"))?;
-    let tail: String = raw.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+    let tail: String = raw
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
     Ok(format!("db-{tail}"))
 }
 
@@ -331,11 +375,18 @@ mod tests {
     #[test]
     fn identifiers_follow_spec_1() {
         for good in ["a", "MyDb-1", "pg1", &"a".repeat(63)] {
-            assert_eq!(identifier("DBInstanceIdentifier", good).unwrap(), good.to_ascii_lowercase());
+            assert_eq!(
+                identifier("DBInstanceIdentifier", good).unwrap(),
+                good.to_ascii_lowercase()
+            );
         }
         for bad in ["", "1db", "db--1", "db-", "db_1", "db.1", &"a".repeat(64)] {
             let e = identifier("DBSnapshotIdentifier", bad).unwrap_err();
-            assert_eq!(e, crate::RdsError::InvalidParameterValue(identifier_message("DBSnapshotIdentifier")), "{bad}");
+            assert_eq!(
+                e,
+                crate::RdsError::InvalidParameterValue(identifier_message("DBSnapshotIdentifier")),
+                "{bad}"
+            );
         }
     }
 
@@ -343,11 +394,28 @@ mod tests {
     /// per-engine limits of the CreateDBInstance model's `DBName` documentation.
     #[test]
     fn database_names_follow_the_engine_rules() {
-        for engine in ["postgres", "mysql", "mariadb", "aurora-mysql", "aurora-postgresql"] {
+        for engine in [
+            "postgres",
+            "mysql",
+            "mariadb",
+            "aurora-mysql",
+            "aurora-postgresql",
+        ] {
             for good in ["app", "app_db", "A1", "x"] {
-                assert!(database_name("DBName", engine, good).is_ok(), "{engine} {good}");
+                assert!(
+                    database_name("DBName", engine, good).is_ok(),
+                    "{engine} {good}"
+                );
             }
-            for bad in ["staging-postgres", "my-svc-dev", "1db", "_db", "", "db.x", "db$"] {
+            for bad in [
+                "staging-postgres",
+                "my-svc-dev",
+                "1db",
+                "_db",
+                "",
+                "db.x",
+                "db$",
+            ] {
                 let e = database_name("DatabaseName", engine, bad).unwrap_err();
                 assert_eq!(
                     e,
@@ -371,16 +439,25 @@ mod tests {
             other => panic!("{other:?}"),
         };
         for missing in [None, Some("")] {
-            assert_eq!(msg(master_username("postgres", missing).unwrap_err()), "The parameter MasterUsername must be provided and must not be blank.");
+            assert_eq!(
+                msg(master_username("postgres", missing).unwrap_err()),
+                "The parameter MasterUsername must be provided and must not be blank."
+            );
         }
         assert!(master_username("postgres", Some("postgres")).is_ok());
         assert!(master_username("mysql", Some("admin")).is_ok());
         assert!(master_username("aurora-mysql", Some("admin")).is_ok());
-        assert_eq!(msg(master_username("postgres", Some("Admin")).unwrap_err()), "MasterUsername Admin cannot be used as it is a reserved word used by the engine");
+        assert_eq!(
+            msg(master_username("postgres", Some("Admin")).unwrap_err()),
+            "MasterUsername Admin cannot be used as it is a reserved word used by the engine"
+        );
         assert!(master_username("aurora-postgresql", Some("admin")).is_err());
         assert!(master_username("mariadb", Some("rdsadmin")).is_err());
         for bad in ["1user", "user-name", "_u"] {
-            assert_eq!(msg(master_username("mysql", Some(bad)).unwrap_err()), "MasterUsername must begin with a letter and contain only alphanumeric characters.");
+            assert_eq!(
+                msg(master_username("mysql", Some(bad)).unwrap_err()),
+                "MasterUsername must begin with a letter and contain only alphanumeric characters."
+            );
         }
         // Lengths AWS accepts per engine.
         assert!(master_username("postgres", Some(&"u".repeat(63))).is_ok());
@@ -398,8 +475,18 @@ mod tests {
         let id = automated_snapshot_id("pg1", at);
         assert_eq!(id, "rds:pg1-2026-11-24-07-05");
         assert_eq!(snapshot_name("DBSnapshotIdentifier", &id).unwrap(), id);
-        assert_eq!(snapshot_name("DBSnapshotIdentifier", "Manual-1").unwrap(), "manual-1");
-        for bad in ["rds:", "rds:pg1", "rds:pg1-2026-11-24-07", "rds:1db-2026-11-24-07-05", "rds:pg1x2026-11-24-07-05", "awsbackup:job-1"] {
+        assert_eq!(
+            snapshot_name("DBSnapshotIdentifier", "Manual-1").unwrap(),
+            "manual-1"
+        );
+        for bad in [
+            "rds:",
+            "rds:pg1",
+            "rds:pg1-2026-11-24-07",
+            "rds:1db-2026-11-24-07-05",
+            "rds:pg1x2026-11-24-07-05",
+            "awsbackup:job-1",
+        ] {
             assert!(snapshot_name("DBSnapshotIdentifier", bad).is_err(), "{bad}");
         }
     }
@@ -408,18 +495,36 @@ mod tests {
     fn dbi_resource_ids() {
         let id = new_dbi_resource_id().unwrap();
         assert_eq!(id.len(), 29);
-        assert!(id[3..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()), "{id}");
+        assert!(
+            id[3..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+            "{id}"
+        );
         assert_ne!(id, new_dbi_resource_id().unwrap());
     }
 
     #[test]
     fn states_move_forward_through_backing_up() {
-        assert_eq!(InstanceStatus::Creating.next(), Some(InstanceStatus::BackingUp));
-        assert_eq!(InstanceStatus::BackingUp.next(), Some(InstanceStatus::Available));
+        assert_eq!(
+            InstanceStatus::Creating.next(),
+            Some(InstanceStatus::BackingUp)
+        );
+        assert_eq!(
+            InstanceStatus::BackingUp.next(),
+            Some(InstanceStatus::Available)
+        );
         assert_eq!(InstanceStatus::Available.next(), None);
-        assert_eq!(InstanceStatus::Stopping.next(), Some(InstanceStatus::Stopped));
+        assert_eq!(
+            InstanceStatus::Stopping.next(),
+            Some(InstanceStatus::Stopped)
+        );
         assert_eq!(InstanceStatus::Stopped.next(), None);
-        for s in [InstanceStatus::Starting, InstanceStatus::Rebooting, InstanceStatus::Modifying] {
+        for s in [
+            InstanceStatus::Starting,
+            InstanceStatus::Rebooting,
+            InstanceStatus::Modifying,
+        ] {
             assert_eq!(s.next(), Some(InstanceStatus::Available));
         }
     }

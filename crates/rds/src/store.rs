@@ -47,7 +47,12 @@ scoped_record!(DbInstanceRecord, T_INSTANCES, INSTANCE_VERSION);
 scoped_record!(DbSnapshotRecord, T_SNAPSHOTS, SNAPSHOT_VERSION);
 scoped_record!(ReplicaRecord, T_REPLICAS, REPLICA_VERSION);
 
-pub(crate) fn get<T: Scoped>(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<T>, RdsError> {
+pub(crate) fn get<T: Scoped>(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<Option<T>, RdsError> {
     match txn.get(T::TABLE, &scoped(account, region, id))? {
         Some(r) => Ok(Some(decode_record(&r.value)?.1)),
         None => Ok(None),
@@ -65,7 +70,10 @@ pub(crate) fn delete<T: Scoped>(txn: &mut dyn WriteTxn, r: &T) -> Result<(), Rds
 }
 
 /// Every record of `T`'s table under `scope` (`None`: every account and region), key order.
-pub(crate) fn scan<T: Scoped>(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<T>, RdsError> {
+pub(crate) fn scan<T: Scoped>(
+    txn: &dyn ReadTxn,
+    scope: Option<(AccountId, Region)>,
+) -> Result<Vec<T>, RdsError> {
     let prefix = scope.map(|(a, r)| format!("{a}/{r}/")).unwrap_or_default();
     let mut out = Vec::new();
     for (_, r) in txn.scan(T::TABLE, prefix.as_bytes(), None, usize::MAX)? {
@@ -74,7 +82,12 @@ pub(crate) fn scan<T: Scoped>(txn: &dyn ReadTxn, scope: Option<(AccountId, Regio
     Ok(out)
 }
 
-pub fn get_instance(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<DbInstanceRecord>, RdsError> {
+pub fn get_instance(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<Option<DbInstanceRecord>, RdsError> {
     get(txn, account, region, id)
 }
 
@@ -87,11 +100,19 @@ pub fn delete_instance(txn: &mut dyn WriteTxn, r: &DbInstanceRecord) -> Result<(
 }
 
 /// Instances of `account` in `region` (or of everyone with `None`), identifier order.
-pub fn instances(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<DbInstanceRecord>, RdsError> {
+pub fn instances(
+    txn: &dyn ReadTxn,
+    scope: Option<(AccountId, Region)>,
+) -> Result<Vec<DbInstanceRecord>, RdsError> {
     scan(txn, scope)
 }
 
-pub fn get_snapshot(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<DbSnapshotRecord>, RdsError> {
+pub fn get_snapshot(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<Option<DbSnapshotRecord>, RdsError> {
     get(txn, account, region, id)
 }
 
@@ -104,14 +125,22 @@ pub fn delete_snapshot(txn: &mut dyn WriteTxn, r: &DbSnapshotRecord) -> Result<(
 }
 
 /// Snapshots of `account` in `region` (or of everyone with `None`), identifier order.
-pub fn snapshots(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<DbSnapshotRecord>, RdsError> {
+pub fn snapshots(
+    txn: &dyn ReadTxn,
+    scope: Option<(AccountId, Region)>,
+) -> Result<Vec<DbSnapshotRecord>, RdsError> {
     scan(txn, scope)
 }
 
 /// `rds_replicas` `{account}/{region}/{replica identifier}` → [`ReplicaRecord`].
 pub const T_REPLICAS: &str = "rds_replicas";
 
-pub fn get_replica(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<ReplicaRecord>, RdsError> {
+pub fn get_replica(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<Option<ReplicaRecord>, RdsError> {
     get(txn, account, region, id)
 }
 

@@ -26,9 +26,25 @@ impl TestEnv {
     pub fn new(root_key_byte: u8) -> Self {
         let (meta, blobs) = kmsnap_store::open_memory();
         let clock = Arc::new(ManualClock::default());
-        let kms = Arc::new(kmsnap_kms::Kms::new(meta.clone(), &RootKey::from_bytes([root_key_byte; 32]), clock.clone()).unwrap());
-        let ebs = Arc::new(Snapshots::new(meta.clone(), blobs, kms.clone(), clock.clone()));
-        TestEnv { rds: Rds::new(meta, kms, ebs.clone()), ebs, clock }
+        let kms = Arc::new(
+            kmsnap_kms::Kms::new(
+                meta.clone(),
+                &RootKey::from_bytes([root_key_byte; 32]),
+                clock.clone(),
+            )
+            .unwrap(),
+        );
+        let ebs = Arc::new(Snapshots::new(
+            meta.clone(),
+            blobs,
+            kms.clone(),
+            clock.clone(),
+        ));
+        TestEnv {
+            rds: Rds::new(meta, kms, ebs.clone()),
+            ebs,
+            clock,
+        }
     }
 
     /// A request of `account`'s root principal in `region`, now on the manual clock.
@@ -48,7 +64,9 @@ impl TestEnv {
     /// clock's time; it answers how many records changed) until nothing moves.
     pub async fn settle_with(&self, step: impl Fn(&dyn MetaStore, DateTime<Utc>) -> usize) {
         for _ in 0..50 {
-            let more = kmsnap_snapshots::workers::run_once(&self.ebs).await.unwrap();
+            let more = kmsnap_snapshots::workers::run_once(&self.ebs)
+                .await
+                .unwrap();
             let changed = step(self.rds.meta.as_ref(), self.clock.now());
             if !more && changed == 0 {
                 return;
@@ -59,7 +77,13 @@ impl TestEnv {
 
     /// CreateDBInstance of a 20 GiB postgres instance `id` as `ctx`, with `StorageEncrypted`
     /// and `KmsKeyId` as given.
-    pub async fn create_instance(&self, ctx: &RequestContext, id: &str, encrypted: Option<bool>, key: Option<&str>) -> Result<rds::DBInstance, RdsError> {
+    pub async fn create_instance(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        encrypted: Option<bool>,
+        key: Option<&str>,
+    ) -> Result<rds::DBInstance, RdsError> {
         let input = rds::CreateDBInstanceMessage {
             db_instance_identifier: id.into(),
             engine: "postgres".into(),
@@ -70,19 +94,33 @@ impl TestEnv {
             kms_key_id: key.map(str::to_owned),
             ..Default::default()
         };
-        Ok(crate::ops::instances::create(&self.rds, ctx, input).await?.db_instance.unwrap())
+        Ok(crate::ops::instances::create(&self.rds, ctx, input)
+            .await?
+            .db_instance
+            .unwrap())
     }
 
     /// The stored record of instance `id` of `ctx`'s account and region.
     pub fn instance_record(&self, ctx: &RequestContext, id: &str) -> DbInstanceRecord {
-        store::get_instance(self.rds.meta.read().unwrap().as_ref(), ctx.principal.account, ctx.region, id).unwrap().unwrap()
+        store::get_instance(
+            self.rds.meta.read().unwrap().as_ref(),
+            ctx.principal.account,
+            ctx.region,
+            id,
+        )
+        .unwrap()
+        .unwrap()
     }
 
     /// The lineage (data key) of volume `vol` of `ctx`'s account and region.
     pub fn volume_lineage(&self, ctx: &RequestContext, vol: &str) -> LineageRecord {
         let txn = self.rds.meta.read().unwrap();
-        let v = ebs_store::get_volume(txn.as_ref(), ctx.principal.account, ctx.region, vol).unwrap().unwrap();
-        ebs_store::get_lineage(txn.as_ref(), &v.lineage).unwrap().unwrap()
+        let v = ebs_store::get_volume(txn.as_ref(), ctx.principal.account, ctx.region, vol)
+            .unwrap()
+            .unwrap();
+        ebs_store::get_lineage(txn.as_ref(), &v.lineage)
+            .unwrap()
+            .unwrap()
     }
 }
 

@@ -15,9 +15,9 @@
 use crate::error::RdsError;
 use crate::model::{InstanceStatus, SnapshotStatus};
 use crate::{store, Rds};
+use chrono::{DateTime, Utc};
 use kmsnap_snapshots::model::SnapshotState;
 use kmsnap_snapshots::store as ebs_store;
-use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +70,11 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore) -> Result<usize, RdsError> {
 
 /// [`step`] at time `now` (the injected clock): an instance that entered its state less than
 /// `timing`'s dwell for it ago stays. `None`: no dwell (tests driving the worker by hand).
-pub fn step_at(meta: &dyn kmsnap_store::MetaStore, now: Option<DateTime<Utc>>, timing: &Timing) -> Result<usize, RdsError> {
+pub fn step_at(
+    meta: &dyn kmsnap_store::MetaStore,
+    now: Option<DateTime<Utc>>,
+    timing: &Timing,
+) -> Result<usize, RdsError> {
     // A read replica stays `creating` until its first replication round ends.
     let replicas = store::replicas(meta.read()?.as_ref())?;
     let ready = |r: &crate::model::DbInstanceRecord| {
@@ -78,13 +82,19 @@ pub fn step_at(meta: &dyn kmsnap_store::MetaStore, now: Option<DateTime<Utc>>, t
             (Some(now), Some(since)) => now - since >= timing.dwell(r.status),
             _ => true,
         };
-        dwelt && !(r.status == InstanceStatus::Creating && crate::ops::replicas::awaiting_first_round(&replicas, r))
+        dwelt
+            && !(r.status == InstanceStatus::Creating
+                && crate::ops::replicas::awaiting_first_round(&replicas, r))
     };
     // Most ticks have nothing to do: look before taking the write transaction.
     {
         let txn = meta.read()?;
-        let busy = store::instances(&*txn, None)?.iter().any(|r| r.status.next().is_some() && ready(r))
-            || store::snapshots(&*txn, None)?.iter().any(|s| s.status == SnapshotStatus::Creating);
+        let busy = store::instances(&*txn, None)?
+            .iter()
+            .any(|r| r.status.next().is_some() && ready(r))
+            || store::snapshots(&*txn, None)?
+                .iter()
+                .any(|s| s.status == SnapshotStatus::Creating);
         if !busy {
             return Ok(0);
         }
@@ -109,7 +119,9 @@ pub fn step_at(meta: &dyn kmsnap_store::MetaStore, now: Option<DateTime<Utc>>, t
                 s.status = SnapshotStatus::Available;
                 s.percent_progress = 100;
             }
-            Some(e) if e.state == SnapshotState::Pending => s.percent_progress = i32::from(e.progress),
+            Some(e) if e.state == SnapshotState::Pending => {
+                s.percent_progress = i32::from(e.progress)
+            }
             _ => s.status = SnapshotStatus::Failed,
         }
         if (s.status, s.percent_progress) != before {
@@ -135,8 +147,12 @@ pub(crate) fn outlived(created: DateTime<Utc>, retention: i32, now: DateTime<Utc
 /// What [`backups`] does to an instance at `now`.
 fn due(r: &crate::model::DbInstanceRecord, now: DateTime<Utc>) -> Option<InstanceStatus> {
     match r.status {
-        InstanceStatus::Stopped if r.status_since.is_some_and(|t| now - t >= MAX_STOPPED) => Some(InstanceStatus::Starting),
-        InstanceStatus::Available if backup_due(r.backup_retention_period, r.last_automated_backup, now) => {
+        InstanceStatus::Stopped if r.status_since.is_some_and(|t| now - t >= MAX_STOPPED) => {
+            Some(InstanceStatus::Starting)
+        }
+        InstanceStatus::Available
+            if backup_due(r.backup_retention_period, r.last_automated_backup, now) =>
+        {
             Some(InstanceStatus::Available)
         }
         _ => None,
@@ -144,13 +160,19 @@ fn due(r: &crate::model::DbInstanceRecord, now: DateTime<Utc>) -> Option<Instanc
 }
 
 /// Whether automated snapshot `s` has outlived its instance's retention period at `now`.
-fn expired(s: &crate::model::DbSnapshotRecord, instances: &[crate::model::DbInstanceRecord], now: DateTime<Utc>) -> bool {
+fn expired(
+    s: &crate::model::DbSnapshotRecord,
+    instances: &[crate::model::DbInstanceRecord],
+    now: DateTime<Utc>,
+) -> bool {
     if s.snapshot_type != "automated" || s.status == SnapshotStatus::Creating {
         return false;
     }
     instances
         .iter()
-        .find(|r| r.account == s.account && r.region == s.region && r.dbi_resource_id == s.dbi_resource_id)
+        .find(|r| {
+            r.account == s.account && r.region == s.region && r.dbi_resource_id == s.dbi_resource_id
+        })
         .is_some_and(|r| outlived(s.created, r.backup_retention_period, now))
 }
 
@@ -160,7 +182,10 @@ pub fn backups(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result
     {
         let txn = meta.read()?;
         let instances = store::instances(&*txn, None)?;
-        let busy = instances.iter().any(|r| due(r, now).is_some()) || store::snapshots(&*txn, None)?.iter().any(|s| expired(s, &instances, now));
+        let busy = instances.iter().any(|r| due(r, now).is_some())
+            || store::snapshots(&*txn, None)?
+                .iter()
+                .any(|s| expired(s, &instances, now));
         if !busy {
             return Ok(0);
         }
@@ -182,7 +207,14 @@ pub fn backups(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result
             Some(_) => {
                 let id = crate::model::automated_snapshot_id(&r.identifier, now);
                 if store::get_snapshot(&*txn, r.account, r.region, &id)?.is_none() {
-                    crate::ops::snapshots::start_snapshot(txn.as_mut(), &r, &id, "automated", Vec::new(), now)?;
+                    crate::ops::snapshots::start_snapshot(
+                        txn.as_mut(),
+                        &r,
+                        &id,
+                        "automated",
+                        Vec::new(),
+                        now,
+                    )?;
                     started += 1;
                 }
                 r.last_automated_backup = Some(now);
@@ -202,7 +234,8 @@ pub async fn run(svc: Arc<Rds>) {
     loop {
         tick.tick().await;
         let (meta, now, timing) = (svc.meta.clone(), svc.ebs.now(), svc.timing.clone());
-        match tokio::task::spawn_blocking(move || step_at(meta.as_ref(), Some(now), &timing)).await {
+        match tokio::task::spawn_blocking(move || step_at(meta.as_ref(), Some(now), &timing)).await
+        {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "rds worker"),
             Err(e) => tracing::error!(error = %e, "rds worker panicked"),
@@ -216,7 +249,11 @@ pub async fn run(svc: Arc<Rds>) {
         }
         // Read replicas following their sources.
         let (meta, now) = (svc.meta.clone(), svc.ebs.now());
-        match tokio::task::spawn_blocking(move || crate::ops::replicas::replicate(meta.as_ref(), now)).await {
+        match tokio::task::spawn_blocking(move || {
+            crate::ops::replicas::replicate(meta.as_ref(), now)
+        })
+        .await
+        {
             Ok(Ok(0)) => {}
             Ok(Ok(_)) => svc.ebs.wake_worker(),
             Ok(Err(e)) => tracing::error!(error = %e, "rds replication worker"),
@@ -224,7 +261,10 @@ pub async fn run(svc: Arc<Rds>) {
         }
         // Aurora clusters and their snapshots; then key state reaching databases (docs/rds.md §8).
         let (meta, now) = (svc.meta.clone(), svc.ebs.now());
-        let both = move || crate::cluster::workers::step(meta.as_ref(), now).and_then(|n| crate::keystate::step(meta.as_ref(), now).map(|_| n));
+        let both = move || {
+            crate::cluster::workers::step(meta.as_ref(), now)
+                .and_then(|n| crate::keystate::step(meta.as_ref(), now).map(|_| n))
+        };
         match tokio::task::spawn_blocking(both).await {
             Ok(Ok(0)) => {}
             // Automated cluster snapshots wait on a seal job.

@@ -49,18 +49,30 @@ pub struct App {
 }
 
 impl App {
-    pub fn open(data_dir: Option<&Path>, root: RootKey, config: &Config) -> Result<App, ServeError> {
+    pub fn open(
+        data_dir: Option<&Path>,
+        root: RootKey,
+        config: &Config,
+    ) -> Result<App, ServeError> {
         let (meta, blobs) = match data_dir {
-            Some(d) => kmsnap_store::open_embedded(d).map_err(|e| ServeError::Store(e.to_string()))?,
+            Some(d) => {
+                kmsnap_store::open_embedded(d).map_err(|e| ServeError::Store(e.to_string()))?
+            }
             None => kmsnap_store::open_memory(),
         };
-        let store_kind = if data_dir.is_some() { "embedded" } else { "memory" };
-        let offset = crate::internal::load_clock_offset(meta.as_ref()).map_err(|e| ServeError::Store(e.to_string()))?;
+        let store_kind = if data_dir.is_some() {
+            "embedded"
+        } else {
+            "memory"
+        };
+        let offset = crate::internal::load_clock_offset(meta.as_ref())
+            .map_err(|e| ServeError::Store(e.to_string()))?;
         let clock = Arc::new(ManualClock::new(offset));
         let dev_mode = config.auth.mode == Mode::Dev;
         // IAM: its store and policies feed the keyring (users' keys, role trust), KMS (identity
         // policies) and IAM's own authorization.
-        let (iam_store, iam_policies) = crate::iam_policies::IamPolicies::wire(meta.clone(), dev_mode);
+        let (iam_store, iam_policies) =
+            crate::iam_policies::IamPolicies::wire(meta.clone(), dev_mode);
         let iam = Arc::new(
             kmsnap_auth::iam::Iam::new(&root, iam_store, iam_policies.clone())
                 .map_err(|e| ServeError::Setup(e.to_string()))?,
@@ -75,11 +87,19 @@ impl App {
         kms.set_identity_source(iam_policies.clone());
         let kms = Arc::new(kms);
         let snapshots = Arc::new(
-            kmsnap_snapshots::Snapshots::new(meta.clone(), blobs.clone(), kms.clone(), clock.clone())
-                .with_root_key(&root)
-                .map_err(|e| ServeError::Setup(e.to_string()))?,
+            kmsnap_snapshots::Snapshots::new(
+                meta.clone(),
+                blobs.clone(),
+                kms.clone(),
+                clock.clone(),
+            )
+            .with_root_key(&root)
+            .map_err(|e| ServeError::Setup(e.to_string()))?,
         );
-        let rds = Arc::new(kmsnap_rds::Rds::new(meta.clone(), kms.clone(), snapshots.clone()).with_timing(config.timing.rds()));
+        let rds = Arc::new(
+            kmsnap_rds::Rds::new(meta.clone(), kms.clone(), snapshots.clone())
+                .with_timing(config.timing.rds()),
+        );
         let cloudtrail = kmsnap_audit::Cloudtrail::with_writer(meta.clone(), audit.clone());
         Ok(App {
             meta,
@@ -105,9 +125,16 @@ impl App {
 /// The audit writer of a data directory: the audit journal in `<data-dir>/audit-journal`,
 /// after moving whatever a previous run left there into the log (startup recovery, before
 /// anything is served); with no data directory, memory mode.
-pub fn open_audit(meta: Arc<dyn MetaStore>, data_dir: Option<&Path>) -> Result<kmsnap_audit::AuditWriter, ServeError> {
+pub fn open_audit(
+    meta: Arc<dyn MetaStore>,
+    data_dir: Option<&Path>,
+) -> Result<kmsnap_audit::AuditWriter, ServeError> {
     let writer = match data_dir {
-        Some(d) => kmsnap_audit::AuditWriter::with_journal(meta, &d.join(kmsnap_audit::JOURNAL_DIR), kmsnap_audit::JournalConfig::default()),
+        Some(d) => kmsnap_audit::AuditWriter::with_journal(
+            meta,
+            &d.join(kmsnap_audit::JOURNAL_DIR),
+            kmsnap_audit::JournalConfig::default(),
+        ),
         None => kmsnap_audit::AuditWriter::in_memory(meta),
     };
     writer.map_err(|e| ServeError::Store(format!("audit journal: {e}")))
@@ -120,14 +147,20 @@ pub fn spawn_workers(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     // RDS instance states and snapshot progress, a step a second.
     tokio::spawn(kmsnap_rds::workers::run(app.rds.clone()));
     // Orphan blocks (killed writes, deleted resources): a sweep now, then every interval.
-    tokio::spawn(kmsnap_snapshots::gc::run(app.snapshots.clone(), crate::config::blob_gc_interval()));
+    tokio::spawn(kmsnap_snapshots::gc::run(
+        app.snapshots.clone(),
+        crate::config::blob_gc_interval(),
+    ));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let app = app.clone();
-            let r = tokio::task::spawn_blocking(move || kmsnap_kms::workers::run_due(&app.kms, app.clock.now())).await;
+            let r = tokio::task::spawn_blocking(move || {
+                kmsnap_kms::workers::run_due(&app.kms, app.clock.now())
+            })
+            .await;
             match r {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "kms worker failed"),
@@ -153,39 +186,84 @@ pub async fn serve_request(app: &App, peer: SocketAddr, req: Request<Body>) -> R
     if let Some(why) = limits::cross_site(&parts.headers) {
         tracing::info!(request_id, reason = %why, "cross-site browser request refused");
         if internal {
-            return plain(StatusCode::FORBIDDEN, &request_id, "Cross-site browser requests are refused");
+            return plain(
+                StatusCode::FORBIDDEN,
+                &request_id,
+                "Cross-site browser requests are refused",
+            );
         }
-        let err = AwsError::new("AccessDenied", 403, "Cross-site browser requests are refused.");
+        let err = AwsError::new(
+            "AccessDenied",
+            403,
+            "Cross-site browser requests are refused.",
+        );
         return limits::early_error(&parts, &err, &request_id);
     }
-    let pre_authenticated = if internal { None } else { authenticate_head(app, &parts, peer, &request_id) };
+    let pre_authenticated = if internal {
+        None
+    } else {
+        authenticate_head(app, &parts, peer, &request_id)
+    };
     let pre_authenticated = match pre_authenticated {
         Some(Err(resp)) => return resp,
         Some(Ok(ctx)) => Some(ctx),
         None => None,
     };
     let max = app.limits.max_body;
-    let body = match tokio::time::timeout(app.limits.body_timeout, axum::body::to_bytes(body, max)).await {
+    let body = match tokio::time::timeout(app.limits.body_timeout, axum::body::to_bytes(body, max))
+        .await
+    {
         Ok(Ok(b)) => b,
-        Ok(Err(_)) => return limits::early_error(&parts, &limits::Breach::BodyTooLarge(max).to_aws_error(), &request_id),
-        Err(_) => return limits::early_error(&parts, &limits::Breach::BodyTimeout.to_aws_error(), &request_id),
+        Ok(Err(_)) => {
+            return limits::early_error(
+                &parts,
+                &limits::Breach::BodyTooLarge(max).to_aws_error(),
+                &request_id,
+            )
+        }
+        Err(_) => {
+            return limits::early_error(
+                &parts,
+                &limits::Breach::BodyTimeout.to_aws_error(),
+                &request_id,
+            )
+        }
     };
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
 
-    if let Some(rest) = path.strip_prefix("/_kmsnap/").filter(|r| r.starts_with("volumes/") || r.starts_with("db/")) {
+    if let Some(rest) = path
+        .strip_prefix("/_kmsnap/")
+        .filter(|r| r.starts_with("volumes/") || r.starts_with("db/"))
+    {
         return crate::internal::signed(app, &parts, rest, &body, peer, &request_id).await;
     }
     if let Some(rest) = path.strip_prefix("/_kmsnap/") {
         return crate::internal::handle(app, &parts, rest, &body, &request_id).await;
     }
 
-    let http_req = HttpRequest { method: parts.method.as_str(), path, query, headers: &parts.headers, body: &body };
+    let http_req = HttpRequest {
+        method: parts.method.as_str(),
+        path,
+        query,
+        headers: &parts.headers,
+        body: &body,
+    };
     let route = match router::route(&http_req) {
         Ok(r) => r,
         Err(e) => {
-            let resp = proto::encode_error_for(e.protocol(), e.service().and_then(router::service_by_name), &e.to_aws_error(), &request_id);
-            app.metrics.record(e.service().unwrap_or("unknown"), "Unknown", resp.status, started.elapsed());
+            let resp = proto::encode_error_for(
+                e.protocol(),
+                e.service().and_then(router::service_by_name),
+                &e.to_aws_error(),
+                &request_id,
+            );
+            app.metrics.record(
+                e.service().unwrap_or("unknown"),
+                "Unknown",
+                resp.status,
+                started.elapsed(),
+            );
             return into_response(resp);
         }
     };
@@ -195,8 +273,12 @@ pub async fn serve_request(app: &App, peer: SocketAddr, req: Request<Body>) -> R
     let result = serve_routed(app, route, &http_req, pre_authenticated, peer, &request_id).await;
     let resp = match result {
         Ok((output, payload)) => match route.op {
-            OpMatch::InScope(op) => proto::encode_output(service, op, &output, payload, &request_id),
-            OpMatch::NotInScope(_) => proto::encode_error(service, &AwsError::internal("InternalFailure"), &request_id),
+            OpMatch::InScope(op) => {
+                proto::encode_output(service, op, &output, payload, &request_id)
+            }
+            OpMatch::NotInScope(_) => {
+                proto::encode_error(service, &AwsError::internal("InternalFailure"), &request_id)
+            }
         },
         Err(err) => {
             if err.status >= 500 && err.code != "NotImplemented" {
@@ -206,7 +288,14 @@ pub async fn serve_request(app: &App, peer: SocketAddr, req: Request<Body>) -> R
         }
     };
     let took = started.elapsed();
-    tracing::debug!(service = service.name, op = op_name, status = resp.status, micros = took.as_micros() as u64, request_id, "request");
+    tracing::debug!(
+        service = service.name,
+        op = op_name,
+        status = resp.status,
+        micros = took.as_micros() as u64,
+        request_id,
+        "request"
+    );
     app.metrics.record(service.name, op_name, resp.status, took);
     into_response(resp)
 }
@@ -222,7 +311,10 @@ fn authenticate_head(
     peer: SocketAddr,
     request_id: &str,
 ) -> Option<Result<RequestContext, Response<Body>>> {
-    let unsigned = parts.headers.get("x-amz-content-sha256").is_some_and(|v| v.as_bytes() == sigv4::UNSIGNED_PAYLOAD.as_bytes());
+    let unsigned = parts
+        .headers
+        .get("x-amz-content-sha256")
+        .is_some_and(|v| v.as_bytes() == sigv4::UNSIGNED_PAYLOAD.as_bytes());
     if !unsigned {
         return None;
     }
@@ -237,10 +329,17 @@ fn authenticate_head(
     if !matches!(route.op, OpMatch::InScope(op) if op.unsigned_payload) {
         return None;
     }
-    Some(authenticate(app, &route, &head, peer, request_id).map_err(|err| {
-        app.metrics.record(route.service.name, route.operation_name(), err.status, std::time::Duration::ZERO);
-        into_response(proto::encode_error(route.service, &err, request_id))
-    }))
+    Some(
+        authenticate(app, &route, &head, peer, request_id).map_err(|err| {
+            app.metrics.record(
+                route.service.name,
+                route.operation_name(),
+                err.status,
+                std::time::Duration::ZERO,
+            );
+            into_response(proto::encode_error(route.service, &err, request_id))
+        }),
+    )
 }
 
 /// Authenticate, decode, validate and dispatch a routed request.
@@ -304,7 +403,10 @@ pub(crate) fn authenticate_signed(
     };
     let parsed = sigv4::parse(signed).map_err(fail)?;
     let now = app.clock.now();
-    let creds = app.keyring.resolve(&parsed.access_key_id, parsed.session_token.as_deref(), now).map_err(fail)?;
+    let creds = app
+        .keyring
+        .resolve(&parsed.access_key_id, parsed.session_token.as_deref(), now)
+        .map_err(fail)?;
     sigv4::verify(signed, &parsed, &creds.secret, chrono::Utc::now()).map_err(fail)?;
     Ok(RequestContext {
         principal: creds.principal,
@@ -326,10 +428,14 @@ pub(crate) fn authenticate_signed(
 
 pub fn into_response(r: HttpResponse) -> Response<Body> {
     let mut resp = Response::new(Body::from(r.body));
-    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = resp.headers_mut();
     for (k, v) in r.headers {
-        if let (Ok(name), Ok(value)) = (axum::http::HeaderName::try_from(k), HeaderValue::try_from(v)) {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(k),
+            HeaderValue::try_from(v),
+        ) {
             headers.append(name, value);
         }
     }

@@ -116,7 +116,10 @@ impl std::fmt::Debug for AccessKeyConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid config {path}: {message}")]
     Parse { path: String, message: String },
     #[error("invalid setting {name}: {message}")]
@@ -125,19 +128,30 @@ pub enum ConfigError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
         let cfg: Config = toml::from_str(text).map_err(|e| e.message().to_owned())?;
         for k in &cfg.access_keys {
             if kmsnap_core::AccountId::parse(&k.account).is_err() {
-                return Err(format!("access key {}: account must be 12 digits", k.access_key_id));
+                return Err(format!(
+                    "access key {}: account must be 12 digits",
+                    k.access_key_id
+                ));
             }
             if k.access_key_id.len() < 3 || k.secret_access_key.is_empty() {
-                return Err(format!("access key {}: id or secret too short", k.access_key_id));
+                return Err(format!(
+                    "access key {}: id or secret too short",
+                    k.access_key_id
+                ));
             }
         }
         Ok(cfg)
@@ -146,12 +160,17 @@ impl Config {
     /// `KMSNAP_AUTH_MODE` overrides `auth.mode`; `KMSNAP_HEADER_TIMEOUT_SECONDS`,
     /// `KMSNAP_BODY_TIMEOUT_SECONDS` and `KMSNAP_MAX_CONNECTIONS` override `[limits]`.
     pub fn apply_env(&mut self) -> Result<(), ConfigError> {
-        fn positive<T: std::str::FromStr + Default + PartialOrd>(name: &str) -> Result<Option<T>, ConfigError> {
+        fn positive<T: std::str::FromStr + Default + PartialOrd>(
+            name: &str,
+        ) -> Result<Option<T>, ConfigError> {
             match std::env::var(name) {
                 Err(_) => Ok(None),
                 Ok(v) => match v.trim().parse::<T>() {
                     Ok(n) if n > T::default() => Ok(Some(n)),
-                    _ => Err(ConfigError::Invalid { name: name.into(), message: format!("expected a positive whole number, got {v:?}") }),
+                    _ => Err(ConfigError::Invalid {
+                        name: name.into(),
+                        message: format!("expected a positive whole number, got {v:?}"),
+                    }),
                 },
             }
         }
@@ -165,12 +184,24 @@ impl Config {
             self.limits.max_connections = Some(n);
         }
         for (name, zero) in [
-            ("limits.header_timeout_seconds", self.limits.header_timeout_seconds == Some(0)),
-            ("limits.body_timeout_seconds", self.limits.body_timeout_seconds == Some(0)),
-            ("limits.max_connections", self.limits.max_connections == Some(0)),
+            (
+                "limits.header_timeout_seconds",
+                self.limits.header_timeout_seconds == Some(0),
+            ),
+            (
+                "limits.body_timeout_seconds",
+                self.limits.body_timeout_seconds == Some(0),
+            ),
+            (
+                "limits.max_connections",
+                self.limits.max_connections == Some(0),
+            ),
         ] {
             if zero {
-                return Err(ConfigError::Invalid { name: name.into(), message: "must be positive".into() });
+                return Err(ConfigError::Invalid {
+                    name: name.into(),
+                    message: "must be positive".into(),
+                });
             }
         }
         if let Ok(m) = std::env::var("KMSNAP_AUTH_MODE") {
@@ -197,7 +228,9 @@ pub const BLOB_GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 /// with a warning rather than refusing to start: the collector only reclaims space.
 pub fn blob_gc_interval() -> std::time::Duration {
     const NAME: &str = "KMSNAP_GC_INTERVAL_SECONDS";
-    let Ok(text) = std::env::var(NAME) else { return BLOB_GC_INTERVAL };
+    let Ok(text) = std::env::var(NAME) else {
+        return BLOB_GC_INTERVAL;
+    };
     match gc_interval_from(&text) {
         Some(d) => d,
         None => {
@@ -209,7 +242,8 @@ pub fn blob_gc_interval() -> std::time::Duration {
 
 fn gc_interval_from(text: &str) -> Option<std::time::Duration> {
     let secs: f64 = text.trim().parse().ok()?;
-    (secs.is_finite() && secs > 0.0 && secs <= 1e9).then(|| std::time::Duration::from_secs_f64(secs))
+    (secs.is_finite() && secs > 0.0 && secs <= 1e9)
+        .then(|| std::time::Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]
@@ -218,8 +252,14 @@ mod tests {
 
     #[test]
     fn gc_intervals() {
-        assert_eq!(gc_interval_from("2"), Some(std::time::Duration::from_secs(2)));
-        assert_eq!(gc_interval_from(" 0.5 "), Some(std::time::Duration::from_millis(500)));
+        assert_eq!(
+            gc_interval_from("2"),
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(
+            gc_interval_from(" 0.5 "),
+            Some(std::time::Duration::from_millis(500))
+        );
         for bad in ["", "0", "-1", "soon", "inf", "NaN", "1e12"] {
             assert_eq!(gc_interval_from(bad), None, "{bad:?}");
         }
@@ -241,7 +281,10 @@ mod tests {
         assert_eq!(c.auth.mode, Mode::Strict);
         assert_eq!(c.access_keys.len(), 1);
         assert!(!format!("{:?}", c.access_keys[0]).contains("s3cr3t"));
-        assert!(Config::parse("[[access_keys]]\naccess_key_id='A'\nsecret_access_key='x'\naccount='1'").is_err());
+        assert!(Config::parse(
+            "[[access_keys]]\naccess_key_id='A'\nsecret_access_key='x'\naccount='1'"
+        )
+        .is_err());
         assert!(Config::parse("bogus = 1").is_err());
     }
 }

@@ -7,8 +7,8 @@ use crate::config::{Config, Mode};
 use bytes::Bytes;
 use kmsnap_api::gen;
 use kmsnap_api::gen::sts::{
-    AssumeRoleRequest, AssumeRoleResponse, AssumedRoleUser, Credentials as StsCredentials, GetCallerIdentityRequest,
-    GetCallerIdentityResponse, StsHandler,
+    AssumeRoleRequest, AssumeRoleResponse, AssumedRoleUser, Credentials as StsCredentials,
+    GetCallerIdentityRequest, GetCallerIdentityResponse, StsHandler,
 };
 use kmsnap_api::proto::Decoded;
 use kmsnap_api::{AwsError, Timestamp};
@@ -23,9 +23,14 @@ pub fn keyring(root: &RootKey, config: &Config) -> Result<Keyring, String> {
     };
     let mut keys = Vec::new();
     for k in &config.access_keys {
-        let account = AccountId::parse(&k.account).map_err(|e| format!("access key {}: {e}", k.access_key_id))?;
+        let account = AccountId::parse(&k.account)
+            .map_err(|e| format!("access key {}: {e}", k.access_key_id))?;
         let secret = if crate::secret::is_encrypted(&k.secret_access_key) {
-            Secret::new(crate::secret::decrypt(root, &k.secret_access_key).map_err(|e| format!("access key {}: {e}", k.access_key_id))?.as_str())
+            Secret::new(
+                crate::secret::decrypt(root, &k.secret_access_key)
+                    .map_err(|e| format!("access key {}: {e}", k.access_key_id))?
+                    .as_str(),
+            )
         } else {
             tracing::warn!(access_key_id = %k.access_key_id, "plaintext secret_access_key in config; prefer `kmsnap secret encrypt`");
             Secret::new(k.secret_access_key.clone())
@@ -55,13 +60,25 @@ impl StsHandler<RequestContext> for Sts<'_> {
         _input: GetCallerIdentityRequest,
     ) -> Result<GetCallerIdentityResponse, AwsError> {
         let id = kmsnap_auth::ops::get_caller_identity::get_caller_identity(&ctx.principal);
-        Ok(GetCallerIdentityResponse { account: Some(id.account), arn: Some(id.arn), user_id: Some(id.user_id) })
+        Ok(GetCallerIdentityResponse {
+            account: Some(id.account),
+            arn: Some(id.arn),
+            user_id: Some(id.user_id),
+        })
     }
 
-    async fn assume_role(&self, ctx: &RequestContext, input: AssumeRoleRequest) -> Result<AssumeRoleResponse, AwsError> {
+    async fn assume_role(
+        &self,
+        ctx: &RequestContext,
+        input: AssumeRoleRequest,
+    ) -> Result<AssumeRoleResponse, AwsError> {
         // A descriptor without an ARN stays in the list as "" so that validation reports it.
-        let policy_arns: Vec<String> =
-            input.policy_arns.iter().flatten().map(|d| d.arn.clone().unwrap_or_default()).collect();
+        let policy_arns: Vec<String> = input
+            .policy_arns
+            .iter()
+            .flatten()
+            .map(|d| d.arn.clone().unwrap_or_default())
+            .collect();
         let params = AssumeRoleParams {
             role_arn: &input.role_arn,
             session_name: &input.role_session_name,
@@ -79,7 +96,10 @@ impl StsHandler<RequestContext> for Sts<'_> {
                 session_token: r.session_token,
                 expiration: Timestamp(r.expiration),
             }),
-            assumed_role_user: Some(AssumedRoleUser { assumed_role_id: r.assumed_role_id, arn: r.arn }),
+            assumed_role_user: Some(AssumedRoleUser {
+                assumed_role_id: r.assumed_role_id,
+                arn: r.arn,
+            }),
             packed_policy_size: r.packed_policy_size,
             source_identity: r.source_identity,
             ..Default::default()

@@ -18,11 +18,16 @@
 
 use crate::iam_store::MetaIamStore;
 use kmsnap_auth::iam::model::name_key;
-use kmsnap_auth::iam::{Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner, TagRecord};
-use kmsnap_auth::{Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck, TrustRequest};
+use kmsnap_auth::iam::{
+    Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner, TagRecord,
+};
+use kmsnap_auth::{
+    Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck,
+    TrustRequest,
+};
 use kmsnap_kms::authz::{
-    identity_side, principal_context, principal_info_of as principal_info, request_context, session_admits,
-    session_decision, IdentityAnswer, IdentityPolicySource,
+    identity_side, principal_context, principal_info_of as principal_info, request_context,
+    session_admits, session_decision, IdentityAnswer, IdentityPolicySource,
 };
 use kmsnap_policy::{ConditionContext, Decision, Policy, PolicyError, PolicyKind, Request};
 use std::collections::HashMap;
@@ -44,7 +49,11 @@ impl ParsedPolicies {
         }
     }
 
-    fn get(&self, document: &str, kind: PolicyKind) -> Result<Arc<Policy>, kmsnap_policy::PolicyError> {
+    fn get(
+        &self,
+        document: &str,
+        kind: PolicyKind,
+    ) -> Result<Arc<Policy>, kmsnap_policy::PolicyError> {
         let key = (kind == PolicyKind::Identity, document.to_owned());
         if let Some(p) = self.map.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(p);
@@ -70,20 +79,29 @@ pub struct IamPolicies {
 
 /// The identity policy of a dev-mode session of a role that does not exist: everything in its
 /// account, as the account root may (docs/sts-sessions.md, "Dev mode").
-const DEV_PHANTOM_ROLE_POLICY: &str =
-    r#"{"Version":"2012-10-17","Statement":[{"Sid":"DevModeRoleThatDoesNotExist","Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const DEV_PHANTOM_ROLE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DevModeRoleThatDoesNotExist","Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 impl IamPolicies {
     /// The IAM store over `meta` and the policies evaluated over it, wired so that every IAM
     /// write clears the parsed-policy cache.
-    pub fn wire(meta: Arc<dyn kmsnap_store::MetaStore>, dev_mode: bool) -> (Arc<MetaIamStore>, Arc<IamPolicies>) {
+    pub fn wire(
+        meta: Arc<dyn kmsnap_store::MetaStore>,
+        dev_mode: bool,
+    ) -> (Arc<MetaIamStore>, Arc<IamPolicies>) {
         let parsed = Arc::new(ParsedPolicies::default());
         let hook = {
             let parsed = parsed.clone();
             Arc::new(move || parsed.clear())
         };
         let store = Arc::new(MetaIamStore::new(meta).on_write(hook));
-        (store.clone(), Arc::new(IamPolicies { store, parsed, dev_mode }))
+        (
+            store.clone(),
+            Arc::new(IamPolicies {
+                store,
+                parsed,
+                dev_mode,
+            }),
+        )
     }
 
     /// Forget parsed policies (after a dev-mode reset).
@@ -96,10 +114,16 @@ impl IamPolicies {
     fn owner(&self, principal: &Principal) -> Result<Option<PolicyOwner>, IamError> {
         match &principal.kind {
             AuthKind::Root => Ok(None),
-            AuthKind::User { name } => {
-                Ok(Some(PolicyOwner { account: principal.account, kind: OwnerKind::User, name: name.clone() }))
-            }
-            AuthKind::AssumedRole { role_name, role_arn, .. } => {
+            AuthKind::User { name } => Ok(Some(PolicyOwner {
+                account: principal.account,
+                kind: OwnerKind::User,
+                name: name.clone(),
+            })),
+            AuthKind::AssumedRole {
+                role_name,
+                role_arn,
+                ..
+            } => {
                 let role = self.store.read()?.role(principal.account, role_name)?;
                 Ok(role.filter(|r| r.arn() == *role_arn).map(|r| PolicyOwner {
                     account: r.account,
@@ -165,12 +189,18 @@ fn trust_policy_prohibited_field(document: &str) -> Option<&'static str> {
         serde_json::Value::Array(a) => a.iter().collect::<Vec<_>>(),
         other => vec![other],
     };
-    statements.iter().find_map(|s| ["Resource", "NotResource"].into_iter().find(|f| s.get(*f).is_some()))
+    statements.iter().find_map(|s| {
+        ["Resource", "NotResource"]
+            .into_iter()
+            .find(|f| s.get(*f).is_some())
+    })
 }
 
 impl PolicyEngine for IamPolicies {
     fn validate_identity_policy(&self, document: &str) -> Result<(), String> {
-        Policy::parse(document, PolicyKind::Identity).map(drop).map_err(|e| e.to_string())
+        Policy::parse(document, PolicyKind::Identity)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     fn validate_trust_policy(&self, document: &str) -> Result<(), String> {
@@ -181,14 +211,27 @@ impl PolicyEngine for IamPolicies {
         }
     }
 
-    fn authorize(&self, ctx: &RequestContext, action: &str, resource: &str) -> Result<Access, IamError> {
-        let req =
-            Request { principal: principal_info(&ctx.principal), action, resource, context: request_context(ctx) };
+    fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        resource: &str,
+    ) -> Result<Access, IamError> {
+        let req = Request {
+            principal: principal_info(&ctx.principal),
+            action,
+            resource,
+            context: request_context(ctx),
+        };
         let session = session_decision(&ctx.principal, &req);
-        Ok(match self.identity_answer(&ctx.principal, session.as_ref(), &req)? {
-            IdentityAnswer::Root | IdentityAnswer::Allow => Access::Allowed,
-            IdentityAnswer::ExplicitDeny(message) | IdentityAnswer::NoAllow(message) => Access::Denied { message },
-        })
+        Ok(
+            match self.identity_answer(&ctx.principal, session.as_ref(), &req)? {
+                IdentityAnswer::Root | IdentityAnswer::Allow => Access::Allowed,
+                IdentityAnswer::ExplicitDeny(message) | IdentityAnswer::NoAllow(message) => {
+                    Access::Denied { message }
+                }
+            },
+        )
     }
 }
 
@@ -225,10 +268,19 @@ impl IamPolicies {
         let read = self.store.read()?;
         Ok(match &p.kind {
             AuthKind::Root => Vec::new(),
-            AuthKind::User { name } => read.user(p.account, name)?.map(|u| u.tags).unwrap_or_default(),
-            AuthKind::AssumedRole { role_name, role_arn, .. } => {
-                read.role(p.account, role_name)?.filter(|r| r.arn() == *role_arn).map(|r| r.tags).unwrap_or_default()
-            }
+            AuthKind::User { name } => read
+                .user(p.account, name)?
+                .map(|u| u.tags)
+                .unwrap_or_default(),
+            AuthKind::AssumedRole {
+                role_name,
+                role_arn,
+                ..
+            } => read
+                .role(p.account, role_name)?
+                .filter(|r| r.arn() == *role_arn)
+                .map(|r| r.tags)
+                .unwrap_or_default(),
         })
     }
 
@@ -245,14 +297,21 @@ impl IamPolicies {
         context: &ConditionContext,
         identity_required: bool,
     ) -> Result<bool, IamError> {
-        let req = Request { principal: principal_info(r.caller), action, resource: r.role_arn, context: context.clone() };
+        let req = Request {
+            principal: principal_info(r.caller),
+            action,
+            resource: r.role_arn,
+            context: context.clone(),
+        };
         let trusted = trust.evaluate(&req);
         if !trusted.is_allowed() {
             return Ok(false);
         }
         let session = session_decision(r.caller, &req);
         let identity = self.identity_answer(r.caller, session.as_ref(), &req)?;
-        let named_directly = !trusted.principal_match.is_some_and(|m| m.is_account_delegation());
+        let named_directly = !trusted
+            .principal_match
+            .is_some_and(|m| m.is_account_delegation());
         Ok(match identity {
             IdentityAnswer::ExplicitDeny(_) => false,
             IdentityAnswer::Root | IdentityAnswer::Allow => true,
@@ -268,26 +327,45 @@ impl IamPolicies {
 
 impl TrustPolicyCheck for IamPolicies {
     fn validate_session_policy(&self, document: &str) -> Result<(), String> {
-        Policy::parse(document, PolicyKind::Identity).map(drop).map_err(|e| match e {
-            PolicyError::InvalidJson { .. } => kmsnap_auth::ops::assume_role::NOT_JSON.to_owned(),
-            other => other.to_string(),
-        })
+        Policy::parse(document, PolicyKind::Identity)
+            .map(drop)
+            .map_err(|e| match e {
+                PolicyError::InvalidJson { .. } => {
+                    kmsnap_auth::ops::assume_role::NOT_JSON.to_owned()
+                }
+                other => other.to_string(),
+            })
     }
 
     fn check(&self, request: &TrustRequest<'_>) -> Result<TrustDecision, kmsnap_api::AwsError> {
-        let TrustRequest { caller, role_arn, role_account, .. } = *request;
+        let TrustRequest {
+            caller,
+            role_arn,
+            role_account,
+            ..
+        } = *request;
         let fail = |e: IamError| {
             tracing::error!(role = role_arn, error = %e, "trust policy check failed");
             kmsnap_api::AwsError::internal("InternalFailure")
         };
         let name = role_arn.rsplit('/').next().unwrap_or_default();
-        let role = self.store.read().map_err(fail)?.role(role_account, name).map_err(fail)?;
+        let role = self
+            .store
+            .read()
+            .map_err(fail)?
+            .role(role_account, name)
+            .map_err(fail)?;
         let Some(role) = role.filter(|r| r.arn() == role_arn) else {
             // Dev mode lets anyone assume a role that does not exist, but a calling session's
             // own session policies still decide whether it may call sts:AssumeRole at all
             // (docs/sts-sessions.md, "Dev mode").
             let context = self.trust_context(request).map_err(fail)?;
-            let req = Request { principal: principal_info(caller), action: "sts:AssumeRole", resource: role_arn, context };
+            let req = Request {
+                principal: principal_info(caller),
+                action: "sts:AssumeRole",
+                resource: role_arn,
+                context,
+            };
             if session_decision(caller, &req).is_some_and(|d| !d.is_allowed()) {
                 return Ok(TrustDecision::Denied);
             }
@@ -301,16 +379,22 @@ impl TrustPolicyCheck for IamPolicies {
             }
         };
         let context = self.trust_context(request).map_err(fail)?;
-        let mut allowed = self.trust_allows(&trust, request, "sts:AssumeRole", &context, false).map_err(fail)?;
+        let mut allowed = self
+            .trust_allows(&trust, request, "sts:AssumeRole", &context, false)
+            .map_err(fail)?;
         if allowed && request.source_identity.is_some() {
             // Setting a source identity needs sts:SetSourceIdentity in the trust policy and,
             // for a chained caller, in its own policies too (IAM User Guide, "Permissions
             // required to set source identity").
             let chained = matches!(caller.kind, AuthKind::AssumedRole { .. });
-            allowed = self.trust_allows(&trust, request, "sts:SetSourceIdentity", &context, chained).map_err(fail)?;
+            allowed = self
+                .trust_allows(&trust, request, "sts:SetSourceIdentity", &context, chained)
+                .map_err(fail)?;
         }
         Ok(if allowed {
-            TrustDecision::Allowed { max_session_duration: role.max_session_duration }
+            TrustDecision::Allowed {
+                max_session_duration: role.max_session_duration,
+            }
         } else {
             TrustDecision::Denied
         })
@@ -371,8 +455,17 @@ mod tests {
         })
         .unwrap();
         for (kind, owner, doc) in policies {
-            let owner = PolicyOwner { account: acct(ACCT), kind: *kind, name: (*owner).into() };
-            w.put_policy(&PolicyRecord { owner, name: "p".into(), document: (*doc).into() }).unwrap();
+            let owner = PolicyOwner {
+                account: acct(ACCT),
+                kind: *kind,
+                name: (*owner).into(),
+            };
+            w.put_policy(&PolicyRecord {
+                owner,
+                name: "p".into(),
+                document: (*doc).into(),
+            })
+            .unwrap();
         }
         let c = ctx(Principal::root(acct(ACCT), ACCT));
         w.commit(&AuditNote {
@@ -400,8 +493,19 @@ mod tests {
     const ROLE: &str = "arn:aws:iam::271828182845:role/deploy";
 
     /// An AssumeRole of `role_arn` by `caller`, with no condition values.
-    fn asking<'a>(caller: &'a Principal, role_arn: &'a str, role_account: AccountId) -> TrustRequest<'a> {
-        TrustRequest { caller, role_arn, role_account, session_name: "s", external_id: None, source_identity: None }
+    fn asking<'a>(
+        caller: &'a Principal,
+        role_arn: &'a str,
+        role_account: AccountId,
+    ) -> TrustRequest<'a> {
+        TrustRequest {
+            caller,
+            role_arn,
+            role_account,
+            session_name: "s",
+            external_id: None,
+            source_identity: None,
+        }
     }
 
     fn alice() -> Principal {
@@ -435,7 +539,10 @@ mod tests {
         );
         assert_eq!(p.policies_for(&alice()).unwrap().len(), 1);
         assert_eq!(p.policies_for(&session()).unwrap().len(), 1);
-        assert!(p.policies_for(&Principal::root(acct(ACCT), ACCT)).unwrap().is_empty());
+        assert!(p
+            .policies_for(&Principal::root(acct(ACCT), ACCT))
+            .unwrap()
+            .is_empty());
         // A session whose role ARN no longer matches the role (other path) gets nothing.
         let mut stale = session();
         stale.kind = AuthKind::AssumedRole {
@@ -467,11 +574,21 @@ mod tests {
             source_identity: None,
         };
         let role_arn = "arn:aws:iam::271828182845:role/anything";
-        assert_eq!(dev.authorize(&ctx(phantom.clone()), "iam:CreateRole", role_arn).unwrap(), Access::Allowed);
-        assert!(matches!(strict.authorize(&ctx(phantom.clone()), "iam:CreateRole", role_arn).unwrap(), Access::Denied { .. }));
+        assert_eq!(
+            dev.authorize(&ctx(phantom.clone()), "iam:CreateRole", role_arn)
+                .unwrap(),
+            Access::Allowed
+        );
+        assert!(matches!(
+            strict
+                .authorize(&ctx(phantom.clone()), "iam:CreateRole", role_arn)
+                .unwrap(),
+            Access::Denied { .. }
+        ));
         // An existing role's session gets its role's policies, dev mode or not.
         let mut w = store.write().unwrap();
-        w.put_role(&role_record(ACCT, "deploy", &trust(ACCT))).unwrap();
+        w.put_role(&role_record(ACCT, "deploy", &trust(ACCT)))
+            .unwrap();
         w.commit(&AuditNote {
             ctx: &ctx(Principal::root(acct(ACCT), ACCT)),
             operation: "CreateRole",
@@ -479,14 +596,24 @@ mod tests {
             response: serde_json::Value::Null,
         })
         .unwrap();
-        assert!(matches!(dev.authorize(&ctx(session()), "iam:CreateRole", role_arn).unwrap(), Access::Denied { .. }));
+        assert!(matches!(
+            dev.authorize(&ctx(session()), "iam:CreateRole", role_arn)
+                .unwrap(),
+            Access::Denied { .. }
+        ));
     }
 
     #[test]
     fn iam_actions_need_an_identity_allow() {
-        let p = setup(&trust(ACCT), &[(OwnerKind::User, "alice", &allow("iam:Get*", "*"))]);
+        let p = setup(
+            &trust(ACCT),
+            &[(OwnerKind::User, "alice", &allow("iam:Get*", "*"))],
+        );
         let user_arn = "arn:aws:iam::271828182845:user/bob";
-        assert_eq!(p.authorize(&ctx(alice()), "iam:GetUser", user_arn).unwrap(), Access::Allowed);
+        assert_eq!(
+            p.authorize(&ctx(alice()), "iam:GetUser", user_arn).unwrap(),
+            Access::Allowed
+        );
         match p.authorize(&ctx(alice()), "iam:CreateUser", user_arn).unwrap() {
             Access::Denied { message } => assert!(message.starts_with(
                 "User: arn:aws:iam::271828182845:user/alice is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::271828182845:user/bob"
@@ -499,35 +626,76 @@ mod tests {
     fn trust_policies() {
         // The trust policy names alice: enough on its own within the account.
         let p = setup(&trust("arn:aws:iam::271828182845:user/alice"), &[]);
-        assert_eq!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { max_session_duration: 7200 });
-        let bob = Principal::user(acct(ACCT), "bob", "AKIA2");
-        assert_eq!(p.check(&asking(&bob, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
         assert_eq!(
-            p.check(&asking(&alice(), "arn:aws:iam::271828182845:role/other", acct(ACCT))).unwrap(),
+            p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Allowed {
+                max_session_duration: 7200
+            }
+        );
+        let bob = Principal::user(acct(ACCT), "bob", "AKIA2");
+        assert_eq!(
+            p.check(&asking(&bob, ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Denied
+        );
+        assert_eq!(
+            p.check(&asking(
+                &alice(),
+                "arn:aws:iam::271828182845:role/other",
+                acct(ACCT)
+            ))
+            .unwrap(),
             TrustDecision::NoSuchRole
         );
         assert_eq!(
-            p.check(&asking(&alice(), "arn:aws:iam::271828182845:role/path/deploy", acct(ACCT))).unwrap(),
+            p.check(&asking(
+                &alice(),
+                "arn:aws:iam::271828182845:role/path/deploy",
+                acct(ACCT)
+            ))
+            .unwrap(),
             TrustDecision::NoSuchRole
         );
 
         // The trust policy names the account: the caller's identity policies must allow too.
         let p = setup(&trust(ACCT), &[]);
-        assert_eq!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        assert_eq!(
+            p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Denied
+        );
         assert!(matches!(
-            p.check(&asking(&Principal::root(acct(ACCT), ACCT), ROLE, acct(ACCT))).unwrap(),
+            p.check(&asking(
+                &Principal::root(acct(ACCT), ACCT),
+                ROLE,
+                acct(ACCT)
+            ))
+            .unwrap(),
             TrustDecision::Allowed { .. }
         ));
-        let p = setup(&trust(ACCT), &[(OwnerKind::User, "alice", &allow("sts:AssumeRole", ROLE))]);
-        assert!(matches!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
+        let p = setup(
+            &trust(ACCT),
+            &[(OwnerKind::User, "alice", &allow("sts:AssumeRole", ROLE))],
+        );
+        assert!(matches!(
+            p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
         // Another account's principal is not trusted.
         let stranger = Principal::root(acct(OTHER), OTHER);
-        assert_eq!(p.check(&asking(&stranger, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        assert_eq!(
+            p.check(&asking(&stranger, ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Denied
+        );
 
         // An explicit deny in the caller's identity policies wins.
         let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:*","Resource":"*"}]}"#;
-        let p = setup(&trust("arn:aws:iam::271828182845:user/alice"), &[(OwnerKind::User, "alice", deny)]);
-        assert_eq!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        let p = setup(
+            &trust("arn:aws:iam::271828182845:user/alice"),
+            &[(OwnerKind::User, "alice", deny)],
+        );
+        assert_eq!(
+            p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Denied
+        );
     }
 
     fn limited_session(inline: Option<&str>, arns: &[&str]) -> Principal {
@@ -543,11 +711,22 @@ mod tests {
 
     #[test]
     fn iam_actions_of_a_session_are_limited_by_its_session_policies() {
-        let p = setup(&trust(ACCT), &[(OwnerKind::Role, "deploy", &allow("iam:*", "*"))]);
+        let p = setup(
+            &trust(ACCT),
+            &[(OwnerKind::Role, "deploy", &allow("iam:*", "*"))],
+        );
         let user_arn = "arn:aws:iam::271828182845:user/bob";
-        assert_eq!(p.authorize(&ctx(session()), "iam:CreateUser", user_arn).unwrap(), Access::Allowed);
+        assert_eq!(
+            p.authorize(&ctx(session()), "iam:CreateUser", user_arn)
+                .unwrap(),
+            Access::Allowed
+        );
         let read_only = limited_session(Some(&allow("iam:Get*", "*")), &[]);
-        assert_eq!(p.authorize(&ctx(read_only.clone()), "iam:GetUser", user_arn).unwrap(), Access::Allowed);
+        assert_eq!(
+            p.authorize(&ctx(read_only.clone()), "iam:GetUser", user_arn)
+                .unwrap(),
+            Access::Allowed
+        );
         match p.authorize(&ctx(read_only), "iam:CreateUser", user_arn).unwrap() {
             Access::Denied { message } => assert_eq!(
                 message,
@@ -557,7 +736,11 @@ mod tests {
         }
         // PolicyArns only: kmsnap has no managed policies, so nothing is allowed.
         let arns_only = limited_session(None, &["arn:aws:iam::aws:policy/IAMFullAccess"]);
-        assert!(matches!(p.authorize(&ctx(arns_only), "iam:GetUser", user_arn).unwrap(), Access::Denied { .. }));
+        assert!(matches!(
+            p.authorize(&ctx(arns_only), "iam:GetUser", user_arn)
+                .unwrap(),
+            Access::Denied { .. }
+        ));
     }
 
     #[test]
@@ -565,23 +748,56 @@ mod tests {
         // The trust policy names the calling session's role: enough within the account, unless
         // the session's policies do not allow sts:AssumeRole.
         let p = setup(&trust(ROLE), &[]);
-        assert!(matches!(p.check(&asking(&session(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
+        assert!(matches!(
+            p.check(&asking(&session(), ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
         let no_sts = limited_session(Some(&allow("kms:*", "*")), &[]);
-        assert_eq!(p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        assert_eq!(
+            p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Denied
+        );
         let with_sts = limited_session(Some(&allow("sts:AssumeRole", "*")), &[]);
-        assert!(matches!(p.check(&asking(&with_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
+        assert!(matches!(
+            p.check(&asking(&with_sts, ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
         // Naming the session itself is not limited by its session policies.
-        let p = setup(&trust("arn:aws:sts::271828182845:assumed-role/deploy/s"), &[]);
-        assert!(matches!(p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
+        let p = setup(
+            &trust("arn:aws:sts::271828182845:assumed-role/deploy/s"),
+            &[],
+        );
+        assert!(matches!(
+            p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
         // A trust policy naming the account: the role's policies and the session's must allow.
-        let p = setup(&trust(ACCT), &[(OwnerKind::Role, "deploy", &allow("sts:AssumeRole", "*"))]);
-        assert!(matches!(p.check(&asking(&session(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
-        assert_eq!(p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        let p = setup(
+            &trust(ACCT),
+            &[(OwnerKind::Role, "deploy", &allow("sts:AssumeRole", "*"))],
+        );
+        assert!(matches!(
+            p.check(&asking(&session(), ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
+        assert_eq!(
+            p.check(&asking(&no_sts, ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Denied
+        );
         // A role that does not exist (assumable in dev mode): the session policies still decide.
         let missing = "arn:aws:iam::271828182845:role/missing";
-        assert_eq!(p.check(&asking(&session(), missing, acct(ACCT))).unwrap(), TrustDecision::NoSuchRole);
-        assert_eq!(p.check(&asking(&no_sts, missing, acct(ACCT))).unwrap(), TrustDecision::Denied);
-        assert_eq!(p.check(&asking(&with_sts, missing, acct(ACCT))).unwrap(), TrustDecision::NoSuchRole);
+        assert_eq!(
+            p.check(&asking(&session(), missing, acct(ACCT))).unwrap(),
+            TrustDecision::NoSuchRole
+        );
+        assert_eq!(
+            p.check(&asking(&no_sts, missing, acct(ACCT))).unwrap(),
+            TrustDecision::Denied
+        );
+        assert_eq!(
+            p.check(&asking(&with_sts, missing, acct(ACCT))).unwrap(),
+            TrustDecision::NoSuchRole
+        );
     }
 
     fn conditional_trust(principal: &str, condition: &str) -> String {
@@ -601,49 +817,121 @@ mod tests {
             ..asking(&caller, ROLE, acct(ACCT))
         };
         // sts:ExternalId: the right one assumes; a wrong or missing one does not.
-        let p = setup(&conditional_trust(alice_arn, r#"{"StringEquals":{"sts:ExternalId":"ext-42"}}"#), &[]);
-        assert!(matches!(p.check(&with(Some("ext-42"), "s", None)).unwrap(), TrustDecision::Allowed { .. }));
-        assert_eq!(p.check(&with(Some("ext-43"), "s", None)).unwrap(), TrustDecision::Denied);
-        assert_eq!(p.check(&with(None, "s", None)).unwrap(), TrustDecision::Denied);
+        let p = setup(
+            &conditional_trust(alice_arn, r#"{"StringEquals":{"sts:ExternalId":"ext-42"}}"#),
+            &[],
+        );
+        assert!(matches!(
+            p.check(&with(Some("ext-42"), "s", None)).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
+        assert_eq!(
+            p.check(&with(Some("ext-43"), "s", None)).unwrap(),
+            TrustDecision::Denied
+        );
+        assert_eq!(
+            p.check(&with(None, "s", None)).unwrap(),
+            TrustDecision::Denied
+        );
         // sts:RoleSessionName.
-        let p = setup(&conditional_trust(alice_arn, r#"{"StringLike":{"sts:RoleSessionName":"ci-*"}}"#), &[]);
-        assert!(matches!(p.check(&with(None, "ci-42", None)).unwrap(), TrustDecision::Allowed { .. }));
-        assert_eq!(p.check(&with(None, "laptop", None)).unwrap(), TrustDecision::Denied);
+        let p = setup(
+            &conditional_trust(
+                alice_arn,
+                r#"{"StringLike":{"sts:RoleSessionName":"ci-*"}}"#,
+            ),
+            &[],
+        );
+        assert!(matches!(
+            p.check(&with(None, "ci-42", None)).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
+        assert_eq!(
+            p.check(&with(None, "laptop", None)).unwrap(),
+            TrustDecision::Denied
+        );
         // sts:SourceIdentity, which also needs sts:SetSourceIdentity in the trust policy.
-        let p = setup(&conditional_trust(alice_arn, r#"{"StringEquals":{"sts:SourceIdentity":"alice"}}"#), &[]);
-        assert!(matches!(p.check(&with(None, "s", Some("alice"))).unwrap(), TrustDecision::Allowed { .. }));
-        assert_eq!(p.check(&with(None, "s", Some("bob"))).unwrap(), TrustDecision::Denied);
-        assert_eq!(p.check(&with(None, "s", None)).unwrap(), TrustDecision::Denied);
+        let p = setup(
+            &conditional_trust(
+                alice_arn,
+                r#"{"StringEquals":{"sts:SourceIdentity":"alice"}}"#,
+            ),
+            &[],
+        );
+        assert!(matches!(
+            p.check(&with(None, "s", Some("alice"))).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
+        assert_eq!(
+            p.check(&with(None, "s", Some("bob"))).unwrap(),
+            TrustDecision::Denied
+        );
+        assert_eq!(
+            p.check(&with(None, "s", None)).unwrap(),
+            TrustDecision::Denied
+        );
         let p = setup(&trust(alice_arn), &[]);
-        assert!(matches!(p.check(&with(None, "s", None)).unwrap(), TrustDecision::Allowed { .. }));
-        assert_eq!(p.check(&with(None, "s", Some("alice"))).unwrap(), TrustDecision::Denied);
+        assert!(matches!(
+            p.check(&with(None, "s", None)).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
+        assert_eq!(
+            p.check(&with(None, "s", Some("alice"))).unwrap(),
+            TrustDecision::Denied
+        );
     }
 
     #[test]
     fn trust_policy_conditions_see_the_callers_tags() {
         let p = setup(
-            &conditional_trust(&format!("arn:aws:iam::{ACCT}:root"), r#"{"StringEquals":{"aws:PrincipalTag/team":"build"}}"#),
+            &conditional_trust(
+                &format!("arn:aws:iam::{ACCT}:root"),
+                r#"{"StringEquals":{"aws:PrincipalTag/team":"build"}}"#,
+            ),
             &[(OwnerKind::User, "alice", &allow("sts:AssumeRole", "*"))],
         );
         // alice has no tags yet: the key is absent, the condition does not match.
-        assert_eq!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Denied);
+        assert_eq!(
+            p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Denied
+        );
         let mut w = p.store.write().unwrap();
         let mut user = w.user(acct(ACCT), "alice").unwrap().unwrap();
-        user.tags = vec![TagRecord { key: "team".into(), value: "build".into() }];
+        user.tags = vec![TagRecord {
+            key: "team".into(),
+            value: "build".into(),
+        }];
         w.put_user(&user).unwrap();
         let c = ctx(Principal::root(acct(ACCT), ACCT));
-        w.commit(&AuditNote { ctx: &c, operation: "TagUser", request: serde_json::Value::Null, response: serde_json::Value::Null }).unwrap();
-        assert!(matches!(p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(), TrustDecision::Allowed { .. }));
+        w.commit(&AuditNote {
+            ctx: &c,
+            operation: "TagUser",
+            request: serde_json::Value::Null,
+            response: serde_json::Value::Null,
+        })
+        .unwrap();
+        assert!(matches!(
+            p.check(&asking(&alice(), ROLE, acct(ACCT))).unwrap(),
+            TrustDecision::Allowed { .. }
+        ));
     }
 
     #[test]
     fn session_policy_validation() {
         let p = setup(&trust(ACCT), &[]);
-        assert!(p.validate_session_policy(&allow("kms:DescribeKey", "*")).is_ok());
-        assert_eq!(p.validate_session_policy("{{{").unwrap_err(), "The policy is not in the valid JSON format.");
+        assert!(p
+            .validate_session_policy(&allow("kms:DescribeKey", "*"))
+            .is_ok());
+        assert_eq!(
+            p.validate_session_policy("{{{").unwrap_err(),
+            "The policy is not in the valid JSON format."
+        );
         // A session policy is an identity-based policy: no Principal, a Resource.
         assert!(p.validate_session_policy(&trust(ACCT)).is_err());
-        assert!(p.validate_session_policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*"}]}"#).is_err());
+        assert!(p
+            .validate_session_policy(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*"}]}"#
+            )
+            .is_err());
     }
 
     #[test]
@@ -651,10 +939,18 @@ mod tests {
         let p = setup(&trust(ACCT), &[]);
         assert!(p.validate_identity_policy(&allow("kms:*", "*")).is_ok());
         assert!(p.validate_identity_policy(&trust(ACCT)).is_err());
-        assert!(p.validate_identity_policy("{").unwrap_err().contains("not valid JSON"));
+        assert!(p
+            .validate_identity_policy("{")
+            .unwrap_err()
+            .contains("not valid JSON"));
         assert!(p.validate_trust_policy(&trust(ACCT)).is_ok());
-        assert!(p.validate_trust_policy(&allow("sts:AssumeRole", "*")).is_err());
+        assert!(p
+            .validate_trust_policy(&allow("sts:AssumeRole", "*"))
+            .is_err());
         let with_resource = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Resource":"*"}}"#;
-        assert_eq!(p.validate_trust_policy(with_resource).unwrap_err(), "Has prohibited field Resource");
+        assert_eq!(
+            p.validate_trust_policy(with_resource).unwrap_err(),
+            "Has prohibited field Resource"
+        );
     }
 }

@@ -15,11 +15,12 @@
 
 use kmsnap_audit::Event;
 use kmsnap_auth::iam::model::{
-    name_key, ACCESS_KEY_RECORD_VERSION, POLICY_RECORD_VERSION, ROLE_RECORD_VERSION, USER_RECORD_VERSION,
+    name_key, ACCESS_KEY_RECORD_VERSION, POLICY_RECORD_VERSION, ROLE_RECORD_VERSION,
+    USER_RECORD_VERSION,
 };
 use kmsnap_auth::iam::{
-    AccessKeyRecord, AuditNote, IamError, IamRead, IamStore, IamWrite, PolicyOwner, PolicyRecord, RoleRecord,
-    UserRecord, EVENT_SOURCE,
+    AccessKeyRecord, AuditNote, IamError, IamRead, IamStore, IamWrite, PolicyOwner, PolicyRecord,
+    RoleRecord, UserRecord, EVENT_SOURCE,
 };
 use kmsnap_core::AccountId;
 use kmsnap_store::{decode_record, encode_record, MetaStore, ReadTxn, StoreError, WriteTxn};
@@ -47,7 +48,10 @@ pub struct MetaIamStore {
 
 impl MetaIamStore {
     pub fn new(meta: Arc<dyn MetaStore>) -> Self {
-        MetaIamStore { meta, on_write: None }
+        MetaIamStore {
+            meta,
+            on_write: None,
+        }
     }
 
     /// Calls `hook` after every committed write (cache invalidation).
@@ -70,13 +74,20 @@ fn owner_key(account: AccountId, name: &str) -> String {
 }
 
 fn policy_prefix(owner: &PolicyOwner) -> String {
-    format!("{}/{}/{}/", owner.account.as_str(), owner.kind.as_str(), name_key(&owner.name))
+    format!(
+        "{}/{}/{}/",
+        owner.account.as_str(),
+        owner.kind.as_str(),
+        name_key(&owner.name)
+    )
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], known: u16) -> Result<T, IamError> {
     let (version, value) = decode_record::<T>(bytes).map_err(internal)?;
     if version > known {
-        return Err(IamError::Internal(format!("record version {version} is newer than this server ({known})")));
+        return Err(IamError::Internal(format!(
+            "record version {version} is newer than this server ({known})"
+        )));
     }
     Ok(value)
 }
@@ -93,7 +104,12 @@ struct Txn<'a, T: ?Sized + 'a> {
 }
 
 impl<T: ReadTxn + ?Sized> Txn<'_, T> {
-    fn get<R: DeserializeOwned>(&self, table: &str, key: &str, version: u16) -> Result<Option<R>, IamError> {
+    fn get<R: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+        version: u16,
+    ) -> Result<Option<R>, IamError> {
         match self.txn.get(table, key.as_bytes()).map_err(internal)? {
             Some(rec) => decode(&rec.value, version).map(Some),
             None => Ok(None),
@@ -101,11 +117,19 @@ impl<T: ReadTxn + ?Sized> Txn<'_, T> {
     }
 
     /// Every record of `table` under `prefix`, in key order.
-    fn scan_all<R: DeserializeOwned>(&self, table: &str, prefix: &str, version: u16) -> Result<Vec<R>, IamError> {
+    fn scan_all<R: DeserializeOwned>(
+        &self,
+        table: &str,
+        prefix: &str,
+        version: u16,
+    ) -> Result<Vec<R>, IamError> {
         let mut out = Vec::new();
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let page = self.txn.scan(table, prefix.as_bytes(), after.as_deref(), SCAN_PAGE).map_err(internal)?;
+            let page = self
+                .txn
+                .scan(table, prefix.as_bytes(), after.as_deref(), SCAN_PAGE)
+                .map_err(internal)?;
             let full = page.len() == SCAN_PAGE;
             for (k, rec) in page {
                 out.push(decode(&rec.value, version)?);
@@ -124,7 +148,11 @@ impl<T: ReadTxn + ?Sized> IamRead for Txn<'_, T> {
     }
 
     fn users(&self, account: AccountId) -> Result<Vec<UserRecord>, IamError> {
-        self.scan_all(USERS, &format!("{}/", account.as_str()), USER_RECORD_VERSION)
+        self.scan_all(
+            USERS,
+            &format!("{}/", account.as_str()),
+            USER_RECORD_VERSION,
+        )
     }
 
     fn role(&self, account: AccountId, name: &str) -> Result<Option<RoleRecord>, IamError> {
@@ -132,28 +160,47 @@ impl<T: ReadTxn + ?Sized> IamRead for Txn<'_, T> {
     }
 
     fn roles(&self, account: AccountId) -> Result<Vec<RoleRecord>, IamError> {
-        self.scan_all(ROLES, &format!("{}/", account.as_str()), ROLE_RECORD_VERSION)
+        self.scan_all(
+            ROLES,
+            &format!("{}/", account.as_str()),
+            ROLE_RECORD_VERSION,
+        )
     }
 
     fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, IamError> {
         self.get(ACCESS_KEYS, access_key_id, ACCESS_KEY_RECORD_VERSION)
     }
 
-    fn access_keys(&self, account: AccountId, user: &str) -> Result<Vec<AccessKeyRecord>, IamError> {
-        let ids: Vec<String> =
-            self.scan_all(USER_KEYS, &format!("{}/", owner_key(account, user)), USER_KEY_INDEX_VERSION)?;
+    fn access_keys(
+        &self,
+        account: AccountId,
+        user: &str,
+    ) -> Result<Vec<AccessKeyRecord>, IamError> {
+        let ids: Vec<String> = self.scan_all(
+            USER_KEYS,
+            &format!("{}/", owner_key(account, user)),
+            USER_KEY_INDEX_VERSION,
+        )?;
         let mut keys = Vec::with_capacity(ids.len());
         for id in ids {
             match self.access_key(&id)? {
                 Some(k) => keys.push(k),
-                None => return Err(IamError::Internal(format!("index names missing access key {id}"))),
+                None => {
+                    return Err(IamError::Internal(format!(
+                        "index names missing access key {id}"
+                    )))
+                }
             }
         }
         Ok(keys)
     }
 
     fn policy(&self, owner: &PolicyOwner, name: &str) -> Result<Option<PolicyRecord>, IamError> {
-        self.get(POLICIES, &format!("{}{name}", policy_prefix(owner)), POLICY_RECORD_VERSION)
+        self.get(
+            POLICIES,
+            &format!("{}{name}", policy_prefix(owner)),
+            POLICY_RECORD_VERSION,
+        )
     }
 
     fn policies(&self, owner: &PolicyOwner) -> Result<Vec<PolicyRecord>, IamError> {
@@ -163,11 +210,17 @@ impl<T: ReadTxn + ?Sized> IamRead for Txn<'_, T> {
 
 impl<'a> Txn<'a, dyn WriteTxn + 'a> {
     fn put(&mut self, table: &str, key: &str, bytes: &[u8]) -> Result<(), IamError> {
-        self.txn.put(table, key.as_bytes(), bytes).map(drop).map_err(internal)
+        self.txn
+            .put(table, key.as_bytes(), bytes)
+            .map(drop)
+            .map_err(internal)
     }
 
     fn delete(&mut self, table: &str, key: &str) -> Result<(), IamError> {
-        self.txn.delete(table, key.as_bytes()).map(drop).map_err(internal)
+        self.txn
+            .delete(table, key.as_bytes())
+            .map(drop)
+            .map_err(internal)
     }
 }
 
@@ -194,7 +247,9 @@ impl<'a> IamWrite for Txn<'a, dyn WriteTxn + 'a> {
         let id = key.access_key_id.as_str();
         let bytes = encode(ACCESS_KEY_RECORD_VERSION, key)?;
         // A key id is never reused: put_if(0) refuses an existing one.
-        self.txn.put_if(ACCESS_KEYS, id.as_bytes(), 0, &bytes).map_err(internal)?;
+        self.txn
+            .put_if(ACCESS_KEYS, id.as_bytes(), 0, &bytes)
+            .map_err(internal)?;
         let index = format!("{}/{id}", owner_key(key.account, &key.user_name));
         let bytes = encode(USER_KEY_INDEX_VERSION, &id)?;
         self.put(USER_KEYS, &index, &bytes)
@@ -203,12 +258,19 @@ impl<'a> IamWrite for Txn<'a, dyn WriteTxn + 'a> {
     fn delete_access_key(&mut self, key: &AccessKeyRecord) -> Result<(), IamError> {
         let id = key.access_key_id.as_str();
         self.delete(ACCESS_KEYS, id)?;
-        self.delete(USER_KEYS, &format!("{}/{id}", owner_key(key.account, &key.user_name)))
+        self.delete(
+            USER_KEYS,
+            &format!("{}/{id}", owner_key(key.account, &key.user_name)),
+        )
     }
 
     fn put_policy(&mut self, policy: &PolicyRecord) -> Result<(), IamError> {
         let bytes = encode(POLICY_RECORD_VERSION, policy)?;
-        self.put(POLICIES, &format!("{}{}", policy_prefix(&policy.owner), policy.name), &bytes)
+        self.put(
+            POLICIES,
+            &format!("{}{}", policy_prefix(&policy.owner), policy.name),
+            &bytes,
+        )
     }
 
     fn delete_policy(&mut self, owner: &PolicyOwner, name: &str) -> Result<(), IamError> {
@@ -333,10 +395,21 @@ mod tests {
         let mut w = store.write().unwrap();
         w.put_user(&user("Alice")).unwrap();
         w.put_user(&user("bob")).unwrap();
-        w.put_access_key(&key("AKIAAAAAAAAAAAAAAAA2", "Alice")).unwrap();
-        w.put_access_key(&key("AKIAAAAAAAAAAAAAAAA1", "Alice")).unwrap();
-        let owner = PolicyOwner { account: acct(), kind: OwnerKind::User, name: "Alice".into() };
-        w.put_policy(&PolicyRecord { owner: owner.clone(), name: "p".into(), document: "{}".into() }).unwrap();
+        w.put_access_key(&key("AKIAAAAAAAAAAAAAAAA2", "Alice"))
+            .unwrap();
+        w.put_access_key(&key("AKIAAAAAAAAAAAAAAAA1", "Alice"))
+            .unwrap();
+        let owner = PolicyOwner {
+            account: acct(),
+            kind: OwnerKind::User,
+            name: "Alice".into(),
+        };
+        w.put_policy(&PolicyRecord {
+            owner: owner.clone(),
+            name: "p".into(),
+            document: "{}".into(),
+        })
+        .unwrap();
         // A transaction sees its own writes.
         assert!(w.user(acct(), "alice").unwrap().is_some());
         w.commit(&note(&c, "CreateUser")).unwrap();
@@ -344,20 +417,40 @@ mod tests {
 
         let r = store.read().unwrap();
         assert_eq!(r.user(acct(), "ALICE").unwrap().unwrap().name, "Alice");
-        assert_eq!(r.users(acct()).unwrap().iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["Alice", "bob"]);
-        let ids: Vec<String> = r.access_keys(acct(), "alice").unwrap().into_iter().map(|k| k.access_key_id).collect();
+        assert_eq!(
+            r.users(acct())
+                .unwrap()
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Alice", "bob"]
+        );
+        let ids: Vec<String> = r
+            .access_keys(acct(), "alice")
+            .unwrap()
+            .into_iter()
+            .map(|k| k.access_key_id)
+            .collect();
         assert_eq!(ids, ["AKIAAAAAAAAAAAAAAAA1", "AKIAAAAAAAAAAAAAAAA2"]);
         assert!(r.access_keys(acct(), "bob").unwrap().is_empty());
         assert_eq!(r.policies(&owner).unwrap().len(), 1);
         // bob's policy prefix does not see "Alice"'s, nor does another account.
-        let bob = PolicyOwner { name: "bob".into(), ..owner.clone() };
+        let bob = PolicyOwner {
+            name: "bob".into(),
+            ..owner.clone()
+        };
         assert!(r.policies(&bob).unwrap().is_empty());
-        assert!(r.users(AccountId::parse("314159265358").unwrap()).unwrap().is_empty());
+        assert!(r
+            .users(AccountId::parse("314159265358").unwrap())
+            .unwrap()
+            .is_empty());
         drop(r);
 
         // An id is never reused.
         let mut w = store.write().unwrap();
-        assert!(w.put_access_key(&key("AKIAAAAAAAAAAAAAAAA1", "bob")).is_err());
+        assert!(w
+            .put_access_key(&key("AKIAAAAAAAAAAAAAAAA1", "bob"))
+            .is_err());
         drop(w);
 
         let mut w = store.write().unwrap();
@@ -379,25 +472,54 @@ mod tests {
         let mut w = store.write().unwrap();
         w.put_user(&user("ghost")).unwrap();
         drop(w);
-        assert!(store.read().unwrap().user(acct(), "ghost").unwrap().is_none());
+        assert!(store
+            .read()
+            .unwrap()
+            .user(acct(), "ghost")
+            .unwrap()
+            .is_none());
 
         let mut w = store.write().unwrap();
         w.put_user(&user("Alice")).unwrap();
         w.commit(&note(&c, "CreateUser")).unwrap();
-        store.record_failure(&note(&c, "DeleteUser"), &IamError::NoSuchUser { name: "x".into() });
+        store.record_failure(
+            &note(&c, "DeleteUser"),
+            &IamError::NoSuchUser { name: "x".into() },
+        );
 
         let mut lines = Vec::new();
         kmsnap_audit::export(meta.as_ref(), &mut lines).unwrap();
-        let events: Vec<serde_json::Value> =
-            String::from_utf8(lines).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let events: Vec<serde_json::Value> = String::from_utf8(lines)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(events.len(), 2, "{events:?}");
-        let find = |name: &str| events.iter().find(|e| e.to_string().contains(name)).cloned().unwrap();
+        let find = |name: &str| {
+            events
+                .iter()
+                .find(|e| e.to_string().contains(name))
+                .cloned()
+                .unwrap()
+        };
         let created = find("\"CreateUser\"");
         assert!(created.to_string().contains("iam.amazonaws.com"));
-        assert!(created.to_string().contains("\"userName\":\"Alice\""), "{created}");
-        assert!(created.to_string().contains("\"awsRegion\":\"us-east-1\""), "{created}");
+        assert!(
+            created.to_string().contains("\"userName\":\"Alice\""),
+            "{created}"
+        );
+        assert!(
+            created.to_string().contains("\"awsRegion\":\"us-east-1\""),
+            "{created}"
+        );
         let failed = find("\"DeleteUser\"");
-        assert!(failed.to_string().contains("NoSuchEntityException"), "{failed}");
-        assert!(kmsnap_audit::verify(meta.as_ref()).unwrap().first_broken.is_none());
+        assert!(
+            failed.to_string().contains("NoSuchEntityException"),
+            "{failed}"
+        );
+        assert!(kmsnap_audit::verify(meta.as_ref())
+            .unwrap()
+            .first_broken
+            .is_none());
     }
 }

@@ -22,7 +22,12 @@ pub fn load_clock_offset(meta: &dyn MetaStore) -> Result<i64, StoreError> {
     let txn = meta.read()?;
     Ok(txn
         .get(SERVER_TABLE, CLOCK_KEY)?
-        .and_then(|r| r.value.get(..8).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes))
+        .and_then(|r| {
+            r.value
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(i64::from_be_bytes)
+        })
         .unwrap_or(0))
 }
 
@@ -63,10 +68,20 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
-pub async fn handle(app: &App, parts: &axum::http::request::Parts, path: &str, body: &[u8], request_id: &str) -> Response<Body> {
+pub async fn handle(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    path: &str,
+    body: &[u8],
+    request_id: &str,
+) -> Response<Body> {
     let method = parts.method.as_str();
     if method != "GET" && !json_content_type(&parts.headers) {
-        return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, request_id, "kmsnap's endpoints take Content-Type: application/json");
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            request_id,
+            "kmsnap's endpoints take Content-Type: application/json",
+        );
     }
     match (method, path) {
         ("GET", "health") => json(
@@ -84,32 +99,54 @@ pub async fn handle(app: &App, parts: &axum::http::request::Parts, path: &str, b
             let mut text = app.metrics.render(app.started.elapsed());
             crate::metrics::render_blob_gc(&mut text, app.snapshots.gc_totals());
             let mut resp = Response::new(Body::from(text));
-            resp.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; version=0.0.4"));
+            resp.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
             resp
         }
-        (_, "clock" | "reset") if !app.dev_mode => {
-            plain(StatusCode::FORBIDDEN, request_id, "This endpoint is available in dev mode only")
-        }
+        (_, "clock" | "reset") if !app.dev_mode => plain(
+            StatusCode::FORBIDDEN,
+            request_id,
+            "This endpoint is available in dev mode only",
+        ),
         ("GET", "clock") => json(StatusCode::OK, request_id, clock_state(app)),
         ("POST", "clock") => {
             let secs = serde_json::from_slice::<serde_json::Value>(body)
                 .ok()
                 .and_then(|v| v.get("advance_seconds").and_then(serde_json::Value::as_f64));
             let Some(secs) = secs.filter(|s| s.is_finite() && *s >= 0.0 && *s <= 1e10) else {
-                return plain(StatusCode::BAD_REQUEST, request_id, "expected {\"advance_seconds\": N} with 0 <= N <= 1e10");
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    request_id,
+                    "expected {\"advance_seconds\": N} with 0 <= N <= 1e10",
+                );
             };
-            app.clock.advance(chrono::Duration::milliseconds((secs * 1000.0) as i64));
+            app.clock
+                .advance(chrono::Duration::milliseconds((secs * 1000.0) as i64));
             if let Err(e) = store_clock_offset(app.meta.as_ref(), app.clock.offset_ms()) {
                 tracing::error!(error = %e, "persisting clock offset failed");
-                return plain(StatusCode::INTERNAL_SERVER_ERROR, request_id, "could not persist the clock");
+                return plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    request_id,
+                    "could not persist the clock",
+                );
             }
             json(StatusCode::OK, request_id, clock_state(app))
         }
         ("POST", "reset") => match reset(app) {
-            Ok(()) => json(StatusCode::OK, request_id, serde_json::json!({"reset": true})),
+            Ok(()) => json(
+                StatusCode::OK,
+                request_id,
+                serde_json::json!({"reset": true}),
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "reset failed");
-                plain(StatusCode::INTERNAL_SERVER_ERROR, request_id, "reset failed")
+                plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    request_id,
+                    "reset failed",
+                )
             }
         },
         _ => plain(StatusCode::NOT_FOUND, request_id, "No such kmsnap endpoint"),
@@ -151,7 +188,13 @@ fn authenticate(
         service: VOLUME_SIGNING_NAME,
         allow_unsigned_payload: false,
     };
-    crate::app::authenticate_signed(app, &signed, kmsnap_api::schema::Protocol::RestJson, peer, request_id)
+    crate::app::authenticate_signed(
+        app,
+        &signed,
+        kmsnap_api::schema::Protocol::RestJson,
+        peer,
+        request_id,
+    )
 }
 
 /// An error of the signed endpoints, in the EBS direct API's REST-JSON envelope.
@@ -185,49 +228,92 @@ pub async fn signed(
     let result = match (parts.method.as_str(), segments.as_slice()) {
         ("GET", ["db", db]) => {
             return match app.rds.instance_volume(&ctx, db).await {
-                Ok(vol) => json(StatusCode::OK, request_id, serde_json::json!({ "DBInstanceIdentifier": db, "VolumeId": vol })),
+                Ok(vol) => json(
+                    StatusCode::OK,
+                    request_id,
+                    serde_json::json!({ "DBInstanceIdentifier": db, "VolumeId": vol }),
+                ),
                 Err(e) => fail(&kmsnap_rds::error::to_rds(e)),
             };
         }
         ("PUT", ["volumes", vol, "blocks", index]) => {
             let Ok(index) = index.parse::<u64>() else {
-                return plain(StatusCode::BAD_REQUEST, request_id, "The block index must be a non-negative integer");
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    request_id,
+                    "The block index must be a non-negative integer",
+                );
             };
-            let checksum = parts.headers.get("x-amz-checksum").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let checksum = parts
+                .headers
+                .get("x-amz-checksum")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             if checksum.is_none() {
-                return plain(StatusCode::BAD_REQUEST, request_id, "x-amz-checksum (base64 SHA-256 of the block) is required");
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    request_id,
+                    "x-amz-checksum (base64 SHA-256 of the block) is required",
+                );
             }
             app.snapshots
                 .write_volume_block(&ctx, vol, index, body.clone(), checksum)
                 .await
-                .map(|()| (StatusCode::CREATED, serde_json::json!({ "VolumeId": vol, "BlockIndex": index })))
+                .map(|()| {
+                    (
+                        StatusCode::CREATED,
+                        serde_json::json!({ "VolumeId": vol, "BlockIndex": index }),
+                    )
+                })
         }
         ("GET", ["volumes", vol, "blocks"]) => {
-            let from = parts.uri.query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("from=")).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let from = parts
+                .uri
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("from="))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
             app.snapshots
                 .volume_block_indexes(&ctx, vol, from)
                 .await
-                .map(|(size, idx)| (StatusCode::OK, serde_json::json!({ "VolumeId": vol, "VolumeSize": size, "Blocks": idx })))
+                .map(|(size, idx)| {
+                    (
+                        StatusCode::OK,
+                        serde_json::json!({ "VolumeId": vol, "VolumeSize": size, "Blocks": idx }),
+                    )
+                })
         }
         ("GET", ["volumes", vol, "blocks", index]) => {
             let Ok(index) = index.parse::<u64>() else {
-                return plain(StatusCode::BAD_REQUEST, request_id, "The block index must be a non-negative integer");
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    request_id,
+                    "The block index must be a non-negative integer",
+                );
             };
             return match app.snapshots.read_volume_block(&ctx, vol, index).await {
                 Ok(data) => {
                     let data = data.unwrap_or_else(|| vec![0; kmsnap_snapshots::model::BLOCK_SIZE]);
                     let mut resp = Response::new(Body::from(data));
-                    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/octet-stream"));
+                    resp.headers_mut().insert(
+                        "content-type",
+                        HeaderValue::from_static("application/octet-stream"),
+                    );
                     resp
                 }
                 Err(e) => fail(&kmsnap_snapshots::error::to_ebs(e)),
             };
         }
-        ("DELETE", ["volumes", vol, "blocks"]) => app
-            .snapshots
-            .clear_volume_blocks(&ctx, vol)
-            .await
-            .map(|n| (StatusCode::OK, serde_json::json!({ "VolumeId": vol, "BlocksDropped": n }))),
+        ("DELETE", ["volumes", vol, "blocks"]) => {
+            app.snapshots.clear_volume_blocks(&ctx, vol).await.map(|n| {
+                (
+                    StatusCode::OK,
+                    serde_json::json!({ "VolumeId": vol, "BlocksDropped": n }),
+                )
+            })
+        }
         _ => return plain(StatusCode::NOT_FOUND, request_id, "No such kmsnap endpoint"),
     };
     match result {

@@ -24,7 +24,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "kmsnap", version, about = "AWS-compatible KMS and encrypted snapshot server")]
+#[command(
+    name = "kmsnap",
+    version,
+    about = "AWS-compatible KMS and encrypted snapshot server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,15 +82,24 @@ enum AuditAction {
     },
 }
 
-fn open_audit_store(data_dir: Option<std::path::PathBuf>) -> Result<std::sync::Arc<dyn kmsnap_store::MetaStore>, String> {
-    let dir = data_dir.or_else(serve::default_data_dir).ok_or("no data directory (use --data-dir)")?;
+fn open_audit_store(
+    data_dir: Option<std::path::PathBuf>,
+) -> Result<std::sync::Arc<dyn kmsnap_store::MetaStore>, String> {
+    let dir = data_dir
+        .or_else(serve::default_data_dir)
+        .ok_or("no data directory (use --data-dir)")?;
     if !dir.join(kmsnap_store::META_FILE).is_file() {
         return Err(format!("{}: no kmsnap database here", dir.display()));
     }
-    let (meta, _blobs) = kmsnap_store::open_embedded(&dir)
-        .map_err(|e| format!("{}: {e} (is the server still running? stop it first)", dir.display()))?;
+    let (meta, _blobs) = kmsnap_store::open_embedded(&dir).map_err(|e| {
+        format!(
+            "{}: {e} (is the server still running? stop it first)",
+            dir.display()
+        )
+    })?;
     // Records a stopped (or killed) server left in the audit journal belong to the log too.
-    kmsnap_audit::recover_journal(meta.as_ref(), &dir.join(kmsnap_audit::JOURNAL_DIR)).map_err(|e| e.to_string())?;
+    kmsnap_audit::recover_journal(meta.as_ref(), &dir.join(kmsnap_audit::JOURNAL_DIR))
+        .map_err(|e| e.to_string())?;
     Ok(meta)
 }
 
@@ -109,9 +122,11 @@ fn audit_cmd(args: AuditArgs) -> Result<ExitCode, String> {
         AuditAction::Export { output } => {
             let n = match output {
                 Some(path) => {
-                    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    let file = std::fs::File::create(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
                     let mut w = std::io::BufWriter::new(file);
-                    let n = kmsnap_audit::export(meta.as_ref(), &mut w).map_err(|e| e.to_string())?;
+                    let n =
+                        kmsnap_audit::export(meta.as_ref(), &mut w).map_err(|e| e.to_string())?;
                     w.into_inner()
                         .map_err(|e| e.to_string())?
                         .sync_all()
@@ -153,11 +168,14 @@ fn secret_cmd(args: SecretArgs) -> Result<(), String> {
     if let Some(d) = &data_dir {
         std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
     }
-    let root = rootkey::load(args.root_key_file.as_deref(), data_dir.as_deref()).map_err(|e| e.to_string())?;
+    let root = rootkey::load(args.root_key_file.as_deref(), data_dir.as_deref())
+        .map_err(|e| e.to_string())?;
     match args.action {
         SecretAction::Encrypt => {
             let mut line = zeroize::Zeroizing::new(String::new());
-            std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?;
             let secret = line.trim_end_matches(['\r', '\n']);
             if secret.is_empty() {
                 return Err("no secret on standard input".into());
@@ -202,14 +220,24 @@ fn main() -> ExitCode {
             }
         },
         Command::Snapshot(args) => match args.action {
-            transfer::SnapshotAction::Export { snapshot, file, conn } => client_cmd(transfer::export(&snapshot, &file, &conn)),
+            transfer::SnapshotAction::Export {
+                snapshot,
+                file,
+                conn,
+            } => client_cmd(transfer::export(&snapshot, &file, &conn)),
         },
         Command::Volume(args) => match args.action {
-            transfer::VolumeAction::Import { volume, file, conn } => client_cmd(transfer::import(&volume, &file, &conn)),
+            transfer::VolumeAction::Import { volume, file, conn } => {
+                client_cmd(transfer::import(&volume, &file, &conn))
+            }
         },
         Command::Db(args) => match args.action {
-            transfer::DbAction::Import { db, file, conn } => client_cmd(transfer::db_import(&db, &file, &conn)),
-            transfer::DbAction::Export { db, file, conn } => client_cmd(transfer::db_export(&db, &file, &conn)),
+            transfer::DbAction::Import { db, file, conn } => {
+                client_cmd(transfer::db_import(&db, &file, &conn))
+            }
+            transfer::DbAction::Export { db, file, conn } => {
+                client_cmd(transfer::db_export(&db, &file, &conn))
+            }
         },
         Command::Fsck(args) => match fsck::run(args) {
             Ok(code) => code,

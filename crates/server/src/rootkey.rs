@@ -9,18 +9,29 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum RootKeyLoadError {
     #[error("cannot read root key file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot create root key file {path}: {source}")]
-    Create { path: String, source: std::io::Error },
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("root key in {origin} is not 64 hex characters")]
     Malformed { origin: String },
     #[error("random number generator failed")]
     Rng,
 }
 
-pub fn load(explicit_file: Option<&Path>, data_dir: Option<&Path>) -> Result<RootKey, RootKeyLoadError> {
+pub fn load(
+    explicit_file: Option<&Path>,
+    data_dir: Option<&Path>,
+) -> Result<RootKey, RootKeyLoadError> {
     if let Ok(hex) = std::env::var("KMSNAP_ROOT_KEY") {
-        return RootKey::from_hex(&hex).map_err(|_| RootKeyLoadError::Malformed { origin: "KMSNAP_ROOT_KEY".into() });
+        return RootKey::from_hex(&hex).map_err(|_| RootKeyLoadError::Malformed {
+            origin: "KMSNAP_ROOT_KEY".into(),
+        });
     }
     if let Some(path) = explicit_file {
         return read(path);
@@ -38,15 +49,22 @@ pub fn load(explicit_file: Option<&Path>, data_dir: Option<&Path>) -> Result<Roo
 }
 
 fn read(path: &Path) -> Result<RootKey, RootKeyLoadError> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|source| RootKeyLoadError::Read { path: path.display().to_string(), source })?,
-    );
-    RootKey::from_hex(&text).map_err(|_| RootKeyLoadError::Malformed { origin: path.display().to_string() })
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+        RootKeyLoadError::Read {
+            path: path.display().to_string(),
+            source,
+        }
+    })?);
+    RootKey::from_hex(&text).map_err(|_| RootKeyLoadError::Malformed {
+        origin: path.display().to_string(),
+    })
 }
 
 fn create(path: &Path, key: &RootKey) -> Result<(), RootKeyLoadError> {
-    let err = |source| RootKeyLoadError::Create { path: path.display().to_string(), source };
+    let err = |source| RootKeyLoadError::Create {
+        path: path.display().to_string(),
+        source,
+    };
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -59,7 +77,9 @@ fn create(path: &Path, key: &RootKey) -> Result<(), RootKeyLoadError> {
     f.write_all(b"\n").map_err(err)?;
     f.sync_all().map_err(err)?;
     if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)?;
     }
     Ok(())
 }
@@ -73,11 +93,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = load(None, Some(dir.path())).unwrap();
         let b = load(None, Some(dir.path())).unwrap();
-        assert_eq!(a.derive(b"t").unwrap().expose(), b.derive(b"t").unwrap().expose());
+        assert_eq!(
+            a.derive(b"t").unwrap().expose(),
+            b.derive(b"t").unwrap().expose()
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("root.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("root.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -14,7 +14,9 @@ const AAD: &[u8] = b"kmsnap config secret";
 
 fn key(root: &RootKey) -> Result<LessSafeKey, String> {
     let sub = root.derive(PURPOSE).map_err(|e| e.to_string())?;
-    UnboundKey::new(&AES_256_GCM, sub.expose()).map(LessSafeKey::new).map_err(|_| "bad key".to_owned())
+    UnboundKey::new(&AES_256_GCM, sub.expose())
+        .map(LessSafeKey::new)
+        .map_err(|_| "bad key".to_owned())
 }
 
 pub fn is_encrypted(value: &str) -> bool {
@@ -26,24 +28,35 @@ pub fn encrypt(root: &RootKey, secret: &str) -> Result<String, String> {
     kmsnap_core::ids::random_bytes(&mut nonce).map_err(|e| e.to_string())?;
     let mut buf = Zeroizing::new(secret.as_bytes().to_vec());
     key(root)?
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(AAD), &mut *buf)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(AAD),
+            &mut *buf,
+        )
         .map_err(|_| "encryption failed".to_owned())?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&buf);
-    Ok(format!("{PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(out)))
+    Ok(format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::STANDARD.encode(out)
+    ))
 }
 
 pub fn decrypt(root: &RootKey, value: &str) -> Result<Zeroizing<String>, String> {
     let err = || "secret_access_key: cannot decrypt (wrong root key or damaged value)".to_owned();
     let b64 = value.strip_prefix(PREFIX).ok_or_else(err)?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| err())?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| err())?;
     if raw.len() < NONCE_LEN + 16 {
         return Err(err());
     }
     let (nonce, ct) = raw.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| err())?;
     let mut buf = Zeroizing::new(ct.to_vec());
-    let plain = key(root)?.open_in_place(nonce, Aad::from(AAD), &mut buf).map_err(|_| err())?;
+    let plain = key(root)?
+        .open_in_place(nonce, Aad::from(AAD), &mut buf)
+        .map_err(|_| err())?;
     let s = std::str::from_utf8(plain).map_err(|_| err())?;
     Ok(Zeroizing::new(s.to_owned()))
 }

@@ -104,7 +104,10 @@ fn make_private(dir: &std::path::Path) -> Result<(), ServeError> {
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     if args.log_format == "json" {
         fmt.json().init();
     } else {
@@ -122,8 +125,15 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     config.apply_env()?;
 
     // Precedence: command line / KMSNAP_* environment, then kmsnap.toml, then defaults.
-    let listen_text = args.listen.clone().or_else(|| config.listen.clone()).unwrap_or_else(|| "127.0.0.1:4566".into());
-    let root_key_file = args.root_key_file.clone().or_else(|| config.root_key_file.as_ref().map(PathBuf::from));
+    let listen_text = args
+        .listen
+        .clone()
+        .or_else(|| config.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:4566".into());
+    let root_key_file = args
+        .root_key_file
+        .clone()
+        .or_else(|| config.root_key_file.as_ref().map(PathBuf::from));
     let data_dir = if args.memory {
         None
     } else {
@@ -137,19 +147,25 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         Some(d)
     };
     let root = crate::rootkey::load(root_key_file.as_deref(), data_dir.as_deref())?;
-    let listen: SocketAddr = listen_text
-        .parse()
-        .map_err(|e: std::net::AddrParseError| ServeError::Listen(listen_text.clone(), e.to_string()))?;
+    let listen: SocketAddr = listen_text.parse().map_err(|e: std::net::AddrParseError| {
+        ServeError::Listen(listen_text.clone(), e.to_string())
+    })?;
 
     let app = Arc::new(App::open(data_dir.as_deref(), root, &config)?);
     tracing::info!(store = app.store_kind, mode = ?config.auth.mode, "kmsnap starting");
     if config.auth.mode == Mode::Dev {
-        tracing::info!("dev mode: access key 'test' and 12-digit access keys accepted with secret 'test'");
+        tracing::info!(
+            "dev mode: access key 'test' and 12-digit access keys accepted with secret 'test'"
+        );
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| ServeError::Bind(listen_text.clone(), e))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| ServeError::Bind(listen_text.clone(), e))?;
         let addr = listener.local_addr()?;
         {
             let mut out = std::io::stdout().lock();
@@ -202,12 +218,19 @@ async fn accept_loop(app: Arc<App>, listener: tokio::net::TcpListener) {
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(crate::app::serve_request(&app, peer, req.map(axum::body::Body::new)).await) }
-        });
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        crate::app::serve_request(&app, peer, req.map(axum::body::Body::new)).await,
+                    )
+                }
+            });
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout);
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -39,7 +39,11 @@ pub const BLOCK: usize = 524_288;
 const GIB: u64 = 1 << 30;
 
 /// Characters SigV4 leaves unencoded in query values (RFC 3986 unreserved).
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Where the server is and whom to sign as.
 #[derive(clap::Args, Clone)]
@@ -51,10 +55,21 @@ pub struct Connection {
     #[arg(long)]
     pub region: Option<String>,
     /// Access key id.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "test", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AWS_ACCESS_KEY_ID",
+        default_value = "test",
+        hide_env_values = true
+    )]
     pub access_key: String,
     /// Secret access key.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "test", hide_env_values = true, hide_default_value = true)]
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "test",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
     pub secret_key: String,
     /// Session token of temporary credentials.
     #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
@@ -164,9 +179,21 @@ impl Answer {
     /// The error an unsuccessful answer carries (`Code (Reason): message`).
     fn error(&self, what: &str, error_type: Option<String>) -> String {
         let doc: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
-        let msg = doc.get("Message").or_else(|| doc.get("message")).and_then(|v| v.as_str()).unwrap_or("");
-        let reason = doc.get("Reason").and_then(|v| v.as_str()).map(|r| format!(" ({r})")).unwrap_or_default();
-        format!("{what}: HTTP {} {}{reason}: {msg}", self.status, error_type.unwrap_or_default())
+        let msg = doc
+            .get("Message")
+            .or_else(|| doc.get("message"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let reason = doc
+            .get("Reason")
+            .and_then(|v| v.as_str())
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        format!(
+            "{what}: HTTP {} {}{reason}: {msg}",
+            self.status,
+            error_type.unwrap_or_default()
+        )
     }
 }
 
@@ -177,18 +204,31 @@ fn sha256(data: &[u8]) -> digest::Digest {
 impl Signer {
     fn new(conn: &Connection) -> Result<Arc<Self>, String> {
         let endpoint = conn.endpoint.trim_end_matches('/').to_owned();
-        let uri: http::Uri = endpoint.parse().map_err(|e| format!("--endpoint {endpoint}: {e}"))?;
+        let uri: http::Uri = endpoint
+            .parse()
+            .map_err(|e| format!("--endpoint {endpoint}: {e}"))?;
         if uri.scheme_str() != Some("http") {
-            return Err(format!("--endpoint {endpoint}: only http:// endpoints are supported"));
+            return Err(format!(
+                "--endpoint {endpoint}: only http:// endpoints are supported"
+            ));
         }
-        let host = uri.authority().map(|a| a.to_string()).ok_or(format!("--endpoint {endpoint}: no host"))?;
+        let host = uri
+            .authority()
+            .map(|a| a.to_string())
+            .ok_or(format!("--endpoint {endpoint}: no host"))?;
         let region = conn
             .region
             .clone()
             .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
-            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty()))
+            .or_else(|| {
+                std::env::var("AWS_DEFAULT_REGION")
+                    .ok()
+                    .filter(|r| !r.is_empty())
+            })
             .unwrap_or_else(|| "us-east-1".to_owned());
-        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build_http();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .build_http();
         Ok(Arc::new(Signer {
             client,
             endpoint,
@@ -200,13 +240,26 @@ impl Signer {
         }))
     }
 
-    async fn send(&self, method: &str, path: &str, query: &str, extra: &[(&str, String)], body: Bytes) -> Result<Answer, String> {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<Answer, String> {
         let mut headers = http::HeaderMap::new();
         let header = |s: &str| http::HeaderValue::from_str(s).map_err(|e| e.to_string());
         headers.insert(http::header::HOST, header(&self.host)?);
-        headers.insert("x-amz-content-sha256", header(&hex::encode(sha256(&body).as_ref()))?);
+        headers.insert(
+            "x-amz-content-sha256",
+            header(&hex::encode(sha256(&body).as_ref()))?,
+        );
         for (k, v) in extra {
-            headers.insert(http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?, header(v)?);
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?,
+                header(v)?,
+            );
         }
         let params = SigningParams {
             access_key_id: &self.access_key,
@@ -216,16 +269,44 @@ impl Signer {
             service: "ebs",
             time: chrono::Utc::now(),
         };
-        sigv4::sign_headers(method, path, query, &mut headers, &body, &params).map_err(|e| format!("signing: {e}"))?;
-        let uri = if query.is_empty() { format!("{}{path}", self.endpoint) } else { format!("{}{path}?{query}", self.endpoint) };
-        let mut req = http::Request::builder().method(method).uri(&uri).body(Full::new(body)).map_err(|e| e.to_string())?;
+        sigv4::sign_headers(method, path, query, &mut headers, &body, &params)
+            .map_err(|e| format!("signing: {e}"))?;
+        let uri = if query.is_empty() {
+            format!("{}{path}", self.endpoint)
+        } else {
+            format!("{}{path}?{query}", self.endpoint)
+        };
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
         *req.headers_mut() = headers;
-        let resp = self.client.request(req).await.map_err(|e| format!("{method} {uri}: {e} (is the server running at {}?)", self.endpoint))?;
+        let resp = self.client.request(req).await.map_err(|e| {
+            format!(
+                "{method} {uri}: {e} (is the server running at {}?)",
+                self.endpoint
+            )
+        })?;
         let status = resp.status().as_u16();
-        let text = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let (checksum, error_type) = (text("x-amz-checksum"), text("x-amzn-errortype"));
-        let body = resp.into_body().collect().await.map_err(|e| format!("{method} {uri}: {e}"))?.to_bytes();
-        let answer = Answer { status, checksum, body };
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{method} {uri}: {e}"))?
+            .to_bytes();
+        let answer = Answer {
+            status,
+            checksum,
+            body,
+        };
         if !(200..300).contains(&status) {
             return Err(answer.error(&format!("{method} {path}"), error_type));
         }
@@ -235,7 +316,9 @@ impl Signer {
 
 fn progress_bar(total_bytes: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total_bytes);
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{elapsed_precise}] [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{elapsed_precise}] [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(what.to_owned());
@@ -268,7 +351,12 @@ where
 }
 
 /// Writes block `index` of an image at its offset (off the async threads) and counts it.
-async fn write_block(out: Arc<std::fs::File>, index: u64, data: Bytes, bar: &ProgressBar) -> Result<(), String> {
+async fn write_block(
+    out: Arc<std::fs::File>,
+    index: u64,
+    data: Bytes,
+    bar: &ProgressBar,
+) -> Result<(), String> {
     let offset = index * BLOCK as u64;
     tokio::task::spawn_blocking(move || out.write_all_at(&data, offset))
         .await
@@ -291,15 +379,30 @@ pub async fn export(snapshot: &str, file: &Path, conn: &Connection) -> Result<()
             query.push_str(&format!("&pageToken={}", utf8_percent_encode(t, QUERY)));
         }
         let answer = signer.send("GET", &path, &query, &[], Bytes::new()).await?;
-        let page: serde_json::Value = serde_json::from_slice(&answer.body).map_err(|e| format!("ListSnapshotBlocks: {e}"))?;
-        volume_gib = page.get("VolumeSize").and_then(|v| v.as_u64()).unwrap_or(volume_gib);
-        for b in page.get("Blocks").and_then(|v| v.as_array()).into_iter().flatten() {
-            let (Some(i), Some(t)) = (b.get("BlockIndex").and_then(|v| v.as_u64()), b.get("BlockToken").and_then(|v| v.as_str())) else {
+        let page: serde_json::Value =
+            serde_json::from_slice(&answer.body).map_err(|e| format!("ListSnapshotBlocks: {e}"))?;
+        volume_gib = page
+            .get("VolumeSize")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(volume_gib);
+        for b in page
+            .get("Blocks")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let (Some(i), Some(t)) = (
+                b.get("BlockIndex").and_then(|v| v.as_u64()),
+                b.get("BlockToken").and_then(|v| v.as_str()),
+            ) else {
                 return Err("ListSnapshotBlocks: a block without index or token".into());
             };
             blocks.push((i, t.to_owned()));
         }
-        next = page.get("NextToken").and_then(|v| v.as_str()).map(str::to_owned);
+        next = page
+            .get("NextToken")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         if next.is_none() {
             break;
         }
@@ -310,27 +413,48 @@ pub async fn export(snapshot: &str, file: &Path, conn: &Connection) -> Result<()
         .truncate(true)
         .open(file)
         .map_err(|e| format!("{}: {e}", file.display()))?;
-    out.set_len(volume_gib * GIB).map_err(|e| format!("{}: {e}", file.display()))?;
+    out.set_len(volume_gib * GIB)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     let out = Arc::new(out);
-    let bar = progress_bar(blocks.len() as u64 * BLOCK as u64, &format!("export {snapshot}"));
+    let bar = progress_bar(
+        blocks.len() as u64 * BLOCK as u64,
+        &format!("export {snapshot}"),
+    );
     let count = blocks.len();
-    let jobs = blocks
-        .into_iter()
-        .map(|(index, token)| {
-            let (signer, out, bar, snapshot) = (signer.clone(), out.clone(), bar.clone(), snapshot.to_owned());
-            async move {
-                let query = format!("blockToken={}", utf8_percent_encode(&token, QUERY));
-                let answer = signer.send("GET", &format!("/snapshots/{snapshot}/blocks/{index}"), &query, &[], Bytes::new()).await?;
-                let want = answer.checksum.ok_or(format!("block {index}: no x-amz-Checksum"))?;
-                let got = base64::engine::general_purpose::STANDARD.encode(sha256(&answer.body).as_ref());
-                if got != want || answer.body.len() != BLOCK {
-                    return Err(format!("block {index}: the data does not match its checksum"));
-                }
-                write_block(out, index, answer.body, &bar).await
+    let jobs = blocks.into_iter().map(|(index, token)| {
+        let (signer, out, bar, snapshot) = (
+            signer.clone(),
+            out.clone(),
+            bar.clone(),
+            snapshot.to_owned(),
+        );
+        async move {
+            let query = format!("blockToken={}", utf8_percent_encode(&token, QUERY));
+            let answer = signer
+                .send(
+                    "GET",
+                    &format!("/snapshots/{snapshot}/blocks/{index}"),
+                    &query,
+                    &[],
+                    Bytes::new(),
+                )
+                .await?;
+            let want = answer
+                .checksum
+                .ok_or(format!("block {index}: no x-amz-Checksum"))?;
+            let got =
+                base64::engine::general_purpose::STANDARD.encode(sha256(&answer.body).as_ref());
+            if got != want || answer.body.len() != BLOCK {
+                return Err(format!(
+                    "block {index}: the data does not match its checksum"
+                ));
             }
-        });
+            write_block(out, index, answer.body, &bar).await
+        }
+    });
     run_bounded(conn.concurrency, jobs).await?;
-    out.sync_all().map_err(|e| format!("{}: {e}", file.display()))?;
+    out.sync_all()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     bar.finish_and_clear();
     eprintln!(
         "exported {count} blocks ({} MiB) of {snapshot} to {} ({volume_gib} GiB image)",
@@ -344,39 +468,63 @@ pub async fn export(snapshot: &str, file: &Path, conn: &Connection) -> Result<()
 pub async fn import(volume: &str, file: &Path, conn: &Connection) -> Result<(), String> {
     let signer = Signer::new(conn)?;
     let input = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let size = input.metadata().map_err(|e| format!("{}: {e}", file.display()))?.len();
+    let size = input
+        .metadata()
+        .map_err(|e| format!("{}: {e}", file.display()))?
+        .len();
     let blocks = size.div_ceil(BLOCK as u64);
-    signer.send("DELETE", &format!("/_kmsnap/volumes/{volume}/blocks"), "", &[], Bytes::new()).await?;
+    signer
+        .send(
+            "DELETE",
+            &format!("/_kmsnap/volumes/{volume}/blocks"),
+            "",
+            &[],
+            Bytes::new(),
+        )
+        .await?;
     let input = Arc::new(input);
     let bar = progress_bar(size, &format!("import {volume}"));
     let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let jobs = (0..blocks)
-        .map(|index| {
-            let (signer, input, bar, volume, written) = (signer.clone(), input.clone(), bar.clone(), volume.to_owned(), written.clone());
-            async move {
-                let offset = index * BLOCK as u64;
-                let data = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-                    let mut buf = vec![0u8; BLOCK];
-                    let want = usize::try_from((size - offset).min(BLOCK as u64)).unwrap_or(BLOCK);
-                    input.read_exact_at(&mut buf[..want], offset)?;
-                    Ok(buf)
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("read block {index}: {e}"))?;
-                let len = (size - offset).min(BLOCK as u64);
-                if data.iter().all(|&b| b == 0) {
-                    bar.inc(len);
-                    return Ok(());
-                }
-                let checksum = base64::engine::general_purpose::STANDARD.encode(sha256(&data).as_ref());
-                let path = format!("/_kmsnap/volumes/{volume}/blocks/{index}");
-                signer.send("PUT", &path, "", &[("x-amz-checksum", checksum)], Bytes::from(data)).await?;
-                written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let jobs = (0..blocks).map(|index| {
+        let (signer, input, bar, volume, written) = (
+            signer.clone(),
+            input.clone(),
+            bar.clone(),
+            volume.to_owned(),
+            written.clone(),
+        );
+        async move {
+            let offset = index * BLOCK as u64;
+            let data = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+                let mut buf = vec![0u8; BLOCK];
+                let want = usize::try_from((size - offset).min(BLOCK as u64)).unwrap_or(BLOCK);
+                input.read_exact_at(&mut buf[..want], offset)?;
+                Ok(buf)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("read block {index}: {e}"))?;
+            let len = (size - offset).min(BLOCK as u64);
+            if data.iter().all(|&b| b == 0) {
                 bar.inc(len);
-                Ok(())
+                return Ok(());
             }
-        });
+            let checksum = base64::engine::general_purpose::STANDARD.encode(sha256(&data).as_ref());
+            let path = format!("/_kmsnap/volumes/{volume}/blocks/{index}");
+            signer
+                .send(
+                    "PUT",
+                    &path,
+                    "",
+                    &[("x-amz-checksum", checksum)],
+                    Bytes::from(data),
+                )
+                .await?;
+            written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            bar.inc(len);
+            Ok(())
+        }
+    });
     run_bounded(conn.concurrency, jobs).await?;
     bar.finish_and_clear();
     let n = written.load(std::sync::atomic::Ordering::Relaxed);
@@ -390,9 +538,15 @@ pub async fn import(volume: &str, file: &Path, conn: &Connection) -> Result<(), 
 
 /// The backing volume of DB instance `db`.
 async fn db_volume(signer: &Signer, db: &str) -> Result<String, String> {
-    let answer = signer.send("GET", &format!("/_kmsnap/db/{db}"), "", &[], Bytes::new()).await?;
-    let doc: serde_json::Value = serde_json::from_slice(&answer.body).map_err(|e| format!("DB {db}: {e}"))?;
-    doc.get("VolumeId").and_then(|v| v.as_str()).map(str::to_owned).ok_or(format!("DB {db}: no storage volume"))
+    let answer = signer
+        .send("GET", &format!("/_kmsnap/db/{db}"), "", &[], Bytes::new())
+        .await?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(|e| format!("DB {db}: {e}"))?;
+    doc.get("VolumeId")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or(format!("DB {db}: no storage volume"))
 }
 
 /// `kmsnap db import`: the volume import, into the DB's storage volume.
@@ -408,34 +562,61 @@ pub async fn db_export(db: &str, file: &Path, conn: &Connection) -> Result<(), S
     let path = format!("/_kmsnap/volumes/{volume}/blocks");
     let (mut blocks, mut from, mut size_gib) = (Vec::new(), 0u64, 0u64);
     loop {
-        let answer = signer.send("GET", &path, &format!("from={from}"), &[], Bytes::new()).await?;
-        let page: serde_json::Value = serde_json::from_slice(&answer.body).map_err(|e| format!("list blocks: {e}"))?;
-        size_gib = page.get("VolumeSize").and_then(|v| v.as_u64()).unwrap_or(size_gib);
-        let idx: Vec<u64> = page.get("Blocks").and_then(|v| v.as_array()).into_iter().flatten().filter_map(|v| v.as_u64()).collect();
+        let answer = signer
+            .send("GET", &path, &format!("from={from}"), &[], Bytes::new())
+            .await?;
+        let page: serde_json::Value =
+            serde_json::from_slice(&answer.body).map_err(|e| format!("list blocks: {e}"))?;
+        size_gib = page
+            .get("VolumeSize")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(size_gib);
+        let idx: Vec<u64> = page
+            .get("Blocks")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_u64())
+            .collect();
         match idx.last() {
             Some(last) => from = last + 1,
             None => break,
         }
         blocks.extend(idx);
     }
-    let out = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    out.set_len(size_gib * GIB).map_err(|e| format!("{}: {e}", file.display()))?;
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(file)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    out.set_len(size_gib * GIB)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     let out = Arc::new(out);
     let bar = progress_bar(blocks.len() as u64 * BLOCK as u64, &format!("export {db}"));
     let count = blocks.len();
     let jobs = blocks.into_iter().map(|index| {
         let (signer, out, bar, path) = (signer.clone(), out.clone(), bar.clone(), path.clone());
         async move {
-            let answer = signer.send("GET", &format!("{path}/{index}"), "", &[], Bytes::new()).await?;
+            let answer = signer
+                .send("GET", &format!("{path}/{index}"), "", &[], Bytes::new())
+                .await?;
             if answer.body.len() != BLOCK {
-                return Err(format!("block {index}: {} bytes, expected {BLOCK}", answer.body.len()));
+                return Err(format!(
+                    "block {index}: {} bytes, expected {BLOCK}",
+                    answer.body.len()
+                ));
             }
             write_block(out, index, answer.body, &bar).await
         }
     });
     run_bounded(conn.concurrency, jobs).await?;
-    out.sync_all().map_err(|e| format!("{}: {e}", file.display()))?;
+    out.sync_all()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     bar.finish_and_clear();
-    eprintln!("exported {count} blocks of DB {db} to {} ({size_gib} GiB image)", file.display());
+    eprintln!(
+        "exported {count} blocks of DB {db} to {} ({size_gib} GiB image)",
+        file.display()
+    );
     Ok(())
 }

@@ -19,7 +19,11 @@ pub enum EbsError {
     /// `snapshotId`, `sourceSnapshotId`, or the lists `volumes`, `snapshots`):
     /// `InvalidParameterValue` naming the parameter (docs/fidelity.md §4).
     #[error("{param}: {id} is not a {kind} id")]
-    InvalidIdParameter { param: &'static str, kind: &'static str, id: String },
+    InvalidIdParameter {
+        param: &'static str,
+        kind: &'static str,
+        id: String,
+    },
     /// A CreateTags/DeleteTags resource id of no kind EBS knows: EC2's `InvalidID`.
     #[error("invalid id {id}")]
     InvalidId { id: String },
@@ -56,11 +60,20 @@ pub enum EbsError {
 
     // --- EBS direct API ---
     #[error("validation ({reason}): {message}")]
-    Validation { reason: &'static str, message: String },
+    Validation {
+        reason: &'static str,
+        message: String,
+    },
     #[error("not found ({reason}): {message}")]
-    ResourceNotFound { reason: &'static str, message: String },
+    ResourceNotFound {
+        reason: &'static str,
+        message: String,
+    },
     #[error("access denied ({reason}): {message}")]
-    AccessDenied { reason: &'static str, message: String },
+    AccessDenied {
+        reason: &'static str,
+        message: String,
+    },
     #[error("conflict: {0}")]
     Conflict(String),
 
@@ -84,7 +97,10 @@ impl From<kmsnap_store::StoreError> for EbsError {
 
 impl From<AwsError> for EbsError {
     fn from(e: AwsError) -> Self {
-        EbsError::Kms { code: e.code.into_owned(), message: e.message }
+        EbsError::Kms {
+            code: e.code.into_owned(),
+            message: e.message,
+        }
     }
 }
 
@@ -92,69 +108,125 @@ impl From<AwsError> for EbsError {
 pub fn to_ec2(e: EbsError) -> AwsError {
     let c = |code: &'static str, msg: String| AwsError::new(code, 400, msg);
     match e {
-        EbsError::VolumeNotFound { id } => c("InvalidVolume.NotFound", format!("The volume '{id}' does not exist.")),
-        EbsError::SnapshotNotFound { id } => c("InvalidSnapshot.NotFound", format!("The snapshot '{id}' does not exist.")),
+        EbsError::VolumeNotFound { id } => c(
+            "InvalidVolume.NotFound",
+            format!("The volume '{id}' does not exist."),
+        ),
+        EbsError::SnapshotNotFound { id } => c(
+            "InvalidSnapshot.NotFound",
+            format!("The snapshot '{id}' does not exist."),
+        ),
         EbsError::MalformedId { kind, id } => {
-            let code = if kind == "snap" { "InvalidSnapshotID.Malformed" } else { "InvalidVolumeID.Malformed" };
+            let code = if kind == "snap" {
+                "InvalidSnapshotID.Malformed"
+            } else {
+                "InvalidVolumeID.Malformed"
+            };
             c(code, format!("Invalid id: \"{id}\""))
         }
-        EbsError::InvalidIdParameter { param, kind, id } => {
-            c("InvalidParameterValue", format!("Value ({id}) for parameter {param} is invalid. Expected: '{kind}-...'."))
-        }
+        EbsError::InvalidIdParameter { param, kind, id } => c(
+            "InvalidParameterValue",
+            format!("Value ({id}) for parameter {param} is invalid. Expected: '{kind}-...'."),
+        ),
         EbsError::InvalidId { id } => c("InvalidID", format!("The ID '{id}' is not valid")),
-        EbsError::TagLimitExceeded { id } => c("TagLimitExceeded", format!("The maximum number of Tags for resource '{id}' has been reached.")),
+        EbsError::TagLimitExceeded { id } => c(
+            "TagLimitExceeded",
+            format!("The maximum number of Tags for resource '{id}' has been reached."),
+        ),
         EbsError::InvalidParameterValue(m) => c("InvalidParameterValue", m),
         EbsError::InvalidParameterCombination(m) => c("InvalidParameterCombination", m),
         EbsError::InvalidParameterDependency(m) => c("InvalidParameterDependency", m),
         EbsError::MissingParameter(m) => c("MissingParameter", m),
-        EbsError::ZoneNotFound { zone } => c("InvalidZone.NotFound", format!("The zone '{zone}' does not exist.")),
+        EbsError::ZoneNotFound { zone } => c(
+            "InvalidZone.NotFound",
+            format!("The zone '{zone}' does not exist."),
+        ),
         EbsError::IncorrectState(m) => c("IncorrectState", m),
-        EbsError::VolumeInUse { id } => c("VolumeInUse", format!("Volume {id} is currently attached.")),
-        EbsError::SnapshotInUse { id, by } => c("InvalidSnapshot.InUse", format!("The snapshot {id} is currently in use by {by}")),
+        EbsError::VolumeInUse { id } => {
+            c("VolumeInUse", format!("Volume {id} is currently attached."))
+        }
+        EbsError::SnapshotInUse { id, by } => c(
+            "InvalidSnapshot.InUse",
+            format!("The snapshot {id} is currently in use by {by}"),
+        ),
         EbsError::OperationNotPermitted(m) => c("OperationNotPermitted", m),
         EbsError::ResourceLimitExceeded(m) => c("ResourceLimitExceeded", m),
-        EbsError::DryRun => AwsError::new("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set."),
+        EbsError::DryRun => AwsError::new(
+            "DryRunOperation",
+            412,
+            "Request would have succeeded, but DryRun flag is set.",
+        ),
         EbsError::Kms { code, message } => match code.as_str() {
             "AccessDeniedException" => AwsError::new("UnauthorizedOperation", 403, message),
             _ => c("InvalidParameterValue", message),
         },
         EbsError::Validation { message, .. } => c("InvalidParameterValue", message),
         EbsError::ResourceNotFound { message, .. } => c("InvalidParameterValue", message),
-        EbsError::AccessDenied { message, .. } => AwsError::new("UnauthorizedOperation", 403, message),
+        EbsError::AccessDenied { message, .. } => {
+            AwsError::new("UnauthorizedOperation", 403, message)
+        }
         EbsError::Conflict(m) => c("IdempotentParameterMismatch", m),
-        EbsError::BlockDamaged { .. } => AwsError::new("InternalError", 500, "An internal error has occurred"),
+        EbsError::BlockDamaged { .. } => {
+            AwsError::new("InternalError", 500, "An internal error has occurred")
+        }
         EbsError::NotImplemented(what) => AwsError::not_implemented("ec2", what),
-        EbsError::Internal(_) => AwsError::new("InternalError", 500, "An internal error has occurred"),
+        EbsError::Internal(_) => {
+            AwsError::new("InternalError", 500, "An internal error has occurred")
+        }
     }
 }
 
 /// The EBS direct API's rendering: `{"Message", "Reason"}` + the exception's code.
 pub fn to_ebs(e: EbsError) -> AwsError {
-    let v = |reason: &'static str, msg: String| AwsError::new("ValidationException", 400, msg).with_field("Reason", reason);
+    let v = |reason: &'static str, msg: String| {
+        AwsError::new("ValidationException", 400, msg).with_field("Reason", reason)
+    };
     match e {
         EbsError::Validation { reason, message } => v(reason, message),
         EbsError::ResourceNotFound { reason, message } => {
             AwsError::new("ResourceNotFoundException", 404, message).with_field("Reason", reason)
         }
-        EbsError::AccessDenied { reason, message } => AwsError::new("AccessDeniedException", 403, message).with_field("Reason", reason),
+        EbsError::AccessDenied { reason, message } => {
+            AwsError::new("AccessDeniedException", 403, message).with_field("Reason", reason)
+        }
         EbsError::Conflict(m) => AwsError::new("ConflictException", 409, m),
-        EbsError::SnapshotNotFound { id } => {
-            AwsError::new("ResourceNotFoundException", 404, format!("The snapshot '{id}' does not exist.")).with_field("Reason", "SNAPSHOT_NOT_FOUND")
-        }
-        EbsError::VolumeNotFound { id } => v("INVALID_PARAMETER_VALUE", format!("The volume '{id}' does not exist.")),
-        EbsError::MalformedId { kind, id } => {
-            v(if kind == "snap" { "INVALID_SNAPSHOT_ID" } else { "INVALID_PARAMETER_VALUE" }, format!("Invalid id: \"{id}\""))
-        }
+        EbsError::SnapshotNotFound { id } => AwsError::new(
+            "ResourceNotFoundException",
+            404,
+            format!("The snapshot '{id}' does not exist."),
+        )
+        .with_field("Reason", "SNAPSHOT_NOT_FOUND"),
+        EbsError::VolumeNotFound { id } => v(
+            "INVALID_PARAMETER_VALUE",
+            format!("The volume '{id}' does not exist."),
+        ),
+        EbsError::MalformedId { kind, id } => v(
+            if kind == "snap" {
+                "INVALID_SNAPSHOT_ID"
+            } else {
+                "INVALID_PARAMETER_VALUE"
+            },
+            format!("Invalid id: \"{id}\""),
+        ),
         EbsError::InvalidIdParameter { param, kind, id } => v(
-            if kind == "snap" { "INVALID_SNAPSHOT_ID" } else { "INVALID_PARAMETER_VALUE" },
+            if kind == "snap" {
+                "INVALID_SNAPSHOT_ID"
+            } else {
+                "INVALID_PARAMETER_VALUE"
+            },
             format!("Value ({id}) for parameter {param} is invalid. Expected: '{kind}-...'."),
         ),
-        EbsError::InvalidId { id } => v("INVALID_PARAMETER_VALUE", format!("The ID '{id}' is not valid")),
+        EbsError::InvalidId { id } => v(
+            "INVALID_PARAMETER_VALUE",
+            format!("The ID '{id}' is not valid"),
+        ),
         EbsError::TagLimitExceeded { id } => v("INVALID_TAG", format!("Too many tags on {id}.")),
         EbsError::Kms { code, message } => match code.as_str() {
-            "NotFoundException" => AwsError::new("ResourceNotFoundException", 404, message).with_field("Reason", "DEPENDENCY_RESOURCE_NOT_FOUND"),
+            "NotFoundException" => AwsError::new("ResourceNotFoundException", 404, message)
+                .with_field("Reason", "DEPENDENCY_RESOURCE_NOT_FOUND"),
             "AccessDeniedException" | "DisabledException" | "KMSInvalidStateException" => {
-                AwsError::new("AccessDeniedException", 403, message).with_field("Reason", "DEPENDENCY_ACCESS_DENIED")
+                AwsError::new("AccessDeniedException", 403, message)
+                    .with_field("Reason", "DEPENDENCY_ACCESS_DENIED")
             }
             _ => v("INVALID_CUSTOMER_KEY", message),
         },
@@ -164,12 +236,26 @@ pub fn to_ebs(e: EbsError) -> AwsError {
         | EbsError::MissingParameter(m)
         | EbsError::IncorrectState(m)
         | EbsError::OperationNotPermitted(m) => v("INVALID_PARAMETER_VALUE", m),
-        EbsError::ZoneNotFound { zone } => v("INVALID_PARAMETER_VALUE", format!("The zone '{zone}' does not exist.")),
-        EbsError::VolumeInUse { id } => v("INVALID_PARAMETER_VALUE", format!("Volume {id} is in use.")),
-        EbsError::SnapshotInUse { id, by } => v("INVALID_PARAMETER_VALUE", format!("The snapshot {id} is currently in use by {by}")),
-        EbsError::ResourceLimitExceeded(m) => AwsError::new("ConcurrentLimitExceededException", 400, m),
+        EbsError::ZoneNotFound { zone } => v(
+            "INVALID_PARAMETER_VALUE",
+            format!("The zone '{zone}' does not exist."),
+        ),
+        EbsError::VolumeInUse { id } => {
+            v("INVALID_PARAMETER_VALUE", format!("Volume {id} is in use."))
+        }
+        EbsError::SnapshotInUse { id, by } => v(
+            "INVALID_PARAMETER_VALUE",
+            format!("The snapshot {id} is currently in use by {by}"),
+        ),
+        EbsError::ResourceLimitExceeded(m) => {
+            AwsError::new("ConcurrentLimitExceededException", 400, m)
+        }
         EbsError::DryRun => v("INVALID_PARAMETER_VALUE", "DryRun is not supported.".into()),
-        EbsError::BlockDamaged { .. } | EbsError::Internal(_) => AwsError::new("InternalServerException", 500, "An internal error occurred."),
+        EbsError::BlockDamaged { .. } | EbsError::Internal(_) => AwsError::new(
+            "InternalServerException",
+            500,
+            "An internal error occurred.",
+        ),
         EbsError::NotImplemented(what) => AwsError::not_implemented("ebs", what),
     }
 }

@@ -83,9 +83,17 @@ fn manifest_rows(svc: &Snapshots) -> Result<Vec<(String, u64, BlockRef)>, EbsErr
         let page = txn.scan(store::T_BLOCKS, b"", after.as_deref(), PAGE)?;
         for (k, r) in &page {
             let key = String::from_utf8_lossy(k);
-            let (resource, index) = key.rsplit_once('/').ok_or(EbsError::Internal("corrupt block key"))?;
-            let index = index.parse::<u64>().map_err(|_| EbsError::Internal("corrupt block key"))?;
-            out.push((resource.to_owned(), index, kmsnap_store::decode_record::<BlockRef>(&r.value)?.1));
+            let (resource, index) = key
+                .rsplit_once('/')
+                .ok_or(EbsError::Internal("corrupt block key"))?;
+            let index = index
+                .parse::<u64>()
+                .map_err(|_| EbsError::Internal("corrupt block key"))?;
+            out.push((
+                resource.to_owned(),
+                index,
+                kmsnap_store::decode_record::<BlockRef>(&r.value)?.1,
+            ));
         }
         match page.last() {
             Some((k, _)) if page.len() == PAGE => after = Some(k.clone()),
@@ -95,16 +103,30 @@ fn manifest_rows(svc: &Snapshots) -> Result<Vec<(String, u64, BlockRef)>, EbsErr
 }
 
 /// Checks every referenced block; deletes orphans when `delete_orphans`.
-pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> Result<FsckReport, EbsError> {
+pub async fn fsck(
+    svc: &Snapshots,
+    delete_orphans: bool,
+    progress: Progress,
+) -> Result<FsckReport, EbsError> {
     let rows = manifest_rows(svc)?;
-    let mut report = FsckReport { rows: rows.len() as u64, ..Default::default() };
-    report.resources = rows.iter().map(|(r, _, _)| r.as_str()).collect::<BTreeSet<_>>().len() as u64;
+    let mut report = FsckReport {
+        rows: rows.len() as u64,
+        ..Default::default()
+    };
+    report.resources = rows
+        .iter()
+        .map(|(r, _, _)| r.as_str())
+        .collect::<BTreeSet<_>>()
+        .len() as u64;
     let owners: BTreeMap<String, Option<String>> = {
         let txn = svc.meta.read()?;
         let mut m = BTreeMap::new();
         for (r, _, _) in &rows {
             if !m.contains_key(r) {
-                m.insert(r.clone(), store::locate(txn.as_ref(), r)?.map(|(a, reg)| format!("{a}/{reg}")));
+                m.insert(
+                    r.clone(),
+                    store::locate(txn.as_ref(), r)?.map(|(a, reg)| format!("{a}/{reg}")),
+                );
             }
         }
         m
@@ -116,7 +138,11 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
     report.blobs = by_blob.len() as u64;
 
     // The data key of every lineage, unwrapped for its owner.
-    let lineage_ids: BTreeSet<String> = by_blob.values().flatten().map(|(_, _, b)| b.lineage.clone()).collect();
+    let lineage_ids: BTreeSet<String> = by_blob
+        .values()
+        .flatten()
+        .map(|(_, _, b)| b.lineage.clone())
+        .collect();
     let mut keys: BTreeMap<String, Result<Option<Arc<DataKey>>, String>> = BTreeMap::new();
     for id in lineage_ids {
         let lineage = store::get_lineage(svc.meta.read()?.as_ref(), &id)?;
@@ -134,7 +160,9 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
                 };
                 match blocks::open_lineage(&svc.kms, &ctx, &l).await {
                     Ok(k) => Ok(k.map(Arc::new)),
-                    Err(EbsError::Kms { code, message }) => Err(format!("KMS would not unwrap the data key: {code}: {message}")),
+                    Err(EbsError::Kms { code, message }) => Err(format!(
+                        "KMS would not unwrap the data key: {code}: {message}"
+                    )),
                     Err(e) => Err(e.to_string()),
                 }
             }
@@ -150,15 +178,31 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
         let mut unverified: BTreeMap<String, (String, u64)> = BTreeMap::new();
         for (done, (blob, refs)) in by_blob.into_iter().enumerate() {
             progress(done as u64, total);
-            let references = || refs.iter().map(|(r, i, _)| Reference { resource: r.clone(), index: *i, owner: owners.get(r).cloned().flatten() }).collect();
+            let references = || {
+                refs.iter()
+                    .map(|(r, i, _)| Reference {
+                        resource: r.clone(),
+                        index: *i,
+                        owner: owners.get(r).cloned().flatten(),
+                    })
+                    .collect()
+            };
             let stored = match blobs.get(&blob) {
                 Ok(Some(s)) => s,
                 Ok(None) => {
-                    damaged.push(Damaged { blob: blob.clone(), problem: "the block file is missing".into(), references: references() });
+                    damaged.push(Damaged {
+                        blob: blob.clone(),
+                        problem: "the block file is missing".into(),
+                        references: references(),
+                    });
                     continue;
                 }
                 Err(e) => {
-                    damaged.push(Damaged { blob: blob.clone(), problem: format!("the block file cannot be read: {e}"), references: references() });
+                    damaged.push(Damaged {
+                        blob: blob.clone(),
+                        problem: format!("the block file cannot be read: {e}"),
+                        references: references(),
+                    });
                     continue;
                 }
             };
@@ -171,7 +215,16 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
                 }
                 match keys.get(&row.lineage) {
                     Some(Ok(key)) => {
-                        if blocks::open(key.as_deref(), resource, &row.lineage, *index, &stored, &row.sha256).is_err() {
+                        if blocks::open(
+                            key.as_deref(),
+                            resource,
+                            &row.lineage,
+                            *index,
+                            &stored,
+                            &row.sha256,
+                        )
+                        .is_err()
+                        {
                             problem = Some(if key.is_some() {
                                 "the block fails authentication (AES-GCM) or its SHA-256".to_owned()
                             } else {
@@ -181,7 +234,10 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
                     }
                     Some(Err(reason)) => {
                         if blocks::well_formed_sealed(&stored) {
-                            unverified.entry(row.lineage.clone()).or_insert_with(|| (reason.clone(), 0)).1 += 1;
+                            unverified
+                                .entry(row.lineage.clone())
+                                .or_insert_with(|| (reason.clone(), 0))
+                                .1 += 1;
                         } else {
                             problem = Some("the block does not have the sealed layout".to_owned());
                         }
@@ -190,7 +246,11 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
                 }
             }
             if let Some(p) = problem {
-                damaged.push(Damaged { blob: blob.clone(), problem: p, references: references() });
+                damaged.push(Damaged {
+                    blob: blob.clone(),
+                    problem: p,
+                    references: references(),
+                });
             }
         }
         progress(total, total);
@@ -198,12 +258,23 @@ pub async fn fsck(svc: &Snapshots, delete_orphans: bool, progress: Progress) -> 
     })
     .await??;
     report.damaged = damaged;
-    report.unverified = unverified.into_iter().map(|(lineage, (reason, blobs))| Unverified { lineage, reason, blobs }).collect();
+    report.unverified = unverified
+        .into_iter()
+        .map(|(lineage, (reason, blobs))| Unverified {
+            lineage,
+            reason,
+            blobs,
+        })
+        .collect();
 
     let (meta, blobs) = (svc.meta.clone(), svc.blobs.clone());
     let (orphans, deleted, unmapped) = crate::blocking(move || -> Result<_, EbsError> {
         let refs = gc::References::read(meta.as_ref())?;
-        let orphans: Vec<String> = blobs.list("")?.into_iter().filter(|k| gc::is_orphan(k, &refs)).collect();
+        let orphans: Vec<String> = blobs
+            .list("")?
+            .into_iter()
+            .filter(|k| gc::is_orphan(k, &refs))
+            .collect();
         if !delete_orphans {
             return Ok((orphans, 0, 0));
         }
@@ -244,9 +315,24 @@ mod tests {
         }
     }
 
-    async fn snapshot(svc: &Snapshots, ctx: &RequestContext, key: Option<String>, parent: Option<String>, writes: &[u64]) -> String {
-        let req = StartSnapshotRequest { volume_size: 1, kms_key_arn: key, parent_snapshot_id: parent, ..Default::default() };
-        let id = crate::ops::direct::start::start_snapshot(svc, ctx, req).await.unwrap().snapshot_id.unwrap();
+    async fn snapshot(
+        svc: &Snapshots,
+        ctx: &RequestContext,
+        key: Option<String>,
+        parent: Option<String>,
+        writes: &[u64],
+    ) -> String {
+        let req = StartSnapshotRequest {
+            volume_size: 1,
+            kms_key_arn: key,
+            parent_snapshot_id: parent,
+            ..Default::default()
+        };
+        let id = crate::ops::direct::start::start_snapshot(svc, ctx, req)
+            .await
+            .unwrap()
+            .snapshot_id
+            .unwrap();
         for &i in writes {
             let data = vec![i as u8 + 1; BLOCK_SIZE];
             let req = PutSnapshotBlockRequest {
@@ -258,10 +344,18 @@ mod tests {
                 progress: None,
                 checksum_algorithm: ChecksumAlgorithm::Sha256,
             };
-            crate::ops::direct::write::put_snapshot_block(svc, ctx, req).await.unwrap();
+            crate::ops::direct::write::put_snapshot_block(svc, ctx, req)
+                .await
+                .unwrap();
         }
-        let req = CompleteSnapshotRequest { snapshot_id: id.clone(), changed_blocks_count: writes.len() as i32, ..Default::default() };
-        crate::ops::direct::complete::complete_snapshot(svc, ctx, req).await.unwrap();
+        let req = CompleteSnapshotRequest {
+            snapshot_id: id.clone(),
+            changed_blocks_count: writes.len() as i32,
+            ..Default::default()
+        };
+        crate::ops::direct::complete::complete_snapshot(svc, ctx, req)
+            .await
+            .unwrap();
         id
     }
 
@@ -273,7 +367,15 @@ mod tests {
         let kms = Arc::new(kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).unwrap());
         let svc = Snapshots::new(meta, blobs, kms, clock.clone());
         let c = ctx(&clock);
-        let key = svc.kms.create_key(&c, kmsapi::CreateKeyRequest::default()).await.unwrap().key_metadata.unwrap().arn.unwrap();
+        let key = svc
+            .kms
+            .create_key(&c, kmsapi::CreateKeyRequest::default())
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .arn
+            .unwrap();
         let parent = snapshot(&svc, &c, Some(key.clone()), None, &[0, 1]).await;
         let child = snapshot(&svc, &c, None, Some(parent.clone()), &[2]).await;
         let plain = snapshot(&svc, &c, None, None, &[0]).await;
@@ -284,34 +386,54 @@ mod tests {
 
         // Flip a byte of block 0 of the parent (shared with the child) and of the plain one.
         let flip = |id: &str| {
-            let row = store::get_block(svc.meta.read().unwrap().as_ref(), id, 0).unwrap().unwrap();
+            let row = store::get_block(svc.meta.read().unwrap().as_ref(), id, 0)
+                .unwrap()
+                .unwrap();
             let mut b = svc.blobs.get(&row.blob).unwrap().unwrap();
             b[4242] ^= 0x10;
             svc.blobs.put(&row.blob, &b).unwrap();
         };
         flip(&parent);
         flip(&plain);
-        svc.blobs.put("ap-northeast-1/blocks/lin-gone/0000000000-ab", b"x").unwrap();
+        svc.blobs
+            .put("ap-northeast-1/blocks/lin-gone/0000000000-ab", b"x")
+            .unwrap();
         let r = fsck(&svc, false, quiet.clone()).await.unwrap();
         assert!(!r.clean());
         assert_eq!(r.damaged.len(), 2, "{r:?}");
         let shared = r.damaged.iter().find(|d| d.references.len() == 2).unwrap();
-        let mut who: Vec<&str> = shared.references.iter().map(|x| x.resource.as_str()).collect();
+        let mut who: Vec<&str> = shared
+            .references
+            .iter()
+            .map(|x| x.resource.as_str())
+            .collect();
         who.sort();
         let mut want = vec![parent.as_str(), child.as_str()];
         want.sort();
         assert_eq!(who, want);
         assert!(r.damaged.iter().any(|d| d.references[0].resource == plain));
-        assert_eq!(r.orphans, vec!["ap-northeast-1/blocks/lin-gone/0000000000-ab".to_owned()]);
+        assert_eq!(
+            r.orphans,
+            vec!["ap-northeast-1/blocks/lin-gone/0000000000-ab".to_owned()]
+        );
 
         // A disabled key: encrypted blocks unverified, not damaged (the flipped one still has
         // its layout, so it is unverified too).
-        svc.kms.disable_key(&c, kmsapi::DisableKeyRequest { key_id: key }).await.unwrap();
+        svc.kms
+            .disable_key(&c, kmsapi::DisableKeyRequest { key_id: key })
+            .await
+            .unwrap();
         let r = fsck(&svc, true, quiet).await.unwrap();
         assert_eq!(r.damaged.len(), 1);
         assert_eq!(r.unverified.len(), 1);
-        assert_eq!(r.unverified[0].blobs, 3, "parent blocks 0, 1 and the child's block 2");
+        assert_eq!(
+            r.unverified[0].blobs, 3,
+            "parent blocks 0, 1 and the child's block 2"
+        );
         assert_eq!(r.orphans_deleted, 1);
-        assert!(!svc.blobs.exists("ap-northeast-1/blocks/lin-gone/0000000000-ab").unwrap());
+        assert!(!svc
+            .blobs
+            .exists("ap-northeast-1/blocks/lin-gone/0000000000-ab")
+            .unwrap());
     }
 }

@@ -69,7 +69,12 @@ impl Snapshots {
 
     /// A service whose EBS direct tokens are signed with a random key (they die with the
     /// process); the server uses [`Snapshots::with_root_key`].
-    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, kms: Arc<Kms>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        kms: Arc<Kms>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let tokens = ops::direct::tokens::TokenKey::random();
         Snapshots {
             meta,
@@ -99,6 +104,10 @@ impl Snapshots {
 }
 
 /// Runs blocking store work from async code (the stores' calls block).
-pub(crate) async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, EbsError> {
-    tokio::task::spawn_blocking(f).await.map_err(|_| EbsError::Internal("blocking task"))
+pub(crate) async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, EbsError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| EbsError::Internal("blocking task"))
 }

@@ -86,9 +86,13 @@ pub struct VolumeRecord {
 pub enum KeyUse {
     #[default]
     Ebs,
-    Rds { db_id: String },
+    Rds {
+        db_id: String,
+    },
     /// An Aurora cluster's storage: `{"aws:rds:dbc-id": <DbClusterResourceId>}` through RDS.
-    RdsCluster { dbc_id: String },
+    RdsCluster {
+        dbc_id: String,
+    },
 }
 
 impl VolumeRecord {
@@ -130,7 +134,11 @@ pub enum SnapshotOrigin {
         last_write: Option<DateTime<Utc>>,
     },
     /// CopySnapshot.
-    Copy { source_snapshot: String, source_region: Region, source_account: AccountId },
+    Copy {
+        source_snapshot: String,
+        source_region: Region,
+        source_account: AccountId,
+    },
 }
 
 /// Who besides the owner may create volumes from (and copy) a snapshot.
@@ -234,8 +242,26 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// A job at its start (no cursor, nothing done).
-    pub fn new(target: &str, account: AccountId, region: Region, kind: JobKind, total_blocks: u64, caller: Option<JobCaller>, now: DateTime<Utc>) -> Self {
-        JobRecord { target: target.to_owned(), account, region, kind, cursor: None, total_blocks, done_blocks: 0, created: now, caller }
+    pub fn new(
+        target: &str,
+        account: AccountId,
+        region: Region,
+        kind: JobKind,
+        total_blocks: u64,
+        caller: Option<JobCaller>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        JobRecord {
+            target: target.to_owned(),
+            account,
+            region,
+            kind,
+            cursor: None,
+            total_blocks,
+            done_blocks: 0,
+            created: now,
+            caller,
+        }
     }
 
     /// The context the job's KMS calls run in: its caller (else its account's root) in `region`
@@ -247,7 +273,10 @@ impl JobRecord {
         };
         let (source_ip, user_agent) = match &self.caller {
             Some(c) => (c.source_ip, c.user_agent.clone()),
-            None => (std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), String::new()),
+            None => (
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                String::new(),
+            ),
         };
         RequestContext {
             principal,
@@ -276,7 +305,9 @@ pub struct JobCaller {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CallerKind {
     Root,
-    User { name: String },
+    User {
+        name: String,
+    },
     AssumedRole {
         role_name: String,
         role_arn: String,
@@ -296,7 +327,13 @@ impl JobCaller {
         let kind = match &p.kind {
             PrincipalKind::Root => CallerKind::Root,
             PrincipalKind::User { name } => CallerKind::User { name: name.clone() },
-            PrincipalKind::AssumedRole { role_name, role_arn, session_name, session_policy, source_identity } => CallerKind::AssumedRole {
+            PrincipalKind::AssumedRole {
+                role_name,
+                role_arn,
+                session_name,
+                session_policy,
+                source_identity,
+            } => CallerKind::AssumedRole {
                 role_name: role_name.clone(),
                 role_arn: role_arn.clone(),
                 session_name: session_name.clone(),
@@ -319,7 +356,13 @@ impl JobCaller {
         let kind = match &self.kind {
             CallerKind::Root => PrincipalKind::Root,
             CallerKind::User { name } => PrincipalKind::User { name: name.clone() },
-            CallerKind::AssumedRole { role_name, role_arn, session_name, session_policy, source_identity } => PrincipalKind::AssumedRole {
+            CallerKind::AssumedRole {
+                role_name,
+                role_arn,
+                session_name,
+                session_policy,
+                source_identity,
+            } => PrincipalKind::AssumedRole {
                 role_name: role_name.clone(),
                 role_arn: role_arn.clone(),
                 session_name: session_name.clone(),
@@ -327,7 +370,13 @@ impl JobCaller {
                 source_identity: source_identity.clone(),
             },
         };
-        Principal { account: self.account, arn: self.arn.clone(), user_id: self.user_id.clone(), kind, access_key_id: self.access_key_id.clone() }
+        Principal {
+            account: self.account,
+            arn: self.arn.clone(),
+            user_id: self.user_id.clone(),
+            kind,
+            access_key_id: self.access_key_id.clone(),
+        }
     }
 }
 
@@ -340,10 +389,18 @@ pub enum JobKind {
     /// decrypt and re-encrypt every block not yet copied into the destination lineage. The
     /// destination key is the snapshot's `kms_key_arn`; its lineage is chosen by the job's
     /// first step (empty until then), so KMS failures are the job's, as in AWS.
-    Copy { source: String, source_region: Region, source_account: AccountId, share_blobs: bool },
+    Copy {
+        source: String,
+        source_region: Region,
+        source_account: AccountId,
+        share_blobs: bool,
+    },
     /// Fill the job's volume from snapshot `source` (same region) re-encrypting every block
     /// into the volume's lineage (a shared snapshot, or a new key).
-    Restore { source: String, source_account: AccountId },
+    Restore {
+        source: String,
+        source_account: AccountId,
+    },
 }
 
 pub const CLIENT_TOKEN_VERSION: u16 = 1;
@@ -383,7 +440,10 @@ mod job_caller_tests {
     /// limited as the session's own requests were (issue #13: session policies).
     #[test]
     fn a_session_caller_keeps_its_session_policy() {
-        let policy = SessionPolicy { inline: Some(r#"{"Statement":[]}"#.into()), managed_arns: vec!["arn:aws:iam::aws:policy/X".into()] };
+        let policy = SessionPolicy {
+            inline: Some(r#"{"Statement":[]}"#.into()),
+            managed_arns: vec!["arn:aws:iam::aws:policy/X".into()],
+        };
         let ctx = RequestContext {
             principal: session(Some(policy)),
             region: Region::parse("us-east-1").unwrap(),

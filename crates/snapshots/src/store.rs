@@ -47,35 +47,64 @@ pub fn block_key(resource: &str, index: u64) -> Vec<u8> {
     format!("{resource}/{index:010}").into_bytes()
 }
 
-fn get<T: DeserializeOwned>(txn: &dyn ReadTxn, table: &str, key: &[u8]) -> Result<Option<T>, EbsError> {
+fn get<T: DeserializeOwned>(
+    txn: &dyn ReadTxn,
+    table: &str,
+    key: &[u8],
+) -> Result<Option<T>, EbsError> {
     match txn.get(table, key)? {
         Some(r) => Ok(Some(decode_record::<T>(&r.value)?.1)),
         None => Ok(None),
     }
 }
 
-fn put<T: Serialize>(txn: &mut dyn WriteTxn, table: &str, key: &[u8], version: u16, v: &T) -> Result<(), EbsError> {
+fn put<T: Serialize>(
+    txn: &mut dyn WriteTxn,
+    table: &str,
+    key: &[u8],
+    version: u16,
+    v: &T,
+) -> Result<(), EbsError> {
     txn.put(table, key, &encode_record(version, v)?)?;
     Ok(())
 }
 
 /// Where an id lives.
 pub fn locate(txn: &dyn ReadTxn, id: &str) -> Result<Option<(AccountId, Region)>, EbsError> {
-    let Some(r) = txn.get(T_IDS, id.as_bytes())? else { return Ok(None) };
+    let Some(r) = txn.get(T_IDS, id.as_bytes())? else {
+        return Ok(None);
+    };
     let s = String::from_utf8_lossy(&r.value);
-    let (a, reg) = s.split_once('/').ok_or(EbsError::Internal("corrupt id index"))?;
+    let (a, reg) = s
+        .split_once('/')
+        .ok_or(EbsError::Internal("corrupt id index"))?;
     let account = AccountId::parse(a).map_err(|_| EbsError::Internal("corrupt id index"))?;
     let region = Region::parse(reg).map_err(|_| EbsError::Internal("corrupt id index"))?;
     Ok(Some((account, region)))
 }
 
-pub fn get_volume(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<VolumeRecord>, EbsError> {
+pub fn get_volume(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<Option<VolumeRecord>, EbsError> {
     get(txn, T_VOLUMES, &scoped(account, region, id))
 }
 
 pub fn put_volume(txn: &mut dyn WriteTxn, v: &VolumeRecord) -> Result<(), EbsError> {
-    txn.put(T_IDS, v.id.as_bytes(), format!("{}/{}", v.account, v.region).as_bytes())?;
-    put(txn, T_VOLUMES, &scoped(v.account, v.region, &v.id), VOLUME_VERSION, v)
+    txn.put(
+        T_IDS,
+        v.id.as_bytes(),
+        format!("{}/{}", v.account, v.region).as_bytes(),
+    )?;
+    put(
+        txn,
+        T_VOLUMES,
+        &scoped(v.account, v.region, &v.id),
+        VOLUME_VERSION,
+        v,
+    )
 }
 
 pub fn delete_volume(txn: &mut dyn WriteTxn, v: &VolumeRecord) -> Result<(), EbsError> {
@@ -84,7 +113,12 @@ pub fn delete_volume(txn: &mut dyn WriteTxn, v: &VolumeRecord) -> Result<(), Ebs
     Ok(())
 }
 
-pub fn get_snapshot(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<SnapshotRecord>, EbsError> {
+pub fn get_snapshot(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<Option<SnapshotRecord>, EbsError> {
     get(txn, T_SNAPSHOTS, &scoped(account, region, id))
 }
 
@@ -109,8 +143,18 @@ pub fn put_snapshot(txn: &mut dyn WriteTxn, s: &SnapshotRecord) -> Result<(), Eb
     for u in &s.permissions.users {
         txn.put(T_SHARES, &scoped(*u, s.region, &s.id), b"")?;
     }
-    txn.put(T_IDS, s.id.as_bytes(), format!("{}/{}", s.account, s.region).as_bytes())?;
-    put(txn, T_SNAPSHOTS, &scoped(s.account, s.region, &s.id), SNAPSHOT_VERSION, s)
+    txn.put(
+        T_IDS,
+        s.id.as_bytes(),
+        format!("{}/{}", s.account, s.region).as_bytes(),
+    )?;
+    put(
+        txn,
+        T_SNAPSHOTS,
+        &scoped(s.account, s.region, &s.id),
+        SNAPSHOT_VERSION,
+        s,
+    )
 }
 
 pub fn delete_snapshot(txn: &mut dyn WriteTxn, s: &SnapshotRecord) -> Result<(), EbsError> {
@@ -123,7 +167,11 @@ pub fn delete_snapshot(txn: &mut dyn WriteTxn, s: &SnapshotRecord) -> Result<(),
 }
 
 /// Snapshots of `account` in `region`, id order.
-pub fn snapshots_of(txn: &dyn ReadTxn, account: AccountId, region: Region) -> Result<Vec<SnapshotRecord>, EbsError> {
+pub fn snapshots_of(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+) -> Result<Vec<SnapshotRecord>, EbsError> {
     let prefix = format!("{account}/{region}/");
     let mut out = Vec::new();
     for (_, r) in txn.scan(T_SNAPSHOTS, prefix.as_bytes(), None, usize::MAX)? {
@@ -133,7 +181,11 @@ pub fn snapshots_of(txn: &dyn ReadTxn, account: AccountId, region: Region) -> Re
 }
 
 /// Snapshots shared with `account` in `region` (by others).
-pub fn shared_with(txn: &dyn ReadTxn, account: AccountId, region: Region) -> Result<Vec<SnapshotRecord>, EbsError> {
+pub fn shared_with(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+) -> Result<Vec<SnapshotRecord>, EbsError> {
     let prefix = format!("{account}/{region}/");
     let mut out = Vec::new();
     for (k, _) in txn.scan(T_SHARES, prefix.as_bytes(), None, usize::MAX)? {
@@ -146,7 +198,11 @@ pub fn shared_with(txn: &dyn ReadTxn, account: AccountId, region: Region) -> Res
 }
 
 /// Volumes of `account` in `region`, id order.
-pub fn volumes_of(txn: &dyn ReadTxn, account: AccountId, region: Region) -> Result<Vec<VolumeRecord>, EbsError> {
+pub fn volumes_of(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+) -> Result<Vec<VolumeRecord>, EbsError> {
     let prefix = format!("{account}/{region}/");
     let mut out = Vec::new();
     for (_, r) in txn.scan(T_VOLUMES, prefix.as_bytes(), None, usize::MAX)? {
@@ -163,21 +219,38 @@ pub fn put_lineage(txn: &mut dyn WriteTxn, l: &LineageRecord) -> Result<(), EbsE
     put(txn, T_LINEAGES, l.id.as_bytes(), LINEAGE_VERSION, l)
 }
 
-pub fn get_block(txn: &dyn ReadTxn, resource: &str, index: u64) -> Result<Option<BlockRef>, EbsError> {
+pub fn get_block(
+    txn: &dyn ReadTxn,
+    resource: &str,
+    index: u64,
+) -> Result<Option<BlockRef>, EbsError> {
     get(txn, T_BLOCKS, &block_key(resource, index))
 }
 
-pub fn put_block(txn: &mut dyn WriteTxn, resource: &str, index: u64, b: &BlockRef) -> Result<(), EbsError> {
+pub fn put_block(
+    txn: &mut dyn WriteTxn,
+    resource: &str,
+    index: u64,
+    b: &BlockRef,
+) -> Result<(), EbsError> {
     put(txn, T_BLOCKS, &block_key(resource, index), BLOCK_VERSION, b)
 }
 
 /// A page of a manifest: blocks with index ≥ `from`, at most `limit`, index order.
-pub fn blocks_from(txn: &dyn ReadTxn, resource: &str, from: u64, limit: usize) -> Result<Vec<(u64, BlockRef)>, EbsError> {
+pub fn blocks_from(
+    txn: &dyn ReadTxn,
+    resource: &str,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, BlockRef)>, EbsError> {
     let prefix = format!("{resource}/");
     let start_after = from.checked_sub(1).map(|i| block_key(resource, i));
     let mut out = Vec::new();
     for (k, r) in txn.scan(T_BLOCKS, prefix.as_bytes(), start_after.as_deref(), limit)? {
-        let idx = std::str::from_utf8(&k[prefix.len()..]).ok().and_then(|s| s.parse::<u64>().ok()).ok_or(EbsError::Internal("corrupt block key"))?;
+        let idx = std::str::from_utf8(&k[prefix.len()..])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or(EbsError::Internal("corrupt block key"))?;
         out.push((idx, decode_record::<BlockRef>(&r.value)?.1));
     }
     Ok(out)
@@ -203,12 +276,27 @@ pub fn delete_blocks(txn: &mut dyn WriteTxn, resource: &str) -> Result<u64, EbsE
     }
 }
 
-pub fn get_settings(txn: &dyn ReadTxn, account: AccountId, region: Region) -> Result<RegionSettings, EbsError> {
+pub fn get_settings(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+) -> Result<RegionSettings, EbsError> {
     Ok(get(txn, T_SETTINGS, format!("{account}/{region}").as_bytes())?.unwrap_or_default())
 }
 
-pub fn put_settings(txn: &mut dyn WriteTxn, account: AccountId, region: Region, s: &RegionSettings) -> Result<(), EbsError> {
-    put(txn, T_SETTINGS, format!("{account}/{region}").as_bytes(), SETTINGS_VERSION, s)
+pub fn put_settings(
+    txn: &mut dyn WriteTxn,
+    account: AccountId,
+    region: Region,
+    s: &RegionSettings,
+) -> Result<(), EbsError> {
+    put(
+        txn,
+        T_SETTINGS,
+        format!("{account}/{region}").as_bytes(),
+        SETTINGS_VERSION,
+        s,
+    )
 }
 
 pub fn get_job(txn: &dyn ReadTxn, target: &str) -> Result<Option<JobRecord>, EbsError> {
@@ -234,19 +322,48 @@ pub fn jobs(txn: &dyn ReadTxn, limit: usize) -> Result<Vec<JobRecord>, EbsError>
 }
 
 /// `ebs_lineage_map` key: a copy of `source_lineage` into `account`/`region` under `key_arn`.
-fn lineage_map_key(source_lineage: &str, account: AccountId, region: Region, key_arn: Option<&str>) -> Vec<u8> {
-    format!("{source_lineage}/{account}/{region}/{}", key_arn.unwrap_or("-")).into_bytes()
+fn lineage_map_key(
+    source_lineage: &str,
+    account: AccountId,
+    region: Region,
+    key_arn: Option<&str>,
+) -> Vec<u8> {
+    format!(
+        "{source_lineage}/{account}/{region}/{}",
+        key_arn.unwrap_or("-")
+    )
+    .into_bytes()
 }
 
 /// The destination lineage an earlier copy of `source_lineage` to the same account, region and
 /// key started (so a later copy reuses it and its `ebs_copy_map`).
-pub fn get_lineage_map(txn: &dyn ReadTxn, source_lineage: &str, account: AccountId, region: Region, key_arn: Option<&str>) -> Result<Option<String>, EbsError> {
-    let r = txn.get(T_LINEAGE_MAP, &lineage_map_key(source_lineage, account, region, key_arn))?;
+pub fn get_lineage_map(
+    txn: &dyn ReadTxn,
+    source_lineage: &str,
+    account: AccountId,
+    region: Region,
+    key_arn: Option<&str>,
+) -> Result<Option<String>, EbsError> {
+    let r = txn.get(
+        T_LINEAGE_MAP,
+        &lineage_map_key(source_lineage, account, region, key_arn),
+    )?;
     Ok(r.map(|r| String::from_utf8_lossy(&r.value).into_owned()))
 }
 
-pub fn put_lineage_map(txn: &mut dyn WriteTxn, source_lineage: &str, account: AccountId, region: Region, key_arn: Option<&str>, dest: &str) -> Result<(), EbsError> {
-    txn.put(T_LINEAGE_MAP, &lineage_map_key(source_lineage, account, region, key_arn), dest.as_bytes())?;
+pub fn put_lineage_map(
+    txn: &mut dyn WriteTxn,
+    source_lineage: &str,
+    account: AccountId,
+    region: Region,
+    key_arn: Option<&str>,
+    dest: &str,
+) -> Result<(), EbsError> {
+    txn.put(
+        T_LINEAGE_MAP,
+        &lineage_map_key(source_lineage, account, region, key_arn),
+        dest.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -255,20 +372,50 @@ fn copy_map_key(dest_lineage: &str, source_blob: &str) -> Vec<u8> {
 }
 
 /// The blob an earlier copy into `dest_lineage` re-encrypted `source_blob` to.
-pub fn get_copy_map(txn: &dyn ReadTxn, dest_lineage: &str, source_blob: &str) -> Result<Option<String>, EbsError> {
+pub fn get_copy_map(
+    txn: &dyn ReadTxn,
+    dest_lineage: &str,
+    source_blob: &str,
+) -> Result<Option<String>, EbsError> {
     let r = txn.get(T_COPY_MAP, &copy_map_key(dest_lineage, source_blob))?;
     Ok(r.map(|r| String::from_utf8_lossy(&r.value).into_owned()))
 }
 
-pub fn put_copy_map(txn: &mut dyn WriteTxn, dest_lineage: &str, source_blob: &str, dest_blob: &str) -> Result<(), EbsError> {
-    txn.put(T_COPY_MAP, &copy_map_key(dest_lineage, source_blob), dest_blob.as_bytes())?;
+pub fn put_copy_map(
+    txn: &mut dyn WriteTxn,
+    dest_lineage: &str,
+    source_blob: &str,
+    dest_blob: &str,
+) -> Result<(), EbsError> {
+    txn.put(
+        T_COPY_MAP,
+        &copy_map_key(dest_lineage, source_blob),
+        dest_blob.as_bytes(),
+    )?;
     Ok(())
 }
 
-pub fn get_client_token(txn: &dyn ReadTxn, account: AccountId, region: Region, token: &str) -> Result<Option<ClientTokenRecord>, EbsError> {
+pub fn get_client_token(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    token: &str,
+) -> Result<Option<ClientTokenRecord>, EbsError> {
     get(txn, T_TOKENS, &scoped(account, region, token))
 }
 
-pub fn put_client_token(txn: &mut dyn WriteTxn, account: AccountId, region: Region, token: &str, t: &ClientTokenRecord) -> Result<(), EbsError> {
-    put(txn, T_TOKENS, &scoped(account, region, token), CLIENT_TOKEN_VERSION, t)
+pub fn put_client_token(
+    txn: &mut dyn WriteTxn,
+    account: AccountId,
+    region: Region,
+    token: &str,
+    t: &ClientTokenRecord,
+) -> Result<(), EbsError> {
+    put(
+        txn,
+        T_TOKENS,
+        &scoped(account, region, token),
+        CLIENT_TOKEN_VERSION,
+        t,
+    )
 }

@@ -5,7 +5,9 @@
 
 use crate::blocks;
 use crate::error::EbsError;
-use crate::model::{BlockRef, JobRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState};
+use crate::model::{
+    BlockRef, JobRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState,
+};
 use crate::ops::copy::copy_snapshot;
 use crate::workers::run_once;
 use crate::{store, Snapshots};
@@ -44,17 +46,42 @@ impl Env {
     pub(crate) fn with_blobs(blobs: Arc<dyn BlobStore>) -> Self {
         let meta = kmsnap_store::open_memory().0;
         let clock = Arc::new(ManualClock::default());
-        let svc = Arc::new(Snapshots::new(meta.clone(), blobs.clone(), kms_over(&meta, &clock), clock.clone()));
-        Env { meta, blobs, clock, svc }
+        let svc = Arc::new(Snapshots::new(
+            meta.clone(),
+            blobs.clone(),
+            kms_over(&meta, &clock),
+            clock.clone(),
+        ));
+        Env {
+            meta,
+            blobs,
+            clock,
+            svc,
+        }
     }
 
     /// A crash and restart: every in-memory structure (service, KMS and its caches) is
     /// rebuilt over the same stores.
     pub(crate) fn restart(self) -> Self {
-        let Env { meta, blobs, clock, svc } = self;
+        let Env {
+            meta,
+            blobs,
+            clock,
+            svc,
+        } = self;
         drop(svc);
-        let svc = Arc::new(Snapshots::new(meta.clone(), blobs.clone(), kms_over(&meta, &clock), clock.clone()));
-        Env { meta, blobs, clock, svc }
+        let svc = Arc::new(Snapshots::new(
+            meta.clone(),
+            blobs.clone(),
+            kms_over(&meta, &clock),
+            clock.clone(),
+        ));
+        Env {
+            meta,
+            blobs,
+            clock,
+            svc,
+        }
     }
 
     pub(crate) fn ctx(&self, account: &str, region: &str) -> RequestContext {
@@ -70,42 +97,83 @@ impl Env {
     }
 
     pub(crate) async fn key(&self, account: &str, region: &str) -> String {
-        let out = self.svc.kms.create_key(&self.ctx(account, region), kmsapi::CreateKeyRequest::default()).await.unwrap();
+        let out = self
+            .svc
+            .kms
+            .create_key(
+                &self.ctx(account, region),
+                kmsapi::CreateKeyRequest::default(),
+            )
+            .await
+            .unwrap();
         out.key_metadata.unwrap().arn.unwrap()
     }
 
     pub(crate) async fn disable(&self, account: &str, region: &str, key_arn: &str) {
-        self.svc.kms.disable_key(&self.ctx(account, region), kmsapi::DisableKeyRequest { key_id: key_arn.into() }).await.unwrap();
+        self.svc
+            .kms
+            .disable_key(
+                &self.ctx(account, region),
+                kmsapi::DisableKeyRequest {
+                    key_id: key_arn.into(),
+                },
+            )
+            .await
+            .unwrap();
     }
 
     /// A completed snapshot of `account` in `region` with `blocks` (index, fill byte), sealed
     /// under `key` (None: unencrypted). `parent`: a child sharing the parent's lineage and
     /// blobs for every index not in `blocks`.
-    pub(crate) async fn snapshot(&self, account: &str, region: &str, key: Option<&str>, blocks: &[(u64, u8)], parent: Option<&SnapshotRecord>) -> SnapshotRecord {
+    pub(crate) async fn snapshot(
+        &self,
+        account: &str,
+        region: &str,
+        key: Option<&str>,
+        blocks: &[(u64, u8)],
+        parent: Option<&SnapshotRecord>,
+    ) -> SnapshotRecord {
         let ctx = self.ctx(account, region);
         let id = crate::ops::common::new_id("snap").unwrap();
         let (lineage, data_key) = match parent {
             Some(p) => {
-                let l = store::get_lineage(self.meta.read().unwrap().as_ref(), &p.lineage).unwrap().unwrap();
+                let l = store::get_lineage(self.meta.read().unwrap().as_ref(), &p.lineage)
+                    .unwrap()
+                    .unwrap();
                 let k = blocks::open_lineage(&self.svc.kms, &ctx, &l).await.unwrap();
                 (l, k)
             }
             None => {
-                let l = blocks::new_lineage(&self.svc.kms, &ctx, key, &id).await.unwrap();
+                let l = blocks::new_lineage(&self.svc.kms, &ctx, key, &id)
+                    .await
+                    .unwrap();
                 let k = blocks::open_lineage(&self.svc.kms, &ctx, &l).await.unwrap();
                 (l, k)
             }
         };
         let mut rows: Vec<(u64, BlockRef)> = match parent {
-            Some(p) => store::blocks_from(self.meta.read().unwrap().as_ref(), &p.id, 0, usize::MAX).unwrap(),
+            Some(p) => store::blocks_from(self.meta.read().unwrap().as_ref(), &p.id, 0, usize::MAX)
+                .unwrap(),
             None => Vec::new(),
         };
         for (i, fill) in blocks {
             let plain = block(*i, *fill);
             let blob = blocks::blob_key(ctx.region, &lineage.id, *i).unwrap();
-            self.blobs.put(&blob, &blocks::seal(data_key.as_ref(), &lineage.id, *i, &plain).unwrap()).unwrap();
+            self.blobs
+                .put(
+                    &blob,
+                    &blocks::seal(data_key.as_ref(), &lineage.id, *i, &plain).unwrap(),
+                )
+                .unwrap();
             rows.retain(|(j, _)| j != i);
-            rows.push((*i, BlockRef { blob, sha256: blocks::sha256_hex(&plain), lineage: lineage.id.clone() }));
+            rows.push((
+                *i,
+                BlockRef {
+                    blob,
+                    sha256: blocks::sha256_hex(&plain),
+                    lineage: lineage.id.clone(),
+                },
+            ));
         }
         let snap = SnapshotRecord {
             id: id.clone(),
@@ -140,7 +208,14 @@ impl Env {
         snap
     }
 
-    pub(crate) async fn copy(&self, account: &str, region: &str, source: &SnapshotRecord, encrypted: Option<bool>, key: Option<&str>) -> Result<String, EbsError> {
+    pub(crate) async fn copy(
+        &self,
+        account: &str,
+        region: &str,
+        source: &SnapshotRecord,
+        encrypted: Option<bool>,
+        key: Option<&str>,
+    ) -> Result<String, EbsError> {
         let req = ec2::CopySnapshotRequest {
             source_region: source.region.as_str().into(),
             source_snapshot_id: source.id.clone(),
@@ -150,11 +225,16 @@ impl Env {
             destination_region: Some(region.into()),
             ..Default::default()
         };
-        Ok(copy_snapshot(&self.svc, &self.ctx(account, region), req).await?.snapshot_id.unwrap())
+        Ok(copy_snapshot(&self.svc, &self.ctx(account, region), req)
+            .await?
+            .snapshot_id
+            .unwrap())
     }
 
     pub(crate) fn snap(&self, id: &str) -> SnapshotRecord {
-        store::find_snapshot(self.meta.read().unwrap().as_ref(), id).unwrap().unwrap()
+        store::find_snapshot(self.meta.read().unwrap().as_ref(), id)
+            .unwrap()
+            .unwrap()
     }
 
     pub(crate) fn job(&self, id: &str) -> Option<JobRecord> {
@@ -182,7 +262,11 @@ impl Env {
         for (id, want) in watch {
             let s = self.snap(id);
             if s.state == SnapshotState::Completed {
-                assert_eq!(self.manifest(id).len(), *want, "{id} completed with missing blocks");
+                assert_eq!(
+                    self.manifest(id).len(),
+                    *want,
+                    "{id} completed with missing blocks"
+                );
                 assert_eq!(s.progress, 100);
             }
         }
@@ -194,10 +278,15 @@ impl Env {
         let ctx = self.ctx(account, s.region.as_str());
         let mut out = Vec::new();
         for (i, b) in self.manifest(id) {
-            let l = store::get_lineage(self.meta.read().unwrap().as_ref(), &b.lineage).unwrap().unwrap();
+            let l = store::get_lineage(self.meta.read().unwrap().as_ref(), &b.lineage)
+                .unwrap()
+                .unwrap();
             let k = blocks::open_lineage(&self.svc.kms, &ctx, &l).await.unwrap();
             let stored = self.blobs.get(&b.blob).unwrap().unwrap();
-            out.push((i, blocks::open(k.as_ref(), id, &b.lineage, i, &stored, &b.sha256).unwrap()));
+            out.push((
+                i,
+                blocks::open(k.as_ref(), id, &b.lineage, i, &stored, &b.sha256).unwrap(),
+            ));
         }
         out
     }

@@ -22,7 +22,10 @@ pub trait BlobStore: Send + Sync {
     /// fresh, never reused keys such as snapshot blocks'. Such leftovers are orphans.
     fn put_new(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         if self.exists(key)? {
-            return Err(StoreError::io("write blob", std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+            return Err(StoreError::io(
+                "write blob",
+                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            ));
         }
         self.put(key, bytes)
     }
@@ -43,7 +46,13 @@ pub trait BlobStore: Send + Sync {
     /// once): a store that copies an object into a buffer of its own (the file store's
     /// O_DIRECT slot buffer) has it made there, sparing a copy. If `fill` fails, nothing is
     /// stored and its error is returned.
-    fn put_fresh_with(&self, dir: &str, name: &str, len: usize, fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>) -> Result<String, StoreError> {
+    fn put_fresh_with(
+        &self,
+        dir: &str,
+        name: &str,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<String, StoreError> {
         let mut bytes = vec![0; len];
         fill(&mut bytes)?;
         self.put_fresh(dir, name, &bytes)

@@ -24,11 +24,17 @@ fn event(i: u64) -> Event {
         request_id: format!("req-{i}"),
         source_ip: "127.0.0.1".parse().unwrap(),
         user_agent: "journal-test".into(),
-        now: Utc.timestamp_opt(1_795_000_000 + i as i64, 0).single().unwrap(),
+        now: Utc
+            .timestamp_opt(1_795_000_000 + i as i64, 0)
+            .single()
+            .unwrap(),
         via_service: None,
     };
-    Event::api_call(&ctx, "kms.amazonaws.com", "Encrypt", true)
-        .with_request("kms", "Encrypt", json!({"KeyId": format!("key-{i}")}))
+    Event::api_call(&ctx, "kms.amazonaws.com", "Encrypt", true).with_request(
+        "kms",
+        "Encrypt",
+        json!({"KeyId": format!("key-{i}")}),
+    )
 }
 
 /// The `KeyId`s of the log's records, oldest first.
@@ -205,9 +211,19 @@ fn a_torn_tail_is_ignored_and_later_records_are_not_lost() {
     // answered, but the record is intact), then a frame cut short.
     let (path, end, last) = journal_end(&jdir);
     let mut torn = Vec::new();
-    encode_frame(last + 1, &Filed::file_all(&[event(1000)]).unwrap()[0], &mut torn).unwrap();
+    encode_frame(
+        last + 1,
+        &Filed::file_all(&[event(1000)]).unwrap()[0],
+        &mut torn,
+    )
+    .unwrap();
     let whole = torn.len();
-    encode_frame(last + 2, &Filed::file_all(&[event(1001)]).unwrap()[0], &mut torn).unwrap();
+    encode_frame(
+        last + 2,
+        &Filed::file_all(&[event(1001)]).unwrap()[0],
+        &mut torn,
+    )
+    .unwrap();
     torn.truncate(whole + (torn.len() - whole) / 2);
     write_at(&path, end, &torn);
     {
@@ -236,10 +252,14 @@ fn every_cut_or_corruption_of_the_last_batch_keeps_the_acknowledged_prefix() {
     let jdir = dir.path().join(JOURNAL_DIR);
     let store = open_store(dir.path());
     let (mut segs, _) = Segments::open(store.as_ref(), &jdir, &held()).unwrap();
-    let acked: Vec<Filed> = (0..5).flat_map(|i| Filed::file_all(&[event(i)]).unwrap()).collect();
+    let acked: Vec<Filed> = (0..5)
+        .flat_map(|i| Filed::file_all(&[event(i)]).unwrap())
+        .collect();
     segs.append(&acked).unwrap();
     let (path, start) = segs.active_position().unwrap();
-    let torn: Vec<Filed> = (5..9).flat_map(|i| Filed::file_all(&[event(i)]).unwrap()).collect();
+    let torn: Vec<Filed> = (5..9)
+        .flat_map(|i| Filed::file_all(&[event(i)]).unwrap())
+        .collect();
     segs.append(&torn).unwrap();
     let (_, end) = segs.active_position().unwrap();
     drop(segs);
@@ -287,7 +307,10 @@ fn recycled_segments_never_bring_back_stale_records() {
             assert_eq!(logged(store.as_ref()).len() as u64, (round + 1) * 300);
         }
         let files = std::fs::read_dir(&jdir).unwrap().count();
-        assert!(files <= 5, "moved segments are recycled or removed ({files} files)");
+        assert!(
+            files <= 5,
+            "moved segments are recycled or removed ({files} files)"
+        );
     }
     // Crash with records only in the (recycled) journal files, then recover.
     drop(store);
@@ -307,12 +330,17 @@ fn concurrent_writers_acknowledge_in_order_and_lose_nothing() {
     };
     {
         let store = open_store(dir.path());
-        let writer = Arc::new(AuditWriter::with_journal(store.clone(), &jdir, config.clone()).unwrap());
+        let writer =
+            Arc::new(AuditWriter::with_journal(store.clone(), &jdir, config.clone()).unwrap());
         submit_all(&writer, 0..400);
         writer.flush().unwrap();
         expect_logged(store.as_ref(), 0..400);
         // Moved in packs of at most 64.
-        assert!((7..400).contains(&log_values(store.as_ref())), "{}", log_values(store.as_ref()));
+        assert!(
+            (7..400).contains(&log_values(store.as_ref())),
+            "{}",
+            log_values(store.as_ref())
+        );
     }
     // And with the mover held: every acknowledged record is readable from the journal alone,
     // across batches written out of order and segment switches.
@@ -326,9 +354,13 @@ fn concurrent_writers_acknowledge_in_order_and_lose_nothing() {
 fn a_record_too_large_for_the_journal_fails_only_its_own_call() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
-    let writer = AuditWriter::with_journal(store.clone(), &dir.path().join(JOURNAL_DIR), small()).unwrap();
+    let writer =
+        AuditWriter::with_journal(store.clone(), &dir.path().join(JOURNAL_DIR), small()).unwrap();
     let huge = event(0).with_request("kms", "Encrypt", json!({"KeyId": "k".repeat(100 << 10)}));
-    assert!(matches!(writer.submit_event_wait(&huge), Err(crate::AuditError::Encode { .. })));
+    assert!(matches!(
+        writer.submit_event_wait(&huge),
+        Err(crate::AuditError::Encode { .. })
+    ));
     writer.submit_event_wait(&event(1)).unwrap();
     writer.flush().unwrap();
     assert_eq!(logged(store.as_ref()), vec![1]);
@@ -346,7 +378,10 @@ fn the_offline_recovery_moves_the_journal_once() {
     assert_eq!(log_values(store.as_ref()), 1, "40 records in one pack");
     let _w = AuditWriter::with_journal(store.clone(), &jdir, small()).unwrap();
     chain_ok(store.as_ref(), 40);
-    assert_eq!(recover(store.as_ref(), &dir.path().join("nowhere")).unwrap(), 0);
+    assert_eq!(
+        recover(store.as_ref(), &dir.path().join("nowhere")).unwrap(),
+        0
+    );
 }
 
 #[test]
@@ -374,8 +409,9 @@ async fn lookup_sees_every_acknowledged_call_without_waiting_for_the_linger() {
         move_linger: std::time::Duration::from_secs(3600),
         ..JournalConfig::default()
     };
-    let writer =
-        Arc::new(AuditWriter::with_journal(store.clone(), &dir.path().join(JOURNAL_DIR), config).unwrap());
+    let writer = Arc::new(
+        AuditWriter::with_journal(store.clone(), &dir.path().join(JOURNAL_DIR), config).unwrap(),
+    );
     for i in 0..10 {
         writer.submit_event(&event(i)).await.unwrap();
     }
@@ -390,7 +426,10 @@ async fn lookup_sees_every_acknowledged_call_without_waiting_for_the_linger() {
         via_service: None,
     };
     let started = std::time::Instant::now();
-    let out = ct.lookup_events(&ctx, LookupEventsRequest::default()).await.unwrap();
+    let out = ct
+        .lookup_events(&ctx, LookupEventsRequest::default())
+        .await
+        .unwrap();
     assert_eq!(out.events.unwrap().len(), 10);
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
@@ -415,34 +454,50 @@ fn memory_mode_acknowledges_at_once_and_a_flush_moves_everything() {
 fn mover_cost() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
-    let recs: Vec<Filed> = (0..20_000).flat_map(|i| Filed::file_all(&[event(i)]).unwrap()).collect();
+    let recs: Vec<Filed> = (0..20_000)
+        .flat_map(|i| Filed::file_all(&[event(i)]).unwrap())
+        .collect();
     println!("event json bytes: {}", recs[0].event.len());
     let t = std::time::Instant::now();
     for r in &recs {
         let _ = Filed::file_all(&[event(1)]).unwrap();
         let _ = r;
     }
-    println!("build+file one event: {:.2} us", t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64);
+    println!(
+        "build+file one event: {:.2} us",
+        t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64
+    );
     let t = std::time::Instant::now();
     let mut buf = Vec::new();
     for (i, r) in recs.iter().enumerate() {
         buf.clear();
         encode_frame(i as u64, r, &mut buf).unwrap();
     }
-    println!("frame: {:.2} us", t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64);
+    println!(
+        "frame: {:.2} us",
+        t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64
+    );
     for layout in [Layout::Single, Layout::Packed] {
         for chunk in [500usize, 5000] {
             let (mem, _) = kmsnap_store::open_memory();
             let t = std::time::Instant::now();
             for c in recs.chunks(chunk) {
-                kmsnap_store::transact(mem.as_ref(), |txn| append_filed(txn, c.iter(), layout)).unwrap();
+                kmsnap_store::transact(mem.as_ref(), |txn| append_filed(txn, c.iter(), layout))
+                    .unwrap();
             }
-            println!("append {layout:?} (memory store, {chunk}/txn): {:.2} us", t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64);
+            println!(
+                "append {layout:?} (memory store, {chunk}/txn): {:.2} us",
+                t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64
+            );
             let t = std::time::Instant::now();
             for c in recs.chunks(chunk) {
-                kmsnap_store::transact(store.as_ref(), |txn| append_filed(txn, c.iter(), layout)).unwrap();
+                kmsnap_store::transact(store.as_ref(), |txn| append_filed(txn, c.iter(), layout))
+                    .unwrap();
             }
-            println!("append {layout:?} (embedded, {chunk}/txn): {:.2} us", t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64);
+            println!(
+                "append {layout:?} (embedded, {chunk}/txn): {:.2} us",
+                t.elapsed().as_secs_f64() * 1e6 / recs.len() as f64
+            );
         }
     }
 }
@@ -454,12 +509,17 @@ fn append_latency() {
     let dir = tempfile::tempdir().unwrap();
     let jdir = dir.path().join(JOURNAL_DIR);
     let (mem, _) = kmsnap_store::open_memory();
-    let config = JournalConfig { segment_bytes: 64 << 20, ..JournalConfig::default() };
+    let config = JournalConfig {
+        segment_bytes: 64 << 20,
+        ..JournalConfig::default()
+    };
     let (mut segs, _) = Segments::open(mem.as_ref(), &jdir, &config).unwrap();
     let spare = jdir.join("spare-x");
     prepare_spare(None, &spare, segs.segment_bytes()).unwrap();
     segs.add_spare(spare);
-    let batch: Vec<Filed> = (0..3).flat_map(|i| Filed::file_all(&[event(i)]).unwrap()).collect();
+    let batch: Vec<Filed> = (0..3)
+        .flat_map(|i| Filed::file_all(&[event(i)]).unwrap())
+        .collect();
     for label in ["sparse new segment", "zero-filled spare"] {
         let mut lat = Vec::new();
         for _ in 0..2000 {
@@ -468,7 +528,10 @@ fn append_latency() {
             lat.push(t.elapsed().as_micros());
         }
         lat.sort_unstable();
-        println!("{label}: median {} us, p90 {} us, p99 {} us", lat[1000], lat[1800], lat[1980]);
+        println!(
+            "{label}: median {} us, p90 {} us, p99 {} us",
+            lat[1000], lat[1800], lat[1980]
+        );
         segs.switch().unwrap();
     }
 }

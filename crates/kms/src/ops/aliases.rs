@@ -54,24 +54,38 @@ fn validate_alias_name(name: &str, reserved: Reserved) -> Result<(), KmsError> {
         });
     }
     if name.contains(':') {
-        return Err(KmsError::Validation(format!("{name} contains invalid characters for an alias")));
+        return Err(KmsError::Validation(format!(
+            "{name} contains invalid characters for an alias"
+        )));
     }
-    if name.len() > 256 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-')) {
+    if name.len() > 256
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+    {
         return Err(KmsError::Validation(format!(
             "1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$"
         )));
     }
     if name == "alias/" {
-        return Err(KmsError::InvalidAliasName(format!("{name} is not a valid alias name")));
+        return Err(KmsError::InvalidAliasName(format!(
+            "{name} is not a valid alias name"
+        )));
     }
     Ok(())
 }
 
 /// A TargetKeyId naming an alias (by name or ARN) is refused before lookup.
 fn refuse_alias_target(target: &str) -> Result<(), KmsError> {
-    let is_alias_arn = target.starts_with("arn:") && target.splitn(6, ':').nth(5).is_some_and(|r| r.starts_with("alias/"));
+    let is_alias_arn = target.starts_with("arn:")
+        && target
+            .splitn(6, ':')
+            .nth(5)
+            .is_some_and(|r| r.starts_with("alias/"));
     if target.starts_with("alias/") || is_alias_arn {
-        return Err(KmsError::Validation("Aliases must refer to keys. Not aliases".to_owned()));
+        return Err(KmsError::Validation(
+            "Aliases must refer to keys. Not aliases".to_owned(),
+        ));
     }
     Ok(())
 }
@@ -81,7 +95,11 @@ fn alias_prefix(account: AccountId, region: Region) -> Vec<u8> {
 }
 
 /// Every alias of (account, region), in name order.
-pub fn all_aliases<T: ReadTxn + ?Sized>(txn: &T, account: AccountId, region: Region) -> Result<Vec<AliasRecord>, KmsError> {
+pub fn all_aliases<T: ReadTxn + ?Sized>(
+    txn: &T,
+    account: AccountId,
+    region: Region,
+) -> Result<Vec<AliasRecord>, KmsError> {
     let prefix = alias_prefix(account, region);
     let mut out = Vec::new();
     let mut after: Option<Vec<u8>> = None;
@@ -109,7 +127,11 @@ fn key_class(spec: &str) -> &'static str {
     }
 }
 
-pub fn create_alias(kms: &Kms, ctx: &RequestContext, input: api::CreateAliasRequest) -> Result<(), KmsError> {
+pub fn create_alias(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::CreateAliasRequest,
+) -> Result<(), KmsError> {
     let name = input.alias_name;
     validate_alias_name(&name, Reserved::NotAuthorized)?;
     refuse_alias_target(&input.target_key_id)?;
@@ -118,40 +140,78 @@ pub fn create_alias(kms: &Kms, ctx: &RequestContext, input: api::CreateAliasRequ
     let arn = alias_arn(region, account, &name);
     // Loads and authorizes kms:CreateAlias on the key: another account's key and AWS managed keys
     // (whose policies do not allow it) are refused with AccessDeniedException here.
-    let key = load(kms, ctx, &input.target_key_id, Accept::KeyOnly, "CreateAlias")?;
+    let key = load(
+        kms,
+        ctx,
+        &input.target_key_id,
+        Accept::KeyOnly,
+        "CreateAlias",
+    )?;
     let key_id = key.record.key_id.clone();
     let now = kms.clock.now();
     kms.store.write(|txn| {
         if txn.get_alias(account, region, &name)?.is_some() {
-            return Err(KmsError::AlreadyExists(format!("An alias with the name {arn} already exists")));
+            return Err(KmsError::AlreadyExists(format!(
+                "An alias with the name {arn} already exists"
+            )));
         }
         let rec = txn
             .get_key(account, region, &key_id)?
-            .ok_or_else(|| KmsError::KeyNotFound { arn: key_arn(region, account, &key_id) })?;
+            .ok_or_else(|| KmsError::KeyNotFound {
+                arn: key_arn(region, account, &key_id),
+            })?;
         if rec.state.is_pending_deletion() {
-            return Err(KmsError::InvalidState { arn: rec.arn(), state: rec.state });
+            return Err(KmsError::InvalidState {
+                arn: rec.arn(),
+                state: rec.state,
+            });
         }
-        let existing = all_aliases(txn.raw(), account, region)?.iter().filter(|a| a.target_key_id == key_id).count();
+        let existing = all_aliases(txn.raw(), account, region)?
+            .iter()
+            .filter(|a| a.target_key_id == key_id)
+            .count();
         if existing >= MAX_ALIASES_PER_KEY {
             return Err(KmsError::LimitExceeded(format!(
                 "The number of aliases of {} would exceed the limit of {MAX_ALIASES_PER_KEY}.",
                 rec.arn()
             )));
         }
-        txn.put_alias(account, region, &AliasRecord { name: name.clone(), target_key_id: key_id.clone(), created: now, updated: now })
+        txn.put_alias(
+            account,
+            region,
+            &AliasRecord {
+                name: name.clone(),
+                target_key_id: key_id.clone(),
+                created: now,
+                updated: now,
+            },
+        )
     })
 }
 
-pub fn update_alias(kms: &Kms, ctx: &RequestContext, input: api::UpdateAliasRequest) -> Result<(), KmsError> {
+pub fn update_alias(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::UpdateAliasRequest,
+) -> Result<(), KmsError> {
     let name = input.alias_name;
     validate_alias_name(&name, Reserved::Validation)?;
     refuse_alias_target(&input.target_key_id)?;
     let account = ctx.principal.account;
     let region = ctx.region;
     let arn = alias_arn(region, account, &name);
-    let new_key = load(kms, ctx, &input.target_key_id, Accept::KeyOnly, "UpdateAlias")?;
+    let new_key = load(
+        kms,
+        ctx,
+        &input.target_key_id,
+        Accept::KeyOnly,
+        "UpdateAlias",
+    )?;
     if new_key.record.state.is_pending_deletion() {
-        return Err(KmsError::InvalidState { arn: new_key.record.arn(), state: new_key.record.state });
+        return Err(KmsError::InvalidState {
+            arn: new_key.record.arn(),
+            state: new_key.record.state,
+        });
     }
     let new_id = new_key.record.key_id.clone();
     let now = kms.clock.now();
@@ -198,8 +258,17 @@ pub fn update_alias(kms: &Kms, ctx: &RequestContext, input: api::UpdateAliasRequ
 
 /// Authorizes `action` on the key alias `name` points to now, if the alias and key exist (a
 /// missing alias is reported by the caller's write).
-fn authorize_alias_target(kms: &Kms, ctx: &RequestContext, account: AccountId, region: Region, name: &str, action: &str) -> Result<(), KmsError> {
-    let target = kms.store.read(|txn| crate::store::read_alias(txn, account, region, name))?;
+fn authorize_alias_target(
+    kms: &Kms,
+    ctx: &RequestContext,
+    account: AccountId,
+    region: Region,
+    name: &str,
+    action: &str,
+) -> Result<(), KmsError> {
+    let target = kms
+        .store
+        .read(|txn| crate::store::read_alias(txn, account, region, name))?;
     if let Some(alias) = target {
         if let Some(key) = kms.store.get(account, region, &alias.target_key_id)? {
             crate::authz::authorize(kms, ctx, &key, &crate::authz::Ask::action(action))?;
@@ -208,7 +277,11 @@ fn authorize_alias_target(kms: &Kms, ctx: &RequestContext, account: AccountId, r
     Ok(())
 }
 
-pub fn delete_alias(kms: &Kms, ctx: &RequestContext, input: api::DeleteAliasRequest) -> Result<(), KmsError> {
+pub fn delete_alias(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::DeleteAliasRequest,
+) -> Result<(), KmsError> {
     let name = input.alias_name;
     if !name.starts_with("alias/") {
         return validate_alias_name(&name, Reserved::NotAuthorized);
@@ -221,7 +294,10 @@ pub fn delete_alias(kms: &Kms, ctx: &RequestContext, input: api::DeleteAliasRequ
     let arn = alias_arn(region, account, &name);
     authorize_alias_target(kms, ctx, account, region, &name, "DeleteAlias")?;
     kms.store.write(|txn| {
-        txn.get_alias(account, region, &name)?.ok_or_else(|| KmsError::AliasNotFound { alias_arn: arn.clone() })?;
+        txn.get_alias(account, region, &name)?
+            .ok_or_else(|| KmsError::AliasNotFound {
+                alias_arn: arn.clone(),
+            })?;
         txn.delete_alias(account, region, &name)?;
         Ok(())
     })
@@ -242,7 +318,9 @@ fn encode_marker(name: &str) -> String {
 }
 
 fn decode_marker(m: &str) -> Result<String, KmsError> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(m.as_bytes()).map_err(|_| KmsError::InvalidMarker)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(m.as_bytes())
+        .map_err(|_| KmsError::InvalidMarker)?;
     let name = String::from_utf8(bytes).map_err(|_| KmsError::InvalidMarker)?;
     if !name.starts_with("alias/") {
         return Err(KmsError::InvalidMarker);
@@ -250,7 +328,11 @@ fn decode_marker(m: &str) -> Result<String, KmsError> {
     Ok(name)
 }
 
-pub fn list_aliases(kms: &Kms, ctx: &RequestContext, input: api::ListAliasesRequest) -> Result<api::ListAliasesResponse, KmsError> {
+pub fn list_aliases(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::ListAliasesRequest,
+) -> Result<api::ListAliasesResponse, KmsError> {
     let limit = input.limit.unwrap_or(LIST_DEFAULT_LIMIT);
     if !(1..=LIST_MAX_LIMIT).contains(&limit) {
         return Err(KmsError::Validation(format!(
@@ -273,8 +355,16 @@ pub fn list_aliases(kms: &Kms, ctx: &RequestContext, input: api::ListAliasesRequ
             // A key of another account (by ARN) lists its own account's aliases of it.
             Some(k) => {
                 let (a, r) = (k.record.account, k.record.region);
-                let theirs = if a == account { aliases.clone() } else { all_aliases(txn, a, r)? };
-                theirs.iter().filter(|x| x.target_key_id == k.record.key_id).map(|x| entry(a, r, x)).collect()
+                let theirs = if a == account {
+                    aliases.clone()
+                } else {
+                    all_aliases(txn, a, r)?
+                };
+                theirs
+                    .iter()
+                    .filter(|x| x.target_key_id == k.record.key_id)
+                    .map(|x| entry(a, r, x))
+                    .collect()
             }
             None => aliases.iter().map(|x| entry(account, region, x)).collect(),
         };
@@ -299,14 +389,33 @@ pub fn list_aliases(kms: &Kms, ctx: &RequestContext, input: api::ListAliasesRequ
     let limit = limit as usize;
     let truncated = entries.len() > limit;
     entries.truncate(limit);
-    let next_marker = if truncated { entries.last().and_then(|e| e.alias_name.as_deref()).map(encode_marker) } else { None };
-    Ok(api::ListAliasesResponse { aliases: Some(entries), next_marker, truncated: Some(truncated) })
+    let next_marker = if truncated {
+        entries
+            .last()
+            .and_then(|e| e.alias_name.as_deref())
+            .map(encode_marker)
+    } else {
+        None
+    };
+    Ok(api::ListAliasesResponse {
+        aliases: Some(entries),
+        next_marker,
+        truncated: Some(truncated),
+    })
 }
 
 /// Aliases of a key being deleted go with it (docs/kms.md §13); for the deletion worker.
-pub fn delete_aliases_of_key(txn: &mut crate::store::KmsTxn<'_>, account: AccountId, region: Region, key_id: &str) -> Result<usize, KmsError> {
-    let doomed: Vec<String> =
-        all_aliases(txn.raw(), account, region)?.into_iter().filter(|a| a.target_key_id == key_id).map(|a| a.name).collect();
+pub fn delete_aliases_of_key(
+    txn: &mut crate::store::KmsTxn<'_>,
+    account: AccountId,
+    region: Region,
+    key_id: &str,
+) -> Result<usize, KmsError> {
+    let doomed: Vec<String> = all_aliases(txn.raw(), account, region)?
+        .into_iter()
+        .filter(|a| a.target_key_id == key_id)
+        .map(|a| a.name)
+        .collect();
     for name in &doomed {
         txn.delete_alias(account, region, name)?;
     }
@@ -320,11 +429,33 @@ mod tests {
     use crate::model::KeyState;
 
     fn create(kms: &Kms, c: &RequestContext, name: &str, target: &str) -> Result<(), KmsError> {
-        create_alias(kms, c, api::CreateAliasRequest { alias_name: name.into(), target_key_id: target.into() })
+        create_alias(
+            kms,
+            c,
+            api::CreateAliasRequest {
+                alias_name: name.into(),
+                target_key_id: target.into(),
+            },
+        )
     }
 
-    fn list(kms: &Kms, c: &RequestContext, key: Option<&str>, limit: Option<i32>, marker: Option<String>) -> api::ListAliasesResponse {
-        list_aliases(kms, c, api::ListAliasesRequest { key_id: key.map(Into::into), limit, marker }).unwrap()
+    fn list(
+        kms: &Kms,
+        c: &RequestContext,
+        key: Option<&str>,
+        limit: Option<i32>,
+        marker: Option<String>,
+    ) -> api::ListAliasesResponse {
+        list_aliases(
+            kms,
+            c,
+            api::ListAliasesRequest {
+                key_id: key.map(Into::into),
+                limit,
+                marker,
+            },
+        )
+        .unwrap()
     }
 
     fn code(e: KmsError) -> String {
@@ -338,33 +469,90 @@ mod tests {
         let k1 = customer_key(&kms, ACCT, "us-east-1", false);
         let k2 = customer_key(&kms, ACCT, "us-east-1", false);
         create(&kms, &c, "alias/app", &k1).unwrap();
-        create(&kms, &c, "alias/app-2", &key_arn(c.region, c.principal.account, &k1)).unwrap();
+        create(
+            &kms,
+            &c,
+            "alias/app-2",
+            &key_arn(c.region, c.principal.account, &k1),
+        )
+        .unwrap();
         let e = create(&kms, &c, "alias/app", &k2).unwrap_err();
-        assert_eq!(e, KmsError::AlreadyExists(format!("An alias with the name arn:aws:kms:us-east-1:{ACCT}:alias/app already exists")));
+        assert_eq!(
+            e,
+            KmsError::AlreadyExists(format!(
+                "An alias with the name arn:aws:kms:us-east-1:{ACCT}:alias/app already exists"
+            ))
+        );
 
         let all = list(&kms, &c, None, None, None);
-        let names: Vec<_> = all.aliases.as_ref().unwrap().iter().map(|a| a.alias_name.clone().unwrap()).collect();
-        assert_eq!(names, ["alias/app", "alias/app-2", "alias/aws/backup", "alias/aws/ebs", "alias/aws/rds"]);
+        let names: Vec<_> = all
+            .aliases
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|a| a.alias_name.clone().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "alias/app",
+                "alias/app-2",
+                "alias/aws/backup",
+                "alias/aws/ebs",
+                "alias/aws/rds"
+            ]
+        );
         let ebs = &all.aliases.as_ref().unwrap()[3];
         assert_eq!(ebs.target_key_id, None);
         assert_eq!(ebs.creation_date, None);
-        assert_eq!(ebs.alias_arn.as_deref(), Some(format!("arn:aws:kms:us-east-1:{ACCT}:alias/aws/ebs").as_str()));
-        assert_eq!(all.aliases.as_ref().unwrap()[0].target_key_id.as_deref(), Some(k1.as_str()));
+        assert_eq!(
+            ebs.alias_arn.as_deref(),
+            Some(format!("arn:aws:kms:us-east-1:{ACCT}:alias/aws/ebs").as_str())
+        );
+        assert_eq!(
+            all.aliases.as_ref().unwrap()[0].target_key_id.as_deref(),
+            Some(k1.as_str())
+        );
         assert_eq!(all.truncated, Some(false));
 
         let of_k1 = list(&kms, &c, Some(&k1), None, None);
         assert_eq!(of_k1.aliases.unwrap().len(), 2);
-        assert_eq!(list(&kms, &c, Some(&k2), None, None).aliases.unwrap().len(), 0);
+        assert_eq!(
+            list(&kms, &c, Some(&k2), None, None).aliases.unwrap().len(),
+            0
+        );
 
-        update_alias(&kms, &c, api::UpdateAliasRequest { alias_name: "alias/app".into(), target_key_id: k2.clone() }).unwrap();
+        update_alias(
+            &kms,
+            &c,
+            api::UpdateAliasRequest {
+                alias_name: "alias/app".into(),
+                target_key_id: k2.clone(),
+            },
+        )
+        .unwrap();
         let of_k2 = list(&kms, &c, Some(&k2), None, None).aliases.unwrap();
         assert_eq!(of_k2[0].alias_name.as_deref(), Some("alias/app"));
         // Resolution follows the alias.
         let k = load(&kms, &c, "alias/app", Accept::KeyOrAlias, "Encrypt").unwrap();
         assert_eq!(k.record.key_id, k2);
 
-        delete_alias(&kms, &c, api::DeleteAliasRequest { alias_name: "alias/app".into() }).unwrap();
-        let e = delete_alias(&kms, &c, api::DeleteAliasRequest { alias_name: "alias/app".into() }).unwrap_err();
+        delete_alias(
+            &kms,
+            &c,
+            api::DeleteAliasRequest {
+                alias_name: "alias/app".into(),
+            },
+        )
+        .unwrap();
+        let e = delete_alias(
+            &kms,
+            &c,
+            api::DeleteAliasRequest {
+                alias_name: "alias/app".into(),
+            },
+        )
+        .unwrap_err();
         assert_eq!(
             kmsnap_api::AwsError::from(e).message,
             format!("Alias arn:aws:kms:us-east-1:{ACCT}:alias/app is not found.")
@@ -373,7 +561,10 @@ mod tests {
         let west = ctx(ACCT, "us-west-2");
         let kw = customer_key(&kms, ACCT, "us-west-2", false);
         create(&kms, &west, "alias/app-2", &kw).unwrap();
-        assert!(create(&kms, &west, "alias/x", &k1).is_err(), "key of another region");
+        assert!(
+            create(&kms, &west, "alias/x", &k1).is_err(),
+            "key of another region"
+        );
     }
 
     #[test]
@@ -383,17 +574,50 @@ mod tests {
         let k = customer_key(&kms, ACCT, "us-east-1", false);
         let e = create(&kms, &c, "app", &k).unwrap_err();
         assert_eq!(code(e.clone()), "ValidationException");
-        assert!(kmsnap_api::AwsError::from(e).message.starts_with("Alias must start with the prefix \"alias/\"."));
-        assert_eq!(code(create(&kms, &c, "alias/a:b", &k).unwrap_err()), "ValidationException");
-        assert_eq!(code(create(&kms, &c, "alias/a b", &k).unwrap_err()), "ValidationException");
-        assert_eq!(code(create(&kms, &c, "alias/", &k).unwrap_err()), "InvalidAliasNameException");
-        assert_eq!(code(create(&kms, &c, "alias/aws/mine", &k).unwrap_err()), "NotAuthorizedException");
-        assert_eq!(code(create(&kms, &c, "alias/x", "alias/y").unwrap_err()), "ValidationException");
-        assert_eq!(code(create(&kms, &c, "alias/x", "nope").unwrap_err()), "NotFoundException");
+        assert!(kmsnap_api::AwsError::from(e)
+            .message
+            .starts_with("Alias must start with the prefix \"alias/\"."));
+        assert_eq!(
+            code(create(&kms, &c, "alias/a:b", &k).unwrap_err()),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(create(&kms, &c, "alias/a b", &k).unwrap_err()),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(create(&kms, &c, "alias/", &k).unwrap_err()),
+            "InvalidAliasNameException"
+        );
+        assert_eq!(
+            code(create(&kms, &c, "alias/aws/mine", &k).unwrap_err()),
+            "NotAuthorizedException"
+        );
+        assert_eq!(
+            code(create(&kms, &c, "alias/x", "alias/y").unwrap_err()),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(create(&kms, &c, "alias/x", "nope").unwrap_err()),
+            "NotFoundException"
+        );
         create(&kms, &c, "alias/Ok_name-1/sub", &k).unwrap();
-        let upd = update_alias(&kms, &c, api::UpdateAliasRequest { alias_name: "alias/aws/ebs".into(), target_key_id: k.clone() });
+        let upd = update_alias(
+            &kms,
+            &c,
+            api::UpdateAliasRequest {
+                alias_name: "alias/aws/ebs".into(),
+                target_key_id: k.clone(),
+            },
+        );
         assert_eq!(code(upd.unwrap_err()), "ValidationException");
-        let del = delete_alias(&kms, &c, api::DeleteAliasRequest { alias_name: "alias/aws/ebs".into() });
+        let del = delete_alias(
+            &kms,
+            &c,
+            api::DeleteAliasRequest {
+                alias_name: "alias/aws/ebs".into(),
+            },
+        );
         assert_eq!(code(del.unwrap_err()), "NotAuthorizedException");
     }
 
@@ -402,24 +626,48 @@ mod tests {
         let (kms, _) = kms();
         let c = ctx(ACCT, "us-east-1");
         let k = customer_key(&kms, ACCT, "us-east-1", false);
-        let managed = crate::managed::ensure_for_alias(&kms, &c, "alias/aws/ebs").unwrap().unwrap();
-        assert_eq!(code(create(&kms, &c, "alias/m", &managed).unwrap_err()), "AccessDeniedException");
+        let managed = crate::managed::ensure_for_alias(&kms, &c, "alias/aws/ebs")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            code(create(&kms, &c, "alias/m", &managed).unwrap_err()),
+            "AccessDeniedException"
+        );
         let theirs = customer_key(&kms, OTHER, "us-east-1", false);
-        let e = create(&kms, &c, "alias/t", &key_arn(c.region, acct(OTHER), &theirs)).unwrap_err();
+        let e = create(
+            &kms,
+            &c,
+            "alias/t",
+            &key_arn(c.region, acct(OTHER), &theirs),
+        )
+        .unwrap_err();
         assert_eq!(code(e), "AccessDeniedException");
         // Pending deletion: refused as a new target, both for create and update.
         create(&kms, &c, "alias/a", &k).unwrap();
         let pd = customer_key(&kms, ACCT, "us-east-1", false);
         set_state(&kms, ACCT, "us-east-1", &pd, KeyState::PendingDeletion);
-        assert_eq!(code(create(&kms, &c, "alias/p", &pd).unwrap_err()), "KMSInvalidStateException");
-        let upd = update_alias(&kms, &c, api::UpdateAliasRequest { alias_name: "alias/a".into(), target_key_id: pd.clone() });
+        assert_eq!(
+            code(create(&kms, &c, "alias/p", &pd).unwrap_err()),
+            "KMSInvalidStateException"
+        );
+        let upd = update_alias(
+            &kms,
+            &c,
+            api::UpdateAliasRequest {
+                alias_name: "alias/a".into(),
+                target_key_id: pd.clone(),
+            },
+        );
         assert_eq!(code(upd.unwrap_err()), "KMSInvalidStateException");
         // Disabled targets are fine.
         set_state(&kms, ACCT, "us-east-1", &k, KeyState::Disabled);
         create(&kms, &c, "alias/d", &k).unwrap();
         // The managed key's alias now lists with its target.
         let all = list(&kms, &c, None, None, None).aliases.unwrap();
-        let ebs = all.iter().find(|a| a.alias_name.as_deref() == Some("alias/aws/ebs")).unwrap();
+        let ebs = all
+            .iter()
+            .find(|a| a.alias_name.as_deref() == Some("alias/aws/ebs"))
+            .unwrap();
         assert_eq!(ebs.target_key_id.as_deref(), Some(managed.as_str()));
         assert!(ebs.creation_date.is_some());
         // Update to a key of a different usage is refused.
@@ -436,9 +684,23 @@ mod tests {
         .key_metadata
         .unwrap()
         .key_id;
-        let upd = update_alias(&kms, &c, api::UpdateAliasRequest { alias_name: "alias/a".into(), target_key_id: hmac });
+        let upd = update_alias(
+            &kms,
+            &c,
+            api::UpdateAliasRequest {
+                alias_name: "alias/a".into(),
+                target_key_id: hmac,
+            },
+        );
         assert_eq!(code(upd.unwrap_err()), "ValidationException");
-        let missing = update_alias(&kms, &c, api::UpdateAliasRequest { alias_name: "alias/zzz".into(), target_key_id: k.clone() });
+        let missing = update_alias(
+            &kms,
+            &c,
+            api::UpdateAliasRequest {
+                alias_name: "alias/zzz".into(),
+                target_key_id: k.clone(),
+            },
+        );
         assert_eq!(code(missing.unwrap_err()), "NotFoundException");
     }
 
@@ -450,13 +712,21 @@ mod tests {
         for i in 0..MAX_ALIASES_PER_KEY {
             create(&kms, &c, &format!("alias/a{i:02}"), &k).unwrap();
         }
-        assert_eq!(code(create(&kms, &c, "alias/one-too-many", &k).unwrap_err()), "LimitExceededException");
+        assert_eq!(
+            code(create(&kms, &c, "alias/one-too-many", &k).unwrap_err()),
+            "LimitExceededException"
+        );
         // 50 + 3 predefined, pages of 20.
         let mut seen = Vec::new();
         let mut marker = None;
         loop {
             let page = list(&kms, &c, None, Some(20), marker.take());
-            seen.extend(page.aliases.unwrap().into_iter().map(|a| a.alias_name.unwrap()));
+            seen.extend(
+                page.aliases
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.alias_name.unwrap()),
+            );
             if page.truncated != Some(true) {
                 assert!(page.next_marker.is_none());
                 break;
@@ -468,11 +738,32 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), 53);
-        let bad = list_aliases(&kms, &c, api::ListAliasesRequest { marker: Some("!!".into()), ..Default::default() });
+        let bad = list_aliases(
+            &kms,
+            &c,
+            api::ListAliasesRequest {
+                marker: Some("!!".into()),
+                ..Default::default()
+            },
+        );
         assert_eq!(code(bad.unwrap_err()), "InvalidMarkerException");
-        let bad = list_aliases(&kms, &c, api::ListAliasesRequest { limit: Some(101), ..Default::default() });
+        let bad = list_aliases(
+            &kms,
+            &c,
+            api::ListAliasesRequest {
+                limit: Some(101),
+                ..Default::default()
+            },
+        );
         assert_eq!(code(bad.unwrap_err()), "ValidationException");
-        let alias_filter = list_aliases(&kms, &c, api::ListAliasesRequest { key_id: Some("alias/a01".into()), ..Default::default() });
+        let alias_filter = list_aliases(
+            &kms,
+            &c,
+            api::ListAliasesRequest {
+                key_id: Some("alias/a01".into()),
+                ..Default::default()
+            },
+        );
         assert_eq!(code(alias_filter.unwrap_err()), "NotFoundException");
     }
 }

@@ -14,18 +14,34 @@ use std::sync::Arc;
 /// Load the key a `KeyId` parameter names and authorize `action` (the IAM action name without
 /// `kms:`, e.g. `Encrypt`). A predefined AWS alias (`alias/aws/ebs` …) creates its AWS managed
 /// key on first use, as AWS does.
-pub fn load(kms: &Kms, ctx: &RequestContext, key_id: &str, accept: Accept, action: &str) -> Result<Arc<LoadedKey>, KmsError> {
+pub fn load(
+    kms: &Kms,
+    ctx: &RequestContext,
+    key_id: &str,
+    accept: Accept,
+    action: &str,
+) -> Result<Arc<LoadedKey>, KmsError> {
     load_for(kms, ctx, key_id, accept, Ask::action(action))
 }
 
 /// [`load`] with everything authorization weighs beyond the action (encryption context, grant
 /// tokens, CreateGrant's parameters). `kms:RequestAlias` is filled in here.
-pub fn load_for(kms: &Kms, ctx: &RequestContext, key_id: &str, accept: Accept, ask: Ask<'_>) -> Result<Arc<LoadedKey>, KmsError> {
+pub fn load_for(
+    kms: &Kms,
+    ctx: &RequestContext,
+    key_id: &str,
+    accept: Accept,
+    ask: Ask<'_>,
+) -> Result<Arc<LoadedKey>, KmsError> {
     let r = parse_key_ref(key_id, ctx.principal.account, ctx.region, accept)?;
     let (account, region, id) = match resolve(&kms.store, &r) {
         Ok(found) => found,
         Err(KmsError::AliasNotFound { alias_arn }) => match &r {
-            KeyRef::Alias { account, region, name } if *account == ctx.principal.account => {
+            KeyRef::Alias {
+                account,
+                region,
+                name,
+            } if *account == ctx.principal.account => {
                 match crate::managed::ensure_for_alias(kms, ctx, name)? {
                     Some(key_id) => (*account, *region, key_id),
                     None => return Err(KmsError::AliasNotFound { alias_arn }),
@@ -35,13 +51,26 @@ pub fn load_for(kms: &Kms, ctx: &RequestContext, key_id: &str, accept: Accept, a
         },
         Err(e) => return Err(e),
     };
-    let key = kms.store.get(account, region, &id)?.ok_or_else(|| KmsError::KeyNotFound { arn: key_arn(region, account, &id) })?;
+    let key = kms
+        .store
+        .get(account, region, &id)?
+        .ok_or_else(|| KmsError::KeyNotFound {
+            arn: key_arn(region, account, &id),
+        })?;
     crate::audit::note_key(&key.record.arn());
     let alias = match &r {
         KeyRef::Alias { name, .. } => Some(name.as_str()),
         KeyRef::Key { .. } => None,
     };
-    authorize(kms, ctx, &key, &Ask { request_alias: alias.or(ask.request_alias), ..ask })?;
+    authorize(
+        kms,
+        ctx,
+        &key,
+        &Ask {
+            request_alias: alias.or(ask.request_alias),
+            ..ask
+        },
+    )?;
     Ok(key)
 }
 
@@ -61,14 +90,21 @@ pub fn require_usage(key: &LoadedKey, usage: KeyUsage, op: &str) -> Result<KeyKi
     let s = &key.shared.shared;
     let kind = KeyKind::of_record(&s.key_spec, &s.key_usage)?;
     if kind.usage != usage {
-        return Err(KmsError::InvalidKeyUsage(format!("{} key usage is {} which is not valid for {op}.", key.record.arn(), s.key_usage)));
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "{} key usage is {} which is not valid for {op}.",
+            key.record.arn(),
+            s.key_usage
+        )));
     }
     Ok(kind)
 }
 
 /// `Algorithm <ALG> is incompatible with key spec <SPEC>.` (InvalidKeyUsageException).
 pub fn incompatible_algorithm(alg: &str, kind: KeyKind) -> KmsError {
-    KmsError::InvalidKeyUsage(format!("Algorithm {alg} is incompatible with key spec {}.", kind.spec.as_str()))
+    KmsError::InvalidKeyUsage(format!(
+        "Algorithm {alg} is incompatible with key spec {}.",
+        kind.spec.as_str()
+    ))
 }
 
 /// The loaded private (or HMAC) key of a usable asymmetric or HMAC key. A usable key always has

@@ -47,9 +47,9 @@ fn pair_spec(spec: &api::DataKeyPairSpec) -> Result<KeySpec, KmsError> {
         other => match KeySpec::parse(other.as_str()) {
             // ML-KEM data key pairs are not built (docs/kms-asymmetric.md §7): refused before
             // any key is read, never a half-done call that fails inside.
-            Some(KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024) => {
-                Err(KmsError::NotImplemented("GenerateDataKeyPair with an ML_KEM KeyPairSpec"))
-            }
+            Some(KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024) => Err(
+                KmsError::NotImplemented("GenerateDataKeyPair with an ML_KEM KeyPairSpec"),
+            ),
             Some(spec) => Ok(spec),
             None => Err(KmsError::Internal("data key pair spec")),
         },

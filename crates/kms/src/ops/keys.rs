@@ -11,7 +11,10 @@
 use crate::crypto::Material;
 use crate::keyspec::{KeyKind, KeySpec};
 use crate::metadata::key_metadata;
-use crate::model::{key_arn, KeyManager, KeyRecord, KeyState, RotationSchedule, SharedKey, MaterialVersion, RotationType};
+use crate::model::{
+    key_arn, KeyManager, KeyRecord, KeyState, MaterialVersion, RotationSchedule, RotationType,
+    SharedKey,
+};
 use crate::ops::common::load;
 use crate::ops::policies::{default_key_policy, lockout_check, validate_policy};
 use crate::ops::tags::{merge_tags, require_not_pending_deletion, validate_tags, MAX_TAGS};
@@ -45,19 +48,29 @@ pub fn validation(value: &str, path: &str, constraint: &str) -> KmsError {
 pub fn check_limit(limit: Option<i32>, min: i32, max: i32) -> Result<Option<usize>, KmsError> {
     match limit {
         None => Ok(None),
-        Some(l) if l < min => {
-            Err(validation(&l.to_string(), "limit", &format!("Member must have value greater than or equal to {min}")))
-        }
-        Some(l) if l > max => {
-            Err(validation(&l.to_string(), "limit", &format!("Member must have value less than or equal to {max}")))
-        }
-        Some(l) => Ok(Some(usize::try_from(l).map_err(|_| KmsError::Internal("limit"))?)),
+        Some(l) if l < min => Err(validation(
+            &l.to_string(),
+            "limit",
+            &format!("Member must have value greater than or equal to {min}"),
+        )),
+        Some(l) if l > max => Err(validation(
+            &l.to_string(),
+            "limit",
+            &format!("Member must have value less than or equal to {max}"),
+        )),
+        Some(l) => Ok(Some(
+            usize::try_from(l).map_err(|_| KmsError::Internal("limit"))?,
+        )),
     }
 }
 
 fn check_description(d: &str) -> Result<(), KmsError> {
     if d.chars().count() > MAX_DESCRIPTION {
-        return Err(validation(d, "description", "Member must have length less than or equal to 8192"));
+        return Err(validation(
+            d,
+            "description",
+            "Member must have length less than or equal to 8192",
+        ));
     }
     Ok(())
 }
@@ -71,9 +84,11 @@ pub fn update_record<R>(
 ) -> Result<R, KmsError> {
     let (account, region, key_id) = (rec.account, rec.region, rec.key_id.clone());
     kms.store.write(|txn| {
-        let mut fresh = txn
-            .get_key(account, region, &key_id)?
-            .ok_or_else(|| KmsError::KeyNotFound { arn: key_arn(region, account, &key_id) })?;
+        let mut fresh =
+            txn.get_key(account, region, &key_id)?
+                .ok_or_else(|| KmsError::KeyNotFound {
+                    arn: key_arn(region, account, &key_id),
+                })?;
         let r = f(&mut fresh, txn)?;
         txn.put_key(&fresh)?;
         Ok(r)
@@ -91,15 +106,29 @@ fn spec_and_usage(input: &api::CreateKeyRequest) -> Result<KeyKind, KmsError> {
 }
 
 /// New material for a key of `kind` and its stored, wrapped form.
-fn new_material(kms: &Kms, account: kmsnap_core::AccountId, key_id: &str, kind: KeyKind) -> Result<(String, Vec<u8>), KmsError> {
+fn new_material(
+    kms: &Kms,
+    account: kmsnap_core::AccountId,
+    key_id: &str,
+    kind: KeyKind,
+) -> Result<(String, Vec<u8>), KmsError> {
     if kind.spec == KeySpec::SymmetricDefault {
         let (material_id, material) = Material::generate()?;
-        let wrapped = kms.store.wrapper().wrap(account, key_id, &material_id, &material)?;
+        let wrapped = kms
+            .store
+            .wrapper()
+            .wrap(account, key_id, &material_id, &material)?;
         return Ok((material_id, wrapped));
     }
     let material_id = kmsnap_core::ids::random_hex(32).map_err(|_| KmsError::Internal("rng"))?;
     let (stored, _) = crate::asym::SecretKey::generate(kind)?;
-    let wrapped = kms.store.wrapper().wrap_secret(account, key_id, &material_id, kind.spec.as_str(), &stored)?;
+    let wrapped = kms.store.wrapper().wrap_secret(
+        account,
+        key_id,
+        &material_id,
+        kind.spec.as_str(),
+        &stored,
+    )?;
     Ok((material_id, wrapped))
 }
 
@@ -113,26 +142,56 @@ fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
     })
 }
 
-pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest) -> Result<api::CreateKeyResponse, KmsError> {
+pub fn create_key(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::CreateKeyRequest,
+) -> Result<api::CreateKeyResponse, KmsError> {
     let origin = input.origin.as_ref().map_or("AWS_KMS", |o| o.as_str());
     let kind = spec_and_usage(&input)?;
     let (spec, usage) = (kind.spec.as_str(), kind.usage.as_str());
     // kms:KeySpec, kms:KeyUsage and kms:KeyOrigin are the request's values for CreateKey.
-    let conditions = [("kms:KeySpec", spec), ("kms:KeyUsage", usage), ("kms:KeyOrigin", origin)];
-    crate::authz::authorize_account(kms, ctx, &crate::authz::Ask { conditions: &conditions, ..crate::authz::Ask::action("CreateKey") })?;
+    let conditions = [
+        ("kms:KeySpec", spec),
+        ("kms:KeyUsage", usage),
+        ("kms:KeyOrigin", origin),
+    ];
+    crate::authz::authorize_account(
+        kms,
+        ctx,
+        &crate::authz::Ask {
+            conditions: &conditions,
+            ..crate::authz::Ask::action("CreateKey")
+        },
+    )?;
     let external = origin == "EXTERNAL";
     match origin {
         "AWS_KMS" => {}
         "EXTERNAL" => {
-            if matches!(kind.spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87) {
-                return Err(KmsError::Validation(format!("KeySpec {spec} is not supported for Origin EXTERNAL")));
+            if matches!(
+                kind.spec,
+                KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87
+            ) {
+                return Err(KmsError::Validation(format!(
+                    "KeySpec {spec} is not supported for Origin EXTERNAL"
+                )));
             }
             if input.multi_region == Some(true) {
-                return Err(KmsError::NotImplemented("CreateKey with Origin EXTERNAL and MultiRegion"));
+                return Err(KmsError::NotImplemented(
+                    "CreateKey with Origin EXTERNAL and MultiRegion",
+                ));
             }
         }
-        "AWS_CLOUDHSM" => return Err(KmsError::NotImplemented("CreateKey with Origin AWS_CLOUDHSM")),
-        _ => return Err(KmsError::NotImplemented("CreateKey with Origin EXTERNAL_KEY_STORE")),
+        "AWS_CLOUDHSM" => {
+            return Err(KmsError::NotImplemented(
+                "CreateKey with Origin AWS_CLOUDHSM",
+            ))
+        }
+        _ => {
+            return Err(KmsError::NotImplemented(
+                "CreateKey with Origin EXTERNAL_KEY_STORE",
+            ))
+        }
     }
     if input.custom_key_store_id.is_some() || input.xks_key_id.is_some() {
         return Err(KmsError::NotImplemented("CreateKey in a custom key store"));
@@ -151,7 +210,13 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     let policy = match input.policy {
         Some(p) => {
             let parsed = validate_policy(&p)?;
-            lockout_check(kms, ctx, &crate::model::key_arn(region, account, &key_id), &parsed, input.bypass_policy_lockout_safety_check)?;
+            lockout_check(
+                kms,
+                ctx,
+                &crate::model::key_arn(region, account, &key_id),
+                &parsed,
+                input.bypass_policy_lockout_safety_check,
+            )?;
             p
         }
         None => default_key_policy(account),
@@ -163,7 +228,12 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
         Vec::new()
     } else {
         let (material_id, wrapped) = new_material(kms, account, &key_id, kind)?;
-        vec![MaterialVersion { id: material_id, wrapped, created: now, rotation: RotationType::Initial }]
+        vec![MaterialVersion {
+            id: material_id,
+            wrapped,
+            created: now,
+            rotation: RotationType::Initial,
+        }]
     };
 
     let mut record_tags = Vec::new();
@@ -174,7 +244,11 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
         key_id: key_id.clone(),
         created: now,
         description,
-        state: if external { KeyState::PendingImport } else { KeyState::Enabled },
+        state: if external {
+            KeyState::PendingImport
+        } else {
+            KeyState::Enabled
+        },
         manager: KeyManager::Customer,
         aws_service: None,
         policy,
@@ -198,8 +272,17 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     // Answer from the records about to be written: loading the key would put it (and its
     // unwrapped material) into the cache before anyone uses it. The answer exists before the
     // write so that the audit record committed with the key carries it.
-    let key = crate::store::LoadedKey::new(record, std::sync::Arc::new(crate::store::LoadedShared { shared, materials: Default::default(), secret: None }));
-    let response = api::CreateKeyResponse { key_metadata: Some(key_metadata(&key)) };
+    let key = crate::store::LoadedKey::new(
+        record,
+        std::sync::Arc::new(crate::store::LoadedShared {
+            shared,
+            materials: Default::default(),
+            secret: None,
+        }),
+    );
+    let response = api::CreateKeyResponse {
+        key_metadata: Some(key_metadata(&key)),
+    };
     crate::audit::note_key(&key.record.arn());
     crate::audit::note_response(&response);
     kms.store.write(|txn| {
@@ -218,28 +301,43 @@ pub fn create_key(kms: &Kms, ctx: &RequestContext, input: api::CreateKeyRequest)
     Ok(response)
 }
 
-pub fn describe_key(kms: &Kms, ctx: &RequestContext, input: api::DescribeKeyRequest) -> Result<api::DescribeKeyResponse, KmsError> {
+pub fn describe_key(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::DescribeKeyRequest,
+) -> Result<api::DescribeKeyResponse, KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOrAlias, "DescribeKey")?;
-    Ok(api::DescribeKeyResponse { key_metadata: Some(key_metadata(&key)) })
+    Ok(api::DescribeKeyResponse {
+        key_metadata: Some(key_metadata(&key)),
+    })
 }
 
 const KEYS_MARKER_PREFIX: &str = "kmsnap-keys/v1/";
 
 fn encode_keys_marker(last_key_id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{KEYS_MARKER_PREFIX}{last_key_id}"))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{KEYS_MARKER_PREFIX}{last_key_id}"))
 }
 
 fn decode_keys_marker(m: &str) -> Result<String, KmsError> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(m).map_err(|_| KmsError::InvalidMarker)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(m)
+        .map_err(|_| KmsError::InvalidMarker)?;
     let text = String::from_utf8(raw).map_err(|_| KmsError::InvalidMarker)?;
-    let id = text.strip_prefix(KEYS_MARKER_PREFIX).ok_or(KmsError::InvalidMarker)?;
+    let id = text
+        .strip_prefix(KEYS_MARKER_PREFIX)
+        .ok_or(KmsError::InvalidMarker)?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(KmsError::InvalidMarker);
     }
     Ok(id.to_owned())
 }
 
-pub fn list_keys(kms: &Kms, ctx: &RequestContext, input: api::ListKeysRequest) -> Result<api::ListKeysResponse, KmsError> {
+pub fn list_keys(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::ListKeysRequest,
+) -> Result<api::ListKeysResponse, KmsError> {
     crate::authz::authorize_account(kms, ctx, &crate::authz::Ask::action("ListKeys"))?;
     let limit = check_limit(input.limit, 1, 1000)?.unwrap_or(100);
     let (account, region) = (ctx.principal.account, ctx.region);
@@ -248,20 +346,55 @@ pub fn list_keys(kms: &Kms, ctx: &RequestContext, input: api::ListKeysRequest) -
         Some(m) => Some(format!("{prefix}{}", decode_keys_marker(m)?).into_bytes()),
         None => None,
     };
-    let rows = kms.store.read(|txn| Ok(txn.scan(store::T_KEYS, prefix.as_bytes(), start_after.as_deref(), limit + 1)?))?;
+    let rows = kms.store.read(|txn| {
+        Ok(txn.scan(
+            store::T_KEYS,
+            prefix.as_bytes(),
+            start_after.as_deref(),
+            limit + 1,
+        )?)
+    })?;
     let truncated = rows.len() > limit;
     let mut keys = Vec::with_capacity(limit.min(rows.len()));
     for (k, _) in rows.iter().take(limit) {
-        let Some(id) = std::str::from_utf8(k).ok().and_then(|t| t.strip_prefix(&prefix)) else { continue };
-        keys.push(api::KeyListEntry { key_id: Some(id.to_owned()), key_arn: Some(key_arn(region, account, id)) });
+        let Some(id) = std::str::from_utf8(k)
+            .ok()
+            .and_then(|t| t.strip_prefix(&prefix))
+        else {
+            continue;
+        };
+        keys.push(api::KeyListEntry {
+            key_id: Some(id.to_owned()),
+            key_arn: Some(key_arn(region, account, id)),
+        });
     }
-    let next_marker = if truncated { keys.last().and_then(|e| e.key_id.as_deref()).map(encode_keys_marker) } else { None };
-    Ok(api::ListKeysResponse { keys: Some(keys), next_marker, truncated: Some(truncated) })
+    let next_marker = if truncated {
+        keys.last()
+            .and_then(|e| e.key_id.as_deref())
+            .map(encode_keys_marker)
+    } else {
+        None
+    };
+    Ok(api::ListKeysResponse {
+        keys: Some(keys),
+        next_marker,
+        truncated: Some(truncated),
+    })
 }
 
-pub fn update_key_description(kms: &Kms, ctx: &RequestContext, input: api::UpdateKeyDescriptionRequest) -> Result<(), KmsError> {
+pub fn update_key_description(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::UpdateKeyDescriptionRequest,
+) -> Result<(), KmsError> {
     check_description(&input.description)?;
-    let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "UpdateKeyDescription")?;
+    let key = load(
+        kms,
+        ctx,
+        &input.key_id,
+        Accept::KeyOnly,
+        "UpdateKeyDescription",
+    )?;
     let description = input.description;
     update_record(kms, &key.record, |rec, _| {
         require_not_pending_deletion(rec)?;
@@ -272,29 +405,48 @@ pub fn update_key_description(kms: &Kms, ctx: &RequestContext, input: api::Updat
 
 /// EnableKey/DisableKey (docs/kms.md §4): Enabled and Disabled switch; Unavailable accepts without a
 /// change; every other state refuses.
-fn set_enabled(kms: &Kms, ctx: &RequestContext, key_id: &str, action: &str, enable: bool) -> Result<(), KmsError> {
+fn set_enabled(
+    kms: &Kms,
+    ctx: &RequestContext,
+    key_id: &str,
+    action: &str,
+    enable: bool,
+) -> Result<(), KmsError> {
     let key = load(kms, ctx, key_id, Accept::KeyOnly, action)?;
-    update_record(kms, &key.record, |rec, _| {
-        match rec.state {
-            KeyState::Enabled | KeyState::Disabled => {
-                rec.state = if enable { KeyState::Enabled } else { KeyState::Disabled };
-                Ok(())
-            }
-            KeyState::Unavailable => Ok(()),
-            state @ (KeyState::PendingDeletion
-            | KeyState::PendingReplicaDeletion
-            | KeyState::PendingImport
-            | KeyState::Creating
-            | KeyState::Updating) => Err(KmsError::InvalidState { arn: rec.arn(), state }),
+    update_record(kms, &key.record, |rec, _| match rec.state {
+        KeyState::Enabled | KeyState::Disabled => {
+            rec.state = if enable {
+                KeyState::Enabled
+            } else {
+                KeyState::Disabled
+            };
+            Ok(())
         }
+        KeyState::Unavailable => Ok(()),
+        state @ (KeyState::PendingDeletion
+        | KeyState::PendingReplicaDeletion
+        | KeyState::PendingImport
+        | KeyState::Creating
+        | KeyState::Updating) => Err(KmsError::InvalidState {
+            arn: rec.arn(),
+            state,
+        }),
     })
 }
 
-pub fn enable_key(kms: &Kms, ctx: &RequestContext, input: api::EnableKeyRequest) -> Result<(), KmsError> {
+pub fn enable_key(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::EnableKeyRequest,
+) -> Result<(), KmsError> {
     set_enabled(kms, ctx, &input.key_id, "EnableKey", true)
 }
 
-pub fn disable_key(kms: &Kms, ctx: &RequestContext, input: api::DisableKeyRequest) -> Result<(), KmsError> {
+pub fn disable_key(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::DisableKeyRequest,
+) -> Result<(), KmsError> {
     set_enabled(kms, ctx, &input.key_id, "DisableKey", false)
 }
 
@@ -303,23 +455,50 @@ pub fn deletion_date(now: DateTime<Utc>, days: i32) -> DateTime<Utc> {
     (now + Duration::days(i64::from(days))).trunc_subsecs(0)
 }
 
-pub fn schedule_key_deletion(kms: &Kms, ctx: &RequestContext, input: api::ScheduleKeyDeletionRequest) -> Result<api::ScheduleKeyDeletionResponse, KmsError> {
+pub fn schedule_key_deletion(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::ScheduleKeyDeletionRequest,
+) -> Result<api::ScheduleKeyDeletionResponse, KmsError> {
     let days = input.pending_window_in_days.unwrap_or(DEFAULT_WINDOW_DAYS);
     if days < MIN_WINDOW_DAYS {
-        return Err(validation(&days.to_string(), "pendingWindowInDays", "Member must have value greater than or equal to 7"));
+        return Err(validation(
+            &days.to_string(),
+            "pendingWindowInDays",
+            "Member must have value greater than or equal to 7",
+        ));
     }
     if days > MAX_WINDOW_DAYS {
-        return Err(validation(&days.to_string(), "pendingWindowInDays", "Member must have value less than or equal to 30"));
+        return Err(validation(
+            &days.to_string(),
+            "pendingWindowInDays",
+            "Member must have value less than or equal to 30",
+        ));
     }
-    let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "ScheduleKeyDeletion")?;
+    let key = load(
+        kms,
+        ctx,
+        &input.key_id,
+        Accept::KeyOnly,
+        "ScheduleKeyDeletion",
+    )?;
     let now = kms.clock.now();
     let response = update_record(kms, &key.record, |rec, txn| {
-        if matches!(rec.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion | KeyState::Updating) {
-            return Err(KmsError::InvalidState { arn: rec.arn(), state: rec.state });
+        if matches!(
+            rec.state,
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion | KeyState::Updating
+        ) {
+            return Err(KmsError::InvalidState {
+                arn: rec.arn(),
+                state: rec.state,
+            });
         }
-        let shared = txn.get_shared(rec.account, &rec.key_id)?.ok_or(KmsError::Internal("key without shared record"))?;
-        let primary_with_replicas =
-            shared.multi_region && rec.region == shared.primary_region && !shared.replica_regions.is_empty();
+        let shared = txn
+            .get_shared(rec.account, &rec.key_id)?
+            .ok_or(KmsError::Internal("key without shared record"))?;
+        let primary_with_replicas = shared.multi_region
+            && rec.region == shared.primary_region
+            && !shared.replica_regions.is_empty();
         rec.pending_window_days = Some(days);
         if primary_with_replicas {
             // The window starts when the last replica is deleted (workers::deletion).
@@ -343,9 +522,21 @@ pub fn schedule_key_deletion(kms: &Kms, ctx: &RequestContext, input: api::Schedu
     Ok(response)
 }
 
-pub fn cancel_key_deletion(kms: &Kms, ctx: &RequestContext, input: api::CancelKeyDeletionRequest) -> Result<api::CancelKeyDeletionResponse, KmsError> {
-    let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "CancelKeyDeletion")?;
-    let response = api::CancelKeyDeletionResponse { key_id: Some(key.record.arn()) };
+pub fn cancel_key_deletion(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::CancelKeyDeletionRequest,
+) -> Result<api::CancelKeyDeletionResponse, KmsError> {
+    let key = load(
+        kms,
+        ctx,
+        &input.key_id,
+        Accept::KeyOnly,
+        "CancelKeyDeletion",
+    )?;
+    let response = api::CancelKeyDeletionResponse {
+        key_id: Some(key.record.arn()),
+    };
     crate::audit::note_response(&response);
     update_record(kms, &key.record, |rec, txn| {
         if !rec.state.is_pending_deletion() {
@@ -359,8 +550,14 @@ pub fn cancel_key_deletion(kms: &Kms, ctx: &RequestContext, input: api::CancelKe
         // scheduled while PendingImport, or whose material was deleted or expired meanwhile):
         // that one is PendingImport again, as AWS's key-state table has it, so EnableKey cannot
         // make a key without material usable (docs/kms-asymmetric.md §9).
-        let materialless = txn.get_shared(rec.account, &rec.key_id)?.is_some_and(|s| s.materials.is_empty());
-        rec.state = if materialless { KeyState::PendingImport } else { KeyState::Disabled };
+        let materialless = txn
+            .get_shared(rec.account, &rec.key_id)?
+            .is_some_and(|s| s.materials.is_empty());
+        rec.state = if materialless {
+            KeyState::PendingImport
+        } else {
+            KeyState::Disabled
+        };
         Ok(())
     })?;
     Ok(response)
@@ -413,17 +610,44 @@ pub mod test_env {
         }
 
         pub fn create(&self, ctx: &RequestContext) -> String {
-            create_key(&self.kms, ctx, api::CreateKeyRequest::default()).unwrap().key_metadata.unwrap().key_id
-        }
-
-        pub fn describe(&self, ctx: &RequestContext, id: &str) -> Result<api::KeyMetadata, KmsError> {
-            describe_key(&self.kms, ctx, api::DescribeKeyRequest { key_id: id.into(), grant_tokens: None })
-                .map(|r| r.key_metadata.unwrap())
-        }
-
-        pub fn schedule(&self, ctx: &RequestContext, id: &str, days: i32) -> api::ScheduleKeyDeletionResponse {
-            schedule_key_deletion(&self.kms, ctx, api::ScheduleKeyDeletionRequest { key_id: id.into(), pending_window_in_days: Some(days) })
+            create_key(&self.kms, ctx, api::CreateKeyRequest::default())
                 .unwrap()
+                .key_metadata
+                .unwrap()
+                .key_id
+        }
+
+        pub fn describe(
+            &self,
+            ctx: &RequestContext,
+            id: &str,
+        ) -> Result<api::KeyMetadata, KmsError> {
+            describe_key(
+                &self.kms,
+                ctx,
+                api::DescribeKeyRequest {
+                    key_id: id.into(),
+                    grant_tokens: None,
+                },
+            )
+            .map(|r| r.key_metadata.unwrap())
+        }
+
+        pub fn schedule(
+            &self,
+            ctx: &RequestContext,
+            id: &str,
+            days: i32,
+        ) -> api::ScheduleKeyDeletionResponse {
+            schedule_key_deletion(
+                &self.kms,
+                ctx,
+                api::ScheduleKeyDeletionRequest {
+                    key_id: id.into(),
+                    pending_window_in_days: Some(days),
+                },
+            )
+            .unwrap()
         }
     }
 }

@@ -30,7 +30,9 @@ fn require_multi_region_primary(key: &LoadedKey) -> Result<(), KmsError> {
     let s = &key.shared.shared;
     let arn = key.record.arn();
     if !s.multi_region {
-        return Err(KmsError::Unsupported(format!("{arn} is not a multi-Region key.")));
+        return Err(KmsError::Unsupported(format!(
+            "{arn} is not a multi-Region key."
+        )));
     }
     if key.record.region != s.primary_region {
         return Err(KmsError::Unsupported(format!(
@@ -58,7 +60,11 @@ fn parse_region(value: &str, member: &str) -> Result<Region, KmsError> {
     })
 }
 
-pub fn replicate_key(kms: &Kms, ctx: &RequestContext, input: api::ReplicateKeyRequest) -> Result<api::ReplicateKeyResponse, KmsError> {
+pub fn replicate_key(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::ReplicateKeyRequest,
+) -> Result<api::ReplicateKeyResponse, KmsError> {
     let replica_region = parse_region(&input.replica_region, "replicaRegion")?;
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "ReplicateKey")?;
     require_multi_region_primary(&key)?;
@@ -75,7 +81,13 @@ pub fn replicate_key(kms: &Kms, ctx: &RequestContext, input: api::ReplicateKeyRe
     let policy = match input.policy {
         Some(p) => {
             let parsed = validate_policy(&p)?;
-            lockout_check(kms, ctx, &replica_arn, &parsed, input.bypass_policy_lockout_safety_check)?;
+            lockout_check(
+                kms,
+                ctx,
+                &replica_arn,
+                &parsed,
+                input.bypass_policy_lockout_safety_check,
+            )?;
             p
         }
         None => default_key_policy(account),
@@ -83,18 +95,30 @@ pub fn replicate_key(kms: &Kms, ctx: &RequestContext, input: api::ReplicateKeyRe
     let tags = input.tags.unwrap_or_default();
     validate_tags(&tags)?;
     if tags.len() > MAX_TAGS {
-        return Err(KmsError::LimitExceeded(format!("A key can have at most {MAX_TAGS} tags.")));
+        return Err(KmsError::LimitExceeded(format!(
+            "A key can have at most {MAX_TAGS} tags."
+        )));
     }
     let description = input.description.unwrap_or_default();
     let now = kms.clock.now();
     let primary_arn = key.record.arn();
     kms.store.write(|txn| {
-        let mut shared = txn.get_shared(account, &key_id)?.ok_or_else(|| KmsError::KeyNotFound { arn: primary_arn.clone() })?;
+        let mut shared =
+            txn.get_shared(account, &key_id)?
+                .ok_or_else(|| KmsError::KeyNotFound {
+                    arn: primary_arn.clone(),
+                })?;
         if shared.primary_region != key.record.region {
-            return Err(KmsError::Unsupported(format!("{primary_arn} is not a multi-Region primary key.")));
+            return Err(KmsError::Unsupported(format!(
+                "{primary_arn} is not a multi-Region primary key."
+            )));
         }
-        if shared.replica_regions.contains(&replica_region) || txn.get_key(account, replica_region, &key_id)?.is_some() {
-            return Err(KmsError::AlreadyExists(format!("Replica key {replica_arn} already exists.")));
+        if shared.replica_regions.contains(&replica_region)
+            || txn.get_key(account, replica_region, &key_id)?.is_some()
+        {
+            return Err(KmsError::AlreadyExists(format!(
+                "Replica key {replica_arn} already exists."
+            )));
         }
         txn.put_key(&KeyRecord {
             account,
@@ -106,7 +130,10 @@ pub fn replicate_key(kms: &Kms, ctx: &RequestContext, input: api::ReplicateKeyRe
             manager: KeyManager::Customer,
             aws_service: None,
             policy: policy.clone(),
-            tags: tags.iter().map(|t| (t.tag_key.clone(), t.tag_value.clone())).collect(),
+            tags: tags
+                .iter()
+                .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+                .collect(),
             deletion_date: None,
             pending_window_days: None,
         })?;
@@ -125,11 +152,24 @@ pub fn replicate_key(kms: &Kms, ctx: &RequestContext, input: api::ReplicateKeyRe
     })
 }
 
-pub fn update_primary_region(kms: &Kms, ctx: &RequestContext, input: api::UpdatePrimaryRegionRequest) -> Result<(), KmsError> {
+pub fn update_primary_region(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::UpdatePrimaryRegionRequest,
+) -> Result<(), KmsError> {
     let new_primary = parse_region(&input.primary_region, "primaryRegion")?;
-    let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "UpdatePrimaryRegion")?;
+    let key = load(
+        kms,
+        ctx,
+        &input.key_id,
+        Accept::KeyOnly,
+        "UpdatePrimaryRegion",
+    )?;
     if !key.shared.shared.multi_region {
-        return Err(KmsError::Unsupported(format!("{} is not a multi-Region key.", key.record.arn())));
+        return Err(KmsError::Unsupported(format!(
+            "{} is not a multi-Region key.",
+            key.record.arn()
+        )));
     }
     require_enabled(&key, true)?;
     let account = key.record.account;
@@ -180,7 +220,12 @@ mod tests {
         kmsnap_api::AwsError::from(e).code.to_string()
     }
 
-    fn replicate(kms: &Kms, c: &RequestContext, k: &str, to: &str) -> Result<api::ReplicateKeyResponse, KmsError> {
+    fn replicate(
+        kms: &Kms,
+        c: &RequestContext,
+        k: &str,
+        to: &str,
+    ) -> Result<api::ReplicateKeyResponse, KmsError> {
         replicate_key(
             kms,
             c,
@@ -204,40 +249,99 @@ mod tests {
         let r = replicate(&kms, &tokyo, &k, "us-west-2").unwrap();
         let md = r.replica_key_metadata.unwrap();
         assert_eq!(md.key_id, k);
-        assert_eq!(md.arn.as_deref(), Some(format!("arn:aws:kms:us-west-2:{ACCT}:key/{k}").as_str()));
+        assert_eq!(
+            md.arn.as_deref(),
+            Some(format!("arn:aws:kms:us-west-2:{ACCT}:key/{k}").as_str())
+        );
         assert_eq!(md.description.as_deref(), Some(""));
         let mrc = md.multi_region_configuration.unwrap();
-        assert_eq!(mrc.multi_region_key_type, Some(api::MultiRegionKeyType::Replica));
-        assert_eq!(mrc.primary_key.unwrap().region.as_deref(), Some("ap-northeast-1"));
+        assert_eq!(
+            mrc.multi_region_key_type,
+            Some(api::MultiRegionKeyType::Replica)
+        );
+        assert_eq!(
+            mrc.primary_key.unwrap().region.as_deref(),
+            Some("ap-northeast-1")
+        );
         assert_eq!(r.replica_policy.unwrap(), default_key_policy(acct(ACCT)));
         assert_eq!(r.replica_tags, Some(vec![]));
-        assert_eq!(decrypt(&kms, ACCT, "us-west-2", &blob).unwrap(), b"from tokyo");
+        assert_eq!(
+            decrypt(&kms, ACCT, "us-west-2", &blob).unwrap(),
+            b"from tokyo"
+        );
         // The primary now lists the replica.
-        let p = key_metadata(&kms.store.get(acct(ACCT), region("ap-northeast-1"), &k).unwrap().unwrap());
+        let p = key_metadata(
+            &kms.store
+                .get(acct(ACCT), region("ap-northeast-1"), &k)
+                .unwrap()
+                .unwrap(),
+        );
         let pm = p.multi_region_configuration.unwrap();
-        assert_eq!(pm.multi_region_key_type, Some(api::MultiRegionKeyType::Primary));
-        assert_eq!(pm.replica_keys.unwrap()[0].region.as_deref(), Some("us-west-2"));
+        assert_eq!(
+            pm.multi_region_key_type,
+            Some(api::MultiRegionKeyType::Primary)
+        );
+        assert_eq!(
+            pm.replica_keys.unwrap()[0].region.as_deref(),
+            Some("us-west-2")
+        );
         // Errors.
-        assert_eq!(code(replicate(&kms, &tokyo, &k, "us-west-2").unwrap_err()), "AlreadyExistsException");
-        assert_eq!(code(replicate(&kms, &tokyo, &k, "ap-northeast-1").unwrap_err()), "ValidationException");
-        assert_eq!(code(replicate(&kms, &tokyo, &k, "mars-north-1").unwrap_err()), "ValidationException");
+        assert_eq!(
+            code(replicate(&kms, &tokyo, &k, "us-west-2").unwrap_err()),
+            "AlreadyExistsException"
+        );
+        assert_eq!(
+            code(replicate(&kms, &tokyo, &k, "ap-northeast-1").unwrap_err()),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(replicate(&kms, &tokyo, &k, "mars-north-1").unwrap_err()),
+            "ValidationException"
+        );
         let single = customer_key(&kms, ACCT, "ap-northeast-1", false);
-        assert_eq!(code(replicate(&kms, &tokyo, &single, "us-east-1").unwrap_err()), "UnsupportedOperationException");
+        assert_eq!(
+            code(replicate(&kms, &tokyo, &single, "us-east-1").unwrap_err()),
+            "UnsupportedOperationException"
+        );
         let oregon = ctx(ACCT, "us-west-2");
-        assert_eq!(code(replicate(&kms, &oregon, &k, "eu-west-1").unwrap_err()), "UnsupportedOperationException");
+        assert_eq!(
+            code(replicate(&kms, &oregon, &k, "eu-west-1").unwrap_err()),
+            "UnsupportedOperationException"
+        );
         // Rotation on the primary reaches the replica; rotation on the replica is refused.
-        rotate_key_on_demand(&kms, &tokyo, api::RotateKeyOnDemandRequest { key_id: k.clone() }).unwrap();
-        let e = enable_key_rotation(&kms, &oregon, api::EnableKeyRotationRequest { key_id: k.clone(), rotation_period_in_days: None });
+        rotate_key_on_demand(
+            &kms,
+            &tokyo,
+            api::RotateKeyOnDemandRequest { key_id: k.clone() },
+        )
+        .unwrap();
+        let e = enable_key_rotation(
+            &kms,
+            &oregon,
+            api::EnableKeyRotationRequest {
+                key_id: k.clone(),
+                rotation_period_in_days: None,
+            },
+        );
         assert_eq!(code(e.unwrap_err()), "UnsupportedOperationException");
         let b2 = encrypt(&kms, ACCT, "ap-northeast-1", &k, b"rotated");
         assert_eq!(decrypt(&kms, ACCT, "us-west-2", &b2).unwrap(), b"rotated");
-        assert_eq!(decrypt(&kms, ACCT, "us-west-2", &blob).unwrap(), b"from tokyo");
+        assert_eq!(
+            decrypt(&kms, ACCT, "us-west-2", &blob).unwrap(),
+            b"from tokyo"
+        );
         // A blob from the replica decrypts in the primary region.
         let b3 = encrypt(&kms, ACCT, "us-west-2", &k, b"from oregon");
-        assert_eq!(decrypt(&kms, ACCT, "ap-northeast-1", &b3).unwrap(), b"from oregon");
+        assert_eq!(
+            decrypt(&kms, ACCT, "ap-northeast-1", &b3).unwrap(),
+            b"from oregon"
+        );
         // Disabled primary: DisabledException.
         set_state(&kms, ACCT, "ap-northeast-1", &k, KeyState::Disabled);
-        assert_eq!(code(replicate(&kms, &tokyo, &k, "eu-west-1").unwrap_err()), "DisabledException");
+        assert_eq!(
+            code(replicate(&kms, &tokyo, &k, "eu-west-1").unwrap_err()),
+            "DisabledException"
+        );
     }
 
     #[test]
@@ -255,14 +359,27 @@ mod tests {
                 policy: Some(policy.into()),
                 bypass_policy_lockout_safety_check: None,
                 description: Some("replica".into()),
-                tags: Some(vec![api::Tag { tag_key: "env".into(), tag_value: "dev".into() }]),
+                tags: Some(vec![api::Tag {
+                    tag_key: "env".into(),
+                    tag_value: "dev".into(),
+                }]),
             },
         )
         .unwrap();
         assert_eq!(r.replica_policy.as_deref(), Some(policy));
-        assert_eq!(r.replica_key_metadata.unwrap().description.as_deref(), Some("replica"));
-        let rec = kms.store.get(acct(ACCT), region("eu-west-1"), &k).unwrap().unwrap();
-        assert_eq!(rec.record.tags, vec![("env".to_string(), "dev".to_string())]);
+        assert_eq!(
+            r.replica_key_metadata.unwrap().description.as_deref(),
+            Some("replica")
+        );
+        let rec = kms
+            .store
+            .get(acct(ACCT), region("eu-west-1"), &k)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            rec.record.tags,
+            vec![("env".to_string(), "dev".to_string())]
+        );
         let bad = replicate_key(
             &kms,
             &tokyo,
@@ -286,28 +403,94 @@ mod tests {
         let k = customer_key(&kms, ACCT, "ap-northeast-1", true);
         replicate(&kms, &tokyo, &k, "us-west-2").unwrap();
         replicate(&kms, &tokyo, &k, "eu-west-1").unwrap();
-        enable_key_rotation(&kms, &tokyo, api::EnableKeyRotationRequest { key_id: k.clone(), rotation_period_in_days: None }).unwrap();
+        enable_key_rotation(
+            &kms,
+            &tokyo,
+            api::EnableKeyRotationRequest {
+                key_id: k.clone(),
+                rotation_period_in_days: None,
+            },
+        )
+        .unwrap();
         let up = |c: &RequestContext, to: &str| {
-            update_primary_region(&kms, c, api::UpdatePrimaryRegionRequest { key_id: k.clone(), primary_region: to.into() })
+            update_primary_region(
+                &kms,
+                c,
+                api::UpdatePrimaryRegionRequest {
+                    key_id: k.clone(),
+                    primary_region: to.into(),
+                },
+            )
         };
-        assert_eq!(code(up(&tokyo, "us-east-1").unwrap_err()), "UnsupportedOperationException", "no replica there");
-        assert_eq!(code(up(&oregon, "eu-west-1").unwrap_err()), "UnsupportedOperationException", "not the primary");
+        assert_eq!(
+            code(up(&tokyo, "us-east-1").unwrap_err()),
+            "UnsupportedOperationException",
+            "no replica there"
+        );
+        assert_eq!(
+            code(up(&oregon, "eu-west-1").unwrap_err()),
+            "UnsupportedOperationException",
+            "not the primary"
+        );
         up(&tokyo, "us-west-2").unwrap();
-        let md = |r: &str| key_metadata(&kms.store.get(acct(ACCT), region(r), &k).unwrap().unwrap()).multi_region_configuration.unwrap();
-        assert_eq!(md("us-west-2").multi_region_key_type, Some(api::MultiRegionKeyType::Primary));
-        assert_eq!(md("ap-northeast-1").multi_region_key_type, Some(api::MultiRegionKeyType::Replica));
-        let replicas: Vec<_> = md("eu-west-1").replica_keys.unwrap().into_iter().map(|r| r.region.unwrap()).collect();
+        let md = |r: &str| {
+            key_metadata(&kms.store.get(acct(ACCT), region(r), &k).unwrap().unwrap())
+                .multi_region_configuration
+                .unwrap()
+        };
+        assert_eq!(
+            md("us-west-2").multi_region_key_type,
+            Some(api::MultiRegionKeyType::Primary)
+        );
+        assert_eq!(
+            md("ap-northeast-1").multi_region_key_type,
+            Some(api::MultiRegionKeyType::Replica)
+        );
+        let replicas: Vec<_> = md("eu-west-1")
+            .replica_keys
+            .unwrap()
+            .into_iter()
+            .map(|r| r.region.unwrap())
+            .collect();
         assert_eq!(replicas, ["ap-northeast-1", "eu-west-1"]);
         // Rotation is now managed from Oregon; the due entry moved with it.
-        let due = kms.store.read(|t| crate::store::due_entries(t, Due::Rotation, kms.clock.now() + chrono::Duration::days(400), 10)).unwrap();
+        let due = kms
+            .store
+            .read(|t| {
+                crate::store::due_entries(
+                    t,
+                    Due::Rotation,
+                    kms.clock.now() + chrono::Duration::days(400),
+                    10,
+                )
+            })
+            .unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].2, region("us-west-2"));
-        enable_key_rotation(&kms, &oregon, api::EnableKeyRotationRequest { key_id: k.clone(), rotation_period_in_days: Some(180) }).unwrap();
+        enable_key_rotation(
+            &kms,
+            &oregon,
+            api::EnableKeyRotationRequest {
+                key_id: k.clone(),
+                rotation_period_in_days: Some(180),
+            },
+        )
+        .unwrap();
         // Disabled primary refuses.
         set_state(&kms, ACCT, "us-west-2", &k, KeyState::Disabled);
-        assert_eq!(code(up(&oregon, "ap-northeast-1").unwrap_err()), "DisabledException");
+        assert_eq!(
+            code(up(&oregon, "ap-northeast-1").unwrap_err()),
+            "DisabledException"
+        );
         let single = customer_key(&kms, ACCT, "ap-northeast-1", false);
-        let e = update_primary_region(&kms, &tokyo, api::UpdatePrimaryRegionRequest { key_id: single, primary_region: "us-west-2".into() });
+        let e = update_primary_region(
+            &kms,
+            &tokyo,
+            api::UpdatePrimaryRegionRequest {
+                key_id: single,
+                primary_region: "us-west-2".into(),
+            },
+        );
         assert_eq!(code(e.unwrap_err()), "UnsupportedOperationException");
     }
 }

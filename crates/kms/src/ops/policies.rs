@@ -53,7 +53,9 @@ pub fn validate_policy(policy: &str) -> Result<Policy, KmsError> {
     Policy::parse(policy, PolicyKind::Resource).map_err(|e| {
         KmsError::MalformedPolicy(match e {
             // KMS's wording for the most common mistake.
-            PolicyError::MissingPrincipal { .. } => "Policy contains a statement with no principal.".to_owned(),
+            PolicyError::MissingPrincipal { .. } => {
+                "Policy contains a statement with no principal.".to_owned()
+            }
             other => other.to_string(),
         })
     })
@@ -61,14 +63,22 @@ pub fn validate_policy(policy: &str) -> Result<Policy, KmsError> {
 
 /// AWS's lockout safety check: the new policy must let the caller change the policy again
 /// (kms:PutKeyPolicy on the key), unless `BypassPolicyLockoutSafetyCheck` is set.
-pub fn lockout_check(kms: &Kms, ctx: &RequestContext, key_arn: &str, policy: &Policy, bypass: Option<bool>) -> Result<(), KmsError> {
+pub fn lockout_check(
+    kms: &Kms,
+    ctx: &RequestContext,
+    key_arn: &str,
+    policy: &Policy,
+    bypass: Option<bool>,
+) -> Result<(), KmsError> {
     if bypass == Some(true) {
         return Ok(());
     }
     if crate::authz::policy_allows_caller(kms, ctx, policy, key_arn, "PutKeyPolicy")? {
         Ok(())
     } else {
-        Err(KmsError::MalformedPolicy("The new key policy will not allow you to update the key policy in the future.".into()))
+        Err(KmsError::MalformedPolicy(
+            "The new key policy will not allow you to update the key policy in the future.".into(),
+        ))
     }
 }
 
@@ -80,17 +90,34 @@ fn check_policy_name(name: Option<&str>) -> Result<&'static str, KmsError> {
     }
 }
 
-pub fn get_key_policy(kms: &Kms, ctx: &RequestContext, input: api::GetKeyPolicyRequest) -> Result<api::GetKeyPolicyResponse, KmsError> {
+pub fn get_key_policy(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::GetKeyPolicyRequest,
+) -> Result<api::GetKeyPolicyResponse, KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "GetKeyPolicy")?;
     let name = check_policy_name(input.policy_name.as_deref())?;
-    Ok(api::GetKeyPolicyResponse { policy: Some(key.record.policy.clone()), policy_name: Some(name.to_owned()) })
+    Ok(api::GetKeyPolicyResponse {
+        policy: Some(key.record.policy.clone()),
+        policy_name: Some(name.to_owned()),
+    })
 }
 
-pub fn put_key_policy(kms: &Kms, ctx: &RequestContext, input: api::PutKeyPolicyRequest) -> Result<(), KmsError> {
+pub fn put_key_policy(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::PutKeyPolicyRequest,
+) -> Result<(), KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "PutKeyPolicy")?;
     check_policy_name(input.policy_name.as_deref())?;
     let parsed = validate_policy(&input.policy)?;
-    lockout_check(kms, ctx, &key.record.arn(), &parsed, input.bypass_policy_lockout_safety_check)?;
+    lockout_check(
+        kms,
+        ctx,
+        &key.record.arn(),
+        &parsed,
+        input.bypass_policy_lockout_safety_check,
+    )?;
     let policy = input.policy;
     super::keys::update_record(kms, &key.record, |rec: &mut KeyRecord, _| {
         rec.policy = policy;
@@ -98,7 +125,11 @@ pub fn put_key_policy(kms: &Kms, ctx: &RequestContext, input: api::PutKeyPolicyR
     })
 }
 
-pub fn list_key_policies(kms: &Kms, ctx: &RequestContext, input: api::ListKeyPoliciesRequest) -> Result<api::ListKeyPoliciesResponse, KmsError> {
+pub fn list_key_policies(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::ListKeyPoliciesRequest,
+) -> Result<api::ListKeyPoliciesResponse, KmsError> {
     super::keys::check_limit(input.limit, 1, 1000)?;
     load(kms, ctx, &input.key_id, Accept::KeyOnly, "ListKeyPolicies")?;
     // There is never a second page, so no marker can be valid.
@@ -130,28 +161,99 @@ mod tests {
         let env = Env::memory();
         let ctx = env.ctx();
         let id = env.create(&ctx);
-        let got = get_key_policy(&env.kms, &ctx, api::GetKeyPolicyRequest { key_id: id.clone(), policy_name: None }).unwrap();
-        assert_eq!(got.policy.as_deref(), Some(default_key_policy(ctx.principal.account).as_str()));
+        let got = get_key_policy(
+            &env.kms,
+            &ctx,
+            api::GetKeyPolicyRequest {
+                key_id: id.clone(),
+                policy_name: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            got.policy.as_deref(),
+            Some(default_key_policy(ctx.principal.account).as_str())
+        );
         assert_eq!(got.policy_name.as_deref(), Some("default"));
 
-        let e = get_key_policy(&env.kms, &ctx, api::GetKeyPolicyRequest { key_id: id.clone(), policy_name: Some("other".into()) }).unwrap_err();
+        let e = get_key_policy(
+            &env.kms,
+            &ctx,
+            api::GetKeyPolicyRequest {
+                key_id: id.clone(),
+                policy_name: Some("other".into()),
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, KmsError::NotFound(_)));
 
         // Stored exactly as given, whitespace and all.
         let custom = "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"*\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}  ";
-        put_key_policy(&env.kms, &ctx, api::PutKeyPolicyRequest { key_id: id.clone(), policy: custom.into(), ..Default::default() }).unwrap();
-        let got = get_key_policy(&env.kms, &ctx, api::GetKeyPolicyRequest { key_id: id.clone(), policy_name: Some("default".into()) }).unwrap();
+        put_key_policy(
+            &env.kms,
+            &ctx,
+            api::PutKeyPolicyRequest {
+                key_id: id.clone(),
+                policy: custom.into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let got = get_key_policy(
+            &env.kms,
+            &ctx,
+            api::GetKeyPolicyRequest {
+                key_id: id.clone(),
+                policy_name: Some("default".into()),
+            },
+        )
+        .unwrap();
         assert_eq!(got.policy.as_deref(), Some(custom));
 
-        for bad in ["not json", "[]", "{}", "{\"Statement\":[]}", "{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"kms:*\"}]}"] {
-            let e = put_key_policy(&env.kms, &ctx, api::PutKeyPolicyRequest { key_id: id.clone(), policy: bad.into(), ..Default::default() }).unwrap_err();
+        for bad in [
+            "not json",
+            "[]",
+            "{}",
+            "{\"Statement\":[]}",
+            "{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"kms:*\"}]}",
+        ] {
+            let e = put_key_policy(
+                &env.kms,
+                &ctx,
+                api::PutKeyPolicyRequest {
+                    key_id: id.clone(),
+                    policy: bad.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
             assert!(matches!(e, KmsError::MalformedPolicy(_)), "{bad}: {e:?}");
         }
-        let huge = format!("{{\"Statement\":{{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Sid\":\"{}\"}}}}", "x".repeat(MAX_POLICY_BYTES));
-        let e = put_key_policy(&env.kms, &ctx, api::PutKeyPolicyRequest { key_id: id.clone(), policy: huge, ..Default::default() }).unwrap_err();
+        let huge = format!(
+            "{{\"Statement\":{{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Sid\":\"{}\"}}}}",
+            "x".repeat(MAX_POLICY_BYTES)
+        );
+        let e = put_key_policy(
+            &env.kms,
+            &ctx,
+            api::PutKeyPolicyRequest {
+                key_id: id.clone(),
+                policy: huge,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, KmsError::LimitExceeded(_)));
 
-        let l = list_key_policies(&env.kms, &ctx, api::ListKeyPoliciesRequest { key_id: id.clone(), ..Default::default() }).unwrap();
+        let l = list_key_policies(
+            &env.kms,
+            &ctx,
+            api::ListKeyPoliciesRequest {
+                key_id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(l.policy_names, Some(vec!["default".to_owned()]));
         assert_eq!(l.truncated, Some(false));
     }

@@ -47,7 +47,9 @@ fn require_rotatable_spec(key: &LoadedKey) -> Result<(), KmsError> {
         return Err(KmsError::Unsupported(String::new()));
     }
     if s.origin == "EXTERNAL" {
-        return Err(KmsError::Unsupported(format!("{arn} origin is EXTERNAL which is not valid for this operation.")));
+        return Err(KmsError::Unsupported(format!(
+            "{arn} origin is EXTERNAL which is not valid for this operation."
+        )));
     }
     if s.key_spec != "SYMMETRIC_DEFAULT" || s.origin != "AWS_KMS" {
         return Err(KmsError::Unsupported(format!(
@@ -82,30 +84,71 @@ fn require_primary(key: &LoadedKey, what: &str) -> Result<(), KmsError> {
 }
 
 /// Replace the due entry of `shared`'s schedule (if any) by one at `next` (if any).
-pub(crate) fn reschedule(txn: &mut KmsTxn<'_>, shared: &mut SharedKey, next: Option<DateTime<Utc>>) -> Result<(), KmsError> {
+pub(crate) fn reschedule(
+    txn: &mut KmsTxn<'_>,
+    shared: &mut SharedKey,
+    next: Option<DateTime<Utc>>,
+) -> Result<(), KmsError> {
     if let Some(old) = shared.rotation.next_rotation {
-        txn.unschedule(Due::Rotation, old, shared.account, shared.primary_region, &shared.key_id)?;
+        txn.unschedule(
+            Due::Rotation,
+            old,
+            shared.account,
+            shared.primary_region,
+            &shared.key_id,
+        )?;
     }
     if let Some(at) = next {
-        txn.schedule(Due::Rotation, at, shared.account, shared.primary_region, &shared.key_id)?;
+        txn.schedule(
+            Due::Rotation,
+            at,
+            shared.account,
+            shared.primary_region,
+            &shared.key_id,
+        )?;
     }
     shared.rotation.next_rotation = next;
     Ok(())
 }
 
 /// Append fresh material to `shared` (wrapped under the root key); it becomes current.
-pub(crate) fn append_material(kms: &Kms, shared: &mut SharedKey, kind: RotationType, now: DateTime<Utc>) -> Result<String, KmsError> {
+pub(crate) fn append_material(
+    kms: &Kms,
+    shared: &mut SharedKey,
+    kind: RotationType,
+    now: DateTime<Utc>,
+) -> Result<String, KmsError> {
     let (id, material) = Material::generate()?;
-    let wrapped = kms.store.wrapper().wrap(shared.account, &shared.key_id, &id, &material)?;
-    shared.materials.push(MaterialVersion { id: id.clone(), wrapped, created: now, rotation: kind });
+    let wrapped = kms
+        .store
+        .wrapper()
+        .wrap(shared.account, &shared.key_id, &id, &material)?;
+    shared.materials.push(MaterialVersion {
+        id: id.clone(),
+        wrapped,
+        created: now,
+        rotation: kind,
+    });
     Ok(id)
 }
 
-fn load_shared_for_write(txn: &KmsTxn<'_>, account: AccountId, key_id: &str, arn: &str) -> Result<SharedKey, KmsError> {
-    txn.get_shared(account, key_id)?.ok_or_else(|| KmsError::KeyNotFound { arn: arn.to_owned() })
+fn load_shared_for_write(
+    txn: &KmsTxn<'_>,
+    account: AccountId,
+    key_id: &str,
+    arn: &str,
+) -> Result<SharedKey, KmsError> {
+    txn.get_shared(account, key_id)?
+        .ok_or_else(|| KmsError::KeyNotFound {
+            arn: arn.to_owned(),
+        })
 }
 
-pub fn enable_key_rotation(kms: &Kms, ctx: &RequestContext, input: api::EnableKeyRotationRequest) -> Result<(), KmsError> {
+pub fn enable_key_rotation(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::EnableKeyRotationRequest,
+) -> Result<(), KmsError> {
     let period = input.rotation_period_in_days.unwrap_or(DEFAULT_PERIOD_DAYS);
     if !(MIN_PERIOD_DAYS..=MAX_PERIOD_DAYS).contains(&period) {
         return Err(KmsError::Validation(format!(
@@ -117,17 +160,29 @@ pub fn enable_key_rotation(kms: &Kms, ctx: &RequestContext, input: api::EnableKe
             }
         )));
     }
-    let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "EnableKeyRotation")?;
+    let key = load(
+        kms,
+        ctx,
+        &input.key_id,
+        Accept::KeyOnly,
+        "EnableKeyRotation",
+    )?;
     require_rotatable_spec(&key)?;
     require_rotation_state(&key)?;
     require_primary(&key, "EnableKeyRotation")?;
-    let (account, key_id, arn) = (key.record.account, key.record.key_id.clone(), key.record.arn());
+    let (account, key_id, arn) = (
+        key.record.account,
+        key.record.key_id.clone(),
+        key.record.arn(),
+    );
     let now = kms.clock.now();
     kms.store.write(|txn| {
         let mut shared = load_shared_for_write(txn, account, &key_id, &arn)?;
         let r = &shared.rotation;
         let next = match (r.enabled, r.next_rotation) {
-            (true, Some(next)) => next - Duration::days(i64::from(r.period_days)) + Duration::days(i64::from(period)),
+            (true, Some(next)) => {
+                next - Duration::days(i64::from(r.period_days)) + Duration::days(i64::from(period))
+            }
             _ => now + Duration::days(i64::from(period)),
         };
         reschedule(txn, &mut shared, Some(next))?;
@@ -137,8 +192,18 @@ pub fn enable_key_rotation(kms: &Kms, ctx: &RequestContext, input: api::EnableKe
     })
 }
 
-pub fn disable_key_rotation(kms: &Kms, ctx: &RequestContext, input: api::DisableKeyRotationRequest) -> Result<(), KmsError> {
-    let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "DisableKeyRotation")?;
+pub fn disable_key_rotation(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::DisableKeyRotationRequest,
+) -> Result<(), KmsError> {
+    let key = load(
+        kms,
+        ctx,
+        &input.key_id,
+        Accept::KeyOnly,
+        "DisableKeyRotation",
+    )?;
     if is_non_symmetric(&key) {
         // Observed for HMAC keys: success, and nothing to do (asymmetric keys behave the same).
         return require_rotation_state(&key);
@@ -146,7 +211,11 @@ pub fn disable_key_rotation(kms: &Kms, ctx: &RequestContext, input: api::Disable
     require_rotatable_spec(&key)?;
     require_rotation_state(&key)?;
     require_primary(&key, "DisableKeyRotation")?;
-    let (account, key_id, arn) = (key.record.account, key.record.key_id.clone(), key.record.arn());
+    let (account, key_id, arn) = (
+        key.record.account,
+        key.record.key_id.clone(),
+        key.record.arn(),
+    );
     kms.store.write(|txn| {
         let mut shared = load_shared_for_write(txn, account, &key_id, &arn)?;
         reschedule(txn, &mut shared, None)?;
@@ -160,18 +229,32 @@ pub fn get_key_rotation_status(
     ctx: &RequestContext,
     input: api::GetKeyRotationStatusRequest,
 ) -> Result<api::GetKeyRotationStatusResponse, KmsError> {
-    let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "GetKeyRotationStatus")?;
+    let key = load(
+        kms,
+        ctx,
+        &input.key_id,
+        Accept::KeyOnly,
+        "GetKeyRotationStatus",
+    )?;
     let arn = key.record.arn();
     if is_non_symmetric(&key) || key.shared.shared.origin == "EXTERNAL" {
         // Never rotates: false (observed for HMAC keys and imported keys, also pending import).
-        return Ok(api::GetKeyRotationStatusResponse { key_rotation_enabled: Some(false), key_id: Some(arn), ..Default::default() });
+        return Ok(api::GetKeyRotationStatusResponse {
+            key_rotation_enabled: Some(false),
+            key_id: Some(arn),
+            ..Default::default()
+        });
     }
     require_rotatable_spec(&key)?;
     match key.record.state {
         KeyState::PendingImport => {
-            return Err(KmsError::Unsupported(format!("{arn} origin is EXTERNAL which is not valid for this operation.")))
+            return Err(KmsError::Unsupported(format!(
+                "{arn} origin is EXTERNAL which is not valid for this operation."
+            )))
         }
-        KeyState::Unavailable => return Err(KmsError::Unsupported(format!("{arn} is unavailable."))),
+        KeyState::Unavailable => {
+            return Err(KmsError::Unsupported(format!("{arn} is unavailable.")))
+        }
         _ => {}
     }
     let r = &key.shared.shared.rotation;
@@ -181,7 +264,11 @@ pub fn get_key_rotation_status(
         key_rotation_enabled: Some(enabled),
         key_id: Some(arn),
         rotation_period_in_days: enabled.then_some(r.period_days),
-        next_rotation_date: if enabled { r.next_rotation.map(Timestamp) } else { None },
+        next_rotation_date: if enabled {
+            r.next_rotation.map(Timestamp)
+        } else {
+            None
+        },
         on_demand_rotation_start_date: None,
     })
 }
@@ -191,15 +278,25 @@ pub fn rotate_key_on_demand(
     ctx: &RequestContext,
     input: api::RotateKeyOnDemandRequest,
 ) -> Result<api::RotateKeyOnDemandResponse, KmsError> {
-    let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "RotateKeyOnDemand")?;
+    let key = load(
+        kms,
+        ctx,
+        &input.key_id,
+        Accept::KeyOnly,
+        "RotateKeyOnDemand",
+    )?;
     let arn = key.record.arn();
     if key.record.manager == KeyManager::Aws {
-        return Err(KmsError::Unsupported(format!("{arn} is an AWS managed key; AWS managed keys cannot be rotated on demand.")));
+        return Err(KmsError::Unsupported(format!(
+            "{arn} is an AWS managed key; AWS managed keys cannot be rotated on demand."
+        )));
     }
     if !is_non_symmetric(&key) && key.shared.shared.origin == "EXTERNAL" {
         // On-demand rotation of imported keys needs imported PENDING_ROTATION material, which
         // kmsnap does not build; without one AWS answers this (observed).
-        return Err(KmsError::InvalidStateMessage(format!("No available key material pending rotation for the key: {arn}.")));
+        return Err(KmsError::InvalidStateMessage(format!(
+            "No available key material pending rotation for the key: {arn}."
+        )));
     }
     require_rotatable_spec(&key)?;
     require_rotation_state(&key)?;
@@ -239,20 +336,32 @@ pub fn list_key_rotations(
     }
     let start = match input.marker.as_deref() {
         None => 0,
-        Some(m) => m.strip_prefix('r').and_then(|n| n.parse::<usize>().ok()).ok_or(KmsError::InvalidMarker)?,
+        Some(m) => m
+            .strip_prefix('r')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or(KmsError::InvalidMarker)?,
     };
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "ListKeyRotations")?;
     if is_non_symmetric(&key) {
         if input.include_key_material.is_some() {
-            return Err(KmsError::Validation("Input parameter includeKeyMaterial can only be used with symmetric keys.".into()));
+            return Err(KmsError::Validation(
+                "Input parameter includeKeyMaterial can only be used with symmetric keys.".into(),
+            ));
         }
-        return Ok(api::ListKeyRotationsResponse { rotations: Some(Vec::new()), next_marker: None, truncated: Some(false) });
+        return Ok(api::ListKeyRotationsResponse {
+            rotations: Some(Vec::new()),
+            next_marker: None,
+            truncated: Some(false),
+        });
     }
     if key.shared.shared.origin != "EXTERNAL" {
         require_rotatable_spec(&key)?;
     }
     if key.record.state == KeyState::Unavailable {
-        return Err(KmsError::Unsupported(format!("{} is unavailable.", key.record.arn())));
+        return Err(KmsError::Unsupported(format!(
+            "{} is unavailable.",
+            key.record.arn()
+        )));
     }
     let all = input.include_key_material == Some(api::IncludeKeyMaterial::AllKeyMaterial);
     let materials = &key.shared.shared.materials;
@@ -303,18 +412,39 @@ mod tests {
     }
 
     fn status(kms: &Kms, c: &RequestContext, k: &str) -> api::GetKeyRotationStatusResponse {
-        get_key_rotation_status(kms, c, api::GetKeyRotationStatusRequest { key_id: k.into() }).unwrap()
+        get_key_rotation_status(
+            kms,
+            c,
+            api::GetKeyRotationStatusRequest { key_id: k.into() },
+        )
+        .unwrap()
     }
 
     fn enable(kms: &Kms, c: &RequestContext, k: &str, days: Option<i32>) -> Result<(), KmsError> {
-        enable_key_rotation(kms, c, api::EnableKeyRotationRequest { key_id: k.into(), rotation_period_in_days: days })
+        enable_key_rotation(
+            kms,
+            c,
+            api::EnableKeyRotationRequest {
+                key_id: k.into(),
+                rotation_period_in_days: days,
+            },
+        )
     }
 
-    fn rotate(kms: &Kms, c: &RequestContext, k: &str) -> Result<api::RotateKeyOnDemandResponse, KmsError> {
+    fn rotate(
+        kms: &Kms,
+        c: &RequestContext,
+        k: &str,
+    ) -> Result<api::RotateKeyOnDemandResponse, KmsError> {
         rotate_key_on_demand(kms, c, api::RotateKeyOnDemandRequest { key_id: k.into() })
     }
 
-    fn rotations(kms: &Kms, c: &RequestContext, k: &str, all: bool) -> Vec<api::RotationsListEntry> {
+    fn rotations(
+        kms: &Kms,
+        c: &RequestContext,
+        k: &str,
+        all: bool,
+    ) -> Vec<api::RotationsListEntry> {
         list_key_rotations(
             kms,
             c,
@@ -337,49 +467,96 @@ mod tests {
         let k = customer_key(&kms, ACCT, "us-east-1", false);
         let s = status(&kms, &c, &k);
         assert_eq!(s.key_rotation_enabled, Some(false));
-        assert_eq!(s.key_id.as_deref(), Some(key_arn(c.region, c.principal.account, &k).as_str()));
-        assert_eq!(code(enable(&kms, &c, &k, Some(89)).unwrap_err()), "ValidationException");
-        assert_eq!(code(enable(&kms, &c, &k, Some(2561)).unwrap_err()), "ValidationException");
+        assert_eq!(
+            s.key_id.as_deref(),
+            Some(key_arn(c.region, c.principal.account, &k).as_str())
+        );
+        assert_eq!(
+            code(enable(&kms, &c, &k, Some(89)).unwrap_err()),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(enable(&kms, &c, &k, Some(2561)).unwrap_err()),
+            "ValidationException"
+        );
         let t0 = kms.clock.now();
         enable(&kms, &c, &k, None).unwrap();
         let s = status(&kms, &c, &k);
         assert_eq!(s.key_rotation_enabled, Some(true));
         assert_eq!(s.rotation_period_in_days, Some(365));
         let next = s.next_rotation_date.unwrap().0;
-        assert!(next >= t0 + Duration::days(365) && next < t0 + Duration::days(365) + Duration::minutes(1));
+        assert!(
+            next >= t0 + Duration::days(365)
+                && next < t0 + Duration::days(365) + Duration::minutes(1)
+        );
         // Changing the period keeps the basis; one due entry only.
         enable(&kms, &c, &k, Some(90)).unwrap();
         let s = status(&kms, &c, &k);
         assert_eq!(s.rotation_period_in_days, Some(90));
         assert!(s.next_rotation_date.unwrap().0 < t0 + Duration::days(91));
-        let due = kms.store.read(|t| due_entries(t, Due::Rotation, t0 + Duration::days(1000), 10)).unwrap();
+        let due = kms
+            .store
+            .read(|t| due_entries(t, Due::Rotation, t0 + Duration::days(1000), 10))
+            .unwrap();
         assert_eq!(due.len(), 1);
-        disable_key_rotation(&kms, &c, api::DisableKeyRotationRequest { key_id: k.clone() }).unwrap();
+        disable_key_rotation(
+            &kms,
+            &c,
+            api::DisableKeyRotationRequest { key_id: k.clone() },
+        )
+        .unwrap();
         assert_eq!(status(&kms, &c, &k).key_rotation_enabled, Some(false));
-        let due = kms.store.read(|t| due_entries(t, Due::Rotation, t0 + Duration::days(1000), 10)).unwrap();
+        let due = kms
+            .store
+            .read(|t| due_entries(t, Due::Rotation, t0 + Duration::days(1000), 10))
+            .unwrap();
         assert!(due.is_empty());
         // Disabled key: DisabledException; pending deletion: invalid state, status false.
         enable(&kms, &c, &k, None).unwrap();
         set_state(&kms, ACCT, "us-east-1", &k, KeyState::Disabled);
-        assert_eq!(code(enable(&kms, &c, &k, None).unwrap_err()), "DisabledException");
+        assert_eq!(
+            code(enable(&kms, &c, &k, None).unwrap_err()),
+            "DisabledException"
+        );
         assert_eq!(status(&kms, &c, &k).key_rotation_enabled, Some(true));
         set_state(&kms, ACCT, "us-east-1", &k, KeyState::PendingDeletion);
-        assert_eq!(code(enable(&kms, &c, &k, None).unwrap_err()), "KMSInvalidStateException");
+        assert_eq!(
+            code(enable(&kms, &c, &k, None).unwrap_err()),
+            "KMSInvalidStateException"
+        );
         assert_eq!(status(&kms, &c, &k).key_rotation_enabled, Some(false));
-        assert_eq!(code(rotate(&kms, &c, &k).unwrap_err()), "KMSInvalidStateException");
+        assert_eq!(
+            code(rotate(&kms, &c, &k).unwrap_err()),
+            "KMSInvalidStateException"
+        );
     }
 
     #[test]
     fn aws_managed_keys_always_rotate_and_refuse_changes() {
         let (kms, _) = kms();
         let c = ctx(ACCT, "us-east-1");
-        let m = crate::managed::ensure_for_alias(&kms, &c, "alias/aws/rds").unwrap().unwrap();
+        let m = crate::managed::ensure_for_alias(&kms, &c, "alias/aws/rds")
+            .unwrap()
+            .unwrap();
         let s = status(&kms, &c, &m);
-        assert_eq!((s.key_rotation_enabled, s.rotation_period_in_days), (Some(true), Some(365)));
+        assert_eq!(
+            (s.key_rotation_enabled, s.rotation_period_in_days),
+            (Some(true), Some(365))
+        );
         assert!(s.next_rotation_date.is_some());
-        assert_eq!(code(enable(&kms, &c, &m, None).unwrap_err()), "AccessDeniedException");
-        assert_eq!(code(rotate(&kms, &c, &m).unwrap_err()), "AccessDeniedException");
-        let d = disable_key_rotation(&kms, &c, api::DisableKeyRotationRequest { key_id: m.clone() });
+        assert_eq!(
+            code(enable(&kms, &c, &m, None).unwrap_err()),
+            "AccessDeniedException"
+        );
+        assert_eq!(
+            code(rotate(&kms, &c, &m).unwrap_err()),
+            "AccessDeniedException"
+        );
+        let d = disable_key_rotation(
+            &kms,
+            &c,
+            api::DisableKeyRotationRequest { key_id: m.clone() },
+        );
         assert_eq!(code(d.unwrap_err()), "AccessDeniedException");
         assert!(rotations(&kms, &c, &m, false).is_empty());
     }
@@ -390,46 +567,97 @@ mod tests {
         let c = ctx(ACCT, "us-east-1");
         let k = customer_key(&kms, ACCT, "us-east-1", false);
         let old_blob = encrypt(&kms, ACCT, "us-east-1", &k, b"before");
-        let old_mid = crate::crypto::parse_header(&old_blob).unwrap().0.material_id;
+        let old_mid = crate::crypto::parse_header(&old_blob)
+            .unwrap()
+            .0
+            .material_id;
         let r = rotate(&kms, &c, &k).unwrap();
-        assert_eq!(r.key_id.as_deref(), Some(key_arn(c.region, c.principal.account, &k).as_str()));
+        assert_eq!(
+            r.key_id.as_deref(),
+            Some(key_arn(c.region, c.principal.account, &k).as_str())
+        );
         let new_blob = encrypt(&kms, ACCT, "us-east-1", &k, b"after");
-        let new_mid = crate::crypto::parse_header(&new_blob).unwrap().0.material_id;
+        let new_mid = crate::crypto::parse_header(&new_blob)
+            .unwrap()
+            .0
+            .material_id;
         assert_ne!(old_mid, new_mid);
-        assert_eq!(decrypt(&kms, ACCT, "us-east-1", &old_blob).unwrap(), b"before");
-        assert_eq!(decrypt(&kms, ACCT, "us-east-1", &new_blob).unwrap(), b"after");
-        let meta = crate::metadata::key_metadata(&kms.store.get(acct(ACCT), c.region, &k).unwrap().unwrap());
-        assert_eq!(meta.current_key_material_id.as_deref(), Some(new_mid.as_str()));
+        assert_eq!(
+            decrypt(&kms, ACCT, "us-east-1", &old_blob).unwrap(),
+            b"before"
+        );
+        assert_eq!(
+            decrypt(&kms, ACCT, "us-east-1", &new_blob).unwrap(),
+            b"after"
+        );
+        let meta = crate::metadata::key_metadata(
+            &kms.store.get(acct(ACCT), c.region, &k).unwrap().unwrap(),
+        );
+        assert_eq!(
+            meta.current_key_material_id.as_deref(),
+            Some(new_mid.as_str())
+        );
 
         let only = rotations(&kms, &c, &k, false);
         assert_eq!(only.len(), 1);
         assert_eq!(only[0].rotation_type, Some(api::RotationType::OnDemand));
         assert_eq!(only[0].key_material_id.as_deref(), Some(new_mid.as_str()));
-        assert_eq!(only[0].key_material_state, Some(api::KeyMaterialState::Current));
+        assert_eq!(
+            only[0].key_material_state,
+            Some(api::KeyMaterialState::Current)
+        );
         assert!(only[0].rotation_date.is_some());
         let all = rotations(&kms, &c, &k, true);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].key_material_id.as_deref(), Some(old_mid.as_str()));
-        assert_eq!(all[0].key_material_state, Some(api::KeyMaterialState::NonCurrent));
+        assert_eq!(
+            all[0].key_material_state,
+            Some(api::KeyMaterialState::NonCurrent)
+        );
         assert_eq!(all[0].rotation_type, None);
 
         for _ in 1..MAX_ON_DEMAND_ROTATIONS {
             rotate(&kms, &c, &k).unwrap();
         }
-        assert_eq!(code(rotate(&kms, &c, &k).unwrap_err()), "LimitExceededException");
+        assert_eq!(
+            code(rotate(&kms, &c, &k).unwrap_err()),
+            "LimitExceededException"
+        );
         // Paging.
-        let p1 = list_key_rotations(&kms, &c, api::ListKeyRotationsRequest { key_id: k.clone(), limit: Some(10), ..Default::default() }).unwrap();
+        let p1 = list_key_rotations(
+            &kms,
+            &c,
+            api::ListKeyRotationsRequest {
+                key_id: k.clone(),
+                limit: Some(10),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(p1.rotations.unwrap().len(), 10);
         assert_eq!(p1.truncated, Some(true));
         let p3 = list_key_rotations(
             &kms,
             &c,
-            api::ListKeyRotationsRequest { key_id: k.clone(), limit: Some(10), marker: Some("r20".into()), ..Default::default() },
+            api::ListKeyRotationsRequest {
+                key_id: k.clone(),
+                limit: Some(10),
+                marker: Some("r20".into()),
+                ..Default::default()
+            },
         )
         .unwrap();
         assert_eq!(p3.rotations.unwrap().len(), 5);
         assert_eq!(p3.truncated, Some(false));
-        let bad = list_key_rotations(&kms, &c, api::ListKeyRotationsRequest { key_id: k.clone(), marker: Some("x".into()), ..Default::default() });
+        let bad = list_key_rotations(
+            &kms,
+            &c,
+            api::ListKeyRotationsRequest {
+                key_id: k.clone(),
+                marker: Some("x".into()),
+                ..Default::default()
+            },
+        );
         assert_eq!(code(bad.unwrap_err()), "InvalidMarkerException");
         // Disabled: rotate refused, listing still works.
         set_state(&kms, ACCT, "us-east-1", &k, KeyState::Disabled);

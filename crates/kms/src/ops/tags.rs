@@ -17,13 +17,23 @@ pub const MAX_TAGS: usize = 50;
 fn check_tag_key(key: &str, path: &str) -> Result<(), KmsError> {
     let n = key.chars().count();
     if n < 1 {
-        return Err(validation(key, path, "Member must have length greater than or equal to 1"));
+        return Err(validation(
+            key,
+            path,
+            "Member must have length greater than or equal to 1",
+        ));
     }
     if n > 128 {
-        return Err(validation(key, path, "Member must have length less than or equal to 128"));
+        return Err(validation(
+            key,
+            path,
+            "Member must have length less than or equal to 128",
+        ));
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
-        return Err(KmsError::Tag("Tags beginning with aws: are reserved".to_owned()));
+        return Err(KmsError::Tag(
+            "Tags beginning with aws: are reserved".to_owned(),
+        ));
     }
     Ok(())
 }
@@ -62,12 +72,19 @@ pub fn merge_tags(tags: &mut Vec<(String, String)>, new: &[api::Tag]) {
 /// TagResource/UntagResource/UpdateKeyDescription/CreateAlias refuse only pending deletion.
 pub fn require_not_pending_deletion(rec: &KeyRecord) -> Result<(), KmsError> {
     if rec.state.is_pending_deletion() {
-        return Err(KmsError::InvalidState { arn: rec.arn(), state: rec.state });
+        return Err(KmsError::InvalidState {
+            arn: rec.arn(),
+            state: rec.state,
+        });
     }
     Ok(())
 }
 
-pub fn tag_resource(kms: &Kms, ctx: &RequestContext, input: api::TagResourceRequest) -> Result<(), KmsError> {
+pub fn tag_resource(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::TagResourceRequest,
+) -> Result<(), KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "TagResource")?;
     validate_tags(&input.tags)?;
     update_record(kms, &key.record, |rec, _| {
@@ -84,7 +101,11 @@ pub fn tag_resource(kms: &Kms, ctx: &RequestContext, input: api::TagResourceRequ
     })
 }
 
-pub fn untag_resource(kms: &Kms, ctx: &RequestContext, input: api::UntagResourceRequest) -> Result<(), KmsError> {
+pub fn untag_resource(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::UntagResourceRequest,
+) -> Result<(), KmsError> {
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "UntagResource")?;
     for (i, k) in input.tag_keys.iter().enumerate() {
         check_tag_key(k, &format!("tagKeys.{}.member", i + 1))?;
@@ -103,12 +124,20 @@ fn encode_marker(index: usize) -> String {
 }
 
 fn decode_marker(m: &str) -> Result<usize, KmsError> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(m).map_err(|_| KmsError::InvalidMarker)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(m)
+        .map_err(|_| KmsError::InvalidMarker)?;
     let text = String::from_utf8(raw).map_err(|_| KmsError::InvalidMarker)?;
-    text.strip_prefix(TAG_MARKER_PREFIX).and_then(|n| n.parse().ok()).ok_or(KmsError::InvalidMarker)
+    text.strip_prefix(TAG_MARKER_PREFIX)
+        .and_then(|n| n.parse().ok())
+        .ok_or(KmsError::InvalidMarker)
 }
 
-pub fn list_resource_tags(kms: &Kms, ctx: &RequestContext, input: api::ListResourceTagsRequest) -> Result<api::ListResourceTagsResponse, KmsError> {
+pub fn list_resource_tags(
+    kms: &Kms,
+    ctx: &RequestContext,
+    input: api::ListResourceTagsRequest,
+) -> Result<api::ListResourceTagsResponse, KmsError> {
     let limit = check_limit(input.limit, 1, MAX_TAGS as i32)?.unwrap_or(MAX_TAGS);
     let key = load(kms, ctx, &input.key_id, Accept::KeyOnly, "ListResourceTags")?;
     let start = match input.marker.as_deref() {
@@ -120,7 +149,10 @@ pub fn list_resource_tags(kms: &Kms, ctx: &RequestContext, input: api::ListResou
         .iter()
         .skip(start)
         .take(limit)
-        .map(|(k, v)| api::Tag { tag_key: k.clone(), tag_value: v.clone() })
+        .map(|(k, v)| api::Tag {
+            tag_key: k.clone(),
+            tag_value: v.clone(),
+        })
         .collect();
     let end = start.saturating_add(page.len());
     let truncated = end < all.len();
@@ -138,7 +170,10 @@ mod tests {
     use crate::ops::keys::test_env::*;
 
     fn tag(k: &str, v: &str) -> api::Tag {
-        api::Tag { tag_key: k.into(), tag_value: v.into() }
+        api::Tag {
+            tag_key: k.into(),
+            tag_value: v.into(),
+        }
     }
 
     #[test]
@@ -147,14 +182,47 @@ mod tests {
         let ctx = env.ctx();
         let id = env.create(&ctx);
         let tags: Vec<api::Tag> = (0..7).map(|i| tag(&format!("k{i}"), "v")).collect();
-        tag_resource(&env.kms, &ctx, api::TagResourceRequest { key_id: id.clone(), tags }).unwrap();
-        tag_resource(&env.kms, &ctx, api::TagResourceRequest { key_id: id.clone(), tags: vec![tag("k3", "new"), tag("z", "1")] }).unwrap();
-        untag_resource(&env.kms, &ctx, api::UntagResourceRequest { key_id: id.clone(), tag_keys: vec!["k0".into(), "absent".into()] }).unwrap();
+        tag_resource(
+            &env.kms,
+            &ctx,
+            api::TagResourceRequest {
+                key_id: id.clone(),
+                tags,
+            },
+        )
+        .unwrap();
+        tag_resource(
+            &env.kms,
+            &ctx,
+            api::TagResourceRequest {
+                key_id: id.clone(),
+                tags: vec![tag("k3", "new"), tag("z", "1")],
+            },
+        )
+        .unwrap();
+        untag_resource(
+            &env.kms,
+            &ctx,
+            api::UntagResourceRequest {
+                key_id: id.clone(),
+                tag_keys: vec!["k0".into(), "absent".into()],
+            },
+        )
+        .unwrap();
 
         let mut seen = Vec::new();
         let mut marker = None;
         loop {
-            let r = list_resource_tags(&env.kms, &ctx, api::ListResourceTagsRequest { key_id: id.clone(), limit: Some(3), marker: marker.clone() }).unwrap();
+            let r = list_resource_tags(
+                &env.kms,
+                &ctx,
+                api::ListResourceTagsRequest {
+                    key_id: id.clone(),
+                    limit: Some(3),
+                    marker: marker.clone(),
+                },
+            )
+            .unwrap();
             let page = r.tags.unwrap();
             assert!(page.len() <= 3);
             seen.extend(page.into_iter().map(|t| (t.tag_key, t.tag_value)));
@@ -168,7 +236,16 @@ mod tests {
         assert_eq!(keys, ["k1", "k2", "k3", "k4", "k5", "k6", "z"]);
         assert_eq!(seen[2].1, "new");
 
-        let e = list_resource_tags(&env.kms, &ctx, api::ListResourceTagsRequest { key_id: id.clone(), limit: None, marker: Some("garbage".into()) }).unwrap_err();
+        let e = list_resource_tags(
+            &env.kms,
+            &ctx,
+            api::ListResourceTagsRequest {
+                key_id: id.clone(),
+                limit: None,
+                marker: Some("garbage".into()),
+            },
+        )
+        .unwrap_err();
         assert_eq!(e, KmsError::InvalidMarker);
     }
 
@@ -177,20 +254,78 @@ mod tests {
         let env = Env::memory();
         let ctx = env.ctx();
         let id = env.create(&ctx);
-        let e = tag_resource(&env.kms, &ctx, api::TagResourceRequest { key_id: id.clone(), tags: vec![tag("aws:x", "v")] }).unwrap_err();
-        assert_eq!(e, KmsError::Tag("Tags beginning with aws: are reserved".into()));
-        let e = tag_resource(&env.kms, &ctx, api::TagResourceRequest { key_id: id.clone(), tags: vec![tag(&"k".repeat(129), "v")] }).unwrap_err();
+        let e = tag_resource(
+            &env.kms,
+            &ctx,
+            api::TagResourceRequest {
+                key_id: id.clone(),
+                tags: vec![tag("aws:x", "v")],
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            KmsError::Tag("Tags beginning with aws: are reserved".into())
+        );
+        let e = tag_resource(
+            &env.kms,
+            &ctx,
+            api::TagResourceRequest {
+                key_id: id.clone(),
+                tags: vec![tag(&"k".repeat(129), "v")],
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, KmsError::Validation(_)));
         let many: Vec<api::Tag> = (0..51).map(|i| tag(&format!("k{i}"), "v")).collect();
-        let e = tag_resource(&env.kms, &ctx, api::TagResourceRequest { key_id: id.clone(), tags: many }).unwrap_err();
+        let e = tag_resource(
+            &env.kms,
+            &ctx,
+            api::TagResourceRequest {
+                key_id: id.clone(),
+                tags: many,
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, KmsError::LimitExceeded(_)));
 
         env.schedule(&ctx, &id, 7);
-        let e = tag_resource(&env.kms, &ctx, api::TagResourceRequest { key_id: id.clone(), tags: vec![tag("a", "b")] }).unwrap_err();
-        assert!(matches!(e, KmsError::InvalidState { state: KeyState::PendingDeletion, .. }));
-        let e = untag_resource(&env.kms, &ctx, api::UntagResourceRequest { key_id: id.clone(), tag_keys: vec!["a".into()] }).unwrap_err();
+        let e = tag_resource(
+            &env.kms,
+            &ctx,
+            api::TagResourceRequest {
+                key_id: id.clone(),
+                tags: vec![tag("a", "b")],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            KmsError::InvalidState {
+                state: KeyState::PendingDeletion,
+                ..
+            }
+        ));
+        let e = untag_resource(
+            &env.kms,
+            &ctx,
+            api::UntagResourceRequest {
+                key_id: id.clone(),
+                tag_keys: vec!["a".into()],
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, KmsError::InvalidState { .. }));
         // Listing works in any state.
-        list_resource_tags(&env.kms, &ctx, api::ListResourceTagsRequest { key_id: id, limit: None, marker: None }).unwrap();
+        list_resource_tags(
+            &env.kms,
+            &ctx,
+            api::ListResourceTagsRequest {
+                key_id: id,
+                limit: None,
+                marker: None,
+            },
+        )
+        .unwrap();
     }
 }

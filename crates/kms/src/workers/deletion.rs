@@ -30,12 +30,19 @@ const BATCH: usize = 1000;
 /// Deletes every key whose waiting period ended at or before `now`; returns how many keys
 /// changed (deleted, or moved from PendingReplicaDeletion to PendingDeletion).
 pub fn run_due(kms: &Kms, now: DateTime<Utc>) -> Result<usize, KmsError> {
-    let due = kms.store.read(|txn| due_entries(txn, Due::Deletion, now, BATCH))?;
+    let due = kms
+        .store
+        .read(|txn| due_entries(txn, Due::Deletion, now, BATCH))?;
     let mut changed = 0;
     for (at, account, region, key_id) in due {
-        match kms.store.write(|txn| delete_one(txn, now, at, account, region, &key_id)) {
+        match kms
+            .store
+            .write(|txn| delete_one(txn, now, at, account, region, &key_id))
+        {
             Ok(n) => changed += n,
-            Err(e) => tracing::error!(%account, %region, key_id, error = %e, "key deletion failed; retrying next tick"),
+            Err(e) => {
+                tracing::error!(%account, %region, key_id, error = %e, "key deletion failed; retrying next tick")
+            }
         }
     }
     Ok(changed)
@@ -86,7 +93,9 @@ fn delete_one(
     if was_replica && shared.replica_regions.is_empty() {
         if let Some(mut primary) = txn.get_key(account, shared.primary_region, key_id)? {
             if primary.state == KeyState::PendingReplicaDeletion {
-                let days = primary.pending_window_days.unwrap_or(crate::ops::keys::DEFAULT_WINDOW_DAYS);
+                let days = primary
+                    .pending_window_days
+                    .unwrap_or(crate::ops::keys::DEFAULT_WINDOW_DAYS);
                 let date = deletion_date(now, days);
                 primary.state = KeyState::PendingDeletion;
                 primary.deletion_date = Some(date);
@@ -101,7 +110,12 @@ fn delete_one(
 }
 
 /// Deletes the aliases in (account, region) that point to `key_id`.
-fn delete_aliases_of(txn: &mut KmsTxn<'_>, account: AccountId, region: Region, key_id: &str) -> Result<(), KmsError> {
+fn delete_aliases_of(
+    txn: &mut KmsTxn<'_>,
+    account: AccountId,
+    region: Region,
+    key_id: &str,
+) -> Result<(), KmsError> {
     let prefix = format!("{account}/{region}/").into_bytes();
     let mut doomed = Vec::new();
     let mut after: Option<Vec<u8>> = None;

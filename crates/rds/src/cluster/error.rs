@@ -13,7 +13,11 @@ pub enum ClusterError {
     ClusterAlreadyExists { id: String },
     /// `expected`: the statuses the operation accepts, as AWS lists them.
     #[error("DB cluster {id} is {status}")]
-    InvalidClusterState { id: String, status: String, expected: &'static str },
+    InvalidClusterState {
+        id: String,
+        status: String,
+        expected: &'static str,
+    },
     /// Any other refusal on the cluster's state, with AWS's own wording.
     #[error("DB cluster state: {message}")]
     ClusterState { message: String },
@@ -77,15 +81,62 @@ mod tests {
     #[test]
     fn wire_codes_are_the_models() {
         let cases = [
-            (ClusterError::ClusterNotFound { id: "c".into() }, "DBClusterNotFoundFault", 404),
-            (ClusterError::ClusterAlreadyExists { id: "c".into() }, "DBClusterAlreadyExistsFault", 400),
-            (ClusterError::InvalidClusterState { id: "c".into(), status: "available".into(), expected: "stopped" }, "InvalidDBClusterStateFault", 400),
-            (ClusterError::SnapshotNotFound { id: "s".into() }, "DBClusterSnapshotNotFoundFault", 404),
-            (ClusterError::SnapshotAlreadyExists { id: "s".into() }, "DBClusterSnapshotAlreadyExistsFault", 400),
-            (ClusterError::InvalidSnapshotState { id: "s".into(), status: "creating".into() }, "InvalidDBClusterSnapshotStateFault", 400),
-            (ClusterError::SnapshotNotManual { id: "rds:c-2026-01-01-00-00".into() }, "InvalidDBClusterSnapshotStateFault", 400),
-            (ClusterError::SharedSnapshotQuotaExceeded, "SharedSnapshotQuotaExceeded", 400),
-            (ClusterError::Rds(RdsError::KmsKeyNotAccessible { message: "x".into() }), "KMSKeyNotAccessibleFault", 400),
+            (
+                ClusterError::ClusterNotFound { id: "c".into() },
+                "DBClusterNotFoundFault",
+                404,
+            ),
+            (
+                ClusterError::ClusterAlreadyExists { id: "c".into() },
+                "DBClusterAlreadyExistsFault",
+                400,
+            ),
+            (
+                ClusterError::InvalidClusterState {
+                    id: "c".into(),
+                    status: "available".into(),
+                    expected: "stopped",
+                },
+                "InvalidDBClusterStateFault",
+                400,
+            ),
+            (
+                ClusterError::SnapshotNotFound { id: "s".into() },
+                "DBClusterSnapshotNotFoundFault",
+                404,
+            ),
+            (
+                ClusterError::SnapshotAlreadyExists { id: "s".into() },
+                "DBClusterSnapshotAlreadyExistsFault",
+                400,
+            ),
+            (
+                ClusterError::InvalidSnapshotState {
+                    id: "s".into(),
+                    status: "creating".into(),
+                },
+                "InvalidDBClusterSnapshotStateFault",
+                400,
+            ),
+            (
+                ClusterError::SnapshotNotManual {
+                    id: "rds:c-2026-01-01-00-00".into(),
+                },
+                "InvalidDBClusterSnapshotStateFault",
+                400,
+            ),
+            (
+                ClusterError::SharedSnapshotQuotaExceeded,
+                "SharedSnapshotQuotaExceeded",
+                400,
+            ),
+            (
+                ClusterError::Rds(RdsError::KmsKeyNotAccessible {
+                    message: "x".into(),
+                }),
+                "KMSKeyNotAccessibleFault",
+                400,
+            ),
         ];
         for (e, code, status) in cases {
             let w = to_aws(e);

@@ -46,8 +46,12 @@ impl ClusterStatus {
             ClusterStatus::Stopped => "stopped",
             ClusterStatus::Starting => "starting",
             ClusterStatus::Failed => "failed",
-            ClusterStatus::InaccessibleEncryptionCredentialsRecoverable => "inaccessible-encryption-credentials-recoverable",
-            ClusterStatus::InaccessibleEncryptionCredentials => "inaccessible-encryption-credentials",
+            ClusterStatus::InaccessibleEncryptionCredentialsRecoverable => {
+                "inaccessible-encryption-credentials-recoverable"
+            }
+            ClusterStatus::InaccessibleEncryptionCredentials => {
+                "inaccessible-encryption-credentials"
+            }
         }
     }
 
@@ -114,7 +118,10 @@ pub struct ClusterRecord {
 
 impl ClusterRecord {
     pub fn arn(&self) -> String {
-        format!("arn:aws:rds:{}:{}:cluster:{}", self.region, self.account, self.identifier)
+        format!(
+            "arn:aws:rds:{}:{}:cluster:{}",
+            self.region, self.account, self.identifier
+        )
     }
 }
 
@@ -140,7 +147,10 @@ impl ClusterSnapshotStatus {
     }
 
     pub fn in_progress(self) -> bool {
-        matches!(self, ClusterSnapshotStatus::Creating | ClusterSnapshotStatus::Copying)
+        matches!(
+            self,
+            ClusterSnapshotStatus::Creating | ClusterSnapshotStatus::Copying
+        )
     }
 }
 
@@ -178,7 +188,10 @@ pub struct ClusterSnapshotRecord {
 
 impl ClusterSnapshotRecord {
     pub fn arn(&self) -> String {
-        format!("arn:aws:rds:{}:{}:cluster-snapshot:{}", self.region, self.account, self.identifier)
+        format!(
+            "arn:aws:rds:{}:{}:cluster-snapshot:{}",
+            self.region, self.account, self.identifier
+        )
     }
 }
 
@@ -196,16 +209,32 @@ mod tests {
     fn cluster_resource_ids() {
         let id = new_cluster_resource_id().unwrap();
         assert_eq!(id.len(), 34);
-        assert!(id.starts_with("cluster-") && id[8..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()), "{id}");
+        assert!(
+            id.starts_with("cluster-")
+                && id[8..]
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+            "{id}"
+        );
     }
 
     #[test]
     fn transitions_and_wire_names() {
         assert_eq!(ClusterStatus::Stopping.next(), Some(ClusterStatus::Stopped));
-        assert_eq!(ClusterStatus::Starting.next(), Some(ClusterStatus::Available));
+        assert_eq!(
+            ClusterStatus::Starting.next(),
+            Some(ClusterStatus::Available)
+        );
         assert_eq!(ClusterStatus::Available.next(), None);
-        assert_eq!(ClusterStatus::InaccessibleEncryptionCredentials.next(), None);
-        for s in [ClusterStatus::InaccessibleEncryptionCredentialsRecoverable, ClusterStatus::InaccessibleEncryptionCredentials, ClusterStatus::Stopped] {
+        assert_eq!(
+            ClusterStatus::InaccessibleEncryptionCredentials.next(),
+            None
+        );
+        for s in [
+            ClusterStatus::InaccessibleEncryptionCredentialsRecoverable,
+            ClusterStatus::InaccessibleEncryptionCredentials,
+            ClusterStatus::Stopped,
+        ] {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(json, format!("\"{}\"", s.as_str()));
             assert!(s.overrides_instances());

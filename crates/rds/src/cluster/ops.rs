@@ -33,8 +33,14 @@ pub fn to_api(c: &ClusterRecord) -> rds::DBCluster {
         db_cluster_identifier: Some(c.identifier.clone()),
         db_cluster_parameter_group: Some(format!("default.{}", c.engine)),
         status: Some(c.status.as_str().to_owned()),
-        endpoint: Some(format!("{}.cluster-kmsnap.{r}.rds.amazonaws.com", c.identifier)),
-        reader_endpoint: Some(format!("{}.cluster-ro-kmsnap.{r}.rds.amazonaws.com", c.identifier)),
+        endpoint: Some(format!(
+            "{}.cluster-kmsnap.{r}.rds.amazonaws.com",
+            c.identifier
+        )),
+        reader_endpoint: Some(format!(
+            "{}.cluster-ro-kmsnap.{r}.rds.amazonaws.com",
+            c.identifier
+        )),
         multi_az: Some(c.members.len() > 1),
         engine: Some(c.engine.clone()),
         engine_version: Some(c.engine_version.clone()),
@@ -53,7 +59,11 @@ pub fn to_api(c: &ClusterRecord) -> rds::DBCluster {
                 .collect(),
         ),
         storage_encrypted: Some(c.storage_encrypted),
-        storage_encryption_type: Some(if c.storage_encrypted { rds::StorageEncryptionType::SseKms } else { rds::StorageEncryptionType::None }),
+        storage_encryption_type: Some(if c.storage_encrypted {
+            rds::StorageEncryptionType::SseKms
+        } else {
+            rds::StorageEncryptionType::None
+        }),
         kms_key_id: c.kms_key_arn.clone(),
         db_cluster_resource_id: Some(c.resource_id.clone()),
         db_cluster_arn: Some(c.arn()),
@@ -105,18 +115,38 @@ pub(crate) async fn new_volume(
     ctx: &RequestContext,
     resource_id: &str,
     key_arn: Option<&str>,
-) -> Result<(kmsnap_snapshots::model::VolumeRecord, kmsnap_snapshots::model::LineageRecord), ClusterError> {
-    let key_use = KeyUse::RdsCluster { dbc_id: resource_id.to_owned() };
+) -> Result<
+    (
+        kmsnap_snapshots::model::VolumeRecord,
+        kmsnap_snapshots::model::LineageRecord,
+    ),
+    ClusterError,
+> {
+    let key_use = KeyUse::RdsCluster {
+        dbc_id: resource_id.to_owned(),
+    };
     let id = kmsnap_core::ids::ec2_id("vol").map_err(|_| crate::RdsError::Internal("rng"))?;
     let lineage = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
     if let Some(k) = key_arn {
         blocks::grant_for_resource_as(&svc.kms, ctx, k, &id, &key_use).await?;
     }
-    let volume = common::backing_volume(ctx, id, VOLUME_GIB, key_arn.map(str::to_owned), &lineage.id, None, key_use);
+    let volume = common::backing_volume(
+        ctx,
+        id,
+        VOLUME_GIB,
+        key_arn.map(str::to_owned),
+        &lineage.id,
+        None,
+        key_use,
+    );
     Ok((volume, lineage))
 }
 
-pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBClusterMessage) -> Result<rds::CreateDBClusterResult, ClusterError> {
+pub async fn create(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::CreateDBClusterMessage,
+) -> Result<rds::CreateDBClusterResult, ClusterError> {
     let id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
     let engine = engine(&input.engine)?;
     if input.replication_source_identifier.is_some() || input.global_cluster_identifier.is_some() {
@@ -129,15 +159,24 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBCluster
     }
     let retention = input.backup_retention_period.unwrap_or(1);
     if !(1..=35).contains(&retention) {
-        return Err(crate::RdsError::InvalidParameterValue(format!("Invalid backup retention period: {retention}. Must be between 1 and 35.")).into());
+        return Err(crate::RdsError::InvalidParameterValue(format!(
+            "Invalid backup retention period: {retention}. Must be between 1 and 35."
+        ))
+        .into());
     }
     let encrypted = input.storage_encrypted.unwrap_or(false);
     if input.kms_key_id.is_some() && !encrypted {
-        return Err(crate::RdsError::InvalidParameterCombination("KmsKeyId requires StorageEncrypted to be true.".into()).into());
+        return Err(crate::RdsError::InvalidParameterCombination(
+            "KmsKeyId requires StorageEncrypted to be true.".into(),
+        )
+        .into());
     }
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let (meta, id2) = (svc.meta.clone(), id.clone());
-    if crate::blocking(move || cstore::get_cluster(meta.read()?.as_ref(), account, region, &id2)).await??.is_some() {
+    if crate::blocking(move || cstore::get_cluster(meta.read()?.as_ref(), account, region, &id2))
+        .await??
+        .is_some()
+    {
         return Err(ClusterError::ClusterAlreadyExists { id });
     }
     let key_arn = match (&input.kms_key_id, encrypted) {
@@ -154,7 +193,10 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBCluster
         resource_id,
         status: ClusterStatus::Creating,
         engine: engine.clone(),
-        engine_version: input.engine_version.clone().unwrap_or_else(|| default_version(&engine).to_owned()),
+        engine_version: input
+            .engine_version
+            .clone()
+            .unwrap_or_else(|| default_version(&engine).to_owned()),
         port: input.port.unwrap_or_else(|| default_port(&engine)),
         master_username: input.master_username.clone(),
         database_name: input.database_name.clone(),
@@ -171,13 +213,25 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBCluster
         stopped_at: None,
         last_automated_backup: None,
     };
-    let logged = rds::CreateDBClusterMessage { master_user_password: None, pre_signed_url: None, ..input };
-    let event = common::event(ctx, "CreateDBCluster", &logged, "AWS::RDS::DBCluster", &rec.arn());
+    let logged = rds::CreateDBClusterMessage {
+        master_user_password: None,
+        pre_signed_url: None,
+        ..input
+    };
+    let event = common::event(
+        ctx,
+        "CreateDBCluster",
+        &logged,
+        "AWS::RDS::DBCluster",
+        &rec.arn(),
+    );
     let (meta, r) = (svc.meta.clone(), rec.clone());
     crate::blocking(move || -> Result<(), ClusterError> {
         let mut txn = meta.write()?;
         if cstore::get_cluster(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(ClusterError::ClusterAlreadyExists { id: r.identifier.clone() });
+            return Err(ClusterError::ClusterAlreadyExists {
+                id: r.identifier.clone(),
+            });
         }
         ebs_store::put_lineage(txn.as_mut(), &lineage)?;
         ebs_store::put_volume(txn.as_mut(), &volume)?;
@@ -185,14 +239,27 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBCluster
         Ok(common::commit(txn, &[event])?)
     })
     .await??;
-    Ok(rds::CreateDBClusterResult { db_cluster: Some(to_api(&rec)) })
+    Ok(rds::CreateDBClusterResult {
+        db_cluster: Some(to_api(&rec)),
+    })
 }
 
-pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBClustersMessage) -> Result<rds::DBClusterMessage, ClusterError> {
+pub async fn describe(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::DescribeDBClustersMessage,
+) -> Result<rds::DBClusterMessage, ClusterError> {
     check_filters(input.filters.as_deref(), FILTERS)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let all = crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region)))).await??;
-    let q = Query { named: input.db_cluster_identifier.as_deref(), filters: input.filters.as_deref(), max_records: input.max_records, marker: input.marker.as_deref() };
+    let all =
+        crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region))))
+            .await??;
+    let q = Query {
+        named: input.db_cluster_identifier.as_deref(),
+        filters: input.filters.as_deref(),
+        max_records: input.max_records,
+        marker: input.marker.as_deref(),
+    };
     let field = |c: &ClusterRecord, name: &str| match name {
         "db-cluster-id" => vec![c.identifier.clone(), c.arn()],
         "db-cluster-resource-id" => vec![c.resource_id.clone()],
@@ -203,16 +270,32 @@ pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBClu
     if let Some(w) = q.named {
         let w = w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase();
         if !all.iter().any(|c| c.identifier == w) {
-            return Err(ClusterError::ClusterNotFound { id: q.named.unwrap_or_default().to_owned() });
+            return Err(ClusterError::ClusterNotFound {
+                id: q.named.unwrap_or_default().to_owned(),
+            });
         }
     }
-    let (items, marker) = select(all, &q, |c| c.identifier.as_str(), field, |_| crate::RdsError::Internal("cluster vanished"))?;
-    Ok(rds::DBClusterMessage { marker, db_clusters: Some(items.iter().map(to_api).collect()) })
+    let (items, marker) = select(
+        all,
+        &q,
+        |c| c.identifier.as_str(),
+        field,
+        |_| crate::RdsError::Internal("cluster vanished"),
+    )?;
+    Ok(rds::DBClusterMessage {
+        marker,
+        db_clusters: Some(items.iter().map(to_api).collect()),
+    })
 }
 
 /// Reads a cluster (not found: `DBClusterNotFoundFault` naming what the caller gave).
-pub(crate) fn load(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, id: &str) -> Result<ClusterRecord, ClusterError> {
-    cstore::get_cluster(txn, ctx.principal.account, ctx.region, id)?.ok_or_else(|| ClusterError::ClusterNotFound { id: id.to_owned() })
+pub(crate) fn load(
+    txn: &dyn kmsnap_store::ReadTxn,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<ClusterRecord, ClusterError> {
+    cstore::get_cluster(txn, ctx.principal.account, ctx.region, id)?
+        .ok_or_else(|| ClusterError::ClusterNotFound { id: id.to_owned() })
 }
 
 /// Reads cluster `id` of the caller in a write transaction, lets `change` check and edit it
@@ -238,25 +321,45 @@ async fn change_cluster(
 }
 
 fn cluster_id(value: &str) -> Result<String, ClusterError> {
-    Ok(identifier("DBClusterIdentifier", value.rsplit(':').next().unwrap_or(value))?)
+    Ok(identifier(
+        "DBClusterIdentifier",
+        value.rsplit(':').next().unwrap_or(value),
+    )?)
 }
 
-pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBClusterMessage) -> Result<rds::ModifyDBClusterResult, ClusterError> {
+pub async fn modify(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::ModifyDBClusterMessage,
+) -> Result<rds::ModifyDBClusterResult, ClusterError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     if input.new_db_cluster_identifier.is_some() || input.engine_mode.is_some() {
         return Err(crate::RdsError::NotImplemented("ModifyDBCluster").into());
     }
     if let Some(r) = input.backup_retention_period {
         if !(1..=35).contains(&r) {
-            return Err(crate::RdsError::InvalidParameterValue(format!("Invalid backup retention period: {r}. Must be between 1 and 35.")).into());
+            return Err(crate::RdsError::InvalidParameterValue(format!(
+                "Invalid backup retention period: {r}. Must be between 1 and 35."
+            ))
+            .into());
         }
     }
-    let logged = rds::ModifyDBClusterMessage { master_user_password: None, ..input.clone() };
-    let arn = format!("arn:aws:rds:{}:{}:cluster:{id}", ctx.region, ctx.principal.account);
+    let logged = rds::ModifyDBClusterMessage {
+        master_user_password: None,
+        ..input.clone()
+    };
+    let arn = format!(
+        "arn:aws:rds:{}:{}:cluster:{id}",
+        ctx.region, ctx.principal.account
+    );
     let event = common::event(ctx, "ModifyDBCluster", &logged, "AWS::RDS::DBCluster", &arn);
     let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != ClusterStatus::Available {
-            return Err(ClusterError::InvalidClusterState { id: id.to_owned(), status: rec.status.as_str().to_owned(), expected: "available" });
+            return Err(ClusterError::InvalidClusterState {
+                id: id.to_owned(),
+                status: rec.status.as_str().to_owned(),
+                expected: "available",
+            });
         }
         // Encryption is fixed at creation (docs/rds.md §9): the message has no such member.
         if let Some(r) = input.backup_retention_period {
@@ -277,27 +380,43 @@ pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBCluster
         Ok(())
     })
     .await?;
-    Ok(rds::ModifyDBClusterResult { db_cluster: Some(to_api(&rec)) })
+    Ok(rds::ModifyDBClusterResult {
+        db_cluster: Some(to_api(&rec)),
+    })
 }
 
 /// Deletes a cluster without instances, its storage and its automated snapshots; with
 /// `FinalDBSnapshotIdentifier` a manual cluster snapshot is sealed from the storage first, in
 /// the same transaction.
-pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBClusterMessage) -> Result<rds::DeleteDBClusterResult, ClusterError> {
+pub async fn delete(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::DeleteDBClusterMessage,
+) -> Result<rds::DeleteDBClusterResult, ClusterError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     let skip = input.skip_final_snapshot.unwrap_or(false);
     let final_id = match (&input.final_db_snapshot_identifier, skip) {
         (Some(_), true) => {
-            return Err(crate::RdsError::InvalidParameterCombination("Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into()).into());
+            return Err(crate::RdsError::InvalidParameterCombination(
+                "Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into(),
+            )
+            .into());
         }
         (None, false) => {
-            return Err(crate::RdsError::InvalidParameterCombination("FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.".into()).into());
+            return Err(crate::RdsError::InvalidParameterCombination(
+                "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."
+                    .into(),
+            )
+            .into());
         }
         (Some(f), false) => Some(identifier("FinalDBSnapshotIdentifier", f)?),
         (None, true) => None,
     };
     let now = ctx.now;
-    let arn = format!("arn:aws:rds:{}:{}:cluster:{id}", ctx.region, ctx.principal.account);
+    let arn = format!(
+        "arn:aws:rds:{}:{}:cluster:{id}",
+        ctx.region, ctx.principal.account
+    );
     let event = common::event(ctx, "DeleteDBCluster", &input, "AWS::RDS::DBCluster", &arn);
     let (meta, c) = (svc.meta.clone(), ctx.clone());
     let rec = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
@@ -351,55 +470,107 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBCluster
     .await??;
     let mut out = to_api(&rec);
     out.status = Some("deleting".into());
-    Ok(rds::DeleteDBClusterResult { db_cluster: Some(out) })
+    Ok(rds::DeleteDBClusterResult {
+        db_cluster: Some(out),
+    })
 }
 
-pub async fn stop(svc: &Rds, ctx: &RequestContext, input: rds::StopDBClusterMessage) -> Result<rds::StopDBClusterResult, ClusterError> {
+pub async fn stop(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::StopDBClusterMessage,
+) -> Result<rds::StopDBClusterResult, ClusterError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     let now = ctx.now;
-    let arn = format!("arn:aws:rds:{}:{}:cluster:{id}", ctx.region, ctx.principal.account);
+    let arn = format!(
+        "arn:aws:rds:{}:{}:cluster:{id}",
+        ctx.region, ctx.principal.account
+    );
     let event = common::event(ctx, "StopDBCluster", &input, "AWS::RDS::DBCluster", &arn);
     let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != ClusterStatus::Available {
-            return Err(ClusterError::InvalidClusterState { id: id.to_owned(), status: rec.status.as_str().to_owned(), expected: "available" });
+            return Err(ClusterError::InvalidClusterState {
+                id: id.to_owned(),
+                status: rec.status.as_str().to_owned(),
+                expected: "available",
+            });
         }
         rec.status = ClusterStatus::Stopping;
         rec.stopped_at = Some(now);
         Ok(())
     })
     .await?;
-    Ok(rds::StopDBClusterResult { db_cluster: Some(to_api(&rec)) })
+    Ok(rds::StopDBClusterResult {
+        db_cluster: Some(to_api(&rec)),
+    })
 }
 
 /// Starts a stopped cluster, or one whose key was lost and is usable again (docs/rds.md §8: RDS
 /// checks the key as it starts; still unusable → `KMSKeyNotAccessibleFault`).
-pub async fn start(svc: &Rds, ctx: &RequestContext, input: rds::StartDBClusterMessage) -> Result<rds::StartDBClusterResult, ClusterError> {
+pub async fn start(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::StartDBClusterMessage,
+) -> Result<rds::StartDBClusterResult, ClusterError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     let (meta, c, i) = (svc.meta.clone(), ctx.clone(), id.clone());
     let current = crate::blocking(move || load(meta.read()?.as_ref(), &c, &i)).await??;
     const EXPECTED: &str = "stopped,inaccessible-encryption-credentials-recoverable";
-    if !matches!(current.status, ClusterStatus::Stopped | ClusterStatus::InaccessibleEncryptionCredentialsRecoverable) {
-        return Err(ClusterError::InvalidClusterState { id, status: current.status.as_str().to_owned(), expected: EXPECTED });
+    if !matches!(
+        current.status,
+        ClusterStatus::Stopped | ClusterStatus::InaccessibleEncryptionCredentialsRecoverable
+    ) {
+        return Err(ClusterError::InvalidClusterState {
+            id,
+            status: current.status.as_str().to_owned(),
+            expected: EXPECTED,
+        });
     }
     if let Some(k) = &current.kms_key_arn {
-        crate::keystate::check_storage(svc, ctx, &current.volume_id, k, &format!("DB cluster {id}")).await?;
+        crate::keystate::check_storage(
+            svc,
+            ctx,
+            &current.volume_id,
+            k,
+            &format!("DB cluster {id}"),
+        )
+        .await?;
     }
-    let event = common::event(ctx, "StartDBCluster", &input, "AWS::RDS::DBCluster", &current.arn());
+    let event = common::event(
+        ctx,
+        "StartDBCluster",
+        &input,
+        "AWS::RDS::DBCluster",
+        &current.arn(),
+    );
     let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != current.status {
-            return Err(ClusterError::InvalidClusterState { id: id.to_owned(), status: rec.status.as_str().to_owned(), expected: EXPECTED });
+            return Err(ClusterError::InvalidClusterState {
+                id: id.to_owned(),
+                status: rec.status.as_str().to_owned(),
+                expected: EXPECTED,
+            });
         }
         rec.status = ClusterStatus::Starting;
         rec.key_lost_at = None;
         Ok(())
     })
     .await?;
-    Ok(rds::StartDBClusterResult { db_cluster: Some(to_api(&rec)) })
+    Ok(rds::StartDBClusterResult {
+        db_cluster: Some(to_api(&rec)),
+    })
 }
 
 /// What the member-instance checks of docs/rds.md §3 say about a CreateDBInstance for a cluster.
-fn check_member_request(input: &rds::CreateDBInstanceMessage, cluster: &ClusterRecord) -> Result<(), ClusterError> {
-    let combo = |m: &str| Err(ClusterError::Rds(crate::RdsError::InvalidParameterCombination(m.to_owned())));
+fn check_member_request(
+    input: &rds::CreateDBInstanceMessage,
+    cluster: &ClusterRecord,
+) -> Result<(), ClusterError> {
+    let combo = |m: &str| {
+        Err(ClusterError::Rds(
+            crate::RdsError::InvalidParameterCombination(m.to_owned()),
+        ))
+    };
     if input.engine.to_ascii_lowercase() != cluster.engine {
         return combo(&format!(
             "The engine name requested for your DB instance ({}) doesn't match the engine name of your DB cluster ({}).",
@@ -425,18 +596,30 @@ fn check_member_request(input: &rds::CreateDBInstanceMessage, cluster: &ClusterR
 
 /// Whether a CreateDBInstance request is for an Aurora instance (this module's).
 pub fn is_member_request(input: &rds::CreateDBInstanceMessage) -> bool {
-    input.db_cluster_identifier.is_some() || ENGINES.contains(&input.engine.to_ascii_lowercase().as_str())
+    input.db_cluster_identifier.is_some()
+        || ENGINES.contains(&input.engine.to_ascii_lowercase().as_str())
 }
 
 /// CreateDBInstance of an Aurora instance: it joins the cluster, uses the cluster's storage
 /// and reports the cluster's encryption (docs/rds.md §3).
-pub async fn create_instance(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanceMessage) -> Result<rds::CreateDBInstanceResult, ClusterError> {
+pub async fn create_instance(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::CreateDBInstanceMessage,
+) -> Result<rds::CreateDBInstanceResult, ClusterError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let Some(cluster_param) = input.db_cluster_identifier.clone() else {
-        return Err(crate::RdsError::InvalidParameterValue("DBClusterIdentifier is required for Aurora DB instances.".into()).into());
+        return Err(crate::RdsError::InvalidParameterValue(
+            "DBClusterIdentifier is required for Aurora DB instances.".into(),
+        )
+        .into());
     };
     if !ENGINES.contains(&input.engine.to_ascii_lowercase().as_str()) {
-        return Err(crate::RdsError::InvalidParameterCombination(format!("DBClusterIdentifier cannot be specified for engine {}.", input.engine)).into());
+        return Err(crate::RdsError::InvalidParameterCombination(format!(
+            "DBClusterIdentifier cannot be specified for engine {}.",
+            input.engine
+        ))
+        .into());
     }
     let cid = cluster_id(&cluster_param)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
@@ -460,7 +643,10 @@ pub async fn create_instance(svc: &Rds, ctx: &RequestContext, input: rds::Create
         master_username: cluster.master_username.clone(),
         db_name: cluster.database_name.clone(),
         port: cluster.port,
-        availability_zone: input.availability_zone.clone().unwrap_or_else(|| format!("{region}a")),
+        availability_zone: input
+            .availability_zone
+            .clone()
+            .unwrap_or_else(|| format!("{region}a")),
         tags: tags_from(input.tags.as_deref()),
         volume_id: cluster.volume_id.clone(),
         created: now,
@@ -469,17 +655,37 @@ pub async fn create_instance(svc: &Rds, ctx: &RequestContext, input: rds::Create
         last_automated_backup: None,
         status_since: Some(now),
     };
-    let logged = rds::CreateDBInstanceMessage { master_user_password: None, ..input };
-    let event = common::event(ctx, "CreateDBInstance", &logged, "AWS::RDS::DBInstance", &rec.arn());
+    let logged = rds::CreateDBInstanceMessage {
+        master_user_password: None,
+        ..input
+    };
+    let event = common::event(
+        ctx,
+        "CreateDBInstance",
+        &logged,
+        "AWS::RDS::DBInstance",
+        &rec.arn(),
+    );
     let (meta, r, cid) = (svc.meta.clone(), rec.clone(), cluster.identifier.clone());
     let cluster = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
         let mut txn = meta.write()?;
         if store::get_instance(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(crate::RdsError::InstanceAlreadyExists { id: r.identifier.clone() }.into());
+            return Err(crate::RdsError::InstanceAlreadyExists {
+                id: r.identifier.clone(),
+            }
+            .into());
         }
-        let mut cluster = cstore::get_cluster(&*txn, account, region, &cid)?.ok_or_else(|| ClusterError::ClusterNotFound { id: cid.clone() })?;
-        if !matches!(cluster.status, ClusterStatus::Available | ClusterStatus::Creating) {
-            return Err(ClusterError::InvalidClusterState { id: cid, status: cluster.status.as_str().to_owned(), expected: "available" });
+        let mut cluster = cstore::get_cluster(&*txn, account, region, &cid)?
+            .ok_or_else(|| ClusterError::ClusterNotFound { id: cid.clone() })?;
+        if !matches!(
+            cluster.status,
+            ClusterStatus::Available | ClusterStatus::Creating
+        ) {
+            return Err(ClusterError::InvalidClusterState {
+                id: cid,
+                status: cluster.status.as_str().to_owned(),
+                expected: "available",
+            });
         }
         cluster.members.push(r.identifier.clone());
         cstore::put_cluster(txn.as_mut(), &cluster)?;
@@ -490,7 +696,9 @@ pub async fn create_instance(svc: &Rds, ctx: &RequestContext, input: rds::Create
     .await??;
     let mut out = crate::ops::instances::to_api(&rec);
     decorate(&mut out, &cluster);
-    Ok(rds::CreateDBInstanceResult { db_instance: Some(out) })
+    Ok(rds::CreateDBInstanceResult {
+        db_instance: Some(out),
+    })
 }
 
 /// The Aurora view of an instance of `cluster`: its cluster, the cluster's backups, and the
@@ -508,15 +716,28 @@ pub fn decorate(out: &mut rds::DBInstance, cluster: &ClusterRecord) {
 }
 
 /// DescribeDBInstances' instances of Aurora clusters, decorated ([`decorate`]).
-pub async fn decorate_instances(svc: &Rds, ctx: &RequestContext, out: &mut rds::DBInstanceMessage) -> Result<(), ClusterError> {
-    let Some(list) = out.db_instances.as_mut() else { return Ok(()) };
-    if !list.iter().any(|i| i.engine.as_deref().is_some_and(|e| e.starts_with("aurora"))) {
+pub async fn decorate_instances(
+    svc: &Rds,
+    ctx: &RequestContext,
+    out: &mut rds::DBInstanceMessage,
+) -> Result<(), ClusterError> {
+    let Some(list) = out.db_instances.as_mut() else {
+        return Ok(());
+    };
+    if !list
+        .iter()
+        .any(|i| i.engine.as_deref().is_some_and(|e| e.starts_with("aurora")))
+    {
         return Ok(());
     }
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let clusters = crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region)))).await??;
+    let clusters =
+        crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region))))
+            .await??;
     for i in list.iter_mut() {
-        let Some(name) = i.db_instance_identifier.clone() else { continue };
+        let Some(name) = i.db_instance_identifier.clone() else {
+            continue;
+        };
         if let Some(c) = clusters.iter().find(|c| c.members.contains(&name)) {
             decorate(i, c);
         }
@@ -528,28 +749,48 @@ pub async fn decorate_instances(svc: &Rds, ctx: &RequestContext, out: &mut rds::
 /// instance operation does not know: each becomes a `db-instance-id` filter naming the
 /// clusters' instances (none: a value no instance has), so filtering and paging stay the
 /// instance operation's.
-pub async fn translate_cluster_filter(svc: &Rds, ctx: &RequestContext, input: &mut rds::DescribeDBInstancesMessage) -> Result<(), ClusterError> {
-    let Some(filters) = input.filters.as_mut() else { return Ok(()) };
+pub async fn translate_cluster_filter(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: &mut rds::DescribeDBInstancesMessage,
+) -> Result<(), ClusterError> {
+    let Some(filters) = input.filters.as_mut() else {
+        return Ok(());
+    };
     if !filters.iter().any(|f| f.name == "db-cluster-id") {
         return Ok(());
     }
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let clusters = crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region)))).await??;
+    let clusters =
+        crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region))))
+            .await??;
     for f in filters.iter_mut().filter(|f| f.name == "db-cluster-id") {
-        let mut members: Vec<String> =
-            clusters.iter().filter(|c| f.values.iter().any(|v| *v == c.identifier || *v == c.arn())).flat_map(|c| c.members.iter().cloned()).collect();
+        let mut members: Vec<String> = clusters
+            .iter()
+            .filter(|c| f.values.iter().any(|v| *v == c.identifier || *v == c.arn()))
+            .flat_map(|c| c.members.iter().cloned())
+            .collect();
         if members.is_empty() {
             members.push(String::new());
         }
-        *f = rds::Filter { name: "db-instance-id".into(), values: members };
+        *f = rds::Filter {
+            name: "db-instance-id".into(),
+            values: members,
+        };
     }
     Ok(())
 }
 
 /// DeleteDBInstance of an Aurora instance: it leaves its cluster; the cluster's storage stays.
 /// `None` when the instance is not a cluster's (the instance operation handles it).
-pub async fn delete_member_instance(svc: &Rds, ctx: &RequestContext, input: &rds::DeleteDBInstanceMessage) -> Result<Option<rds::DeleteDBInstanceResult>, ClusterError> {
-    let Ok(id) = identifier("DBInstanceIdentifier", &input.db_instance_identifier) else { return Ok(None) };
+pub async fn delete_member_instance(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: &rds::DeleteDBInstanceMessage,
+) -> Result<Option<rds::DeleteDBInstanceResult>, ClusterError> {
+    let Ok(id) = identifier("DBInstanceIdentifier", &input.db_instance_identifier) else {
+        return Ok(None);
+    };
     let (account, region) = (ctx.principal.account, ctx.region);
     let arn = format!("arn:aws:rds:{region}:{account}:db:{id}");
     let event = common::event(ctx, "DeleteDBInstance", input, "AWS::RDS::DBInstance", &arn);
@@ -572,16 +813,29 @@ pub async fn delete_member_instance(svc: &Rds, ctx: &RequestContext, input: &rds
         let mut out = crate::ops::instances::to_api(&rec);
         decorate(&mut out, &cluster);
         out.db_instance_status = Some("deleting".into());
-        rds::DeleteDBInstanceResult { db_instance: Some(out) }
+        rds::DeleteDBInstanceResult {
+            db_instance: Some(out),
+        }
     }))
 }
 
 /// Refuses instance operations AWS does not allow on an Aurora instance ([`MemberOp`]):
 /// `Ok(())` for any other instance.
-pub async fn refuse_for_member(svc: &Rds, ctx: &RequestContext, instance: &str, op: MemberOp) -> Result<(), ClusterError> {
-    let Ok(id) = identifier("DBInstanceIdentifier", instance) else { return Ok(()) };
+pub async fn refuse_for_member(
+    svc: &Rds,
+    ctx: &RequestContext,
+    instance: &str,
+    op: MemberOp,
+) -> Result<(), ClusterError> {
+    let Ok(id) = identifier("DBInstanceIdentifier", instance) else {
+        return Ok(());
+    };
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let Some(cluster) = crate::blocking(move || cstore::cluster_of_instance(meta.read()?.as_ref(), account, region, &id)).await?? else {
+    let Some(cluster) = crate::blocking(move || {
+        cstore::cluster_of_instance(meta.read()?.as_ref(), account, region, &id)
+    })
+    .await??
+    else {
         return Ok(());
     };
     Err(match op {
@@ -611,11 +865,24 @@ pub enum MemberOp {
 }
 
 /// [`decorate`] for one instance of an operation's response, if it is a cluster's.
-pub async fn decorate_one(svc: &Rds, ctx: &RequestContext, out: Option<&mut rds::DBInstance>) -> Result<(), ClusterError> {
-    let Some(out) = out.filter(|i| i.engine.as_deref().is_some_and(|e| e.starts_with("aurora"))) else { return Ok(()) };
-    let Some(name) = out.db_instance_identifier.clone() else { return Ok(()) };
+pub async fn decorate_one(
+    svc: &Rds,
+    ctx: &RequestContext,
+    out: Option<&mut rds::DBInstance>,
+) -> Result<(), ClusterError> {
+    let Some(out) = out.filter(|i| i.engine.as_deref().is_some_and(|e| e.starts_with("aurora")))
+    else {
+        return Ok(());
+    };
+    let Some(name) = out.db_instance_identifier.clone() else {
+        return Ok(());
+    };
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    if let Some(c) = crate::blocking(move || cstore::cluster_of_instance(meta.read()?.as_ref(), account, region, &name)).await?? {
+    if let Some(c) = crate::blocking(move || {
+        cstore::cluster_of_instance(meta.read()?.as_ref(), account, region, &name)
+    })
+    .await??
+    {
         decorate(out, &c);
     }
     Ok(())

@@ -27,11 +27,18 @@ use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
+use kmsnap_snapshots::model::{
+    JobCaller, JobKind, JobRecord, KeyUse, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState,
+};
 use kmsnap_snapshots::store as ebs_store;
 use kmsnap_store::ReadTxn;
 
-const FILTERS: &[&str] = &["db-cluster-id", "db-cluster-snapshot-id", "snapshot-type", "engine"];
+const FILTERS: &[&str] = &[
+    "db-cluster-id",
+    "db-cluster-snapshot-id",
+    "snapshot-type",
+    "engine",
+];
 /// Accounts an encrypted snapshot may be shared with (docs/rds.md §6).
 const SHARE_LIMIT: usize = 20;
 /// Manifest rows copied per page when a restored volume joins a snapshot's lineage.
@@ -55,16 +62,37 @@ pub fn to_api(s: &ClusterSnapshotRecord, viewer: AccountId) -> rds::DBClusterSna
         cluster_create_time: Some(Timestamp(s.cluster_created)),
         master_username: s.master_username.clone(),
         engine_version: Some(s.engine_version.clone()),
-        license_model: Some(if s.engine == "aurora-postgresql" { "postgresql-license" } else { "general-public-license" }.into()),
-        snapshot_type: Some(if own { s.snapshot_type.clone() } else if s.public { "public".into() } else { "shared".into() }),
+        license_model: Some(
+            if s.engine == "aurora-postgresql" {
+                "postgresql-license"
+            } else {
+                "general-public-license"
+            }
+            .into(),
+        ),
+        snapshot_type: Some(if own {
+            s.snapshot_type.clone()
+        } else if s.public {
+            "public".into()
+        } else {
+            "shared".into()
+        }),
         percent_progress: Some(s.percent_progress),
         storage_encrypted: Some(s.storage_encrypted),
-        storage_encryption_type: Some(if s.storage_encrypted { rds::StorageEncryptionType::SseKms } else { rds::StorageEncryptionType::None }),
+        storage_encryption_type: Some(if s.storage_encrypted {
+            rds::StorageEncryptionType::SseKms
+        } else {
+            rds::StorageEncryptionType::None
+        }),
         kms_key_id: s.kms_key_arn.clone(),
         db_cluster_snapshot_arn: Some(s.arn()),
         source_db_cluster_snapshot_arn: s.source_snapshot_arn.clone(),
         iam_database_authentication_enabled: Some(false),
-        tag_list: if own { tags_to_api(&s.tags) } else { Some(Vec::new()) },
+        tag_list: if own {
+            tags_to_api(&s.tags)
+        } else {
+            Some(Vec::new())
+        },
         storage_type: Some("aurora".into()),
         db_cluster_resource_id: Some(s.cluster_resource_id.clone()),
         ..Default::default()
@@ -72,12 +100,31 @@ pub fn to_api(s: &ClusterSnapshotRecord, viewer: AccountId) -> rds::DBClusterSna
 }
 
 /// The pending EBS snapshot that backs a cluster snapshot of `rec` (sealed from `volume`).
-pub(crate) fn ebs_snapshot_of(rec: &ClusterRecord, volume: &VolumeRecord, now: DateTime<Utc>) -> Result<SnapshotRecord, RdsError> {
-    common::backing_snapshot(rec.account, rec.region, volume, format!("RDS cluster snapshot of {}", rec.identifier), KeyUse::RdsCluster { dbc_id: rec.resource_id.clone() }, now)
+pub(crate) fn ebs_snapshot_of(
+    rec: &ClusterRecord,
+    volume: &VolumeRecord,
+    now: DateTime<Utc>,
+) -> Result<SnapshotRecord, RdsError> {
+    common::backing_snapshot(
+        rec.account,
+        rec.region,
+        volume,
+        format!("RDS cluster snapshot of {}", rec.identifier),
+        KeyUse::RdsCluster {
+            dbc_id: rec.resource_id.clone(),
+        },
+        now,
+    )
 }
 
 /// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`.
-pub(crate) fn new_snapshot_record(rec: &ClusterRecord, id: &str, ebs_id: &str, now: DateTime<Utc>, tags: Vec<(String, String)>) -> ClusterSnapshotRecord {
+pub(crate) fn new_snapshot_record(
+    rec: &ClusterRecord,
+    id: &str,
+    ebs_id: &str,
+    now: DateTime<Utc>,
+    tags: Vec<(String, String)>,
+) -> ClusterSnapshotRecord {
     ClusterSnapshotRecord {
         identifier: id.to_owned(),
         account: rec.account,
@@ -113,22 +160,32 @@ pub(crate) fn start_snapshot(
     tags: Vec<(String, String)>,
     now: DateTime<Utc>,
 ) -> Result<ClusterSnapshotRecord, RdsError> {
-    let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?.ok_or(RdsError::Internal("cluster without volume"))?;
+    let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?
+        .ok_or(RdsError::Internal("cluster without volume"))?;
     let ebs = ebs_snapshot_of(rec, &volume, now)?;
-    let snap = ClusterSnapshotRecord { snapshot_type: snapshot_type.to_owned(), ..new_snapshot_record(rec, id, &ebs.id, now, tags) };
+    let snap = ClusterSnapshotRecord {
+        snapshot_type: snapshot_type.to_owned(),
+        ..new_snapshot_record(rec, id, &ebs.id, now, tags)
+    };
     common::start_seal(txn, &ebs, &volume, now)?;
     cstore::put_snapshot(txn, &snap)?;
     Ok(snap)
 }
 
 /// Deletes cluster snapshot `s` and its backing EBS snapshot's manifest in `txn`.
-pub(crate) fn drop_snapshot(txn: &mut dyn kmsnap_store::WriteTxn, s: &ClusterSnapshotRecord) -> Result<(), RdsError> {
+pub(crate) fn drop_snapshot(
+    txn: &mut dyn kmsnap_store::WriteTxn,
+    s: &ClusterSnapshotRecord,
+) -> Result<(), RdsError> {
     common::drop_backing(txn, s.account, s.region, &s.ebs_snapshot_id)?;
     cstore::delete_snapshot(txn, s)
 }
 
 /// Deletes the automated snapshots of cluster `rec` (by its `DbClusterResourceId`) in `txn`.
-pub(crate) fn drop_automated(txn: &mut dyn kmsnap_store::WriteTxn, rec: &ClusterRecord) -> Result<usize, RdsError> {
+pub(crate) fn drop_automated(
+    txn: &mut dyn kmsnap_store::WriteTxn,
+    rec: &ClusterRecord,
+) -> Result<usize, RdsError> {
     let mut dropped = 0;
     for s in cstore::snapshots(txn, Some((rec.account, rec.region)))? {
         if s.snapshot_type == "automated" && s.cluster_resource_id == rec.resource_id {
@@ -139,31 +196,57 @@ pub(crate) fn drop_automated(txn: &mut dyn kmsnap_store::WriteTxn, rec: &Cluster
     Ok(dropped)
 }
 
-pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBClusterSnapshotMessage) -> Result<rds::CreateDBClusterSnapshotResult, ClusterError> {
-    let id = identifier("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
+pub async fn create(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::CreateDBClusterSnapshotMessage,
+) -> Result<rds::CreateDBClusterSnapshotResult, ClusterError> {
+    let id = identifier(
+        "DBClusterSnapshotIdentifier",
+        &input.db_cluster_snapshot_identifier,
+    )?;
     let cluster_id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let arn = format!("arn:aws:rds:{region}:{account}:cluster-snapshot:{id}");
-    let event = common::event(ctx, "CreateDBClusterSnapshot", &input, "AWS::RDS::DBClusterSnapshot", &arn);
+    let event = common::event(
+        ctx,
+        "CreateDBClusterSnapshot",
+        &input,
+        "AWS::RDS::DBClusterSnapshot",
+        &arn,
+    );
     let tags = tags_from(input.tags.as_deref());
     let (meta, c) = (svc.meta.clone(), ctx.clone());
     let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
         let mut txn = meta.write()?;
         let rec = load(&*txn, &c, &cluster_id)?;
-        if !matches!(rec.status, ClusterStatus::Available | ClusterStatus::Stopped) {
-            return Err(ClusterError::InvalidClusterState { id: cluster_id, status: rec.status.as_str().to_owned(), expected: "available" });
+        if !matches!(
+            rec.status,
+            ClusterStatus::Available | ClusterStatus::Stopped
+        ) {
+            return Err(ClusterError::InvalidClusterState {
+                id: cluster_id,
+                status: rec.status.as_str().to_owned(),
+                expected: "available",
+            });
         }
         if cstore::get_snapshot(&*txn, account, region, &id)?.is_some() {
             return Err(ClusterError::SnapshotAlreadyExists { id });
         }
-        let tags = if tags.is_empty() && rec.copy_tags_to_snapshot { rec.tags.clone() } else { tags };
+        let tags = if tags.is_empty() && rec.copy_tags_to_snapshot {
+            rec.tags.clone()
+        } else {
+            tags
+        };
         let snap = start_snapshot(txn.as_mut(), &rec, &id, "manual", tags, now)?;
         common::commit(txn, &[event])?;
         Ok(snap)
     })
     .await??;
     svc.ebs.wake_worker();
-    Ok(rds::CreateDBClusterSnapshotResult { db_cluster_snapshot: Some(to_api(&snap, account)) })
+    Ok(rds::CreateDBClusterSnapshotResult {
+        db_cluster_snapshot: Some(to_api(&snap, account)),
+    })
 }
 
 /// Whether `account` may see and use another account's snapshot `s` (shared with it, or public).
@@ -171,27 +254,49 @@ fn shared_with(s: &ClusterSnapshotRecord, account: AccountId) -> bool {
     s.account != account && (s.public || s.shared_with.contains(&account))
 }
 
-pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBClusterSnapshotsMessage) -> Result<rds::DBClusterSnapshotMessage, ClusterError> {
+pub async fn describe(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::DescribeDBClusterSnapshotsMessage,
+) -> Result<rds::DBClusterSnapshotMessage, ClusterError> {
     check_filters(input.filters.as_deref(), FILTERS)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let all = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
         // Every account's snapshots of this region: the caller's, and those shared with it.
-        Ok(cstore::snapshots(&*txn, None)?.into_iter().filter(|s| s.region == region).collect::<Vec<_>>())
+        Ok(cstore::snapshots(&*txn, None)?
+            .into_iter()
+            .filter(|s| s.region == region)
+            .collect::<Vec<_>>())
     })
     .await??;
     let own = |s: &ClusterSnapshotRecord| s.account == account;
     let include_shared = input.include_shared == Some(true);
     let include_public = input.include_public == Some(true);
     let visible = |s: &ClusterSnapshotRecord| match input.snapshot_type.as_deref() {
-        Some("manual") | Some("automated") => own(s) && Some(s.snapshot_type.as_str()) == input.snapshot_type.as_deref(),
+        Some("manual") | Some("automated") => {
+            own(s) && Some(s.snapshot_type.as_str()) == input.snapshot_type.as_deref()
+        }
         Some("shared") => s.account != account && s.shared_with.contains(&account),
         Some("public") => s.public,
         Some(_) => false,
-        None => own(s) || (include_shared && s.account != account && s.shared_with.contains(&account)) || (include_public && s.account != account && s.public),
+        None => {
+            own(s)
+                || (include_shared && s.account != account && s.shared_with.contains(&account))
+                || (include_public && s.account != account && s.public)
+        }
     };
-    let cluster = input.db_cluster_identifier.as_deref().map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
-    let name = |s: &ClusterSnapshotRecord| if own(s) { s.identifier.clone() } else { s.arn() };
+    let cluster = input
+        .db_cluster_identifier
+        .as_deref()
+        .map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
+    let name = |s: &ClusterSnapshotRecord| {
+        if own(s) {
+            s.identifier.clone()
+        } else {
+            s.arn()
+        }
+    };
     let named = input.db_cluster_snapshot_identifier.as_deref();
     let is_named = |s: &ClusterSnapshotRecord, w: &str| {
         if w.starts_with("arn:") {
@@ -208,12 +313,29 @@ pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBClu
             None => visible(s),
         })
         .filter(|s| cluster.as_ref().is_none_or(|c| &s.cluster_identifier == c))
-        .filter(|s| input.db_cluster_resource_id.as_ref().is_none_or(|d| &s.cluster_resource_id == d))
+        .filter(|s| {
+            input
+                .db_cluster_resource_id
+                .as_ref()
+                .is_none_or(|d| &s.cluster_resource_id == d)
+        })
         .filter(|s| {
             matches(input.filters.as_deref(), |f| match f {
-                "db-cluster-id" => vec![s.cluster_identifier.clone(), format!("arn:aws:rds:{}:{}:cluster:{}", s.region, s.account, s.cluster_identifier)],
+                "db-cluster-id" => vec![
+                    s.cluster_identifier.clone(),
+                    format!(
+                        "arn:aws:rds:{}:{}:cluster:{}",
+                        s.region, s.account, s.cluster_identifier
+                    ),
+                ],
                 "db-cluster-snapshot-id" => vec![s.identifier.clone(), s.arn()],
-                "snapshot-type" => vec![if own(s) { s.snapshot_type.clone() } else if s.public { "public".into() } else { "shared".into() }],
+                "snapshot-type" => vec![if own(s) {
+                    s.snapshot_type.clone()
+                } else if s.public {
+                    "public".into()
+                } else {
+                    "shared".into()
+                }],
                 "engine" => vec![s.engine.clone()],
                 _ => vec![],
             })
@@ -225,26 +347,52 @@ pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBClu
         }
     }
     items.sort_by_key(|s| name(s));
-    let keyed: Vec<(String, ClusterSnapshotRecord)> = items.into_iter().map(|s| (name(&s), s)).collect();
-    let (page_items, marker) = page(keyed, |(k, _)| k.as_str(), input.max_records, input.marker.as_deref())?;
-    Ok(rds::DBClusterSnapshotMessage { marker, db_cluster_snapshots: Some(page_items.iter().map(|(_, s)| to_api(s, account)).collect()) })
+    let keyed: Vec<(String, ClusterSnapshotRecord)> =
+        items.into_iter().map(|s| (name(&s), s)).collect();
+    let (page_items, marker) = page(
+        keyed,
+        |(k, _)| k.as_str(),
+        input.max_records,
+        input.marker.as_deref(),
+    )?;
+    Ok(rds::DBClusterSnapshotMessage {
+        marker,
+        db_cluster_snapshots: Some(page_items.iter().map(|(_, s)| to_api(s, account)).collect()),
+    })
 }
 
-pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBClusterSnapshotMessage) -> Result<rds::DeleteDBClusterSnapshotResult, ClusterError> {
-    let id = snapshot_name("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
+pub async fn delete(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::DeleteDBClusterSnapshotMessage,
+) -> Result<rds::DeleteDBClusterSnapshotResult, ClusterError> {
+    let id = snapshot_name(
+        "DBClusterSnapshotIdentifier",
+        &input.db_cluster_snapshot_identifier,
+    )?;
     let (account, region) = (ctx.principal.account, ctx.region);
     let arn = format!("arn:aws:rds:{region}:{account}:cluster-snapshot:{id}");
-    let event = common::event(ctx, "DeleteDBClusterSnapshot", &input, "AWS::RDS::DBClusterSnapshot", &arn);
+    let event = common::event(
+        ctx,
+        "DeleteDBClusterSnapshot",
+        &input,
+        "AWS::RDS::DBClusterSnapshot",
+        &arn,
+    );
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
         let mut txn = meta.write()?;
-        let s = cstore::get_snapshot(&*txn, account, region, &id)?.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+        let s = cstore::get_snapshot(&*txn, account, region, &id)?
+            .ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
         // Automated snapshots go with their retention period or their cluster.
         if s.snapshot_type != "manual" {
             return Err(ClusterError::SnapshotNotManual { id });
         }
         if s.status.in_progress() {
-            return Err(ClusterError::InvalidSnapshotState { id, status: s.status.as_str().to_owned() });
+            return Err(ClusterError::InvalidSnapshotState {
+                id,
+                status: s.status.as_str().to_owned(),
+            });
         }
         drop_snapshot(txn.as_mut(), &s)?;
         common::commit(txn, &[event])?;
@@ -253,7 +401,9 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBCluster
     .await??;
     let mut out = to_api(&snap, account);
     out.status = Some("deleted".into());
-    Ok(rds::DeleteDBClusterSnapshotResult { db_cluster_snapshot: Some(out) })
+    Ok(rds::DeleteDBClusterSnapshotResult {
+        db_cluster_snapshot: Some(out),
+    })
 }
 
 /// A source snapshot as a parameter names it: a plain identifier (the caller's, in the
@@ -270,19 +420,26 @@ struct SourceRef {
 fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRef, ClusterError> {
     let (account, region) = (ctx.principal.account, ctx.region);
     if !value.starts_with("arn:") {
-        return Ok(SourceRef { account, region, id: snapshot_name(param, value)?, db_snapshot: false });
+        return Ok(SourceRef {
+            account,
+            region,
+            id: snapshot_name(param, value)?,
+            db_snapshot: false,
+        });
     }
     let parts: Vec<&str> = value.splitn(7, ':').collect();
     // An ARN of another resource type, or a malformed one, is not a valid identifier for
     // `param`, as CopyDBSnapshot's twin answers (docs/fidelity.md §4).
     let invalid = || RdsError::InvalidParameterValue(identifier_message(param));
     match parts.as_slice() {
-        ["arn", "aws", "rds", r, a, kind @ ("cluster-snapshot" | "snapshot"), id] => Ok(SourceRef {
-            account: AccountId::parse(a).map_err(|_| invalid())?,
-            region: Region::parse(r).map_err(|_| invalid())?,
-            id: snapshot_name(param, id)?,
-            db_snapshot: *kind == "snapshot",
-        }),
+        ["arn", "aws", "rds", r, a, kind @ ("cluster-snapshot" | "snapshot"), id] => {
+            Ok(SourceRef {
+                account: AccountId::parse(a).map_err(|_| invalid())?,
+                region: Region::parse(r).map_err(|_| invalid())?,
+                id: snapshot_name(param, id)?,
+                db_snapshot: *kind == "snapshot",
+            })
+        }
         _ => Err(invalid().into()),
     }
 }
@@ -309,33 +466,64 @@ async fn load_backed<S: Send + 'static>(
         Ok(s.zip(e))
     })
     .await??;
-    found.ok_or_else(|| ClusterError::SnapshotNotFound { id: given.to_owned() })
+    found.ok_or_else(|| ClusterError::SnapshotNotFound {
+        id: given.to_owned(),
+    })
 }
 
 /// The source snapshot and its EBS snapshot, if the caller may use it (its own, or shared with
 /// it); absent otherwise, as AWS answers.
-async fn load_source(svc: &Rds, ctx: &RequestContext, src: &SourceRef, given: &str) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
-    let (a, r, id, caller, db) = (src.account, src.region, src.id.clone(), ctx.principal.account, src.db_snapshot);
+async fn load_source(
+    svc: &Rds,
+    ctx: &RequestContext,
+    src: &SourceRef,
+    given: &str,
+) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
+    let (a, r, id, caller, db) = (
+        src.account,
+        src.region,
+        src.id.clone(),
+        ctx.principal.account,
+        src.db_snapshot,
+    );
     let find = move |txn: &dyn ReadTxn| -> Result<_, RdsError> {
         Ok(match db {
-            false => cstore::get_snapshot(txn, a, r, &id)?.filter(|s| s.account == caller || shared_with(s, caller)),
+            false => cstore::get_snapshot(txn, a, r, &id)?
+                .filter(|s| s.account == caller || shared_with(s, caller)),
             true => None,
         })
     };
-    let (s, e) = load_backed(svc, src, given, find, |s: &ClusterSnapshotRecord| &s.ebs_snapshot_id).await?;
+    let (s, e) = load_backed(svc, src, given, find, |s: &ClusterSnapshotRecord| {
+        &s.ebs_snapshot_id
+    })
+    .await?;
     if s.status != ClusterSnapshotStatus::Available || e.state != SnapshotState::Completed {
-        return Err(ClusterError::InvalidSnapshotState { id: given.to_owned(), status: s.status.as_str().to_owned() });
+        return Err(ClusterError::InvalidSnapshotState {
+            id: given.to_owned(),
+            status: s.status.as_str().to_owned(),
+        });
     }
     Ok((s, e))
 }
 
 /// Checks that the caller may use the source's key through RDS (in the source's region), as
 /// reading it needs: KMS unwraps the lineage's data key or the call fails with docs/rds.md §5's error.
-async fn check_source_key(svc: &Rds, ctx: &RequestContext, ebs: &SnapshotRecord) -> Result<(), ClusterError> {
-    let Some(key) = &ebs.kms_key_arn else { return Ok(()) };
+async fn check_source_key(
+    svc: &Rds,
+    ctx: &RequestContext,
+    ebs: &SnapshotRecord,
+) -> Result<(), ClusterError> {
+    let Some(key) = &ebs.kms_key_arn else {
+        return Ok(());
+    };
     let (meta, lid) = (svc.meta.clone(), ebs.lineage.clone());
-    let lineage = crate::blocking(move || ebs_store::get_lineage(meta.read()?.as_ref(), &lid)).await??.ok_or(RdsError::Internal("snapshot without lineage"))?;
-    let in_region = RequestContext { region: ebs.region, ..ctx.clone() };
+    let lineage = crate::blocking(move || ebs_store::get_lineage(meta.read()?.as_ref(), &lid))
+        .await??
+        .ok_or(RdsError::Internal("snapshot without lineage"))?;
+    let in_region = RequestContext {
+        region: ebs.region,
+        ..ctx.clone()
+    };
     blocks::open_lineage(&svc.kms, &in_region, &lineage).await.map_err(|_| RdsError::KmsKeyNotAccessible {
         message: format!("The source snapshot KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."),
     })?;
@@ -346,24 +534,45 @@ fn key_none() -> ClusterError {
     RdsError::KmsKeyNotAccessible { message: "Specified KMS key [None] does not exist, is not enabled or you do not have permissions to access it.".into() }.into()
 }
 
-pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnapshotMessage) -> Result<rds::CopyDBClusterSnapshotResult, ClusterError> {
+pub async fn copy(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::CopyDBClusterSnapshotMessage,
+) -> Result<rds::CopyDBClusterSnapshotResult, ClusterError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let src = source_ref("SourceDBClusterSnapshotIdentifier", &input.source_db_cluster_snapshot_identifier, ctx)?;
-    let target_id = identifier("TargetDBClusterSnapshotIdentifier", &input.target_db_cluster_snapshot_identifier)?;
+    let src = source_ref(
+        "SourceDBClusterSnapshotIdentifier",
+        &input.source_db_cluster_snapshot_identifier,
+        ctx,
+    )?;
+    let target_id = identifier(
+        "TargetDBClusterSnapshotIdentifier",
+        &input.target_db_cluster_snapshot_identifier,
+    )?;
     if src.db_snapshot {
-        return Err(RdsError::InvalidParameterValue(identifier_message("SourceDBClusterSnapshotIdentifier")).into());
+        return Err(RdsError::InvalidParameterValue(identifier_message(
+            "SourceDBClusterSnapshotIdentifier",
+        ))
+        .into());
     }
     if src.account != account && src.region != region {
         // A shared snapshot is copied in its own region first.
-        return Err(ClusterError::SnapshotNotFound { id: input.source_db_cluster_snapshot_identifier.clone() });
+        return Err(ClusterError::SnapshotNotFound {
+            id: input.source_db_cluster_snapshot_identifier.clone(),
+        });
     }
-    let (source, source_ebs) = load_source(svc, ctx, &src, &input.source_db_cluster_snapshot_identifier).await?;
+    let (source, source_ebs) =
+        load_source(svc, ctx, &src, &input.source_db_cluster_snapshot_identifier).await?;
     let cross_region = src.region != region;
     let foreign = src.account != account;
     // Key outcome (docs/rds.md §5, cluster column).
     let key = match (&input.kms_key_id, source.storage_encrypted) {
         (Some(_), false) => {
-            return Err(RdsError::InvalidParameterValue("KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot.".into()).into());
+            return Err(RdsError::InvalidParameterValue(
+                "KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot."
+                    .into(),
+            )
+            .into());
         }
         (Some(k), true) => Some(common::resolve_key(svc, ctx, k).await?),
         (None, true) if cross_region || foreign => return Err(key_none()),
@@ -373,8 +582,19 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnap
     check_source_key(svc, ctx, &source_ebs).await?;
     let share_blobs = !cross_region && !foreign && key == source.kms_key_arn;
     let description = format!("RDS cluster snapshot copy of {}", source.identifier);
-    let managed_by = KeyUse::RdsCluster { dbc_id: source.cluster_resource_id.clone() };
-    let ebs = common::copy_backing(&source_ebs, account, region, key.clone(), share_blobs, description, managed_by, now)?;
+    let managed_by = KeyUse::RdsCluster {
+        dbc_id: source.cluster_resource_id.clone(),
+    };
+    let ebs = common::copy_backing(
+        &source_ebs,
+        account,
+        region,
+        key.clone(),
+        share_blobs,
+        description,
+        managed_by,
+        now,
+    )?;
     let mut tags = tags_from(input.tags.as_deref());
     if input.copy_tags == Some(true) && !foreign {
         tags = common::with_source_tags(tags, &source.tags);
@@ -396,14 +616,25 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnap
         public: false,
         ..source.clone()
     };
-    let logged = rds::CopyDBClusterSnapshotMessage { pre_signed_url: None, ..input };
-    let event = common::event(ctx, "CopyDBClusterSnapshot", &logged, "AWS::RDS::DBClusterSnapshot", &snap.arn());
+    let logged = rds::CopyDBClusterSnapshotMessage {
+        pre_signed_url: None,
+        ..input
+    };
+    let event = common::event(
+        ctx,
+        "CopyDBClusterSnapshot",
+        &logged,
+        "AWS::RDS::DBClusterSnapshot",
+        &snap.arn(),
+    );
     let caller = JobCaller::from_context(ctx);
     let (meta, s) = (svc.meta.clone(), snap.clone());
     crate::blocking(move || -> Result<(), ClusterError> {
         let mut txn = meta.write()?;
         if cstore::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
-            return Err(ClusterError::SnapshotAlreadyExists { id: s.identifier.clone() });
+            return Err(ClusterError::SnapshotAlreadyExists {
+                id: s.identifier.clone(),
+            });
         }
         common::queue_copy(txn.as_mut(), &ebs, share_blobs, caller, now)?;
         cstore::put_snapshot(txn.as_mut(), &s)?;
@@ -411,13 +642,19 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBClusterSnap
     })
     .await??;
     svc.ebs.wake_worker();
-    Ok(rds::CopyDBClusterSnapshotResult { db_cluster_snapshot: Some(to_api(&snap, account)) })
+    Ok(rds::CopyDBClusterSnapshotResult {
+        db_cluster_snapshot: Some(to_api(&snap, account)),
+    })
 }
 
 /// RestoreDBClusterFromSnapshot from a cluster snapshot (the caller's, or one shared with it,
 /// in the request's region). A `KmsKeyId` re-keys (also an unencrypted snapshot); without one
 /// the cluster has the snapshot's key. The new cluster has no instances (docs/rds.md §7).
-pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClusterFromSnapshotMessage) -> Result<rds::RestoreDBClusterFromSnapshotResult, ClusterError> {
+pub async fn restore(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::RestoreDBClusterFromSnapshotMessage,
+) -> Result<rds::RestoreDBClusterFromSnapshotResult, ClusterError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
     let engine = super::ops::engine(&input.engine)?;
@@ -427,19 +664,30 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
     }
     let src = source_ref("SnapshotIdentifier", &input.snapshot_identifier, ctx)?;
     if src.region != region {
-        return Err(ClusterError::SnapshotNotFound { id: input.snapshot_identifier.clone() });
+        return Err(ClusterError::SnapshotNotFound {
+            id: input.snapshot_identifier.clone(),
+        });
     }
     let (snap, ebs) = match load_source(svc, ctx, &src, &input.snapshot_identifier).await {
-        Err(ClusterError::SnapshotNotFound { .. }) if src.db_snapshot || !input.snapshot_identifier.starts_with("arn:") => {
+        Err(ClusterError::SnapshotNotFound { .. })
+            if src.db_snapshot || !input.snapshot_identifier.starts_with("arn:") =>
+        {
             load_db_snapshot(svc, ctx, &src, &input.snapshot_identifier).await?
         }
         other => other?,
     };
     if snap.engine != engine {
-        return Err(RdsError::InvalidParameterCombination(format!("The engine of the snapshot ({}) doesn't match the requested engine ({engine}).", snap.engine)).into());
+        return Err(RdsError::InvalidParameterCombination(format!(
+            "The engine of the snapshot ({}) doesn't match the requested engine ({engine}).",
+            snap.engine
+        ))
+        .into());
     }
     let (meta, i) = (svc.meta.clone(), id.clone());
-    if crate::blocking(move || cstore::get_cluster(meta.read()?.as_ref(), account, region, &i)).await??.is_some() {
+    if crate::blocking(move || cstore::get_cluster(meta.read()?.as_ref(), account, region, &i))
+        .await??
+        .is_some()
+    {
         return Err(ClusterError::ClusterAlreadyExists { id });
     }
     let key = match &input.kms_key_id {
@@ -451,12 +699,25 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
     let resource_id = new_cluster_resource_id()?;
     let join = snap.account == account && key == snap.kms_key_arn;
     let (volume, lineage) = if join {
-        let key_use = KeyUse::RdsCluster { dbc_id: resource_id.clone() };
+        let key_use = KeyUse::RdsCluster {
+            dbc_id: resource_id.clone(),
+        };
         let vid = kmsnap_core::ids::ec2_id("vol").map_err(|_| RdsError::Internal("rng"))?;
         if let Some(k) = &key {
             blocks::grant_for_resource_as(&svc.kms, ctx, k, &vid, &key_use).await?;
         }
-        (common::backing_volume(ctx, vid, VOLUME_GIB.max(ebs.volume_size), key.clone(), &ebs.lineage, Some(ebs.id.clone()), key_use), None)
+        (
+            common::backing_volume(
+                ctx,
+                vid,
+                VOLUME_GIB.max(ebs.volume_size),
+                key.clone(),
+                &ebs.lineage,
+                Some(ebs.id.clone()),
+                key_use,
+            ),
+            None,
+        )
     } else {
         let (mut v, l) = new_volume(svc, ctx, &resource_id, key.as_deref()).await?;
         v.state = VolumeState::Creating;
@@ -471,7 +732,10 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
         resource_id,
         status: ClusterStatus::Creating,
         engine,
-        engine_version: input.engine_version.clone().unwrap_or_else(|| snap.engine_version.clone()),
+        engine_version: input
+            .engine_version
+            .clone()
+            .unwrap_or_else(|| snap.engine_version.clone()),
         port: input.port.unwrap_or(snap.port),
         master_username: snap.master_username.clone(),
         database_name: input.database_name.clone(),
@@ -488,13 +752,22 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
         stopped_at: None,
         last_automated_backup: None,
     };
-    let event = common::event(ctx, "RestoreDBClusterFromSnapshot", &input, "AWS::RDS::DBCluster", &rec.arn());
+    let event = common::event(
+        ctx,
+        "RestoreDBClusterFromSnapshot",
+        &input,
+        "AWS::RDS::DBCluster",
+        &rec.arn(),
+    );
     let caller = JobCaller::from_context(ctx);
-    let (meta, r, source, source_account) = (svc.meta.clone(), rec.clone(), ebs.id.clone(), snap.account);
+    let (meta, r, source, source_account) =
+        (svc.meta.clone(), rec.clone(), ebs.id.clone(), snap.account);
     crate::blocking(move || -> Result<(), ClusterError> {
         let mut txn = meta.write()?;
         if cstore::get_cluster(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(ClusterError::ClusterAlreadyExists { id: r.identifier.clone() });
+            return Err(ClusterError::ClusterAlreadyExists {
+                id: r.identifier.clone(),
+            });
         }
         if ebs_store::get_snapshot(&*txn, source_account, region, &source)?.is_none() {
             return Err(ClusterError::SnapshotNotFound { id: source.clone() });
@@ -517,8 +790,14 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
             Some(l) => {
                 ebs_store::put_lineage(txn.as_mut(), l)?;
                 let total = ebs_store::count_blocks(&*txn, &source)?;
-                let kind = JobKind::Restore { source: source.clone(), source_account };
-                ebs_store::put_job(txn.as_mut(), &JobRecord::new(&volume.id, account, region, kind, total, Some(caller), now))?;
+                let kind = JobKind::Restore {
+                    source: source.clone(),
+                    source_account,
+                };
+                ebs_store::put_job(
+                    txn.as_mut(),
+                    &JobRecord::new(&volume.id, account, region, kind, total, Some(caller), now),
+                )?;
             }
         }
         ebs_store::put_volume(txn.as_mut(), &volume)?;
@@ -527,25 +806,54 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBClust
     })
     .await??;
     svc.ebs.wake_worker();
-    Ok(rds::RestoreDBClusterFromSnapshotResult { db_cluster: Some(cluster_to_api(&rec)) })
+    Ok(rds::RestoreDBClusterFromSnapshotResult {
+        db_cluster: Some(cluster_to_api(&rec)),
+    })
 }
 
 /// A DB (instance) snapshot as the source of a new cluster (docs/rds.md §7: RestoreDBClusterFromSnapshot
 /// takes either kind): the caller's, or one shared with it, `available`; seen as a cluster
 /// snapshot of the matching Aurora engine (postgres → aurora-postgresql, mysql → aurora-mysql).
-async fn load_db_snapshot(svc: &Rds, ctx: &RequestContext, src: &SourceRef, given: &str) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
-    let (a, r, id, caller) = (src.account, src.region, src.id.clone(), ctx.principal.account);
+async fn load_db_snapshot(
+    svc: &Rds,
+    ctx: &RequestContext,
+    src: &SourceRef,
+    given: &str,
+) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
+    let (a, r, id, caller) = (
+        src.account,
+        src.region,
+        src.id.clone(),
+        ctx.principal.account,
+    );
     let find = move |txn: &dyn ReadTxn| -> Result<_, RdsError> {
-        Ok(crate::store::get_snapshot(txn, a, r, &id)?.filter(|s| s.account == caller || s.public || s.shared_with.contains(&caller)))
+        Ok(crate::store::get_snapshot(txn, a, r, &id)?
+            .filter(|s| s.account == caller || s.public || s.shared_with.contains(&caller)))
     };
-    let (s, e) = load_backed(svc, src, given, find, |s: &crate::model::DbSnapshotRecord| &s.ebs_snapshot_id).await?;
+    let (s, e) = load_backed(
+        svc,
+        src,
+        given,
+        find,
+        |s: &crate::model::DbSnapshotRecord| &s.ebs_snapshot_id,
+    )
+    .await?;
     if s.status != crate::model::SnapshotStatus::Available || e.state != SnapshotState::Completed {
-        return Err(RdsError::InvalidSnapshotState { id: given.to_owned(), status: s.status.as_str().to_owned() }.into());
+        return Err(RdsError::InvalidSnapshotState {
+            id: given.to_owned(),
+            status: s.status.as_str().to_owned(),
+        }
+        .into());
     }
     let engine = match s.engine.as_str() {
         "postgres" => "aurora-postgresql",
         "mysql" => "aurora-mysql",
-        other => return Err(RdsError::InvalidParameterCombination(format!("A DB snapshot of engine {other} cannot be restored to an Aurora DB cluster.")).into()),
+        other => {
+            return Err(RdsError::InvalidParameterCombination(format!(
+                "A DB snapshot of engine {other} cannot be restored to an Aurora DB cluster."
+            ))
+            .into())
+        }
     };
     let as_cluster = ClusterSnapshotRecord {
         identifier: s.identifier.clone(),
@@ -557,7 +865,11 @@ async fn load_db_snapshot(svc: &Rds, ctx: &RequestContext, src: &SourceRef, give
         cluster_identifier: s.instance_identifier.clone(),
         cluster_resource_id: s.dbi_resource_id.clone(),
         engine: engine.to_owned(),
-        engine_version: if engine == "aurora-postgresql" { "16.4".into() } else { "8.0.mysql_aurora.3.08.0".into() },
+        engine_version: if engine == "aurora-postgresql" {
+            "16.4".into()
+        } else {
+            "8.0.mysql_aurora.3.08.0".into()
+        },
         port: s.port,
         master_username: s.master_username.clone(),
         cluster_created: s.instance_created,
@@ -580,7 +892,10 @@ fn attributes(s: &ClusterSnapshotRecord) -> rds::DBClusterSnapshotAttributesResu
     }
     rds::DBClusterSnapshotAttributesResult {
         db_cluster_snapshot_identifier: Some(s.identifier.clone()),
-        db_cluster_snapshot_attributes: Some(vec![rds::DBClusterSnapshotAttribute { attribute_name: Some("restore".into()), attribute_values: Some(values) }]),
+        db_cluster_snapshot_attributes: Some(vec![rds::DBClusterSnapshotAttribute {
+            attribute_name: Some("restore".into()),
+            attribute_values: Some(values),
+        }]),
     }
 }
 
@@ -593,9 +908,15 @@ pub async fn describe_attributes(
     // anything that names no snapshot is not found (docs/fidelity.md §4, inferred for clusters).
     let id = input.db_cluster_snapshot_identifier.to_ascii_lowercase();
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let s = crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &id)).await??;
-    let s = s.ok_or_else(|| ClusterError::SnapshotNotFound { id: input.db_cluster_snapshot_identifier.clone() })?;
-    Ok(rds::DescribeDBClusterSnapshotAttributesResult { db_cluster_snapshot_attributes_result: Some(attributes(&s)) })
+    let s =
+        crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &id))
+            .await??;
+    let s = s.ok_or_else(|| ClusterError::SnapshotNotFound {
+        id: input.db_cluster_snapshot_identifier.clone(),
+    })?;
+    Ok(rds::DescribeDBClusterSnapshotAttributesResult {
+        db_cluster_snapshot_attributes_result: Some(attributes(&s)),
+    })
 }
 
 /// ModifyDBClusterSnapshotAttribute (docs/rds.md §6): the `restore` attribute of an own manual
@@ -605,9 +926,16 @@ pub async fn modify_attribute(
     ctx: &RequestContext,
     input: rds::ModifyDBClusterSnapshotAttributeMessage,
 ) -> Result<rds::ModifyDBClusterSnapshotAttributeResult, ClusterError> {
-    let id = identifier("DBClusterSnapshotIdentifier", &input.db_cluster_snapshot_identifier)?;
+    let id = identifier(
+        "DBClusterSnapshotIdentifier",
+        &input.db_cluster_snapshot_identifier,
+    )?;
     if input.attribute_name != "restore" {
-        return Err(RdsError::InvalidParameterValue(format!("Invalid snapshot attribute name: {}. Only restore is supported.", input.attribute_name)).into());
+        return Err(RdsError::InvalidParameterValue(format!(
+            "Invalid snapshot attribute name: {}. Only restore is supported.",
+            input.attribute_name
+        ))
+        .into());
     }
     let parse = |values: &Option<Vec<String>>| -> Result<(Vec<AccountId>, bool), ClusterError> {
         let mut ids = Vec::new();
@@ -616,22 +944,38 @@ pub async fn modify_attribute(
             if v == "all" {
                 all = true;
             } else {
-                ids.push(AccountId::parse(v).map_err(|_| RdsError::InvalidParameterValue(format!("Invalid account id: {v}")))?);
+                ids.push(AccountId::parse(v).map_err(|_| {
+                    RdsError::InvalidParameterValue(format!("Invalid account id: {v}"))
+                })?);
             }
         }
         Ok((ids, all))
     };
     let (add, add_all) = parse(&input.values_to_add)?;
     let (remove, remove_all) = parse(&input.values_to_remove)?;
-    let (meta, account, region, sid) = (svc.meta.clone(), ctx.principal.account, ctx.region, id.clone());
-    let current = crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &sid)).await??;
+    let (meta, account, region, sid) = (
+        svc.meta.clone(),
+        ctx.principal.account,
+        ctx.region,
+        id.clone(),
+    );
+    let current =
+        crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &sid))
+            .await??;
     let current = current.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
     if current.status != ClusterSnapshotStatus::Available {
-        return Err(ClusterError::InvalidSnapshotState { id, status: current.status.as_str().to_owned() });
+        return Err(ClusterError::InvalidSnapshotState {
+            id,
+            status: current.status.as_str().to_owned(),
+        });
     }
     if current.storage_encrypted && (!add.is_empty() || add_all) {
         if add_all {
-            return Err(RdsError::InvalidParameterValue("Encrypted snapshots cannot be shared publicly; share them with specific accounts.".into()).into());
+            return Err(RdsError::InvalidParameterValue(
+                "Encrypted snapshots cannot be shared publicly; share them with specific accounts."
+                    .into(),
+            )
+            .into());
         }
         if let Some(k) = &current.kms_key_arn {
             if crate::keystate::is_aws_managed(svc, k).await? {
@@ -642,11 +986,18 @@ pub async fn modify_attribute(
             }
         }
     }
-    let event = common::event(ctx, "ModifyDBClusterSnapshotAttribute", &input, "AWS::RDS::DBClusterSnapshot", &current.arn());
+    let event = common::event(
+        ctx,
+        "ModifyDBClusterSnapshotAttribute",
+        &input,
+        "AWS::RDS::DBClusterSnapshot",
+        &current.arn(),
+    );
     let meta = svc.meta.clone();
     let s = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
         let mut txn = meta.write()?;
-        let mut s = cstore::get_snapshot(&*txn, account, region, &id)?.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+        let mut s = cstore::get_snapshot(&*txn, account, region, &id)?
+            .ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
         for a in add {
             if !s.shared_with.contains(&a) {
                 s.shared_with.push(a);
@@ -662,5 +1013,7 @@ pub async fn modify_attribute(
         Ok(s)
     })
     .await??;
-    Ok(rds::ModifyDBClusterSnapshotAttributeResult { db_cluster_snapshot_attributes_result: Some(attributes(&s)) })
+    Ok(rds::ModifyDBClusterSnapshotAttributeResult {
+        db_cluster_snapshot_attributes_result: Some(attributes(&s)),
+    })
 }

@@ -16,9 +16,18 @@ pub const T_CLUSTERS: &str = "rds_clusters";
 pub const T_CLUSTER_SNAPSHOTS: &str = "rds_cluster_snapshots";
 
 scoped_record!(ClusterRecord, T_CLUSTERS, CLUSTER_VERSION);
-scoped_record!(ClusterSnapshotRecord, T_CLUSTER_SNAPSHOTS, CLUSTER_SNAPSHOT_VERSION);
+scoped_record!(
+    ClusterSnapshotRecord,
+    T_CLUSTER_SNAPSHOTS,
+    CLUSTER_SNAPSHOT_VERSION
+);
 
-pub fn get_cluster(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<ClusterRecord>, RdsError> {
+pub fn get_cluster(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<Option<ClusterRecord>, RdsError> {
     get(txn, account, region, id)
 }
 
@@ -31,16 +40,31 @@ pub fn delete_cluster(txn: &mut dyn WriteTxn, r: &ClusterRecord) -> Result<(), R
 }
 
 /// Clusters of `account` in `region` (or of everyone with `None`), identifier order.
-pub fn clusters(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<ClusterRecord>, RdsError> {
+pub fn clusters(
+    txn: &dyn ReadTxn,
+    scope: Option<(AccountId, Region)>,
+) -> Result<Vec<ClusterRecord>, RdsError> {
     scan(txn, scope)
 }
 
 /// The cluster instance `instance` of `account` in `region` belongs to, if any.
-pub fn cluster_of_instance(txn: &dyn ReadTxn, account: AccountId, region: Region, instance: &str) -> Result<Option<ClusterRecord>, RdsError> {
-    Ok(clusters(txn, Some((account, region)))?.into_iter().find(|c| c.members.iter().any(|m| m == instance)))
+pub fn cluster_of_instance(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    instance: &str,
+) -> Result<Option<ClusterRecord>, RdsError> {
+    Ok(clusters(txn, Some((account, region)))?
+        .into_iter()
+        .find(|c| c.members.iter().any(|m| m == instance)))
 }
 
-pub fn get_snapshot(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<Option<ClusterSnapshotRecord>, RdsError> {
+pub fn get_snapshot(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<Option<ClusterSnapshotRecord>, RdsError> {
     get(txn, account, region, id)
 }
 
@@ -53,6 +77,9 @@ pub fn delete_snapshot(txn: &mut dyn WriteTxn, r: &ClusterSnapshotRecord) -> Res
 }
 
 /// Cluster snapshots of `account` in `region` (or of everyone with `None`), identifier order.
-pub fn snapshots(txn: &dyn ReadTxn, scope: Option<(AccountId, Region)>) -> Result<Vec<ClusterSnapshotRecord>, RdsError> {
+pub fn snapshots(
+    txn: &dyn ReadTxn,
+    scope: Option<(AccountId, Region)>,
+) -> Result<Vec<ClusterSnapshotRecord>, RdsError> {
     scan(txn, scope)
 }

@@ -21,10 +21,16 @@ enum Resource {
 /// The Aurora resource `arn` names (`None`: not an Aurora ARN), if it is the caller's.
 fn parse(arn: &str, ctx: &RequestContext) -> Result<Option<Resource>, ClusterError> {
     let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    let ["arn", "aws", "rds", region, account, kind @ ("cluster" | "cluster-snapshot"), id] = parts.as_slice() else {
+    let ["arn", "aws", "rds", region, account, kind @ ("cluster" | "cluster-snapshot"), id] =
+        parts.as_slice()
+    else {
         return Ok(None);
     };
-    let not_here = || RdsError::InvalidParameterValue("The specified resource name does not match an RDS resource in this region.".into());
+    let not_here = || {
+        RdsError::InvalidParameterValue(
+            "The specified resource name does not match an RDS resource in this region.".into(),
+        )
+    };
     if *region != ctx.region.as_str() {
         return Err(not_here().into());
     }
@@ -46,18 +52,26 @@ fn kind_of(res: &Resource) -> &'static str {
 }
 
 /// Applies `change` to the tags of `res` in one transaction with `event`.
-async fn update(svc: &Rds, ctx: &RequestContext, res: Resource, event: kmsnap_audit::Event, change: impl FnOnce(&mut Vec<(String, String)>) + Send + 'static) -> Result<(), ClusterError> {
+async fn update(
+    svc: &Rds,
+    ctx: &RequestContext,
+    res: Resource,
+    event: kmsnap_audit::Event,
+    change: impl FnOnce(&mut Vec<(String, String)>) + Send + 'static,
+) -> Result<(), ClusterError> {
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     crate::blocking(move || -> Result<(), ClusterError> {
         let mut txn = meta.write()?;
         match &res {
             Resource::Cluster(id) => {
-                let mut c = cstore::get_cluster(&*txn, account, region, id)?.ok_or_else(|| ClusterError::ClusterNotFound { id: id.clone() })?;
+                let mut c = cstore::get_cluster(&*txn, account, region, id)?
+                    .ok_or_else(|| ClusterError::ClusterNotFound { id: id.clone() })?;
                 change(&mut c.tags);
                 cstore::put_cluster(txn.as_mut(), &c)?;
             }
             Resource::Snapshot(id) => {
-                let mut s = cstore::get_snapshot(&*txn, account, region, id)?.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+                let mut s = cstore::get_snapshot(&*txn, account, region, id)?
+                    .ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
                 change(&mut s.tags);
                 cstore::put_snapshot(txn.as_mut(), &s)?;
             }
@@ -67,32 +81,78 @@ async fn update(svc: &Rds, ctx: &RequestContext, res: Resource, event: kmsnap_au
     .await?
 }
 
-pub async fn add(svc: &Rds, ctx: &RequestContext, input: &rds::AddTagsToResourceMessage) -> Result<Option<()>, ClusterError> {
-    let Some(res) = parse(&input.resource_name, ctx)? else { return Ok(None) };
+pub async fn add(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: &rds::AddTagsToResourceMessage,
+) -> Result<Option<()>, ClusterError> {
+    let Some(res) = parse(&input.resource_name, ctx)? else {
+        return Ok(None);
+    };
     let new = common::tags_from(Some(&input.tags));
-    let event = common::event(ctx, "AddTagsToResource", input, kind_of(&res), &input.resource_name);
-    update(svc, ctx, res, event, move |t| merge(t, new)).await.map(Some)
+    let event = common::event(
+        ctx,
+        "AddTagsToResource",
+        input,
+        kind_of(&res),
+        &input.resource_name,
+    );
+    update(svc, ctx, res, event, move |t| merge(t, new))
+        .await
+        .map(Some)
 }
 
-pub async fn remove(svc: &Rds, ctx: &RequestContext, input: &rds::RemoveTagsFromResourceMessage) -> Result<Option<()>, ClusterError> {
-    let Some(res) = parse(&input.resource_name, ctx)? else { return Ok(None) };
+pub async fn remove(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: &rds::RemoveTagsFromResourceMessage,
+) -> Result<Option<()>, ClusterError> {
+    let Some(res) = parse(&input.resource_name, ctx)? else {
+        return Ok(None);
+    };
     let keys = input.tag_keys.clone();
-    let event = common::event(ctx, "RemoveTagsFromResource", input, kind_of(&res), &input.resource_name);
-    update(svc, ctx, res, event, move |t| t.retain(|(k, _)| !keys.contains(k))).await.map(Some)
+    let event = common::event(
+        ctx,
+        "RemoveTagsFromResource",
+        input,
+        kind_of(&res),
+        &input.resource_name,
+    );
+    update(svc, ctx, res, event, move |t| {
+        t.retain(|(k, _)| !keys.contains(k))
+    })
+    .await
+    .map(Some)
 }
 
-pub async fn list(svc: &Rds, ctx: &RequestContext, input: &rds::ListTagsForResourceMessage) -> Result<Option<rds::TagListMessage>, ClusterError> {
-    let Some(res) = parse(&input.resource_name, ctx)? else { return Ok(None) };
+pub async fn list(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: &rds::ListTagsForResourceMessage,
+) -> Result<Option<rds::TagListMessage>, ClusterError> {
+    let Some(res) = parse(&input.resource_name, ctx)? else {
+        return Ok(None);
+    };
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let tags = crate::blocking(move || -> Result<_, ClusterError> {
         let txn = meta.read()?;
         Ok(match &res {
-            Resource::Cluster(id) => cstore::get_cluster(&*txn, account, region, id)?.ok_or_else(|| ClusterError::ClusterNotFound { id: id.clone() })?.tags,
-            Resource::Snapshot(id) => cstore::get_snapshot(&*txn, account, region, id)?.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?.tags,
+            Resource::Cluster(id) => {
+                cstore::get_cluster(&*txn, account, region, id)?
+                    .ok_or_else(|| ClusterError::ClusterNotFound { id: id.clone() })?
+                    .tags
+            }
+            Resource::Snapshot(id) => {
+                cstore::get_snapshot(&*txn, account, region, id)?
+                    .ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?
+                    .tags
+            }
         })
     })
     .await??;
-    Ok(Some(rds::TagListMessage { tag_list: tags_to_api(&tags) }))
+    Ok(Some(rds::TagListMessage {
+        tag_list: tags_to_api(&tags),
+    }))
 }
 
 #[cfg(test)]
@@ -116,10 +176,25 @@ mod tests {
     #[test]
     fn aurora_arns_only() {
         let c = ctx();
-        assert_eq!(parse("arn:aws:rds:us-east-1:111122223333:cluster:Aur1", &c).unwrap(), Some(Resource::Cluster("aur1".into())));
-        assert_eq!(parse("arn:aws:rds:us-east-1:111122223333:cluster-snapshot:s1", &c).unwrap(), Some(Resource::Snapshot("s1".into())));
-        assert_eq!(parse("arn:aws:rds:us-east-1:111122223333:db:pg1", &c).unwrap(), None);
-        assert!(matches!(parse("arn:aws:rds:us-east-1:444455556666:cluster:a", &c), Err(ClusterError::ClusterNotFound { .. })));
-        assert!(matches!(parse("arn:aws:rds:eu-west-1:111122223333:cluster:a", &c), Err(ClusterError::Rds(RdsError::InvalidParameterValue(_)))));
+        assert_eq!(
+            parse("arn:aws:rds:us-east-1:111122223333:cluster:Aur1", &c).unwrap(),
+            Some(Resource::Cluster("aur1".into()))
+        );
+        assert_eq!(
+            parse("arn:aws:rds:us-east-1:111122223333:cluster-snapshot:s1", &c).unwrap(),
+            Some(Resource::Snapshot("s1".into()))
+        );
+        assert_eq!(
+            parse("arn:aws:rds:us-east-1:111122223333:db:pg1", &c).unwrap(),
+            None
+        );
+        assert!(matches!(
+            parse("arn:aws:rds:us-east-1:444455556666:cluster:a", &c),
+            Err(ClusterError::ClusterNotFound { .. })
+        ));
+        assert!(matches!(
+            parse("arn:aws:rds:eu-west-1:111122223333:cluster:a", &c),
+            Err(ClusterError::Rds(RdsError::InvalidParameterValue(_)))
+        ));
     }
 }

@@ -11,17 +11,20 @@
 //! one older than the cluster's `BackupRetentionPeriod` is deleted. A stopped cluster, or one
 //! whose key is unusable, gets none (its status is not `available`).
 
-use super::model::{ClusterRecord, ClusterSnapshotRecord, ClusterSnapshotStatus, ClusterStatus, MAX_STOPPED};
-use chrono::{DateTime, Utc};
+use super::model::{
+    ClusterRecord, ClusterSnapshotRecord, ClusterSnapshotStatus, ClusterStatus, MAX_STOPPED,
+};
 use super::store as cstore;
 use crate::error::RdsError;
 use crate::workers::{backup_due, outlived};
+use chrono::{DateTime, Utc};
 use kmsnap_snapshots::model::{SnapshotState, VolumeState};
 use kmsnap_snapshots::store as ebs_store;
 
 /// Whether cluster `c` is due an automated snapshot at `now`.
 fn backup_wanted(c: &ClusterRecord, now: DateTime<Utc>) -> bool {
-    c.status == ClusterStatus::Available && backup_due(c.backup_retention_period, c.last_automated_backup, now)
+    c.status == ClusterStatus::Available
+        && backup_due(c.backup_retention_period, c.last_automated_backup, now)
 }
 
 /// Whether automated snapshot `s` has outlived its cluster's retention period at `now`.
@@ -31,19 +34,31 @@ fn expired(s: &ClusterSnapshotRecord, clusters: &[ClusterRecord], now: DateTime<
     }
     clusters
         .iter()
-        .find(|c| c.account == s.account && c.region == s.region && c.resource_id == s.cluster_resource_id)
+        .find(|c| {
+            c.account == s.account && c.region == s.region && c.resource_id == s.cluster_resource_id
+        })
         .is_some_and(|c| outlived(s.created, c.backup_retention_period, now))
 }
 
 /// Advances every cluster and cluster snapshot in progress by one step, and takes and expires
 /// automated snapshots (see the module doc). Returns how many changed.
 pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<usize, RdsError> {
-    let restart = |c: &ClusterRecord| c.status == ClusterStatus::Stopped && c.stopped_at.is_some_and(|t| now - t >= MAX_STOPPED);
-    let busy = |c: &ClusterRecord| c.status == ClusterStatus::Creating || c.status.next().is_some() || restart(c) || backup_wanted(c, now);
+    let restart = |c: &ClusterRecord| {
+        c.status == ClusterStatus::Stopped && c.stopped_at.is_some_and(|t| now - t >= MAX_STOPPED)
+    };
+    let busy = |c: &ClusterRecord| {
+        c.status == ClusterStatus::Creating
+            || c.status.next().is_some()
+            || restart(c)
+            || backup_wanted(c, now)
+    };
     {
         let txn = meta.read()?;
         let clusters = cstore::clusters(&*txn, None)?;
-        let any = clusters.iter().any(busy) || cstore::snapshots(&*txn, None)?.iter().any(|s| s.status.in_progress() || expired(s, &clusters, now));
+        let any = clusters.iter().any(busy)
+            || cstore::snapshots(&*txn, None)?
+                .iter()
+                .any(|s| s.status.in_progress() || expired(s, &clusters, now));
         if !any {
             return Ok(0);
         }
@@ -63,7 +78,14 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
         if backup_wanted(&c, now) {
             let id = crate::model::automated_snapshot_id(&c.identifier, now);
             if cstore::get_snapshot(&*txn, c.account, c.region, &id)?.is_none() {
-                super::snapshots::start_snapshot(txn.as_mut(), &c, &id, "automated", Vec::new(), now)?;
+                super::snapshots::start_snapshot(
+                    txn.as_mut(),
+                    &c,
+                    &id,
+                    "automated",
+                    Vec::new(),
+                    now,
+                )?;
             }
             c.last_automated_backup = Some(now);
             cstore::put_cluster(txn.as_mut(), &c)?;
@@ -71,11 +93,13 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
             continue;
         }
         let next = match c.status {
-            ClusterStatus::Creating => match ebs_store::get_volume(&*txn, c.account, c.region, &c.volume_id)? {
-                Some(v) if v.state == VolumeState::Available => Some(ClusterStatus::Available),
-                Some(v) if v.state == VolumeState::Creating => None,
-                _ => Some(ClusterStatus::Failed),
-            },
+            ClusterStatus::Creating => {
+                match ebs_store::get_volume(&*txn, c.account, c.region, &c.volume_id)? {
+                    Some(v) if v.state == VolumeState::Available => Some(ClusterStatus::Available),
+                    Some(v) if v.state == VolumeState::Creating => None,
+                    _ => Some(ClusterStatus::Failed),
+                }
+            }
             _ if restart(&c) => Some(ClusterStatus::Starting),
             other => other.next(),
         };
@@ -95,7 +119,9 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
                 s.status = ClusterSnapshotStatus::Available;
                 s.percent_progress = 100;
             }
-            Some(e) if e.state == SnapshotState::Pending => s.percent_progress = i32::from(e.progress),
+            Some(e) if e.state == SnapshotState::Pending => {
+                s.percent_progress = i32::from(e.progress)
+            }
             _ => s.status = ClusterSnapshotStatus::Failed,
         }
         if (s.status, s.percent_progress) != before {

@@ -4,14 +4,17 @@
 
 use crate::error::RdsError;
 use crate::Rds;
+use chrono::{DateTime, Utc};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
 use kmsnap_audit::Event;
 use kmsnap_auth::RequestContext;
-use kmsnap_snapshots::blocks::{self, RDS_SERVICE};
-use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
-use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, LineageRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
+use kmsnap_snapshots::blocks::{self, RDS_SERVICE};
+use kmsnap_snapshots::model::{
+    JobCaller, JobKind, JobRecord, KeyUse, LineageRecord, Permissions, SnapshotOrigin,
+    SnapshotRecord, SnapshotState, VolumeRecord, VolumeState,
+};
 use kmsnap_snapshots::store as ebs_store;
 use kmsnap_store::WriteTxn;
 use serde::Serialize;
@@ -43,30 +46,72 @@ pub fn copy_backing(
         description,
         encrypted: key.is_some(),
         kms_key_arn: key,
-        lineage: if share_blobs { source.lineage.clone() } else { String::new() },
+        lineage: if share_blobs {
+            source.lineage.clone()
+        } else {
+            String::new()
+        },
         tags: Vec::new(),
         permissions: Permissions::default(),
-        origin: SnapshotOrigin::Copy { source_snapshot: source.id.clone(), source_region: source.region, source_account: source.account },
-        data_encryption_key_id: if share_blobs { source.data_encryption_key_id.clone() } else { None },
+        origin: SnapshotOrigin::Copy {
+            source_snapshot: source.id.clone(),
+            source_region: source.region,
+            source_account: source.account,
+        },
+        data_encryption_key_id: if share_blobs {
+            source.data_encryption_key_id.clone()
+        } else {
+            None
+        },
         completed: None,
         managed_by: Some(managed_by),
     })
 }
 
 /// Writes `ebs` (from [`copy_backing`]) and the `Copy` job that fills it, run as `caller`.
-pub fn queue_copy(txn: &mut dyn WriteTxn, ebs: &SnapshotRecord, share_blobs: bool, caller: JobCaller, now: DateTime<Utc>) -> Result<(), RdsError> {
-    let SnapshotOrigin::Copy { source_snapshot, source_region, source_account } = &ebs.origin else {
+pub fn queue_copy(
+    txn: &mut dyn WriteTxn,
+    ebs: &SnapshotRecord,
+    share_blobs: bool,
+    caller: JobCaller,
+    now: DateTime<Utc>,
+) -> Result<(), RdsError> {
+    let SnapshotOrigin::Copy {
+        source_snapshot,
+        source_region,
+        source_account,
+    } = &ebs.origin
+    else {
         return Err(RdsError::Internal("copy without a source"));
     };
-    let kind = JobKind::Copy { source: source_snapshot.clone(), source_region: *source_region, source_account: *source_account, share_blobs };
+    let kind = JobKind::Copy {
+        source: source_snapshot.clone(),
+        source_region: *source_region,
+        source_account: *source_account,
+        share_blobs,
+    };
     let total = ebs_store::count_blocks(&*txn, source_snapshot)?;
     ebs_store::put_snapshot(txn, ebs)?;
-    ebs_store::put_job(txn, &JobRecord::new(&ebs.id, ebs.account, ebs.region, kind, total, Some(caller), now))?;
+    ebs_store::put_job(
+        txn,
+        &JobRecord::new(
+            &ebs.id,
+            ebs.account,
+            ebs.region,
+            kind,
+            total,
+            Some(caller),
+            now,
+        ),
+    )?;
     Ok(())
 }
 
 /// `tags` with every tag of `source` whose key `tags` lacks (CopyTags).
-pub fn with_source_tags(mut tags: Vec<(String, String)>, source: &[(String, String)]) -> Vec<(String, String)> {
+pub fn with_source_tags(
+    mut tags: Vec<(String, String)>,
+    source: &[(String, String)],
+) -> Vec<(String, String)> {
     for t in source {
         if !tags.iter().any(|(k, _)| k == &t.0) {
             tags.push(t.clone());
@@ -87,16 +132,28 @@ pub fn key_not_accessible(key: &str) -> RdsError {
 
 /// `KmsKeyId` (id, ARN, alias, alias ARN) → key ARN, through KMS as RDS. The key must be in
 /// the request's region and enabled; anything else is `KMSKeyNotAccessibleFault`.
-pub async fn resolve_key(svc: &Rds, ctx: &RequestContext, key_id: &str) -> Result<String, RdsError> {
+pub async fn resolve_key(
+    svc: &Rds,
+    ctx: &RequestContext,
+    key_id: &str,
+) -> Result<String, RdsError> {
     let via = ctx.via(RDS_SERVICE);
     let meta = svc
         .kms
-        .describe_key(&via, kmsapi::DescribeKeyRequest { key_id: key_id.to_owned(), ..Default::default() })
+        .describe_key(
+            &via,
+            kmsapi::DescribeKeyRequest {
+                key_id: key_id.to_owned(),
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|_| key_not_accessible(key_id))?
         .key_metadata
         .ok_or(RdsError::Internal("DescribeKey without metadata"))?;
-    let arn = meta.arn.ok_or(RdsError::Internal("DescribeKey without ARN"))?;
+    let arn = meta
+        .arn
+        .ok_or(RdsError::Internal("DescribeKey without ARN"))?;
     if arn.split(':').nth(3) != Some(ctx.region.as_str()) || meta.enabled != Some(true) {
         return Err(key_not_accessible(&arn));
     }
@@ -106,30 +163,57 @@ pub async fn resolve_key(svc: &Rds, ctx: &RequestContext, key_id: &str) -> Resul
 /// The account's AWS managed `aws/rds` key in the request's region (created on first use).
 pub async fn default_key(svc: &Rds, ctx: &RequestContext) -> Result<String, RdsError> {
     let (kms, account, region) = (svc.kms.clone(), ctx.principal.account, ctx.region);
-    let key_id = crate::blocking(move || kmsnap_kms::managed::managed_key(&kms, account, region, "rds")).await?.map_err(|e| {
-        tracing::error!(error = %e, "aws/rds managed key");
-        RdsError::Internal("managed key")
-    })?;
+    let key_id =
+        crate::blocking(move || kmsnap_kms::managed::managed_key(&kms, account, region, "rds"))
+            .await?
+            .map_err(|e| {
+                tracing::error!(error = %e, "aws/rds managed key");
+                RdsError::Internal("managed key")
+            })?;
     Ok(format!("arn:aws:kms:{region}:{account}:key/{key_id}"))
 }
 
 /// A new, empty backing volume for DB instance `dbi` (its `DbiResourceId`): a lineage whose
 /// data key KMS generates under `key_arn` for the caller through RDS, with RDS's grant for the
 /// resource on a customer key. Not yet stored.
-pub async fn new_volume(svc: &Rds, ctx: &RequestContext, dbi: &str, size_gib: i32, key_arn: Option<&str>) -> Result<(VolumeRecord, LineageRecord), RdsError> {
-    let key_use = KeyUse::Rds { db_id: dbi.to_owned() };
+pub async fn new_volume(
+    svc: &Rds,
+    ctx: &RequestContext,
+    dbi: &str,
+    size_gib: i32,
+    key_arn: Option<&str>,
+) -> Result<(VolumeRecord, LineageRecord), RdsError> {
+    let key_use = KeyUse::Rds {
+        db_id: dbi.to_owned(),
+    };
     let id = kmsnap_core::ids::ec2_id("vol").map_err(|_| RdsError::Internal("rng"))?;
     let lineage = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
     if let Some(k) = key_arn {
         blocks::grant_for_resource_as(&svc.kms, ctx, k, &id, &key_use).await?;
     }
-    let volume = backing_volume(ctx, id, size_gib, key_arn.map(str::to_owned), &lineage.id, None, key_use);
+    let volume = backing_volume(
+        ctx,
+        id,
+        size_gib,
+        key_arn.map(str::to_owned),
+        &lineage.id,
+        None,
+        key_use,
+    );
     Ok((volume, lineage))
 }
 
 /// The record of an instance's backing volume `id` in `lineage` (under `key_arn`), made from
 /// EBS snapshot `snapshot_id` if any, managed by RDS for the instance of `key_use`.
-pub fn backing_volume(ctx: &RequestContext, id: String, size_gib: i32, key_arn: Option<String>, lineage: &str, snapshot_id: Option<String>, key_use: KeyUse) -> VolumeRecord {
+pub fn backing_volume(
+    ctx: &RequestContext,
+    id: String,
+    size_gib: i32,
+    key_arn: Option<String>,
+    lineage: &str,
+    snapshot_id: Option<String>,
+    key_use: KeyUse,
+) -> VolumeRecord {
     let region = ctx.region;
     VolumeRecord {
         id,
@@ -154,7 +238,14 @@ pub fn backing_volume(ctx: &RequestContext, id: String, size_gib: i32, key_arn: 
 
 /// The pending EBS snapshot of `volume` backing an RDS snapshot (of an instance or a cluster)
 /// of `account` in `region`, managed by RDS as `managed_by`; [`start_seal`] fills it.
-pub fn backing_snapshot(account: AccountId, region: Region, volume: &VolumeRecord, description: String, managed_by: KeyUse, now: DateTime<Utc>) -> Result<SnapshotRecord, RdsError> {
+pub fn backing_snapshot(
+    account: AccountId,
+    region: Region,
+    volume: &VolumeRecord,
+    description: String,
+    managed_by: KeyUse,
+    now: DateTime<Utc>,
+) -> Result<SnapshotRecord, RdsError> {
     Ok(SnapshotRecord {
         id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
         account,
@@ -180,16 +271,36 @@ pub fn backing_snapshot(account: AccountId, region: Region, volume: &VolumeRecor
 
 /// Writes backing snapshot `ebs` of `volume` and its `Seal` job (the worker freezes the
 /// volume's manifest into it) in `txn`.
-pub fn start_seal(txn: &mut dyn WriteTxn, ebs: &SnapshotRecord, volume: &VolumeRecord, now: DateTime<Utc>) -> Result<(), RdsError> {
+pub fn start_seal(
+    txn: &mut dyn WriteTxn,
+    ebs: &SnapshotRecord,
+    volume: &VolumeRecord,
+    now: DateTime<Utc>,
+) -> Result<(), RdsError> {
     let total = ebs_store::count_blocks(txn, &volume.id)?;
-    let job = JobRecord::new(&ebs.id, ebs.account, ebs.region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
+    let job = JobRecord::new(
+        &ebs.id,
+        ebs.account,
+        ebs.region,
+        JobKind::Seal {
+            volume_id: volume.id.clone(),
+        },
+        total,
+        None,
+        now,
+    );
     ebs_store::put_snapshot(txn, ebs)?;
     ebs_store::put_job(txn, &job)?;
     Ok(())
 }
 
 /// Deletes backing EBS snapshot `id` of `account` in `region` and its manifest, if it is there.
-pub fn drop_backing(txn: &mut dyn WriteTxn, account: AccountId, region: Region, id: &str) -> Result<(), RdsError> {
+pub fn drop_backing(
+    txn: &mut dyn WriteTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<(), RdsError> {
     if let Some(e) = ebs_store::get_snapshot(txn, account, region, id)? {
         ebs_store::delete_blocks(txn, &e.id)?;
         ebs_store::delete_snapshot(txn, &e)?;
@@ -199,8 +310,16 @@ pub fn drop_backing(txn: &mut dyn WriteTxn, account: AccountId, region: Region, 
 
 /// An `AwsApiCall` event for RDS operation `op` (secret members such as `MasterUserPassword`
 /// are dropped by the audit crate's denylist, and by the callers before that).
-pub fn event<T: Serialize>(ctx: &RequestContext, op: &str, input: &T, kind: &str, arn: &str) -> Event {
-    Event::api_call(ctx, RDS_SOURCE, op, false).with_request_of("rds", op, input).with_resource(kind, arn)
+pub fn event<T: Serialize>(
+    ctx: &RequestContext,
+    op: &str,
+    input: &T,
+    kind: &str,
+    arn: &str,
+) -> Event {
+    Event::api_call(ctx, RDS_SOURCE, op, false)
+        .with_request_of("rds", op, input)
+        .with_resource(kind, arn)
 }
 
 /// Writes `events` in `txn` (the change's own transaction) and commits it.
@@ -214,11 +333,22 @@ pub fn commit(mut txn: Box<dyn WriteTxn + '_>, events: &[Event]) -> Result<(), R
 }
 
 pub fn tags_from(input: Option<&[rds::Tag]>) -> Vec<(String, String)> {
-    input.unwrap_or_default().iter().filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default()))).collect()
+    input
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
+        .collect()
 }
 
 pub fn tags_to_api(tags: &[(String, String)]) -> Option<Vec<rds::Tag>> {
-    Some(tags.iter().map(|(k, v)| rds::Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect())
+    Some(
+        tags.iter()
+            .map(|(k, v)| rds::Tag {
+                key: Some(k.clone()),
+                value: Some(v.clone()),
+            })
+            .collect(),
+    )
 }
 
 /// `Filters.Filter.N`: every filter must match (any of its values); names outside `known` are
@@ -226,7 +356,10 @@ pub fn tags_to_api(tags: &[(String, String)]) -> Option<Vec<rds::Tag>> {
 pub fn check_filters(filters: Option<&[rds::Filter]>, known: &[&str]) -> Result<(), RdsError> {
     for f in filters.unwrap_or_default() {
         if !known.contains(&f.name.as_str()) {
-            return Err(RdsError::InvalidParameterValue(format!("Unrecognized filter name: {}", f.name)));
+            return Err(RdsError::InvalidParameterValue(format!(
+                "Unrecognized filter name: {}",
+                f.name
+            )));
         }
     }
     Ok(())
@@ -257,7 +390,9 @@ pub fn select<T>(
     field: impl Fn(&T, &str) -> Vec<String>,
     not_found: impl FnOnce(String) -> RdsError,
 ) -> Result<(Vec<T>, Option<String>), RdsError> {
-    let named = q.named.map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
+    let named = q
+        .named
+        .map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
     if let Some(w) = &named {
         if !all.iter().any(|r| id(r) == w) {
             return Err(not_found(q.named.unwrap_or_default().to_owned()));
@@ -273,10 +408,17 @@ pub fn select<T>(
 
 /// `MaxRecords` (20–100, default 100) and `Marker` (the last identifier of the previous page)
 /// applied to `items` in identifier order; returns the page and the next marker.
-pub fn page<T>(items: Vec<T>, id: impl Fn(&T) -> &str, max_records: Option<i32>, marker: Option<&str>) -> Result<(Vec<T>, Option<String>), RdsError> {
+pub fn page<T>(
+    items: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    max_records: Option<i32>,
+    marker: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), RdsError> {
     let max = max_records.unwrap_or(100);
     if !(20..=100).contains(&max) {
-        return Err(RdsError::InvalidParameterValue(format!("Invalid value {max} for MaxRecords. Must be between 20 and 100")));
+        return Err(RdsError::InvalidParameterValue(format!(
+            "Invalid value {max} for MaxRecords. Must be between 20 and 100"
+        )));
     }
     let max = usize::try_from(max).unwrap_or(100);
     let mut rest: Vec<T> = match marker.filter(|m| !m.is_empty()) {
@@ -310,7 +452,10 @@ mod tests {
 
     #[test]
     fn filters_match_any_value_of_each() {
-        let f = vec![rds::Filter { name: "engine".into(), values: vec!["mysql".into(), "postgres".into()] }];
+        let f = vec![rds::Filter {
+            name: "engine".into(),
+            values: vec!["mysql".into(), "postgres".into()],
+        }];
         assert!(matches(Some(&f), |_| vec!["postgres".into()]));
         assert!(!matches(Some(&f), |_| vec!["mariadb".into()]));
         assert!(check_filters(Some(&f), &["engine"]).is_ok());

@@ -18,17 +18,20 @@
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
 use super::snapshots::{drop_snapshot, start_snapshot};
 use crate::error::RdsError;
-use crate::model::{database_name, identifier, master_username, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ReplicaRecord, ENGINES};
-use chrono::{DateTime, Utc};
-use kmsnap_core::{AccountId, Region};
-use kmsnap_snapshots::blocks;
-use kmsnap_store::WriteTxn;
+use crate::model::{
+    database_name, identifier, master_username, new_dbi_resource_id, DbInstanceRecord,
+    InstanceStatus, ReplicaRecord, ENGINES,
+};
 use crate::{store, Rds};
+use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
+use kmsnap_core::{AccountId, Region};
+use kmsnap_snapshots::blocks;
 use kmsnap_snapshots::model::{JobKind, LineageRecord, VolumeRecord};
 use kmsnap_snapshots::store as ebs_store;
+use kmsnap_store::WriteTxn;
 
 const FILTERS: &[&str] = &["db-instance-id", "dbi-resource-id", "engine"];
 
@@ -43,7 +46,10 @@ pub fn to_api(r: &DbInstanceRecord) -> rds::DBInstance {
         master_username: r.master_username.clone(),
         db_name: r.db_name.clone(),
         endpoint: available.then(|| rds::Endpoint {
-            address: Some(format!("{}.kmsnap.{}.rds.amazonaws.com", r.identifier, r.region)),
+            address: Some(format!(
+                "{}.kmsnap.{}.rds.amazonaws.com",
+                r.identifier, r.region
+            )),
             port: Some(r.port),
             ..Default::default()
         }),
@@ -55,7 +61,11 @@ pub fn to_api(r: &DbInstanceRecord) -> rds::DBInstance {
         engine_version: Some(r.engine_version.clone()),
         storage_type: Some("gp2".into()),
         storage_encrypted: Some(r.storage_encrypted),
-        storage_encryption_type: Some(if r.storage_encrypted { rds::StorageEncryptionType::SseKms } else { rds::StorageEncryptionType::None }),
+        storage_encryption_type: Some(if r.storage_encrypted {
+            rds::StorageEncryptionType::SseKms
+        } else {
+            rds::StorageEncryptionType::None
+        }),
         kms_key_id: r.kms_key_arn.clone(),
         dbi_resource_id: Some(r.dbi_resource_id.clone()),
         db_instance_arn: Some(r.arn()),
@@ -83,33 +93,49 @@ fn default_version(engine: &str) -> &'static str {
     }
 }
 
-pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanceMessage) -> Result<rds::CreateDBInstanceResult, RdsError> {
+pub async fn create(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::CreateDBInstanceMessage,
+) -> Result<rds::CreateDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let engine = input.engine.to_ascii_lowercase();
     if engine.starts_with("aurora") || input.db_cluster_identifier.is_some() {
         return Err(RdsError::NotImplemented("CreateDBInstance"));
     }
     if !ENGINES.contains(&engine.as_str()) {
-        return Err(RdsError::InvalidParameterValue(format!("Invalid DB engine: {}", input.engine)));
+        return Err(RdsError::InvalidParameterValue(format!(
+            "Invalid DB engine: {}",
+            input.engine
+        )));
     }
     // AWS's per-engine rules for the names (docs/fidelity.md §2).
     master_username(&engine, input.master_username.as_deref())?;
     if let Some(name) = &input.db_name {
         database_name("DBName", &engine, name)?;
     }
-    let storage = input.allocated_storage.ok_or_else(|| RdsError::InvalidParameterValue("AllocatedStorage is required for this engine.".into()))?;
+    let storage = input.allocated_storage.ok_or_else(|| {
+        RdsError::InvalidParameterValue("AllocatedStorage is required for this engine.".into())
+    })?;
     if !(20..=65_536).contains(&storage) {
-        return Err(RdsError::InvalidParameterValue(format!("Invalid storage size for engine name {engine} and storage type gp2: {storage}")));
+        return Err(RdsError::InvalidParameterValue(format!(
+            "Invalid storage size for engine name {engine} and storage type gp2: {storage}"
+        )));
     }
     let retention = input.backup_retention_period.unwrap_or(1);
     check_retention(retention)?;
     let encrypted = input.storage_encrypted.unwrap_or(false);
     if input.kms_key_id.is_some() && !encrypted {
-        return Err(RdsError::InvalidParameterCombination("KmsKeyId requires StorageEncrypted to be true.".into()));
+        return Err(RdsError::InvalidParameterCombination(
+            "KmsKeyId requires StorageEncrypted to be true.".into(),
+        ));
     }
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let (meta, id2) = (svc.meta.clone(), id.clone());
-    if crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &id2)).await??.is_some() {
+    if crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &id2))
+        .await??
+        .is_some()
+    {
         return Err(RdsError::InstanceAlreadyExists { id });
     }
     let key_arn = match (&input.kms_key_id, encrypted) {
@@ -126,7 +152,10 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         dbi_resource_id: dbi,
         status: InstanceStatus::Creating,
         engine: engine.clone(),
-        engine_version: input.engine_version.clone().unwrap_or_else(|| default_version(&engine).to_owned()),
+        engine_version: input
+            .engine_version
+            .clone()
+            .unwrap_or_else(|| default_version(&engine).to_owned()),
         instance_class: input.db_instance_class.clone(),
         allocated_storage: storage,
         storage_encrypted: encrypted,
@@ -135,7 +164,10 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         master_username: input.master_username.clone(),
         db_name: input.db_name.clone(),
         port: input.port.unwrap_or_else(|| default_port(&engine)),
-        availability_zone: input.availability_zone.clone().unwrap_or_else(|| format!("{region}a")),
+        availability_zone: input
+            .availability_zone
+            .clone()
+            .unwrap_or_else(|| format!("{region}a")),
         tags: tags_from(input.tags.as_deref()),
         volume_id: volume.id.clone(),
         created: now,
@@ -144,10 +176,21 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         last_automated_backup: None,
         status_since: Some(now),
     };
-    let logged = rds::CreateDBInstanceMessage { master_user_password: None, ..input };
-    let event = common::event(ctx, "CreateDBInstance", &logged, "AWS::RDS::DBInstance", &rec.arn());
+    let logged = rds::CreateDBInstanceMessage {
+        master_user_password: None,
+        ..input
+    };
+    let event = common::event(
+        ctx,
+        "CreateDBInstance",
+        &logged,
+        "AWS::RDS::DBInstance",
+        &rec.arn(),
+    );
     insert_new(svc, rec.clone(), volume, lineage, None, event).await?;
-    Ok(rds::CreateDBInstanceResult { db_instance: Some(to_api(&rec)) })
+    Ok(rds::CreateDBInstanceResult {
+        db_instance: Some(to_api(&rec)),
+    })
 }
 
 /// Stores new instance `rec`, its new storage (`volume` of `lineage`, from
@@ -166,7 +209,9 @@ pub(crate) async fn insert_new(
     crate::blocking(move || -> Result<(), RdsError> {
         let mut txn = meta.write()?;
         if store::get_instance(&*txn, rec.account, rec.region, &rec.identifier)?.is_some() {
-            return Err(RdsError::InstanceAlreadyExists { id: rec.identifier.clone() });
+            return Err(RdsError::InstanceAlreadyExists {
+                id: rec.identifier.clone(),
+            });
         }
         ebs_store::put_lineage(txn.as_mut(), &lineage)?;
         ebs_store::put_volume(txn.as_mut(), &volume)?;
@@ -179,22 +224,40 @@ pub(crate) async fn insert_new(
     .await?
 }
 
-pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBInstancesMessage) -> Result<rds::DBInstanceMessage, RdsError> {
+pub async fn describe(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::DescribeDBInstancesMessage,
+) -> Result<rds::DBInstanceMessage, RdsError> {
     check_filters(input.filters.as_deref(), FILTERS)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let (all, replicas) = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
-        Ok((store::instances(&*txn, Some((account, region)))?, store::replicas(&*txn)?))
+        Ok((
+            store::instances(&*txn, Some((account, region)))?,
+            store::replicas(&*txn)?,
+        ))
     })
     .await??;
-    let q = Query { named: input.db_instance_identifier.as_deref(), filters: input.filters.as_deref(), max_records: input.max_records, marker: input.marker.as_deref() };
+    let q = Query {
+        named: input.db_instance_identifier.as_deref(),
+        filters: input.filters.as_deref(),
+        max_records: input.max_records,
+        marker: input.marker.as_deref(),
+    };
     let field = |r: &DbInstanceRecord, name: &str| match name {
         "db-instance-id" => vec![r.identifier.clone(), r.arn()],
         "dbi-resource-id" => vec![r.dbi_resource_id.clone()],
         "engine" => vec![r.engine.clone()],
         _ => vec![],
     };
-    let (items, marker) = select(all, &q, |r| r.identifier.as_str(), field, |id| RdsError::InstanceNotFound { id })?;
+    let (items, marker) = select(
+        all,
+        &q,
+        |r| r.identifier.as_str(),
+        field,
+        |id| RdsError::InstanceNotFound { id },
+    )?;
     let out = items
         .iter()
         .map(|r| {
@@ -203,21 +266,33 @@ pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBIns
             o
         })
         .collect();
-    Ok(rds::DBInstanceMessage { marker, db_instances: Some(out) })
+    Ok(rds::DBInstanceMessage {
+        marker,
+        db_instances: Some(out),
+    })
 }
 
 /// Deletes the instance and its storage; with `FinalDBSnapshotIdentifier` a manual snapshot
 /// is sealed from the storage first, in the same transaction (so it keeps the data). Its
 /// automated snapshots go too, unless `DeleteAutomatedBackups=false`.
-pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBInstanceMessage) -> Result<rds::DeleteDBInstanceResult, RdsError> {
+pub async fn delete(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::DeleteDBInstanceMessage,
+) -> Result<rds::DeleteDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let skip = input.skip_final_snapshot.unwrap_or(false);
     let final_id = match (&input.final_db_snapshot_identifier, skip) {
         (Some(_), true) => {
-            return Err(RdsError::InvalidParameterCombination("Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into()));
+            return Err(RdsError::InvalidParameterCombination(
+                "Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into(),
+            ));
         }
         (None, false) => {
-            return Err(RdsError::InvalidParameterCombination("FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.".into()));
+            return Err(RdsError::InvalidParameterCombination(
+                "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."
+                    .into(),
+            ));
         }
         (Some(f), false) => Some(identifier("FinalDBSnapshotIdentifier", f)?),
         (None, true) => None,
@@ -225,21 +300,38 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBInstanc
     let keep_automated = input.delete_automated_backups == Some(false);
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let arn = format!("arn:aws:rds:{region}:{account}:db:{id}");
-    let event = common::event(ctx, "DeleteDBInstance", &input, "AWS::RDS::DBInstance", &arn);
+    let event = common::event(
+        ctx,
+        "DeleteDBInstance",
+        &input,
+        "AWS::RDS::DBInstance",
+        &arn,
+    );
     let meta = svc.meta.clone();
     let rec = crate::blocking(move || -> Result<DbInstanceRecord, RdsError> {
         let mut txn = meta.write()?;
-        let mut rec = store::get_instance(&*txn, account, region, &id)?.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
+        let mut rec = store::get_instance(&*txn, account, region, &id)?
+            .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
         if rec.deletion_protection {
             return Err(RdsError::DeletionProtected { id });
         }
-        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?
+            .ok_or(RdsError::Internal("instance without volume"))?;
         if let Some(final_id) = final_id {
             if store::get_replica(&*txn, account, region, &id)?.is_some() {
-                return Err(RdsError::InvalidParameterCombination("FinalDBSnapshotIdentifier can't be specified when deleting a read replica.".into()));
+                return Err(RdsError::InvalidParameterCombination(
+                    "FinalDBSnapshotIdentifier can't be specified when deleting a read replica."
+                        .into(),
+                ));
             }
-            if !matches!(rec.status, InstanceStatus::Available | InstanceStatus::Stopped) {
-                return Err(RdsError::InvalidInstanceState { id: id.clone(), status: rec.status.as_str().to_owned() });
+            if !matches!(
+                rec.status,
+                InstanceStatus::Available | InstanceStatus::Stopped
+            ) {
+                return Err(RdsError::InvalidInstanceState {
+                    id: id.clone(),
+                    status: rec.status.as_str().to_owned(),
+                });
             }
             if store::get_snapshot(&*txn, account, region, &final_id)?.is_some() {
                 return Err(RdsError::SnapshotAlreadyExists { id: final_id });
@@ -264,11 +356,16 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBInstanc
         Ok(rec)
     })
     .await??;
-    Ok(rds::DeleteDBInstanceResult { db_instance: Some(to_api(&rec)) })
+    Ok(rds::DeleteDBInstanceResult {
+        db_instance: Some(to_api(&rec)),
+    })
 }
 
 /// Deletes the automated snapshots of instance `rec` (by its `DbiResourceId`) in `txn`.
-pub(crate) fn drop_automated(txn: &mut dyn WriteTxn, rec: &DbInstanceRecord) -> Result<usize, RdsError> {
+pub(crate) fn drop_automated(
+    txn: &mut dyn WriteTxn,
+    rec: &DbInstanceRecord,
+) -> Result<usize, RdsError> {
     let mut n = 0;
     for s in store::snapshots(&*txn, Some((rec.account, rec.region)))? {
         if s.snapshot_type == "automated" && s.dbi_resource_id == rec.dbi_resource_id {
@@ -283,24 +380,37 @@ fn check_retention(retention: i32) -> Result<(), RdsError> {
     if (0..=35).contains(&retention) {
         Ok(())
     } else {
-        Err(RdsError::InvalidParameterValue(format!("Invalid backup retention period: {retention}. Must be between 0 and 35.")))
+        Err(RdsError::InvalidParameterValue(format!(
+            "Invalid backup retention period: {retention}. Must be between 0 and 35."
+        )))
     }
 }
 
 /// Reads instance `id` of the caller in a write transaction, lets `change` act on it (and on
 /// the transaction), stores it with `event`, and returns it.
-async fn change_instance<F>(svc: &Rds, account: AccountId, region: Region, id: String, event: kmsnap_audit::Event, change: F) -> Result<DbInstanceRecord, RdsError>
+async fn change_instance<F>(
+    svc: &Rds,
+    account: AccountId,
+    region: Region,
+    id: String,
+    event: kmsnap_audit::Event,
+    change: F,
+) -> Result<DbInstanceRecord, RdsError>
 where
     F: FnOnce(&mut dyn WriteTxn, &mut DbInstanceRecord) -> Result<(), RdsError> + Send + 'static,
 {
     let meta = svc.meta.clone();
     crate::blocking(move || -> Result<DbInstanceRecord, RdsError> {
         let mut txn = meta.write()?;
-        let mut rec = store::get_instance(&*txn, account, region, &id)?.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
+        let mut rec = store::get_instance(&*txn, account, region, &id)?
+            .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
         let before = rec.identifier.clone();
         change(txn.as_mut(), &mut rec)?;
         if rec.identifier != before {
-            let old = DbInstanceRecord { identifier: before, ..rec.clone() };
+            let old = DbInstanceRecord {
+                identifier: before,
+                ..rec.clone()
+            };
             store::delete_instance(txn.as_mut(), &old)?;
         }
         store::put_instance(txn.as_mut(), &rec)?;
@@ -314,7 +424,10 @@ fn require_available(rec: &DbInstanceRecord) -> Result<(), RdsError> {
     if rec.status == InstanceStatus::Available {
         Ok(())
     } else {
-        Err(RdsError::InvalidInstanceState { id: rec.identifier.clone(), status: rec.status.as_str().to_owned() })
+        Err(RdsError::InvalidInstanceState {
+            id: rec.identifier.clone(),
+            status: rec.status.as_str().to_owned(),
+        })
     }
 }
 
@@ -329,15 +442,24 @@ fn grown_storage(rec: &DbInstanceRecord, wanted: i32) -> Result<i32, RdsError> {
         return Ok(wanted);
     }
     if !(20..=65_536).contains(&wanted) || wanted < rec.allocated_storage {
-        return Err(RdsError::InvalidParameterCombination(format!("Invalid storage size for engine name {} and storage type gp2: {wanted}", rec.engine)));
+        return Err(RdsError::InvalidParameterCombination(format!(
+            "Invalid storage size for engine name {} and storage type gp2: {wanted}",
+            rec.engine
+        )));
     }
     if i64::from(wanted) * 10 < i64::from(rec.allocated_storage) * 11 {
-        return Err(RdsError::InvalidParameterCombination("The allocated storage must be increased by at least 10 percent.".into()));
+        return Err(RdsError::InvalidParameterCombination(
+            "The allocated storage must be increased by at least 10 percent.".into(),
+        ));
     }
     Ok(wanted)
 }
 
-pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBInstanceMessage) -> Result<rds::ModifyDBInstanceResult, RdsError> {
+pub async fn modify(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::ModifyDBInstanceMessage,
+) -> Result<rds::ModifyDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let new_id = match &input.new_db_instance_identifier {
         Some(n) => Some(identifier("NewDBInstanceIdentifier", n)?),
@@ -347,8 +469,18 @@ pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBInstanc
         check_retention(r)?;
     }
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let logged = rds::ModifyDBInstanceMessage { master_user_password: None, tde_credential_password: None, ..input.clone() };
-    let event = common::event(ctx, "ModifyDBInstance", &logged, "AWS::RDS::DBInstance", &format!("arn:aws:rds:{region}:{account}:db:{id}"));
+    let logged = rds::ModifyDBInstanceMessage {
+        master_user_password: None,
+        tde_credential_password: None,
+        ..input.clone()
+    };
+    let event = common::event(
+        ctx,
+        "ModifyDBInstance",
+        &logged,
+        "AWS::RDS::DBInstance",
+        &format!("arn:aws:rds:{region}:{account}:db:{id}"),
+    );
     let rec = change_instance(svc, account, region, id, event, move |txn, rec| {
         require_available(rec)?;
         if let Some(n) = &new_id {
@@ -356,13 +488,17 @@ pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBInstanc
                 return Err(RdsError::InstanceAlreadyExists { id: n.clone() });
             }
             if super::replicas::in_replication(&*txn, account, region, &rec.identifier)? {
-                return Err(RdsError::InvalidParameterCombination("A DB instance that is a read replica or has read replicas cannot be renamed.".into()));
+                return Err(RdsError::InvalidParameterCombination(
+                    "A DB instance that is a read replica or has read replicas cannot be renamed."
+                        .into(),
+                ));
             }
         }
         if let Some(wanted) = input.allocated_storage {
             let size = grown_storage(rec, wanted)?;
             if size != rec.allocated_storage {
-                let mut volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+                let mut volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?
+                    .ok_or(RdsError::Internal("instance without volume"))?;
                 volume.size_gib = size;
                 ebs_store::put_volume(txn, &volume)?;
                 rec.allocated_storage = size;
@@ -370,8 +506,17 @@ pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBInstanc
         }
         if let Some(r) = input.backup_retention_period {
             // Read replicas copy from the source's backups: a source keeps them.
-            if r == 0 && store::replicas(&*txn)?.iter().any(|x| x.account == account && x.source_region == region && x.source_identifier == rec.identifier) {
-                return Err(RdsError::InvalidParameterCombination("The backup retention period of a DB instance with read replicas cannot be 0.".into()));
+            if r == 0
+                && store::replicas(&*txn)?.iter().any(|x| {
+                    x.account == account
+                        && x.source_region == region
+                        && x.source_identifier == rec.identifier
+                })
+            {
+                return Err(RdsError::InvalidParameterCombination(
+                    "The backup retention period of a DB instance with read replicas cannot be 0."
+                        .into(),
+                ));
             }
             if r == 0 {
                 drop_automated(txn, rec)?;
@@ -398,23 +543,37 @@ pub async fn modify(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBInstanc
         Ok(())
     })
     .await?;
-    Ok(rds::ModifyDBInstanceResult { db_instance: Some(to_api(&rec)) })
+    Ok(rds::ModifyDBInstanceResult {
+        db_instance: Some(to_api(&rec)),
+    })
 }
 
 /// StopDBInstance: `available` → `stopping` → `stopped`; with `DBSnapshotIdentifier` a manual
 /// snapshot is taken first.
-pub async fn stop(svc: &Rds, ctx: &RequestContext, input: rds::StopDBInstanceMessage) -> Result<rds::StopDBInstanceResult, RdsError> {
+pub async fn stop(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::StopDBInstanceMessage,
+) -> Result<rds::StopDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let snap_id = match &input.db_snapshot_identifier {
         Some(s) => Some(identifier("DBSnapshotIdentifier", s)?),
         None => None,
     };
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let event = common::event(ctx, "StopDBInstance", &input, "AWS::RDS::DBInstance", &format!("arn:aws:rds:{region}:{account}:db:{id}"));
+    let event = common::event(
+        ctx,
+        "StopDBInstance",
+        &input,
+        "AWS::RDS::DBInstance",
+        &format!("arn:aws:rds:{region}:{account}:db:{id}"),
+    );
     let rec = change_instance(svc, account, region, id, event, move |txn, rec| {
         require_available(rec)?;
         if super::replicas::in_replication(&*txn, account, region, &rec.identifier)? {
-            return Err(RdsError::StopInReplication { id: rec.identifier.clone() });
+            return Err(RdsError::StopInReplication {
+                id: rec.identifier.clone(),
+            });
         }
         if let Some(s) = snap_id {
             if store::get_snapshot(&*txn, account, region, &s)?.is_some() {
@@ -427,41 +586,64 @@ pub async fn stop(svc: &Rds, ctx: &RequestContext, input: rds::StopDBInstanceMes
     })
     .await?;
     svc.ebs.wake_worker();
-    Ok(rds::StopDBInstanceResult { db_instance: Some(to_api(&rec)) })
+    Ok(rds::StopDBInstanceResult {
+        db_instance: Some(to_api(&rec)),
+    })
 }
 
 /// StartDBInstance: `stopped` → `starting` → `available`. RDS checks that it can still use the
 /// storage's key (its data key is unwrapped through RDS): if not, `KMSKeyNotAccessibleFault`.
-pub async fn start(svc: &Rds, ctx: &RequestContext, input: rds::StartDBInstanceMessage) -> Result<rds::StartDBInstanceResult, RdsError> {
+pub async fn start(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::StartDBInstanceMessage,
+) -> Result<rds::StartDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let (meta, id2) = (svc.meta.clone(), id.clone());
     let (rec, lineage) = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
-        let rec = store::get_instance(&*txn, account, region, &id2)?.ok_or_else(|| RdsError::InstanceNotFound { id: id2.clone() })?;
-        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
-        let lineage = ebs_store::get_lineage(&*txn, &volume.lineage)?.ok_or(RdsError::Internal("volume without lineage"))?;
+        let rec = store::get_instance(&*txn, account, region, &id2)?
+            .ok_or_else(|| RdsError::InstanceNotFound { id: id2.clone() })?;
+        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?
+            .ok_or(RdsError::Internal("instance without volume"))?;
+        let lineage = ebs_store::get_lineage(&*txn, &volume.lineage)?
+            .ok_or(RdsError::Internal("volume without lineage"))?;
         Ok((rec, lineage))
     })
     .await??;
     if !startable(rec.status) {
-        return Err(RdsError::CannotStart { id, status: rec.status.as_str().to_owned() });
+        return Err(RdsError::CannotStart {
+            id,
+            status: rec.status.as_str().to_owned(),
+        });
     }
     if let Err(e) = blocks::open_lineage(&svc.kms, ctx, &lineage).await {
         tracing::info!(instance = %rec.arn(), error = %e, "start: storage key not usable");
         let key = rec.kms_key_arn.clone().unwrap_or_default();
         return Err(RdsError::KmsKeyNotAccessible { message: format!("The KMS key [{key}] of DB instance {id} does not exist, is not enabled or you do not have permissions to access it.") });
     }
-    let event = common::event(ctx, "StartDBInstance", &input, "AWS::RDS::DBInstance", &rec.arn());
+    let event = common::event(
+        ctx,
+        "StartDBInstance",
+        &input,
+        "AWS::RDS::DBInstance",
+        &rec.arn(),
+    );
     let rec = change_instance(svc, account, region, id.clone(), event, move |_, rec| {
         if !startable(rec.status) {
-            return Err(RdsError::CannotStart { id, status: rec.status.as_str().to_owned() });
+            return Err(RdsError::CannotStart {
+                id,
+                status: rec.status.as_str().to_owned(),
+            });
         }
         set_status(rec, InstanceStatus::Starting, now);
         Ok(())
     })
     .await?;
-    Ok(rds::StartDBInstanceResult { db_instance: Some(to_api(&rec)) })
+    Ok(rds::StartDBInstanceResult {
+        db_instance: Some(to_api(&rec)),
+    })
 }
 
 /// The states StartDBInstance accepts (docs/rds.md §8; the key-state worker's recoverable state
@@ -471,15 +653,27 @@ fn startable(s: InstanceStatus) -> bool {
 }
 
 /// RebootDBInstance: `available` → `rebooting` → `available`.
-pub async fn reboot(svc: &Rds, ctx: &RequestContext, input: rds::RebootDBInstanceMessage) -> Result<rds::RebootDBInstanceResult, RdsError> {
+pub async fn reboot(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::RebootDBInstanceMessage,
+) -> Result<rds::RebootDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let event = common::event(ctx, "RebootDBInstance", &input, "AWS::RDS::DBInstance", &format!("arn:aws:rds:{region}:{account}:db:{id}"));
+    let event = common::event(
+        ctx,
+        "RebootDBInstance",
+        &input,
+        "AWS::RDS::DBInstance",
+        &format!("arn:aws:rds:{region}:{account}:db:{id}"),
+    );
     let rec = change_instance(svc, account, region, id, event, move |_, rec| {
         require_available(rec)?;
         set_status(rec, InstanceStatus::Rebooting, now);
         Ok(())
     })
     .await?;
-    Ok(rds::RebootDBInstanceResult { db_instance: Some(to_api(&rec)) })
+    Ok(rds::RebootDBInstanceResult {
+        db_instance: Some(to_api(&rec)),
+    })
 }

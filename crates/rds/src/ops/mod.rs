@@ -11,8 +11,8 @@ pub mod tags;
 #[cfg(test)]
 mod tests;
 
-use crate::error::to_rds;
 use crate::cluster::{self, error::to_aws};
+use crate::error::to_rds;
 use crate::Rds;
 use kmsnap_api::gen::rds;
 use kmsnap_api::AwsError;
@@ -20,27 +20,53 @@ use kmsnap_auth::RequestContext;
 
 impl rds::RdsHandler<RequestContext> for Rds {
     // --- Aurora clusters and cluster snapshots (crate::cluster) -----------------------------
-    async fn create_db_cluster(&self, ctx: &RequestContext, input: rds::CreateDBClusterMessage) -> Result<rds::CreateDBClusterResult, AwsError> {
+    async fn create_db_cluster(
+        &self,
+        ctx: &RequestContext,
+        input: rds::CreateDBClusterMessage,
+    ) -> Result<rds::CreateDBClusterResult, AwsError> {
         cluster::ops::create(self, ctx, input).await.map_err(to_aws)
     }
 
-    async fn describe_db_clusters(&self, ctx: &RequestContext, input: rds::DescribeDBClustersMessage) -> Result<rds::DBClusterMessage, AwsError> {
-        cluster::ops::describe(self, ctx, input).await.map_err(to_aws)
+    async fn describe_db_clusters(
+        &self,
+        ctx: &RequestContext,
+        input: rds::DescribeDBClustersMessage,
+    ) -> Result<rds::DBClusterMessage, AwsError> {
+        cluster::ops::describe(self, ctx, input)
+            .await
+            .map_err(to_aws)
     }
 
-    async fn modify_db_cluster(&self, ctx: &RequestContext, input: rds::ModifyDBClusterMessage) -> Result<rds::ModifyDBClusterResult, AwsError> {
+    async fn modify_db_cluster(
+        &self,
+        ctx: &RequestContext,
+        input: rds::ModifyDBClusterMessage,
+    ) -> Result<rds::ModifyDBClusterResult, AwsError> {
         cluster::ops::modify(self, ctx, input).await.map_err(to_aws)
     }
 
-    async fn delete_db_cluster(&self, ctx: &RequestContext, input: rds::DeleteDBClusterMessage) -> Result<rds::DeleteDBClusterResult, AwsError> {
+    async fn delete_db_cluster(
+        &self,
+        ctx: &RequestContext,
+        input: rds::DeleteDBClusterMessage,
+    ) -> Result<rds::DeleteDBClusterResult, AwsError> {
         cluster::ops::delete(self, ctx, input).await.map_err(to_aws)
     }
 
-    async fn start_db_cluster(&self, ctx: &RequestContext, input: rds::StartDBClusterMessage) -> Result<rds::StartDBClusterResult, AwsError> {
+    async fn start_db_cluster(
+        &self,
+        ctx: &RequestContext,
+        input: rds::StartDBClusterMessage,
+    ) -> Result<rds::StartDBClusterResult, AwsError> {
         cluster::ops::start(self, ctx, input).await.map_err(to_aws)
     }
 
-    async fn stop_db_cluster(&self, ctx: &RequestContext, input: rds::StopDBClusterMessage) -> Result<rds::StopDBClusterResult, AwsError> {
+    async fn stop_db_cluster(
+        &self,
+        ctx: &RequestContext,
+        input: rds::StopDBClusterMessage,
+    ) -> Result<rds::StopDBClusterResult, AwsError> {
         cluster::ops::stop(self, ctx, input).await.map_err(to_aws)
     }
 
@@ -49,7 +75,9 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::CreateDBClusterSnapshotMessage,
     ) -> Result<rds::CreateDBClusterSnapshotResult, AwsError> {
-        cluster::snapshots::create(self, ctx, input).await.map_err(to_aws)
+        cluster::snapshots::create(self, ctx, input)
+            .await
+            .map_err(to_aws)
     }
 
     async fn describe_db_cluster_snapshots(
@@ -57,7 +85,9 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::DescribeDBClusterSnapshotsMessage,
     ) -> Result<rds::DBClusterSnapshotMessage, AwsError> {
-        cluster::snapshots::describe(self, ctx, input).await.map_err(to_aws)
+        cluster::snapshots::describe(self, ctx, input)
+            .await
+            .map_err(to_aws)
     }
 
     async fn delete_db_cluster_snapshot(
@@ -65,11 +95,19 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::DeleteDBClusterSnapshotMessage,
     ) -> Result<rds::DeleteDBClusterSnapshotResult, AwsError> {
-        cluster::snapshots::delete(self, ctx, input).await.map_err(to_aws)
+        cluster::snapshots::delete(self, ctx, input)
+            .await
+            .map_err(to_aws)
     }
 
-    async fn copy_db_cluster_snapshot(&self, ctx: &RequestContext, input: rds::CopyDBClusterSnapshotMessage) -> Result<rds::CopyDBClusterSnapshotResult, AwsError> {
-        cluster::snapshots::copy(self, ctx, input).await.map_err(to_aws)
+    async fn copy_db_cluster_snapshot(
+        &self,
+        ctx: &RequestContext,
+        input: rds::CopyDBClusterSnapshotMessage,
+    ) -> Result<rds::CopyDBClusterSnapshotResult, AwsError> {
+        cluster::snapshots::copy(self, ctx, input)
+            .await
+            .map_err(to_aws)
     }
 
     async fn restore_db_cluster_from_snapshot(
@@ -77,7 +115,9 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::RestoreDBClusterFromSnapshotMessage,
     ) -> Result<rds::RestoreDBClusterFromSnapshotResult, AwsError> {
-        cluster::snapshots::restore(self, ctx, input).await.map_err(to_aws)
+        cluster::snapshots::restore(self, ctx, input)
+            .await
+            .map_err(to_aws)
     }
 
     async fn modify_db_cluster_snapshot_attribute(
@@ -85,7 +125,9 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::ModifyDBClusterSnapshotAttributeMessage,
     ) -> Result<rds::ModifyDBClusterSnapshotAttributeResult, AwsError> {
-        cluster::snapshots::modify_attribute(self, ctx, input).await.map_err(to_aws)
+        cluster::snapshots::modify_attribute(self, ctx, input)
+            .await
+            .map_err(to_aws)
     }
 
     async fn describe_db_cluster_snapshot_attributes(
@@ -93,50 +135,98 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::DescribeDBClusterSnapshotAttributesMessage,
     ) -> Result<rds::DescribeDBClusterSnapshotAttributesResult, AwsError> {
-        cluster::snapshots::describe_attributes(self, ctx, input).await.map_err(to_aws)
+        cluster::snapshots::describe_attributes(self, ctx, input)
+            .await
+            .map_err(to_aws)
     }
     // --- end of Aurora ----------------------------------------------------------------------
 
-    async fn create_db_instance(&self, ctx: &RequestContext, input: rds::CreateDBInstanceMessage) -> Result<rds::CreateDBInstanceResult, AwsError> {
+    async fn create_db_instance(
+        &self,
+        ctx: &RequestContext,
+        input: rds::CreateDBInstanceMessage,
+    ) -> Result<rds::CreateDBInstanceResult, AwsError> {
         // Aurora instances join their cluster (crate::cluster).
         if cluster::ops::is_member_request(&input) {
-            return cluster::ops::create_instance(self, ctx, input).await.map_err(to_aws);
+            return cluster::ops::create_instance(self, ctx, input)
+                .await
+                .map_err(to_aws);
         }
         instances::create(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn describe_db_instances(&self, ctx: &RequestContext, input: rds::DescribeDBInstancesMessage) -> Result<rds::DBInstanceMessage, AwsError> {
+    async fn describe_db_instances(
+        &self,
+        ctx: &RequestContext,
+        input: rds::DescribeDBInstancesMessage,
+    ) -> Result<rds::DBInstanceMessage, AwsError> {
         let mut input = input;
-        cluster::ops::translate_cluster_filter(self, ctx, &mut input).await.map_err(to_aws)?;
-        let mut out = instances::describe(self, ctx, input).await.map_err(to_rds)?;
+        cluster::ops::translate_cluster_filter(self, ctx, &mut input)
+            .await
+            .map_err(to_aws)?;
+        let mut out = instances::describe(self, ctx, input)
+            .await
+            .map_err(to_rds)?;
         // Aurora instances show their cluster (crate::cluster).
-        cluster::ops::decorate_instances(self, ctx, &mut out).await.map_err(to_aws)?;
+        cluster::ops::decorate_instances(self, ctx, &mut out)
+            .await
+            .map_err(to_aws)?;
         Ok(out)
     }
 
-    async fn delete_db_instance(&self, ctx: &RequestContext, input: rds::DeleteDBInstanceMessage) -> Result<rds::DeleteDBInstanceResult, AwsError> {
+    async fn delete_db_instance(
+        &self,
+        ctx: &RequestContext,
+        input: rds::DeleteDBInstanceMessage,
+    ) -> Result<rds::DeleteDBInstanceResult, AwsError> {
         // An Aurora instance leaves its cluster; the storage stays the cluster's (crate::cluster).
-        if let Some(out) = cluster::ops::delete_member_instance(self, ctx, &input).await.map_err(to_aws)? {
+        if let Some(out) = cluster::ops::delete_member_instance(self, ctx, &input)
+            .await
+            .map_err(to_aws)?
+        {
             return Ok(out);
         }
         instances::delete(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn create_db_snapshot(&self, ctx: &RequestContext, input: rds::CreateDBSnapshotMessage) -> Result<rds::CreateDBSnapshotResult, AwsError> {
+    async fn create_db_snapshot(
+        &self,
+        ctx: &RequestContext,
+        input: rds::CreateDBSnapshotMessage,
+    ) -> Result<rds::CreateDBSnapshotResult, AwsError> {
         // Aurora instances are backed up by cluster snapshots (crate::cluster).
-        cluster::ops::refuse_for_member(self, ctx, &input.db_instance_identifier, cluster::ops::MemberOp::Snapshot).await.map_err(to_aws)?;
+        cluster::ops::refuse_for_member(
+            self,
+            ctx,
+            &input.db_instance_identifier,
+            cluster::ops::MemberOp::Snapshot,
+        )
+        .await
+        .map_err(to_aws)?;
         snapshots::create(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn describe_db_snapshots(&self, ctx: &RequestContext, input: rds::DescribeDBSnapshotsMessage) -> Result<rds::DBSnapshotMessage, AwsError> {
+    async fn describe_db_snapshots(
+        &self,
+        ctx: &RequestContext,
+        input: rds::DescribeDBSnapshotsMessage,
+    ) -> Result<rds::DBSnapshotMessage, AwsError> {
         snapshots::describe(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn delete_db_snapshot(&self, ctx: &RequestContext, input: rds::DeleteDBSnapshotMessage) -> Result<rds::DeleteDBSnapshotResult, AwsError> {
+    async fn delete_db_snapshot(
+        &self,
+        ctx: &RequestContext,
+        input: rds::DeleteDBSnapshotMessage,
+    ) -> Result<rds::DeleteDBSnapshotResult, AwsError> {
         snapshots::delete(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn copy_db_snapshot(&self, ctx: &RequestContext, input: rds::CopyDBSnapshotMessage) -> Result<rds::CopyDBSnapshotResult, AwsError> {
+    async fn copy_db_snapshot(
+        &self,
+        ctx: &RequestContext,
+        input: rds::CopyDBSnapshotMessage,
+    ) -> Result<rds::CopyDBSnapshotResult, AwsError> {
         snapshots::copy(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -153,7 +243,9 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::ModifyDBSnapshotAttributeMessage,
     ) -> Result<rds::ModifyDBSnapshotAttributeResult, AwsError> {
-        sharing::modify_attribute(self, ctx, input).await.map_err(to_rds)
+        sharing::modify_attribute(self, ctx, input)
+            .await
+            .map_err(to_rds)
     }
 
     async fn describe_db_snapshot_attributes(
@@ -161,64 +253,148 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::DescribeDBSnapshotAttributesMessage,
     ) -> Result<rds::DescribeDBSnapshotAttributesResult, AwsError> {
-        sharing::describe_attributes(self, ctx, input).await.map_err(to_rds)
+        sharing::describe_attributes(self, ctx, input)
+            .await
+            .map_err(to_rds)
     }
 
-    async fn add_tags_to_resource(&self, ctx: &RequestContext, input: rds::AddTagsToResourceMessage) -> Result<(), AwsError> {
+    async fn add_tags_to_resource(
+        &self,
+        ctx: &RequestContext,
+        input: rds::AddTagsToResourceMessage,
+    ) -> Result<(), AwsError> {
         // Tags of clusters and cluster snapshots (crate::cluster).
-        if cluster::tags::add(self, ctx, &input).await.map_err(to_aws)?.is_some() {
+        if cluster::tags::add(self, ctx, &input)
+            .await
+            .map_err(to_aws)?
+            .is_some()
+        {
             return Ok(());
         }
         tags::add(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn remove_tags_from_resource(&self, ctx: &RequestContext, input: rds::RemoveTagsFromResourceMessage) -> Result<(), AwsError> {
+    async fn remove_tags_from_resource(
+        &self,
+        ctx: &RequestContext,
+        input: rds::RemoveTagsFromResourceMessage,
+    ) -> Result<(), AwsError> {
         // Tags of clusters and cluster snapshots (crate::cluster).
-        if cluster::tags::remove(self, ctx, &input).await.map_err(to_aws)?.is_some() {
+        if cluster::tags::remove(self, ctx, &input)
+            .await
+            .map_err(to_aws)?
+            .is_some()
+        {
             return Ok(());
         }
         tags::remove(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn list_tags_for_resource(&self, ctx: &RequestContext, input: rds::ListTagsForResourceMessage) -> Result<rds::TagListMessage, AwsError> {
+    async fn list_tags_for_resource(
+        &self,
+        ctx: &RequestContext,
+        input: rds::ListTagsForResourceMessage,
+    ) -> Result<rds::TagListMessage, AwsError> {
         // Tags of clusters and cluster snapshots (crate::cluster).
-        if let Some(out) = cluster::tags::list(self, ctx, &input).await.map_err(to_aws)? {
+        if let Some(out) = cluster::tags::list(self, ctx, &input)
+            .await
+            .map_err(to_aws)?
+        {
             return Ok(out);
         }
         tags::list(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn modify_db_instance(&self, ctx: &RequestContext, input: rds::ModifyDBInstanceMessage) -> Result<rds::ModifyDBInstanceResult, AwsError> {
+    async fn modify_db_instance(
+        &self,
+        ctx: &RequestContext,
+        input: rds::ModifyDBInstanceMessage,
+    ) -> Result<rds::ModifyDBInstanceResult, AwsError> {
         // Aurora instances' storage is the cluster's (crate::cluster).
-        if input.allocated_storage.is_some() || input.storage_type.is_some() || input.iops.is_some() {
-            cluster::ops::refuse_for_member(self, ctx, &input.db_instance_identifier, cluster::ops::MemberOp::ModifyStorage).await.map_err(to_aws)?;
+        if input.allocated_storage.is_some() || input.storage_type.is_some() || input.iops.is_some()
+        {
+            cluster::ops::refuse_for_member(
+                self,
+                ctx,
+                &input.db_instance_identifier,
+                cluster::ops::MemberOp::ModifyStorage,
+            )
+            .await
+            .map_err(to_aws)?;
         }
-        cluster::ops::refuse_for_member(self, ctx, &input.db_instance_identifier, cluster::ops::MemberOp::Change).await.map_err(to_aws)?;
+        cluster::ops::refuse_for_member(
+            self,
+            ctx,
+            &input.db_instance_identifier,
+            cluster::ops::MemberOp::Change,
+        )
+        .await
+        .map_err(to_aws)?;
         let mut out = instances::modify(self, ctx, input).await.map_err(to_rds)?;
-        cluster::ops::decorate_one(self, ctx, out.db_instance.as_mut()).await.map_err(to_aws)?;
+        cluster::ops::decorate_one(self, ctx, out.db_instance.as_mut())
+            .await
+            .map_err(to_aws)?;
         Ok(out)
     }
 
-    async fn stop_db_instance(&self, ctx: &RequestContext, input: rds::StopDBInstanceMessage) -> Result<rds::StopDBInstanceResult, AwsError> {
+    async fn stop_db_instance(
+        &self,
+        ctx: &RequestContext,
+        input: rds::StopDBInstanceMessage,
+    ) -> Result<rds::StopDBInstanceResult, AwsError> {
         // Aurora instances stop with their cluster (crate::cluster).
-        cluster::ops::refuse_for_member(self, ctx, &input.db_instance_identifier, cluster::ops::MemberOp::StopOrStart).await.map_err(to_aws)?;
+        cluster::ops::refuse_for_member(
+            self,
+            ctx,
+            &input.db_instance_identifier,
+            cluster::ops::MemberOp::StopOrStart,
+        )
+        .await
+        .map_err(to_aws)?;
         instances::stop(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn start_db_instance(&self, ctx: &RequestContext, input: rds::StartDBInstanceMessage) -> Result<rds::StartDBInstanceResult, AwsError> {
+    async fn start_db_instance(
+        &self,
+        ctx: &RequestContext,
+        input: rds::StartDBInstanceMessage,
+    ) -> Result<rds::StartDBInstanceResult, AwsError> {
         // Aurora instances start with their cluster; an instance whose key was lost starts
         // through the key-state check (crate::keystate, docs/rds.md §8).
-        cluster::ops::refuse_for_member(self, ctx, &input.db_instance_identifier, cluster::ops::MemberOp::StopOrStart).await.map_err(to_aws)?;
-        if let Some(out) = crate::keystate::start_instance(self, ctx, &input).await.map_err(to_rds)? {
+        cluster::ops::refuse_for_member(
+            self,
+            ctx,
+            &input.db_instance_identifier,
+            cluster::ops::MemberOp::StopOrStart,
+        )
+        .await
+        .map_err(to_aws)?;
+        if let Some(out) = crate::keystate::start_instance(self, ctx, &input)
+            .await
+            .map_err(to_rds)?
+        {
             return Ok(out);
         }
         instances::start(self, ctx, input).await.map_err(to_rds)
     }
 
-    async fn reboot_db_instance(&self, ctx: &RequestContext, input: rds::RebootDBInstanceMessage) -> Result<rds::RebootDBInstanceResult, AwsError> {
-        cluster::ops::refuse_for_member(self, ctx, &input.db_instance_identifier, cluster::ops::MemberOp::Change).await.map_err(to_aws)?;
+    async fn reboot_db_instance(
+        &self,
+        ctx: &RequestContext,
+        input: rds::RebootDBInstanceMessage,
+    ) -> Result<rds::RebootDBInstanceResult, AwsError> {
+        cluster::ops::refuse_for_member(
+            self,
+            ctx,
+            &input.db_instance_identifier,
+            cluster::ops::MemberOp::Change,
+        )
+        .await
+        .map_err(to_aws)?;
         let mut out = instances::reboot(self, ctx, input).await.map_err(to_rds)?;
-        cluster::ops::decorate_one(self, ctx, out.db_instance.as_mut()).await.map_err(to_aws)?;
+        cluster::ops::decorate_one(self, ctx, out.db_instance.as_mut())
+            .await
+            .map_err(to_aws)?;
         Ok(out)
     }
 

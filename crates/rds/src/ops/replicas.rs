@@ -18,14 +18,18 @@ use super::common::{self, tags_from};
 use super::instances;
 use super::snapshots::ebs_snapshot_of;
 use crate::error::RdsError;
-use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ReplicaRecord, ReplicaSync};
+use crate::model::{
+    identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ReplicaRecord, ReplicaSync,
+};
 use crate::{store, Rds};
 use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{JobCaller, JobKind, JobRecord, KeyUse, SnapshotRecord, SnapshotState};
+use kmsnap_snapshots::model::{
+    JobCaller, JobKind, JobRecord, KeyUse, SnapshotRecord, SnapshotState,
+};
 use kmsnap_snapshots::store as ebs_store;
 use kmsnap_store::{MetaStore, ReadTxn, WriteTxn};
 
@@ -46,7 +50,8 @@ fn parse_source(value: &str, ctx: &RequestContext) -> Result<(Region, String), R
         return Ok((ctx.region, identifier(PARAM, value)?));
     }
     let parts: Vec<&str> = value.splitn(7, ':').collect();
-    let bad = || RdsError::InvalidParameterValue(format!("Invalid DB instance identifier: {value}"));
+    let bad =
+        || RdsError::InvalidParameterValue(format!("Invalid DB instance identifier: {value}"));
     match parts.as_slice() {
         ["arn", "aws", "rds", r, a, "db", id] => {
             let region = Region::parse(r).map_err(|_| bad())?;
@@ -62,18 +67,32 @@ fn parse_source(value: &str, ctx: &RequestContext) -> Result<(Region, String), R
 
 /// The replica's key (docs/rds.md §9): the source's encryption, under `KmsKeyId` (a key of the
 /// request's region) or, in the source's region, the source's key.
-async fn replica_key(svc: &Rds, ctx: &RequestContext, input: &rds::CreateDBInstanceReadReplicaMessage, source: &DbInstanceRecord) -> Result<Option<String>, RdsError> {
+async fn replica_key(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: &rds::CreateDBInstanceReadReplicaMessage,
+    source: &DbInstanceRecord,
+) -> Result<Option<String>, RdsError> {
     match (&input.kms_key_id, &source.kms_key_arn) {
-        (Some(_), None) => Err(RdsError::InvalidParameterCombination("Cannot create an encrypted read replica of an unencrypted DB instance.".into())),
+        (Some(_), None) => Err(RdsError::InvalidParameterCombination(
+            "Cannot create an encrypted read replica of an unencrypted DB instance.".into(),
+        )),
         (Some(k), Some(_)) => Ok(Some(common::resolve_key(svc, ctx, k).await?)),
         (None, Some(_)) if source.region != ctx.region => {
-            Err(RdsError::InvalidParameterCombination("For encrypted cross-region replica, kmsKeyId should be explicitly specified".into()))
+            Err(RdsError::InvalidParameterCombination(
+                "For encrypted cross-region replica, kmsKeyId should be explicitly specified"
+                    .into(),
+            ))
         }
         (None, k) => Ok(k.clone()),
     }
 }
 
-pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanceReadReplicaMessage) -> Result<rds::CreateDBInstanceReadReplicaResult, RdsError> {
+pub async fn create(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::CreateDBInstanceReadReplicaMessage,
+) -> Result<rds::CreateDBInstanceReadReplicaResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let Some(source_param) = input.source_db_instance_identifier.clone() else {
         // SourceDBClusterIdentifier (a Multi-AZ DB cluster source) is not built.
@@ -87,21 +106,33 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         let Some(s) = store::get_instance(&*txn, account, source_region, &sid)? else {
             return Ok((None, None, false));
         };
-        let v = ebs_store::get_volume(&*txn, account, source_region, &s.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+        let v = ebs_store::get_volume(&*txn, account, source_region, &s.volume_id)?
+            .ok_or(RdsError::Internal("instance without volume"))?;
         let l = ebs_store::get_lineage(&*txn, &v.lineage)?;
-        Ok((Some(s), l, store::get_instance(&*txn, account, region, &iid)?.is_some()))
+        Ok((
+            Some(s),
+            l,
+            store::get_instance(&*txn, account, region, &iid)?.is_some(),
+        ))
     })
     .await??;
-    let source = source.ok_or_else(|| RdsError::InstanceNotFound { id: source_param.clone() })?;
+    let source = source.ok_or_else(|| RdsError::InstanceNotFound {
+        id: source_param.clone(),
+    })?;
     let source_lineage = source_lineage.ok_or(RdsError::Internal("volume without lineage"))?;
     if source.engine.starts_with("aurora") {
         return Err(RdsError::NotImplemented("CreateDBInstanceReadReplica"));
     }
     if source.status != InstanceStatus::Available {
-        return Err(RdsError::InvalidInstanceState { id: source.identifier, status: source.status.as_str().to_owned() });
+        return Err(RdsError::InvalidInstanceState {
+            id: source.identifier,
+            status: source.status.as_str().to_owned(),
+        });
     }
     if source.backup_retention_period == 0 {
-        return Err(RdsError::BackupsDisabled { id: source.identifier });
+        return Err(RdsError::BackupsDisabled {
+            id: source.identifier,
+        });
     }
     if exists {
         return Err(RdsError::InstanceAlreadyExists { id });
@@ -109,8 +140,14 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
     let key = replica_key(svc, ctx, &input, &source).await?;
     // Replication reads the source's storage as the caller through RDS: refuse now what KMS
     // would refuse at every round.
-    let in_source_region = RequestContext { region: source.region, ..ctx.clone() };
-    if blocks::open_lineage(&svc.kms, &in_source_region, &source_lineage).await.is_err() {
+    let in_source_region = RequestContext {
+        region: source.region,
+        ..ctx.clone()
+    };
+    if blocks::open_lineage(&svc.kms, &in_source_region, &source_lineage)
+        .await
+        .is_err()
+    {
         return Err(RdsError::KmsKeyNotAccessible {
             message: format!(
                 "The source DB instance KMS key [{}] does not exist, is not enabled or you do not have permissions to access it.",
@@ -119,7 +156,8 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         });
     }
     let dbi = new_dbi_resource_id()?;
-    let (volume, lineage) = common::new_volume(svc, ctx, &dbi, source.allocated_storage, key.as_deref()).await?;
+    let (volume, lineage) =
+        common::new_volume(svc, ctx, &dbi, source.allocated_storage, key.as_deref()).await?;
     let rec = DbInstanceRecord {
         identifier: id.clone(),
         account,
@@ -128,7 +166,10 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         status: InstanceStatus::Creating,
         engine: source.engine.clone(),
         engine_version: source.engine_version.clone(),
-        instance_class: input.db_instance_class.clone().unwrap_or_else(|| source.instance_class.clone()),
+        instance_class: input
+            .db_instance_class
+            .clone()
+            .unwrap_or_else(|| source.instance_class.clone()),
         allocated_storage: source.allocated_storage,
         storage_encrypted: key.is_some(),
         kms_key_arn: key,
@@ -136,7 +177,10 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         master_username: source.master_username.clone(),
         db_name: source.db_name.clone(),
         port: input.port.unwrap_or(source.port),
-        availability_zone: input.availability_zone.clone().unwrap_or_else(|| format!("{region}a")),
+        availability_zone: input
+            .availability_zone
+            .clone()
+            .unwrap_or_else(|| format!("{region}a")),
         tags: tags_from(input.tags.as_deref()),
         volume_id: volume.id.clone(),
         created: now,
@@ -158,45 +202,102 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBInstanc
         retry_at: None,
     };
     // The presigned URL carries a signature: it never enters the log.
-    let logged = rds::CreateDBInstanceReadReplicaMessage { pre_signed_url: None, ..input };
-    let event = common::event(ctx, "CreateDBInstanceReadReplica", &logged, "AWS::RDS::DBInstance", &rec.arn());
-    instances::insert_new(svc, rec.clone(), volume, lineage, Some(replica.clone()), event).await?;
+    let logged = rds::CreateDBInstanceReadReplicaMessage {
+        pre_signed_url: None,
+        ..input
+    };
+    let event = common::event(
+        ctx,
+        "CreateDBInstanceReadReplica",
+        &logged,
+        "AWS::RDS::DBInstance",
+        &rec.arn(),
+    );
+    instances::insert_new(
+        svc,
+        rec.clone(),
+        volume,
+        lineage,
+        Some(replica.clone()),
+        event,
+    )
+    .await?;
     let mut out = instances::to_api(&rec);
     decorate(&mut out, &rec, &[replica]);
-    Ok(rds::CreateDBInstanceReadReplicaResult { db_instance: Some(out) })
+    Ok(rds::CreateDBInstanceReadReplicaResult {
+        db_instance: Some(out),
+    })
 }
 
 /// Adds the read-replica fields to `out` (the response form of `rec`): its source, or its
 /// replicas. A resource of another region is named by ARN.
 pub fn decorate(out: &mut rds::DBInstance, rec: &DbInstanceRecord, replicas: &[ReplicaRecord]) {
-    let shown = |region: Region, id: &str, arn: String| if region == rec.region { id.to_owned() } else { arn };
-    if let Some(r) = replicas.iter().find(|r| r.account == rec.account && r.region == rec.region && r.identifier == rec.identifier) {
-        out.read_replica_source_db_instance_identifier = Some(shown(r.source_region, &r.source_identifier, r.source_arn()));
+    let shown = |region: Region, id: &str, arn: String| {
+        if region == rec.region {
+            id.to_owned()
+        } else {
+            arn
+        }
+    };
+    if let Some(r) = replicas.iter().find(|r| {
+        r.account == rec.account && r.region == rec.region && r.identifier == rec.identifier
+    }) {
+        out.read_replica_source_db_instance_identifier =
+            Some(shown(r.source_region, &r.source_identifier, r.source_arn()));
     }
     let mine: Vec<String> = replicas
         .iter()
-        .filter(|r| r.account == rec.account && r.source_region == rec.region && r.source_identifier == rec.identifier)
-        .map(|r| shown(r.region, &r.identifier, format!("arn:aws:rds:{}:{}:db:{}", r.region, r.account, r.identifier)))
+        .filter(|r| {
+            r.account == rec.account
+                && r.source_region == rec.region
+                && r.source_identifier == rec.identifier
+        })
+        .map(|r| {
+            shown(
+                r.region,
+                &r.identifier,
+                format!("arn:aws:rds:{}:{}:db:{}", r.region, r.account, r.identifier),
+            )
+        })
         .collect();
     out.read_replica_db_instance_identifiers = Some(mine);
 }
 
 /// Whether instance `rec` is a replica still waiting for its first round (it stays `creating`).
 pub fn awaiting_first_round(replicas: &[ReplicaRecord], rec: &DbInstanceRecord) -> bool {
-    replicas.iter().any(|r| r.account == rec.account && r.region == rec.region && r.identifier == rec.identifier && r.replicated_at.is_none())
+    replicas.iter().any(|r| {
+        r.account == rec.account
+            && r.region == rec.region
+            && r.identifier == rec.identifier
+            && r.replicated_at.is_none()
+    })
 }
 
 /// Is (account, region, id) a replica or a source of one?
-pub fn in_replication(txn: &dyn ReadTxn, account: AccountId, region: Region, id: &str) -> Result<bool, RdsError> {
-    Ok(store::replicas(txn)?
-        .iter()
-        .any(|r| r.account == account && ((r.region == region && r.identifier == id) || (r.source_region == region && r.source_identifier == id))))
+pub fn in_replication(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<bool, RdsError> {
+    Ok(store::replicas(txn)?.iter().any(|r| {
+        r.account == account
+            && ((r.region == region && r.identifier == id)
+                || (r.source_region == region && r.source_identifier == id))
+    }))
 }
 
 /// Drops a round's EBS snapshots (`seal` in the source's account and region, `copy` in the
 /// replica's) and their manifests.
-fn drop_round(txn: &mut dyn WriteTxn, r: &ReplicaRecord, sync: &ReplicaSync) -> Result<(), RdsError> {
-    let targets = [(r.source_region, Some(sync.seal.clone())), (r.region, sync.copy.clone())];
+fn drop_round(
+    txn: &mut dyn WriteTxn,
+    r: &ReplicaRecord,
+    sync: &ReplicaSync,
+) -> Result<(), RdsError> {
+    let targets = [
+        (r.source_region, Some(sync.seal.clone())),
+        (r.region, sync.copy.clone()),
+    ];
     for (region, id) in targets {
         let Some(id) = id else { continue };
         if let Some(s) = ebs_store::get_snapshot(txn, r.account, region, &id)? {
@@ -238,7 +339,11 @@ pub fn replicate(meta: &dyn MetaStore, now: DateTime<Utc>) -> Result<usize, RdsE
     Ok(changed)
 }
 
-fn step_one(txn: &mut dyn WriteTxn, mut r: ReplicaRecord, now: DateTime<Utc>) -> Result<Next, RdsError> {
+fn step_one(
+    txn: &mut dyn WriteTxn,
+    mut r: ReplicaRecord,
+    now: DateTime<Utc>,
+) -> Result<Next, RdsError> {
     let Some(replica) = store::get_instance(&*txn, r.account, r.region, &r.identifier)? else {
         // The replica was deleted: its round goes too.
         if let Some(sync) = &r.sync {
@@ -253,10 +358,13 @@ fn step_one(txn: &mut dyn WriteTxn, mut r: ReplicaRecord, now: DateTime<Utc>) ->
             tracing::info!(replica = %replica.arn(), "source deleted; read replica promoted");
             return Ok(Next::Remove(r));
         };
-        if r.replicated_at.is_some_and(|t| now - t < ROUND_INTERVAL) || r.retry_at.is_some_and(|t| now < t) {
+        if r.replicated_at.is_some_and(|t| now - t < ROUND_INTERVAL)
+            || r.retry_at.is_some_and(|t| now < t)
+        {
             return Ok(Next::Nothing);
         }
-        let volume = ebs_store::get_volume(&*txn, r.account, r.source_region, &source.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+        let volume = ebs_store::get_volume(&*txn, r.account, r.source_region, &source.volume_id)?
+            .ok_or(RdsError::Internal("instance without volume"))?;
         // A round only when the source's storage changed since the last one.
         let digest = manifest_digest(&*txn, &volume.id)?;
         if r.replicated_at.is_some() && r.source_digest.as_deref() == Some(digest.as_str()) {
@@ -265,12 +373,37 @@ fn step_one(txn: &mut dyn WriteTxn, mut r: ReplicaRecord, now: DateTime<Utc>) ->
         r.source_digest = Some(digest);
         let seal = ebs_snapshot_of(&source, &volume, now)?;
         let total = ebs_store::count_blocks(&*txn, &volume.id)?;
-        ebs_store::put_snapshot(txn, &SnapshotRecord { description: format!("RDS replication of {} to {}", source.arn(), replica.arn()), ..seal.clone() })?;
-        ebs_store::put_job(txn, &JobRecord::new(&seal.id, r.account, r.source_region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now))?;
-        r.sync = Some(ReplicaSync { seal: seal.id, copy: None });
+        ebs_store::put_snapshot(
+            txn,
+            &SnapshotRecord {
+                description: format!("RDS replication of {} to {}", source.arn(), replica.arn()),
+                ..seal.clone()
+            },
+        )?;
+        ebs_store::put_job(
+            txn,
+            &JobRecord::new(
+                &seal.id,
+                r.account,
+                r.source_region,
+                JobKind::Seal {
+                    volume_id: volume.id.clone(),
+                },
+                total,
+                None,
+                now,
+            ),
+        )?;
+        r.sync = Some(ReplicaSync {
+            seal: seal.id,
+            copy: None,
+        });
         return Ok(Next::Save(r));
     };
-    let failed = |txn: &mut dyn WriteTxn, mut r: ReplicaRecord, why: &str| -> Result<Next, RdsError> {
+    let failed = |txn: &mut dyn WriteTxn,
+                  mut r: ReplicaRecord,
+                  why: &str|
+     -> Result<Next, RdsError> {
         tracing::warn!(replica = %r.identifier, account = %r.account, why, "replication round failed; retrying");
         drop_round(txn, &r, &sync)?;
         r.sync = None;
@@ -285,7 +418,10 @@ fn step_one(txn: &mut dyn WriteTxn, mut r: ReplicaRecord, now: DateTime<Utc>) ->
                 Some(s) if s.state == SnapshotState::Pending => Ok(Next::Nothing),
                 Some(s) if s.state == SnapshotState::Completed => {
                     let copy = start_copy(txn, &r, &replica, &s, now)?;
-                    r.sync = Some(ReplicaSync { seal: sync.seal.clone(), copy: Some(copy) });
+                    r.sync = Some(ReplicaSync {
+                        seal: sync.seal.clone(),
+                        copy: Some(copy),
+                    });
                     Ok(Next::Save(r))
                 }
                 _ => failed(txn, r, "seal"),
@@ -330,20 +466,43 @@ fn manifest_digest(txn: &dyn ReadTxn, id: &str) -> Result<String, RdsError> {
 /// Queues the copy of a round's sealed source snapshot `seal` into the replica's account and
 /// region under its key (blobs shared when the region and key are the same), run as the
 /// replica's creator. Returns the copy's id.
-fn start_copy(txn: &mut dyn WriteTxn, r: &ReplicaRecord, replica: &DbInstanceRecord, seal: &SnapshotRecord, now: DateTime<Utc>) -> Result<String, RdsError> {
+fn start_copy(
+    txn: &mut dyn WriteTxn,
+    r: &ReplicaRecord,
+    replica: &DbInstanceRecord,
+    seal: &SnapshotRecord,
+    now: DateTime<Utc>,
+) -> Result<String, RdsError> {
     let key = replica.kms_key_arn.clone();
     let share_blobs = r.source_region == r.region && key == seal.kms_key_arn;
     let description = format!("RDS replication into {}", replica.arn());
-    let managed_by = KeyUse::Rds { db_id: replica.dbi_resource_id.clone() };
-    let copy = common::copy_backing(seal, r.account, r.region, key, share_blobs, description, managed_by, now)?;
+    let managed_by = KeyUse::Rds {
+        db_id: replica.dbi_resource_id.clone(),
+    };
+    let copy = common::copy_backing(
+        seal,
+        r.account,
+        r.region,
+        key,
+        share_blobs,
+        description,
+        managed_by,
+        now,
+    )?;
     common::queue_copy(txn, &copy, share_blobs, r.caller.clone(), now)?;
     Ok(copy.id)
 }
 
 /// Makes completed copy `copy` the replica's storage: its manifest replaces the volume's, the
 /// volume joins its lineage.
-fn adopt(txn: &mut dyn WriteTxn, replica: &DbInstanceRecord, copy: &SnapshotRecord) -> Result<(), RdsError> {
-    let mut volume = ebs_store::get_volume(&*txn, replica.account, replica.region, &replica.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+fn adopt(
+    txn: &mut dyn WriteTxn,
+    replica: &DbInstanceRecord,
+    copy: &SnapshotRecord,
+) -> Result<(), RdsError> {
+    let mut volume =
+        ebs_store::get_volume(&*txn, replica.account, replica.region, &replica.volume_id)?
+            .ok_or(RdsError::Internal("instance without volume"))?;
     ebs_store::delete_blocks(txn, &volume.id)?;
     let mut from = 0;
     loop {

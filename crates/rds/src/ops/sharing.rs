@@ -8,7 +8,9 @@
 
 use super::common;
 use crate::error::RdsError;
-use crate::model::{identifier, identifier_message, snapshot_name, DbSnapshotRecord, SnapshotStatus};
+use crate::model::{
+    identifier, identifier_message, snapshot_name, DbSnapshotRecord, SnapshotStatus,
+};
 use crate::{store, Rds};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
@@ -69,7 +71,11 @@ pub struct SnapshotRef {
 /// one) is not a valid identifier for `param`, in AWS's words (docs/fidelity.md §4).
 pub fn parse_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SnapshotRef, RdsError> {
     if !value.starts_with("arn:") {
-        return Ok(SnapshotRef { account: ctx.principal.account, region: ctx.region, name: snapshot_name(param, value)? });
+        return Ok(SnapshotRef {
+            account: ctx.principal.account,
+            region: ctx.region,
+            name: snapshot_name(param, value)?,
+        });
     }
     let parts: Vec<&str> = value.splitn(7, ':').collect();
     let bad = || RdsError::InvalidParameterValue(identifier_message(param));
@@ -77,14 +83,22 @@ pub fn parse_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<Snaps
         ["arn", "aws", "rds", r, a, "snapshot", name] => {
             let region = Region::parse(r).map_err(|_| bad())?;
             let account = AccountId::parse(a).map_err(|_| bad())?;
-            Ok(SnapshotRef { account, region, name: snapshot_name(param, name)? })
+            Ok(SnapshotRef {
+                account,
+                region,
+                name: snapshot_name(param, name)?,
+            })
         }
         _ => Err(bad()),
     }
 }
 
 /// The snapshot `r` names, if `account` may see it, and how.
-pub fn visible(txn: &dyn ReadTxn, r: &SnapshotRef, account: AccountId) -> Result<Option<(DbSnapshotRecord, View)>, RdsError> {
+pub fn visible(
+    txn: &dyn ReadTxn,
+    r: &SnapshotRef,
+    account: AccountId,
+) -> Result<Option<(DbSnapshotRecord, View)>, RdsError> {
     let s = store::get_snapshot(txn, r.account, r.region, &r.name)?;
     Ok(s.and_then(|s| view_of(&s, account).map(|v| (s, v))))
 }
@@ -93,7 +107,13 @@ pub fn visible(txn: &dyn ReadTxn, r: &SnapshotRef, account: AccountId) -> Result
 async fn aws_managed(svc: &Rds, ctx: &RequestContext, key_arn: &str) -> Result<bool, RdsError> {
     let meta = svc
         .kms
-        .describe_key(&ctx.via(common::RDS_SOURCE), kmsapi::DescribeKeyRequest { key_id: key_arn.to_owned(), ..Default::default() })
+        .describe_key(
+            &ctx.via(common::RDS_SOURCE),
+            kmsapi::DescribeKeyRequest {
+                key_id: key_arn.to_owned(),
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|_| common::key_not_accessible(key_arn))?
         .key_metadata
@@ -112,7 +132,10 @@ fn restore_values(s: &DbSnapshotRecord) -> Vec<String> {
 fn attributes_result(s: &DbSnapshotRecord) -> rds::DBSnapshotAttributesResult {
     rds::DBSnapshotAttributesResult {
         db_snapshot_identifier: Some(s.identifier.clone()),
-        db_snapshot_attributes: Some(vec![rds::DBSnapshotAttribute { attribute_name: Some("restore".into()), attribute_values: Some(restore_values(s)) }]),
+        db_snapshot_attributes: Some(vec![rds::DBSnapshotAttribute {
+            attribute_name: Some("restore".into()),
+            attribute_values: Some(restore_values(s)),
+        }]),
     }
 }
 
@@ -129,9 +152,11 @@ fn parse_values(values: Option<&[String]>) -> Result<Vec<Value>, RdsError> {
         .iter()
         .map(|v| match v.as_str() {
             "all" => Ok(Value::All),
-            a => AccountId::parse(a)
-                .map(Value::Account)
-                .map_err(|_| RdsError::InvalidParameterValue(format!("Invalid AttributeValue: {a}. Values must be AWS account ids or 'all'."))),
+            a => AccountId::parse(a).map(Value::Account).map_err(|_| {
+                RdsError::InvalidParameterValue(format!(
+                    "Invalid AttributeValue: {a}. Values must be AWS account ids or 'all'."
+                ))
+            }),
         })
         .collect()
 }
@@ -161,7 +186,9 @@ fn own_manual_name(value: &str, ctx: &RequestContext) -> Result<String, RdsError
         Some(_) => {
             let r = parse_ref(PARAM, value, ctx)?;
             if r.account != ctx.principal.account || r.region != ctx.region {
-                return Err(RdsError::SnapshotNotFound { id: value.to_owned() });
+                return Err(RdsError::SnapshotNotFound {
+                    id: value.to_owned(),
+                });
             }
             identifier(PARAM, &r.name)
         }
@@ -169,19 +196,31 @@ fn own_manual_name(value: &str, ctx: &RequestContext) -> Result<String, RdsError
     }
 }
 
-pub async fn modify_attribute(svc: &Rds, ctx: &RequestContext, input: rds::ModifyDBSnapshotAttributeMessage) -> Result<rds::ModifyDBSnapshotAttributeResult, RdsError> {
+pub async fn modify_attribute(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::ModifyDBSnapshotAttributeMessage,
+) -> Result<rds::ModifyDBSnapshotAttributeResult, RdsError> {
     let id = own_manual_name(&input.db_snapshot_identifier, ctx)?;
     if input.attribute_name != "restore" {
-        return Err(RdsError::InvalidParameterValue(format!("Invalid snapshot attribute name: {}. The only supported attribute is restore.", input.attribute_name)));
+        return Err(RdsError::InvalidParameterValue(format!(
+            "Invalid snapshot attribute name: {}. The only supported attribute is restore.",
+            input.attribute_name
+        )));
     }
     let add = parse_values(input.values_to_add.as_deref())?;
     let remove = parse_values(input.values_to_remove.as_deref())?;
     let (account, region) = (ctx.principal.account, ctx.region);
     let (meta, id2) = (svc.meta.clone(), id.clone());
-    let snap = crate::blocking(move || store::get_snapshot(meta.read()?.as_ref(), account, region, &id2)).await??;
+    let snap =
+        crate::blocking(move || store::get_snapshot(meta.read()?.as_ref(), account, region, &id2))
+            .await??;
     let snap = snap.ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
     if snap.status != SnapshotStatus::Available {
-        return Err(RdsError::InvalidSnapshotState { id, status: snap.status.as_str().to_owned() });
+        return Err(RdsError::InvalidSnapshotState {
+            id,
+            status: snap.status.as_str().to_owned(),
+        });
     }
     if let (false, Some(key)) = (add.is_empty(), &snap.kms_key_arn) {
         if add.contains(&Value::All) {
@@ -193,21 +232,33 @@ pub async fn modify_attribute(svc: &Rds, ctx: &RequestContext, input: rds::Modif
             )));
         }
     }
-    let event = common::event(ctx, "ModifyDBSnapshotAttribute", &input, "AWS::RDS::DBSnapshot", &snap.arn());
+    let event = common::event(
+        ctx,
+        "ModifyDBSnapshotAttribute",
+        &input,
+        "AWS::RDS::DBSnapshot",
+        &snap.arn(),
+    );
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
-        let mut s = store::get_snapshot(&*txn, account, region, &id)?.ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
+        let mut s = store::get_snapshot(&*txn, account, region, &id)?
+            .ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
         apply(&mut s, &add, &remove);
         if s.shared_with.len() > MAX_SHARED_ACCOUNTS {
-            return Err(RdsError::SharedSnapshotQuotaExceeded { id, limit: MAX_SHARED_ACCOUNTS });
+            return Err(RdsError::SharedSnapshotQuotaExceeded {
+                id,
+                limit: MAX_SHARED_ACCOUNTS,
+            });
         }
         store::put_snapshot(txn.as_mut(), &s)?;
         common::commit(txn, &[event])?;
         Ok(s)
     })
     .await??;
-    Ok(rds::ModifyDBSnapshotAttributeResult { db_snapshot_attributes_result: Some(attributes_result(&snap)) })
+    Ok(rds::ModifyDBSnapshotAttributeResult {
+        db_snapshot_attributes_result: Some(attributes_result(&snap)),
+    })
 }
 
 pub async fn describe_attributes(
@@ -222,7 +273,11 @@ pub async fn describe_attributes(
     let not_found = || RdsError::SnapshotNotFound { id: given.clone() };
     let r = match given.starts_with("arn:") {
         true => parse_ref("DBSnapshotIdentifier", given, ctx).map_err(|_| not_found())?,
-        false => SnapshotRef { account: ctx.principal.account, region: ctx.region, name: given.to_ascii_lowercase() },
+        false => SnapshotRef {
+            account: ctx.principal.account,
+            region: ctx.region,
+            name: given.to_ascii_lowercase(),
+        },
     };
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let snap = crate::blocking(move || -> Result<_, RdsError> {
@@ -232,7 +287,9 @@ pub async fn describe_attributes(
     })
     .await??;
     let snap = snap.ok_or_else(not_found)?;
-    Ok(rds::DescribeDBSnapshotAttributesResult { db_snapshot_attributes_result: Some(attributes_result(&snap)) })
+    Ok(rds::DescribeDBSnapshotAttributesResult {
+        db_snapshot_attributes_result: Some(attributes_result(&snap)),
+    })
 }
 
 #[cfg(test)]
@@ -245,7 +302,11 @@ mod tests {
 
     #[test]
     fn visibility_follows_the_restore_attribute() {
-        let (a, b, c) = (AccountId::parse("111111111111").unwrap(), AccountId::parse("222222222222").unwrap(), AccountId::parse("333333333333").unwrap());
+        let (a, b, c) = (
+            AccountId::parse("111111111111").unwrap(),
+            AccountId::parse("222222222222").unwrap(),
+            AccountId::parse("333333333333").unwrap(),
+        );
         let mut s = snap("111111111111", "manual");
         assert_eq!(view_of(&s, a), Some(View::Own));
         assert_eq!(view_of(&s, b), None);
@@ -253,7 +314,10 @@ mod tests {
         assert_eq!(s.shared_with, vec![b]);
         assert_eq!((view_of(&s, b), view_of(&s, c)), (Some(View::Shared), None));
         apply(&mut s, &[Value::All], &[Value::Account(b)]);
-        assert_eq!((view_of(&s, b), view_of(&s, c)), (Some(View::Public), Some(View::Public)));
+        assert_eq!(
+            (view_of(&s, b), view_of(&s, c)),
+            (Some(View::Public), Some(View::Public))
+        );
         assert_eq!(restore_values(&s), vec!["all".to_owned()]);
         // Automated snapshots are never shared.
         let mut auto = snap("111111111111", "automated");
@@ -264,16 +328,31 @@ mod tests {
     #[test]
     fn attribute_values_are_accounts_or_all() {
         let ok = parse_values(Some(&["all".to_owned(), "222222222222".to_owned()])).unwrap();
-        assert_eq!(ok, vec![Value::All, Value::Account(AccountId::parse("222222222222").unwrap())]);
+        assert_eq!(
+            ok,
+            vec![
+                Value::All,
+                Value::Account(AccountId::parse("222222222222").unwrap())
+            ]
+        );
         for bad in ["12345", "everyone", "2222222222222"] {
-            assert!(matches!(parse_values(Some(&[bad.to_owned()])), Err(RdsError::InvalidParameterValue(_))), "{bad}");
+            assert!(
+                matches!(
+                    parse_values(Some(&[bad.to_owned()])),
+                    Err(RdsError::InvalidParameterValue(_))
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn snapshot_references_by_name_or_arn() {
         let ctx = RequestContext {
-            principal: kmsnap_auth::model::Principal::root(AccountId::parse("111111111111").unwrap(), "111111111111"),
+            principal: kmsnap_auth::model::Principal::root(
+                AccountId::parse("111111111111").unwrap(),
+                "111111111111",
+            ),
             region: Region::parse("eu-west-1").unwrap(),
             request_id: "r".into(),
             source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -282,12 +361,31 @@ mod tests {
             via_service: None,
         };
         let own = parse_ref("P", "Snap-1", &ctx).unwrap();
-        assert_eq!((own.account, own.region, own.name.as_str()), (ctx.principal.account, ctx.region, "snap-1"));
-        let other = parse_ref("P", "arn:aws:rds:us-west-2:222222222222:snapshot:rds:db1-2026-01-02-03-04", &ctx).unwrap();
+        assert_eq!(
+            (own.account, own.region, own.name.as_str()),
+            (ctx.principal.account, ctx.region, "snap-1")
+        );
+        let other = parse_ref(
+            "P",
+            "arn:aws:rds:us-west-2:222222222222:snapshot:rds:db1-2026-01-02-03-04",
+            &ctx,
+        )
+        .unwrap();
         assert_eq!(other.account.as_str(), "222222222222");
-        assert_eq!((other.region.as_str(), other.name.as_str()), ("us-west-2", "rds:db1-2026-01-02-03-04"));
-        for bad in ["arn:aws:rds:us-west-2:2222:snapshot:s", "arn:aws:ec2:us-west-2:222222222222:snapshot:s", "arn:aws:rds:us-west-2:222222222222:db:s"] {
-            assert_eq!(parse_ref("P", bad, &ctx), Err(RdsError::InvalidParameterValue(identifier_message("P"))), "{bad}");
+        assert_eq!(
+            (other.region.as_str(), other.name.as_str()),
+            ("us-west-2", "rds:db1-2026-01-02-03-04")
+        );
+        for bad in [
+            "arn:aws:rds:us-west-2:2222:snapshot:s",
+            "arn:aws:ec2:us-west-2:222222222222:snapshot:s",
+            "arn:aws:rds:us-west-2:222222222222:db:s",
+        ] {
+            assert_eq!(
+                parse_ref("P", bad, &ctx),
+                Err(RdsError::InvalidParameterValue(identifier_message("P"))),
+                "{bad}"
+            );
         }
         assert!(parse_ref("P", "bad--name", &ctx).is_err());
     }

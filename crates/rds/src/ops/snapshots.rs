@@ -20,17 +20,28 @@ use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
 use super::instances;
 use super::sharing::{self, View};
 use crate::error::RdsError;
-use crate::model::{identifier, new_dbi_resource_id, snapshot_name, DbInstanceRecord, DbSnapshotRecord, InstanceStatus, SnapshotStatus};
+use crate::model::{
+    identifier, new_dbi_resource_id, snapshot_name, DbInstanceRecord, DbSnapshotRecord,
+    InstanceStatus, SnapshotStatus,
+};
 use crate::{store, Rds};
 use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{JobCaller, KeyUse, LineageRecord, SnapshotRecord, SnapshotState, VolumeRecord};
+use kmsnap_snapshots::model::{
+    JobCaller, KeyUse, LineageRecord, SnapshotRecord, SnapshotState, VolumeRecord,
+};
 use kmsnap_snapshots::store as ebs_store;
 
-const FILTERS: &[&str] = &["db-instance-id", "db-snapshot-id", "dbi-resource-id", "snapshot-type", "engine"];
+const FILTERS: &[&str] = &[
+    "db-instance-id",
+    "db-snapshot-id",
+    "dbi-resource-id",
+    "snapshot-type",
+    "engine",
+];
 
 /// Manifest rows copied per page when a restored volume joins a snapshot's lineage.
 const PAGE: usize = 4096;
@@ -43,7 +54,11 @@ pub fn to_api(s: &DbSnapshotRecord) -> rds::DBSnapshot {
 /// identifier and `SnapshotType` `shared` or `public` (docs/rds.md §4).
 pub fn to_api_as(s: &DbSnapshotRecord, view: View) -> rds::DBSnapshot {
     rds::DBSnapshot {
-        db_snapshot_identifier: Some(if view == View::Own { s.identifier.clone() } else { s.arn() }),
+        db_snapshot_identifier: Some(if view == View::Own {
+            s.identifier.clone()
+        } else {
+            s.arn()
+        }),
         db_instance_identifier: Some(s.instance_identifier.clone()),
         snapshot_create_time: Some(Timestamp(s.created)),
         original_snapshot_create_time: Some(Timestamp(s.created)),
@@ -61,7 +76,11 @@ pub fn to_api_as(s: &DbSnapshotRecord, view: View) -> rds::DBSnapshot {
         source_db_snapshot_identifier: s.source_snapshot.clone(),
         storage_type: Some("gp2".into()),
         encrypted: Some(s.encrypted),
-        storage_encryption_type: Some(if s.encrypted { rds::StorageEncryptionType::SseKms } else { rds::StorageEncryptionType::None }),
+        storage_encryption_type: Some(if s.encrypted {
+            rds::StorageEncryptionType::SseKms
+        } else {
+            rds::StorageEncryptionType::None
+        }),
         kms_key_id: s.kms_key_arn.clone(),
         db_snapshot_arn: Some(s.arn()),
         iam_database_authentication_enabled: Some(false),
@@ -72,14 +91,37 @@ pub fn to_api_as(s: &DbSnapshotRecord, view: View) -> rds::DBSnapshot {
 }
 
 /// The pending EBS snapshot that backs a DB snapshot of `rec` (sealed from `volume`).
-pub(crate) fn ebs_snapshot_of(rec: &DbInstanceRecord, volume: &VolumeRecord, now: DateTime<Utc>) -> Result<SnapshotRecord, RdsError> {
-    common::backing_snapshot(rec.account, rec.region, volume, format!("RDS snapshot of {}", rec.identifier), KeyUse::Rds { db_id: rec.dbi_resource_id.clone() }, now)
+pub(crate) fn ebs_snapshot_of(
+    rec: &DbInstanceRecord,
+    volume: &VolumeRecord,
+    now: DateTime<Utc>,
+) -> Result<SnapshotRecord, RdsError> {
+    common::backing_snapshot(
+        rec.account,
+        rec.region,
+        volume,
+        format!("RDS snapshot of {}", rec.identifier),
+        KeyUse::Rds {
+            db_id: rec.dbi_resource_id.clone(),
+        },
+        now,
+    )
 }
 
 /// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`; with the
 /// instance's tags too when it has `CopyTagsToSnapshot`.
-pub(crate) fn new_snapshot_record(rec: &DbInstanceRecord, id: &str, ebs_id: &str, now: DateTime<Utc>, tags: Vec<(String, String)>) -> DbSnapshotRecord {
-    let mut all = if rec.copy_tags_to_snapshot { rec.tags.clone() } else { Vec::new() };
+pub(crate) fn new_snapshot_record(
+    rec: &DbInstanceRecord,
+    id: &str,
+    ebs_id: &str,
+    now: DateTime<Utc>,
+    tags: Vec<(String, String)>,
+) -> DbSnapshotRecord {
+    let mut all = if rec.copy_tags_to_snapshot {
+        rec.tags.clone()
+    } else {
+        Vec::new()
+    };
     super::tags::merge(&mut all, tags);
     DbSnapshotRecord {
         identifier: id.to_owned(),
@@ -120,34 +162,61 @@ pub(crate) fn start_snapshot(
     tags: Vec<(String, String)>,
     now: DateTime<Utc>,
 ) -> Result<DbSnapshotRecord, RdsError> {
-    let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?.ok_or(RdsError::Internal("instance without volume"))?;
+    let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?
+        .ok_or(RdsError::Internal("instance without volume"))?;
     let ebs = ebs_snapshot_of(rec, &volume, now)?;
-    let snap = DbSnapshotRecord { snapshot_type: snapshot_type.to_owned(), ..new_snapshot_record(rec, id, &ebs.id, now, tags) };
+    let snap = DbSnapshotRecord {
+        snapshot_type: snapshot_type.to_owned(),
+        ..new_snapshot_record(rec, id, &ebs.id, now, tags)
+    };
     common::start_seal(txn, &ebs, &volume, now)?;
     store::put_snapshot(txn, &snap)?;
     Ok(snap)
 }
 
 /// Deletes snapshot `s` and its backing EBS snapshot's manifest in `txn`.
-pub(crate) fn drop_snapshot(txn: &mut dyn kmsnap_store::WriteTxn, s: &DbSnapshotRecord) -> Result<(), RdsError> {
+pub(crate) fn drop_snapshot(
+    txn: &mut dyn kmsnap_store::WriteTxn,
+    s: &DbSnapshotRecord,
+) -> Result<(), RdsError> {
     common::drop_backing(txn, s.account, s.region, &s.ebs_snapshot_id)?;
     store::delete_snapshot(txn, s)
 }
 
-pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBSnapshotMessage) -> Result<rds::CreateDBSnapshotResult, RdsError> {
+pub async fn create(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::CreateDBSnapshotMessage,
+) -> Result<rds::CreateDBSnapshotResult, RdsError> {
     let id = identifier("DBSnapshotIdentifier", &input.db_snapshot_identifier)?;
     let instance = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let arn = format!("arn:aws:rds:{region}:{account}:snapshot:{id}");
-    let event = common::event(ctx, "CreateDBSnapshot", &input, "AWS::RDS::DBSnapshot", &arn);
+    let event = common::event(
+        ctx,
+        "CreateDBSnapshot",
+        &input,
+        "AWS::RDS::DBSnapshot",
+        &arn,
+    );
     let tags = tags_from(input.tags.as_deref());
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
-        let rec = store::get_instance(&*txn, account, region, &instance)?.ok_or(RdsError::InstanceNotFound { id: instance.clone() })?;
+        let rec = store::get_instance(&*txn, account, region, &instance)?.ok_or(
+            RdsError::InstanceNotFound {
+                id: instance.clone(),
+            },
+        )?;
         // A stopped instance's storage is still there to snapshot.
-        if !matches!(rec.status, InstanceStatus::Available | InstanceStatus::Stopped) {
-            return Err(RdsError::InvalidInstanceState { id: instance, status: rec.status.as_str().to_owned() });
+        if !matches!(
+            rec.status,
+            InstanceStatus::Available | InstanceStatus::Stopped
+        ) {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance,
+                status: rec.status.as_str().to_owned(),
+            });
         }
         if store::get_snapshot(&*txn, account, region, &id)?.is_some() {
             return Err(RdsError::SnapshotAlreadyExists { id });
@@ -158,11 +227,19 @@ pub async fn create(svc: &Rds, ctx: &RequestContext, input: rds::CreateDBSnapsho
     })
     .await??;
     svc.ebs.wake_worker();
-    Ok(rds::CreateDBSnapshotResult { db_snapshot: Some(to_api(&snap)) })
+    Ok(rds::CreateDBSnapshotResult {
+        db_snapshot: Some(to_api(&snap)),
+    })
 }
 
 /// Which snapshots a DescribeDBSnapshots call lists (docs/rds.md §4 "visibility"), before filters.
-fn listed(s: &DbSnapshotRecord, view: View, snapshot_type: Option<&str>, include_shared: bool, include_public: bool) -> bool {
+fn listed(
+    s: &DbSnapshotRecord,
+    view: View,
+    snapshot_type: Option<&str>,
+    include_shared: bool,
+    include_public: bool,
+) -> bool {
     match (snapshot_type, view) {
         (None, View::Own) => true,
         (None, View::Shared) => include_shared,
@@ -174,7 +251,11 @@ fn listed(s: &DbSnapshotRecord, view: View, snapshot_type: Option<&str>, include
     }
 }
 
-pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBSnapshotsMessage) -> Result<rds::DBSnapshotMessage, RdsError> {
+pub async fn describe(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::DescribeDBSnapshotsMessage,
+) -> Result<rds::DBSnapshotMessage, RdsError> {
     check_filters(input.filters.as_deref(), FILTERS)?;
     let named = match input.db_snapshot_identifier.as_deref() {
         Some(n) => Some(sharing::parse_ref("DBSnapshotIdentifier", n, ctx)?),
@@ -183,8 +264,14 @@ pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBSna
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     // Every snapshot of the region: others' may be shared with the caller or public.
     let all = crate::blocking(move || store::snapshots(meta.read()?.as_ref(), None)).await??;
-    let instance = input.db_instance_identifier.as_deref().map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
-    let (include_shared, include_public) = (input.include_shared.unwrap_or(false), input.include_public.unwrap_or(false));
+    let instance = input
+        .db_instance_identifier
+        .as_deref()
+        .map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
+    let (include_shared, include_public) = (
+        input.include_shared.unwrap_or(false),
+        input.include_public.unwrap_or(false),
+    );
     let mut all: Vec<(DbSnapshotRecord, View, String)> = all
         .into_iter()
         .filter(|s| s.region == region)
@@ -192,46 +279,101 @@ pub async fn describe(svc: &Rds, ctx: &RequestContext, input: rds::DescribeDBSna
         .filter(|(s, v)| match &named {
             // A snapshot named outright is shown whenever the caller may see it.
             Some(r) => s.account == r.account && s.region == r.region && s.identifier == r.name,
-            None => listed(s, *v, input.snapshot_type.as_deref(), include_shared, include_public),
+            None => listed(
+                s,
+                *v,
+                input.snapshot_type.as_deref(),
+                include_shared,
+                include_public,
+            ),
         })
-        .filter(|(s, _)| instance.as_ref().is_none_or(|i| &s.instance_identifier == i))
-        .filter(|(s, _)| input.dbi_resource_id.as_ref().is_none_or(|d| &s.dbi_resource_id == d))
+        .filter(|(s, _)| {
+            instance
+                .as_ref()
+                .is_none_or(|i| &s.instance_identifier == i)
+        })
+        .filter(|(s, _)| {
+            input
+                .dbi_resource_id
+                .as_ref()
+                .is_none_or(|d| &s.dbi_resource_id == d)
+        })
         .map(|(s, v)| {
-            let shown = if v == View::Own { s.identifier.clone() } else { s.arn() };
+            let shown = if v == View::Own {
+                s.identifier.clone()
+            } else {
+                s.arn()
+            };
             (s, v, shown)
         })
         .collect();
     if named.is_some() && all.is_empty() {
-        return Err(RdsError::SnapshotNotFound { id: input.db_snapshot_identifier.clone().unwrap_or_default() });
+        return Err(RdsError::SnapshotNotFound {
+            id: input.db_snapshot_identifier.clone().unwrap_or_default(),
+        });
     }
     all.sort_by(|a, b| a.2.cmp(&b.2));
-    let q = Query { named: None, filters: input.filters.as_deref(), max_records: input.max_records, marker: input.marker.as_deref() };
+    let q = Query {
+        named: None,
+        filters: input.filters.as_deref(),
+        max_records: input.max_records,
+        marker: input.marker.as_deref(),
+    };
     let field = |(s, v, _): &(DbSnapshotRecord, View, String), name: &str| match name {
-        "db-instance-id" => vec![s.instance_identifier.clone(), format!("arn:aws:rds:{}:{}:db:{}", s.region, s.account, s.instance_identifier)],
+        "db-instance-id" => vec![
+            s.instance_identifier.clone(),
+            format!(
+                "arn:aws:rds:{}:{}:db:{}",
+                s.region, s.account, s.instance_identifier
+            ),
+        ],
         "db-snapshot-id" => vec![s.identifier.clone(), s.arn()],
         "dbi-resource-id" => vec![s.dbi_resource_id.clone()],
         "snapshot-type" => vec![v.snapshot_type(s).to_owned()],
         "engine" => vec![s.engine.clone()],
         _ => vec![],
     };
-    let (items, marker) = select(all, &q, |t| t.2.as_str(), field, |id| RdsError::SnapshotNotFound { id })?;
-    Ok(rds::DBSnapshotMessage { marker, db_snapshots: Some(items.iter().map(|(s, v, _)| to_api_as(s, *v)).collect()) })
+    let (items, marker) = select(
+        all,
+        &q,
+        |t| t.2.as_str(),
+        field,
+        |id| RdsError::SnapshotNotFound { id },
+    )?;
+    Ok(rds::DBSnapshotMessage {
+        marker,
+        db_snapshots: Some(items.iter().map(|(s, v, _)| to_api_as(s, *v)).collect()),
+    })
 }
 
-pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBSnapshotMessage) -> Result<rds::DeleteDBSnapshotResult, RdsError> {
+pub async fn delete(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::DeleteDBSnapshotMessage,
+) -> Result<rds::DeleteDBSnapshotResult, RdsError> {
     let id = snapshot_name("DBSnapshotIdentifier", &input.db_snapshot_identifier)?;
     let (account, region) = (ctx.principal.account, ctx.region);
     let arn = format!("arn:aws:rds:{region}:{account}:snapshot:{id}");
-    let event = common::event(ctx, "DeleteDBSnapshot", &input, "AWS::RDS::DBSnapshot", &arn);
+    let event = common::event(
+        ctx,
+        "DeleteDBSnapshot",
+        &input,
+        "AWS::RDS::DBSnapshot",
+        &arn,
+    );
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
-        let s = store::get_snapshot(&*txn, account, region, &id)?.ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
+        let s = store::get_snapshot(&*txn, account, region, &id)?
+            .ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
         if s.snapshot_type != "manual" {
             return Err(RdsError::SnapshotNotManual { id });
         }
         if s.status == SnapshotStatus::Creating {
-            return Err(RdsError::InvalidSnapshotState { id, status: s.status.as_str().to_owned() });
+            return Err(RdsError::InvalidSnapshotState {
+                id,
+                status: s.status.as_str().to_owned(),
+            });
         }
         drop_snapshot(txn.as_mut(), &s)?;
         common::commit(txn, &[event])?;
@@ -240,24 +382,32 @@ pub async fn delete(svc: &Rds, ctx: &RequestContext, input: rds::DeleteDBSnapsho
     .await??;
     let mut out = to_api(&snap);
     out.status = Some("deleted".into());
-    Ok(rds::DeleteDBSnapshotResult { db_snapshot: Some(out) })
+    Ok(rds::DeleteDBSnapshotResult {
+        db_snapshot: Some(out),
+    })
 }
 
 /// The snapshot `r` names as the caller may use it (own, shared or public), with its backing
 /// EBS snapshot and that one's lineage; `None` when the caller may not see it.
 type Source = (DbSnapshotRecord, View, SnapshotRecord, LineageRecord);
 
-async fn load_source(svc: &Rds, ctx: &RequestContext, r: sharing::SnapshotRef) -> Result<Option<Source>, RdsError> {
+async fn load_source(
+    svc: &Rds,
+    ctx: &RequestContext,
+    r: sharing::SnapshotRef,
+) -> Result<Option<Source>, RdsError> {
     let (meta, account) = (svc.meta.clone(), ctx.principal.account);
     crate::blocking(move || -> Result<Option<Source>, RdsError> {
         let txn = meta.read()?;
         let Some((s, view)) = sharing::visible(&*txn, &r, account)? else {
             return Ok(None);
         };
-        let Some(e) = ebs_store::get_snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)? else {
+        let Some(e) = ebs_store::get_snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)?
+        else {
             return Ok(None);
         };
-        let lineage = ebs_store::get_lineage(&*txn, &e.lineage)?.ok_or(RdsError::Internal("snapshot without lineage"))?;
+        let lineage = ebs_store::get_lineage(&*txn, &e.lineage)?
+            .ok_or(RdsError::Internal("snapshot without lineage"))?;
         Ok(Some((s, view, e, lineage)))
     })
     .await?
@@ -273,27 +423,52 @@ fn source_key_not_accessible(key: &str) -> RdsError {
 /// The copy's key by docs/rds.md §5's outcome table: a named key (resolved in the request's region)
 /// wins, also for an unencrypted source; an encrypted source from another region or account
 /// needs one; otherwise the source's own key, or none.
-async fn copy_key(svc: &Rds, ctx: &RequestContext, input: &rds::CopyDBSnapshotMessage, source: &DbSnapshotRecord) -> Result<Option<String>, RdsError> {
+async fn copy_key(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: &rds::CopyDBSnapshotMessage,
+    source: &DbSnapshotRecord,
+) -> Result<Option<String>, RdsError> {
     let cross_region = source.region != ctx.region;
     let cross_account = source.account != ctx.principal.account;
     match (&input.kms_key_id, &source.kms_key_arn) {
         (Some(k), _) => Ok(Some(common::resolve_key(svc, ctx, k).await?)),
-        (None, Some(_)) if cross_region => Err(RdsError::InvalidParameterValue("Must specify new KMS key for cross region encrypted snapshot copy.".into())),
-        (None, Some(_)) if cross_account => {
-            Err(RdsError::InvalidParameterValue("Must specify a KMS key to copy an encrypted snapshot shared from another AWS account.".into()))
-        }
+        (None, Some(_)) if cross_region => Err(RdsError::InvalidParameterValue(
+            "Must specify new KMS key for cross region encrypted snapshot copy.".into(),
+        )),
+        (None, Some(_)) if cross_account => Err(RdsError::InvalidParameterValue(
+            "Must specify a KMS key to copy an encrypted snapshot shared from another AWS account."
+                .into(),
+        )),
         (None, k) => Ok(k.clone()),
     }
 }
 
-pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMessage) -> Result<rds::CopyDBSnapshotResult, RdsError> {
+pub async fn copy(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::CopyDBSnapshotMessage,
+) -> Result<rds::CopyDBSnapshotResult, RdsError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let source_ref = sharing::parse_ref("SourceDBSnapshotIdentifier", &input.source_db_snapshot_identifier, ctx)?;
-    let target_id = identifier("TargetDBSnapshotIdentifier", &input.target_db_snapshot_identifier)?;
-    let (source, _view, source_ebs, source_lineage) =
-        load_source(svc, ctx, source_ref).await?.ok_or_else(|| RdsError::SnapshotNotFound { id: input.source_db_snapshot_identifier.clone() })?;
+    let source_ref = sharing::parse_ref(
+        "SourceDBSnapshotIdentifier",
+        &input.source_db_snapshot_identifier,
+        ctx,
+    )?;
+    let target_id = identifier(
+        "TargetDBSnapshotIdentifier",
+        &input.target_db_snapshot_identifier,
+    )?;
+    let (source, _view, source_ebs, source_lineage) = load_source(svc, ctx, source_ref)
+        .await?
+        .ok_or_else(|| RdsError::SnapshotNotFound {
+            id: input.source_db_snapshot_identifier.clone(),
+        })?;
     if source.status != SnapshotStatus::Available || source_ebs.state != SnapshotState::Completed {
-        return Err(RdsError::InvalidSnapshotState { id: source.identifier, status: source.status.as_str().to_owned() });
+        return Err(RdsError::InvalidSnapshotState {
+            id: source.identifier,
+            status: source.status.as_str().to_owned(),
+        });
     }
     let key = copy_key(svc, ctx, &input, &source).await?;
     let (same_region, own) = (source.region == region, source.account == account);
@@ -302,15 +477,31 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMes
     if !share_blobs {
         // The job reads the source with its data key, unwrapped for the caller through RDS in
         // the source's region: refuse now what KMS would refuse then.
-        let in_source_region = RequestContext { region: source.region, ..ctx.clone() };
+        let in_source_region = RequestContext {
+            region: source.region,
+            ..ctx.clone()
+        };
         if let Err(e) = blocks::open_lineage(&svc.kms, &in_source_region, &source_lineage).await {
             tracing::info!(source = %source.arn(), error = %e, "copy source key not usable by the caller");
-            return Err(source_key_not_accessible(source.kms_key_arn.as_deref().unwrap_or("None")));
+            return Err(source_key_not_accessible(
+                source.kms_key_arn.as_deref().unwrap_or("None"),
+            ));
         }
     }
     let description = format!("RDS copy of {}", source.arn());
-    let managed_by = KeyUse::Rds { db_id: source.dbi_resource_id.clone() };
-    let ebs = common::copy_backing(&source_ebs, account, region, key.clone(), share_blobs, description, managed_by, now)?;
+    let managed_by = KeyUse::Rds {
+        db_id: source.dbi_resource_id.clone(),
+    };
+    let ebs = common::copy_backing(
+        &source_ebs,
+        account,
+        region,
+        key.clone(),
+        share_blobs,
+        description,
+        managed_by,
+        now,
+    )?;
     let mut tags = tags_from(input.tags.as_deref());
     if input.copy_tags == Some(true) {
         tags = common::with_source_tags(tags, &source.tags);
@@ -323,7 +514,11 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMes
         snapshot_type: "manual".into(),
         status: SnapshotStatus::Creating,
         percent_progress: 0,
-        availability_zone: if same_region { source.availability_zone.clone() } else { format!("{region}a") },
+        availability_zone: if same_region {
+            source.availability_zone.clone()
+        } else {
+            format!("{region}a")
+        },
         encrypted: key.is_some(),
         kms_key_arn: key,
         source_snapshot: Some(source.arn()),
@@ -336,14 +531,25 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMes
         ..source.clone()
     };
     // The presigned URL carries a signature: it never enters the log.
-    let logged = rds::CopyDBSnapshotMessage { pre_signed_url: None, ..input };
-    let event = common::event(ctx, "CopyDBSnapshot", &logged, "AWS::RDS::DBSnapshot", &snap.arn());
+    let logged = rds::CopyDBSnapshotMessage {
+        pre_signed_url: None,
+        ..input
+    };
+    let event = common::event(
+        ctx,
+        "CopyDBSnapshot",
+        &logged,
+        "AWS::RDS::DBSnapshot",
+        &snap.arn(),
+    );
     let caller = JobCaller::from_context(ctx);
     let (meta, s) = (svc.meta.clone(), snap.clone());
     crate::blocking(move || -> Result<(), RdsError> {
         let mut txn = meta.write()?;
         if store::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
-            return Err(RdsError::SnapshotAlreadyExists { id: s.identifier.clone() });
+            return Err(RdsError::SnapshotAlreadyExists {
+                id: s.identifier.clone(),
+            });
         }
         common::queue_copy(txn.as_mut(), &ebs, share_blobs, caller, now)?;
         store::put_snapshot(txn.as_mut(), &s)?;
@@ -351,10 +557,16 @@ pub async fn copy(svc: &Rds, ctx: &RequestContext, input: rds::CopyDBSnapshotMes
     })
     .await??;
     svc.ebs.wake_worker();
-    Ok(rds::CopyDBSnapshotResult { db_snapshot: Some(to_api(&snap)) })
+    Ok(rds::CopyDBSnapshotResult {
+        db_snapshot: Some(to_api(&snap)),
+    })
 }
 
-pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInstanceFromDBSnapshotMessage) -> Result<rds::RestoreDBInstanceFromDBSnapshotResult, RdsError> {
+pub async fn restore(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::RestoreDBInstanceFromDBSnapshotMessage,
+) -> Result<rds::RestoreDBInstanceFromDBSnapshotResult, RdsError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let Some(snap_param) = input.db_snapshot_identifier.clone() else {
@@ -369,15 +581,24 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
     };
     let (snap, view, ebs, lineage) = found.ok_or(RdsError::SnapshotNotFound { id: snap_param })?;
     if snap.status != SnapshotStatus::Available || ebs.state != SnapshotState::Completed {
-        return Err(RdsError::InvalidSnapshotState { id: snap.identifier, status: snap.status.as_str().to_owned() });
+        return Err(RdsError::InvalidSnapshotState {
+            id: snap.identifier,
+            status: snap.status.as_str().to_owned(),
+        });
     }
     let (meta, iid) = (svc.meta.clone(), id.clone());
-    if crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &iid)).await??.is_some() {
+    if crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &iid))
+        .await??
+        .is_some()
+    {
         return Err(RdsError::InstanceAlreadyExists { id });
     }
     let storage = input.allocated_storage.unwrap_or(snap.allocated_storage);
     if storage < snap.allocated_storage {
-        return Err(RdsError::InvalidParameterValue(format!("AllocatedStorage must be at least the snapshot's {} GiB.", snap.allocated_storage)));
+        return Err(RdsError::InvalidParameterValue(format!(
+            "AllocatedStorage must be at least the snapshot's {} GiB.",
+            snap.allocated_storage
+        )));
     }
     // The new instance reads the snapshot's data: its key must be usable by the caller
     // through RDS now (a disabled key is KMSKeyNotAccessibleFault, not a later failure).
@@ -388,7 +609,15 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
     if let Some(k) = &ebs.kms_key_arn {
         blocks::grant_for_resource_as(&svc.kms, ctx, k, &volume_id, &key_use).await?;
     }
-    let volume = common::backing_volume(ctx, volume_id.clone(), storage, ebs.kms_key_arn.clone(), &ebs.lineage, Some(ebs.id.clone()), key_use);
+    let volume = common::backing_volume(
+        ctx,
+        volume_id.clone(),
+        storage,
+        ebs.kms_key_arn.clone(),
+        &ebs.lineage,
+        Some(ebs.id.clone()),
+        key_use,
+    );
     let rec = DbInstanceRecord {
         identifier: id.clone(),
         account,
@@ -397,7 +626,10 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
         status: InstanceStatus::Creating,
         engine: snap.engine.clone(),
         engine_version: snap.engine_version.clone(),
-        instance_class: input.db_instance_class.clone().unwrap_or_else(|| "db.t3.micro".into()),
+        instance_class: input
+            .db_instance_class
+            .clone()
+            .unwrap_or_else(|| "db.t3.micro".into()),
         allocated_storage: storage,
         storage_encrypted: snap.encrypted,
         kms_key_arn: snap.kms_key_arn.clone(),
@@ -405,7 +637,10 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
         master_username: snap.master_username.clone(),
         db_name: input.db_name.clone(),
         port: input.port.unwrap_or(snap.port),
-        availability_zone: input.availability_zone.clone().unwrap_or_else(|| format!("{region}a")),
+        availability_zone: input
+            .availability_zone
+            .clone()
+            .unwrap_or_else(|| format!("{region}a")),
         // Without Tags, the snapshot's own tags carry over (its owner's only).
         tags: match (&input.tags, view) {
             (Some(t), _) => tags_from(Some(t)),
@@ -419,13 +654,24 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
         last_automated_backup: None,
         status_since: Some(now),
     };
-    let logged = rds::RestoreDBInstanceFromDBSnapshotMessage { tde_credential_password: None, ..input };
-    let event = common::event(ctx, "RestoreDBInstanceFromDBSnapshot", &logged, "AWS::RDS::DBInstance", &rec.arn());
+    let logged = rds::RestoreDBInstanceFromDBSnapshotMessage {
+        tde_credential_password: None,
+        ..input
+    };
+    let event = common::event(
+        ctx,
+        "RestoreDBInstanceFromDBSnapshot",
+        &logged,
+        "AWS::RDS::DBInstance",
+        &rec.arn(),
+    );
     let (meta, r, source) = (svc.meta.clone(), rec.clone(), ebs.id.clone());
     crate::blocking(move || -> Result<(), RdsError> {
         let mut txn = meta.write()?;
         if store::get_instance(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(RdsError::InstanceAlreadyExists { id: r.identifier.clone() });
+            return Err(RdsError::InstanceAlreadyExists {
+                id: r.identifier.clone(),
+            });
         }
         // Join the snapshot's lineage: its manifest becomes the volume's (blobs shared).
         let mut from = 0;
@@ -444,7 +690,9 @@ pub async fn restore(svc: &Rds, ctx: &RequestContext, input: rds::RestoreDBInsta
         common::commit(txn, &[event])
     })
     .await??;
-    Ok(rds::RestoreDBInstanceFromDBSnapshotResult { db_instance: Some(instances::to_api(&rec)) })
+    Ok(rds::RestoreDBInstanceFromDBSnapshotResult {
+        db_instance: Some(instances::to_api(&rec)),
+    })
 }
 
 #[cfg(test)]
@@ -457,9 +705,15 @@ mod tests {
     fn describe_visibility_table() {
         let base = crate::testenv::snapshot_record("111111111111", "manual");
         let manual = base.clone();
-        let automated = DbSnapshotRecord { snapshot_type: "automated".into(), ..base.clone() };
+        let automated = DbSnapshotRecord {
+            snapshot_type: "automated".into(),
+            ..base.clone()
+        };
         let shared = base.clone();
-        let public = DbSnapshotRecord { public: true, ..base };
+        let public = DbSnapshotRecord {
+            public: true,
+            ..base
+        };
         let cases: &[(Option<&str>, bool, bool, [bool; 4])] = &[
             (None, false, false, [true, true, false, false]),
             (None, true, false, [true, true, true, false]),

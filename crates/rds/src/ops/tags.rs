@@ -20,7 +20,9 @@ enum Resource {
 }
 
 fn not_here() -> RdsError {
-    RdsError::InvalidParameterValue("The specified resource name does not match an RDS resource in this region.".into())
+    RdsError::InvalidParameterValue(
+        "The specified resource name does not match an RDS resource in this region.".into(),
+    )
 }
 
 /// The resource `arn` names, if it is the caller's; `Err` as RDS answers otherwise.
@@ -68,13 +70,15 @@ fn update(
     let mut txn = meta.write()?;
     let tags = match res {
         Resource::Instance(id) => {
-            let mut r = store::get_instance(&*txn, ctx_account, region, id)?.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
+            let mut r = store::get_instance(&*txn, ctx_account, region, id)?
+                .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
             change(&mut r.tags);
             store::put_instance(txn.as_mut(), &r)?;
             r.tags
         }
         Resource::Snapshot(id) => {
-            let mut s = store::get_snapshot(&*txn, ctx_account, region, id)?.ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
+            let mut s = store::get_snapshot(&*txn, ctx_account, region, id)?
+                .ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
             change(&mut s.tags);
             store::put_snapshot(txn.as_mut(), &s)?;
             s.tags
@@ -101,36 +105,76 @@ fn kind_of(res: &Resource) -> &'static str {
     }
 }
 
-pub async fn add(svc: &Rds, ctx: &RequestContext, input: rds::AddTagsToResourceMessage) -> Result<(), RdsError> {
+pub async fn add(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::AddTagsToResourceMessage,
+) -> Result<(), RdsError> {
     let res = parse(&input.resource_name, ctx)?;
     let new = common::tags_from(Some(&input.tags));
-    let event = common::event(ctx, "AddTagsToResource", &input, kind_of(&res), &input.resource_name);
+    let event = common::event(
+        ctx,
+        "AddTagsToResource",
+        &input,
+        kind_of(&res),
+        &input.resource_name,
+    );
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    crate::blocking(move || update(meta.as_ref(), account, region, &res, event, |t| merge(t, new))).await??;
+    crate::blocking(move || {
+        update(meta.as_ref(), account, region, &res, event, |t| {
+            merge(t, new)
+        })
+    })
+    .await??;
     Ok(())
 }
 
-pub async fn remove(svc: &Rds, ctx: &RequestContext, input: rds::RemoveTagsFromResourceMessage) -> Result<(), RdsError> {
+pub async fn remove(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::RemoveTagsFromResourceMessage,
+) -> Result<(), RdsError> {
     let res = parse(&input.resource_name, ctx)?;
     let keys = input.tag_keys.clone();
-    let event = common::event(ctx, "RemoveTagsFromResource", &input, kind_of(&res), &input.resource_name);
+    let event = common::event(
+        ctx,
+        "RemoveTagsFromResource",
+        &input,
+        kind_of(&res),
+        &input.resource_name,
+    );
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    crate::blocking(move || update(meta.as_ref(), account, region, &res, event, |t| t.retain(|(k, _)| !keys.contains(k)))).await??;
+    crate::blocking(move || {
+        update(meta.as_ref(), account, region, &res, event, |t| {
+            t.retain(|(k, _)| !keys.contains(k))
+        })
+    })
+    .await??;
     Ok(())
 }
 
-pub async fn list(svc: &Rds, ctx: &RequestContext, input: rds::ListTagsForResourceMessage) -> Result<rds::TagListMessage, RdsError> {
+pub async fn list(
+    svc: &Rds,
+    ctx: &RequestContext,
+    input: rds::ListTagsForResourceMessage,
+) -> Result<rds::TagListMessage, RdsError> {
     let res = parse(&input.resource_name, ctx)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let tags = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
         match &res {
-            Resource::Instance(id) => Ok(store::get_instance(&*txn, account, region, id)?.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?.tags),
-            Resource::Snapshot(id) => Ok(store::get_snapshot(&*txn, account, region, id)?.ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?.tags),
+            Resource::Instance(id) => Ok(store::get_instance(&*txn, account, region, id)?
+                .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?
+                .tags),
+            Resource::Snapshot(id) => Ok(store::get_snapshot(&*txn, account, region, id)?
+                .ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?
+                .tags),
         }
     })
     .await??;
-    Ok(rds::TagListMessage { tag_list: tags_to_api(&tags) })
+    Ok(rds::TagListMessage {
+        tag_list: tags_to_api(&tags),
+    })
 }
 
 #[cfg(test)]
@@ -140,7 +184,16 @@ mod tests {
     #[test]
     fn merge_overwrites_by_key() {
         let mut t = vec![("a".to_owned(), "1".to_owned())];
-        merge(&mut t, vec![("b".into(), "2".into()), ("a".into(), "3".into())]);
-        assert_eq!(t, vec![("a".to_owned(), "3".to_owned()), ("b".to_owned(), "2".to_owned())]);
+        merge(
+            &mut t,
+            vec![("b".into(), "2".into()), ("a".into(), "3".into())],
+        );
+        assert_eq!(
+            t,
+            vec![
+                ("a".to_owned(), "3".to_owned()),
+                ("b".to_owned(), "2".to_owned())
+            ]
+        );
     }
 }

@@ -13,7 +13,9 @@
 use super::common::{self, can_use};
 use super::{tags, trail};
 use crate::error::EbsError;
-use crate::model::{JobCaller, JobKind, JobRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState};
+use crate::model::{
+    JobCaller, JobKind, JobRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState,
+};
 use crate::{store, Snapshots};
 use kmsnap_api::gen::ec2;
 use kmsnap_auth::RequestContext;
@@ -34,20 +36,38 @@ enum Destination {
     Key(String),
 }
 
-pub async fn copy_snapshot(svc: &Snapshots, ctx: &RequestContext, input: ec2::CopySnapshotRequest) -> Result<ec2::CopySnapshotResult, EbsError> {
-    let source_region = Region::parse(&input.source_region)
-        .map_err(|_| EbsError::InvalidParameterValue(format!("Invalid value '{}' for SourceRegion.", input.source_region)))?;
+pub async fn copy_snapshot(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::CopySnapshotRequest,
+) -> Result<ec2::CopySnapshotResult, EbsError> {
+    let source_region = Region::parse(&input.source_region).map_err(|_| {
+        EbsError::InvalidParameterValue(format!(
+            "Invalid value '{}' for SourceRegion.",
+            input.source_region
+        ))
+    })?;
     if input.kms_key_id.is_some() && input.encrypted != Some(true) {
-        return Err(EbsError::InvalidParameterDependency("The parameter KmsKeyId requires the parameter Encrypted to be set.".into()));
+        return Err(EbsError::InvalidParameterDependency(
+            "The parameter KmsKeyId requires the parameter Encrypted to be set.".into(),
+        ));
     }
     let source_id = input.source_snapshot_id.clone();
     trail::check_id("sourceSnapshotId", "snap", &source_id)?;
     let (account, region) = (ctx.principal.account, ctx.region);
     let meta = svc.meta.clone();
     let sid = source_id.clone();
-    let source = crate::blocking(move || store::find_snapshot(meta.read()?.as_ref(), &sid)).await??;
+    let source =
+        crate::blocking(move || store::find_snapshot(meta.read()?.as_ref(), &sid)).await??;
     let source = match source {
-        Some(s) if s.region == source_region && s.state == SnapshotState::Completed && s.managed_by.is_none() && can_use(&s, account) => s,
+        Some(s)
+            if s.region == source_region
+                && s.state == SnapshotState::Completed
+                && s.managed_by.is_none()
+                && can_use(&s, account) =>
+        {
+            s
+        }
         _ => return Err(EbsError::SnapshotNotFound { id: source_id }),
     };
     let id = common::new_id("snap")?;
@@ -59,7 +79,10 @@ pub async fn copy_snapshot(svc: &Snapshots, ctx: &RequestContext, input: ec2::Co
         Destination::Unencrypted => None,
         Destination::Key(k) => Some(k.clone()),
     };
-    let share_blobs = source_region == region && source.account == account && key == source.kms_key_arn && key.is_some() == source.encrypted;
+    let share_blobs = source_region == region
+        && source.account == account
+        && key == source.kms_key_arn
+        && key.is_some() == source.encrypted;
     let now = ctx.now;
     let snap = SnapshotRecord {
         id: id.clone(),
@@ -71,25 +94,57 @@ pub async fn copy_snapshot(svc: &Snapshots, ctx: &RequestContext, input: ec2::Co
         state_message: None,
         progress: 0,
         start_time: now,
-        description: input.description.clone().unwrap_or_else(|| format!("[Copied {} from {}]", source.id, source.region)),
+        description: input
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("[Copied {} from {}]", source.id, source.region)),
         encrypted: key.is_some(),
         kms_key_arn: key,
         // A copy sharing blobs stays in the source's lineage; any other gets its own when its
         // job starts (the data key is made for the caller then, so KMS failures are the job's).
-        lineage: if share_blobs { source.lineage.clone() } else { String::new() },
+        lineage: if share_blobs {
+            source.lineage.clone()
+        } else {
+            String::new()
+        },
         tags: tags.clone(),
         permissions: Permissions::default(),
-        origin: SnapshotOrigin::Copy { source_snapshot: source.id.clone(), source_region, source_account: source.account },
-        data_encryption_key_id: if share_blobs { source.data_encryption_key_id.clone() } else { None },
+        origin: SnapshotOrigin::Copy {
+            source_snapshot: source.id.clone(),
+            source_region,
+            source_account: source.account,
+        },
+        data_encryption_key_id: if share_blobs {
+            source.data_encryption_key_id.clone()
+        } else {
+            None
+        },
         completed: None,
         managed_by: None,
     };
-    let kind = JobKind::Copy { source: source.id.clone(), source_region, source_account: source.account, share_blobs };
+    let kind = JobKind::Copy {
+        source: source.id.clone(),
+        source_region,
+        source_account: source.account,
+        share_blobs,
+    };
     let (meta, source_blocks) = (svc.meta.clone(), source.id.clone());
     // The presigned URL carries a signature: it never enters the log.
-    let logged = ec2::CopySnapshotRequest { presigned_url: None, ..input };
-    let event = trail::with_ec2_resource(trail::event(ctx, "CopySnapshot", &logged), region, account, &id)
-        .with_response("ec2", "CopySnapshot", serde_json::json!({ "snapshotId": id }));
+    let logged = ec2::CopySnapshotRequest {
+        presigned_url: None,
+        ..input
+    };
+    let event = trail::with_ec2_resource(
+        trail::event(ctx, "CopySnapshot", &logged),
+        region,
+        account,
+        &id,
+    )
+    .with_response(
+        "ec2",
+        "CopySnapshot",
+        serde_json::json!({ "snapshotId": id }),
+    );
     let caller = JobCaller::from_context(ctx);
     crate::blocking(move || -> Result<(), EbsError> {
         let mut txn = meta.write()?;
@@ -108,7 +163,10 @@ pub async fn copy_snapshot(svc: &Snapshots, ctx: &RequestContext, input: ec2::Co
     })
     .await??;
     svc.wake_worker();
-    Ok(ec2::CopySnapshotResult { snapshot_id: Some(id), tags: tags::to_api(&tags) })
+    Ok(ec2::CopySnapshotResult {
+        snapshot_id: Some(id),
+        tags: tags::to_api(&tags),
+    })
 }
 
 /// Which key a copy gets, by the outcome table (docs/ebs.md §6). `KmsKeyId` without `Encrypted=true` was
@@ -126,7 +184,13 @@ enum KeyChoice {
 
 /// An encrypted source never yields an unencrypted copy; an unencrypted one is encrypted when
 /// asked or when encryption by default is on in the destination region.
-fn outcome(encrypted: Option<bool>, key_given: bool, source_encrypted: bool, own_same_region: bool, ebd: bool) -> KeyChoice {
+fn outcome(
+    encrypted: Option<bool>,
+    key_given: bool,
+    source_encrypted: bool,
+    own_same_region: bool,
+    ebd: bool,
+) -> KeyChoice {
     match () {
         _ if key_given => KeyChoice::Given,
         _ if source_encrypted && own_same_region => KeyChoice::SourceKey,
@@ -137,14 +201,31 @@ fn outcome(encrypted: Option<bool>, key_given: bool, source_encrypted: bool, own
 
 /// The copy's key: [`outcome`], resolved. A named key is resolved in the destination region;
 /// when it does not resolve there the request still succeeds (the job fails on it).
-async fn destination(svc: &Snapshots, ctx: &RequestContext, input: &ec2::CopySnapshotRequest, source: &SnapshotRecord) -> Result<Destination, EbsError> {
+async fn destination(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: &ec2::CopySnapshotRequest,
+    source: &SnapshotRecord,
+) -> Result<Destination, EbsError> {
     let (account, region) = (ctx.principal.account, ctx.region);
     let own_same_region = source.account == account && source.region == region;
     let ebd = common::encryption_by_default(svc, account, region).await?;
-    match outcome(input.encrypted, input.kms_key_id.is_some(), source.encrypted, own_same_region, ebd) {
+    match outcome(
+        input.encrypted,
+        input.kms_key_id.is_some(),
+        source.encrypted,
+        own_same_region,
+        ebd,
+    ) {
         KeyChoice::Unencrypted => Ok(Destination::Unencrypted),
-        KeyChoice::SourceKey => source.kms_key_arn.clone().map(Destination::Key).ok_or(EbsError::Internal("encrypted snapshot without key")),
-        KeyChoice::Default => Ok(Destination::Key(common::default_key_arn(svc, account, region).await?)),
+        KeyChoice::SourceKey => source
+            .kms_key_arn
+            .clone()
+            .map(Destination::Key)
+            .ok_or(EbsError::Internal("encrypted snapshot without key")),
+        KeyChoice::Default => Ok(Destination::Key(
+            common::default_key_arn(svc, account, region).await?,
+        )),
         KeyChoice::Given => {
             let k = input.kms_key_id.clone().unwrap_or_default();
             match common::resolve_key_arn(svc, ctx, &k).await {
@@ -160,8 +241,17 @@ async fn destination(svc: &Snapshots, ctx: &RequestContext, input: &ec2::CopySna
 }
 
 /// Copy jobs of `account` into `region` not finished yet.
-fn copies_in_progress(txn: &dyn kmsnap_store::ReadTxn, account: AccountId, region: Region) -> Result<usize, EbsError> {
-    Ok(store::jobs(txn, usize::MAX)?.iter().filter(|j| j.account == account && j.region == region && matches!(j.kind, JobKind::Copy { .. })).count())
+fn copies_in_progress(
+    txn: &dyn kmsnap_store::ReadTxn,
+    account: AccountId,
+    region: Region,
+) -> Result<usize, EbsError> {
+    Ok(store::jobs(txn, usize::MAX)?
+        .iter()
+        .filter(|j| {
+            j.account == account && j.region == region && matches!(j.kind, JobKind::Copy { .. })
+        })
+        .count())
 }
 
 #[cfg(test)]
@@ -189,7 +279,11 @@ mod tests {
             (Some(false), false, false, true, false, Unencrypted),
         ];
         for (enc, given, src_enc, own, ebd, want) in rows {
-            assert_eq!(outcome(enc, given, src_enc, own, ebd), want, "{enc:?} {given} {src_enc} {own} {ebd}");
+            assert_eq!(
+                outcome(enc, given, src_enc, own, ebd),
+                want,
+                "{enc:?} {given} {src_enc} {own} {ebd}"
+            );
         }
     }
 }

@@ -33,9 +33,15 @@ impl Filters {
         for f in input.unwrap_or_default() {
             let name = f.name.unwrap_or_default();
             let tag = name.starts_with("tag:") || name == "tag-key";
-            let ok = if tag { known.contains(&"tag:*") } else { known.contains(&name.as_str()) };
+            let ok = if tag {
+                known.contains(&"tag:*")
+            } else {
+                known.contains(&name.as_str())
+            };
             if !ok || name == "tag:" {
-                return Err(EbsError::InvalidParameterValue(format!("The filter '{name}' is invalid")));
+                return Err(EbsError::InvalidParameterValue(format!(
+                    "The filter '{name}' is invalid"
+                )));
             }
             out.push((name, f.values.unwrap_or_default()));
         }
@@ -59,11 +65,17 @@ impl Filters {
                 None => Target::Field(name),
             };
             let values: Vec<String> = match target {
-                Target::Tag(k) => tags.iter().filter(|(tk, _)| tk == k).map(|(_, v)| v.clone()).collect(),
+                Target::Tag(k) => tags
+                    .iter()
+                    .filter(|(tk, _)| tk == k)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
                 Target::TagKey => tags.iter().map(|(k, _)| k.clone()).collect(),
                 Target::Field(n) => field(n),
             };
-            values.iter().any(|v| patterns.iter().any(|p| wildcard(p, v)))
+            values
+                .iter()
+                .any(|v| patterns.iter().any(|p| wildcard(p, v)))
         })
     }
 }
@@ -129,7 +141,12 @@ pub struct Paging {
 impl Paging {
     /// `MaxResults` must lie in `min..=max` (EC2's bounds per operation); the token must be
     /// one this server issued.
-    pub fn parse(max_results: Option<i32>, next_token: Option<String>, min: i32, max: i32) -> Result<Self, EbsError> {
+    pub fn parse(
+        max_results: Option<i32>,
+        next_token: Option<String>,
+        min: i32,
+        max: i32,
+    ) -> Result<Self, EbsError> {
         let max = match max_results {
             None => None,
             Some(n) if n < min => {
@@ -146,7 +163,9 @@ impl Paging {
         };
         let after = match next_token.filter(|t| !t.is_empty()) {
             None => None,
-            Some(t) => Some(decode_token(&t).ok_or_else(|| EbsError::InvalidParameterValue(format!("Invalid value '{t}' for nextToken")))?),
+            Some(t) => Some(decode_token(&t).ok_or_else(|| {
+                EbsError::InvalidParameterValue(format!("Invalid value '{t}' for nextToken"))
+            })?),
         };
         Ok(Paging { max, after })
     }
@@ -175,8 +194,13 @@ fn encode_token(last: &str) -> String {
 }
 
 fn decode_token(t: &str) -> Option<String> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).ok()?;
-    String::from_utf8(raw).ok()?.strip_prefix(TOKEN_PREFIX).map(str::to_owned)
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix(TOKEN_PREFIX)
+        .map(str::to_owned)
 }
 
 /// `true`/`false`, the form boolean filter values take.
@@ -189,7 +213,10 @@ mod tests {
     use super::*;
 
     fn f(name: &str, values: &[&str]) -> ec2::Filter {
-        ec2::Filter { name: Some(name.into()), values: Some(values.iter().map(|v| v.to_string()).collect()) }
+        ec2::Filter {
+            name: Some(name.into()),
+            values: Some(values.iter().map(|v| v.to_string()).collect()),
+        }
     }
 
     #[test]
@@ -219,14 +246,21 @@ mod tests {
 
     #[test]
     fn or_within_values_and_across_filters() {
-        let tags = vec![("Name".to_string(), "web".to_string()), ("env".to_string(), "prod".to_string())];
+        let tags = vec![
+            ("Name".to_string(), "web".to_string()),
+            ("env".to_string(), "prod".to_string()),
+        ];
         let field = |n: &str| match n {
             "status" => vec!["available".to_string()],
             "size" => vec!["8".to_string()],
             _ => vec![],
         };
         let known = ["status", "size", "tag:*"];
-        let q = |fs: Vec<ec2::Filter>| Filters::parse(Some(fs), &known).unwrap().matches(&tags, field);
+        let q = |fs: Vec<ec2::Filter>| {
+            Filters::parse(Some(fs), &known)
+                .unwrap()
+                .matches(&tags, field)
+        };
         assert!(q(vec![f("status", &["creating", "available"])]));
         assert!(!q(vec![f("status", &["creating"])]));
         assert!(q(vec![f("status", &["available"]), f("size", &["8"])]));
@@ -245,7 +279,10 @@ mod tests {
     fn unknown_filter_names_are_refused() {
         for bad in ["bogus", "tag:"] {
             let e = Filters::parse(Some(vec![f(bad, &["x"])]), &["status", "tag:*"]).unwrap_err();
-            assert_eq!(e, EbsError::InvalidParameterValue(format!("The filter '{bad}' is invalid")));
+            assert_eq!(
+                e,
+                EbsError::InvalidParameterValue(format!("The filter '{bad}' is invalid"))
+            );
         }
         assert!(Filters::parse(Some(vec![f("tag:a", &["x"])]), &["status"]).is_err());
     }
@@ -279,8 +316,17 @@ mod tests {
         assert!(Paging::parse(Some(1001), None, 5, 1000).is_err());
         assert!(Paging::parse(Some(5), None, 5, 1000).is_ok());
         assert!(Paging::parse(None, Some("not-a-token".into()), 5, 1000).is_err());
-        assert_eq!(Paging::parse(None, Some(String::new()), 5, 1000).unwrap(), Paging::default());
+        assert_eq!(
+            Paging::parse(None, Some(String::new()), 5, 1000).unwrap(),
+            Paging::default()
+        );
         let t = encode_token("vol-1");
-        assert_eq!(Paging::parse(None, Some(t), 5, 1000).unwrap().after.as_deref(), Some("vol-1"));
+        assert_eq!(
+            Paging::parse(None, Some(t), 5, 1000)
+                .unwrap()
+                .after
+                .as_deref(),
+            Some("vol-1")
+        );
     }
 }

@@ -26,7 +26,13 @@ async fn read(svc: &Snapshots, ctx: &RequestContext) -> Result<RegionSettings, E
 
 /// Applies `change` to the region's settings and records `op` with its request, in one
 /// transaction; returns the settings written.
-async fn update<T, F>(svc: &Snapshots, ctx: &RequestContext, op: &'static str, input: &T, change: F) -> Result<RegionSettings, EbsError>
+async fn update<T, F>(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    op: &'static str,
+    input: &T,
+    change: F,
+) -> Result<RegionSettings, EbsError>
 where
     T: Serialize,
     F: FnOnce(&mut RegionSettings) + Send + 'static,
@@ -44,45 +50,99 @@ where
     .await?
 }
 
-pub async fn enable(svc: &Snapshots, ctx: &RequestContext, input: ec2::EnableEbsEncryptionByDefaultRequest) -> Result<ec2::EnableEbsEncryptionByDefaultResult, EbsError> {
+pub async fn enable(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::EnableEbsEncryptionByDefaultRequest,
+) -> Result<ec2::EnableEbsEncryptionByDefaultResult, EbsError> {
     trail::dry_run(input.dry_run)?;
-    let s = update(svc, ctx, "EnableEbsEncryptionByDefault", &input, |s| s.encryption_by_default = true).await?;
-    Ok(ec2::EnableEbsEncryptionByDefaultResult { ebs_encryption_by_default: Some(s.encryption_by_default) })
+    let s = update(svc, ctx, "EnableEbsEncryptionByDefault", &input, |s| {
+        s.encryption_by_default = true
+    })
+    .await?;
+    Ok(ec2::EnableEbsEncryptionByDefaultResult {
+        ebs_encryption_by_default: Some(s.encryption_by_default),
+    })
 }
 
-pub async fn disable(svc: &Snapshots, ctx: &RequestContext, input: ec2::DisableEbsEncryptionByDefaultRequest) -> Result<ec2::DisableEbsEncryptionByDefaultResult, EbsError> {
+pub async fn disable(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::DisableEbsEncryptionByDefaultRequest,
+) -> Result<ec2::DisableEbsEncryptionByDefaultResult, EbsError> {
     trail::dry_run(input.dry_run)?;
-    let s = update(svc, ctx, "DisableEbsEncryptionByDefault", &input, |s| s.encryption_by_default = false).await?;
-    Ok(ec2::DisableEbsEncryptionByDefaultResult { ebs_encryption_by_default: Some(s.encryption_by_default) })
+    let s = update(svc, ctx, "DisableEbsEncryptionByDefault", &input, |s| {
+        s.encryption_by_default = false
+    })
+    .await?;
+    Ok(ec2::DisableEbsEncryptionByDefaultResult {
+        ebs_encryption_by_default: Some(s.encryption_by_default),
+    })
 }
 
-pub async fn get(svc: &Snapshots, ctx: &RequestContext, input: ec2::GetEbsEncryptionByDefaultRequest) -> Result<ec2::GetEbsEncryptionByDefaultResult, EbsError> {
+pub async fn get(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::GetEbsEncryptionByDefaultRequest,
+) -> Result<ec2::GetEbsEncryptionByDefaultResult, EbsError> {
     trail::dry_run(input.dry_run)?;
     let s = read(svc, ctx).await?;
-    Ok(ec2::GetEbsEncryptionByDefaultResult { ebs_encryption_by_default: Some(s.encryption_by_default), sse_type: None })
+    Ok(ec2::GetEbsEncryptionByDefaultResult {
+        ebs_encryption_by_default: Some(s.encryption_by_default),
+        sse_type: None,
+    })
 }
 
-pub async fn get_key(svc: &Snapshots, ctx: &RequestContext, input: ec2::GetEbsDefaultKmsKeyIdRequest) -> Result<ec2::GetEbsDefaultKmsKeyIdResult, EbsError> {
+pub async fn get_key(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::GetEbsDefaultKmsKeyIdRequest,
+) -> Result<ec2::GetEbsDefaultKmsKeyIdResult, EbsError> {
     trail::dry_run(input.dry_run)?;
     let s = read(svc, ctx).await?;
-    Ok(ec2::GetEbsDefaultKmsKeyIdResult { kms_key_id: Some(s.default_key_arn.unwrap_or_else(|| DEFAULT_ALIAS.to_owned())) })
+    Ok(ec2::GetEbsDefaultKmsKeyIdResult {
+        kms_key_id: Some(
+            s.default_key_arn
+                .unwrap_or_else(|| DEFAULT_ALIAS.to_owned()),
+        ),
+    })
 }
 
-pub async fn modify_key(svc: &Snapshots, ctx: &RequestContext, input: ec2::ModifyEbsDefaultKmsKeyIdRequest) -> Result<ec2::ModifyEbsDefaultKmsKeyIdResult, EbsError> {
+pub async fn modify_key(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::ModifyEbsDefaultKmsKeyIdRequest,
+) -> Result<ec2::ModifyEbsDefaultKmsKeyIdResult, EbsError> {
     if input.kms_key_id.is_empty() {
-        return Err(EbsError::MissingParameter("The request must contain the parameter KmsKeyId".into()));
+        return Err(EbsError::MissingParameter(
+            "The request must contain the parameter KmsKeyId".into(),
+        ));
     }
     let arn = resolve_key_arn(svc, ctx, &input.kms_key_id).await?;
     trail::dry_run(input.dry_run)?;
     let stored = arn.clone();
-    update(svc, ctx, "ModifyEbsDefaultKmsKeyId", &input, move |s| s.default_key_arn = Some(stored)).await?;
-    Ok(ec2::ModifyEbsDefaultKmsKeyIdResult { kms_key_id: Some(arn) })
+    update(svc, ctx, "ModifyEbsDefaultKmsKeyId", &input, move |s| {
+        s.default_key_arn = Some(stored)
+    })
+    .await?;
+    Ok(ec2::ModifyEbsDefaultKmsKeyIdResult {
+        kms_key_id: Some(arn),
+    })
 }
 
 /// Back to the AWS managed key, which is created here if it does not exist yet.
-pub async fn reset_key(svc: &Snapshots, ctx: &RequestContext, input: ec2::ResetEbsDefaultKmsKeyIdRequest) -> Result<ec2::ResetEbsDefaultKmsKeyIdResult, EbsError> {
+pub async fn reset_key(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::ResetEbsDefaultKmsKeyIdRequest,
+) -> Result<ec2::ResetEbsDefaultKmsKeyIdResult, EbsError> {
     trail::dry_run(input.dry_run)?;
-    update(svc, ctx, "ResetEbsDefaultKmsKeyId", &input, |s| s.default_key_arn = None).await?;
+    update(svc, ctx, "ResetEbsDefaultKmsKeyId", &input, |s| {
+        s.default_key_arn = None
+    })
+    .await?;
     let arn = default_key_arn(svc, ctx.principal.account, ctx.region).await?;
-    Ok(ec2::ResetEbsDefaultKmsKeyIdResult { kms_key_id: Some(arn) })
+    Ok(ec2::ResetEbsDefaultKmsKeyIdResult {
+        kms_key_id: Some(arn),
+    })
 }

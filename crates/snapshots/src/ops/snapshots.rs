@@ -13,7 +13,9 @@ use super::common::{can_use, new_id};
 use super::filters::{bool_value, Filters, Paging};
 use super::{tags, trail};
 use crate::error::EbsError;
-use crate::model::{JobKind, JobRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeState};
+use crate::model::{
+    JobKind, JobRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeState,
+};
 use crate::{store, Snapshots};
 use kmsnap_api::gen::ec2;
 use kmsnap_api::Timestamp;
@@ -48,7 +50,8 @@ pub fn to_api(s: &SnapshotRecord, viewer: AccountId) -> ec2::Snapshot {
         snapshot_id: Some(s.id.clone()),
         volume_id: Some(s.volume_id.clone()),
         state: ec2::SnapshotState::from_wire(s.state.as_str()),
-        state_message: (s.state == SnapshotState::Error).then(|| s.state_message.clone().unwrap_or_default()),
+        state_message: (s.state == SnapshotState::Error)
+            .then(|| s.state_message.clone().unwrap_or_default()),
         start_time: Some(Timestamp(s.start_time)),
         progress: Some(format!("{}%", s.progress)),
         owner_id: Some(s.account.as_str().to_owned()),
@@ -65,27 +68,46 @@ pub fn to_api(s: &SnapshotRecord, viewer: AccountId) -> ec2::Snapshot {
     }
 }
 
-pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateSnapshotRequest) -> Result<ec2::Snapshot, EbsError> {
+pub async fn create(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::CreateSnapshotRequest,
+) -> Result<ec2::Snapshot, EbsError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let volume_id = input.volume_id.clone();
     trail::check_id("volumeId", "vol", &volume_id)?;
     let description = input.description.clone().unwrap_or_default();
     if description.chars().count() > MAX_DESCRIPTION {
-        return Err(EbsError::InvalidParameterValue(format!("Value for parameter description is too long; maximum is {MAX_DESCRIPTION} characters.")));
+        return Err(EbsError::InvalidParameterValue(format!(
+            "Value for parameter description is too long; maximum is {MAX_DESCRIPTION} characters."
+        )));
     }
     let id = new_id("snap")?;
     let tags = tags::from_specs(input.tag_specifications.as_deref(), "snapshot", &id)?;
     let event = trail::event(ctx, "CreateSnapshot", &input);
-    let event = trail::with_ec2_resource(trail::with_ec2_resource(event, region, account, &id), region, account, &volume_id);
+    let event = trail::with_ec2_resource(
+        trail::with_ec2_resource(event, region, account, &id),
+        region,
+        account,
+        &volume_id,
+    );
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<SnapshotRecord, EbsError> {
         let mut txn = meta.write()?;
-        let v = store::get_volume(&*txn, account, region, &volume_id)?.filter(|v| v.managed_by.is_none()).ok_or_else(|| EbsError::VolumeNotFound { id: volume_id.clone() })?;
+        let v = store::get_volume(&*txn, account, region, &volume_id)?
+            .filter(|v| v.managed_by.is_none())
+            .ok_or_else(|| EbsError::VolumeNotFound {
+                id: volume_id.clone(),
+            })?;
         if !matches!(v.state, VolumeState::Available | VolumeState::InUse) {
-            return Err(EbsError::IncorrectState(format!("The volume '{volume_id}' is '{}'", v.state.as_str())));
+            return Err(EbsError::IncorrectState(format!(
+                "The volume '{volume_id}' is '{}'",
+                v.state.as_str()
+            )));
         }
         trail::dry_run(input.dry_run)?;
-        let lineage = store::get_lineage(&*txn, &v.lineage)?.ok_or(EbsError::Internal("volume without lineage"))?;
+        let lineage = store::get_lineage(&*txn, &v.lineage)?
+            .ok_or(EbsError::Internal("volume without lineage"))?;
         let snap = SnapshotRecord {
             id: id.clone(),
             account,
@@ -109,7 +131,18 @@ pub async fn create(svc: &Snapshots, ctx: &RequestContext, input: ec2::CreateSna
         };
         let total = store::count_blocks(&*txn, &v.id)?;
         store::put_snapshot(txn.as_mut(), &snap)?;
-        store::put_job(txn.as_mut(), &JobRecord::new(&id, account, region, JobKind::Seal { volume_id: v.id }, total, None, now))?;
+        store::put_job(
+            txn.as_mut(),
+            &JobRecord::new(
+                &id,
+                account,
+                region,
+                JobKind::Seal { volume_id: v.id },
+                total,
+                None,
+                now,
+            ),
+        )?;
         trail::commit(txn, &[event])?;
         Ok(snap)
     })
@@ -137,21 +170,33 @@ enum Restorable {
     Account(AccountId),
 }
 
-fn parse_owners(values: Option<Vec<String>>, caller: AccountId) -> Result<Option<Vec<Owner>>, EbsError> {
-    let Some(values) = values.filter(|v| !v.is_empty()) else { return Ok(None) };
+fn parse_owners(
+    values: Option<Vec<String>>,
+    caller: AccountId,
+) -> Result<Option<Vec<Owner>>, EbsError> {
+    let Some(values) = values.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
     values
         .iter()
         .map(|v| match v.as_str() {
             "self" => Ok(Owner::Account(caller)),
             "amazon" | "aws-marketplace" => Ok(Owner::Alias),
-            other => AccountId::parse(other).map(Owner::Account).map_err(|_| EbsError::InvalidParameterValue(format!("Invalid value '{other}' for ownerId"))),
+            other => AccountId::parse(other).map(Owner::Account).map_err(|_| {
+                EbsError::InvalidParameterValue(format!("Invalid value '{other}' for ownerId"))
+            }),
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
 
-fn parse_restorable(values: Option<Vec<String>>, caller: AccountId) -> Result<Option<Vec<Restorable>>, EbsError> {
-    let Some(values) = values.filter(|v| !v.is_empty()) else { return Ok(None) };
+fn parse_restorable(
+    values: Option<Vec<String>>,
+    caller: AccountId,
+) -> Result<Option<Vec<Restorable>>, EbsError> {
+    let Some(values) = values.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
     values
         .iter()
         .map(|v| match v.as_str() {
@@ -160,7 +205,9 @@ fn parse_restorable(values: Option<Vec<String>>, caller: AccountId) -> Result<Op
             other => match AccountId::parse(other) {
                 Ok(a) if a == caller => Ok(Restorable::Caller),
                 Ok(a) => Ok(Restorable::Account(a)),
-                Err(_) => Err(EbsError::InvalidParameterValue(format!("Invalid value '{other}' for restorableBy"))),
+                Err(_) => Err(EbsError::InvalidParameterValue(format!(
+                    "Invalid value '{other}' for restorableBy"
+                ))),
             },
         })
         .collect::<Result<Vec<_>, _>>()
@@ -209,7 +256,12 @@ fn public_in(txn: &dyn ReadTxn, region: Region) -> Result<Vec<SnapshotRecord>, E
 /// The snapshots `caller` may see in `region`: the named ones (an id that does not exist
 /// there is NotFound; one the caller may not use is left out), else its own, those shared
 /// with it and the public ones.
-fn visible(txn: &dyn ReadTxn, caller: AccountId, region: Region, ids: &[String]) -> Result<Vec<SnapshotRecord>, EbsError> {
+fn visible(
+    txn: &dyn ReadTxn,
+    caller: AccountId,
+    region: Region,
+    ids: &[String],
+) -> Result<Vec<SnapshotRecord>, EbsError> {
     if !ids.is_empty() {
         let mut out: Vec<SnapshotRecord> = Vec::new();
         for id in ids {
@@ -226,7 +278,10 @@ fn visible(txn: &dyn ReadTxn, caller: AccountId, region: Region, ids: &[String])
         return Ok(out);
     }
     let mut out = store::snapshots_of(txn, caller, region)?;
-    for s in store::shared_with(txn, caller, region)?.into_iter().chain(public_in(txn, region)?) {
+    for s in store::shared_with(txn, caller, region)?
+        .into_iter()
+        .chain(public_in(txn, region)?)
+    {
         if !out.iter().any(|o| o.id == s.id) {
             out.push(s);
         }
@@ -235,11 +290,17 @@ fn visible(txn: &dyn ReadTxn, caller: AccountId, region: Region, ids: &[String])
     Ok(out)
 }
 
-pub async fn describe(svc: &Snapshots, ctx: &RequestContext, input: ec2::DescribeSnapshotsRequest) -> Result<ec2::DescribeSnapshotsResult, EbsError> {
+pub async fn describe(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::DescribeSnapshotsRequest,
+) -> Result<ec2::DescribeSnapshotsResult, EbsError> {
     let caller = ctx.principal.account;
     let ids = input.snapshot_ids.unwrap_or_default();
     if !ids.is_empty() && input.max_results.is_some() {
-        return Err(EbsError::InvalidParameterCombination("The parameter snapshotIdSet cannot be used with the parameter maxResults".into()));
+        return Err(EbsError::InvalidParameterCombination(
+            "The parameter snapshotIdSet cannot be used with the parameter maxResults".into(),
+        ));
     }
     for id in &ids {
         trail::check_listed_id("snapshots", "snap", id)?;
@@ -250,7 +311,8 @@ pub async fn describe(svc: &Snapshots, ctx: &RequestContext, input: ec2::Describ
     let paging = Paging::parse(input.max_results, input.next_token, 5, 1000)?;
     trail::dry_run(input.dry_run)?;
     let (meta, region) = (svc.meta.clone(), ctx.region);
-    let mut snaps = crate::blocking(move || visible(meta.read()?.as_ref(), caller, region, &ids)).await??;
+    let mut snaps =
+        crate::blocking(move || visible(meta.read()?.as_ref(), caller, region, &ids)).await??;
     if let Some(owners) = &owners {
         snaps.retain(|s| owners.contains(&Owner::Account(s.account)));
     }
@@ -262,26 +324,42 @@ pub async fn describe(svc: &Snapshots, ctx: &RequestContext, input: ec2::Describ
         filters.matches(tags, |n| field(s, n))
     });
     let (page, next_token) = paging.page(snaps, |s| s.id.as_str());
-    Ok(ec2::DescribeSnapshotsResult { snapshots: Some(page.iter().map(|s| to_api(s, caller)).collect()), next_token })
+    Ok(ec2::DescribeSnapshotsResult {
+        snapshots: Some(page.iter().map(|s| to_api(s, caller)).collect()),
+        next_token,
+    })
 }
 
 /// What still reads `id`: a volume being restored from it or a copy being made of it.
 fn reader(txn: &dyn ReadTxn, id: &str) -> Result<Option<String>, EbsError> {
-    Ok(store::jobs(txn, usize::MAX)?.into_iter().find_map(|j| match &j.kind {
-        JobKind::Restore { source, .. } | JobKind::Copy { source, .. } if source == id => Some(j.target),
-        _ => None,
-    }))
+    Ok(store::jobs(txn, usize::MAX)?
+        .into_iter()
+        .find_map(|j| match &j.kind {
+            JobKind::Restore { source, .. } | JobKind::Copy { source, .. } if source == id => {
+                Some(j.target)
+            }
+            _ => None,
+        }))
 }
 
 /// Owner only. The manifest and the share index go with the record; blobs stay for the
 /// snapshots and volumes that share them (the blob collector, [`crate::gc`], deletes those
 /// nothing references any more). Volumes made from it are unaffected. A pending snapshot may
 /// be deleted: its seal job notices and cleans up.
-pub async fn delete(svc: &Snapshots, ctx: &RequestContext, input: ec2::DeleteSnapshotRequest) -> Result<(), EbsError> {
+pub async fn delete(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ec2::DeleteSnapshotRequest,
+) -> Result<(), EbsError> {
     let id = input.snapshot_id.clone();
     trail::check_id("snapshotId", "snap", &id)?;
     let (meta, caller, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let event = trail::with_ec2_resource(trail::event(ctx, "DeleteSnapshot", &input), region, caller, &id);
+    let event = trail::with_ec2_resource(
+        trail::event(ctx, "DeleteSnapshot", &input),
+        region,
+        caller,
+        &id,
+    );
     crate::blocking(move || -> Result<(), EbsError> {
         let mut txn = meta.write()?;
         let s = match store::find_snapshot(&*txn, &id)? {
@@ -290,7 +368,10 @@ pub async fn delete(svc: &Snapshots, ctx: &RequestContext, input: ec2::DeleteSna
         };
         if s.account != caller {
             if can_use(&s, caller) {
-                return Err(EbsError::AccessDenied { reason: "UNAUTHORIZED_ACCOUNT", message: "You are not authorized to perform this operation.".into() });
+                return Err(EbsError::AccessDenied {
+                    reason: "UNAUTHORIZED_ACCOUNT",
+                    message: "You are not authorized to perform this operation.".into(),
+                });
             }
             return Err(EbsError::SnapshotNotFound { id });
         }
@@ -317,13 +398,30 @@ mod tests {
     #[test]
     fn owner_and_restorable_values() {
         let me = acct("123412341234");
-        assert_eq!(parse_owners(Some(vec!["self".into(), "amazon".into()]), me).unwrap(), Some(vec![Owner::Account(me), Owner::Alias]));
+        assert_eq!(
+            parse_owners(Some(vec!["self".into(), "amazon".into()]), me).unwrap(),
+            Some(vec![Owner::Account(me), Owner::Alias])
+        );
         assert!(parse_owners(Some(vec!["bob".into()]), me).is_err());
         assert_eq!(parse_owners(Some(vec![]), me).unwrap(), None);
         let other = acct("999988887777");
         assert_eq!(
-            parse_restorable(Some(vec!["self".into(), "all".into(), "999988887777".into(), "123412341234".into()]), me).unwrap(),
-            Some(vec![Restorable::Caller, Restorable::All, Restorable::Account(other), Restorable::Caller])
+            parse_restorable(
+                Some(vec![
+                    "self".into(),
+                    "all".into(),
+                    "999988887777".into(),
+                    "123412341234".into()
+                ]),
+                me
+            )
+            .unwrap(),
+            Some(vec![
+                Restorable::Caller,
+                Restorable::All,
+                Restorable::Account(other),
+                Restorable::Caller
+            ])
         );
         assert!(parse_restorable(Some(vec!["everyone".into()]), me).is_err());
     }

@@ -65,7 +65,11 @@ pub fn dry_run(flag: Option<bool>) -> Result<(), EbsError> {
 pub fn well_formed(prefix: &str, id: &str) -> bool {
     id.strip_prefix(prefix)
         .and_then(|r| r.strip_prefix('-'))
-        .is_some_and(|h| matches!(h.len(), 8 | 17) && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .is_some_and(|h| {
+            matches!(h.len(), 8 | 17)
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// `Ok` when `id`, given in the single-id parameter EC2 calls `param` (`volumeId`,
@@ -75,7 +79,11 @@ pub fn check_id(param: &'static str, kind: &'static str, id: &str) -> Result<(),
     if well_formed(kind, id) {
         return Ok(());
     }
-    Err(EbsError::InvalidIdParameter { param, kind, id: id.to_owned() })
+    Err(EbsError::InvalidIdParameter {
+        param,
+        kind,
+        id: id.to_owned(),
+    })
 }
 
 /// The same for an id in a list parameter (`volumes`, `snapshots`): one without the `kind-`
@@ -86,9 +94,16 @@ pub fn check_listed_id(param: &'static str, kind: &'static str, id: &str) -> Res
         return Ok(());
     }
     if id.strip_prefix(kind).is_some_and(|r| r.starts_with('-')) {
-        return Err(EbsError::MalformedId { kind, id: id.to_owned() });
+        return Err(EbsError::MalformedId {
+            kind,
+            id: id.to_owned(),
+        });
     }
-    Err(EbsError::InvalidIdParameter { param, kind, id: id.to_owned() })
+    Err(EbsError::InvalidIdParameter {
+        param,
+        kind,
+        id: id.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -100,7 +115,14 @@ mod tests {
         assert!(well_formed("vol", "vol-0123456789abcdef0"));
         assert!(well_formed("vol", "vol-ffffffff"));
         assert!(well_formed("snap", "snap-0123456789abcdef0"));
-        for bad in ["vol-", "vol-XYZ", "vol-0123456789ABCDEF0", "snap-0123456789abcdef0", "vol-123", "vol0123456789abcdef0"] {
+        for bad in [
+            "vol-",
+            "vol-XYZ",
+            "vol-0123456789ABCDEF0",
+            "snap-0123456789abcdef0",
+            "vol-123",
+            "vol0123456789abcdef0",
+        ] {
             assert!(!well_formed("vol", bad), "{bad}");
         }
     }
@@ -109,8 +131,14 @@ mod tests {
     fn arns() {
         let r = Region::parse("ap-northeast-1").unwrap();
         let a = AccountId::parse("123412341234").unwrap();
-        assert_eq!(volume_arn(r, a, "vol-1"), "arn:aws:ec2:ap-northeast-1:123412341234:volume/vol-1");
-        assert_eq!(snapshot_arn(r, "snap-1"), "arn:aws:ec2:ap-northeast-1::snapshot/snap-1");
+        assert_eq!(
+            volume_arn(r, a, "vol-1"),
+            "arn:aws:ec2:ap-northeast-1:123412341234:volume/vol-1"
+        );
+        assert_eq!(
+            snapshot_arn(r, "snap-1"),
+            "arn:aws:ec2:ap-northeast-1::snapshot/snap-1"
+        );
     }
 
     #[test]
@@ -119,17 +147,31 @@ mod tests {
         for bad in ["standard", "vol-ahsg23h", "i-0123456789abcdef0"] {
             assert_eq!(
                 check_id("volumeId", "vol", bad),
-                Err(EbsError::InvalidIdParameter { param: "volumeId", kind: "vol", id: bad.into() })
+                Err(EbsError::InvalidIdParameter {
+                    param: "volumeId",
+                    kind: "vol",
+                    id: bad.into()
+                })
             );
         }
         assert_eq!(
             check_listed_id("volumes", "vol", "malformed-id"),
-            Err(EbsError::InvalidIdParameter { param: "volumes", kind: "vol", id: "malformed-id".into() })
+            Err(EbsError::InvalidIdParameter {
+                param: "volumes",
+                kind: "vol",
+                id: "malformed-id".into()
+            })
         );
         assert_eq!(
             check_listed_id("volumes", "vol", "vol-malformedvolume"),
-            Err(EbsError::MalformedId { kind: "vol", id: "vol-malformedvolume".into() })
+            Err(EbsError::MalformedId {
+                kind: "vol",
+                id: "vol-malformedvolume".into()
+            })
         );
-        assert_eq!(check_listed_id("snapshots", "snap", "snap-0123456789abcdef0"), Ok(()));
+        assert_eq!(
+            check_listed_id("snapshots", "snap", "snap-0123456789abcdef0"),
+            Ok(())
+        );
     }
 }

@@ -12,7 +12,11 @@ use kmsnap_auth::RequestContext;
 /// Block indexes listed per call at most.
 pub const LIST_PAGE: usize = 10_000;
 
-fn owned(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, id: &str) -> Result<VolumeRecord, EbsError> {
+fn owned(
+    txn: &dyn kmsnap_store::ReadTxn,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<VolumeRecord, EbsError> {
     let not_found = || EbsError::VolumeNotFound { id: id.to_owned() };
     let (account, region) = store::locate(txn, id)?.ok_or_else(not_found)?;
     if account != ctx.principal.account || region != ctx.region {
@@ -24,7 +28,12 @@ fn owned(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, id: &str) -> Res
 impl Snapshots {
     /// The volume's size (GiB) and the indexes of its written blocks from `from`, at most
     /// [`LIST_PAGE`], index order.
-    pub async fn volume_block_indexes(&self, ctx: &RequestContext, volume_id: &str, from: u64) -> Result<(i32, Vec<u64>), EbsError> {
+    pub async fn volume_block_indexes(
+        &self,
+        ctx: &RequestContext,
+        volume_id: &str,
+        from: u64,
+    ) -> Result<(i32, Vec<u64>), EbsError> {
         let (meta, ctx2, id) = (self.meta.clone(), ctx.clone(), volume_id.to_owned());
         crate::blocking(move || -> Result<(i32, Vec<u64>), EbsError> {
             let txn = meta.read()?;
@@ -36,21 +45,44 @@ impl Snapshots {
     }
 
     /// The plaintext of block `index` of the volume (None: never written, reads as zeros).
-    pub async fn read_volume_block(&self, ctx: &RequestContext, volume_id: &str, index: u64) -> Result<Option<Vec<u8>>, EbsError> {
+    pub async fn read_volume_block(
+        &self,
+        ctx: &RequestContext,
+        volume_id: &str,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>, EbsError> {
         let (meta, ctx2, id) = (self.meta.clone(), ctx.clone(), volume_id.to_owned());
         let found = crate::blocking(move || -> Result<_, EbsError> {
             let txn = meta.read()?;
             owned(txn.as_ref(), &ctx2, &id)?;
-            let Some(b) = store::get_block(txn.as_ref(), &id, index)? else { return Ok(None) };
-            let lineage = store::get_lineage(txn.as_ref(), &b.lineage)?.ok_or(EbsError::Internal("block without lineage"))?;
+            let Some(b) = store::get_block(txn.as_ref(), &id, index)? else {
+                return Ok(None);
+            };
+            let lineage = store::get_lineage(txn.as_ref(), &b.lineage)?
+                .ok_or(EbsError::Internal("block without lineage"))?;
             Ok(Some((b, lineage)))
         })
         .await??;
-        let Some((b, lineage)) = found else { return Ok(None) };
+        let Some((b, lineage)) = found else {
+            return Ok(None);
+        };
         let key = blocks::open_lineage_cached(&self.kms, &self.data_keys, ctx, &lineage).await?;
         let blobs = self.blobs.clone();
         let blob = b.blob.clone();
-        let stored = crate::blocking(move || blobs.get(&blob)).await??.ok_or(EbsError::BlockDamaged { resource: volume_id.to_owned(), index })?;
-        Ok(Some(blocks::open(key.as_deref(), volume_id, &b.lineage, index, &stored, &b.sha256)?))
+        let stored =
+            crate::blocking(move || blobs.get(&blob))
+                .await??
+                .ok_or(EbsError::BlockDamaged {
+                    resource: volume_id.to_owned(),
+                    index,
+                })?;
+        Ok(Some(blocks::open(
+            key.as_deref(),
+            volume_id,
+            &b.lineage,
+            index,
+            &stored,
+            &b.sha256,
+        )?))
     }
 }

@@ -41,7 +41,10 @@
 use super::Step;
 use crate::blocks::{self, DataKey};
 use crate::error::EbsError;
-use crate::model::{BlockRef, JobKind, JobRecord, LineageRecord, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState};
+use crate::model::{
+    BlockRef, JobKind, JobRecord, LineageRecord, SnapshotRecord, SnapshotState, VolumeRecord,
+    VolumeState,
+};
 use crate::ops::common;
 use crate::{store, Snapshots};
 use kmsnap_store::{BlobStore, MetaStore, ReadTxn, WritePin, WriteTxn};
@@ -71,7 +74,13 @@ impl Default for Tuning {
     fn default() -> Self {
         // Threads beyond the cores still help: much of a block's time is the fsync of its blob.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Tuning { batch: 64, max_rows: 4096, max_batches: usize::MAX, budget: Duration::from_secs(2), threads: (cores * 4).clamp(4, 32) }
+        Tuning {
+            batch: 64,
+            max_rows: 4096,
+            max_batches: usize::MAX,
+            budget: Duration::from_secs(2),
+            threads: (cores * 4).clamp(4, 32),
+        }
     }
 }
 
@@ -101,7 +110,9 @@ impl Target {
 
 fn load_target(txn: &dyn ReadTxn, job: &JobRecord) -> Result<Option<Target>, EbsError> {
     Ok(match &job.kind {
-        JobKind::Restore { .. } => store::get_volume(txn, job.account, job.region, &job.target)?.map(Target::Volume),
+        JobKind::Restore { .. } => {
+            store::get_volume(txn, job.account, job.region, &job.target)?.map(Target::Volume)
+        }
         _ => store::get_snapshot(txn, job.account, job.region, &job.target)?.map(Target::Snapshot),
     })
 }
@@ -111,9 +122,18 @@ pub async fn step(svc: &Snapshots, job: &JobRecord) -> Result<Step, EbsError> {
     step_with(svc, job, &Tuning::default()).await
 }
 
-pub async fn step_with(svc: &Snapshots, job: &JobRecord, tuning: &Tuning) -> Result<Step, EbsError> {
+pub async fn step_with(
+    svc: &Snapshots,
+    job: &JobRecord,
+    tuning: &Tuning,
+) -> Result<Step, EbsError> {
     let (source_id, source_region, share, copy) = match &job.kind {
-        JobKind::Copy { source, source_region, share_blobs, .. } => (source.clone(), *source_region, *share_blobs, true),
+        JobKind::Copy {
+            source,
+            source_region,
+            share_blobs,
+            ..
+        } => (source.clone(), *source_region, *share_blobs, true),
         JobKind::Restore { source, .. } => (source.clone(), job.region, false, false),
         JobKind::Seal { .. } => return Err(EbsError::Internal("not a copy job")),
     };
@@ -133,7 +153,11 @@ pub async fn step_with(svc: &Snapshots, job: &JobRecord, tuning: &Tuning) -> Res
     };
 
     let mut keys = Keys::new(svc, job);
-    let target = if target.lineage().is_empty() { prepare(svc, job, target, &source, &mut keys).await? } else { target };
+    let target = if target.lineage().is_empty() {
+        prepare(svc, job, target, &source, &mut keys).await?
+    } else {
+        target
+    };
     let dest = keys.lineage(target.lineage()).await?;
     // Opening the destination lineage (for a copy sharing blobs: the source's) authorizes the
     // caller's use of its key again at every step; then the source's own lineage, which seals
@@ -183,7 +207,12 @@ struct Keys<'a> {
 
 impl<'a> Keys<'a> {
     fn new(svc: &'a Snapshots, job: &'a JobRecord) -> Self {
-        Keys { svc, job, lineages: HashMap::new(), keys: HashMap::new() }
+        Keys {
+            svc,
+            job,
+            lineages: HashMap::new(),
+            keys: HashMap::new(),
+        }
     }
 
     async fn lineage(&mut self, id: &str) -> Result<LineageRecord, EbsError> {
@@ -192,7 +221,9 @@ impl<'a> Keys<'a> {
         }
         let meta = self.svc.meta.clone();
         let key = id.to_owned();
-        let l = crate::blocking(move || store::get_lineage(meta.read()?.as_ref(), &key)).await??.ok_or(EbsError::Internal("lineage missing"))?;
+        let l = crate::blocking(move || store::get_lineage(meta.read()?.as_ref(), &key))
+            .await??
+            .ok_or(EbsError::Internal("lineage missing"))?;
         self.lineages.insert(id.to_owned(), l.clone());
         Ok(l)
     }
@@ -203,7 +234,9 @@ impl<'a> Keys<'a> {
             return Ok(k.clone());
         }
         let ctx = self.job.context(lineage.region, self.svc.clock.now());
-        let k = blocks::open_lineage(&self.svc.kms, &ctx, lineage).await?.map(Arc::new);
+        let k = blocks::open_lineage(&self.svc.kms, &ctx, lineage)
+            .await?
+            .map(Arc::new);
         self.keys.insert(lineage.id.clone(), k.clone());
         Ok(k)
     }
@@ -219,7 +252,13 @@ impl<'a> Keys<'a> {
 /// the copy ends in `error`), then the lineage an earlier copy of the same source lineage to
 /// the same account, region and key started, else a new one whose data key KMS generates with
 /// the new snapshot's id as encryption context; EC2's grant for the snapshot on the key.
-async fn prepare(svc: &Snapshots, job: &JobRecord, target: Target, source: &SnapshotRecord, keys: &mut Keys<'_>) -> Result<Target, EbsError> {
+async fn prepare(
+    svc: &Snapshots,
+    job: &JobRecord,
+    target: Target,
+    source: &SnapshotRecord,
+    keys: &mut Keys<'_>,
+) -> Result<Target, EbsError> {
     let Target::Snapshot(snap) = target else {
         return Err(EbsError::Internal("restore job without a volume lineage"));
     };
@@ -230,7 +269,12 @@ async fn prepare(svc: &Snapshots, job: &JobRecord, target: Target, source: &Snap
         (true, None) => Some(common::default_key_arn(svc, job.account, job.region).await?),
     };
     let meta = svc.meta.clone();
-    let (src_lineage, account, region, k) = (source.lineage.clone(), job.account, job.region, key_arn.clone());
+    let (src_lineage, account, region, k) = (
+        source.lineage.clone(),
+        job.account,
+        job.region,
+        key_arn.clone(),
+    );
     let earlier = crate::blocking(move || -> Result<Option<LineageRecord>, EbsError> {
         let txn = meta.read()?;
         match store::get_lineage_map(&*txn, &src_lineage, account, region, k.as_deref())? {
@@ -244,23 +288,45 @@ async fn prepare(svc: &Snapshots, job: &JobRecord, target: Target, source: &Snap
         Some(l) => l,
         None => {
             let key_use = snap.managed_by.clone().unwrap_or_default();
-            let (l, key) = blocks::new_lineage_with_key(&svc.kms, &ctx, key_arn.as_deref(), &snap.id, &key_use).await?;
+            let (l, key) = blocks::new_lineage_with_key(
+                &svc.kms,
+                &ctx,
+                key_arn.as_deref(),
+                &snap.id,
+                &key_use,
+            )
+            .await?;
             keys.remember(l.clone(), key);
             l
         }
     };
     if let Some(k) = &key_arn {
-        blocks::grant_for_resource_as(&svc.kms, &ctx, k, &snap.id, &snap.managed_by.clone().unwrap_or_default()).await?;
+        blocks::grant_for_resource_as(
+            &svc.kms,
+            &ctx,
+            k,
+            &snap.id,
+            &snap.managed_by.clone().unwrap_or_default(),
+        )
+        .await?;
     }
     let meta = svc.meta.clone();
     let src_lineage = source.lineage.clone();
     let id = snap.id.clone();
     crate::blocking(move || -> Result<Target, EbsError> {
         let mut txn = meta.write()?;
-        let mut snap = store::get_snapshot(&*txn, account, region, &id)?.ok_or(EbsError::Internal("copy target vanished"))?;
+        let mut snap = store::get_snapshot(&*txn, account, region, &id)?
+            .ok_or(EbsError::Internal("copy target vanished"))?;
         if fresh {
             store::put_lineage(txn.as_mut(), &lineage)?;
-            store::put_lineage_map(txn.as_mut(), &src_lineage, account, region, key_arn.as_deref(), &lineage.id)?;
+            store::put_lineage_map(
+                txn.as_mut(),
+                &src_lineage,
+                account,
+                region,
+                key_arn.as_deref(),
+                &lineage.id,
+            )?;
         }
         snap.lineage = lineage.id.clone();
         snap.data_encryption_key_id = key_arn.is_some().then(|| lineage.data_key_id.clone());
@@ -362,7 +428,10 @@ impl Pipeline {
                         true => Err(EbsError::Internal("copy stopped")),
                         false => this.reencrypt(&item),
                     };
-                    if done_tx.send((item.batch, item.row, item.src.blob, r)).is_err() {
+                    if done_tx
+                        .send((item.batch, item.row, item.src.blob, r))
+                        .is_err()
+                    {
                         return;
                     }
                 });
@@ -379,7 +448,11 @@ impl Pipeline {
 
     /// The main thread's loop: read ahead, collect results, commit completed batches in order.
     /// Dropping `work` (on every return) lets the workers finish.
-    fn drive(&self, work: std::sync::mpsc::Sender<Item>, done: &std::sync::mpsc::Receiver<Done>) -> Result<(Outcome, JobRecord), EbsError> {
+    fn drive(
+        &self,
+        work: std::sync::mpsc::Sender<Item>,
+        done: &std::sync::mpsc::Receiver<Done>,
+    ) -> Result<(Outcome, JobRecord), EbsError> {
         let mut job = self.job.clone();
         let mut cursor = job.cursor.map_or(0, u64::from);
         let mut queue: VecDeque<Batch> = VecDeque::new();
@@ -395,7 +468,8 @@ impl Pipeline {
                 let (batch, items, missing) = self.read_batch(cursor, read)?;
                 cursor = batch.next_cursor;
                 for item in items {
-                    work.send(item).map_err(|_| EbsError::Internal("copy workers gone"))?;
+                    work.send(item)
+                        .map_err(|_| EbsError::Internal("copy workers gone"))?;
                 }
                 reading = !batch.last && missing.is_none();
                 need_key = missing;
@@ -410,9 +484,19 @@ impl Pipeline {
                     continue;
                 }
                 let mut next = job.clone();
-                next.cursor = Some(u32::try_from(b.next_cursor).map_err(|_| EbsError::Internal("block index"))?);
+                next.cursor = Some(
+                    u32::try_from(b.next_cursor).map_err(|_| EbsError::Internal("block index"))?,
+                );
                 next.done_blocks += rows.len() as u64;
-                let Some(step) = commit_batch(self.meta.as_ref(), &next, &self.source, &rows, b.last, self.clock.now())? else {
+                let Some(step) = commit_batch(
+                    self.meta.as_ref(),
+                    &next,
+                    &self.source,
+                    &rows,
+                    b.last,
+                    self.clock.now(),
+                )?
+                else {
                     // A blob this batch reuses lost the reference it was found through: end the
                     // step at the last commit; the next one reads the batch again.
                     tracing::debug!(target_id = %job.target, cursor = ?job.cursor, "copy batch names a blob no longer referenced; read again");
@@ -435,8 +519,13 @@ impl Pipeline {
                 };
                 return Ok((outcome, job));
             }
-            let (batch, row, src_blob, r) = done.recv().map_err(|_| EbsError::Internal("copy workers gone"))?;
-            let b = batch.checked_sub(first).and_then(|k| queue.get_mut(k)).ok_or(EbsError::Internal("copy batch bookkeeping"))?;
+            let (batch, row, src_blob, r) = done
+                .recv()
+                .map_err(|_| EbsError::Internal("copy workers gone"))?;
+            let b = batch
+                .checked_sub(first)
+                .and_then(|k| queue.get_mut(k))
+                .ok_or(EbsError::Internal("copy batch bookkeeping"))?;
             b.rows[row].block = Some(r?);
             b.rows[row].copied_from = Some(src_blob);
             b.outstanding -= 1;
@@ -446,26 +535,62 @@ impl Pipeline {
     /// The next batch from `from`: up to [`Tuning::batch`] blocks to re-encrypt, or
     /// [`Tuning::max_rows`] rows in all (rows a copy reuses or shares cost no work). Stops
     /// before a block whose lineage key is not open (returned).
-    fn read_batch(&self, from: u64, number: usize) -> Result<(Batch, Vec<Item>, Option<String>), EbsError> {
+    fn read_batch(
+        &self,
+        from: u64,
+        number: usize,
+    ) -> Result<(Batch, Vec<Item>, Option<String>), EbsError> {
         let txn = self.meta.read()?;
-        let mut batch = Batch { rows: Vec::new(), outstanding: 0, next_cursor: from, last: false };
+        let mut batch = Batch {
+            rows: Vec::new(),
+            outstanding: 0,
+            next_cursor: from,
+            last: false,
+        };
         let mut items = Vec::new();
         loop {
             let page = store::blocks_from(&*txn, &self.source, batch.next_cursor, PAGE)?;
             let end = page.len() < PAGE;
             for (index, src) in page {
                 if self.share {
-                    batch.rows.push(Row { index, block: Some(src), copied_from: None, reuses: Some(Reuse::Source) });
+                    batch.rows.push(Row {
+                        index,
+                        block: Some(src),
+                        copied_from: None,
+                        reuses: Some(Reuse::Source),
+                    });
                 } else if let Some(blob) = self.reused(&*txn, &src)? {
-                    let block = BlockRef { blob, sha256: src.sha256, lineage: self.dest.clone() };
-                    batch.rows.push(Row { index, block: Some(block), copied_from: None, reuses: Some(Reuse::CopyMap { source_blob: src.blob }) });
+                    let block = BlockRef {
+                        blob,
+                        sha256: src.sha256,
+                        lineage: self.dest.clone(),
+                    };
+                    batch.rows.push(Row {
+                        index,
+                        block: Some(block),
+                        copied_from: None,
+                        reuses: Some(Reuse::CopyMap {
+                            source_blob: src.blob,
+                        }),
+                    });
                 } else {
                     let Some(key) = self.keys.get(&src.lineage) else {
                         return Ok((batch, items, Some(src.lineage)));
                     };
                     let row = batch.rows.len();
-                    batch.rows.push(Row { index, block: None, copied_from: None, reuses: None });
-                    items.push(Item { batch: number, row, index, src, key: key.clone() });
+                    batch.rows.push(Row {
+                        index,
+                        block: None,
+                        copied_from: None,
+                        reuses: None,
+                    });
+                    items.push(Item {
+                        batch: number,
+                        row,
+                        index,
+                        src,
+                        key: key.clone(),
+                    });
                     batch.outstanding += 1;
                 }
                 batch.next_cursor = index + 1;
@@ -485,15 +610,42 @@ impl Pipeline {
         if !self.reuse {
             return Ok(None);
         }
-        Ok(store::get_copy_map(txn, &self.dest, &src.blob)?.filter(|d| self.blobs.exists(d).unwrap_or(false)))
+        Ok(store::get_copy_map(txn, &self.dest, &src.blob)?
+            .filter(|d| self.blobs.exists(d).unwrap_or(false)))
     }
 
     /// Reads, re-seals and durably writes one block into the destination region's location.
     fn reencrypt(&self, w: &Item) -> Result<BlockRef, EbsError> {
-        let stored = self.blobs.get(&w.src.blob)?.ok_or_else(|| EbsError::BlockDamaged { resource: self.source.clone(), index: w.index })?;
-        let sealed = blocks::reseal(w.key.as_deref(), self.dest_key.as_deref(), &self.source, &w.src.lineage, &self.dest, w.index, stored, &w.src.sha256)?;
-        let blob = blocks::store_block(&*self.blobs, &self.pin, self.job.region, &self.dest, w.index, &sealed)?;
-        Ok(BlockRef { blob, sha256: w.src.sha256.clone(), lineage: self.dest.clone() })
+        let stored = self
+            .blobs
+            .get(&w.src.blob)?
+            .ok_or_else(|| EbsError::BlockDamaged {
+                resource: self.source.clone(),
+                index: w.index,
+            })?;
+        let sealed = blocks::reseal(
+            w.key.as_deref(),
+            self.dest_key.as_deref(),
+            &self.source,
+            &w.src.lineage,
+            &self.dest,
+            w.index,
+            stored,
+            &w.src.sha256,
+        )?;
+        let blob = blocks::store_block(
+            &*self.blobs,
+            &self.pin,
+            self.job.region,
+            &self.dest,
+            w.index,
+            &sealed,
+        )?;
+        Ok(BlockRef {
+            blob,
+            sha256: w.src.sha256.clone(),
+            lineage: self.dest.clone(),
+        })
     }
 }
 
@@ -502,7 +654,14 @@ impl Pipeline {
 /// finished and the job removed. A target deleted (or failed) meanwhile ends the job. `None`,
 /// committing nothing: a row names a blob whose reference (the `source` manifest's row, or
 /// the copy-map entry) is gone, so the blob collector may have taken it.
-fn commit_batch(meta: &dyn MetaStore, job: &JobRecord, source: &str, rows: &[Row], finished: bool, now: chrono::DateTime<chrono::Utc>) -> Result<Option<Step>, EbsError> {
+fn commit_batch(
+    meta: &dyn MetaStore,
+    job: &JobRecord,
+    source: &str,
+    rows: &[Row],
+    finished: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Step>, EbsError> {
     let mut txn = meta.write()?;
     let target = match load_target(&*txn, job)? {
         Some(t) if t.waiting() => t,
@@ -514,7 +673,10 @@ fn commit_batch(meta: &dyn MetaStore, job: &JobRecord, source: &str, rows: &[Row
     };
     let record_copies = matches!(job.kind, JobKind::Copy { .. });
     for row in rows {
-        let b = row.block.as_ref().ok_or(EbsError::Internal("copy row without block"))?;
+        let b = row
+            .block
+            .as_ref()
+            .ok_or(EbsError::Internal("copy row without block"))?;
         if !still_referenced(&*txn, source, row.index, b, row.reuses.as_ref())? {
             return Ok(None);
         }
@@ -553,11 +715,21 @@ fn commit_batch(meta: &dyn MetaStore, job: &JobRecord, source: &str, rows: &[Row
 /// transaction: a row may copy a reference only from one its own transaction reads, or the
 /// blob collector could have deleted the blob since it was read (docs/blob-collection.md).
 /// A blob this copy made (`reuses` None) needs nothing: the run's pin covers it.
-fn still_referenced(txn: &dyn ReadTxn, source: &str, index: u64, b: &BlockRef, reuses: Option<&Reuse>) -> Result<bool, EbsError> {
+fn still_referenced(
+    txn: &dyn ReadTxn,
+    source: &str,
+    index: u64,
+    b: &BlockRef,
+    reuses: Option<&Reuse>,
+) -> Result<bool, EbsError> {
     Ok(match reuses {
         None => true,
-        Some(Reuse::Source) => store::get_block(txn, source, index)?.is_some_and(|s| s.blob == b.blob),
-        Some(Reuse::CopyMap { source_blob }) => store::get_copy_map(txn, &b.lineage, source_blob)?.as_deref() == Some(b.blob.as_str()),
+        Some(Reuse::Source) => {
+            store::get_block(txn, source, index)?.is_some_and(|s| s.blob == b.blob)
+        }
+        Some(Reuse::CopyMap { source_blob }) => {
+            store::get_copy_map(txn, &b.lineage, source_blob)?.as_deref() == Some(b.blob.as_str())
+        }
     })
 }
 

@@ -52,7 +52,10 @@ pub async fn run_once(svc: &Snapshots) -> Result<bool, EbsError> {
 /// for KMS problems), its volume to `error`. Store failures are not final: the job stays and
 /// is retried.
 async fn fail(svc: &Snapshots, job: &JobRecord, e: &EbsError) -> Result<(), EbsError> {
-    if matches!(e, EbsError::Internal("store") | EbsError::Internal("blocking task")) {
+    if matches!(
+        e,
+        EbsError::Internal("store") | EbsError::Internal("blocking task")
+    ) {
         tracing::warn!(target_id = %job.target, error = %e, "job step failed; will retry");
         return Ok(());
     }
@@ -120,7 +123,10 @@ impl Snapshots {
         crate::blocking(move || -> Result<usize, EbsError> {
             {
                 let txn = meta.read()?;
-                if !store::jobs(txn.as_ref(), 256)?.iter().any(|j| matches!(j.kind, JobKind::Seal { .. })) {
+                if !store::jobs(txn.as_ref(), 256)?
+                    .iter()
+                    .any(|j| matches!(j.kind, JobKind::Seal { .. }))
+                {
                     return Ok(0);
                 }
             }

@@ -31,7 +31,11 @@ pub async fn step(svc: &Snapshots, job: &JobRecord) -> Result<Step, EbsError> {
 }
 
 /// One page of the seal, inside `txn` (the caller commits).
-pub fn advance(txn: &mut dyn WriteTxn, job: JobRecord, now: DateTime<Utc>) -> Result<Step, EbsError> {
+pub fn advance(
+    txn: &mut dyn WriteTxn,
+    job: JobRecord,
+    now: DateTime<Utc>,
+) -> Result<Step, EbsError> {
     let JobKind::Seal { volume_id } = &job.kind else {
         return Err(EbsError::Internal("not a seal job"));
     };

@@ -55,14 +55,19 @@ pub(super) mod direct {
     }
 
     /// Runs `f` on `len` bytes of this thread's buffer, starting at a [`DIRECT_ALIGN`] boundary.
-    pub(in crate::embedded) fn with_aligned<R>(len: usize, f: impl FnOnce(&mut [u8]) -> io::Result<R>) -> io::Result<R> {
+    pub(in crate::embedded) fn with_aligned<R>(
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> io::Result<R>,
+    ) -> io::Result<R> {
         BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             if buf.len() < len + DIRECT_ALIGN {
                 buf.resize(len + DIRECT_ALIGN, 0);
             }
             let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
-            f(buf.get_mut(start..start + len).ok_or_else(|| io::Error::other("direct buffer"))?)
+            f(buf
+                .get_mut(start..start + len)
+                .ok_or_else(|| io::Error::other("direct buffer"))?)
         })
     }
 
@@ -71,13 +76,19 @@ pub(super) mod direct {
     /// into fresh pages as slowly as writing did). `None`: smaller, or O_DIRECT refused — read
     /// it the ordinary way.
     pub(super) fn read(path: &Path, min: usize) -> io::Result<Option<Vec<u8>>> {
-        let mut f = match OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path) {
+        let mut f = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+        {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Ok(None),
             Err(e) => return Err(e),
         };
         let meta = f.metadata()?;
-        let Ok(len) = usize::try_from(meta.len()) else { return Ok(None) };
+        let Ok(len) = usize::try_from(meta.len()) else {
+            return Ok(None);
+        };
         if !meta.is_file() || len < min {
             return Ok(None);
         }
@@ -148,7 +159,9 @@ fn fsync_keeps_new_entries(root: &Path) -> bool {
     const XFS_SUPER_MAGIC: i64 = 0x5846_5342;
     match rustix::fs::statfs(root) {
         #[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
-        Ok(st) => i64::try_from(st.f_type).is_ok_and(|t| t == EXT4_SUPER_MAGIC || t == XFS_SUPER_MAGIC),
+        Ok(st) => {
+            i64::try_from(st.f_type).is_ok_and(|t| t == EXT4_SUPER_MAGIC || t == XFS_SUPER_MAGIC)
+        }
         Err(_) => false,
     }
 }
@@ -217,7 +230,8 @@ impl FileBlobs {
             return Err(StoreError::InvalidName {
                 kind: crate::error::NameKind::BlobKey,
                 name: key.to_owned(),
-                reason: "segments starting with '=' name packed objects, which only put_fresh makes",
+                reason:
+                    "segments starting with '=' name packed objects, which only put_fresh makes",
             });
         }
         Ok(path)
@@ -243,11 +257,22 @@ impl FileBlobs {
     /// A fresh object of `len` bytes for `{dir}/{name}` (checked as a file key): packed into a
     /// slot with what `fill` writes, when it fits one and the file system allows O_DIRECT;
     /// otherwise, before `fill` is called, the key to store it under as a file.
-    fn pack(&self, dir: &str, name: &str, len: usize, fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>) -> Result<Fresh, StoreError> {
+    fn pack(
+        &self,
+        dir: &str,
+        name: &str,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<Fresh, StoreError> {
         let key = format!("{dir}/{name}");
         self.file_path(&key)?;
         #[cfg(target_os = "linux")]
-        if let Some(packed) = self.packs.put(dir, || self.ensure_parents(&format!("{dir}/segment")), len, fill)? {
+        if let Some(packed) = self.packs.put(
+            dir,
+            || self.ensure_parents(&format!("{dir}/segment")),
+            len,
+            fill,
+        )? {
             return Ok(Fresh::Packed(packed));
         }
         #[cfg(not(target_os = "linux"))]
@@ -339,9 +364,14 @@ impl FileBlobs {
             } else if ty.is_file() && key.contains("/=") {
                 // A segment file: its objects' keys go on with `/{slot}`.
                 #[cfg(target_os = "linux")]
-                if let Some(name) = key.rsplit('/').next().filter(|n| super::packs::segment_number(n).is_some()) {
+                if let Some(name) = key
+                    .rsplit('/')
+                    .next()
+                    .filter(|n| super::packs::segment_number(n).is_some())
+                {
                     let mut slots = Vec::new();
-                    super::packs::Packs::list(&entry.path(), rel, name, &mut slots).map_err(|e| StoreError::io("list blobs", e))?;
+                    super::packs::Packs::list(&entry.path(), rel, name, &mut slots)
+                        .map_err(|e| StoreError::io("list blobs", e))?;
                     out.extend(slots.into_iter().filter(|k| k.starts_with(prefix)));
                 }
             } else if ty.is_file() && key.starts_with(prefix) && validate_blob_key(&key).is_ok() {
@@ -413,7 +443,13 @@ impl BlobStore for FileBlobs {
         }
     }
 
-    fn put_fresh_with(&self, dir: &str, name: &str, len: usize, fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>) -> Result<String, StoreError> {
+    fn put_fresh_with(
+        &self,
+        dir: &str,
+        name: &str,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<String, StoreError> {
         match self.pack(dir, name, len, &mut *fill)? {
             Fresh::Packed(key) => Ok(key),
             Fresh::AsFile(key) => {
@@ -427,7 +463,8 @@ impl BlobStore for FileBlobs {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         #[cfg(target_os = "linux")]
         if let Some((path, _, _, slot)) = self.packed(key)? {
-            return super::packs::Packs::get(&path, slot).map_err(|e| StoreError::io("read blob", e));
+            return super::packs::Packs::get(&path, slot)
+                .map_err(|e| StoreError::io("read blob", e));
         }
         let path = self.path(key)?;
         match direct::read(&path, DIRECT_MIN) {
@@ -476,7 +513,8 @@ impl BlobStore for FileBlobs {
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         #[cfg(target_os = "linux")]
         if let Some((path, _, _, slot)) = self.packed(key)? {
-            return super::packs::Packs::size(&path, slot).map_err(|e| StoreError::io("stat blob", e));
+            return super::packs::Packs::size(&path, slot)
+                .map_err(|e| StoreError::io("stat blob", e));
         }
         let path = self.path(key)?;
         match fs::metadata(&path) {
@@ -491,7 +529,10 @@ impl BlobStore for FileBlobs {
     fn exists(&self, key: &str) -> Result<bool, StoreError> {
         #[cfg(target_os = "linux")]
         if let Some((path, dir, n, slot)) = self.packed(key)? {
-            return self.packs.exists(dir, &path, n, slot).map_err(|e| StoreError::io("stat blob", e));
+            return self
+                .packs
+                .exists(dir, &path, n, slot)
+                .map_err(|e| StoreError::io("stat blob", e));
         }
         Ok(self.size(key)?.is_some())
     }
@@ -499,7 +540,10 @@ impl BlobStore for FileBlobs {
     fn delete(&self, key: &str) -> Result<bool, StoreError> {
         #[cfg(target_os = "linux")]
         if let Some((path, dir, n, slot)) = self.packed(key)? {
-            return self.packs.delete(dir, &path, n, slot).map_err(|e| StoreError::io("delete blob", e));
+            return self
+                .packs
+                .delete(dir, &path, n, slot)
+                .map_err(|e| StoreError::io("delete blob", e));
         }
         let path = self.path(key)?;
         match fs::symlink_metadata(&path) {
@@ -559,19 +603,44 @@ mod tests {
     /// directory's file system and on tmpfs (which refuses O_DIRECT: the buffered fallback).
     #[test]
     fn large_and_small_blobs_round_trip() {
-        let dirs = [Some(tempfile::tempdir().unwrap()), tempfile::tempdir_in("/dev/shm").ok()];
+        let dirs = [
+            Some(tempfile::tempdir().unwrap()),
+            tempfile::tempdir_in("/dev/shm").ok(),
+        ];
         for dir in dirs.iter().flatten() {
             let blobs = FileBlobs::open(dir.path()).unwrap();
-            for len in [0, 17, DIRECT_MIN - 1, DIRECT_MIN, 524_288, 524_317, 3 * DIRECT_ALIGN + 1] {
+            for len in [
+                0,
+                17,
+                DIRECT_MIN - 1,
+                DIRECT_MIN,
+                524_288,
+                524_317,
+                3 * DIRECT_ALIGN + 1,
+            ] {
                 let data: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
                 let key = format!("r/blocks/lin-a/{len:010}-x");
                 blobs.put(&key, &data).unwrap();
-                assert_eq!(blobs.get(&key).unwrap().unwrap(), data, "{len} bytes in {:?}", dir.path());
+                assert_eq!(
+                    blobs.get(&key).unwrap().unwrap(),
+                    data,
+                    "{len} bytes in {:?}",
+                    dir.path()
+                );
                 blobs.put(&key, &data[..len / 2]).unwrap();
                 assert_eq!(blobs.get(&key).unwrap().unwrap(), data[..len / 2]);
             }
             assert!(blobs.list("r/").unwrap().len() == 7);
-            let temps = fs::read_dir(dir.path().join("r/blocks/lin-a")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(TEMP_PREFIX)).count();
+            let temps = fs::read_dir(dir.path().join("r/blocks/lin-a"))
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(TEMP_PREFIX)
+                })
+                .count();
             assert_eq!(temps, 0);
         }
     }
@@ -580,18 +649,33 @@ mod tests {
     /// that exists without touching its object, and leaves no temporary files.
     #[test]
     fn put_new_creates_only() {
-        let dirs = [Some(tempfile::tempdir().unwrap()), tempfile::tempdir_in("/dev/shm").ok()];
+        let dirs = [
+            Some(tempfile::tempdir().unwrap()),
+            tempfile::tempdir_in("/dev/shm").ok(),
+        ];
         for dir in dirs.iter().flatten() {
             let blobs = FileBlobs::open(dir.path()).unwrap();
             for len in [0, 17, 524_288, 524_317] {
                 let data: Vec<u8> = (0..len).map(|i| (i * 13 + len) as u8).collect();
                 let key = format!("r/blocks/lin-b/{len:010}-y");
                 blobs.put_new(&key, &data).unwrap();
-                assert_eq!(blobs.get(&key).unwrap().unwrap(), data, "{len} bytes in {:?}", dir.path());
+                assert_eq!(
+                    blobs.get(&key).unwrap().unwrap(),
+                    data,
+                    "{len} bytes in {:?}",
+                    dir.path()
+                );
                 assert!(blobs.put_new(&key, b"other").is_err());
-                assert_eq!(blobs.get(&key).unwrap().unwrap(), data, "a refused put_new keeps the object");
+                assert_eq!(
+                    blobs.get(&key).unwrap().unwrap(),
+                    data,
+                    "a refused put_new keeps the object"
+                );
             }
-            let names: Vec<String> = fs::read_dir(dir.path().join("r/blocks/lin-b")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            let names: Vec<String> = fs::read_dir(dir.path().join("r/blocks/lin-b"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
             assert_eq!(names.len(), 4, "{names:?}");
         }
     }
@@ -609,8 +693,13 @@ mod tests {
         let mut keys = Vec::new();
         for i in 0..20 {
             let data = block(524_317, i);
-            let key = blobs.put_fresh("r/blocks", &format!("lin-a/{i:010}-x"), &data).unwrap();
-            assert!(key.starts_with("r/blocks/=00000001/") || key.starts_with("r/blocks/=00000002/"), "{key}");
+            let key = blobs
+                .put_fresh("r/blocks", &format!("lin-a/{i:010}-x"), &data)
+                .unwrap();
+            assert!(
+                key.starts_with("r/blocks/=00000001/") || key.starts_with("r/blocks/=00000002/"),
+                "{key}"
+            );
             keys.push((key, data));
         }
         let small = blobs.put_fresh("r/blocks", "lin-a/small", b"tiny").unwrap();
@@ -621,7 +710,11 @@ mod tests {
             assert!(blobs.get_range(key, 100, 50).unwrap().unwrap() == data[100..150]);
         }
         let mut listed = blobs.list("r/").unwrap();
-        let mut want: Vec<String> = keys.iter().map(|(k, _)| k.clone()).chain([small.clone()]).collect();
+        let mut want: Vec<String> = keys
+            .iter()
+            .map(|(k, _)| k.clone())
+            .chain([small.clone()])
+            .collect();
         want.sort();
         listed.sort();
         assert_eq!(listed, want);
@@ -630,10 +723,21 @@ mod tests {
         assert_eq!(blobs.get("r/blocks/=00000001/0099").unwrap(), None);
         assert!(blobs.exists(&keys[5].0).unwrap());
         let (_, _, n, slot) = blobs.packed(&keys[19].0).unwrap().unwrap();
-        assert!(!blobs.exists(&format!("r/blocks/={n:08}/{:04}", slot + 1)).unwrap(), "a slot not yet handed out");
-        assert!(!blobs.exists("r/blocks/=00000042/0000").unwrap() && !blobs.exists("r/blocks/=00000001/0099").unwrap());
+        assert!(
+            !blobs
+                .exists(&format!("r/blocks/={n:08}/{:04}", slot + 1))
+                .unwrap(),
+            "a slot not yet handed out"
+        );
+        assert!(
+            !blobs.exists("r/blocks/=00000042/0000").unwrap()
+                && !blobs.exists("r/blocks/=00000001/0099").unwrap()
+        );
         assert_eq!(blobs.get("r/blocks/=00000042/0000").unwrap(), None);
-        assert!(blobs.put(&keys[0].0, b"x").is_err() && blobs.put_new("r/blocks/=00000009/0001", b"x").is_err());
+        assert!(
+            blobs.put(&keys[0].0, b"x").is_err()
+                && blobs.put_new("r/blocks/=00000009/0001", b"x").is_err()
+        );
         // Delete: the slot is gone (and punched), the others stay.
         assert!(blobs.delete(&keys[0].0).unwrap());
         assert!(!blobs.delete(&keys[0].0).unwrap());
@@ -644,8 +748,13 @@ mod tests {
         // tmpfs (packed where the kernel gives tmpfs O_DIRECT, else a file under its name).
         if let Ok(shm) = tempfile::tempdir_in("/dev/shm") {
             let blobs = FileBlobs::open(shm.path()).unwrap();
-            let key = blobs.put_fresh("r/blocks", "lin-a/0000000001-x", &keys[1].1).unwrap();
-            assert!(key == "r/blocks/lin-a/0000000001-x" || key == "r/blocks/=00000001/0000", "{key}");
+            let key = blobs
+                .put_fresh("r/blocks", "lin-a/0000000001-x", &keys[1].1)
+                .unwrap();
+            assert!(
+                key == "r/blocks/lin-a/0000000001-x" || key == "r/blocks/=00000001/0000",
+                "{key}"
+            );
             assert!(blobs.get(&key).unwrap().as_ref() == Some(&keys[1].1));
         }
     }
@@ -656,7 +765,11 @@ mod tests {
     fn put_fresh_with_stores_what_fill_writes_or_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = FileBlobs::open(dir.path()).unwrap();
-        let refuse = |_: &mut [u8]| Err(StoreError::Backend { detail: "refused".into() });
+        let refuse = |_: &mut [u8]| {
+            Err(StoreError::Backend {
+                detail: "refused".into(),
+            })
+        };
         for len in [524_317, 10] {
             let data = block(len, len);
             let key = blobs
@@ -666,13 +779,18 @@ mod tests {
                 })
                 .unwrap();
             assert!(blobs.get(&key).unwrap().unwrap() == data, "{key}");
-            let err = blobs.put_fresh_with("r/b", &format!("bad{len}"), len, &mut refuse.clone()).unwrap_err();
+            let err = blobs
+                .put_fresh_with("r/b", &format!("bad{len}"), len, &mut refuse.clone())
+                .unwrap_err();
             assert!(err.to_string().contains("refused"), "{err}");
         }
         let listed = blobs.list("").unwrap();
         assert_eq!(listed.len(), 2, "{listed:?}");
         let next = blobs.put_fresh("r/b", "next", &block(524_317, 1)).unwrap();
-        assert_eq!(next, "r/b/=00000001/0002", "the failed put's slot stays unused");
+        assert_eq!(
+            next, "r/b/=00000001/0002",
+            "the failed put's slot stays unused"
+        );
         assert_eq!(blobs.get("r/b/=00000001/0001").unwrap(), None);
     }
 
@@ -686,23 +804,36 @@ mod tests {
         {
             let blobs = FileBlobs::open(dir.path()).unwrap();
             for i in 0..9 {
-                keys.push(blobs.put_fresh("r/b", &format!("n{i}"), &block(300_000, i)).unwrap());
+                keys.push(
+                    blobs
+                        .put_fresh("r/b", &format!("n{i}"), &block(300_000, i))
+                        .unwrap(),
+                );
             }
             // Segment 1 (8 slots) is full; segment 2 is current; 3 may be being made.
             for k in &keys[..8] {
                 assert!(k.starts_with("r/b/=00000001/"), "{k}");
                 assert!(blobs.delete(k).unwrap());
             }
-            assert!(!seg(1).exists(), "an emptied segment no put will use is removed");
+            assert!(
+                !seg(1).exists(),
+                "an emptied segment no put will use is removed"
+            );
             assert!(seg(2).exists());
         }
-        let allocated = |p: &Path| std::os::unix::fs::MetadataExt::blocks(&fs::metadata(p).unwrap()) * 512;
+        let allocated =
+            |p: &Path| std::os::unix::fs::MetadataExt::blocks(&fs::metadata(p).unwrap()) * 512;
         let before = allocated(&seg(2));
         let blobs = FileBlobs::open(dir.path()).unwrap();
-        let key = blobs.put_fresh("r/b", "again", &block(300_000, 99)).unwrap();
+        let key = blobs
+            .put_fresh("r/b", "again", &block(300_000, 99))
+            .unwrap();
         let n: u64 = key.split('/').nth(2).unwrap()[1..].parse().unwrap();
         assert!(n >= 3, "{key}");
-        assert!(allocated(&seg(2)) < before, "unused slots of the old segment are punched");
+        assert!(
+            allocated(&seg(2)) < before,
+            "unused slots of the old segment are punched"
+        );
         assert!(blobs.get(&keys[8]).unwrap().unwrap() == block(300_000, 8));
         assert!(blobs.get(&key).unwrap().unwrap() == block(300_000, 99));
         assert_eq!(blobs.list("").unwrap().len(), 2);
@@ -717,7 +848,9 @@ mod tests {
         let blobs = FileBlobs::open(dir.path()).unwrap();
         let mut seen = std::collections::BTreeSet::new();
         let mut put = |blobs: &FileBlobs, i: usize| {
-            let key = blobs.put_fresh("r/b", &format!("n{i}"), &block(300_000, i)).unwrap();
+            let key = blobs
+                .put_fresh("r/b", &format!("n{i}"), &block(300_000, i))
+                .unwrap();
             assert!(seen.insert(key.clone()), "{key} handed out twice");
             key
         };
@@ -726,7 +859,10 @@ mod tests {
         for k in &first {
             blobs.delete(k).unwrap();
         }
-        assert!(!dir.path().join("r/b/=00000001").exists(), "segment 1 emptied and removed");
+        assert!(
+            !dir.path().join("r/b/=00000001").exists(),
+            "segment 1 emptied and removed"
+        );
         blobs.wipe().unwrap();
         for i in 9..30 {
             put(&blobs, i);

@@ -38,7 +38,11 @@ impl GroupSync {
     /// Returns once `ticket` is durable, running `sync` if no sync is under way. `sync` reads
     /// the ticket counter at the point from which everything written before is covered, makes
     /// it durable, and returns what it read.
-    pub(crate) fn wait_durable(&self, ticket: u64, sync: impl FnOnce(&AtomicU64) -> Result<u64, StoreError>) -> Result<(), StoreError> {
+    pub(crate) fn wait_durable(
+        &self,
+        ticket: u64,
+        sync: impl FnOnce(&AtomicU64) -> Result<u64, StoreError>,
+    ) -> Result<(), StoreError> {
         let mut st = self.state.lock().map_err(|_| StoreError::poisoned())?;
         loop {
             if st.durable >= ticket {

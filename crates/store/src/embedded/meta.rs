@@ -62,7 +62,9 @@ impl EmbeddedMeta {
     /// Opens or creates the database file at `path`.
     pub fn open(path: &Path, mode: CommitMode) -> Result<Self, StoreError> {
         let existed = path.exists();
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
         if !existed {
             // Make the new file's directory entry durable too.
             if let Some(dir) = path.parent() {
@@ -78,7 +80,9 @@ impl EmbeddedMeta {
         backend: impl redb::StorageBackend,
         mode: CommitMode,
     ) -> Result<Self, StoreError> {
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create_with_backend(backend)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create_with_backend(backend)?;
         Self::init(db, mode)
     }
 
@@ -140,7 +144,8 @@ impl EmbeddedMeta {
                 let ticket = self.group.issue();
                 txn.set_durability(Durability::None);
                 txn.commit()?;
-                self.group.wait_durable(ticket, |issued| sync_meta(issued, &self.db))
+                self.group
+                    .wait_durable(ticket, |issued| sync_meta(issued, &self.db))
             }
         }
     }

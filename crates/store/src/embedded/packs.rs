@@ -144,7 +144,10 @@ impl std::fmt::Debug for Packs {
 
 impl Packs {
     pub(super) fn new() -> Self {
-        Packs { dirs: Mutex::new(HashMap::new()), floors: Mutex::new(HashMap::new()) }
+        Packs {
+            dirs: Mutex::new(HashMap::new()),
+            floors: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Forgets every directory's segments (after a wipe removed them), keeping their numbers
@@ -181,8 +184,11 @@ impl Packs {
             return Ok(None);
         }
         let pd = self.dir(dir, make_dir)?;
-        let Some((file, segment, slot)) = pd.take_slot()? else { return Ok(None) };
-        let len32 = u32::try_from(len).map_err(|_| StoreError::io("write blob", io::ErrorKind::InvalidInput.into()))?;
+        let Some((file, segment, slot)) = pd.take_slot()? else {
+            return Ok(None);
+        };
+        let len32 = u32::try_from(len)
+            .map_err(|_| StoreError::io("write blob", io::ErrorKind::InvalidInput.into()))?;
         let span = (HEADER + len).div_ceil(PAGE) * PAGE;
         direct::with_aligned(span, |buf| {
             if let Err(e) = fill(&mut buf[HEADER..HEADER + len]) {
@@ -201,7 +207,9 @@ impl Packs {
         let ticket = file.sync.issue();
         file.sync.wait_durable(ticket, |issued| {
             let covered = issued.load(std::sync::atomic::Ordering::SeqCst);
-            file.file.sync_data().map_err(|e| StoreError::io("sync blob", e))?;
+            file.file
+                .sync_data()
+                .map_err(|e| StoreError::io("sync blob", e))?;
             Ok(covered)
         })?;
         Ok(Some(key(dir, segment, slot)))
@@ -209,7 +217,11 @@ impl Packs {
 
     /// The directory's state, made on first use: its segments' numbers read and the unused
     /// slots of the two newest punched (see the module docs).
-    fn dir(&self, dir: &str, make_dir: impl FnOnce() -> Result<PathBuf, StoreError>) -> Result<Arc<PackDir>, StoreError> {
+    fn dir(
+        &self,
+        dir: &str,
+        make_dir: impl FnOnce() -> Result<PathBuf, StoreError>,
+    ) -> Result<Arc<PackDir>, StoreError> {
         let mut dirs = lock(&self.dirs);
         if let Some(pd) = dirs.get(dir) {
             return Ok(pd.clone());
@@ -224,12 +236,21 @@ impl Packs {
         }
         numbers.sort_unstable();
         for &n in numbers.iter().rev().take(2) {
-            release_unused(&path.join(segment_name(n))).map_err(|e| StoreError::io("release unused blob slots", e))?;
+            release_unused(&path.join(segment_name(n)))
+                .map_err(|e| StoreError::io("release unused blob slots", e))?;
         }
         let floor = lock(&self.floors).get(dir).copied().unwrap_or(0);
         let highest = numbers.last().copied().unwrap_or(0).max(floor);
-        let state = DirState { next_number: highest + 1, next_slots: FIRST_SLOTS, ..DirState::default() };
-        let pd = Arc::new(PackDir { path, state: Mutex::new(state), changed: Condvar::new() });
+        let state = DirState {
+            next_number: highest + 1,
+            next_slots: FIRST_SLOTS,
+            ..DirState::default()
+        };
+        let pd = Arc::new(PackDir {
+            path,
+            state: Mutex::new(state),
+            changed: Condvar::new(),
+        });
         dirs.insert(dir.to_owned(), pd.clone());
         Ok(pd)
     }
@@ -246,7 +267,14 @@ impl Packs {
         }
         let f = match File::open(path) {
             Ok(f) => f,
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(false),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(false)
+            }
             Err(e) => return Err(e),
         };
         Ok(slot < f.metadata()?.len() / SLOT && slot_has_data(&f, slot * SLOT)?)
@@ -260,19 +288,29 @@ impl Packs {
         if st.preparing == Some(n) {
             return Some(0);
         }
-        let used = [st.current.as_ref(), st.next.as_ref()].into_iter().flatten().find(|s| s.number == n).map(|s| s.used);
+        let used = [st.current.as_ref(), st.next.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|s| s.number == n)
+            .map(|s| s.used);
         used
     }
 
     /// The object in `slot` of the segment file at `path`; `None` if the slot holds none.
     pub(super) fn get(path: &Path, slot: u64) -> io::Result<Option<Vec<u8>>> {
-        let Some(file) = open_for_reading(path)? else { return Ok(None) };
-        read_slot(&file, slot, SLOT as usize, |buf, len| buf[HEADER..HEADER + len].to_vec())
+        let Some(file) = open_for_reading(path)? else {
+            return Ok(None);
+        };
+        read_slot(&file, slot, SLOT as usize, |buf, len| {
+            buf[HEADER..HEADER + len].to_vec()
+        })
     }
 
     /// The size of the object in `slot`, `None` if it holds none.
     pub(super) fn size(path: &Path, slot: u64) -> io::Result<Option<u64>> {
-        let Some(file) = open_for_reading(path)? else { return Ok(None) };
+        let Some(file) = open_for_reading(path)? else {
+            return Ok(None);
+        };
         slot_size(&file, slot)
     }
 
@@ -282,7 +320,14 @@ impl Packs {
     pub(super) fn delete(&self, dir: &str, path: &Path, n: u64, slot: u64) -> io::Result<bool> {
         let f = match OpenOptions::new().read(true).write(true).open(path) {
             Ok(f) => f,
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(false),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(false)
+            }
             Err(e) => return Err(e),
         };
         if slot_size(&f, slot)?.is_none() {
@@ -306,8 +351,15 @@ impl Packs {
 
     /// The keys of the objects in the segment file `name` at `path`, whose directory's key is
     /// `rel` (none if a delete removed the file since it was seen).
-    pub(super) fn list(path: &Path, rel: &str, name: &str, out: &mut Vec<String>) -> io::Result<()> {
-        let Some(n) = segment_number(name) else { return Ok(()) };
+    pub(super) fn list(
+        path: &Path,
+        rel: &str,
+        name: &str,
+        out: &mut Vec<String>,
+    ) -> io::Result<()> {
+        let Some(n) = segment_number(name) else {
+            return Ok(());
+        };
         let f = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -364,17 +416,29 @@ impl PackDir {
         st.next_slots = (slots * 2).min(MAX_SLOTS);
         st.preparing = Some(n);
         let pd = self.clone();
-        let spawned = std::thread::Builder::new().name("kmsnap-blob-segment".into()).spawn(move || {
-            let made = make_segment(&pd.path, n, slots);
-            let mut st = lock(&pd.state);
-            st.preparing = None;
-            match made {
-                Ok(file) => st.next = Some(Segment { number: n, file: Arc::new(SegmentFile { file, sync: GroupSync::default() }), slots, used: 0 }),
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => st.unpackable = true,
-                Err(e) => st.failed = Some(e),
-            }
-            pd.changed.notify_all();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("kmsnap-blob-segment".into())
+            .spawn(move || {
+                let made = make_segment(&pd.path, n, slots);
+                let mut st = lock(&pd.state);
+                st.preparing = None;
+                match made {
+                    Ok(file) => {
+                        st.next = Some(Segment {
+                            number: n,
+                            file: Arc::new(SegmentFile {
+                                file,
+                                sync: GroupSync::default(),
+                            }),
+                            slots,
+                            used: 0,
+                        })
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => st.unpackable = true,
+                    Err(e) => st.failed = Some(e),
+                }
+                pd.changed.notify_all();
+            });
         if let Err(e) = spawned {
             st.preparing = None;
             st.failed = Some(e);
@@ -390,7 +454,11 @@ fn make_segment(dir: &Path, n: u64, slots: u64) -> io::Result<File> {
     let path = dir.join(&name);
     let _ = fs::remove_file(&temp);
     let written = (|| {
-        let f = OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_DIRECT).open(&temp)?;
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&temp)?;
         let chunk = (ZERO_CHUNK_SLOTS * SLOT) as usize;
         direct::with_aligned(chunk, |zeros| {
             zeros.fill(0);
@@ -412,16 +480,31 @@ fn make_segment(dir: &Path, n: u64, slots: u64) -> io::Result<File> {
         let _ = fs::remove_file(&temp);
         return Err(e);
     }
-    OpenOptions::new().read(true).write(true).custom_flags(libc::O_DIRECT).open(&path)
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&path)
 }
 
 /// The segment file at `path` opened for reading with O_DIRECT (the ordinary way where that
 /// is refused); `None` if there is none.
 fn open_for_reading(path: &Path) -> io::Result<Option<File>> {
-    match OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path) {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
         Ok(file) => Ok(Some(file)),
         Err(e) if e.kind() == io::ErrorKind::InvalidInput => File::open(path).map(Some),
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }
@@ -433,7 +516,12 @@ fn slot_size(file: &File, slot: u64) -> io::Result<Option<u64>> {
 
 /// Reads `want` bytes of `slot` (from its start) and, if it holds an object, `f` of the bytes
 /// read and the object's length.
-fn read_slot<R>(file: &File, slot: u64, want: usize, f: impl FnOnce(&[u8], usize) -> R) -> io::Result<Option<R>> {
+fn read_slot<R>(
+    file: &File,
+    slot: u64,
+    want: usize,
+    f: impl FnOnce(&[u8], usize) -> R,
+) -> io::Result<Option<R>> {
     direct::with_aligned(want, |buf| {
         let mut got = 0;
         while got < want {
@@ -449,7 +537,10 @@ fn read_slot<R>(file: &File, slot: u64, want: usize, f: impl FnOnce(&[u8], usize
         }
         let len = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
         if HEADER + len > SLOT as usize || (want == SLOT as usize && got < HEADER + len) {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "blob slot header names a length beyond its slot"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "blob slot header names a length beyond its slot",
+            ));
         }
         Ok(Some(f(buf, len)))
     })
@@ -475,7 +566,12 @@ fn slot_has_data(f: &File, from: u64) -> io::Result<bool> {
 /// (the slot then holds no object, though its space stays allocated).
 fn punch(f: &File, slot: u64) -> io::Result<()> {
     use rustix::fs::FallocateFlags;
-    match rustix::fs::fallocate(f, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, slot * SLOT, SLOT) {
+    match rustix::fs::fallocate(
+        f,
+        FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+        slot * SLOT,
+        SLOT,
+    ) {
         Ok(()) => Ok(()),
         Err(rustix::io::Errno::OPNOTSUPP) => f.write_all_at(&[0u8; HEADER], slot * SLOT),
         Err(e) => Err(e.into()),
@@ -511,9 +607,21 @@ mod tests {
 
     #[test]
     fn keys_parse() {
-        assert_eq!(parse_key("r/blocks/=00000001/0007"), Some(("r/blocks", 1, 7)));
-        assert_eq!(parse_key("r/blocks/=123456789/0000"), Some(("r/blocks", 123_456_789, 0)));
-        for not in ["r/blocks/lin-a/0000000001-ab", "=00000001/0001", "r/=x/0001", "r/=1/a", "r/=/1"] {
+        assert_eq!(
+            parse_key("r/blocks/=00000001/0007"),
+            Some(("r/blocks", 1, 7))
+        );
+        assert_eq!(
+            parse_key("r/blocks/=123456789/0000"),
+            Some(("r/blocks", 123_456_789, 0))
+        );
+        for not in [
+            "r/blocks/lin-a/0000000001-ab",
+            "=00000001/0001",
+            "r/=x/0001",
+            "r/=1/a",
+            "r/=/1",
+        ] {
             assert_eq!(parse_key(not), None, "{not}");
         }
         assert!(reserved("r/=1/2") && !reserved("r/a=b/c"));

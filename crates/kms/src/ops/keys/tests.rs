@@ -21,33 +21,58 @@ fn disable(env: &Env, ctx: &RequestContext, id: &str) -> Result<(), KmsError> {
     disable_key(&env.kms, ctx, api::DisableKeyRequest { key_id: id.into() })
 }
 
-fn cancel(env: &Env, ctx: &RequestContext, id: &str) -> Result<api::CancelKeyDeletionResponse, KmsError> {
-    cancel_key_deletion(&env.kms, ctx, api::CancelKeyDeletionRequest { key_id: id.into() })
+fn cancel(
+    env: &Env,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<api::CancelKeyDeletionResponse, KmsError> {
+    cancel_key_deletion(
+        &env.kms,
+        ctx,
+        api::CancelKeyDeletionRequest { key_id: id.into() },
+    )
 }
 
 #[test]
 fn create_defaults() {
     let env = Env::memory();
     let ctx = env.ctx();
-    let md = create_key(&env.kms, &ctx, api::CreateKeyRequest::default()).unwrap().key_metadata.unwrap();
+    let md = create_key(&env.kms, &ctx, api::CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata
+        .unwrap();
     assert!(uuid::Uuid::parse_str(&md.key_id).is_ok());
     assert_eq!(md.key_id.len(), 36);
-    assert_eq!(md.arn.as_deref(), Some(format!("arn:aws:kms:us-east-1:111111111111:key/{}", md.key_id).as_str()));
+    assert_eq!(
+        md.arn.as_deref(),
+        Some(format!("arn:aws:kms:us-east-1:111111111111:key/{}", md.key_id).as_str())
+    );
     assert_eq!(md.aws_account_id.as_deref(), Some("111111111111"));
     assert_eq!(md.enabled, Some(true));
     assert_eq!(md.description.as_deref(), Some(""));
     assert_eq!(md.key_state, Some(api::KeyState::Enabled));
     assert_eq!(md.key_usage, Some(api::KeyUsageType::EncryptDecrypt));
     assert_eq!(md.key_spec, Some(api::KeySpec::SymmetricDefault));
-    assert_eq!(md.customer_master_key_spec, Some(api::CustomerMasterKeySpec::SymmetricDefault));
+    assert_eq!(
+        md.customer_master_key_spec,
+        Some(api::CustomerMasterKeySpec::SymmetricDefault)
+    );
     assert_eq!(md.origin, Some(api::OriginType::AwsKms));
     assert_eq!(md.key_manager, Some(api::KeyManagerType::Customer));
     assert_eq!(md.multi_region, Some(false));
     assert!(md.multi_region_configuration.is_none());
-    assert_eq!(md.current_key_material_id.as_ref().map(|m| m.len()), Some(64));
+    assert_eq!(
+        md.current_key_material_id.as_ref().map(|m| m.len()),
+        Some(64)
+    );
     assert!(md.deletion_date.is_none() && md.pending_deletion_window_in_days.is_none());
 
-    let rec = env.kms.store.get(ctx.principal.account, ctx.region, &md.key_id).unwrap().unwrap();
+    let rec = env
+        .kms
+        .store
+        .get(ctx.principal.account, ctx.region, &md.key_id)
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.record.policy, default_key_policy(ctx.principal.account));
 
     // DescribeKey by id and by ARN give the same metadata.
@@ -65,7 +90,10 @@ fn create_multi_region_and_options() {
         api::CreateKeyRequest {
             multi_region: Some(true),
             description: Some("d".into()),
-            tags: Some(vec![api::Tag { tag_key: "a".into(), tag_value: "1".into() }]),
+            tags: Some(vec![api::Tag {
+                tag_key: "a".into(),
+                tag_value: "1".into(),
+            }]),
             bypass_policy_lockout_safety_check: Some(true),
             customer_master_key_spec: Some(api::CustomerMasterKeySpec::SymmetricDefault),
             ..Default::default()
@@ -75,11 +103,23 @@ fn create_multi_region_and_options() {
     .key_metadata
     .unwrap();
     let id = md.key_id.clone();
-    assert!(id.starts_with("mrk-") && id.len() == 36 && id[4..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(
+        id.starts_with("mrk-")
+            && id.len() == 36
+            && id[4..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
     assert_eq!(md.multi_region, Some(true));
     let cfg = md.multi_region_configuration.unwrap();
-    assert_eq!(cfg.multi_region_key_type, Some(api::MultiRegionKeyType::Primary));
-    assert_eq!(cfg.primary_key.unwrap().region.as_deref(), Some("us-east-1"));
+    assert_eq!(
+        cfg.multi_region_key_type,
+        Some(api::MultiRegionKeyType::Primary)
+    );
+    assert_eq!(
+        cfg.primary_key.unwrap().region.as_deref(),
+        Some("us-east-1")
+    );
     assert_eq!(cfg.replica_keys, Some(vec![]));
     assert_eq!(md.description.as_deref(), Some("d"));
 }
@@ -90,22 +130,47 @@ fn create_rejections() {
     let ctx = env.ctx();
     let c = |req: api::CreateKeyRequest| create_key(&env.kms, &ctx, req).unwrap_err();
 
-    let e = c(api::CreateKeyRequest { key_usage: Some(api::KeyUsageType::SignVerify), ..Default::default() });
-    assert_eq!(aws(e), ("ValidationException".into(), "KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT".into()));
-    let e = c(api::CreateKeyRequest { key_spec: Some(api::KeySpec::Hmac256), ..Default::default() });
+    let e = c(api::CreateKeyRequest {
+        key_usage: Some(api::KeyUsageType::SignVerify),
+        ..Default::default()
+    });
+    assert_eq!(
+        aws(e),
+        (
+            "ValidationException".into(),
+            "KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT".into()
+        )
+    );
+    let e = c(api::CreateKeyRequest {
+        key_spec: Some(api::KeySpec::Hmac256),
+        ..Default::default()
+    });
     assert_eq!(aws(e).0, "ValidationException");
     let e = c(api::CreateKeyRequest {
         key_spec: Some(api::KeySpec::Rsa2048),
         key_usage: Some(api::KeyUsageType::KeyAgreement),
         ..Default::default()
     });
-    assert_eq!(aws(e), ("ValidationException".into(), "KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048".into()));
-    let e = c(api::CreateKeyRequest { key_spec: Some(api::KeySpec::Rsa2048), ..Default::default() });
+    assert_eq!(
+        aws(e),
+        (
+            "ValidationException".into(),
+            "KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048".into()
+        )
+    );
+    let e = c(api::CreateKeyRequest {
+        key_spec: Some(api::KeySpec::Rsa2048),
+        ..Default::default()
+    });
     assert_eq!(
         aws(e),
         ("ValidationException".into(), "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into())
     );
-    let e = c(api::CreateKeyRequest { key_spec: Some(api::KeySpec::Sm2), key_usage: Some(api::KeyUsageType::SignVerify), ..Default::default() });
+    let e = c(api::CreateKeyRequest {
+        key_spec: Some(api::KeySpec::Sm2),
+        key_usage: Some(api::KeyUsageType::SignVerify),
+        ..Default::default()
+    });
     assert_eq!(aws(e).0, "ValidationException");
     let e = c(api::CreateKeyRequest {
         key_spec: Some(api::KeySpec::SymmetricDefault),
@@ -113,18 +178,47 @@ fn create_rejections() {
         ..Default::default()
     });
     assert!(matches!(e, KmsError::Validation(_)));
-    let e = c(api::CreateKeyRequest { origin: Some(api::OriginType::AwsCloudhsm), ..Default::default() });
-    assert!(matches!(e, KmsError::NotImplemented(_)));
-    let e = c(api::CreateKeyRequest { description: Some("x".repeat(8193)), ..Default::default() });
-    assert!(matches!(e, KmsError::Validation(_)));
     let e = c(api::CreateKeyRequest {
-        tags: Some(vec![api::Tag { tag_key: "aws:reserved".into(), tag_value: "v".into() }]),
+        origin: Some(api::OriginType::AwsCloudhsm),
         ..Default::default()
     });
-    assert_eq!(aws(e), ("TagException".into(), "Tags beginning with aws: are reserved".into()));
-    let tags = (0..51).map(|i| api::Tag { tag_key: format!("k{i}"), tag_value: String::new() }).collect();
-    assert!(matches!(c(api::CreateKeyRequest { tags: Some(tags), ..Default::default() }), KmsError::Tag(_)));
-    let e = c(api::CreateKeyRequest { policy: Some("{\"Statement\":[{\"Effect\":\"Allow\"}]}".into()), ..Default::default() });
+    assert!(matches!(e, KmsError::NotImplemented(_)));
+    let e = c(api::CreateKeyRequest {
+        description: Some("x".repeat(8193)),
+        ..Default::default()
+    });
+    assert!(matches!(e, KmsError::Validation(_)));
+    let e = c(api::CreateKeyRequest {
+        tags: Some(vec![api::Tag {
+            tag_key: "aws:reserved".into(),
+            tag_value: "v".into(),
+        }]),
+        ..Default::default()
+    });
+    assert_eq!(
+        aws(e),
+        (
+            "TagException".into(),
+            "Tags beginning with aws: are reserved".into()
+        )
+    );
+    let tags = (0..51)
+        .map(|i| api::Tag {
+            tag_key: format!("k{i}"),
+            tag_value: String::new(),
+        })
+        .collect();
+    assert!(matches!(
+        c(api::CreateKeyRequest {
+            tags: Some(tags),
+            ..Default::default()
+        }),
+        KmsError::Tag(_)
+    ));
+    let e = c(api::CreateKeyRequest {
+        policy: Some("{\"Statement\":[{\"Effect\":\"Allow\"}]}".into()),
+        ..Default::default()
+    });
     assert_eq!(aws(e).0, "MalformedPolicyDocumentException");
     // Nothing was created by the refused requests.
     let l = list_keys(&env.kms, &ctx, api::ListKeysRequest::default()).unwrap();
@@ -136,12 +230,28 @@ fn custom_policy_stored_exactly() {
     let env = Env::memory();
     let ctx = env.ctx();
     let policy = "{ \"Statement\" : { \"Effect\":\"Allow\", \"Principal\":\"*\", \"Action\":\"kms:*\", \"Resource\":\"*\" } }\n";
-    let id = create_key(&env.kms, &ctx, api::CreateKeyRequest { policy: Some(policy.into()), ..Default::default() })
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    assert_eq!(env.kms.store.get(ctx.principal.account, ctx.region, &id).unwrap().unwrap().record.policy, policy);
+    let id = create_key(
+        &env.kms,
+        &ctx,
+        api::CreateKeyRequest {
+            policy: Some(policy.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .key_metadata
+    .unwrap()
+    .key_id;
+    assert_eq!(
+        env.kms
+            .store
+            .get(ctx.principal.account, ctx.region, &id)
+            .unwrap()
+            .unwrap()
+            .record
+            .policy,
+        policy
+    );
 }
 
 #[test]
@@ -153,18 +263,44 @@ fn state_table_and_messages() {
 
     // Enabled: enable is a no-op; cancel refuses.
     enable(&env, &ctx, &id).unwrap();
-    assert_eq!(aws(cancel(&env, &ctx, &id).unwrap_err()), ("KMSInvalidStateException".into(), format!("{arn} is not pending deletion.")));
+    assert_eq!(
+        aws(cancel(&env, &ctx, &id).unwrap_err()),
+        (
+            "KMSInvalidStateException".into(),
+            format!("{arn} is not pending deletion.")
+        )
+    );
 
     // Disabled.
     disable(&env, &ctx, &id).unwrap();
     let md = env.describe(&ctx, &id).unwrap();
-    assert_eq!((md.key_state, md.enabled), (Some(api::KeyState::Disabled), Some(false)));
+    assert_eq!(
+        (md.key_state, md.enabled),
+        (Some(api::KeyState::Disabled), Some(false))
+    );
     disable(&env, &ctx, &id).unwrap();
-    assert!(matches!(cancel(&env, &ctx, &id), Err(KmsError::NotPendingDeletion { .. })));
-    update_key_description(&env.kms, &ctx, api::UpdateKeyDescriptionRequest { key_id: id.clone(), description: "new".into() }).unwrap();
-    assert_eq!(env.describe(&ctx, &id).unwrap().description.as_deref(), Some("new"));
+    assert!(matches!(
+        cancel(&env, &ctx, &id),
+        Err(KmsError::NotPendingDeletion { .. })
+    ));
+    update_key_description(
+        &env.kms,
+        &ctx,
+        api::UpdateKeyDescriptionRequest {
+            key_id: id.clone(),
+            description: "new".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        env.describe(&ctx, &id).unwrap().description.as_deref(),
+        Some("new")
+    );
     enable(&env, &ctx, &id).unwrap();
-    assert_eq!(env.describe(&ctx, &id).unwrap().key_state, Some(api::KeyState::Enabled));
+    assert_eq!(
+        env.describe(&ctx, &id).unwrap().key_state,
+        Some(api::KeyState::Enabled)
+    );
 
     // PendingDeletion.
     let now = env.clock.now();
@@ -173,31 +309,60 @@ fn state_table_and_messages() {
     assert_eq!(s.key_state, Some(api::KeyState::PendingDeletion));
     assert_eq!(s.pending_window_in_days, Some(7));
     let dd = s.deletion_date.unwrap().0;
-    assert!((dd - now - Duration::days(7)).num_seconds().abs() <= 2, "{dd} vs {now}");
+    assert!(
+        (dd - now - Duration::days(7)).num_seconds().abs() <= 2,
+        "{dd} vs {now}"
+    );
     let md = env.describe(&ctx, &id).unwrap();
     assert_eq!(md.key_state, Some(api::KeyState::PendingDeletion));
     assert_eq!(md.enabled, Some(false));
     assert_eq!(md.deletion_date.map(|t| t.0), Some(dd));
     assert_eq!(md.pending_deletion_window_in_days, Some(7));
 
-    let pending = ("KMSInvalidStateException".to_owned(), format!("{arn} is pending deletion."));
+    let pending = (
+        "KMSInvalidStateException".to_owned(),
+        format!("{arn} is pending deletion."),
+    );
     assert_eq!(aws(enable(&env, &ctx, &id).unwrap_err()), pending);
     assert_eq!(aws(disable(&env, &ctx, &id).unwrap_err()), pending);
     assert_eq!(
-        aws(schedule_key_deletion(&env.kms, &ctx, api::ScheduleKeyDeletionRequest { key_id: id.clone(), pending_window_in_days: None }).unwrap_err()),
+        aws(schedule_key_deletion(
+            &env.kms,
+            &ctx,
+            api::ScheduleKeyDeletionRequest {
+                key_id: id.clone(),
+                pending_window_in_days: None
+            }
+        )
+        .unwrap_err()),
         pending
     );
     assert_eq!(
-        aws(update_key_description(&env.kms, &ctx, api::UpdateKeyDescriptionRequest { key_id: id.clone(), description: "x".into() }).unwrap_err()),
+        aws(update_key_description(
+            &env.kms,
+            &ctx,
+            api::UpdateKeyDescriptionRequest {
+                key_id: id.clone(),
+                description: "x".into()
+            }
+        )
+        .unwrap_err()),
         pending
     );
 
     // Cancel → Disabled, never Enabled; the due entry is gone.
-    assert_eq!(cancel(&env, &ctx, &id).unwrap().key_id.as_deref(), Some(arn.as_str()));
+    assert_eq!(
+        cancel(&env, &ctx, &id).unwrap().key_id.as_deref(),
+        Some(arn.as_str())
+    );
     let md = env.describe(&ctx, &id).unwrap();
     assert_eq!(md.key_state, Some(api::KeyState::Disabled));
     assert!(md.deletion_date.is_none() && md.pending_deletion_window_in_days.is_none());
-    let due = env.kms.store.read(|t| crate::store::due_entries(t, Due::Deletion, now + Duration::days(400), 10)).unwrap();
+    let due = env
+        .kms
+        .store
+        .read(|t| crate::store::due_entries(t, Due::Deletion, now + Duration::days(400), 10))
+        .unwrap();
     assert!(due.is_empty());
     env.clock.advance(Duration::days(8));
     crate::workers::run_due(&env.kms, env.clock.now()).unwrap();
@@ -216,7 +381,15 @@ fn window_bounds() {
         let e = schedule_key_deletion(&env.kms, &ctx, api::ScheduleKeyDeletionRequest { key_id: id.clone(), pending_window_in_days: Some(days) }).unwrap_err();
         assert_eq!(aws(e), ("ValidationException".into(), msg.into()));
     }
-    let s = schedule_key_deletion(&env.kms, &ctx, api::ScheduleKeyDeletionRequest { key_id: id.clone(), pending_window_in_days: None }).unwrap();
+    let s = schedule_key_deletion(
+        &env.kms,
+        &ctx,
+        api::ScheduleKeyDeletionRequest {
+            key_id: id.clone(),
+            pending_window_in_days: None,
+        },
+    )
+    .unwrap();
     assert_eq!(s.pending_window_in_days, Some(30));
 }
 
@@ -226,13 +399,37 @@ fn not_found_and_key_only() {
     let ctx = env.ctx();
     let missing = "0b3f2f9e-6a1d-4c1e-9a55-2f1c3d4e5f60";
     let e = env.describe(&ctx, missing).unwrap_err();
-    assert_eq!(aws(e), ("NotFoundException".into(), format!("Key 'arn:aws:kms:us-east-1:111111111111:key/{missing}' does not exist")));
-    assert_eq!(aws(enable(&env, &ctx, "alias/x").unwrap_err()).0, "NotFoundException");
-    assert_eq!(aws(env.describe(&ctx, "arn:aws:kms:bogus").unwrap_err()).0, "InvalidArnException");
+    assert_eq!(
+        aws(e),
+        (
+            "NotFoundException".into(),
+            format!("Key 'arn:aws:kms:us-east-1:111111111111:key/{missing}' does not exist")
+        )
+    );
+    assert_eq!(
+        aws(enable(&env, &ctx, "alias/x").unwrap_err()).0,
+        "NotFoundException"
+    );
+    assert_eq!(
+        aws(env.describe(&ctx, "arn:aws:kms:bogus").unwrap_err()).0,
+        "InvalidArnException"
+    );
     // Another account's key by bare id does not resolve; another region's neither.
     let id = env.create(&ctx);
-    assert_eq!(aws(env.describe(&env.ctx_for("222222222222", "us-east-1"), &id).unwrap_err()).0, "NotFoundException");
-    assert_eq!(aws(env.describe(&env.ctx_for("111111111111", "us-west-2"), &id).unwrap_err()).0, "NotFoundException");
+    assert_eq!(
+        aws(env
+            .describe(&env.ctx_for("222222222222", "us-east-1"), &id)
+            .unwrap_err())
+        .0,
+        "NotFoundException"
+    );
+    assert_eq!(
+        aws(env
+            .describe(&env.ctx_for("111111111111", "us-west-2"), &id)
+            .unwrap_err())
+        .0,
+        "NotFoundException"
+    );
 }
 
 #[test]
@@ -241,7 +438,14 @@ fn aws_managed_keys_refuse_management() {
     let ctx = env.ctx();
     let id = env.create(&ctx);
     // Turn it into an AWS managed key behind the API's back.
-    let rec = env.kms.store.get(ctx.principal.account, ctx.region, &id).unwrap().unwrap().record.clone();
+    let rec = env
+        .kms
+        .store
+        .get(ctx.principal.account, ctx.region, &id)
+        .unwrap()
+        .unwrap()
+        .record
+        .clone();
     update_record(&env.kms, &rec, |r, _| {
         r.manager = KeyManager::Aws;
         r.aws_service = Some("ebs".into());
@@ -256,27 +460,77 @@ fn aws_managed_keys_refuse_management() {
             format!("User: arn:aws:iam::111111111111:root is not authorized to perform: kms:{action} on resource: {arn} because no resource-based policy allows the kms:{action} action"),
         )
     };
-    assert_eq!(aws(enable(&env, &ctx, &id).unwrap_err()), denied("EnableKey"));
-    assert_eq!(aws(disable(&env, &ctx, &id).unwrap_err()), denied("DisableKey"));
     assert_eq!(
-        aws(schedule_key_deletion(&env.kms, &ctx, api::ScheduleKeyDeletionRequest { key_id: id.clone(), pending_window_in_days: None }).unwrap_err()),
+        aws(enable(&env, &ctx, &id).unwrap_err()),
+        denied("EnableKey")
+    );
+    assert_eq!(
+        aws(disable(&env, &ctx, &id).unwrap_err()),
+        denied("DisableKey")
+    );
+    assert_eq!(
+        aws(schedule_key_deletion(
+            &env.kms,
+            &ctx,
+            api::ScheduleKeyDeletionRequest {
+                key_id: id.clone(),
+                pending_window_in_days: None
+            }
+        )
+        .unwrap_err()),
         denied("ScheduleKeyDeletion")
     );
     assert_eq!(
-        aws(update_key_description(&env.kms, &ctx, api::UpdateKeyDescriptionRequest { key_id: id.clone(), description: "x".into() }).unwrap_err()),
+        aws(update_key_description(
+            &env.kms,
+            &ctx,
+            api::UpdateKeyDescriptionRequest {
+                key_id: id.clone(),
+                description: "x".into()
+            }
+        )
+        .unwrap_err()),
         denied("UpdateKeyDescription")
     );
     assert_eq!(
-        aws(crate::ops::tags::tag_resource(&env.kms, &ctx, api::TagResourceRequest { key_id: id.clone(), tags: vec![] }).unwrap_err()),
+        aws(crate::ops::tags::tag_resource(
+            &env.kms,
+            &ctx,
+            api::TagResourceRequest {
+                key_id: id.clone(),
+                tags: vec![]
+            }
+        )
+        .unwrap_err()),
         denied("TagResource")
     );
     assert_eq!(
-        aws(crate::ops::policies::put_key_policy(&env.kms, &ctx, api::PutKeyPolicyRequest { key_id: id.clone(), policy: "{}".into(), ..Default::default() }).unwrap_err()),
+        aws(crate::ops::policies::put_key_policy(
+            &env.kms,
+            &ctx,
+            api::PutKeyPolicyRequest {
+                key_id: id.clone(),
+                policy: "{}".into(),
+                ..Default::default()
+            }
+        )
+        .unwrap_err()),
         denied("PutKeyPolicy")
     );
     // Reads still work.
-    assert_eq!(env.describe(&ctx, &id).unwrap().key_manager, Some(api::KeyManagerType::Aws));
-    crate::ops::policies::get_key_policy(&env.kms, &ctx, api::GetKeyPolicyRequest { key_id: id, policy_name: None }).unwrap();
+    assert_eq!(
+        env.describe(&ctx, &id).unwrap().key_manager,
+        Some(api::KeyManagerType::Aws)
+    );
+    crate::ops::policies::get_key_policy(
+        &env.kms,
+        &ctx,
+        api::GetKeyPolicyRequest {
+            key_id: id,
+            policy_name: None,
+        },
+    )
+    .unwrap();
 }
 
 #[test]
@@ -293,10 +547,25 @@ fn list_keys_pages() {
     let mut marker = None;
     let mut pages = 0;
     loop {
-        let r = list_keys(&env.kms, &ctx, api::ListKeysRequest { limit: Some(3), marker: marker.clone(), resource_owners: None }).unwrap();
+        let r = list_keys(
+            &env.kms,
+            &ctx,
+            api::ListKeysRequest {
+                limit: Some(3),
+                marker: marker.clone(),
+                resource_owners: None,
+            },
+        )
+        .unwrap();
         pages += 1;
         for k in r.keys.unwrap() {
-            assert_eq!(k.key_arn.unwrap(), format!("arn:aws:kms:us-east-1:111111111111:key/{}", k.key_id.as_deref().unwrap()));
+            assert_eq!(
+                k.key_arn.unwrap(),
+                format!(
+                    "arn:aws:kms:us-east-1:111111111111:key/{}",
+                    k.key_id.as_deref().unwrap()
+                )
+            );
             seen.push(k.key_id.unwrap());
         }
         if r.truncated != Some(true) {
@@ -310,11 +579,30 @@ fn list_keys_pages() {
     let all = list_keys(&env.kms, &ctx, api::ListKeysRequest::default()).unwrap();
     assert_eq!((all.keys.unwrap().len(), all.truncated), (7, Some(false)));
     for bad in ["nope", "a25vd24=", ""] {
-        let e = list_keys(&env.kms, &ctx, api::ListKeysRequest { marker: Some(bad.into()), ..Default::default() }).unwrap_err();
-        assert_eq!(aws(e), ("InvalidMarkerException".into(), "Invalid marker".into()));
+        let e = list_keys(
+            &env.kms,
+            &ctx,
+            api::ListKeysRequest {
+                marker: Some(bad.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            aws(e),
+            ("InvalidMarkerException".into(), "Invalid marker".into())
+        );
     }
     for bad in [0, 1001] {
-        let e = list_keys(&env.kms, &ctx, api::ListKeysRequest { limit: Some(bad), ..Default::default() }).unwrap_err();
+        let e = list_keys(
+            &env.kms,
+            &ctx,
+            api::ListKeysRequest {
+                limit: Some(bad),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, KmsError::Validation(_)));
     }
 }
@@ -331,7 +619,16 @@ fn deletion_worker_deletes_key_material_and_aliases() {
         .store
         .write(|t| {
             for (name, target) in [("alias/a", &id), ("alias/b", &id), ("alias/keep", &keep)] {
-                t.put_alias(acct, region, &AliasRecord { name: name.into(), target_key_id: target.clone(), created: now, updated: now })?;
+                t.put_alias(
+                    acct,
+                    region,
+                    &AliasRecord {
+                        name: name.into(),
+                        target_key_id: target.clone(),
+                        created: now,
+                        updated: now,
+                    },
+                )?;
             }
             Ok(())
         })
@@ -340,11 +637,17 @@ fn deletion_worker_deletes_key_material_and_aliases() {
 
     // Not yet due.
     env.clock.advance(Duration::days(6));
-    assert_eq!(crate::workers::deletion::run_due(&env.kms, env.clock.now()).unwrap(), 0);
+    assert_eq!(
+        crate::workers::deletion::run_due(&env.kms, env.clock.now()).unwrap(),
+        0
+    );
     assert!(env.describe(&ctx, &id).is_ok());
 
     env.clock.advance(Duration::days(2));
-    assert_eq!(crate::workers::deletion::run_due(&env.kms, env.clock.now()).unwrap(), 1);
+    assert_eq!(
+        crate::workers::deletion::run_due(&env.kms, env.clock.now()).unwrap(),
+        1
+    );
     let e = env.describe(&ctx, &id).unwrap_err();
     assert_eq!(aws(e).0, "NotFoundException");
     assert!(env.describe(&ctx, "alias/a").is_err());
@@ -354,7 +657,10 @@ fn deletion_worker_deletes_key_material_and_aliases() {
             assert!(crate::store::read_alias(t, acct, region, "alias/a")?.is_none());
             assert!(crate::store::read_alias(t, acct, region, "alias/b")?.is_none());
             assert!(crate::store::read_alias(t, acct, region, "alias/keep")?.is_some());
-            assert!(crate::store::read_shared(t, acct, &id)?.is_none(), "material must be destroyed");
+            assert!(
+                crate::store::read_shared(t, acct, &id)?.is_none(),
+                "material must be destroyed"
+            );
             assert!(crate::store::read_shared(t, acct, &keep)?.is_some());
             assert!(crate::store::due_entries(t, Due::Deletion, env.clock.now(), 10)?.is_empty());
             Ok(())
@@ -362,7 +668,10 @@ fn deletion_worker_deletes_key_material_and_aliases() {
         .unwrap();
     assert_eq!(env.describe(&ctx, "alias/keep").unwrap().key_id, keep);
     // Idempotent: nothing left to do.
-    assert_eq!(crate::workers::run_due(&env.kms, env.clock.now()).unwrap(), 0);
+    assert_eq!(
+        crate::workers::run_due(&env.kms, env.clock.now()).unwrap(),
+        0
+    );
     let l = list_keys(&env.kms, &ctx, api::ListKeysRequest::default()).unwrap();
     assert_eq!(l.keys.unwrap().len(), 1);
 }
@@ -371,10 +680,17 @@ fn deletion_worker_deletes_key_material_and_aliases() {
 fn multi_region_primary_waits_for_replicas() {
     let env = Env::memory();
     let ctx = env.ctx();
-    let md = create_key(&env.kms, &ctx, api::CreateKeyRequest { multi_region: Some(true), ..Default::default() })
-        .unwrap()
-        .key_metadata
-        .unwrap();
+    let md = create_key(
+        &env.kms,
+        &ctx,
+        api::CreateKeyRequest {
+            multi_region: Some(true),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .key_metadata
+    .unwrap();
     let id = md.key_id;
     let acct = ctx.principal.account;
     let west = Region::parse("us-west-2").unwrap();
@@ -415,20 +731,50 @@ fn multi_region_primary_waits_for_replicas() {
     assert_eq!(r.key_state, Some(api::KeyState::PendingDeletion));
     env.clock.advance(Duration::days(7) + Duration::seconds(1));
     let t_replica_gone = env.clock.now();
-    assert_eq!(crate::workers::run_due(&env.kms, t_replica_gone).unwrap(), 2);
-    assert_eq!(aws(env.describe(&wctx, &id).unwrap_err()).0, "NotFoundException");
+    assert_eq!(
+        crate::workers::run_due(&env.kms, t_replica_gone).unwrap(),
+        2
+    );
+    assert_eq!(
+        aws(env.describe(&wctx, &id).unwrap_err()).0,
+        "NotFoundException"
+    );
     let md = env.describe(&ctx, &id).unwrap();
     assert_eq!(md.key_state, Some(api::KeyState::PendingDeletion));
     assert_eq!(md.pending_deletion_window_in_days, Some(7));
     let dd = md.deletion_date.unwrap().0;
-    assert!((dd - t_replica_gone - Duration::days(7)).num_seconds().abs() <= 1);
-    assert_eq!(md.multi_region_configuration.unwrap().replica_keys, Some(vec![]));
-    assert!(env.kms.store.read(|t| crate::store::read_shared(t, acct, &id)).unwrap().is_some());
+    assert!(
+        (dd - t_replica_gone - Duration::days(7))
+            .num_seconds()
+            .abs()
+            <= 1
+    );
+    assert_eq!(
+        md.multi_region_configuration.unwrap().replica_keys,
+        Some(vec![])
+    );
+    assert!(env
+        .kms
+        .store
+        .read(|t| crate::store::read_shared(t, acct, &id))
+        .unwrap()
+        .is_some());
 
     env.clock.advance(Duration::days(8));
-    assert_eq!(crate::workers::run_due(&env.kms, env.clock.now()).unwrap(), 1);
-    assert_eq!(aws(env.describe(&ctx, &id).unwrap_err()).0, "NotFoundException");
-    assert!(env.kms.store.read(|t| crate::store::read_shared(t, acct, &id)).unwrap().is_none());
+    assert_eq!(
+        crate::workers::run_due(&env.kms, env.clock.now()).unwrap(),
+        1
+    );
+    assert_eq!(
+        aws(env.describe(&ctx, &id).unwrap_err()).0,
+        "NotFoundException"
+    );
+    assert!(env
+        .kms
+        .store
+        .read(|t| crate::store::read_shared(t, acct, &id))
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -437,23 +783,49 @@ fn restart_keeps_keys_and_material() {
     let (id, md, blob) = {
         let env = Env::embedded(dir.path());
         let ctx = env.ctx();
-        let md = create_key(&env.kms, &ctx, api::CreateKeyRequest { description: Some("persist".into()), ..Default::default() })
+        let md = create_key(
+            &env.kms,
+            &ctx,
+            api::CreateKeyRequest {
+                description: Some("persist".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .key_metadata
+        .unwrap();
+        let key = env
+            .kms
+            .store
+            .get(ctx.principal.account, ctx.region, &md.key_id)
             .unwrap()
-            .key_metadata
             .unwrap();
-        let key = env.kms.store.get(ctx.principal.account, ctx.region, &md.key_id).unwrap().unwrap();
         let (mid, mat) = key.shared.current().unwrap();
-        let header = crate::crypto::Header { account: ctx.principal.account, key_id: md.key_id.clone(), material_id: mid.to_owned() };
+        let header = crate::crypto::Header {
+            account: ctx.principal.account,
+            key_id: md.key_id.clone(),
+            material_id: mid.to_owned(),
+        };
         let blob = crate::crypto::encrypt(mat, &header, None, b"hello").unwrap();
         (md.key_id.clone(), md, blob)
     };
     let env = Env::embedded(dir.path());
     let ctx = env.ctx();
     assert_eq!(env.describe(&ctx, &id).unwrap(), md);
-    let key = env.kms.store.get(ctx.principal.account, ctx.region, &id).unwrap().unwrap();
+    let key = env
+        .kms
+        .store
+        .get(ctx.principal.account, ctx.region, &id)
+        .unwrap()
+        .unwrap();
     let (header, len) = crate::crypto::parse_header(&blob).unwrap();
     let mat = key.shared.materials.get(&header.material_id).unwrap();
-    assert_eq!(crate::crypto::decrypt(mat, &blob, len, None).unwrap().as_slice(), b"hello");
+    assert_eq!(
+        crate::crypto::decrypt(mat, &blob, len, None)
+            .unwrap()
+            .as_slice(),
+        b"hello"
+    );
 }
 
 /// The quota counter follows creations and deletions; AWS managed keys do not count; the
@@ -462,7 +834,12 @@ fn restart_keeps_keys_and_material() {
 fn customer_key_quota_is_counted_not_scanned() {
     let env = Env::memory();
     let ctx = env.ctx();
-    let count = || env.kms.store.write(|t| t.customer_keys(ctx.principal.account, ctx.region)).unwrap();
+    let count = || {
+        env.kms
+            .store
+            .write(|t| t.customer_keys(ctx.principal.account, ctx.region))
+            .unwrap()
+    };
     let a = env.create(&ctx);
     let _b = env.create(&ctx);
     assert_eq!(count(), 2);
@@ -476,7 +853,11 @@ fn customer_key_quota_is_counted_not_scanned() {
     env.kms
         .store
         .write(|t| {
-            t.raw().put(crate::store::T_COUNTS, format!("{}/{}", ctx.principal.account, ctx.region).as_bytes(), &(MAX_CUSTOMER_KEYS - 1).to_be_bytes())?;
+            t.raw().put(
+                crate::store::T_COUNTS,
+                format!("{}/{}", ctx.principal.account, ctx.region).as_bytes(),
+                &(MAX_CUSTOMER_KEYS - 1).to_be_bytes(),
+            )?;
             Ok(())
         })
         .unwrap();

@@ -12,14 +12,19 @@ use crate::model::{SnapshotOrigin, SnapshotState};
 use crate::{store, Snapshots};
 use aws_lc_rs::digest;
 use base64::Engine as _;
-use kmsnap_api::gen::ebs::{ChecksumAggregationMethod, ChecksumAlgorithm, CompleteSnapshotRequest, CompleteSnapshotResponse, Status};
+use kmsnap_api::gen::ebs::{
+    ChecksumAggregationMethod, ChecksumAlgorithm, CompleteSnapshotRequest,
+    CompleteSnapshotResponse, Status,
+};
 use kmsnap_auth::RequestContext;
 use kmsnap_store::ReadTxn;
 
 /// `StateMessage` when `ChangedBlocksCount` is wrong.
-pub const COUNT_MISMATCH: &str = "The number of changed blocks does not match the blocks written to the snapshot.";
+pub const COUNT_MISMATCH: &str =
+    "The number of changed blocks does not match the blocks written to the snapshot.";
 /// `StateMessage` when the aggregate checksum is wrong.
-pub const CHECKSUM_MISMATCH: &str = "The aggregate checksum does not match the blocks written to the snapshot.";
+pub const CHECKSUM_MISMATCH: &str =
+    "The aggregate checksum does not match the blocks written to the snapshot.";
 
 /// What was written to a direct snapshot: the number of distinct indexes and the LINEAR
 /// aggregate checksum over them.
@@ -30,7 +35,11 @@ pub struct Written {
 }
 
 /// Walks the manifest of `snapshot` (a direct snapshot with optional `parent`) in index order.
-pub fn written(txn: &dyn ReadTxn, snapshot: &str, parent: Option<&str>) -> Result<Written, EbsError> {
+pub fn written(
+    txn: &dyn ReadTxn,
+    snapshot: &str,
+    parent: Option<&str>,
+) -> Result<Written, EbsError> {
     const PAGE: usize = 4096;
     let mut ctx = digest::Context::new(&digest::SHA256);
     let mut count = 0u64;
@@ -42,7 +51,8 @@ pub fn written(txn: &dyn ReadTxn, snapshot: &str, parent: Option<&str>) -> Resul
                 continue;
             }
             let mut raw = [0u8; 32];
-            hex::decode_to_slice(&row.sha256, &mut raw).map_err(|_| EbsError::Internal("manifest checksum"))?;
+            hex::decode_to_slice(&row.sha256, &mut raw)
+                .map_err(|_| EbsError::Internal("manifest checksum"))?;
             ctx.update(&raw);
             count += 1;
         }
@@ -51,11 +61,23 @@ pub fn written(txn: &dyn ReadTxn, snapshot: &str, parent: Option<&str>) -> Resul
             _ => break,
         }
     }
-    Ok(Written { count, linear_sha256_b64: base64::engine::general_purpose::STANDARD.encode(ctx.finish().as_ref()) })
+    Ok(Written {
+        count,
+        linear_sha256_b64: base64::engine::general_purpose::STANDARD.encode(ctx.finish().as_ref()),
+    })
 }
 
-pub async fn complete_snapshot(svc: &Snapshots, ctx: &RequestContext, input: CompleteSnapshotRequest) -> Result<CompleteSnapshotResponse, EbsError> {
-    let expected = u64::try_from(input.changed_blocks_count).map_err(|_| validation("INVALID_PARAMETER_VALUE", "ChangedBlocksCount must not be negative."))?;
+pub async fn complete_snapshot(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: CompleteSnapshotRequest,
+) -> Result<CompleteSnapshotResponse, EbsError> {
+    let expected = u64::try_from(input.changed_blocks_count).map_err(|_| {
+        validation(
+            "INVALID_PARAMETER_VALUE",
+            "ChangedBlocksCount must not be negative.",
+        )
+    })?;
     let checksum = match (&input.checksum, input.checksum_algorithm, input.checksum_aggregation_method) {
         (None, None, None) => None,
         (Some(c), Some(ChecksumAlgorithm::Sha256), Some(ChecksumAggregationMethod::Linear)) => Some(c.trim().to_owned()),
@@ -109,5 +131,7 @@ pub async fn complete_snapshot(svc: &Snapshots, ctx: &RequestContext, input: Com
         Ok(())
     })
     .await??;
-    Ok(CompleteSnapshotResponse { status: Some(Status::Pending) })
+    Ok(CompleteSnapshotResponse {
+        status: Some(Status::Pending),
+    })
 }

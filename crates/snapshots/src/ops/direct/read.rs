@@ -13,8 +13,9 @@ use crate::{store, Snapshots};
 use base64::Engine as _;
 use bytes::Bytes;
 use kmsnap_api::gen::ebs::{
-    Block, ChangedBlock, ChecksumAlgorithm, GetSnapshotBlockRequest, GetSnapshotBlockResponse, ListChangedBlocksRequest,
-    ListChangedBlocksResponse, ListSnapshotBlocksRequest, ListSnapshotBlocksResponse,
+    Block, ChangedBlock, ChecksumAlgorithm, GetSnapshotBlockRequest, GetSnapshotBlockResponse,
+    ListChangedBlocksRequest, ListChangedBlocksResponse, ListSnapshotBlocksRequest,
+    ListSnapshotBlocksResponse,
 };
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
@@ -29,12 +30,21 @@ fn max_results(v: Option<i32>) -> Result<usize, EbsError> {
     match v {
         None => Ok(DEFAULT_MAX_RESULTS),
         Some(n) if (100..=10_000).contains(&n) => Ok(n as usize),
-        Some(_) => Err(validation("INVALID_PARAMETER_VALUE", "MaxResults must be between 100 and 10000.")),
+        Some(_) => Err(validation(
+            "INVALID_PARAMETER_VALUE",
+            "MaxResults must be between 100 and 10000.",
+        )),
     }
 }
 
 /// Where a page starts: the page token (which wins) or `StartingBlockIndex`.
-fn start_index(svc: &Snapshots, ctx: &RequestContext, token: Option<&str>, starting: Option<i32>, of: PageOf<'_>) -> Result<u64, EbsError> {
+fn start_index(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    token: Option<&str>,
+    starting: Option<i32>,
+    of: PageOf<'_>,
+) -> Result<u64, EbsError> {
     match token.filter(|t| !t.is_empty()) {
         Some(t) => svc.tokens.check_page_token(t, of, ctx.now),
         None => Ok(starting.and_then(|s| u64::try_from(s).ok()).unwrap_or(0)),
@@ -45,30 +55,51 @@ fn index_i32(i: u64) -> Result<i32, EbsError> {
     i32::try_from(i).map_err(|_| EbsError::Internal("block index"))
 }
 
-pub async fn list_snapshot_blocks(svc: &Snapshots, ctx: &RequestContext, input: ListSnapshotBlocksRequest) -> Result<ListSnapshotBlocksResponse, EbsError> {
+pub async fn list_snapshot_blocks(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ListSnapshotBlocksRequest,
+) -> Result<ListSnapshotBlocksResponse, EbsError> {
     let max = max_results(input.max_results)?;
     let meta = svc.meta.clone();
     let ctx2 = ctx.clone();
     let id = input.snapshot_id.clone();
-    let snap = crate::blocking(move || super::readable(meta.read()?.as_ref(), &ctx2, &id)).await??;
+    let snap =
+        crate::blocking(move || super::readable(meta.read()?.as_ref(), &ctx2, &id)).await??;
     let of = PageOf::Blocks { snapshot: &snap.id };
-    let from = start_index(svc, ctx, input.next_token.as_deref(), input.starting_block_index, of)?;
+    let from = start_index(
+        svc,
+        ctx,
+        input.next_token.as_deref(),
+        input.starting_block_index,
+        of,
+    )?;
     let meta = svc.meta.clone();
     let id = snap.id.clone();
-    let mut rows = crate::blocking(move || store::blocks_from(meta.read()?.as_ref(), &id, from, max + 1)).await??;
+    let mut rows =
+        crate::blocking(move || store::blocks_from(meta.read()?.as_ref(), &id, from, max + 1))
+            .await??;
     let next = (rows.len() > max).then(|| rows[max].0);
     rows.truncate(max);
     let expiry = ctx.now + block_token_lifetime();
     let blocks = rows
         .iter()
-        .map(|(i, _)| Ok(Block { block_index: Some(index_i32(*i)?), block_token: Some(svc.tokens.block_token(&snap.id, *i, expiry)) }))
+        .map(|(i, _)| {
+            Ok(Block {
+                block_index: Some(index_i32(*i)?),
+                block_token: Some(svc.tokens.block_token(&snap.id, *i, expiry)),
+            })
+        })
         .collect::<Result<Vec<_>, EbsError>>()?;
     Ok(ListSnapshotBlocksResponse {
         blocks: Some(blocks),
         expiry_time: Some(Timestamp(expiry)),
         volume_size: Some(i64::from(snap.volume_size)),
         block_size: Some(BLOCK_SIZE as i32),
-        next_token: next.map(|n| svc.tokens.page_token(of, n, ctx.now + page_token_lifetime())),
+        next_token: next.map(|n| {
+            svc.tokens
+                .page_token(of, n, ctx.now + page_token_lifetime())
+        }),
     })
 }
 
@@ -76,7 +107,12 @@ pub async fn list_snapshot_blocks(svc: &Snapshots, ctx: &RequestContext, input: 
 /// (both index-ordered pages starting at the same index), up to `max` of them, considering
 /// only indexes up to `horizon` (inclusive; `None` = no limit). Returns the changes and, when
 /// it stopped at `max`, the index to resume at.
-pub fn diff(first: &[(u64, BlockRef)], second: &[(u64, BlockRef)], horizon: Option<u64>, max: usize) -> (Vec<(u64, bool, bool)>, Option<u64>) {
+pub fn diff(
+    first: &[(u64, BlockRef)],
+    second: &[(u64, BlockRef)],
+    horizon: Option<u64>,
+    max: usize,
+) -> (Vec<(u64, bool, bool)>, Option<u64>) {
     let (mut a, mut b) = (first.iter().peekable(), second.iter().peekable());
     let mut out = Vec::new();
     loop {
@@ -101,25 +137,46 @@ pub fn diff(first: &[(u64, BlockRef)], second: &[(u64, BlockRef)], horizon: Opti
     }
 }
 
-pub async fn list_changed_blocks(svc: &Snapshots, ctx: &RequestContext, input: ListChangedBlocksRequest) -> Result<ListChangedBlocksResponse, EbsError> {
+pub async fn list_changed_blocks(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: ListChangedBlocksRequest,
+) -> Result<ListChangedBlocksResponse, EbsError> {
     let max = max_results(input.max_results)?;
     let meta = svc.meta.clone();
     let ctx2 = ctx.clone();
-    let (first_id, second_id) = (input.first_snapshot_id.clone().filter(|s| !s.is_empty()), input.second_snapshot_id.clone());
+    let (first_id, second_id) = (
+        input.first_snapshot_id.clone().filter(|s| !s.is_empty()),
+        input.second_snapshot_id.clone(),
+    );
     let (first, second) = crate::blocking(move || -> Result<_, EbsError> {
         let txn = meta.read()?;
         let second = super::readable(txn.as_ref(), &ctx2, &second_id)?;
-        let first = first_id.map(|f| super::readable(txn.as_ref(), &ctx2, &f)).transpose()?;
+        let first = first_id
+            .map(|f| super::readable(txn.as_ref(), &ctx2, &f))
+            .transpose()?;
         Ok((first, second))
     })
     .await??;
     if let Some(f) = &first {
         if f.lineage != second.lineage {
-            return Err(validation("UNRELATED_SNAPSHOTS", format!("The snapshots {} and {} are not related.", f.id, second.id)));
+            return Err(validation(
+                "UNRELATED_SNAPSHOTS",
+                format!("The snapshots {} and {} are not related.", f.id, second.id),
+            ));
         }
     }
-    let of = PageOf::Changed { first: first.as_ref().map(|f| f.id.as_str()), second: &second.id };
-    let from = start_index(svc, ctx, input.next_token.as_deref(), input.starting_block_index, of)?;
+    let of = PageOf::Changed {
+        first: first.as_ref().map(|f| f.id.as_str()),
+        second: &second.id,
+    };
+    let from = start_index(
+        svc,
+        ctx,
+        input.next_token.as_deref(),
+        input.starting_block_index,
+        of,
+    )?;
     let meta = svc.meta.clone();
     let (fid, sid) = (first.as_ref().map(|f| f.id.clone()), second.id.clone());
     let (a, b) = crate::blocking(move || -> Result<_, EbsError> {
@@ -133,7 +190,11 @@ pub async fn list_changed_blocks(svc: &Snapshots, ctx: &RequestContext, input: L
     })
     .await??;
     // A full page may continue past its last row: compare only up to the nearer such end.
-    let end = |rows: &Vec<(u64, BlockRef)>| (rows.len() == SCAN_BUDGET).then(|| rows.last().map(|(i, _)| *i)).flatten();
+    let end = |rows: &Vec<(u64, BlockRef)>| {
+        (rows.len() == SCAN_BUDGET)
+            .then(|| rows.last().map(|(i, _)| *i))
+            .flatten()
+    };
     let horizon = match (end(&a), end(&b)) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
@@ -150,7 +211,8 @@ pub async fn list_changed_blocks(svc: &Snapshots, ctx: &RequestContext, input: L
                     (Some(f), true) => Some(svc.tokens.block_token(&f.id, i, expiry)),
                     _ => None,
                 },
-                second_block_token: in_second.then(|| svc.tokens.block_token(&second.id, i, expiry)),
+                second_block_token: in_second
+                    .then(|| svc.tokens.block_token(&second.id, i, expiry)),
             })
         })
         .collect::<Result<Vec<_>, EbsError>>()?;
@@ -159,12 +221,20 @@ pub async fn list_changed_blocks(svc: &Snapshots, ctx: &RequestContext, input: L
         expiry_time: Some(Timestamp(expiry)),
         volume_size: Some(i64::from(second.volume_size)),
         block_size: Some(BLOCK_SIZE as i32),
-        next_token: next.map(|n| svc.tokens.page_token(of, n, ctx.now + page_token_lifetime())),
+        next_token: next.map(|n| {
+            svc.tokens
+                .page_token(of, n, ctx.now + page_token_lifetime())
+        }),
     })
 }
 
-pub async fn get_snapshot_block(svc: &Snapshots, ctx: &RequestContext, input: GetSnapshotBlockRequest) -> Result<GetSnapshotBlockResponse, EbsError> {
-    let index = u64::try_from(input.block_index).map_err(|_| validation("INVALID_BLOCK", "BlockIndex must not be negative."))?;
+pub async fn get_snapshot_block(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: GetSnapshotBlockRequest,
+) -> Result<GetSnapshotBlockResponse, EbsError> {
+    let index = u64::try_from(input.block_index)
+        .map_err(|_| validation("INVALID_BLOCK", "BlockIndex must not be negative."))?;
     let meta = svc.meta.clone();
     let ctx2 = ctx.clone();
     let id = input.snapshot_id.clone();
@@ -179,16 +249,23 @@ pub async fn get_snapshot_block(svc: &Snapshots, ctx: &RequestContext, input: Ge
         Ok((snap, row, lineage))
     })
     .await??;
-    svc.tokens.check_block_token(&input.block_token, &snap.id, index, ctx.now)?;
+    svc.tokens
+        .check_block_token(&input.block_token, &snap.id, index, ctx.now)?;
     let Some(row) = row else {
         // Only possible with a token for a block that was never written.
-        return Err(validation("INVALID_BLOCK", format!("Block {index} of {} was never written.", snap.id)));
+        return Err(validation(
+            "INVALID_BLOCK",
+            format!("Block {index} of {} was never written.", snap.id),
+        ));
     };
     let lineage = lineage.ok_or(EbsError::Internal("block without lineage"))?;
     // KMS unwraps the data key while the block is read.
     let blobs = svc.blobs.clone();
     let blob = row.blob.clone();
-    let (key, stored) = tokio::join!(blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, &lineage), crate::blocking(move || blobs.get(&blob)));
+    let (key, stored) = tokio::join!(
+        blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, &lineage),
+        crate::blocking(move || blobs.get(&blob))
+    );
     let (key, stored) = (key?, stored??);
     let id = snap.id.clone();
     let sha = row.sha256.clone();

@@ -8,7 +8,10 @@
 use super::{append, event, validation};
 use crate::blocks;
 use crate::error::EbsError;
-use crate::model::{ClientTokenRecord, LineageRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, BLOCK_SIZE};
+use crate::model::{
+    ClientTokenRecord, LineageRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState,
+    BLOCK_SIZE,
+};
 use crate::ops::common::{default_key_arn, encryption_by_default, new_id, resolve_key_arn};
 use crate::{store, Snapshots};
 use kmsnap_api::gen::ebs::{SSEType, StartSnapshotRequest, StartSnapshotResponse, Status, Tag};
@@ -37,7 +40,12 @@ pub enum Encryption {
 
 /// The documented table. `parent` is `Some(parent is encrypted)`; `ebd` = encryption by
 /// default on in the region.
-pub fn encryption(parent: Option<bool>, encrypted: Option<bool>, key_given: bool, ebd: bool) -> Result<Encryption, EbsError> {
+pub fn encryption(
+    parent: Option<bool>,
+    encrypted: Option<bool>,
+    key_given: bool,
+    ebd: bool,
+) -> Result<Encryption, EbsError> {
     let refuse = |why: &str| Err(validation("INVALID_PARAMETER_VALUE", why.to_owned()));
     match (parent, encrypted, key_given) {
         (None, None, false) if ebd => Ok(Encryption::DefaultKey),
@@ -60,9 +68,13 @@ pub fn encryption(parent: Option<bool>, encrypted: Option<bool>, key_given: bool
 /// Whether `s` has the form of a KMS key ARN (`arn:aws[a-z-]*:kms:…:<12 digits>:key/…`).
 pub fn is_key_arn(s: &str) -> bool {
     let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let [arn, partition, service, _region, account, resource] = parts[..] else { return false };
+    let [arn, partition, service, _region, account, resource] = parts[..] else {
+        return false;
+    };
     arn == "arn"
-        && partition.strip_prefix("aws").is_some_and(|p| p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        && partition
+            .strip_prefix("aws")
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
         && service == "kms"
         && account.len() == 12
         && account.bytes().all(|b| b.is_ascii_digit())
@@ -81,7 +93,9 @@ fn check_tags(tags: &[Tag]) -> Result<Vec<(String, String)>, EbsError> {
             return Err(bad("A tag key must not be empty.".into()));
         }
         if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(bad(format!("Tag keys starting with 'aws:' are reserved: {key}")));
+            return Err(bad(format!(
+                "Tag keys starting with 'aws:' are reserved: {key}"
+            )));
         }
         if out.iter().any(|(k, _)| *k == key) {
             return Err(bad(format!("Duplicate tag key: {key}")));
@@ -93,8 +107,12 @@ fn check_tags(tags: &[Tag]) -> Result<Vec<(String, String)>, EbsError> {
 
 /// The digest a ClientToken remembers: every parameter that shapes the snapshot.
 fn params_digest(input: &StartSnapshotRequest) -> String {
-    let tags: Vec<(Option<&str>, Option<&str>)> =
-        input.tags.iter().flatten().map(|t| (t.key.as_deref(), t.value.as_deref())).collect();
+    let tags: Vec<(Option<&str>, Option<&str>)> = input
+        .tags
+        .iter()
+        .flatten()
+        .map(|t| (t.key.as_deref(), t.value.as_deref()))
+        .collect();
     let canonical = serde_json::json!([
         input.volume_size,
         input.parent_snapshot_id,
@@ -125,17 +143,35 @@ pub fn response(s: &SnapshotRecord) -> StartSnapshotResponse {
         start_time: Some(Timestamp(s.start_time)),
         volume_size: Some(i64::from(s.volume_size)),
         block_size: Some(BLOCK_SIZE as i32),
-        tags: (!s.tags.is_empty())
-            .then(|| s.tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect()),
+        tags: (!s.tags.is_empty()).then(|| {
+            s.tags
+                .iter()
+                .map(|(k, v)| Tag {
+                    key: Some(k.clone()),
+                    value: Some(v.clone()),
+                })
+                .collect()
+        }),
         parent_snapshot_id: parent,
         kms_key_arn: s.kms_key_arn.clone(),
-        sse_type: Some(if s.encrypted { SSEType::SseKms } else { SSEType::None }),
+        sse_type: Some(if s.encrypted {
+            SSEType::SseKms
+        } else {
+            SSEType::None
+        }),
     }
 }
 
 /// What a ClientToken already names: the snapshot, or a conflict.
-fn replay(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, token: &str, digest: &str) -> Result<Option<SnapshotRecord>, EbsError> {
-    let Some(t) = store::get_client_token(txn, ctx.principal.account, ctx.region, token)? else { return Ok(None) };
+fn replay(
+    txn: &dyn kmsnap_store::ReadTxn,
+    ctx: &RequestContext,
+    token: &str,
+    digest: &str,
+) -> Result<Option<SnapshotRecord>, EbsError> {
+    let Some(t) = store::get_client_token(txn, ctx.principal.account, ctx.region, token)? else {
+        return Ok(None);
+    };
     if t.params_sha256 != digest {
         return Err(EbsError::Conflict(
             "The ClientToken was already used for a StartSnapshot request with different parameters.".into(),
@@ -144,18 +180,30 @@ fn replay(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, token: &str, di
     match store::get_snapshot(txn, ctx.principal.account, ctx.region, &t.snapshot_id)? {
         Some(s) => Ok(Some(s)),
         // The snapshot was deleted since: the token is spent.
-        None => Err(EbsError::Conflict("The ClientToken was already used for a snapshot that no longer exists.".into())),
+        None => Err(EbsError::Conflict(
+            "The ClientToken was already used for a snapshot that no longer exists.".into(),
+        )),
     }
 }
 
-pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartSnapshotRequest) -> Result<StartSnapshotResponse, EbsError> {
+pub async fn start_snapshot(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    input: StartSnapshotRequest,
+) -> Result<StartSnapshotResponse, EbsError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     if !(1..=MAX_VOLUME_GIB).contains(&input.volume_size) {
-        return Err(validation("INVALID_VOLUME_SIZE", format!("VolumeSize must be between 1 and {MAX_VOLUME_GIB} GiB.")));
+        return Err(validation(
+            "INVALID_VOLUME_SIZE",
+            format!("VolumeSize must be between 1 and {MAX_VOLUME_GIB} GiB."),
+        ));
     }
     let timeout = input.timeout.unwrap_or(DEFAULT_TIMEOUT);
     if !TIMEOUT_RANGE.contains(&timeout) {
-        return Err(validation("INVALID_PARAMETER_VALUE", "Timeout must be between 10 and 4320 minutes."));
+        return Err(validation(
+            "INVALID_PARAMETER_VALUE",
+            "Timeout must be between 10 and 4320 minutes.",
+        ));
     }
     if let Some(k) = &input.kms_key_arn {
         if !is_key_arn(k) {
@@ -171,7 +219,12 @@ pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartS
 
     // Parent, and a retry of an earlier call.
     let meta = svc.meta.clone();
-    let (ctx2, token2, digest2, parent_id) = (ctx.clone(), token.clone(), digest.clone(), input.parent_snapshot_id.clone());
+    let (ctx2, token2, digest2, parent_id) = (
+        ctx.clone(),
+        token.clone(),
+        digest.clone(),
+        input.parent_snapshot_id.clone(),
+    );
     let (earlier, parent) = crate::blocking(move || -> Result<_, EbsError> {
         let txn = meta.read()?;
         let earlier = match &token2 {
@@ -181,7 +234,8 @@ pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartS
         let parent = match (&earlier, &parent_id) {
             (None, Some(p)) => {
                 let s = super::visible(txn.as_ref(), &ctx2, p)?;
-                let lineage = store::get_lineage(txn.as_ref(), &s.lineage)?.ok_or(EbsError::Internal("snapshot without lineage"))?;
+                let lineage = store::get_lineage(txn.as_ref(), &s.lineage)?
+                    .ok_or(EbsError::Internal("snapshot without lineage"))?;
                 Some((s, lineage))
             }
             _ => None,
@@ -194,23 +248,36 @@ pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartS
     }
     if let Some((p, _)) = &parent {
         if p.state != SnapshotState::Completed {
-            return Err(validation("INVALID_PARAMETER_VALUE", format!("The parent snapshot {} is not completed.", p.id)));
+            return Err(validation(
+                "INVALID_PARAMETER_VALUE",
+                format!("The parent snapshot {} is not completed.", p.id),
+            ));
         }
         if input.volume_size < i64::from(p.volume_size) {
             return Err(validation(
                 "INVALID_VOLUME_SIZE",
-                format!("VolumeSize must be at least the parent snapshot's size ({} GiB).", p.volume_size),
+                format!(
+                    "VolumeSize must be at least the parent snapshot's size ({} GiB).",
+                    p.volume_size
+                ),
             ));
         }
     }
 
     let ebd = encryption_by_default(svc, account, region).await?;
-    let outcome = encryption(parent.as_ref().map(|(p, _)| p.encrypted), input.encrypted, input.kms_key_arn.is_some(), ebd)?;
+    let outcome = encryption(
+        parent.as_ref().map(|(p, _)| p.encrypted),
+        input.encrypted,
+        input.kms_key_arn.is_some(),
+        ebd,
+    )?;
     let id = new_id("snap")?;
     let key_arn = match outcome {
         Encryption::Unencrypted | Encryption::Parent => None,
         Encryption::DefaultKey => Some(default_key_arn(svc, account, region).await?),
-        Encryption::GivenKey => Some(resolve_key_arn(svc, ctx, input.kms_key_arn.as_deref().unwrap_or_default()).await?),
+        Encryption::GivenKey => {
+            Some(resolve_key_arn(svc, ctx, input.kms_key_arn.as_deref().unwrap_or_default()).await?)
+        }
     };
     let (lineage, new_lineage): (LineageRecord, bool) = match (&parent, outcome) {
         (Some((_, l)), Encryption::Parent) => {
@@ -232,7 +299,8 @@ pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartS
         account,
         region,
         volume_id: "vol-ffffffff".into(),
-        volume_size: i32::try_from(input.volume_size).map_err(|_| EbsError::Internal("volume size"))?,
+        volume_size: i32::try_from(input.volume_size)
+            .map_err(|_| EbsError::Internal("volume size"))?,
         state: SnapshotState::Pending,
         state_message: None,
         progress: 0,
@@ -250,12 +318,19 @@ pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartS
             written: 0,
             last_write: None,
         },
-        data_encryption_key_id: lineage.kms_key_arn.as_ref().map(|_| lineage.data_key_id.clone()),
+        data_encryption_key_id: lineage
+            .kms_key_arn
+            .as_ref()
+            .map(|_| lineage.data_key_id.clone()),
         completed: None,
         managed_by: None,
     };
     let resp = response(&snap);
-    let ev = event(ctx, "StartSnapshot", &input, &snap.id).with_response_of("ebs", "StartSnapshot", &resp);
+    let ev = event(ctx, "StartSnapshot", &input, &snap.id).with_response_of(
+        "ebs",
+        "StartSnapshot",
+        &resp,
+    );
     let meta = svc.meta.clone();
     let ctx2 = ctx.clone();
     let parent_id = parent.map(|(p, _)| p.id);
@@ -266,7 +341,16 @@ pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartS
             if let Some(s) = replay(&*txn, &ctx2, t, &digest)? {
                 return Ok(response(&s));
             }
-            store::put_client_token(txn.as_mut(), account, region, t, &ClientTokenRecord { snapshot_id: snap.id.clone(), params_sha256: digest })?;
+            store::put_client_token(
+                txn.as_mut(),
+                account,
+                region,
+                t,
+                &ClientTokenRecord {
+                    snapshot_id: snap.id.clone(),
+                    params_sha256: digest,
+                },
+            )?;
         }
         if new_lineage {
             store::put_lineage(txn.as_mut(), &lineage)?;
@@ -283,7 +367,11 @@ pub async fn start_snapshot(svc: &Snapshots, ctx: &RequestContext, input: StartS
 }
 
 /// The child starts with every block of its parent (rows copied, blobs shared).
-fn copy_manifest(txn: &mut dyn kmsnap_store::WriteTxn, from: &str, to: &str) -> Result<u64, EbsError> {
+fn copy_manifest(
+    txn: &mut dyn kmsnap_store::WriteTxn,
+    from: &str,
+    to: &str,
+) -> Result<u64, EbsError> {
     const PAGE: usize = 4096;
     let mut next = 0;
     let mut n = 0;

@@ -32,7 +32,9 @@ fn harness() -> T {
     let clock = Arc::new(ManualClock::new(0));
     let root = RootKey::from_bytes([5u8; 32]);
     let kms = Arc::new(kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).unwrap());
-    let svc = Snapshots::new(meta, blobs, kms, clock.clone()).with_root_key(&root).unwrap();
+    let svc = Snapshots::new(meta, blobs, kms, clock.clone())
+        .with_root_key(&root)
+        .unwrap();
     T { svc, clock }
 }
 
@@ -55,7 +57,12 @@ impl T {
     }
 
     async fn key(&self) -> String {
-        let out = self.svc.kms.create_key(&self.ctx(), kmsapi::CreateKeyRequest::default()).await.unwrap();
+        let out = self
+            .svc
+            .kms
+            .create_key(&self.ctx(), kmsapi::CreateKeyRequest::default())
+            .await
+            .unwrap();
         out.key_metadata.unwrap().arn.unwrap()
     }
 
@@ -63,16 +70,28 @@ impl T {
         start_snapshot(&self.svc, &self.ctx(), req).await
     }
 
-    async fn put(&self, snap: &str, index: i32, data: &[u8]) -> Result<PutSnapshotBlockResponse, EbsError> {
+    async fn put(
+        &self,
+        snap: &str,
+        index: i32,
+        data: &[u8],
+    ) -> Result<PutSnapshotBlockResponse, EbsError> {
         put_snapshot_block(&self.svc, &self.ctx(), put_req(snap, index, data)).await
     }
 
-    async fn complete(&self, snap: &str, count: i32, checksum: Option<String>) -> Result<(), EbsError> {
+    async fn complete(
+        &self,
+        snap: &str,
+        count: i32,
+        checksum: Option<String>,
+    ) -> Result<(), EbsError> {
         let req = CompleteSnapshotRequest {
             snapshot_id: snap.into(),
             changed_blocks_count: count,
             checksum_algorithm: checksum.as_ref().map(|_| ChecksumAlgorithm::Sha256),
-            checksum_aggregation_method: checksum.as_ref().map(|_| ChecksumAggregationMethod::Linear),
+            checksum_aggregation_method: checksum
+                .as_ref()
+                .map(|_| ChecksumAggregationMethod::Linear),
             checksum,
         };
         let out = complete_snapshot(&self.svc, &self.ctx(), req).await?;
@@ -81,22 +100,47 @@ impl T {
     }
 
     fn snapshot(&self, id: &str) -> crate::model::SnapshotRecord {
-        store::find_snapshot(self.svc.meta.read().unwrap().as_ref(), id).unwrap().unwrap()
+        store::find_snapshot(self.svc.meta.read().unwrap().as_ref(), id)
+            .unwrap()
+            .unwrap()
     }
 
     async fn list(&self, snap: &str) -> Vec<(i32, String)> {
-        let req = ListSnapshotBlocksRequest { snapshot_id: snap.into(), ..Default::default() };
-        let out = list_snapshot_blocks(&self.svc, &self.ctx(), req).await.unwrap();
-        out.blocks.unwrap().into_iter().map(|b| (b.block_index.unwrap(), b.block_token.unwrap())).collect()
+        let req = ListSnapshotBlocksRequest {
+            snapshot_id: snap.into(),
+            ..Default::default()
+        };
+        let out = list_snapshot_blocks(&self.svc, &self.ctx(), req)
+            .await
+            .unwrap();
+        out.blocks
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.block_index.unwrap(), b.block_token.unwrap()))
+            .collect()
     }
 
-    async fn get(&self, snap: &str, index: i32, token: &str) -> Result<GetSnapshotBlockResponse, EbsError> {
-        let req = GetSnapshotBlockRequest { snapshot_id: snap.into(), block_index: index, block_token: token.into() };
+    async fn get(
+        &self,
+        snap: &str,
+        index: i32,
+        token: &str,
+    ) -> Result<GetSnapshotBlockResponse, EbsError> {
+        let req = GetSnapshotBlockRequest {
+            snapshot_id: snap.into(),
+            block_index: index,
+            block_token: token.into(),
+        };
         get_snapshot_block(&self.svc, &self.ctx(), req).await
     }
 
     /// Start (unencrypted unless `key`), write `blocks`, complete: the snapshot id.
-    async fn completed(&self, key: Option<&str>, parent: Option<&str>, blocks: &[(i32, Vec<u8>)]) -> String {
+    async fn completed(
+        &self,
+        key: Option<&str>,
+        parent: Option<&str>,
+        blocks: &[(i32, Vec<u8>)],
+    ) -> String {
         let req = StartSnapshotRequest {
             volume_size: 1,
             kms_key_arn: key.map(str::to_owned),
@@ -114,7 +158,9 @@ impl T {
 }
 
 fn block(seed: u8) -> Vec<u8> {
-    (0..BLOCK_SIZE).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..BLOCK_SIZE)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 fn sha_b64(d: &[u8]) -> String {
@@ -146,7 +192,12 @@ fn linear(blocks: &[(i32, Vec<u8>)]) -> String {
 
 fn reason(e: &EbsError) -> (String, String) {
     let aws = to_ebs(e.clone());
-    let r = aws.fields.iter().find(|(k, _)| *k == "Reason").and_then(|(_, v)| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let r = aws
+        .fields
+        .iter()
+        .find(|(k, _)| *k == "Reason")
+        .and_then(|(_, v)| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
     (aws.code.into_owned(), r)
 }
 
@@ -190,8 +241,16 @@ fn encryption_table() {
     for (parent, enc, key, ebd, want) in rows {
         let got = encryption(*parent, *enc, *key, *ebd);
         match want {
-            Some(w) => assert_eq!(got.as_ref().ok(), Some(w), "{parent:?} {enc:?} key={key} ebd={ebd}"),
-            None => assert_eq!(reason(&got.unwrap_err()).1, "INVALID_PARAMETER_VALUE", "{parent:?} {enc:?} key={key} ebd={ebd}"),
+            Some(w) => assert_eq!(
+                got.as_ref().ok(),
+                Some(w),
+                "{parent:?} {enc:?} key={key} ebd={ebd}"
+            ),
+            None => assert_eq!(
+                reason(&got.unwrap_err()).1,
+                "INVALID_PARAMETER_VALUE",
+                "{parent:?} {enc:?} key={key} ebd={ebd}"
+            ),
         }
     }
 }
@@ -219,12 +278,35 @@ fn key_arn_form() {
 
 #[test]
 fn diff_honours_horizon_and_page_size() {
-    let row = |b: &str| BlockRef { blob: b.into(), sha256: String::new(), lineage: "lin".into() };
+    let row = |b: &str| BlockRef {
+        blob: b.into(),
+        sha256: String::new(),
+        lineage: "lin".into(),
+    };
     let a = vec![(0, row("a0")), (1, row("x")), (3, row("a3"))];
-    let b = vec![(1, row("x")), (2, row("b2")), (3, row("b3")), (9, row("b9"))];
-    assert_eq!(diff(&a, &b, None, 100), (vec![(0, true, false), (2, false, true), (3, true, true), (9, false, true)], None));
+    let b = vec![
+        (1, row("x")),
+        (2, row("b2")),
+        (3, row("b3")),
+        (9, row("b9")),
+    ];
+    assert_eq!(
+        diff(&a, &b, None, 100),
+        (
+            vec![
+                (0, true, false),
+                (2, false, true),
+                (3, true, true),
+                (9, false, true)
+            ],
+            None
+        )
+    );
     assert_eq!(diff(&a, &b, Some(3), 100).0.len(), 3);
-    assert_eq!(diff(&a, &b, None, 2), (vec![(0, true, false), (2, false, true)], Some(3)));
+    assert_eq!(
+        diff(&a, &b, None, 2),
+        (vec![(0, true, false), (2, false, true)], Some(3))
+    );
     assert_eq!(diff(&[], &b, None, 100).0.len(), 4);
 }
 
@@ -236,7 +318,10 @@ async fn round_trip_encrypted_with_checksums_and_aggregate() {
         volume_size: 2,
         kms_key_arn: Some(key.clone()),
         description: Some("direct".into()),
-        tags: Some(vec![Tag { key: Some("k".into()), value: Some("v".into()) }]),
+        tags: Some(vec![Tag {
+            key: Some("k".into()),
+            value: Some("v".into()),
+        }]),
         ..Default::default()
     };
     let started = t.start(req).await.unwrap();
@@ -254,25 +339,44 @@ async fn round_trip_encrypted_with_checksums_and_aggregate() {
     // Re-writing an index overwrites it and does not count twice.
     t.put(&id, 17, &blocks[2].1).await.unwrap();
     // Reads need a completed snapshot.
-    let listing = ListSnapshotBlocksRequest { snapshot_id: id.clone(), ..Default::default() };
-    assert_reason(list_snapshot_blocks(&t.svc, &t.ctx(), listing).await, "ValidationException", "INVALID_SNAPSHOT_ID");
+    let listing = ListSnapshotBlocksRequest {
+        snapshot_id: id.clone(),
+        ..Default::default()
+    };
+    assert_reason(
+        list_snapshot_blocks(&t.svc, &t.ctx(), listing).await,
+        "ValidationException",
+        "INVALID_SNAPSHOT_ID",
+    );
     t.complete(&id, 3, Some(linear(&blocks))).await.unwrap();
     let rec = t.snapshot(&id);
     assert_eq!((rec.state, rec.progress), (SnapshotState::Completed, 100));
     // Writes need a pending one.
-    assert_reason(t.put(&id, 1, &block(9)).await, "ValidationException", "INVALID_SNAPSHOT_ID");
+    assert_reason(
+        t.put(&id, 1, &block(9)).await,
+        "ValidationException",
+        "INVALID_SNAPSHOT_ID",
+    );
 
     let listed = t.list(&id).await;
-    assert_eq!(listed.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 17, 4095]);
+    assert_eq!(
+        listed.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![0, 17, 4095]
+    );
     for (i, token) in &listed {
         let got = t.get(&id, *i, token).await.unwrap();
         let want = &blocks.iter().find(|(j, _)| j == i).unwrap().1;
         assert_eq!(got.block_data.as_deref(), Some(&want[..]));
         assert_eq!(got.checksum.as_deref(), Some(sha_b64(want).as_str()));
-        assert_eq!((got.data_length, got.checksum_algorithm), (Some(BLOCK_SIZE as i32), Some(ChecksumAlgorithm::Sha256)));
+        assert_eq!(
+            (got.data_length, got.checksum_algorithm),
+            (Some(BLOCK_SIZE as i32), Some(ChecksumAlgorithm::Sha256))
+        );
     }
     // Blocks at rest are ciphertext.
-    let row = store::get_block(t.svc.meta.read().unwrap().as_ref(), &id, 0).unwrap().unwrap();
+    let row = store::get_block(t.svc.meta.read().unwrap().as_ref(), &id, 0)
+        .unwrap()
+        .unwrap();
     let stored = t.svc.blobs.get(&row.blob).unwrap().unwrap();
     assert!(!stored.windows(64).any(|w| w == &blocks[1].1[..64]));
 }
@@ -280,23 +384,55 @@ async fn round_trip_encrypted_with_checksums_and_aggregate() {
 #[tokio::test]
 async fn put_checks_length_checksum_index_and_owner() {
     let t = harness();
-    let id = t.start(StartSnapshotRequest { volume_size: 1, ..Default::default() }).await.unwrap().snapshot_id.unwrap();
+    let id = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .snapshot_id
+        .unwrap();
     let d = block(7);
     let mut bad = put_req(&id, 0, &d);
     bad.checksum = sha_b64(&block(8));
-    assert_reason(put_snapshot_block(&t.svc, &t.ctx(), bad).await, "ValidationException", "INVALID_BLOCK");
+    assert_reason(
+        put_snapshot_block(&t.svc, &t.ctx(), bad).await,
+        "ValidationException",
+        "INVALID_BLOCK",
+    );
     let short = put_req(&id, 0, &d[..1000]);
-    assert_reason(put_snapshot_block(&t.svc, &t.ctx(), short).await, "ValidationException", "INVALID_BLOCK");
+    assert_reason(
+        put_snapshot_block(&t.svc, &t.ctx(), short).await,
+        "ValidationException",
+        "INVALID_BLOCK",
+    );
     let mut lying = put_req(&id, 0, &d);
     lying.block_data = Some(Bytes::copy_from_slice(&d[..BLOCK_SIZE - 1]));
-    assert_reason(put_snapshot_block(&t.svc, &t.ctx(), lying).await, "ValidationException", "INVALID_BLOCK");
+    assert_reason(
+        put_snapshot_block(&t.svc, &t.ctx(), lying).await,
+        "ValidationException",
+        "INVALID_BLOCK",
+    );
     // 1 GiB = blocks 0..2047.
     t.put(&id, 2047, &d).await.unwrap();
-    assert_reason(t.put(&id, 2048, &d).await, "ValidationException", "INVALID_BLOCK");
-    assert_reason(t.put("snap-0123456789abcdef0", 0, &d).await, "ResourceNotFoundException", "SNAPSHOT_NOT_FOUND");
+    assert_reason(
+        t.put(&id, 2048, &d).await,
+        "ValidationException",
+        "INVALID_BLOCK",
+    );
+    assert_reason(
+        t.put("snap-0123456789abcdef0", 0, &d).await,
+        "ResourceNotFoundException",
+        "SNAPSHOT_NOT_FOUND",
+    );
     // Another account: not found (not shared), so not writable either.
     let other = t.ctx_of(OTHER);
-    assert_reason(put_snapshot_block(&t.svc, &other, put_req(&id, 0, &d)).await, "ResourceNotFoundException", "SNAPSHOT_NOT_FOUND");
+    assert_reason(
+        put_snapshot_block(&t.svc, &other, put_req(&id, 0, &d)).await,
+        "ResourceNotFoundException",
+        "SNAPSHOT_NOT_FOUND",
+    );
 }
 
 #[tokio::test]
@@ -309,7 +445,15 @@ async fn complete_checks_count_and_aggregate() {
         (2, Some(sha_b64(b"wrong")), Some(CHECKSUM_MISMATCH)),
         (2, None, None),
     ] {
-        let id = t.start(StartSnapshotRequest { volume_size: 1, ..Default::default() }).await.unwrap().snapshot_id.unwrap();
+        let id = t
+            .start(StartSnapshotRequest {
+                volume_size: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .snapshot_id
+            .unwrap();
         for (i, d) in &blocks {
             t.put(&id, *i, d).await.unwrap();
         }
@@ -324,9 +468,26 @@ async fn complete_checks_count_and_aggregate() {
         }
     }
     // Checksum without its algorithm and method is refused up front.
-    let id = t.start(StartSnapshotRequest { volume_size: 1, ..Default::default() }).await.unwrap().snapshot_id.unwrap();
-    let req = CompleteSnapshotRequest { snapshot_id: id, changed_blocks_count: 0, checksum: Some("x".into()), ..Default::default() };
-    assert_reason(complete_snapshot(&t.svc, &t.ctx(), req).await, "ValidationException", "INVALID_PARAMETER_VALUE");
+    let id = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .snapshot_id
+        .unwrap();
+    let req = CompleteSnapshotRequest {
+        snapshot_id: id,
+        changed_blocks_count: 0,
+        checksum: Some("x".into()),
+        ..Default::default()
+    };
+    assert_reason(
+        complete_snapshot(&t.svc, &t.ctx(), req).await,
+        "ValidationException",
+        "INVALID_PARAMETER_VALUE",
+    );
 }
 
 #[tokio::test]
@@ -336,10 +497,23 @@ async fn child_snapshots_are_incremental() {
     let parent_blocks = vec![(0, block(10)), (1, block(11)), (2, block(12))];
     let parent = t.completed(Some(&key), None, &parent_blocks).await;
     // A parent excludes both encryption parameters.
-    let bad = StartSnapshotRequest { volume_size: 1, parent_snapshot_id: Some(parent.clone()), encrypted: Some(true), ..Default::default() };
-    assert_reason(t.start(bad).await, "ValidationException", "INVALID_PARAMETER_VALUE");
+    let bad = StartSnapshotRequest {
+        volume_size: 1,
+        parent_snapshot_id: Some(parent.clone()),
+        encrypted: Some(true),
+        ..Default::default()
+    };
+    assert_reason(
+        t.start(bad).await,
+        "ValidationException",
+        "INVALID_PARAMETER_VALUE",
+    );
     let child_writes = vec![(1, block(21)), (5, block(25))];
-    let child = StartSnapshotRequest { volume_size: 1, parent_snapshot_id: Some(parent.clone()), ..Default::default() };
+    let child = StartSnapshotRequest {
+        volume_size: 1,
+        parent_snapshot_id: Some(parent.clone()),
+        ..Default::default()
+    };
     let started = t.start(child).await.unwrap();
     assert_eq!(started.kms_key_arn.as_deref(), Some(key.as_str()));
     assert_eq!(started.parent_snapshot_id.as_deref(), Some(parent.as_str()));
@@ -349,70 +523,184 @@ async fn child_snapshots_are_incremental() {
         t.put(&child, *i, d).await.unwrap();
     }
     // Inherited blocks do not count, and are not in the aggregate.
-    t.complete(&child, 2, Some(linear(&child_writes))).await.unwrap();
+    t.complete(&child, 2, Some(linear(&child_writes)))
+        .await
+        .unwrap();
     assert_eq!(t.snapshot(&child).state, SnapshotState::Completed);
 
     let listed = t.list(&child).await;
-    assert_eq!(listed.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1, 2, 5]);
-    let want = |i: i32| child_writes.iter().chain(&parent_blocks).find(|(j, _)| *j == i).unwrap().1.clone();
+    assert_eq!(
+        listed.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![0, 1, 2, 5]
+    );
+    let want = |i: i32| {
+        child_writes
+            .iter()
+            .chain(&parent_blocks)
+            .find(|(j, _)| *j == i)
+            .unwrap()
+            .1
+            .clone()
+    };
     for (i, tok) in &listed {
-        assert_eq!(t.get(&child, *i, tok).await.unwrap().block_data.unwrap(), want(*i));
+        assert_eq!(
+            t.get(&child, *i, tok).await.unwrap().block_data.unwrap(),
+            want(*i)
+        );
     }
     // Blocks 0 and 2 are shared with the parent, not copied.
     let txn = t.svc.meta.read().unwrap();
-    let shared = |i| store::get_block(txn.as_ref(), &child, i).unwrap().unwrap().blob == store::get_block(txn.as_ref(), &parent, i).unwrap().unwrap().blob;
+    let shared = |i| {
+        store::get_block(txn.as_ref(), &child, i)
+            .unwrap()
+            .unwrap()
+            .blob
+            == store::get_block(txn.as_ref(), &parent, i)
+                .unwrap()
+                .unwrap()
+                .blob
+    };
     assert!(shared(0) && shared(2) && !shared(1));
     drop(txn);
 
-    let req = ListChangedBlocksRequest { first_snapshot_id: Some(parent.clone()), second_snapshot_id: child.clone(), ..Default::default() };
-    let changed = list_changed_blocks(&t.svc, &t.ctx(), req).await.unwrap().changed_blocks.unwrap();
-    let summary: Vec<(i32, bool, bool)> =
-        changed.iter().map(|c| (c.block_index.unwrap(), c.first_block_token.is_some(), c.second_block_token.is_some())).collect();
+    let req = ListChangedBlocksRequest {
+        first_snapshot_id: Some(parent.clone()),
+        second_snapshot_id: child.clone(),
+        ..Default::default()
+    };
+    let changed = list_changed_blocks(&t.svc, &t.ctx(), req)
+        .await
+        .unwrap()
+        .changed_blocks
+        .unwrap();
+    let summary: Vec<(i32, bool, bool)> = changed
+        .iter()
+        .map(|c| {
+            (
+                c.block_index.unwrap(),
+                c.first_block_token.is_some(),
+                c.second_block_token.is_some(),
+            )
+        })
+        .collect();
     assert_eq!(summary, vec![(1, true, true), (5, false, true)]);
     let c1 = &changed[0];
-    assert_eq!(t.get(&parent, 1, c1.first_block_token.as_ref().unwrap()).await.unwrap().block_data.unwrap(), block(11));
-    assert_eq!(t.get(&child, 1, c1.second_block_token.as_ref().unwrap()).await.unwrap().block_data.unwrap(), block(21));
+    assert_eq!(
+        t.get(&parent, 1, c1.first_block_token.as_ref().unwrap())
+            .await
+            .unwrap()
+            .block_data
+            .unwrap(),
+        block(11)
+    );
+    assert_eq!(
+        t.get(&child, 1, c1.second_block_token.as_ref().unwrap())
+            .await
+            .unwrap()
+            .block_data
+            .unwrap(),
+        block(21)
+    );
     // Tokens are per snapshot: the parent's token does not open the child's block.
-    assert_reason(t.get(&child, 1, c1.first_block_token.as_ref().unwrap()).await, "ValidationException", "INVALID_BLOCK_TOKEN");
+    assert_reason(
+        t.get(&child, 1, c1.first_block_token.as_ref().unwrap())
+            .await,
+        "ValidationException",
+        "INVALID_BLOCK_TOKEN",
+    );
 
     // Without a first snapshot: every block of the second.
-    let req = ListChangedBlocksRequest { second_snapshot_id: child.clone(), ..Default::default() };
-    let all = list_changed_blocks(&t.svc, &t.ctx(), req).await.unwrap().changed_blocks.unwrap();
+    let req = ListChangedBlocksRequest {
+        second_snapshot_id: child.clone(),
+        ..Default::default()
+    };
+    let all = list_changed_blocks(&t.svc, &t.ctx(), req)
+        .await
+        .unwrap()
+        .changed_blocks
+        .unwrap();
     assert_eq!(all.len(), 4);
-    assert!(all.iter().all(|c| c.first_block_token.is_none() && c.second_block_token.is_some()));
+    assert!(all
+        .iter()
+        .all(|c| c.first_block_token.is_none() && c.second_block_token.is_some()));
 
     // Another lineage: unrelated.
     let other = t.completed(None, None, &[(0, block(1))]).await;
-    let req = ListChangedBlocksRequest { first_snapshot_id: Some(other), second_snapshot_id: child, ..Default::default() };
-    assert_reason(list_changed_blocks(&t.svc, &t.ctx(), req).await, "ValidationException", "UNRELATED_SNAPSHOTS");
+    let req = ListChangedBlocksRequest {
+        first_snapshot_id: Some(other),
+        second_snapshot_id: child,
+        ..Default::default()
+    };
+    assert_reason(
+        list_changed_blocks(&t.svc, &t.ctx(), req).await,
+        "ValidationException",
+        "UNRELATED_SNAPSHOTS",
+    );
 }
 
 #[tokio::test]
 async fn tokens_forged_moved_or_expired_fail() {
     let t = harness();
-    let id = t.completed(None, None, &[(0, block(1)), (1, block(2))]).await;
+    let id = t
+        .completed(None, None, &[(0, block(1)), (1, block(2))])
+        .await;
     let listed = t.list(&id).await;
     let (i0, tok0) = &listed[0];
     t.get(&id, *i0, tok0).await.unwrap();
-    assert_reason(t.get(&id, 1, tok0).await, "ValidationException", "INVALID_BLOCK_TOKEN");
+    assert_reason(
+        t.get(&id, 1, tok0).await,
+        "ValidationException",
+        "INVALID_BLOCK_TOKEN",
+    );
     let naive = base64::engine::general_purpose::STANDARD.encode(format!("{id}/1"));
-    assert_reason(t.get(&id, 1, &naive).await, "ValidationException", "INVALID_BLOCK_TOKEN");
-    let mut raw = base64::engine::general_purpose::STANDARD.decode(tok0).unwrap();
+    assert_reason(
+        t.get(&id, 1, &naive).await,
+        "ValidationException",
+        "INVALID_BLOCK_TOKEN",
+    );
+    let mut raw = base64::engine::general_purpose::STANDARD
+        .decode(tok0)
+        .unwrap();
     raw[8] ^= 0xff;
     let forged = base64::engine::general_purpose::STANDARD.encode(raw);
-    assert_reason(t.get(&id, 0, &forged).await, "ValidationException", "INVALID_BLOCK_TOKEN");
+    assert_reason(
+        t.get(&id, 0, &forged).await,
+        "ValidationException",
+        "INVALID_BLOCK_TOKEN",
+    );
     // Page tokens: forged ones fail too.
-    let req = ListSnapshotBlocksRequest { snapshot_id: id.clone(), next_token: Some(naive), ..Default::default() };
-    assert_reason(list_snapshot_blocks(&t.svc, &t.ctx(), req).await, "ValidationException", "INVALID_PAGE_TOKEN");
+    let req = ListSnapshotBlocksRequest {
+        snapshot_id: id.clone(),
+        next_token: Some(naive),
+        ..Default::default()
+    };
+    assert_reason(
+        list_snapshot_blocks(&t.svc, &t.ctx(), req).await,
+        "ValidationException",
+        "INVALID_PAGE_TOKEN",
+    );
     // Seven days later the block token has expired.
-    t.clock.advance(chrono::Duration::days(7) + chrono::Duration::seconds(1));
-    assert_reason(t.get(&id, *i0, tok0).await, "ValidationException", "INVALID_BLOCK_TOKEN");
+    t.clock
+        .advance(chrono::Duration::days(7) + chrono::Duration::seconds(1));
+    assert_reason(
+        t.get(&id, *i0, tok0).await,
+        "ValidationException",
+        "INVALID_BLOCK_TOKEN",
+    );
 }
 
 #[tokio::test]
 async fn pages_of_blocks() {
     let t = harness();
-    let id = t.start(StartSnapshotRequest { volume_size: 1, ..Default::default() }).await.unwrap().snapshot_id.unwrap();
+    let id = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .snapshot_id
+        .unwrap();
     let d = block(3);
     for i in 0..230 {
         t.put(&id, i * 3, &d).await.unwrap();
@@ -421,10 +709,20 @@ async fn pages_of_blocks() {
     let mut seen = Vec::new();
     let mut token = None;
     loop {
-        let req = ListSnapshotBlocksRequest { snapshot_id: id.clone(), max_results: Some(100), next_token: token.clone(), starting_block_index: Some(600) };
+        let req = ListSnapshotBlocksRequest {
+            snapshot_id: id.clone(),
+            max_results: Some(100),
+            next_token: token.clone(),
+            starting_block_index: Some(600),
+        };
         let out = list_snapshot_blocks(&t.svc, &t.ctx(), req).await.unwrap();
         assert_eq!(out.volume_size, Some(1));
-        seen.extend(out.blocks.unwrap().into_iter().map(|b| b.block_index.unwrap()));
+        seen.extend(
+            out.blocks
+                .unwrap()
+                .into_iter()
+                .map(|b| b.block_index.unwrap()),
+        );
         match out.next_token {
             Some(n) => token = Some(n),
             None => break,
@@ -432,8 +730,16 @@ async fn pages_of_blocks() {
     }
     // StartingBlockIndex applies to the first page; the page token wins after.
     assert_eq!(seen, (200..230).map(|i| i * 3).collect::<Vec<_>>());
-    let req = ListSnapshotBlocksRequest { snapshot_id: id, max_results: Some(99), ..Default::default() };
-    assert_reason(list_snapshot_blocks(&t.svc, &t.ctx(), req).await, "ValidationException", "INVALID_PARAMETER_VALUE");
+    let req = ListSnapshotBlocksRequest {
+        snapshot_id: id,
+        max_results: Some(99),
+        ..Default::default()
+    };
+    assert_reason(
+        list_snapshot_blocks(&t.svc, &t.ctx(), req).await,
+        "ValidationException",
+        "INVALID_PARAMETER_VALUE",
+    );
 }
 
 #[tokio::test]
@@ -442,23 +748,75 @@ async fn key_state_reaches_data() {
     let key = t.key().await;
     let id = t.completed(Some(&key), None, &[(0, block(1))]).await;
     let tok = t.list(&id).await.remove(0).1;
-    t.svc.kms.disable_key(&t.ctx(), kmsapi::DisableKeyRequest { key_id: key.clone() }).await.unwrap();
-    assert_reason(t.get(&id, 0, &tok).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
+    t.svc
+        .kms
+        .disable_key(
+            &t.ctx(),
+            kmsapi::DisableKeyRequest {
+                key_id: key.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_reason(
+        t.get(&id, 0, &tok).await,
+        "AccessDeniedException",
+        "DEPENDENCY_ACCESS_DENIED",
+    );
     // Writes under a disabled key fail as well.
-    let child = t.start(StartSnapshotRequest { volume_size: 1, parent_snapshot_id: Some(id.clone()), ..Default::default() }).await;
+    let child = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            parent_snapshot_id: Some(id.clone()),
+            ..Default::default()
+        })
+        .await;
     assert_reason(child, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
-    t.svc.kms.enable_key(&t.ctx(), kmsapi::EnableKeyRequest { key_id: key }).await.unwrap();
-    assert_eq!(t.get(&id, 0, &tok).await.unwrap().block_data.unwrap(), block(1));
+    t.svc
+        .kms
+        .enable_key(&t.ctx(), kmsapi::EnableKeyRequest { key_id: key })
+        .await
+        .unwrap();
+    assert_eq!(
+        t.get(&id, 0, &tok).await.unwrap().block_data.unwrap(),
+        block(1)
+    );
 }
 
 #[tokio::test]
 async fn put_under_a_disabled_key_fails() {
     let t = harness();
     let key = t.key().await;
-    let id = t.start(StartSnapshotRequest { volume_size: 1, kms_key_arn: Some(key.clone()), ..Default::default() }).await.unwrap().snapshot_id.unwrap();
-    t.svc.kms.disable_key(&t.ctx(), kmsapi::DisableKeyRequest { key_id: key.clone() }).await.unwrap();
-    assert_reason(t.put(&id, 0, &block(1)).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
-    t.svc.kms.enable_key(&t.ctx(), kmsapi::EnableKeyRequest { key_id: key }).await.unwrap();
+    let id = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            kms_key_arn: Some(key.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .snapshot_id
+        .unwrap();
+    t.svc
+        .kms
+        .disable_key(
+            &t.ctx(),
+            kmsapi::DisableKeyRequest {
+                key_id: key.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_reason(
+        t.put(&id, 0, &block(1)).await,
+        "AccessDeniedException",
+        "DEPENDENCY_ACCESS_DENIED",
+    );
+    t.svc
+        .kms
+        .enable_key(&t.ctx(), kmsapi::EnableKeyRequest { key_id: key })
+        .await
+        .unwrap();
     t.put(&id, 0, &block(1)).await.unwrap();
 }
 
@@ -466,43 +824,115 @@ async fn put_under_a_disabled_key_fails() {
 async fn start_validation_and_default_key() {
     let t = harness();
     let bad = |r: StartSnapshotRequest| async { t.start(r).await };
-    assert_reason(bad(StartSnapshotRequest { volume_size: 65_537, ..Default::default() }).await, "ValidationException", "INVALID_VOLUME_SIZE");
-    assert_reason(bad(StartSnapshotRequest { volume_size: 1, timeout: Some(5), ..Default::default() }).await, "ValidationException", "INVALID_PARAMETER_VALUE");
     assert_reason(
-        bad(StartSnapshotRequest { volume_size: 1, kms_key_arn: Some("alias/aws/ebs".into()), ..Default::default() }).await,
+        bad(StartSnapshotRequest {
+            volume_size: 65_537,
+            ..Default::default()
+        })
+        .await,
+        "ValidationException",
+        "INVALID_VOLUME_SIZE",
+    );
+    assert_reason(
+        bad(StartSnapshotRequest {
+            volume_size: 1,
+            timeout: Some(5),
+            ..Default::default()
+        })
+        .await,
         "ValidationException",
         "INVALID_PARAMETER_VALUE",
     );
-    let tags = vec![Tag { key: Some("aws:x".into()), value: None }];
-    assert_reason(bad(StartSnapshotRequest { volume_size: 1, tags: Some(tags), ..Default::default() }).await, "ValidationException", "INVALID_TAG");
-    // A well-formed ARN of a key that does not exist.
-    let missing = format!("arn:aws:kms:ap-northeast-1:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
     assert_reason(
-        bad(StartSnapshotRequest { volume_size: 1, kms_key_arn: Some(missing), ..Default::default() }).await,
+        bad(StartSnapshotRequest {
+            volume_size: 1,
+            kms_key_arn: Some("alias/aws/ebs".into()),
+            ..Default::default()
+        })
+        .await,
+        "ValidationException",
+        "INVALID_PARAMETER_VALUE",
+    );
+    let tags = vec![Tag {
+        key: Some("aws:x".into()),
+        value: None,
+    }];
+    assert_reason(
+        bad(StartSnapshotRequest {
+            volume_size: 1,
+            tags: Some(tags),
+            ..Default::default()
+        })
+        .await,
+        "ValidationException",
+        "INVALID_TAG",
+    );
+    // A well-formed ARN of a key that does not exist.
+    let missing =
+        format!("arn:aws:kms:ap-northeast-1:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+    assert_reason(
+        bad(StartSnapshotRequest {
+            volume_size: 1,
+            kms_key_arn: Some(missing),
+            ..Default::default()
+        })
+        .await,
         "ResourceNotFoundException",
         "DEPENDENCY_RESOURCE_NOT_FOUND",
     );
     assert_reason(
-        bad(StartSnapshotRequest { volume_size: 1, parent_snapshot_id: Some("snap-0123456789abcdef0".into()), ..Default::default() }).await,
+        bad(StartSnapshotRequest {
+            volume_size: 1,
+            parent_snapshot_id: Some("snap-0123456789abcdef0".into()),
+            ..Default::default()
+        })
+        .await,
         "ResourceNotFoundException",
         "SNAPSHOT_NOT_FOUND",
     );
     // Encrypted=true without a key: the account's aws/ebs key.
-    let out = t.start(StartSnapshotRequest { volume_size: 1, encrypted: Some(true), ..Default::default() }).await.unwrap();
+    let out = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            encrypted: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let arn = out.kms_key_arn.unwrap();
-    assert!(arn.starts_with(&format!("arn:aws:kms:ap-northeast-1:{ACCOUNT}:key/")), "{arn}");
-    let plain = t.start(StartSnapshotRequest { volume_size: 1, ..Default::default() }).await.unwrap();
-    assert_eq!((plain.kms_key_arn, plain.sse_type), (None, Some(SSEType::None)));
+    assert!(
+        arn.starts_with(&format!("arn:aws:kms:ap-northeast-1:{ACCOUNT}:key/")),
+        "{arn}"
+    );
+    let plain = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (plain.kms_key_arn, plain.sse_type),
+        (None, Some(SSEType::None))
+    );
 }
 
 #[tokio::test]
 async fn client_token_idempotency() {
     let t = harness();
-    let req = StartSnapshotRequest { volume_size: 3, client_token: Some("tok-1".into()), description: Some("a".into()), ..Default::default() };
+    let req = StartSnapshotRequest {
+        volume_size: 3,
+        client_token: Some("tok-1".into()),
+        description: Some("a".into()),
+        ..Default::default()
+    };
     let a = t.start(req.clone()).await.unwrap();
     let b = t.start(req.clone()).await.unwrap();
     assert_eq!(a.snapshot_id, b.snapshot_id);
-    let other = StartSnapshotRequest { description: Some("b".into()), ..req.clone() };
+    let other = StartSnapshotRequest {
+        description: Some("b".into()),
+        ..req.clone()
+    };
     assert_reason(t.start(other).await, "ConflictException", "");
     // Another account's identical token is its own.
     let c = start_snapshot(&t.svc, &t.ctx_of(OTHER), req).await.unwrap();
@@ -512,7 +942,16 @@ async fn client_token_idempotency() {
 #[tokio::test]
 async fn timeout_cancels_a_pending_snapshot() {
     let t = harness();
-    let id = t.start(StartSnapshotRequest { volume_size: 1, timeout: Some(10), ..Default::default() }).await.unwrap().snapshot_id.unwrap();
+    let id = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            timeout: Some(10),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .snapshot_id
+        .unwrap();
     t.clock.advance(chrono::Duration::minutes(9));
     t.put(&id, 0, &block(1)).await.unwrap();
     // The deadline runs from the last write.
@@ -521,13 +960,33 @@ async fn timeout_cancels_a_pending_snapshot() {
     t.clock.advance(chrono::Duration::minutes(2));
     assert_eq!(super::expire_timed_out(&t.svc).await.unwrap(), 1);
     let rec = t.snapshot(&id);
-    assert_eq!((rec.state, rec.state_message.as_deref()), (SnapshotState::Error, Some(super::TIMED_OUT)));
-    assert_reason(t.put(&id, 1, &block(1)).await, "ValidationException", "INVALID_SNAPSHOT_ID");
+    assert_eq!(
+        (rec.state, rec.state_message.as_deref()),
+        (SnapshotState::Error, Some(super::TIMED_OUT))
+    );
+    assert_reason(
+        t.put(&id, 1, &block(1)).await,
+        "ValidationException",
+        "INVALID_SNAPSHOT_ID",
+    );
 
     // Checked on write too, without the sweep.
-    let id = t.start(StartSnapshotRequest { volume_size: 1, timeout: Some(10), ..Default::default() }).await.unwrap().snapshot_id.unwrap();
+    let id = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            timeout: Some(10),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .snapshot_id
+        .unwrap();
     t.clock.advance(chrono::Duration::minutes(11));
-    assert_reason(t.put(&id, 0, &block(1)).await, "ValidationException", "INVALID_SNAPSHOT_ID");
+    assert_reason(
+        t.put(&id, 0, &block(1)).await,
+        "ValidationException",
+        "INVALID_SNAPSHOT_ID",
+    );
     assert_eq!(t.snapshot(&id).state, SnapshotState::Error);
 }
 
@@ -550,7 +1009,10 @@ async fn damaged_blocks_are_errors_never_data() {
             let e = t.get(&id, *i, tok).await.unwrap_err();
             assert!(matches!(e, EbsError::BlockDamaged { .. }), "{e:?}");
             let aws = to_ebs(e);
-            assert_eq!((aws.code.as_ref(), aws.status), ("InternalServerException", 500));
+            assert_eq!(
+                (aws.code.as_ref(), aws.status),
+                ("InternalServerException", 500)
+            );
         }
     }
 }
@@ -561,16 +1023,31 @@ async fn audit_events_for_mutations() {
     let id = t.completed(None, None, &[(0, block(1))]).await;
     let mut names = Vec::new();
     let txn = t.svc.meta.read().unwrap();
-    for (_, r) in txn.scan(kmsnap_audit::LOG_TABLE, b"", None, usize::MAX).unwrap() {
+    for (_, r) in txn
+        .scan(kmsnap_audit::LOG_TABLE, b"", None, usize::MAX)
+        .unwrap()
+    {
         let rec: serde_json::Value = kmsnap_store::decode_record(&r.value).unwrap().1;
         let ev: serde_json::Value = serde_json::from_str(rec["event"].as_str().unwrap()).unwrap();
         if ev["eventSource"] == "ebs.amazonaws.com" {
-            names.push((ev["eventName"].as_str().unwrap().to_owned(), ev["eventCategory"].as_str().unwrap().to_owned()));
+            names.push((
+                ev["eventName"].as_str().unwrap().to_owned(),
+                ev["eventCategory"].as_str().unwrap().to_owned(),
+            ));
             assert!(ev["resources"].to_string().contains(&id));
         }
     }
-    let want = [("StartSnapshot", "Management"), ("PutSnapshotBlock", "Data"), ("CompleteSnapshot", "Management")];
-    assert_eq!(names, want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+    let want = [
+        ("StartSnapshot", "Management"),
+        ("PutSnapshotBlock", "Data"),
+        ("CompleteSnapshot", "Management"),
+    ];
+    assert_eq!(
+        names,
+        want.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -581,7 +1058,17 @@ async fn shared_snapshots_are_readable_public_ones_are_not() {
     let list = |ctx: RequestContext| {
         let svc = &t.svc;
         let id = id.clone();
-        async move { list_snapshot_blocks(svc, &ctx, ListSnapshotBlocksRequest { snapshot_id: id, ..Default::default() }).await }
+        async move {
+            list_snapshot_blocks(
+                svc,
+                &ctx,
+                ListSnapshotBlocksRequest {
+                    snapshot_id: id,
+                    ..Default::default()
+                },
+            )
+            .await
+        }
     };
     let set = |users: Vec<&str>, public: bool| {
         let mut txn = t.svc.meta.write().unwrap();
@@ -592,27 +1079,63 @@ async fn shared_snapshots_are_readable_public_ones_are_not() {
         txn.commit().unwrap();
     };
     set(vec![], true);
-    assert_reason(list(other.clone()).await, "ResourceNotFoundException", "SNAPSHOT_NOT_FOUND");
+    assert_reason(
+        list(other.clone()).await,
+        "ResourceNotFoundException",
+        "SNAPSHOT_NOT_FOUND",
+    );
     set(vec![OTHER], false);
     let blocks = list(other.clone()).await.unwrap().blocks.unwrap();
-    let req = GetSnapshotBlockRequest { snapshot_id: id.clone(), block_index: 4, block_token: blocks[0].block_token.clone().unwrap() };
-    assert_eq!(get_snapshot_block(&t.svc, &other, req).await.unwrap().block_data.unwrap(), block(4));
+    let req = GetSnapshotBlockRequest {
+        snapshot_id: id.clone(),
+        block_index: 4,
+        block_token: blocks[0].block_token.clone().unwrap(),
+    };
+    assert_eq!(
+        get_snapshot_block(&t.svc, &other, req)
+            .await
+            .unwrap()
+            .block_data
+            .unwrap(),
+        block(4)
+    );
     // A recipient may start a child of it (its own snapshot, in the parent's lineage)…
-    let child = start_snapshot(&t.svc, &other, StartSnapshotRequest { volume_size: 1, parent_snapshot_id: Some(id.clone()), ..Default::default() }).await.unwrap();
+    let child = start_snapshot(
+        &t.svc,
+        &other,
+        StartSnapshotRequest {
+            volume_size: 1,
+            parent_snapshot_id: Some(id.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(child.owner_id.as_deref(), Some(OTHER));
     // …but not write to or complete the owner's snapshot.
-    let req = CompleteSnapshotRequest { snapshot_id: id.clone(), changed_blocks_count: 0, ..Default::default() };
-    assert_reason(complete_snapshot(&t.svc, &other, req).await, "AccessDeniedException", "UNAUTHORIZED_ACCOUNT");
+    let req = CompleteSnapshotRequest {
+        snapshot_id: id.clone(),
+        changed_blocks_count: 0,
+        ..Default::default()
+    };
+    assert_reason(
+        complete_snapshot(&t.svc, &other, req).await,
+        "AccessDeniedException",
+        "UNAUTHORIZED_ACCOUNT",
+    );
 }
 
 /// KMS Decrypt events in the audit log so far.
 fn decrypts(t: &T) -> usize {
     let txn = t.svc.meta.read().unwrap();
-    let rows = txn.scan(kmsnap_audit::LOG_TABLE, b"", None, usize::MAX).unwrap();
+    let rows = txn
+        .scan(kmsnap_audit::LOG_TABLE, b"", None, usize::MAX)
+        .unwrap();
     rows.iter()
         .filter(|(_, r)| {
             let rec: serde_json::Value = kmsnap_store::decode_record(&r.value).unwrap().1;
-            let ev: serde_json::Value = serde_json::from_str(rec["event"].as_str().unwrap()).unwrap();
+            let ev: serde_json::Value =
+                serde_json::from_str(rec["event"].as_str().unwrap()).unwrap();
             ev["eventName"] == "Decrypt"
         })
         .count()
@@ -627,25 +1150,69 @@ async fn cached_data_keys_follow_the_key() {
     let key = t.key().await;
     let done = t.completed(Some(&key), None, &[(0, block(0))]).await;
     let tok = t.list(&done).await.remove(0).1;
-    let id = t.start(StartSnapshotRequest { volume_size: 1, kms_key_arn: Some(key.clone()), ..Default::default() }).await.unwrap().snapshot_id.unwrap();
+    let id = t
+        .start(StartSnapshotRequest {
+            volume_size: 1,
+            kms_key_arn: Some(key.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .snapshot_id
+        .unwrap();
     t.put(&id, 0, &block(0)).await.unwrap();
     t.get(&done, 0, &tok).await.unwrap();
     let n = decrypts(&t);
     t.put(&id, 1, &block(1)).await.unwrap();
-    assert_eq!(t.get(&done, 0, &tok).await.unwrap().block_data.unwrap(), block(0));
-    assert_eq!(decrypts(&t), n, "later writes and reads reuse the caller's data key");
+    assert_eq!(
+        t.get(&done, 0, &tok).await.unwrap().block_data.unwrap(),
+        block(0)
+    );
+    assert_eq!(
+        decrypts(&t),
+        n,
+        "later writes and reads reuse the caller's data key"
+    );
 
     // Another access key of the same account: its own Decrypt.
     let mut other = t.ctx();
     other.principal.access_key_id = "AKIAOTHERKEY".into();
-    put_snapshot_block(&t.svc, &other, put_req(&id, 2, &block(2))).await.unwrap();
+    put_snapshot_block(&t.svc, &other, put_req(&id, 2, &block(2)))
+        .await
+        .unwrap();
     assert_eq!(decrypts(&t), n + 1);
 
     // Disable: the next write fails at once; enable: writes again (a fresh Decrypt).
-    t.svc.kms.disable_key(&t.ctx(), kmsapi::DisableKeyRequest { key_id: key.clone() }).await.unwrap();
-    assert_reason(t.put(&id, 3, &block(3)).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
-    assert_reason(t.get(&done, 0, &tok).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
-    t.svc.kms.enable_key(&t.ctx(), kmsapi::EnableKeyRequest { key_id: key.clone() }).await.unwrap();
+    t.svc
+        .kms
+        .disable_key(
+            &t.ctx(),
+            kmsapi::DisableKeyRequest {
+                key_id: key.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_reason(
+        t.put(&id, 3, &block(3)).await,
+        "AccessDeniedException",
+        "DEPENDENCY_ACCESS_DENIED",
+    );
+    assert_reason(
+        t.get(&done, 0, &tok).await,
+        "AccessDeniedException",
+        "DEPENDENCY_ACCESS_DENIED",
+    );
+    t.svc
+        .kms
+        .enable_key(
+            &t.ctx(),
+            kmsapi::EnableKeyRequest {
+                key_id: key.clone(),
+            },
+        )
+        .await
+        .unwrap();
     t.put(&id, 3, &block(3)).await.unwrap();
     let n = decrypts(&t);
     t.put(&id, 4, &block(4)).await.unwrap();
@@ -658,8 +1225,21 @@ async fn cached_data_keys_follow_the_key() {
 
     // A key policy that no longer admits the caller stops the next write.
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::135713571357:root"},"Action":"kms:*","Resource":"*"}]}"#;
-    let req = kmsapi::PutKeyPolicyRequest { key_id: key, policy: policy.into(), bypass_policy_lockout_safety_check: Some(true), ..Default::default() };
+    let req = kmsapi::PutKeyPolicyRequest {
+        key_id: key,
+        policy: policy.into(),
+        bypass_policy_lockout_safety_check: Some(true),
+        ..Default::default()
+    };
     t.svc.kms.put_key_policy(&t.ctx(), req).await.unwrap();
-    assert_reason(t.put(&id, 6, &block(6)).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
-    assert_reason(t.get(&done, 0, &tok).await, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED");
+    assert_reason(
+        t.put(&id, 6, &block(6)).await,
+        "AccessDeniedException",
+        "DEPENDENCY_ACCESS_DENIED",
+    );
+    assert_reason(
+        t.get(&done, 0, &tok).await,
+        "AccessDeniedException",
+        "DEPENDENCY_ACCESS_DENIED",
+    );
 }

@@ -43,15 +43,24 @@ pub enum PageOf<'a> {
     /// ListSnapshotBlocks of this snapshot.
     Blocks { snapshot: &'a str },
     /// ListChangedBlocks between `first` (or none) and `second`.
-    Changed { first: Option<&'a str>, second: &'a str },
+    Changed {
+        first: Option<&'a str>,
+        second: &'a str,
+    },
 }
 
 fn invalid_block() -> EbsError {
-    EbsError::Validation { reason: "INVALID_BLOCK_TOKEN", message: "The block token is not valid.".into() }
+    EbsError::Validation {
+        reason: "INVALID_BLOCK_TOKEN",
+        message: "The block token is not valid.".into(),
+    }
 }
 
 fn invalid_page() -> EbsError {
-    EbsError::Validation { reason: "INVALID_PAGE_TOKEN", message: "The page token is not valid.".into() }
+    EbsError::Validation {
+        reason: "INVALID_PAGE_TOKEN",
+        message: "The page token is not valid.".into(),
+    }
 }
 
 fn push_str(m: &mut Vec<u8>, s: &str) {
@@ -62,7 +71,9 @@ fn push_str(m: &mut Vec<u8>, s: &str) {
 impl TokenKey {
     /// The key derived from the server's root key (tokens survive restarts).
     pub fn from_root(root: &kmsnap_core::RootKey) -> Result<Self, EbsError> {
-        let sub = root.derive(b"kmsnap/ebs/tokens/v1").map_err(|_| EbsError::Internal("token key derivation"))?;
+        let sub = root
+            .derive(b"kmsnap/ebs/tokens/v1")
+            .map_err(|_| EbsError::Internal("token key derivation"))?;
         Ok(TokenKey(hmac::Key::new(hmac::HMAC_SHA256, sub.expose())))
     }
 
@@ -101,7 +112,9 @@ impl TokenKey {
         if token.len() > 256 {
             return None;
         }
-        let raw = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .ok()?;
         if raw.len() != body_len + MAC_LEN {
             return None;
         }
@@ -122,8 +135,16 @@ impl TokenKey {
     }
 
     /// Checks a block token for block `index` of `snapshot` at `now`.
-    pub fn check_block_token(&self, token: &str, snapshot: &str, index: u64, now: DateTime<Utc>) -> Result<(), EbsError> {
-        let body = self.open(BLOCK_LABEL, token, 9, &block_bound(snapshot, index)).ok_or_else(invalid_block)?;
+    pub fn check_block_token(
+        &self,
+        token: &str,
+        snapshot: &str,
+        index: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), EbsError> {
+        let body = self
+            .open(BLOCK_LABEL, token, 9, &block_bound(snapshot, index))
+            .ok_or_else(invalid_block)?;
         if body[0] != VERSION || expiry_of(&body[1..9]).is_none_or(|e| e <= now) {
             return Err(invalid_block());
         }
@@ -139,8 +160,15 @@ impl TokenKey {
     }
 
     /// The block index a page token of `of` resumes at.
-    pub fn check_page_token(&self, token: &str, of: PageOf<'_>, now: DateTime<Utc>) -> Result<u64, EbsError> {
-        let body = self.open(PAGE_LABEL, token, 17, &page_bound(of)).ok_or_else(invalid_page)?;
+    pub fn check_page_token(
+        &self,
+        token: &str,
+        of: PageOf<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, EbsError> {
+        let body = self
+            .open(PAGE_LABEL, token, 17, &page_bound(of))
+            .ok_or_else(invalid_page)?;
         if body[0] != VERSION || expiry_of(&body[1..9]).is_none_or(|e| e <= now) {
             return Err(invalid_page());
         }
@@ -195,20 +223,40 @@ mod tests {
         let k = key();
         let exp = t0() + block_token_lifetime();
         let tok = k.block_token("snap-0123456789abcdef0", 7, exp);
-        assert!(tok.len() <= 256 && tok.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
-        k.check_block_token(&tok, "snap-0123456789abcdef0", 7, t0()).unwrap();
+        assert!(
+            tok.len() <= 256
+                && tok
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        );
+        k.check_block_token(&tok, "snap-0123456789abcdef0", 7, t0())
+            .unwrap();
         // Same key after a restart (derived from the root key).
-        key().check_block_token(&tok, "snap-0123456789abcdef0", 7, t0()).unwrap();
+        key()
+            .check_block_token(&tok, "snap-0123456789abcdef0", 7, t0())
+            .unwrap();
         let reason = |r: Result<(), EbsError>| match r {
             Err(EbsError::Validation { reason, .. }) => reason,
             other => panic!("{other:?}"),
         };
         // Another block, another snapshot, expired, another server's key.
-        assert_eq!(reason(k.check_block_token(&tok, "snap-0123456789abcdef0", 8, t0())), "INVALID_BLOCK_TOKEN");
-        assert_eq!(reason(k.check_block_token(&tok, "snap-0123456789abcdef1", 7, t0())), "INVALID_BLOCK_TOKEN");
-        assert_eq!(reason(k.check_block_token(&tok, "snap-0123456789abcdef0", 7, exp)), "INVALID_BLOCK_TOKEN");
+        assert_eq!(
+            reason(k.check_block_token(&tok, "snap-0123456789abcdef0", 8, t0())),
+            "INVALID_BLOCK_TOKEN"
+        );
+        assert_eq!(
+            reason(k.check_block_token(&tok, "snap-0123456789abcdef1", 7, t0())),
+            "INVALID_BLOCK_TOKEN"
+        );
+        assert_eq!(
+            reason(k.check_block_token(&tok, "snap-0123456789abcdef0", 7, exp)),
+            "INVALID_BLOCK_TOKEN"
+        );
         let other = TokenKey::from_root(&kmsnap_core::RootKey::from_bytes([8u8; 32])).unwrap();
-        assert_eq!(reason(other.check_block_token(&tok, "snap-0123456789abcdef0", 7, t0())), "INVALID_BLOCK_TOKEN");
+        assert_eq!(
+            reason(other.check_block_token(&tok, "snap-0123456789abcdef0", 7, t0())),
+            "INVALID_BLOCK_TOKEN"
+        );
     }
 
     #[test]
@@ -216,13 +264,24 @@ mod tests {
         let k = key();
         let exp = t0() + block_token_lifetime();
         let tok = k.block_token("snap-1", 0, exp);
-        let mut raw = base64::engine::general_purpose::STANDARD.decode(&tok).unwrap();
+        let mut raw = base64::engine::general_purpose::STANDARD
+            .decode(&tok)
+            .unwrap();
         // Extending the expiry invalidates the MAC.
         raw[5] ^= 0x01;
         let forged = base64::engine::general_purpose::STANDARD.encode(&raw);
         assert!(k.check_block_token(&forged, "snap-1", 0, t0()).is_err());
-        for junk in ["", "AAAA", "not base64!", &"A".repeat(300), &tok[..tok.len() - 4]] {
-            assert!(k.check_block_token(junk, "snap-1", 0, t0()).is_err(), "{junk}");
+        for junk in [
+            "",
+            "AAAA",
+            "not base64!",
+            &"A".repeat(300),
+            &tok[..tok.len() - 4],
+        ] {
+            assert!(
+                k.check_block_token(junk, "snap-1", 0, t0()).is_err(),
+                "{junk}"
+            );
         }
         // A plain encoding of (snapshot, index) is not a token.
         let naive = base64::engine::general_purpose::STANDARD.encode(b"snap-1/0");
@@ -236,13 +295,38 @@ mod tests {
         let of = PageOf::Blocks { snapshot: "snap-1" };
         let tok = k.page_token(of, 4096, exp);
         assert_eq!(k.check_page_token(&tok, of, t0()).unwrap(), 4096);
-        assert!(k.check_page_token(&tok, PageOf::Blocks { snapshot: "snap-2" }, t0()).is_err());
-        assert!(k.check_page_token(&tok, PageOf::Changed { first: None, second: "snap-1" }, t0()).is_err());
-        assert!(k.check_page_token(&tok, of, exp + Duration::seconds(1)).is_err());
-        let ch = PageOf::Changed { first: Some("snap-1"), second: "snap-2" };
+        assert!(k
+            .check_page_token(&tok, PageOf::Blocks { snapshot: "snap-2" }, t0())
+            .is_err());
+        assert!(k
+            .check_page_token(
+                &tok,
+                PageOf::Changed {
+                    first: None,
+                    second: "snap-1"
+                },
+                t0()
+            )
+            .is_err());
+        assert!(k
+            .check_page_token(&tok, of, exp + Duration::seconds(1))
+            .is_err());
+        let ch = PageOf::Changed {
+            first: Some("snap-1"),
+            second: "snap-2",
+        };
         let tok = k.page_token(ch, 3, exp);
         assert_eq!(k.check_page_token(&tok, ch, t0()).unwrap(), 3);
-        assert!(k.check_page_token(&tok, PageOf::Changed { first: None, second: "snap-2" }, t0()).is_err());
+        assert!(k
+            .check_page_token(
+                &tok,
+                PageOf::Changed {
+                    first: None,
+                    second: "snap-2"
+                },
+                t0()
+            )
+            .is_err());
         // A block token is not a page token.
         let bt = k.block_token("snap-1", 3, exp);
         assert!(k.check_page_token(&bt, of, t0()).is_err());

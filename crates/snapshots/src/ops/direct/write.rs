@@ -30,7 +30,10 @@ fn invalid_block(message: impl Into<String>) -> EbsError {
 /// call it from a blocking thread.
 fn check_block(data: &[u8], checksum_b64: Option<&str>) -> Result<String, EbsError> {
     if data.len() != BLOCK_SIZE {
-        return Err(invalid_block(format!("The block must be exactly {BLOCK_SIZE} bytes; got {}.", data.len())));
+        return Err(invalid_block(format!(
+            "The block must be exactly {BLOCK_SIZE} bytes; got {}.",
+            data.len()
+        )));
     }
     let d = digest::digest(&digest::SHA256, data);
     if let Some(c) = checksum_b64 {
@@ -63,13 +66,14 @@ pub async fn verify_seal_and_store(
     checksum_b64: Option<String>,
     commit: impl FnOnce(BlockRef) -> Result<(), EbsError> + Send + 'static,
 ) -> Result<(), EbsError> {
-    let key: Option<Arc<DataKey>> = match blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, lineage).await {
-        Ok(key) => key,
-        Err(e) => {
-            crate::blocking(move || check_block(&data, checksum_b64.as_deref())).await??;
-            return Err(e);
-        }
-    };
+    let key: Option<Arc<DataKey>> =
+        match blocks::open_lineage_cached(&svc.kms, &svc.data_keys, ctx, lineage).await {
+            Ok(key) => key,
+            Err(e) => {
+                crate::blocking(move || check_block(&data, checksum_b64.as_deref())).await??;
+                return Err(e);
+            }
+        };
     let blobs = svc.blobs.clone();
     let lineage_id = lineage.id.clone();
     // The pin moves into the blocking task: if the request is dropped meanwhile, the task still
@@ -77,8 +81,20 @@ pub async fn verify_seal_and_store(
     let pin = svc.pin_write();
     crate::blocking(move || {
         let sha256 = check_block(&data, checksum_b64.as_deref())?;
-        let blob = blocks::seal_and_store(&*blobs, &pin, region, key.as_deref(), &lineage_id, index, &data)?;
-        let committed = commit(BlockRef { blob, sha256, lineage: lineage_id });
+        let blob = blocks::seal_and_store(
+            &*blobs,
+            &pin,
+            region,
+            key.as_deref(),
+            &lineage_id,
+            index,
+            &data,
+        )?;
+        let committed = commit(BlockRef {
+            blob,
+            sha256,
+            lineage: lineage_id,
+        });
         drop(pin);
         committed
     })
@@ -87,22 +103,40 @@ pub async fn verify_seal_and_store(
 
 /// Whether the row at `index` of a direct snapshot is still the one it inherited from its
 /// parent (blobs are never reused, so "same blob" means "not written here").
-pub(crate) fn inherited(txn: &dyn kmsnap_store::ReadTxn, parent: Option<&str>, index: u64, row: &BlockRef) -> Result<bool, EbsError> {
-    let Some(parent) = parent else { return Ok(false) };
+pub(crate) fn inherited(
+    txn: &dyn kmsnap_store::ReadTxn,
+    parent: Option<&str>,
+    index: u64,
+    row: &BlockRef,
+) -> Result<bool, EbsError> {
+    let Some(parent) = parent else {
+        return Ok(false);
+    };
     Ok(store::get_block(txn, parent, index)?.is_some_and(|p| p.blob == row.blob))
 }
 
-pub async fn put_snapshot_block(svc: &Snapshots, ctx: &RequestContext, mut input: PutSnapshotBlockRequest) -> Result<PutSnapshotBlockResponse, EbsError> {
+pub async fn put_snapshot_block(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    mut input: PutSnapshotBlockRequest,
+) -> Result<PutSnapshotBlockResponse, EbsError> {
     let data = input.block_data.take().unwrap_or_default();
     if usize::try_from(input.data_length).ok() != Some(BLOCK_SIZE) {
         return Err(invalid_block(format!("DataLength must be {BLOCK_SIZE}.")));
     }
     if data.len() != BLOCK_SIZE {
-        return Err(invalid_block(format!("The body has {} bytes; DataLength says {BLOCK_SIZE}.", data.len())));
+        return Err(invalid_block(format!(
+            "The body has {} bytes; DataLength says {BLOCK_SIZE}.",
+            data.len()
+        )));
     }
-    let index = u64::try_from(input.block_index).map_err(|_| invalid_block("BlockIndex must not be negative."))?;
+    let index = u64::try_from(input.block_index)
+        .map_err(|_| invalid_block("BlockIndex must not be negative."))?;
     if input.checksum_algorithm != ChecksumAlgorithm::Sha256 {
-        return Err(validation("INVALID_PARAMETER_VALUE", "ChecksumAlgorithm must be SHA256."));
+        return Err(validation(
+            "INVALID_PARAMETER_VALUE",
+            "ChecksumAlgorithm must be SHA256.",
+        ));
     }
     let (snap, lineage) = super::load_for_write(svc, ctx, &input.snapshot_id).await?;
     let blocks_in_volume = block_count(i64::from(snap.volume_size));
@@ -113,12 +147,18 @@ pub async fn put_snapshot_block(svc: &Snapshots, ctx: &RequestContext, mut input
             blocks_in_volume.saturating_sub(1)
         )));
     }
-    let resp = PutSnapshotBlockResponse { checksum: Some(input.checksum.clone()), checksum_algorithm: Some(ChecksumAlgorithm::Sha256) };
+    let resp = PutSnapshotBlockResponse {
+        checksum: Some(input.checksum.clone()),
+        checksum_algorithm: Some(ChecksumAlgorithm::Sha256),
+    };
     let mut ev = event(ctx, "PutSnapshotBlock", &input, &snap.id);
     // AWS logs PutSnapshotBlock as a data event.
     ev.management_event = false;
     ev.event_category = "Data".into();
-    let progress = input.progress.and_then(|p| u8::try_from(p).ok()).map(|p| p.min(99));
+    let progress = input
+        .progress
+        .and_then(|p| u8::try_from(p).ok())
+        .map(|p| p.min(99));
     let meta = svc.meta.clone();
     let ctx2 = ctx.clone();
     let id = snap.id.clone();
@@ -142,7 +182,12 @@ pub async fn put_snapshot_block(svc: &Snapshots, ctx: &RequestContext, mut input
             }
         };
         store::put_block(txn.as_mut(), &id, index, &row)?;
-        if let SnapshotOrigin::Direct { written, last_write, .. } = &mut snap.origin {
+        if let SnapshotOrigin::Direct {
+            written,
+            last_write,
+            ..
+        } = &mut snap.origin
+        {
             *written += u64::from(first_write);
             *last_write = Some(ctx2.now);
         }
@@ -154,7 +199,17 @@ pub async fn put_snapshot_block(svc: &Snapshots, ctx: &RequestContext, mut input
         txn.commit()?;
         Ok(())
     };
-    verify_seal_and_store(svc, ctx, &lineage, snap.region, index, data, Some(input.checksum.clone()), commit).await?;
+    verify_seal_and_store(
+        svc,
+        ctx,
+        &lineage,
+        snap.region,
+        index,
+        data,
+        Some(input.checksum.clone()),
+        commit,
+    )
+    .await?;
     Ok(resp)
 }
 
@@ -163,9 +218,19 @@ impl Snapshots {
     /// region), sealed under the volume's lineage: what `kmsnap volume import` does through
     /// `PUT /_kmsnap/volumes/{vol}/blocks/{index}`. `checksum_b64`, when given, must be the
     /// base64 SHA-256 of `data`.
-    pub async fn write_volume_block(&self, ctx: &RequestContext, volume_id: &str, index: u64, data: Bytes, checksum_b64: Option<String>) -> Result<(), EbsError> {
+    pub async fn write_volume_block(
+        &self,
+        ctx: &RequestContext,
+        volume_id: &str,
+        index: u64,
+        data: Bytes,
+        checksum_b64: Option<String>,
+    ) -> Result<(), EbsError> {
         if data.len() != BLOCK_SIZE {
-            return Err(invalid_block(format!("The block must be exactly {BLOCK_SIZE} bytes; got {}.", data.len())));
+            return Err(invalid_block(format!(
+                "The block must be exactly {BLOCK_SIZE} bytes; got {}.",
+                data.len()
+            )));
         }
         let (vol, lineage) = owned_volume(self, ctx, volume_id).await?;
         if index >= vol.blocks() {
@@ -186,13 +251,27 @@ impl Snapshots {
             txn.commit()?;
             Ok(())
         };
-        verify_seal_and_store(self, ctx, &lineage, vol.region, index, data, checksum_b64, commit).await
+        verify_seal_and_store(
+            self,
+            ctx,
+            &lineage,
+            vol.region,
+            index,
+            data,
+            checksum_b64,
+            commit,
+        )
+        .await
     }
 
     /// Drops every block of volume `volume_id` (the caller must own it), so that it reads as
     /// zeros: `kmsnap volume import` starts with this, then writes the image's non-zero blocks.
     /// Returns how many blocks were dropped; their blobs stay while other manifests share them.
-    pub async fn clear_volume_blocks(&self, ctx: &RequestContext, volume_id: &str) -> Result<u64, EbsError> {
+    pub async fn clear_volume_blocks(
+        &self,
+        ctx: &RequestContext,
+        volume_id: &str,
+    ) -> Result<u64, EbsError> {
         let meta = self.meta.clone();
         let ctx2 = ctx.clone();
         let id = volume_id.to_owned();
@@ -208,7 +287,11 @@ impl Snapshots {
 }
 
 /// A volume the caller owns, in the request's region, in a state that takes writes.
-fn check_volume(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, id: &str) -> Result<crate::model::VolumeRecord, EbsError> {
+fn check_volume(
+    txn: &dyn kmsnap_store::ReadTxn,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<crate::model::VolumeRecord, EbsError> {
     let not_found = || EbsError::VolumeNotFound { id: id.to_owned() };
     let (account, region) = store::locate(txn, id)?.ok_or_else(not_found)?;
     let vol = store::get_volume(txn, account, region, id)?.ok_or_else(not_found)?;
@@ -218,19 +301,27 @@ fn check_volume(txn: &dyn kmsnap_store::ReadTxn, ctx: &RequestContext, id: &str)
         return Err(not_found());
     }
     if !matches!(vol.state, VolumeState::Available | VolumeState::InUse) {
-        return Err(EbsError::IncorrectState(format!("The volume {id} is {}; it must be available or in-use.", vol.state.as_str())));
+        return Err(EbsError::IncorrectState(format!(
+            "The volume {id} is {}; it must be available or in-use.",
+            vol.state.as_str()
+        )));
     }
     Ok(vol)
 }
 
-async fn owned_volume(svc: &Snapshots, ctx: &RequestContext, id: &str) -> Result<(crate::model::VolumeRecord, LineageRecord), EbsError> {
+async fn owned_volume(
+    svc: &Snapshots,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<(crate::model::VolumeRecord, LineageRecord), EbsError> {
     let meta = svc.meta.clone();
     let ctx2 = ctx.clone();
     let id = id.to_owned();
     crate::blocking(move || {
         let txn = meta.read()?;
         let vol = check_volume(txn.as_ref(), &ctx2, &id)?;
-        let lineage = store::get_lineage(txn.as_ref(), &vol.lineage)?.ok_or(EbsError::Internal("volume without lineage"))?;
+        let lineage = store::get_lineage(txn.as_ref(), &vol.lineage)?
+            .ok_or(EbsError::Internal("volume without lineage"))?;
         Ok((vol, lineage))
     })
     .await?
