@@ -33,6 +33,9 @@ else
   RUNNER=(cargo nextest run --workspace --no-fail-fast)
 fi
 
+echo "== rustfmt"
+cargo fmt --all --check
+
 echo "== generated shapes are current"
 KMSNAP_CODEGEN_PYTHON="$PWD/$VENV/bin/python" cargo xtask codegen --check
 
