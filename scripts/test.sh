@@ -33,8 +33,9 @@ else
   RUNNER=(cargo nextest run --workspace --no-fail-fast)
 fi
 
-echo "== rustfmt"
+echo "== rustfmt and clippy"
 cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== generated shapes are current"
 KMSNAP_CODEGEN_PYTHON="$PWD/$VENV/bin/python" cargo xtask codegen --check
