@@ -115,32 +115,59 @@ fn require_built(alg: SignAlg) -> Result<(), KmsError> {
     }
 }
 
+/// What Sign and Verify share after their size bounds, in AWS's order: grant tokens, the key loaded and
+/// authorized for `action` with `kms:SigningAlgorithm` and `kms:MessageType`, the algorithm and
+/// message checked against the key, and the refusal of what kmsnap cannot compute.
+/// The parts of a Sign or Verify request that both check alike.
+struct Signing<'m> {
+    key_id: &'m str,
+    grant_tokens: &'m Option<Vec<String>>,
+    alg: &'m api::SigningAlgorithmSpec,
+    mt: Option<&'m api::MessageType>,
+    message: &'m [u8],
+}
+
+fn signing_request<'m>(
+    kms: &Kms,
+    ctx: &RequestContext,
+    action: &'static str,
+    r: Signing<'m>,
+) -> Result<(Arc<LoadedKey>, SignAlg, Message<'m>), KmsError> {
+    check_grant_tokens(r.grant_tokens.as_deref())?;
+    let conditions = [
+        ("kms:SigningAlgorithm", r.alg.as_str()),
+        ("kms:MessageType", r.mt.map_or("RAW", |m| m.as_str())),
+    ];
+    let ask = Ask {
+        action,
+        grant_tokens: tokens_of(r.grant_tokens),
+        conditions: &conditions,
+        ..Default::default()
+    };
+    let (key, kind) = signing_key(kms, ctx, r.key_id, ask, action)?;
+    let (alg, msg) = signing_input(kind, r.alg, r.mt, r.message)?;
+    require_built(alg)?;
+    Ok((key, alg, msg))
+}
+
 pub fn sign(
     kms: &Kms,
     ctx: &RequestContext,
     input: api::SignRequest,
 ) -> Result<api::SignResponse, KmsError> {
     check_blob_len("message", input.message.len(), MAX_MESSAGE)?;
-    check_grant_tokens(input.grant_tokens.as_deref())?;
-    let mt = input.message_type.as_ref().map_or("RAW", |m| m.as_str());
-    let conditions = [
-        ("kms:SigningAlgorithm", input.signing_algorithm.as_str()),
-        ("kms:MessageType", mt),
-    ];
-    let ask = Ask {
-        action: "Sign",
-        grant_tokens: tokens_of(&input.grant_tokens),
-        conditions: &conditions,
-        ..Default::default()
-    };
-    let (key, kind) = signing_key(kms, ctx, &input.key_id, ask, "Sign")?;
-    let (alg, msg) = signing_input(
-        kind,
-        &input.signing_algorithm,
-        input.message_type.as_ref(),
-        input.message.expose(),
+    let (key, alg, msg) = signing_request(
+        kms,
+        ctx,
+        "Sign",
+        Signing {
+            key_id: &input.key_id,
+            grant_tokens: &input.grant_tokens,
+            alg: &input.signing_algorithm,
+            mt: input.message_type.as_ref(),
+            message: input.message.expose(),
+        },
     )?;
-    require_built(alg)?;
     if input.dry_run == Some(true) {
         return Err(KmsError::DryRun);
     }
@@ -159,26 +186,18 @@ pub fn verify(
 ) -> Result<api::VerifyResponse, KmsError> {
     check_blob_len("message", input.message.len(), MAX_MESSAGE)?;
     check_blob_len("signature", input.signature.0.len(), MAX_SIGNATURE)?;
-    check_grant_tokens(input.grant_tokens.as_deref())?;
-    let mt = input.message_type.as_ref().map_or("RAW", |m| m.as_str());
-    let conditions = [
-        ("kms:SigningAlgorithm", input.signing_algorithm.as_str()),
-        ("kms:MessageType", mt),
-    ];
-    let ask = Ask {
-        action: "Verify",
-        grant_tokens: tokens_of(&input.grant_tokens),
-        conditions: &conditions,
-        ..Default::default()
-    };
-    let (key, kind) = signing_key(kms, ctx, &input.key_id, ask, "Verify")?;
-    let (alg, msg) = signing_input(
-        kind,
-        &input.signing_algorithm,
-        input.message_type.as_ref(),
-        input.message.expose(),
+    let (key, alg, msg) = signing_request(
+        kms,
+        ctx,
+        "Verify",
+        Signing {
+            key_id: &input.key_id,
+            grant_tokens: &input.grant_tokens,
+            alg: &input.signing_algorithm,
+            mt: input.message_type.as_ref(),
+            message: input.message.expose(),
+        },
     )?;
-    require_built(alg)?;
     secret_of(&key)?.verify(alg, msg, &input.signature.0)?;
     if input.dry_run == Some(true) {
         return Err(KmsError::DryRun);
