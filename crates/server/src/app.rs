@@ -230,7 +230,6 @@ pub async fn serve_request(app: &App, peer: SocketAddr, req: Request<Body>) -> R
         }
     };
     let path = parts.uri.path();
-    let query = parts.uri.query().unwrap_or("");
 
     if let Some(rest) = path
         .strip_prefix("/_kmsnap/")
@@ -242,13 +241,7 @@ pub async fn serve_request(app: &App, peer: SocketAddr, req: Request<Body>) -> R
         return crate::internal::handle(app, &parts, rest, &body, &request_id).await;
     }
 
-    let http_req = HttpRequest {
-        method: parts.method.as_str(),
-        path,
-        query,
-        headers: &parts.headers,
-        body: &body,
-    };
+    let http_req = limits::request(&parts, &body);
     let route = match router::route(&http_req) {
         Ok(r) => r,
         Err(e) => {
@@ -318,13 +311,7 @@ fn authenticate_head(
     if !unsigned {
         return None;
     }
-    let head = HttpRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &parts.headers,
-        body: &limits::EMPTY,
-    };
+    let head = limits::request(parts, &limits::EMPTY);
     let route = router::route(&head).ok()?;
     if !matches!(route.op, OpMatch::InScope(op) if op.unsigned_payload) {
         return None;

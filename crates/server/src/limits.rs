@@ -167,18 +167,23 @@ pub fn cross_site(headers: &HeaderMap) -> Option<String> {
     }
 }
 
-/// `err` in the envelope of the protocol the request would have been routed to (found from
-/// its head alone: a query request's `Action` is in its body, which is not read; the
-/// credential scope still names the service).
-pub fn early_error(parts: &Parts, err: &AwsError, request_id: &str) -> Response<Body> {
-    let head = HttpRequest {
+/// The request as the router and SigV4 see it: `parts` with `body` (the head alone with
+/// [`EMPTY`]).
+pub fn request<'a>(parts: &'a Parts, body: &'a bytes::Bytes) -> HttpRequest<'a> {
+    HttpRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
-        body: &EMPTY,
-    };
-    let resp = match router::route(&head) {
+        body,
+    }
+}
+
+/// `err` in the envelope of the protocol the request would have been routed to (found from
+/// its head alone: a query request's `Action` is in its body, which is not read; the
+/// credential scope still names the service).
+pub fn early_error(parts: &Parts, err: &AwsError, request_id: &str) -> Response<Body> {
+    let resp = match router::route(&request(parts, &EMPTY)) {
         Ok(route) => proto::encode_error(route.service, err, request_id),
         Err(e) => match e.service().and_then(router::service_by_name) {
             Some(service) => proto::encode_error(service, err, request_id),
