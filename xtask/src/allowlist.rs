@@ -139,31 +139,47 @@ const RDS: &[&str] = &[
     "StopDBInstance",
 ];
 
-/// AWS Backup, as far as kmsnap plans to build it (botocore model `backup/2018-11-15`; not built yet, every operation answers NotImplemented): vaults, backup jobs, recovery points,
-/// copy jobs, restore jobs and tags, with their describe/list calls.
+/// AWS Backup, as far as kmsnap plans to build it (botocore model `backup/2018-11-15`; issue #15):
+/// vaults with their access policies and locks (built), backup plans and selections, backup jobs,
+/// recovery points, copy jobs, restore jobs and tags, with their describe/list calls.
 const BACKUP: &[&str] = &[
+    "CreateBackupPlan",
+    "CreateBackupSelection",
     "CreateBackupVault",
+    "DeleteBackupPlan",
+    "DeleteBackupSelection",
     "DeleteBackupVault",
+    "DeleteBackupVaultAccessPolicy",
+    "DeleteBackupVaultLockConfiguration",
     "DeleteRecoveryPoint",
     "DescribeBackupJob",
     "DescribeBackupVault",
     "DescribeCopyJob",
     "DescribeRecoveryPoint",
     "DescribeRestoreJob",
+    "GetBackupPlan",
+    "GetBackupSelection",
+    "GetBackupVaultAccessPolicy",
     "GetRecoveryPointRestoreMetadata",
     "ListBackupJobs",
+    "ListBackupPlans",
+    "ListBackupSelections",
     "ListBackupVaults",
     "ListCopyJobs",
     "ListRecoveryPointsByBackupVault",
     "ListRecoveryPointsByResource",
     "ListRestoreJobs",
     "ListTags",
+    "PutBackupVaultAccessPolicy",
+    "PutBackupVaultLockConfiguration",
     "StartBackupJob",
     "StartCopyJob",
     "StartRestoreJob",
     "StopBackupJob",
     "TagResource",
     "UntagResource",
+    "UpdateBackupPlan",
+    "UpdateRecoveryPointLifecycle",
 ];
 
 /// IAM: users, roles, access keys and inline policies, as far as KMS authorization needs them.
