@@ -233,6 +233,7 @@ ANSWERING_CALLS = [
     ("cloudtrail", "lookup_events", {}),
     ("sts", "get_caller_identity", {}),
     ("iam", "list_users", {}),
+    ("backup", "list_backup_vaults", {}),
 ]
 
 # Operations not built yet: each must answer AWS's error envelope with NotImplemented (501).
@@ -240,8 +241,8 @@ ANSWERING_CALLS = [
 UNBUILT_CALLS = [
     ("ec2", "describe_instances", {}),
     ("ec2", "describe_images", {}),
-    ("backup", "list_backup_vaults", {}),
-    ("backup", "create_backup_vault", {"BackupVaultName": "v1"}),
+    ("backup", "list_backup_jobs", {}),
+    ("backup", "start_backup_job", {"BackupVaultName": "v1", "ResourceArn": "arn:aws:ec2:ap-northeast-1:000000000000:volume/vol-0123456789abcdef0", "IamRoleArn": "arn:aws:iam::000000000000:role/r"}),
     ("rds", "describe_global_clusters", {}),
     ("kms", "describe_custom_key_stores", {}),
 ]

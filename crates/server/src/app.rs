@@ -35,6 +35,8 @@ pub struct App {
     pub snapshots: Arc<kmsnap_snapshots::Snapshots>,
     /// RDS DB instances and snapshots, stored in the EBS block store.
     pub rds: Arc<kmsnap_rds::Rds>,
+    /// AWS Backup: vaults (docs/backup.md).
+    pub backup: Arc<kmsnap_backup::Backup>,
     /// CloudTrail LookupEvents over the audit log.
     pub cloudtrail: kmsnap_audit::Cloudtrail,
     /// Where calls that persist nothing else (crypto) record their audit events: the audit
@@ -100,6 +102,7 @@ impl App {
             kmsnap_rds::Rds::new(meta.clone(), kms.clone(), snapshots.clone())
                 .with_timing(config.timing.rds()),
         );
+        let backup = Arc::new(kmsnap_backup::Backup::new(meta.clone(), kms.clone()));
         let cloudtrail = kmsnap_audit::Cloudtrail::with_writer(meta.clone(), audit.clone());
         Ok(App {
             meta,
@@ -113,6 +116,7 @@ impl App {
             kms,
             snapshots,
             rds,
+            backup,
             cloudtrail,
             audit,
             iam,

@@ -1,6 +1,6 @@
-//! Wiring of the generated per-service handler traits to the domains. A service whose domain
-//! is not built yet is served by [`Unbuilt`], whose trait defaults answer every operation with
-//! AWS's error envelope and code `NotImplemented`, never a success.
+//! Wiring of the generated per-service handler traits to the domains. An operation a domain
+//! does not build yet keeps its trait's default, which answers with AWS's error envelope and
+//! code `NotImplemented`, never a success.
 
 use crate::app::App;
 use crate::config::{Config, Mode};
@@ -44,11 +44,6 @@ pub fn keyring(root: &RootKey, config: &Config) -> Result<Keyring, String> {
     }
     Keyring::new(mode, root, keys).map_err(|e| e.to_string())
 }
-
-/// Services whose domain is not built yet.
-pub struct Unbuilt;
-
-impl gen::backup::BackupHandler<RequestContext> for Unbuilt {}
 
 /// STS: GetCallerIdentity and AssumeRole, on the keyring that also authenticates requests.
 pub struct Sts<'a>(&'a Keyring);
@@ -127,7 +122,7 @@ pub async fn dispatch(
             }
             gen::rds::dispatch(app.rds.as_ref(), ctx, op, input).await
         }
-        "backup" => gen::backup::dispatch(&Unbuilt, ctx, op, input).await,
+        "backup" => gen::backup::dispatch(app.backup.as_ref(), ctx, op, input).await,
         "cloudtrail" => gen::cloudtrail::dispatch(&app.cloudtrail, ctx, op, input).await,
         "iam" => gen::iam::dispatch(app.iam.as_ref(), ctx, op, input).await,
         other => Err(AwsError::not_implemented(other, op)),

@@ -1,0 +1,483 @@
+//! Unit tests of the vault operations over memory stores and a real KMS on a manual clock.
+
+use crate::error::{to_wire, BackupError};
+use crate::Backup;
+use chrono::Duration;
+use kmsnap_api::gen::backup::*;
+use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
+use kmsnap_auth::model::Principal;
+use kmsnap_auth::RequestContext;
+use kmsnap_core::{AccountId, Clock, ManualClock, Region, RootKey};
+use std::sync::Arc;
+
+const ACCOUNT: &str = "111111111111";
+const REGION: &str = "ap-northeast-1";
+
+struct Env {
+    backup: Backup,
+    clock: Arc<ManualClock>,
+}
+
+impl Env {
+    fn new() -> Self {
+        let (meta, _blobs) = kmsnap_store::open_memory();
+        let clock = Arc::new(ManualClock::default());
+        let kms = Arc::new(
+            kmsnap_kms::Kms::new(meta.clone(), &RootKey::from_bytes([3; 32]), clock.clone())
+                .unwrap(),
+        );
+        Env {
+            backup: Backup::new(meta, kms),
+            clock,
+        }
+    }
+
+    fn ctx_in(&self, account: &str, region: &str) -> RequestContext {
+        RequestContext {
+            principal: Principal::root(AccountId::parse(account).unwrap(), account),
+            region: Region::parse(region).unwrap(),
+            request_id: kmsnap_core::ids::request_id(),
+            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            user_agent: "test".into(),
+            now: self.clock.now(),
+            via_service: None,
+        }
+    }
+
+    fn ctx(&self) -> RequestContext {
+        self.ctx_in(ACCOUNT, REGION)
+    }
+
+    async fn customer_key(&self, region: &str) -> String {
+        self.backup
+            .kms
+            .create_key(
+                &self.ctx_in(ACCOUNT, region),
+                kmsapi::CreateKeyRequest::default(),
+            )
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .arn
+            .unwrap()
+    }
+
+    async fn create(
+        &self,
+        name: &str,
+        key: Option<String>,
+    ) -> Result<CreateBackupVaultOutput, BackupError> {
+        crate::ops::vaults::create(
+            &self.backup,
+            &self.ctx(),
+            CreateBackupVaultInput {
+                backup_vault_name: name.into(),
+                encryption_key_arn: key,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    async fn list_page(
+        &self,
+        token: Option<String>,
+    ) -> Result<ListBackupVaultsOutput, BackupError> {
+        let input = ListBackupVaultsInput {
+            max_results: Some(2),
+            next_token: token,
+            ..Default::default()
+        };
+        crate::ops::vaults::list(&self.backup, &self.ctx(), input).await
+    }
+
+    async fn get_policy(&self) -> Result<GetBackupVaultAccessPolicyOutput, BackupError> {
+        let input = GetBackupVaultAccessPolicyInput {
+            backup_vault_name: "pol".into(),
+        };
+        crate::ops::policy::get_access_policy(&self.backup, &self.ctx(), input).await
+    }
+
+    async fn put_policy(&self, p: &str) -> Result<(), BackupError> {
+        let input = PutBackupVaultAccessPolicyInput {
+            backup_vault_name: "pol".into(),
+            policy: Some(p.into()),
+        };
+        crate::ops::policy::put_access_policy(&self.backup, &self.ctx(), input).await
+    }
+
+    async fn put_lock(
+        &self,
+        name: &str,
+        min: Option<i64>,
+        max: Option<i64>,
+        days: Option<i64>,
+    ) -> Result<(), BackupError> {
+        let input = PutBackupVaultLockConfigurationInput {
+            backup_vault_name: name.into(),
+            min_retention_days: min,
+            max_retention_days: max,
+            changeable_for_days: days,
+        };
+        crate::ops::policy::put_lock(&self.backup, &self.ctx(), input).await
+    }
+
+    async fn delete_lock(&self, name: &str) -> Result<(), BackupError> {
+        let input = DeleteBackupVaultLockConfigurationInput {
+            backup_vault_name: name.into(),
+        };
+        crate::ops::policy::delete_lock(&self.backup, &self.ctx(), input).await
+    }
+
+    async fn tag(&self, arn: &str, k: &str, v: &str) -> Result<(), BackupError> {
+        let input = TagResourceInput {
+            resource_arn: arn.into(),
+            tags: [(k.to_owned(), v.to_owned())].into_iter().collect(),
+        };
+        crate::ops::vaults::tag(&self.backup, &self.ctx(), input).await
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<ListTagsOutput, BackupError> {
+        let input = ListTagsInput {
+            resource_arn: arn.into(),
+            ..Default::default()
+        };
+        crate::ops::vaults::list_tags(&self.backup, &self.ctx(), input).await
+    }
+
+    async fn describe(&self, name: &str) -> Result<DescribeBackupVaultOutput, BackupError> {
+        crate::ops::vaults::describe(
+            &self.backup,
+            &self.ctx(),
+            DescribeBackupVaultInput {
+                backup_vault_name: name.into(),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_vault_without_a_key_gets_the_aws_managed_backup_key() {
+    let env = Env::new();
+    let out = env.create("vault-1", None).await.unwrap();
+    assert_eq!(
+        out.backup_vault_arn.as_deref(),
+        Some("arn:aws:backup:ap-northeast-1:111111111111:backup-vault:vault-1")
+    );
+    let d = env.describe("vault-1").await.unwrap();
+    let key = d.encryption_key_arn.unwrap();
+    let meta = env
+        .backup
+        .kms
+        .describe_key(
+            &env.ctx(),
+            kmsapi::DescribeKeyRequest {
+                key_id: "alias/aws/backup".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(Some(key), meta.arn);
+    assert_eq!(d.encryption_key_type, None);
+    assert_eq!(d.number_of_recovery_points, Some(0));
+    assert_eq!(d.locked, Some(false));
+}
+
+#[tokio::test]
+async fn a_customer_key_must_be_a_key_arn_of_the_vaults_region() {
+    let env = Env::new();
+    let here = env.customer_key(REGION).await;
+    let d = {
+        env.create("v-customer", Some(here.clone())).await.unwrap();
+        env.describe("v-customer").await.unwrap()
+    };
+    assert_eq!(d.encryption_key_arn, Some(here.clone()));
+    assert_eq!(
+        d.encryption_key_type,
+        Some(EncryptionKeyType::CustomerManagedKmsKey)
+    );
+    let elsewhere = env.customer_key("us-west-2").await;
+    for bad in [
+        elsewhere,
+        "alias/aws/backup".to_owned(),
+        here.rsplit_once('/').unwrap().1.to_owned(),
+        here.replace("key/", "key/0000"),
+    ] {
+        let e = env.create("v-bad", Some(bad.clone())).await.unwrap_err();
+        assert!(
+            matches!(e, BackupError::InvalidParameterValue(_)),
+            "{bad}: {e:?}"
+        );
+    }
+    assert!(env.describe("v-bad").await.is_err());
+}
+
+#[tokio::test]
+async fn names_are_checked_and_unique_per_account_and_region() {
+    let env = Env::new();
+    for bad in ["a", "has space", "x".repeat(51).as_str(), "dot.ted"] {
+        let e = env.create(bad, None).await.unwrap_err();
+        assert!(matches!(e, BackupError::InvalidParameterValue(_)), "{bad}");
+    }
+    env.create("Vault_2-b", None).await.unwrap();
+    let e = env.create("Vault_2-b", None).await.unwrap_err();
+    let wire = to_wire(e);
+    assert_eq!(wire.code, "AlreadyExistsException");
+    assert_eq!(wire.status, 400);
+    // The same name in another region is another vault.
+    crate::ops::vaults::create(
+        &env.backup,
+        &env.ctx_in(ACCOUNT, "us-west-2"),
+        CreateBackupVaultInput {
+            backup_vault_name: "Vault_2-b".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_creator_request_id_answers_the_same_vault() {
+    let env = Env::new();
+    let input = CreateBackupVaultInput {
+        backup_vault_name: "retried".into(),
+        creator_request_id: Some("req-1".into()),
+        ..Default::default()
+    };
+    let a = crate::ops::vaults::create(&env.backup, &env.ctx(), input.clone())
+        .await
+        .unwrap();
+    env.clock.advance(Duration::seconds(5));
+    let b = crate::ops::vaults::create(&env.backup, &env.ctx(), input)
+        .await
+        .unwrap();
+    assert_eq!(a.creation_date, b.creation_date);
+    let other = CreateBackupVaultInput {
+        backup_vault_name: "retried".into(),
+        creator_request_id: Some("req-2".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        crate::ops::vaults::create(&env.backup, &env.ctx(), other).await,
+        Err(BackupError::VaultAlreadyExists { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_missing_vault_is_access_denied_as_on_aws() {
+    let env = Env::new();
+    let wire = to_wire(env.describe("nope").await.unwrap_err());
+    assert_eq!(
+        (wire.code.as_ref(), wire.status),
+        ("AccessDeniedException", 403)
+    );
+    assert_eq!(
+        wire.message,
+        "Insufficient privileges to perform this action."
+    );
+    let del = crate::ops::vaults::delete(
+        &env.backup,
+        &env.ctx(),
+        DeleteBackupVaultInput {
+            backup_vault_name: "nope".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(del, BackupError::VaultNotVisible { .. }));
+}
+
+#[tokio::test]
+async fn list_pages_in_name_order_and_delete_removes() {
+    let env = Env::new();
+    for n in ["c-vault", "a-vault", "b-vault"] {
+        env.create(n, None).await.unwrap();
+    }
+    let first = env.list_page(None).await.unwrap();
+    let names: Vec<_> = first
+        .backup_vault_list
+        .unwrap()
+        .into_iter()
+        .map(|v| v.backup_vault_name.unwrap())
+        .collect();
+    assert_eq!(names, ["a-vault", "b-vault"]);
+    let second = env.list_page(first.next_token).await.unwrap();
+    assert_eq!(second.backup_vault_list.unwrap().len(), 1);
+    assert_eq!(second.next_token, None);
+    crate::ops::vaults::delete(
+        &env.backup,
+        &env.ctx(),
+        DeleteBackupVaultInput {
+            backup_vault_name: "b-vault".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(env.describe("b-vault").await.is_err());
+}
+
+#[tokio::test]
+async fn access_policy_put_get_delete() {
+    let env = Env::new();
+    env.create("pol", None).await.unwrap();
+    assert!(matches!(
+        env.get_policy().await,
+        Err(BackupError::ResourceNotFound(_))
+    ));
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"backup:DeleteRecoveryPoint","Resource":"*"}]}"#;
+    assert!(matches!(
+        env.put_policy("not json").await,
+        Err(BackupError::InvalidParameterValue(_))
+    ));
+    env.put_policy(policy).await.unwrap();
+    assert_eq!(
+        env.get_policy().await.unwrap().policy.as_deref(),
+        Some(policy)
+    );
+    crate::ops::policy::delete_access_policy(
+        &env.backup,
+        &env.ctx(),
+        DeleteBackupVaultAccessPolicyInput {
+            backup_vault_name: "pol".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(env.get_policy().await.is_err());
+}
+
+#[tokio::test]
+async fn a_compliance_lock_becomes_immutable_after_its_grace_time() {
+    let env = Env::new();
+    env.create("locked", None).await.unwrap();
+    for (min, max, days) in [
+        (Some(0), None, None),
+        (Some(10), Some(5), None),
+        (None, None, Some(2)),
+    ] {
+        assert!(matches!(
+            env.put_lock("locked", min, max, days).await,
+            Err(BackupError::InvalidParameterValue(_))
+        ));
+    }
+    let before = env.clock.now();
+    env.put_lock("locked", Some(7), Some(30), Some(3))
+        .await
+        .unwrap();
+    let after = env.clock.now();
+    let d = env.describe("locked").await.unwrap();
+    assert_eq!(
+        (d.locked, d.min_retention_days, d.max_retention_days),
+        (Some(true), Some(7), Some(30))
+    );
+    let lock_date = d.lock_date.unwrap().0;
+    assert!(before + Duration::days(3) <= lock_date && lock_date <= after + Duration::days(3));
+    // Within the grace time the lock may still change.
+    env.put_lock("locked", Some(1), Some(30), Some(3))
+        .await
+        .unwrap();
+    env.clock.advance(Duration::days(4));
+    let e = env
+        .put_lock("locked", Some(1), Some(60), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BackupError::InvalidRequest { code: None, .. }));
+    assert!(matches!(
+        env.delete_lock("locked").await,
+        Err(BackupError::InvalidRequest { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_governance_lock_stays_removable() {
+    let env = Env::new();
+    env.create("gov", None).await.unwrap();
+    crate::ops::policy::put_lock(
+        &env.backup,
+        &env.ctx(),
+        PutBackupVaultLockConfigurationInput {
+            backup_vault_name: "gov".into(),
+            min_retention_days: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    env.clock.advance(Duration::days(400));
+    crate::ops::policy::delete_lock(
+        &env.backup,
+        &env.ctx(),
+        DeleteBackupVaultLockConfigurationInput {
+            backup_vault_name: "gov".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(env.describe("gov").await.unwrap().locked, Some(false));
+}
+
+#[tokio::test]
+async fn vault_tags_round_trip_and_refuse_reserved_keys() {
+    let env = Env::new();
+    env.create("tagged", None).await.unwrap();
+    let arn = "arn:aws:backup:ap-northeast-1:111111111111:backup-vault:tagged".to_owned();
+    env.tag(&arn, "team", "a").await.unwrap();
+    env.tag(&arn, "team", "b").await.unwrap();
+    env.tag(&arn, "env", "dev").await.unwrap();
+    assert!(matches!(
+        env.tag(&arn, "aws:x", "y").await,
+        Err(BackupError::InvalidParameterValue(_))
+    ));
+    let tags = env.list_tags(&arn).await.unwrap().tags.unwrap();
+    assert_eq!(tags.get("team").map(String::as_str), Some("b"));
+    assert_eq!(tags.len(), 2);
+    crate::ops::vaults::untag(
+        &env.backup,
+        &env.ctx(),
+        UntagResourceInput {
+            resource_arn: arn.clone(),
+            tag_key_list: vec!["team".into()],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(env.list_tags(&arn).await.unwrap().tags.unwrap().len(), 1);
+    let missing = crate::ops::vaults::list_tags(
+        &env.backup,
+        &env.ctx(),
+        ListTagsInput {
+            resource_arn: arn.replace("tagged", "other"),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(missing, Err(BackupError::ResourceNotFound(_))));
+}
+
+#[test]
+fn a_stored_vault_of_an_unknown_version_is_not_misread() {
+    let bytes = kmsnap_store::encode_record(99, &serde_json::json!({"name": "x"})).unwrap();
+    let (meta, _) = kmsnap_store::open_memory();
+    let mut txn = meta.write().unwrap();
+    txn.put(
+        crate::store::T_VAULTS,
+        b"111111111111/ap-northeast-1/x",
+        &bytes,
+    )
+    .unwrap();
+    txn.commit().unwrap();
+    let got = crate::store::get_vault(
+        meta.read().unwrap().as_ref(),
+        AccountId::parse(ACCOUNT).unwrap(),
+        Region::parse(REGION).unwrap(),
+        "x",
+    );
+    assert!(matches!(got, Err(BackupError::Internal(_))));
+}
