@@ -14,6 +14,8 @@
 //! * [`resolve`], [`authz`], [`metadata`]: KeyId parsing, who may use a key (key policy,
 //!   identity policies, grants), KeyMetadata.
 //! * [`grants`]: grant records, tokens and matching; the operations are in `ops::grants`.
+//! * [`key_status`]: a key's state and manager for services that keep data under it (read
+//!   from their transaction; other crates never read KMS's tables).
 //! * [`workers`]: deletion windows and automatic rotation, advanced on the injected clock.
 //! * [`audit`]: the CloudTrail record of every call (see below).
 //! * [`error`]: [`KmsError`] and its one mapping to AWS codes.
@@ -58,6 +60,7 @@ pub mod crypto;
 pub mod error;
 pub mod grants;
 pub mod import;
+pub mod key_status;
 pub mod keyspec;
 pub mod managed;
 pub mod metadata;

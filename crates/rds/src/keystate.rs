@@ -10,8 +10,8 @@
 //! * StartDBCluster / StartDBInstance in the recoverable state check the key through KMS as
 //!   RDS ([`check_storage`]) and go `starting` → `available`.
 //!
-//! The step reads key records straight from the store (a read, not a KMS call: no CloudTrail
-//! event per tick). When an instance lost its key is kept in table `rds_key_lost`
+//! The step reads key states through KMS's key-status API (a read of the caller's transaction,
+//! not a KMS call: no CloudTrail event per tick; docs/managed-storage.md §5). When an instance lost its key is kept in table `rds_key_lost`
 //! (`{account}/{region}/{identifier}` → time), clusters keep it in their record.
 
 use crate::cluster::model::{ClusterStatus, RECOVERY_WINDOW};
@@ -23,8 +23,9 @@ use crate::{store, Rds};
 use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_auth::RequestContext;
-use kmsnap_core::{AccountId, Region};
-use kmsnap_kms::model::{KeyManager, KeyState};
+use kmsnap_kms::key_status::KeyStatus;
+use kmsnap_snapshots::managed::VolumeId;
+use kmsnap_snapshots::EbsError;
 use kmsnap_store::{decode_record, encode_record, ReadTxn, WriteTxn};
 use std::collections::HashMap;
 
@@ -41,23 +42,8 @@ pub enum KeyHealth {
     Gone,
 }
 
-fn parse_key_arn(arn: &str) -> Option<(AccountId, Region, &str)> {
-    let rest = arn.strip_prefix("arn:aws:kms:")?;
-    let mut parts = rest.splitn(3, ':');
-    let region = Region::parse(parts.next()?).ok()?;
-    let account = AccountId::parse(parts.next()?).ok()?;
-    let key_id = parts.next()?.strip_prefix("key/")?;
-    Some((account, region, key_id))
-}
-
-fn key_record(
-    txn: &dyn ReadTxn,
-    arn: &str,
-) -> Result<Option<kmsnap_kms::model::KeyRecord>, RdsError> {
-    let Some((account, region, key_id)) = parse_key_arn(arn) else {
-        return Ok(None);
-    };
-    kmsnap_kms::store::read_key(txn, account, region, key_id).map_err(|e| {
+fn key_status(txn: &dyn ReadTxn, arn: &str) -> Result<Option<KeyStatus>, RdsError> {
+    kmsnap_kms::key_status::key_status(txn, arn).map_err(|e| {
         tracing::error!(error = %e, "rds key state read");
         RdsError::Internal("key state")
     })
@@ -65,8 +51,8 @@ fn key_record(
 
 /// The health of key `arn` as the store holds it.
 pub fn health(txn: &dyn ReadTxn, arn: &str) -> Result<KeyHealth, RdsError> {
-    Ok(match key_record(txn, arn)?.map(|k| k.state) {
-        Some(KeyState::Enabled) => KeyHealth::Usable,
+    Ok(match key_status(txn, arn)? {
+        Some(k) if k.enabled() => KeyHealth::Usable,
         Some(_) => KeyHealth::Unusable,
         None => KeyHealth::Gone,
     })
@@ -76,7 +62,7 @@ pub fn health(txn: &dyn ReadTxn, arn: &str) -> Result<KeyHealth, RdsError> {
 pub async fn is_aws_managed(svc: &Rds, arn: &str) -> Result<bool, RdsError> {
     let (meta, arn) = (svc.meta.clone(), arn.to_owned());
     crate::blocking(move || {
-        Ok(key_record(meta.read()?.as_ref(), &arn)?.is_some_and(|k| k.manager == KeyManager::Aws))
+        Ok(key_status(meta.read()?.as_ref(), &arn)?.is_some_and(|k| k.aws_managed()))
     })
     .await?
 }
@@ -87,32 +73,19 @@ pub async fn is_aws_managed(svc: &Rds, arn: &str) -> Result<bool, RdsError> {
 pub async fn check_storage(
     svc: &Rds,
     ctx: &RequestContext,
-    volume_id: &str,
+    volume_id: &VolumeId,
     key_arn: &str,
     what: &str,
 ) -> Result<(), RdsError> {
-    let (meta, account, region, vid) = (
-        svc.meta.clone(),
-        ctx.principal.account,
-        ctx.region,
-        volume_id.to_owned(),
-    );
-    let lineage = crate::blocking(move || -> Result<_, RdsError> {
-        let txn = meta.read()?;
-        let v = kmsnap_snapshots::store::get_volume(&*txn, account, region, &vid)?
-            .ok_or(RdsError::Internal("storage volume missing"))?;
-        kmsnap_snapshots::store::get_lineage(&*txn, &v.lineage)?
-            .ok_or(RdsError::Internal("volume without lineage"))
-    })
-    .await??;
-    match kmsnap_snapshots::blocks::open_lineage(&svc.kms, ctx, &lineage).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
+    match svc.ebs.check_volume_key(ctx, volume_id).await {
+        Ok(()) => Ok(()),
+        Err(e @ EbsError::Kms { .. }) => {
             tracing::info!(resource = what, error = %e, "start: storage key not usable");
             Err(RdsError::KmsKeyNotAccessible {
                 message: format!("The KMS key [{key_arn}] of {what} does not exist, is not enabled or you do not have permissions to access it."),
             })
         }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -354,24 +327,6 @@ pub async fn start_instance(
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    #[test]
-    fn key_arns_parse() {
-        let (a, r, k) = parse_key_arn(
-            "arn:aws:kms:eu-central-1:369036903690:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-        )
-        .unwrap();
-        assert_eq!(
-            (a.as_str(), r.as_str(), k),
-            (
-                "369036903690",
-                "eu-central-1",
-                "1234abcd-12ab-34cd-56ef-1234567890ab"
-            )
-        );
-        assert!(parse_key_arn("arn:aws:kms:eu-central-1:369036903690:alias/x").is_none());
-        assert!(parse_key_arn("1234abcd").is_none());
-    }
 
     #[test]
     fn verdicts_follow_spec_8() {

@@ -1,13 +1,14 @@
-//! kmsnap-rds: RDS DB instances and their snapshots (docs/rds.md), on the EBS block store.
+//! kmsnap-rds: RDS DB instances and their snapshots (docs/rds.md), on the managed block store.
 //!
-//! No database engine runs: a DB instance *is* its storage, a volume of `kmsnap-snapshots`'
-//! block store marked as managed by RDS (`VolumeRecord::managed_by`), so EC2 neither shows nor
-//! changes it. RDS reuses EBS's machinery for everything that moves bytes: a DB snapshot is
-//! backed by an EBS snapshot sealed from the instance's volume (the `Seal` job), a copy by the
-//! EBS `Copy` job (blocks re-encrypted under the new key), a restore joins the snapshot's
-//! lineage. KMS sees every data-key use come through `rds.amazonaws.com` with encryption
-//! context `{"aws:rds:db-id": DbiResourceId}` (`KeyUse::Rds`), so the `aws/rds` managed key's
-//! `kms:ViaService` condition admits it.
+//! No database engine runs: a DB instance *is* its storage, a volume kept through
+//! `kmsnap-snapshots`' managed-storage API (`kmsnap_snapshots::managed`,
+//! docs/managed-storage.md), so EC2 neither shows nor changes it. RDS holds only the opaque ids
+//! of its volumes and snapshots and asks that API for everything that moves bytes, inside its
+//! own write transactions: a DB snapshot is a sealed snapshot of the instance's volume, a copy a
+//! queued copy (blocks re-encrypted under the new key), a restore a volume joining the
+//! snapshot's lineage. KMS sees every data-key use come through `rds.amazonaws.com` with
+//! encryption context `{"aws:rds:db-id": DbiResourceId}` ([`ops::common::instance_use`]), so the
+//! `aws/rds` managed key's `kms:ViaService` condition admits it.
 //!
 //! * [`Rds`]: the service of one server; implements the generated `RdsHandler` in [`ops`].
 //! * [`model`]: [`model::DbInstanceRecord`], [`model::DbSnapshotRecord`] and their states.
@@ -116,7 +117,7 @@ impl Rds {
         let rec =
             blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &id))
                 .await??;
-        rec.map(|r| r.volume_id)
+        rec.map(|r| r.volume_id.to_string())
             .ok_or_else(|| RdsError::InstanceNotFound {
                 id: identifier.to_owned(),
             })

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
+use kmsnap_snapshots::managed::{JobCaller, SnapshotId, VolumeId};
 use serde::{Deserialize, Serialize};
 
 /// 2: `copy_tags_to_snapshot`, `deletion_protection`, `last_automated_backup`, `status_since`
@@ -97,8 +98,8 @@ pub struct DbInstanceRecord {
     pub port: i32,
     pub availability_zone: String,
     pub tags: Vec<(String, String)>,
-    /// The EBS volume holding the instance's storage (`managed_by` RDS).
-    pub volume_id: String,
+    /// The managed volume holding the instance's storage (docs/managed-storage.md).
+    pub volume_id: VolumeId,
     pub created: DateTime<Utc>,
     /// `CopyTagsToSnapshot`: snapshots of the instance get its tags.
     #[serde(default)]
@@ -130,7 +131,7 @@ pub struct ReplicaRecord {
     pub source_region: Region,
     pub source_identifier: String,
     /// Who created the replica: KMS authorizes the replication's key use as them.
-    pub caller: kmsnap_snapshots::model::JobCaller,
+    pub caller: JobCaller,
     /// The replication round in progress.
     pub sync: Option<ReplicaSync>,
     /// When the replica's storage last caught up with the source's.
@@ -156,8 +157,8 @@ impl ReplicaRecord {
 /// region (`copy`), then made the replica's storage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaSync {
-    pub seal: String,
-    pub copy: Option<String>,
+    pub seal: SnapshotId,
+    pub copy: Option<SnapshotId>,
 }
 
 impl DbInstanceRecord {
@@ -213,8 +214,8 @@ pub struct DbSnapshotRecord {
     /// The copy's source snapshot ARN (CopyDBSnapshot).
     pub source_snapshot: Option<String>,
     pub tags: Vec<(String, String)>,
-    /// The EBS snapshot holding its blocks (`managed_by` RDS).
-    pub ebs_snapshot_id: String,
+    /// The managed snapshot holding its blocks (docs/managed-storage.md).
+    pub ebs_snapshot_id: SnapshotId,
     pub created: DateTime<Utc>,
     /// The `restore` attribute: accounts it is shared with (ModifyDBSnapshotAttribute).
     #[serde(default)]

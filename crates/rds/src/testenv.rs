@@ -10,8 +10,8 @@ use kmsnap_api::gen::rds;
 use kmsnap_auth::model::Principal;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Clock, ManualClock, Region, RootKey};
-use kmsnap_snapshots::model::LineageRecord;
-use kmsnap_snapshots::{store as ebs_store, Snapshots};
+use kmsnap_snapshots::managed::{self, StorageKey, VolumeId};
+use kmsnap_snapshots::Snapshots;
 use kmsnap_store::MetaStore;
 use std::sync::Arc;
 
@@ -112,13 +112,10 @@ impl TestEnv {
         .unwrap()
     }
 
-    /// The lineage (data key) of volume `vol` of `ctx`'s account and region.
-    pub fn volume_lineage(&self, ctx: &RequestContext, vol: &str) -> LineageRecord {
+    /// The key (lineage, KMS key, key use) of volume `vol` of `ctx`'s account and region.
+    pub fn volume_lineage(&self, ctx: &RequestContext, vol: &VolumeId) -> StorageKey {
         let txn = self.rds.meta.read().unwrap();
-        let v = ebs_store::get_volume(txn.as_ref(), ctx.principal.account, ctx.region, vol)
-            .unwrap()
-            .unwrap();
-        ebs_store::get_lineage(txn.as_ref(), &v.lineage)
+        managed::volume_key(txn.as_ref(), ctx.principal.account, ctx.region, vol)
             .unwrap()
             .unwrap()
     }
@@ -148,7 +145,7 @@ pub(crate) fn snapshot_record(account: &str, kind: &str) -> DbSnapshotRecord {
         kms_key_arn: None,
         source_snapshot: None,
         tags: vec![],
-        ebs_snapshot_id: "snap-1".into(),
+        ebs_snapshot_id: "snap-1".parse().unwrap(),
         created: now,
         shared_with: vec![],
         public: false,

@@ -16,8 +16,7 @@ use crate::error::RdsError;
 use crate::model::{InstanceStatus, SnapshotStatus};
 use crate::{store, Rds};
 use chrono::{DateTime, Utc};
-use kmsnap_snapshots::model::SnapshotState;
-use kmsnap_snapshots::store as ebs_store;
+use kmsnap_snapshots::managed::{self, SnapshotState};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,7 +113,7 @@ pub fn step_at(
             continue;
         }
         let before = (s.status, s.percent_progress);
-        match ebs_store::get_snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)? {
+        match managed::snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)? {
             Some(e) if e.state == SnapshotState::Completed => {
                 s.status = SnapshotStatus::Available;
                 s.percent_progress = 100;

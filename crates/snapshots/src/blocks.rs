@@ -1,8 +1,8 @@
 //! Block data (DESIGN.md "Snapshot data"): the data key of a lineage, generated under the
-//! resource's KMS key through the in-process KMS API as `ec2.amazonaws.com` — or as
-//! `rds.amazonaws.com` with RDS's encryption context for an RDS instance's storage, as the
-//! lineage's [`KeyUse`] says — (so KMS checks `kms:ViaService`, and audits the call with
-//! `invokedBy`), and the sealing of each 512 KiB
+//! resource's KMS key through the in-process KMS API as `ec2.amazonaws.com` — or as the
+//! service that keeps its storage here, with that service's encryption context, as the
+//! lineage's [`KeyUse`] says (docs/managed-storage.md) — (so KMS checks `kms:ViaService`, and
+//! audits the call with `invokedBy`), and the sealing of each 512 KiB
 //! block: AES-256-GCM with a random nonce and AAD binding the lineage and block index.
 //! Unencrypted blocks are stored as they are and checked against their SHA-256 on every read.
 //!
@@ -33,30 +33,22 @@ const AAD_LABEL: &[u8] = b"kmsnap/ebs/block/v1";
 pub const EC2_SERVICE: &str = "ec2.amazonaws.com";
 /// The encryption-context key EBS uses for data keys (docs/ebs.md §3).
 pub const EC_KEY: &str = "aws:ebs:id";
-/// The service RDS acts as toward KMS for an instance's storage.
-pub const RDS_SERVICE: &str = "rds.amazonaws.com";
-/// The encryption-context key RDS uses (docs/rds.md §3).
-pub const RDS_EC_KEY: &str = "aws:rds:db-id";
-/// The encryption-context key RDS uses for an Aurora cluster's storage (docs/rds.md §3).
-pub const RDS_CLUSTER_EC_KEY: &str = "aws:rds:dbc-id";
 
 impl KeyUse {
     /// The service KMS sees the call come through (`kms:ViaService`, `invokedBy`).
-    pub fn service(&self) -> &'static str {
+    pub fn service(&self) -> &str {
         match self {
             KeyUse::Ebs => EC2_SERVICE,
-            KeyUse::Rds { .. } | KeyUse::RdsCluster { .. } => RDS_SERVICE,
+            KeyUse::Service(u) => &u.service,
         }
     }
 
-    /// The encryption context of a data key for `resource` (EBS) or the DB instance (RDS).
+    /// The encryption context of a data key for `resource` (EBS), or the one the managing
+    /// service defined (docs/managed-storage.md §2).
     pub fn context(&self, resource: &str) -> BTreeMap<String, String> {
         match self {
             KeyUse::Ebs => context(resource),
-            KeyUse::Rds { db_id } => BTreeMap::from([(RDS_EC_KEY.to_owned(), db_id.clone())]),
-            KeyUse::RdsCluster { dbc_id } => {
-                BTreeMap::from([(RDS_CLUSTER_EC_KEY.to_owned(), dbc_id.clone())])
-            }
+            KeyUse::Service(u) => u.context.clone(),
         }
     }
 }
@@ -105,7 +97,7 @@ pub async fn new_lineage(
     new_lineage_as(kms, ctx, key_arn, resource, &KeyUse::Ebs).await
 }
 
-/// [`new_lineage`] whose key is used as `key_use` says (RDS for a DB instance's storage).
+/// [`new_lineage`] whose key is used as `key_use` says (a managing service's storage).
 pub async fn new_lineage_as(
     kms: &Kms,
     ctx: &RequestContext,
@@ -390,8 +382,8 @@ pub async fn grant_for_resource(
     grant_for_resource_as(kms, ctx, key_arn, resource, &KeyUse::Ebs).await
 }
 
-/// [`grant_for_resource`] as the service of `key_use` (RDS grants itself use for the DB's
-/// lifetime, constrained to the DB's encryption context).
+/// [`grant_for_resource`] as the service of `key_use` (a managing service such as RDS grants
+/// itself use for the resource's lifetime, constrained to its encryption context).
 pub async fn grant_for_resource_as(
     kms: &Kms,
     ctx: &RequestContext,

@@ -6,10 +6,14 @@
 //! * [`model`]: volumes, snapshots, lineages (a data key and the blocks sealed under it),
 //!   block references, per-region settings, jobs.
 //! * [`store`]: the tables and their keys.
-//! * [`blocks`]: data keys through the in-process KMS API (as `ec2.amazonaws.com`, or as
-//!   `rds.amazonaws.com` for the storage of RDS instances: [`model::KeyUse`]) and the sealing
-//!   of 512 KiB blocks (AES-256-GCM, AAD = lineage + index). Volumes and snapshots with
-//!   `managed_by` set are RDS's: EC2 and the EBS direct API neither show nor change them.
+//! * [`managed`]: the managed-storage API (docs/managed-storage.md) through which another
+//!   service (RDS) keeps its data here: create, seal, copy and drop storage inside the
+//!   service's own write transaction, holding only opaque ids. Volumes and snapshots with
+//!   `managed_by` set are such a service's: EC2 and the EBS direct API neither show nor change
+//!   them.
+//! * [`blocks`]: data keys through the in-process KMS API (as `ec2.amazonaws.com`, or as the
+//!   managing service with its encryption context: [`model::KeyUse`]) and the sealing of
+//!   512 KiB blocks (AES-256-GCM, AAD = lineage + index).
 //! * [`workers`]: sealing snapshots and copying them, resumable after a crash.
 //! * [`error`]: [`EbsError`] and its mappings to EC2 and EBS direct error codes.
 //! * [`fsck`]: the offline check of every referenced block (`kmsnap fsck`).
@@ -23,6 +27,7 @@ pub mod blocks;
 pub mod error;
 pub mod fsck;
 pub mod gc;
+pub mod managed;
 pub mod model;
 pub mod ops;
 pub mod store;

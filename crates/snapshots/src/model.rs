@@ -12,9 +12,11 @@ use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use serde::{Deserialize, Serialize};
 
-pub const VOLUME_VERSION: u16 = 1;
-pub const SNAPSHOT_VERSION: u16 = 1;
-pub const LINEAGE_VERSION: u16 = 1;
+/// 2 (volumes, snapshots, lineages): `managed_by`/`key_use` is a generic [`KeyUse::Service`];
+/// version 1's RDS variants read as the same service and context ([`KeyUse`]).
+pub const VOLUME_VERSION: u16 = 2;
+pub const SNAPSHOT_VERSION: u16 = 2;
+pub const LINEAGE_VERSION: u16 = 2;
 pub const BLOCK_VERSION: u16 = 1;
 pub const SETTINGS_VERSION: u16 = 1;
 /// 2: `JobRecord::caller` (v1 records read with none: the job acts as its account's root).
@@ -78,21 +80,86 @@ pub struct VolumeRecord {
     pub managed_by: Option<KeyUse>,
 }
 
-/// Which service uses a lineage's KMS key, and with what encryption context (docs/rds.md §3):
-/// EBS's own resources through `ec2.amazonaws.com` with `{"aws:ebs:id": <resource>}`, an RDS
-/// instance's storage through `rds.amazonaws.com` with `{"aws:rds:db-id": <DbiResourceId>}` (so
-/// the `aws/rds` key's `kms:ViaService` condition admits it).
+/// Which service uses a lineage's KMS key, and with what encryption context: EBS's own
+/// resources through `ec2.amazonaws.com` with `{"aws:ebs:id": <resource>}` (docs/ebs.md §3);
+/// storage another service keeps here through [`crate::managed`] as that service says
+/// ([`ServiceUse`]: RDS's instance storage through `rds.amazonaws.com` with
+/// `{"aws:rds:db-id": <DbiResourceId>}`, so the `aws/rds` key's `kms:ViaService` condition
+/// admits it, docs/rds.md §3).
+///
+/// Records written before the generic form (volume, snapshot and lineage records of version 1)
+/// hold RDS's own variants, `Rds { db_id }` and `RdsCluster { dbc_id }`: they read as the
+/// [`ServiceUse`] they meant ([`KeyUseRecord`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "KeyUseRecord")]
 pub enum KeyUse {
     #[default]
     Ebs,
+    /// Storage of another service (docs/managed-storage.md).
+    Service(ServiceUse),
+}
+
+/// The service a managed lineage's key is used through and the encryption context it binds
+/// (docs/managed-storage.md §2). The service defines the context; this crate only carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServiceUse {
+    /// The service principal KMS sees the calls come through (`kms:ViaService`, `invokedBy`),
+    /// e.g. `rds.amazonaws.com`.
+    pub service: String,
+    /// The encryption context of the data key (and of the service's grant's constraint).
+    pub context: std::collections::BTreeMap<String, String>,
+}
+
+impl ServiceUse {
+    /// Use through `service` with encryption context `context`.
+    pub fn new<K: Into<String>, V: Into<String>>(
+        service: impl Into<String>,
+        context: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        ServiceUse {
+            service: service.into(),
+            context: context
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+/// Every shape a stored [`KeyUse`] has had (read side only; writes use [`KeyUse`]'s own).
+#[derive(Deserialize)]
+enum KeyUseRecord {
+    Ebs,
+    Service(ServiceUse),
+    /// Version 1: an RDS instance's storage, `{"aws:rds:db-id": db_id}` through RDS.
     Rds {
         db_id: String,
     },
-    /// An Aurora cluster's storage: `{"aws:rds:dbc-id": <DbClusterResourceId>}` through RDS.
+    /// Version 1: an Aurora cluster's storage, `{"aws:rds:dbc-id": dbc_id}` through RDS.
     RdsCluster {
         dbc_id: String,
     },
+}
+
+/// The service and context keys RDS's version-1 records implied (docs/rds.md §3).
+const V1_RDS_SERVICE: &str = "rds.amazonaws.com";
+const V1_RDS_DB_KEY: &str = "aws:rds:db-id";
+const V1_RDS_CLUSTER_KEY: &str = "aws:rds:dbc-id";
+
+impl From<KeyUseRecord> for KeyUse {
+    fn from(r: KeyUseRecord) -> Self {
+        match r {
+            KeyUseRecord::Ebs => KeyUse::Ebs,
+            KeyUseRecord::Service(s) => KeyUse::Service(s),
+            KeyUseRecord::Rds { db_id } => {
+                KeyUse::Service(ServiceUse::new(V1_RDS_SERVICE, [(V1_RDS_DB_KEY, db_id)]))
+            }
+            KeyUseRecord::RdsCluster { dbc_id } => KeyUse::Service(ServiceUse::new(
+                V1_RDS_SERVICE,
+                [(V1_RDS_CLUSTER_KEY, dbc_id)],
+            )),
+        }
+    }
 }
 
 impl VolumeRecord {
@@ -175,6 +242,39 @@ pub struct SnapshotRecord {
     /// Set for the backing snapshot of an RDS DB snapshot (see [`VolumeRecord::managed_by`]).
     #[serde(default)]
     pub managed_by: Option<KeyUse>,
+}
+
+impl SnapshotRecord {
+    /// A pending snapshot `id` of volume `v` as it is now (same lineage and key), not shared,
+    /// untagged, managed by no service; its seal job fills it.
+    pub(crate) fn pending_of(
+        v: &VolumeRecord,
+        id: String,
+        description: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        SnapshotRecord {
+            id,
+            account: v.account,
+            region: v.region,
+            volume_id: v.id.clone(),
+            volume_size: v.size_gib,
+            state: SnapshotState::Pending,
+            state_message: None,
+            progress: 0,
+            start_time: now,
+            description,
+            encrypted: v.encrypted,
+            kms_key_arn: v.kms_key_arn.clone(),
+            lineage: v.lineage.clone(),
+            tags: Vec::new(),
+            permissions: Permissions::default(),
+            origin: SnapshotOrigin::Volume,
+            data_encryption_key_id: None,
+            completed: None,
+            managed_by: None,
+        }
+    }
 }
 
 /// A data key and the blocks sealed under it. Volumes created from a snapshot under the same

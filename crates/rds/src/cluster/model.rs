@@ -1,9 +1,11 @@
-//! Persisted records of Aurora (docs/rds.md §1–§3, §8): DB clusters, each with one backing EBS
-//! volume (`managed_by` [`KeyUse::RdsCluster`](kmsnap_snapshots::model::KeyUse)) that all its
-//! instances share, and manual and automated DB cluster snapshots backed by EBS snapshots.
+//! Persisted records of Aurora (docs/rds.md §1–§3, §8): DB clusters, each with one managed
+//! volume (docs/managed-storage.md; its key used through RDS with `{"aws:rds:dbc-id": …}`) that
+//! all its instances share, and manual and automated DB cluster snapshots backed by managed
+//! snapshots.
 
 use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
+use kmsnap_snapshots::managed::{SnapshotId, VolumeId};
 use serde::{Deserialize, Serialize};
 
 pub const CLUSTER_VERSION: u16 = 1;
@@ -103,8 +105,8 @@ pub struct ClusterRecord {
     /// Instance identifiers, creation order (the first is the writer).
     pub members: Vec<String>,
     pub tags: Vec<(String, String)>,
-    /// The EBS volume holding the cluster's storage (`managed_by` RDS).
-    pub volume_id: String,
+    /// The managed volume holding the cluster's storage (docs/managed-storage.md).
+    pub volume_id: VolumeId,
     pub created: DateTime<Utc>,
     /// When the key was found unusable (docs/rds.md §8): the 7-day window starts here.
     pub key_lost_at: Option<DateTime<Utc>>,
@@ -177,8 +179,8 @@ pub struct ClusterSnapshotRecord {
     /// The copy's source snapshot ARN.
     pub source_snapshot_arn: Option<String>,
     pub tags: Vec<(String, String)>,
-    /// The EBS snapshot holding its blocks (`managed_by` RDS).
-    pub ebs_snapshot_id: String,
+    /// The managed snapshot holding its blocks (docs/managed-storage.md).
+    pub ebs_snapshot_id: SnapshotId,
     pub created: DateTime<Utc>,
     /// The `restore` attribute: account ids it is shared with.
     pub shared_with: Vec<AccountId>,

@@ -1,8 +1,8 @@
 //! CreateDBCluster, DescribeDBClusters, ModifyDBCluster, DeleteDBCluster, StartDBCluster,
 //! StopDBCluster, and the Aurora side of the instance operations (docs/rds.md §1–§3, §8).
 //!
-//! A cluster's storage is one EBS volume (`managed_by` [`KeyUse::RdsCluster`]: its data key
-//! generated through RDS with context `{"aws:rds:dbc-id": DbClusterResourceId}`), shared by
+//! A cluster's storage is one managed volume (docs/managed-storage.md; its data key generated
+//! through RDS with context `{"aws:rds:dbc-id": DbClusterResourceId}`), shared by
 //! all of its instances: an Aurora instance is a `rds_instances` record whose `volume_id` is
 //! the cluster's, listed in the cluster's `members`, so `kmsnap db import/export` on an
 //! instance moves the cluster's bytes. Its encryption is the cluster's, always (docs/rds.md §3).
@@ -17,9 +17,7 @@ use crate::{store, Rds};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
-use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{JobKind, JobRecord, KeyUse};
-use kmsnap_snapshots::store as ebs_store;
+use kmsnap_snapshots::managed::{self, NewVolume, VolumeSource, VolumeSpec};
 
 const FILTERS: &[&str] = &["db-cluster-id", "db-cluster-resource-id", "engine"];
 
@@ -107,39 +105,24 @@ pub fn engine(value: &str) -> Result<String, ClusterError> {
     Err(crate::RdsError::InvalidParameterValue(format!("Invalid DB engine: {value}")).into())
 }
 
-/// The cluster's new empty storage: a lineage whose data key KMS generates under `key_arn`
-/// for the caller through RDS with the cluster's context, RDS's grant on a customer key, and
-/// the volume. Not yet stored.
+/// The cluster's new storage of `size_gib` GiB holding `source`: for an empty or re-encrypted
+/// one a lineage whose data key KMS generates under `key_arn` for the caller through RDS with
+/// the cluster's context; RDS's grant on a customer key. Not yet stored.
 pub(crate) async fn new_volume(
     svc: &Rds,
     ctx: &RequestContext,
     resource_id: &str,
     key_arn: Option<&str>,
-) -> Result<
-    (
-        kmsnap_snapshots::model::VolumeRecord,
-        kmsnap_snapshots::model::LineageRecord,
-    ),
-    ClusterError,
-> {
-    let key_use = KeyUse::RdsCluster {
-        dbc_id: resource_id.to_owned(),
+    size_gib: i32,
+    source: VolumeSource,
+) -> Result<NewVolume, ClusterError> {
+    let spec = VolumeSpec {
+        size_gib,
+        key_arn: key_arn.map(str::to_owned),
+        key_use: common::cluster_use(resource_id),
+        source,
     };
-    let id = kmsnap_core::ids::ec2_id("vol").map_err(|_| crate::RdsError::Internal("rng"))?;
-    let lineage = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
-    if let Some(k) = key_arn {
-        blocks::grant_for_resource_as(&svc.kms, ctx, k, &id, &key_use).await?;
-    }
-    let volume = common::backing_volume(
-        ctx,
-        id,
-        VOLUME_GIB,
-        key_arn.map(str::to_owned),
-        &lineage.id,
-        None,
-        key_use,
-    );
-    Ok((volume, lineage))
+    Ok(svc.ebs.prepare_volume(ctx, spec).await?)
 }
 
 pub async fn create(
@@ -185,7 +168,15 @@ pub async fn create(
         (None, false) => None,
     };
     let resource_id = new_cluster_resource_id()?;
-    let (volume, lineage) = new_volume(svc, ctx, &resource_id, key_arn.as_deref()).await?;
+    let volume = new_volume(
+        svc,
+        ctx,
+        &resource_id,
+        key_arn.as_deref(),
+        VOLUME_GIB,
+        VolumeSource::Empty,
+    )
+    .await?;
     let rec = ClusterRecord {
         identifier: id,
         account,
@@ -207,7 +198,7 @@ pub async fn create(
         copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
         members: Vec::new(),
         tags: tags_from(input.tags.as_deref()),
-        volume_id: volume.id.clone(),
+        volume_id: volume.id(),
         created: now,
         key_lost_at: None,
         stopped_at: None,
@@ -233,8 +224,7 @@ pub async fn create(
                 id: r.identifier.clone(),
             });
         }
-        ebs_store::put_lineage(txn.as_mut(), &lineage)?;
-        ebs_store::put_volume(txn.as_mut(), &volume)?;
+        managed::create_volume(txn.as_mut(), volume)?;
         cstore::put_cluster(txn.as_mut(), &r)?;
         Ok(common::commit(txn, &[event])?)
     })
@@ -435,7 +425,6 @@ pub async fn delete(
                 expected: "available,stopped,failed,inaccessible-encryption-credentials-recoverable,inaccessible-encryption-credentials",
             });
         }
-        let volume = ebs_store::get_volume(&*txn, rec.account, rec.region, &rec.volume_id)?.ok_or(crate::RdsError::Internal("cluster without volume"))?;
         if let Some(final_id) = final_id {
             if !matches!(rec.status, ClusterStatus::Available | ClusterStatus::Stopped) {
                 return Err(ClusterError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: "available,stopped" });
@@ -443,26 +432,16 @@ pub async fn delete(
             if cstore::get_snapshot(&*txn, rec.account, rec.region, &final_id)?.is_some() {
                 return Err(ClusterError::SnapshotAlreadyExists { id: final_id });
             }
-            let ebs = super::snapshots::ebs_snapshot_of(&rec, &volume, now)?;
             let tags = if rec.copy_tags_to_snapshot { rec.tags.clone() } else { Vec::new() };
-            let snap = super::snapshots::new_snapshot_record(&rec, &final_id, &ebs.id, now, tags);
-            let total = ebs_store::count_blocks(&*txn, &volume.id)?;
-            let job = JobRecord::new(&ebs.id, rec.account, rec.region, JobKind::Seal { volume_id: volume.id.clone() }, total, None, now);
-            ebs_store::put_snapshot(txn.as_mut(), &ebs)?;
-            cstore::put_snapshot(txn.as_mut(), &snap)?;
-            kmsnap_snapshots::workers::seal::finish(txn.as_mut(), job, now)?;
+            // Sealed below with the other pending snapshots of the volume.
+            super::snapshots::start_snapshot(txn.as_mut(), &rec, &final_id, "manual", tags, now)?;
         }
         // Snapshots still sealing from the volume keep its data as of their creation.
-        for job in ebs_store::jobs(&*txn, usize::MAX)? {
-            if matches!(&job.kind, JobKind::Seal { volume_id } if *volume_id == volume.id) {
-                kmsnap_snapshots::workers::seal::finish(txn.as_mut(), job, now)?;
-            }
-        }
+        managed::finish_seals(txn.as_mut(), &rec.volume_id, now)?;
         // Automated snapshots go with the cluster (AWS's default for DeleteAutomatedBackups,
         // which kmsnap's model of DeleteDBCluster does not carry).
         super::snapshots::drop_automated(txn.as_mut(), &rec)?;
-        ebs_store::delete_blocks(txn.as_mut(), &volume.id)?;
-        ebs_store::delete_volume(txn.as_mut(), &volume)?;
+        managed::drop_volume(txn.as_mut(), rec.account, rec.region, &rec.volume_id, now)?;
         cstore::delete_cluster(txn.as_mut(), &rec)?;
         common::commit(txn, &[event])?;
         Ok(rec)

@@ -26,11 +26,9 @@ use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
-use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{
-    JobCaller, JobKind, JobRecord, KeyUse, SnapshotRecord, SnapshotState, VolumeRecord, VolumeState,
+use kmsnap_snapshots::managed::{
+    self, JobCaller, SnapshotId, SnapshotInfo, SnapshotState, VolumeSource,
 };
-use kmsnap_snapshots::store as ebs_store;
 use kmsnap_store::ReadTxn;
 
 const FILTERS: &[&str] = &[
@@ -41,8 +39,6 @@ const FILTERS: &[&str] = &[
 ];
 /// Accounts an encrypted snapshot may be shared with (docs/rds.md §6).
 const SHARE_LIMIT: usize = 20;
-/// Manifest rows copied per page when a restored volume joins a snapshot's lineage.
-const PAGE: usize = 4096;
 
 /// The response form of `s` as `viewer` sees it: others' snapshots are `shared` or `public`
 /// and named by ARN.
@@ -99,29 +95,11 @@ pub fn to_api(s: &ClusterSnapshotRecord, viewer: AccountId) -> rds::DBClusterSna
     }
 }
 
-/// The pending EBS snapshot that backs a cluster snapshot of `rec` (sealed from `volume`).
-pub(crate) fn ebs_snapshot_of(
-    rec: &ClusterRecord,
-    volume: &VolumeRecord,
-    now: DateTime<Utc>,
-) -> Result<SnapshotRecord, RdsError> {
-    common::backing_snapshot(
-        rec.account,
-        rec.region,
-        volume,
-        format!("RDS cluster snapshot of {}", rec.identifier),
-        KeyUse::RdsCluster {
-            dbc_id: rec.resource_id.clone(),
-        },
-        now,
-    )
-}
-
 /// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`.
 pub(crate) fn new_snapshot_record(
     rec: &ClusterRecord,
     id: &str,
-    ebs_id: &str,
+    ebs_id: &SnapshotId,
     now: DateTime<Utc>,
     tags: Vec<(String, String)>,
 ) -> ClusterSnapshotRecord {
@@ -143,7 +121,7 @@ pub(crate) fn new_snapshot_record(
         kms_key_arn: rec.kms_key_arn.clone(),
         source_snapshot_arn: None,
         tags,
-        ebs_snapshot_id: ebs_id.to_owned(),
+        ebs_snapshot_id: ebs_id.clone(),
         created: now,
         shared_with: Vec::new(),
         public: false,
@@ -160,14 +138,19 @@ pub(crate) fn start_snapshot(
     tags: Vec<(String, String)>,
     now: DateTime<Utc>,
 ) -> Result<ClusterSnapshotRecord, RdsError> {
-    let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?
-        .ok_or(RdsError::Internal("cluster without volume"))?;
-    let ebs = ebs_snapshot_of(rec, &volume, now)?;
+    let ebs = managed::seal_snapshot(
+        txn,
+        rec.account,
+        rec.region,
+        &rec.volume_id,
+        &common::cluster_use(&rec.resource_id),
+        format!("RDS cluster snapshot of {}", rec.identifier),
+        now,
+    )?;
     let snap = ClusterSnapshotRecord {
         snapshot_type: snapshot_type.to_owned(),
-        ..new_snapshot_record(rec, id, &ebs.id, now, tags)
+        ..new_snapshot_record(rec, id, &ebs, now, tags)
     };
-    common::start_seal(txn, &ebs, &volume, now)?;
     cstore::put_snapshot(txn, &snap)?;
     Ok(snap)
 }
@@ -177,7 +160,7 @@ pub(crate) fn drop_snapshot(
     txn: &mut dyn kmsnap_store::WriteTxn,
     s: &ClusterSnapshotRecord,
 ) -> Result<(), RdsError> {
-    common::drop_backing(txn, s.account, s.region, &s.ebs_snapshot_id)?;
+    managed::drop_snapshot(txn, s.account, s.region, &s.ebs_snapshot_id)?;
     cstore::delete_snapshot(txn, s)
 }
 
@@ -453,14 +436,14 @@ async fn load_backed<S: Send + 'static>(
     src: &SourceRef,
     given: &str,
     find: impl FnOnce(&dyn ReadTxn) -> Result<Option<S>, RdsError> + Send + 'static,
-    ebs_id: fn(&S) -> &str,
-) -> Result<(S, SnapshotRecord), ClusterError> {
+    ebs_id: fn(&S) -> &SnapshotId,
+) -> Result<(S, SnapshotInfo), ClusterError> {
     let (meta, a, r) = (svc.meta.clone(), src.account, src.region);
     let found = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
         let s = find(&*txn)?;
         let e = match &s {
-            Some(s) => ebs_store::get_snapshot(&*txn, a, r, ebs_id(s))?,
+            Some(s) => managed::snapshot(&*txn, a, r, ebs_id(s))?,
             None => None,
         };
         Ok(s.zip(e))
@@ -478,7 +461,7 @@ async fn load_source(
     ctx: &RequestContext,
     src: &SourceRef,
     given: &str,
-) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
+) -> Result<(ClusterSnapshotRecord, SnapshotInfo), ClusterError> {
     let (a, r, id, caller, db) = (
         src.account,
         src.region,
@@ -511,23 +494,30 @@ async fn load_source(
 async fn check_source_key(
     svc: &Rds,
     ctx: &RequestContext,
-    ebs: &SnapshotRecord,
+    ebs: &SnapshotInfo,
 ) -> Result<(), ClusterError> {
     let Some(key) = &ebs.kms_key_arn else {
         return Ok(());
     };
-    let (meta, lid) = (svc.meta.clone(), ebs.lineage.clone());
-    let lineage = crate::blocking(move || ebs_store::get_lineage(meta.read()?.as_ref(), &lid))
-        .await??
-        .ok_or(RdsError::Internal("snapshot without lineage"))?;
     let in_region = RequestContext {
         region: ebs.region,
         ..ctx.clone()
     };
-    blocks::open_lineage(&svc.kms, &in_region, &lineage).await.map_err(|_| RdsError::KmsKeyNotAccessible {
-        message: format!("The source snapshot KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."),
-    })?;
-    Ok(())
+    match svc
+        .ebs
+        .check_snapshot_key(&in_region, ebs.account, &ebs.id)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e @ kmsnap_snapshots::EbsError::Kms { .. }) => {
+            tracing::info!(snapshot = %ebs.id, error = %e, "source snapshot key not usable");
+            Err(RdsError::KmsKeyNotAccessible {
+                message: format!("The source snapshot KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."),
+            }
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn key_none() -> ClusterError {
@@ -580,21 +570,8 @@ pub async fn copy(
         (None, false) => None,
     };
     check_source_key(svc, ctx, &source_ebs).await?;
-    let share_blobs = !cross_region && !foreign && key == source.kms_key_arn;
     let description = format!("RDS cluster snapshot copy of {}", source.identifier);
-    let managed_by = KeyUse::RdsCluster {
-        dbc_id: source.cluster_resource_id.clone(),
-    };
-    let ebs = common::copy_backing(
-        &source_ebs,
-        account,
-        region,
-        key.clone(),
-        share_blobs,
-        description,
-        managed_by,
-        now,
-    )?;
+    let key_use = common::cluster_use(&source.cluster_resource_id);
     let mut tags = tags_from(input.tags.as_deref());
     if input.copy_tags == Some(true) && !foreign {
         tags = common::with_source_tags(tags, &source.tags);
@@ -610,7 +587,6 @@ pub async fn copy(
         kms_key_arn: key,
         source_snapshot_arn: Some(source.arn()),
         tags,
-        ebs_snapshot_id: ebs.id.clone(),
         created: now,
         shared_with: Vec::new(),
         public: false,
@@ -628,17 +604,31 @@ pub async fn copy(
         &snap.arn(),
     );
     let caller = JobCaller::from_context(ctx);
-    let (meta, s) = (svc.meta.clone(), snap.clone());
-    crate::blocking(move || -> Result<(), ClusterError> {
+    let (meta, mut s) = (svc.meta.clone(), snap);
+    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
         let mut txn = meta.write()?;
         if cstore::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
             return Err(ClusterError::SnapshotAlreadyExists {
                 id: s.identifier.clone(),
             });
         }
-        common::queue_copy(txn.as_mut(), &ebs, share_blobs, caller, now)?;
+        let to = managed::CopyTo {
+            account,
+            region,
+            key_arn: s.kms_key_arn.clone(),
+        };
+        s.ebs_snapshot_id = managed::queue_copy(
+            txn.as_mut(),
+            &source_ebs,
+            to,
+            &key_use,
+            description,
+            caller,
+            now,
+        )?;
         cstore::put_snapshot(txn.as_mut(), &s)?;
-        Ok(common::commit(txn, &[event])?)
+        common::commit(txn, &[event])?;
+        Ok(s)
     })
     .await??;
     svc.ebs.wake_worker();
@@ -697,34 +687,16 @@ pub async fn restore(
     // The new cluster reads the snapshot's data: its key must be usable now.
     check_source_key(svc, ctx, &ebs).await?;
     let resource_id = new_cluster_resource_id()?;
+    // Same account and key: the volume joins the snapshot's lineage (its manifest shared, no
+    // byte moved); else a restore job re-encrypts every block under the cluster's key.
     let join = snap.account == account && key == snap.kms_key_arn;
-    let (volume, lineage) = if join {
-        let key_use = KeyUse::RdsCluster {
-            dbc_id: resource_id.clone(),
-        };
-        let vid = kmsnap_core::ids::ec2_id("vol").map_err(|_| RdsError::Internal("rng"))?;
-        if let Some(k) = &key {
-            blocks::grant_for_resource_as(&svc.kms, ctx, k, &vid, &key_use).await?;
-        }
-        (
-            common::backing_volume(
-                ctx,
-                vid,
-                VOLUME_GIB.max(ebs.volume_size),
-                key.clone(),
-                &ebs.lineage,
-                Some(ebs.id.clone()),
-                key_use,
-            ),
-            None,
-        )
-    } else {
-        let (mut v, l) = new_volume(svc, ctx, &resource_id, key.as_deref()).await?;
-        v.state = VolumeState::Creating;
-        v.size_gib = v.size_gib.max(ebs.volume_size);
-        v.snapshot_id = Some(ebs.id.clone());
-        (v, Some(l))
+    let (owner, snapshot) = (ebs.account, ebs.id.clone());
+    let source = match join {
+        true => VolumeSource::Join { owner, snapshot },
+        false => VolumeSource::Restore { owner, snapshot },
     };
+    let size = VOLUME_GIB.max(ebs.size_gib);
+    let volume = new_volume(svc, ctx, &resource_id, key.as_deref(), size, source).await?;
     let rec = ClusterRecord {
         identifier: id.clone(),
         account,
@@ -746,7 +718,7 @@ pub async fn restore(
         copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
         members: Vec::new(),
         tags: tags_from(input.tags.as_deref()),
-        volume_id: volume.id.clone(),
+        volume_id: volume.id(),
         created: now,
         key_lost_at: None,
         stopped_at: None,
@@ -759,7 +731,6 @@ pub async fn restore(
         "AWS::RDS::DBCluster",
         &rec.arn(),
     );
-    let caller = JobCaller::from_context(ctx);
     let (meta, r, source, source_account) =
         (svc.meta.clone(), rec.clone(), ebs.id.clone(), snap.account);
     crate::blocking(move || -> Result<(), ClusterError> {
@@ -769,38 +740,12 @@ pub async fn restore(
                 id: r.identifier.clone(),
             });
         }
-        if ebs_store::get_snapshot(&*txn, source_account, region, &source)?.is_none() {
-            return Err(ClusterError::SnapshotNotFound { id: source.clone() });
+        if managed::snapshot(&*txn, source_account, region, &source)?.is_none() {
+            return Err(ClusterError::SnapshotNotFound {
+                id: source.to_string(),
+            });
         }
-        match &lineage {
-            None => {
-                // Join the snapshot's lineage: its manifest becomes the volume's (blobs shared).
-                let mut from = 0;
-                loop {
-                    let page = ebs_store::blocks_from(&*txn, &source, from, PAGE)?;
-                    for (i, b) in &page {
-                        ebs_store::put_block(txn.as_mut(), &volume.id, *i, b)?;
-                    }
-                    match page.last() {
-                        Some((i, _)) if page.len() == PAGE => from = i + 1,
-                        _ => break,
-                    }
-                }
-            }
-            Some(l) => {
-                ebs_store::put_lineage(txn.as_mut(), l)?;
-                let total = ebs_store::count_blocks(&*txn, &source)?;
-                let kind = JobKind::Restore {
-                    source: source.clone(),
-                    source_account,
-                };
-                ebs_store::put_job(
-                    txn.as_mut(),
-                    &JobRecord::new(&volume.id, account, region, kind, total, Some(caller), now),
-                )?;
-            }
-        }
-        ebs_store::put_volume(txn.as_mut(), &volume)?;
+        managed::create_volume(txn.as_mut(), volume)?;
         cstore::put_cluster(txn.as_mut(), &r)?;
         Ok(common::commit(txn, &[event])?)
     })
@@ -819,7 +764,7 @@ async fn load_db_snapshot(
     ctx: &RequestContext,
     src: &SourceRef,
     given: &str,
-) -> Result<(ClusterSnapshotRecord, SnapshotRecord), ClusterError> {
+) -> Result<(ClusterSnapshotRecord, SnapshotInfo), ClusterError> {
     let (a, r, id, caller) = (
         src.account,
         src.region,

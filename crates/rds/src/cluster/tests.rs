@@ -11,8 +11,8 @@ use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::Clock;
-use kmsnap_snapshots::model::{KeyUse, BLOCK_SIZE};
-use kmsnap_snapshots::{blocks, store as ebs_store};
+use kmsnap_snapshots::blocks;
+use kmsnap_snapshots::managed::{self, KeyUse, ServiceUse, BLOCK_SIZE};
 
 const ACCOUNT: &str = "470147014701";
 const OTHER: &str = "580258025802";
@@ -181,9 +181,10 @@ async fn instances_share_the_clusters_storage_and_key() {
     let lineage = env.volume_lineage(&env.ctx(), &rec.volume_id);
     assert_eq!(
         lineage.key_use,
-        KeyUse::RdsCluster {
-            dbc_id: rec.resource_id.clone()
-        }
+        KeyUse::Service(ServiceUse::new(
+            "rds.amazonaws.com",
+            [("aws:rds:dbc-id", rec.resource_id.clone())]
+        ))
     );
     assert_eq!(
         lineage.key_use.context("x").get("aws:rds:dbc-id"),
@@ -403,13 +404,12 @@ async fn restore_with_a_key_encrypts_every_byte() {
         );
     }
     // Every block of the new volume is sealed under the new lineage.
+    let lineage = env.volume_lineage(&ctx, &dst).lineage;
     let txn = env.rds.meta.read().unwrap();
-    let v = ebs_store::get_volume(txn.as_ref(), ctx.principal.account, ctx.region, &dst)
-        .unwrap()
-        .unwrap();
-    for (_, b) in ebs_store::blocks_from(txn.as_ref(), &dst, 0, 100).unwrap() {
-        assert_eq!(b.lineage, v.lineage);
-    }
+    assert_eq!(
+        managed::block_lineages(txn.as_ref(), &dst).unwrap(),
+        std::collections::BTreeSet::from([lineage])
+    );
     drop(txn);
 
     // Same-region copy re-keys; a snapshot of the encrypted cluster keeps its key.

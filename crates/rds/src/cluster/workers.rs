@@ -18,8 +18,7 @@ use super::store as cstore;
 use crate::error::RdsError;
 use crate::workers::{backup_due, outlived};
 use chrono::{DateTime, Utc};
-use kmsnap_snapshots::model::{SnapshotState, VolumeState};
-use kmsnap_snapshots::store as ebs_store;
+use kmsnap_snapshots::managed::{self, SnapshotState, VolumeState};
 
 /// Whether cluster `c` is due an automated snapshot at `now`.
 fn backup_wanted(c: &ClusterRecord, now: DateTime<Utc>) -> bool {
@@ -94,7 +93,7 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
         }
         let next = match c.status {
             ClusterStatus::Creating => {
-                match ebs_store::get_volume(&*txn, c.account, c.region, &c.volume_id)? {
+                match managed::volume(&*txn, c.account, c.region, &c.volume_id)? {
                     Some(v) if v.state == VolumeState::Available => Some(ClusterStatus::Available),
                     Some(v) if v.state == VolumeState::Creating => None,
                     _ => Some(ClusterStatus::Failed),
@@ -114,7 +113,7 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
             continue;
         }
         let before = (s.status, s.percent_progress);
-        match ebs_store::get_snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)? {
+        match managed::snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)? {
             Some(e) if e.state == SnapshotState::Completed => {
                 s.status = ClusterSnapshotStatus::Available;
                 s.percent_progress = 100;

@@ -4,108 +4,13 @@
 
 use crate::error::RdsError;
 use crate::Rds;
-use chrono::{DateTime, Utc};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
 use kmsnap_audit::Event;
 use kmsnap_auth::RequestContext;
-use kmsnap_core::{AccountId, Region};
-use kmsnap_snapshots::blocks::{self, RDS_SERVICE};
-use kmsnap_snapshots::model::{
-    JobCaller, JobKind, JobRecord, KeyUse, LineageRecord, Permissions, SnapshotOrigin,
-    SnapshotRecord, SnapshotState, VolumeRecord, VolumeState,
-};
-use kmsnap_snapshots::store as ebs_store;
+use kmsnap_snapshots::managed::{NewVolume, ServiceUse, VolumeSource, VolumeSpec};
 use kmsnap_store::WriteTxn;
 use serde::Serialize;
-
-/// The pending EBS snapshot that a copy of `source` into `account`/`region` under `key` fills
-/// (the destination's backing snapshot, managed by RDS as `managed_by`). With `share_blobs`
-/// (same region, account and key) it joins the source's lineage and reuses its blobs.
-#[allow(clippy::too_many_arguments)]
-pub fn copy_backing(
-    source: &SnapshotRecord,
-    account: AccountId,
-    region: Region,
-    key: Option<String>,
-    share_blobs: bool,
-    description: String,
-    managed_by: KeyUse,
-    now: DateTime<Utc>,
-) -> Result<SnapshotRecord, RdsError> {
-    Ok(SnapshotRecord {
-        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
-        account,
-        region,
-        volume_id: "vol-ffffffff".into(),
-        volume_size: source.volume_size,
-        state: SnapshotState::Pending,
-        state_message: None,
-        progress: 0,
-        start_time: now,
-        description,
-        encrypted: key.is_some(),
-        kms_key_arn: key,
-        lineage: if share_blobs {
-            source.lineage.clone()
-        } else {
-            String::new()
-        },
-        tags: Vec::new(),
-        permissions: Permissions::default(),
-        origin: SnapshotOrigin::Copy {
-            source_snapshot: source.id.clone(),
-            source_region: source.region,
-            source_account: source.account,
-        },
-        data_encryption_key_id: if share_blobs {
-            source.data_encryption_key_id.clone()
-        } else {
-            None
-        },
-        completed: None,
-        managed_by: Some(managed_by),
-    })
-}
-
-/// Writes `ebs` (from [`copy_backing`]) and the `Copy` job that fills it, run as `caller`.
-pub fn queue_copy(
-    txn: &mut dyn WriteTxn,
-    ebs: &SnapshotRecord,
-    share_blobs: bool,
-    caller: JobCaller,
-    now: DateTime<Utc>,
-) -> Result<(), RdsError> {
-    let SnapshotOrigin::Copy {
-        source_snapshot,
-        source_region,
-        source_account,
-    } = &ebs.origin
-    else {
-        return Err(RdsError::Internal("copy without a source"));
-    };
-    let kind = JobKind::Copy {
-        source: source_snapshot.clone(),
-        source_region: *source_region,
-        source_account: *source_account,
-        share_blobs,
-    };
-    let total = ebs_store::count_blocks(&*txn, source_snapshot)?;
-    ebs_store::put_snapshot(txn, ebs)?;
-    ebs_store::put_job(
-        txn,
-        &JobRecord::new(
-            &ebs.id,
-            ebs.account,
-            ebs.region,
-            kind,
-            total,
-            Some(caller),
-            now,
-        ),
-    )?;
-    Ok(())
-}
 
 /// `tags` with every tag of `source` whose key `tags` lacks (CopyTags).
 pub fn with_source_tags(
@@ -173,139 +78,42 @@ pub async fn default_key(svc: &Rds, ctx: &RequestContext) -> Result<String, RdsE
     Ok(format!("arn:aws:kms:{region}:{account}:key/{key_id}"))
 }
 
+/// The service RDS acts as toward KMS (`kms:ViaService`, `invokedBy`).
+pub const RDS_SERVICE: &str = "rds.amazonaws.com";
+/// The encryption-context key of a DB instance's storage (docs/rds.md §3).
+pub const DB_EC_KEY: &str = "aws:rds:db-id";
+/// The encryption-context key of an Aurora cluster's storage (docs/rds.md §3).
+pub const CLUSTER_EC_KEY: &str = "aws:rds:dbc-id";
+
+/// How the storage of DB instance `dbi` (its `DbiResourceId`) uses its key: through RDS with
+/// `{"aws:rds:db-id": dbi}` (docs/rds.md §3), so the `aws/rds` key's `kms:ViaService` admits it.
+pub fn instance_use(dbi: &str) -> ServiceUse {
+    ServiceUse::new(RDS_SERVICE, [(DB_EC_KEY, dbi)])
+}
+
+/// How the storage of Aurora cluster `dbc` (its `DbClusterResourceId`) uses its key: through
+/// RDS with `{"aws:rds:dbc-id": dbc}` (docs/rds.md §3).
+pub fn cluster_use(dbc: &str) -> ServiceUse {
+    ServiceUse::new(RDS_SERVICE, [(CLUSTER_EC_KEY, dbc)])
+}
+
 /// A new, empty backing volume for DB instance `dbi` (its `DbiResourceId`): a lineage whose
 /// data key KMS generates under `key_arn` for the caller through RDS, with RDS's grant for the
-/// resource on a customer key. Not yet stored.
+/// resource on a customer key. Not yet stored (`managed::create_volume` stores it).
 pub async fn new_volume(
     svc: &Rds,
     ctx: &RequestContext,
     dbi: &str,
     size_gib: i32,
     key_arn: Option<&str>,
-) -> Result<(VolumeRecord, LineageRecord), RdsError> {
-    let key_use = KeyUse::Rds {
-        db_id: dbi.to_owned(),
+) -> Result<NewVolume, RdsError> {
+    let spec = VolumeSpec {
+        size_gib,
+        key_arn: key_arn.map(str::to_owned),
+        key_use: instance_use(dbi),
+        source: VolumeSource::Empty,
     };
-    let id = kmsnap_core::ids::ec2_id("vol").map_err(|_| RdsError::Internal("rng"))?;
-    let lineage = blocks::new_lineage_as(&svc.kms, ctx, key_arn, &id, &key_use).await?;
-    if let Some(k) = key_arn {
-        blocks::grant_for_resource_as(&svc.kms, ctx, k, &id, &key_use).await?;
-    }
-    let volume = backing_volume(
-        ctx,
-        id,
-        size_gib,
-        key_arn.map(str::to_owned),
-        &lineage.id,
-        None,
-        key_use,
-    );
-    Ok((volume, lineage))
-}
-
-/// The record of an instance's backing volume `id` in `lineage` (under `key_arn`), made from
-/// EBS snapshot `snapshot_id` if any, managed by RDS for the instance of `key_use`.
-pub fn backing_volume(
-    ctx: &RequestContext,
-    id: String,
-    size_gib: i32,
-    key_arn: Option<String>,
-    lineage: &str,
-    snapshot_id: Option<String>,
-    key_use: KeyUse,
-) -> VolumeRecord {
-    let region = ctx.region;
-    VolumeRecord {
-        id,
-        account: ctx.principal.account,
-        region,
-        availability_zone: format!("{region}a"),
-        size_gib,
-        snapshot_id,
-        state: VolumeState::Available,
-        encrypted: key_arn.is_some(),
-        kms_key_arn: key_arn,
-        lineage: lineage.to_owned(),
-        volume_type: "gp2".into(),
-        iops: None,
-        throughput: None,
-        multi_attach: false,
-        created: ctx.now,
-        tags: Vec::new(),
-        managed_by: Some(key_use),
-    }
-}
-
-/// The pending EBS snapshot of `volume` backing an RDS snapshot (of an instance or a cluster)
-/// of `account` in `region`, managed by RDS as `managed_by`; [`start_seal`] fills it.
-pub fn backing_snapshot(
-    account: AccountId,
-    region: Region,
-    volume: &VolumeRecord,
-    description: String,
-    managed_by: KeyUse,
-    now: DateTime<Utc>,
-) -> Result<SnapshotRecord, RdsError> {
-    Ok(SnapshotRecord {
-        id: kmsnap_core::ids::ec2_id("snap").map_err(|_| RdsError::Internal("rng"))?,
-        account,
-        region,
-        volume_id: volume.id.clone(),
-        volume_size: volume.size_gib,
-        state: SnapshotState::Pending,
-        state_message: None,
-        progress: 0,
-        start_time: now,
-        description,
-        encrypted: volume.encrypted,
-        kms_key_arn: volume.kms_key_arn.clone(),
-        lineage: volume.lineage.clone(),
-        tags: Vec::new(),
-        permissions: Permissions::default(),
-        origin: SnapshotOrigin::Volume,
-        data_encryption_key_id: None,
-        completed: None,
-        managed_by: Some(managed_by),
-    })
-}
-
-/// Writes backing snapshot `ebs` of `volume` and its `Seal` job (the worker freezes the
-/// volume's manifest into it) in `txn`.
-pub fn start_seal(
-    txn: &mut dyn WriteTxn,
-    ebs: &SnapshotRecord,
-    volume: &VolumeRecord,
-    now: DateTime<Utc>,
-) -> Result<(), RdsError> {
-    let total = ebs_store::count_blocks(txn, &volume.id)?;
-    let job = JobRecord::new(
-        &ebs.id,
-        ebs.account,
-        ebs.region,
-        JobKind::Seal {
-            volume_id: volume.id.clone(),
-        },
-        total,
-        None,
-        now,
-    );
-    ebs_store::put_snapshot(txn, ebs)?;
-    ebs_store::put_job(txn, &job)?;
-    Ok(())
-}
-
-/// Deletes backing EBS snapshot `id` of `account` in `region` and its manifest, if it is there.
-pub fn drop_backing(
-    txn: &mut dyn WriteTxn,
-    account: AccountId,
-    region: Region,
-    id: &str,
-) -> Result<(), RdsError> {
-    if let Some(e) = ebs_store::get_snapshot(txn, account, region, id)? {
-        ebs_store::delete_blocks(txn, &e.id)?;
-        ebs_store::delete_snapshot(txn, &e)?;
-    }
-    Ok(())
+    Ok(svc.ebs.prepare_volume(ctx, spec).await?)
 }
 
 /// An `AwsApiCall` event for RDS operation `op` (secret members such as `MasterUserPassword`

@@ -28,9 +28,7 @@ use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
-use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{JobKind, LineageRecord, VolumeRecord};
-use kmsnap_snapshots::store as ebs_store;
+use kmsnap_snapshots::managed::{self, NewVolume};
 use kmsnap_store::WriteTxn;
 
 const FILTERS: &[&str] = &["db-instance-id", "dbi-resource-id", "engine"];
@@ -144,7 +142,7 @@ pub async fn create(
         (None, false) => None,
     };
     let dbi = new_dbi_resource_id()?;
-    let (volume, lineage) = common::new_volume(svc, ctx, &dbi, storage, key_arn.as_deref()).await?;
+    let volume = common::new_volume(svc, ctx, &dbi, storage, key_arn.as_deref()).await?;
     let rec = DbInstanceRecord {
         identifier: id.clone(),
         account,
@@ -169,7 +167,7 @@ pub async fn create(
             .clone()
             .unwrap_or_else(|| format!("{region}a")),
         tags: tags_from(input.tags.as_deref()),
-        volume_id: volume.id.clone(),
+        volume_id: volume.id(),
         created: now,
         copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
         deletion_protection: input.deletion_protection.unwrap_or(false),
@@ -187,21 +185,19 @@ pub async fn create(
         "AWS::RDS::DBInstance",
         &rec.arn(),
     );
-    insert_new(svc, rec.clone(), volume, lineage, None, event).await?;
+    insert_new(svc, rec.clone(), volume, None, event).await?;
     Ok(rds::CreateDBInstanceResult {
         db_instance: Some(to_api(&rec)),
     })
 }
 
-/// Stores new instance `rec`, its new storage (`volume` of `lineage`, from
-/// [`common::new_volume`]), its `replica` record if it is a read replica, and `event` in one
+/// Stores new instance `rec`, its new storage (`volume`, from [`common::new_volume`]), its `replica` record if it is a read replica, and `event` in one
 /// transaction: CreateDBInstance's and CreateDBInstanceReadReplica's ending. An identifier
 /// taken meanwhile is `DBInstanceAlreadyExists`.
 pub(crate) async fn insert_new(
     svc: &Rds,
     rec: DbInstanceRecord,
-    volume: VolumeRecord,
-    lineage: LineageRecord,
+    volume: NewVolume,
     replica: Option<ReplicaRecord>,
     event: kmsnap_audit::Event,
 ) -> Result<(), RdsError> {
@@ -213,8 +209,7 @@ pub(crate) async fn insert_new(
                 id: rec.identifier.clone(),
             });
         }
-        ebs_store::put_lineage(txn.as_mut(), &lineage)?;
-        ebs_store::put_volume(txn.as_mut(), &volume)?;
+        managed::create_volume(txn.as_mut(), volume)?;
         store::put_instance(txn.as_mut(), &rec)?;
         if let Some(replica) = &replica {
             store::put_replica(txn.as_mut(), replica)?;
@@ -315,8 +310,6 @@ pub async fn delete(
         if rec.deletion_protection {
             return Err(RdsError::DeletionProtected { id });
         }
-        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?
-            .ok_or(RdsError::Internal("instance without volume"))?;
         if let Some(final_id) = final_id {
             if store::get_replica(&*txn, account, region, &id)?.is_some() {
                 return Err(RdsError::InvalidParameterCombination(
@@ -340,16 +333,11 @@ pub async fn delete(
             start_snapshot(txn.as_mut(), &rec, &final_id, "manual", Vec::new(), now)?;
         }
         // Snapshots still sealing from the volume keep its data as of their creation.
-        for job in ebs_store::jobs(&*txn, usize::MAX)? {
-            if matches!(&job.kind, JobKind::Seal { volume_id } if *volume_id == volume.id) {
-                kmsnap_snapshots::workers::seal::finish(txn.as_mut(), job, now)?;
-            }
-        }
+        managed::finish_seals(txn.as_mut(), &rec.volume_id, now)?;
         if !keep_automated {
             drop_automated(txn.as_mut(), &rec)?;
         }
-        ebs_store::delete_blocks(txn.as_mut(), &volume.id)?;
-        ebs_store::delete_volume(txn.as_mut(), &volume)?;
+        managed::drop_volume(txn.as_mut(), account, region, &rec.volume_id, now)?;
         store::delete_instance(txn.as_mut(), &rec)?;
         common::commit(txn, &[event])?;
         rec.status = InstanceStatus::Deleting;
@@ -497,10 +485,7 @@ pub async fn modify(
         if let Some(wanted) = input.allocated_storage {
             let size = grown_storage(rec, wanted)?;
             if size != rec.allocated_storage {
-                let mut volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?
-                    .ok_or(RdsError::Internal("instance without volume"))?;
-                volume.size_gib = size;
-                ebs_store::put_volume(txn, &volume)?;
+                managed::resize_volume(txn, account, region, &rec.volume_id, size)?;
                 rec.allocated_storage = size;
             }
         }
@@ -601,15 +586,11 @@ pub async fn start(
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let (meta, id2) = (svc.meta.clone(), id.clone());
-    let (rec, lineage) = crate::blocking(move || -> Result<_, RdsError> {
+    let rec = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
         let rec = store::get_instance(&*txn, account, region, &id2)?
             .ok_or_else(|| RdsError::InstanceNotFound { id: id2.clone() })?;
-        let volume = ebs_store::get_volume(&*txn, account, region, &rec.volume_id)?
-            .ok_or(RdsError::Internal("instance without volume"))?;
-        let lineage = ebs_store::get_lineage(&*txn, &volume.lineage)?
-            .ok_or(RdsError::Internal("volume without lineage"))?;
-        Ok((rec, lineage))
+        Ok(rec)
     })
     .await??;
     if !startable(rec.status) {
@@ -618,7 +599,7 @@ pub async fn start(
             status: rec.status.as_str().to_owned(),
         });
     }
-    if let Err(e) = blocks::open_lineage(&svc.kms, ctx, &lineage).await {
+    if let Err(e) = svc.ebs.check_volume_key(ctx, &rec.volume_id).await {
         tracing::info!(instance = %rec.arn(), error = %e, "start: storage key not usable");
         let key = rec.kms_key_arn.clone().unwrap_or_default();
         return Err(RdsError::KmsKeyNotAccessible { message: format!("The KMS key [{key}] of DB instance {id} does not exist, is not enabled or you do not have permissions to access it.") });

@@ -16,7 +16,6 @@
 
 use super::common::{self, tags_from};
 use super::instances;
-use super::snapshots::ebs_snapshot_of;
 use crate::error::RdsError;
 use crate::model::{
     identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ReplicaRecord, ReplicaSync,
@@ -26,11 +25,7 @@ use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
-use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{
-    JobCaller, JobKind, JobRecord, KeyUse, SnapshotRecord, SnapshotState,
-};
-use kmsnap_snapshots::store as ebs_store;
+use kmsnap_snapshots::managed::{self, JobCaller, SnapshotId, SnapshotInfo, SnapshotState};
 use kmsnap_store::{MetaStore, ReadTxn, WriteTxn};
 
 /// How long a replica waits after a round before the next (its replication lag, at least).
@@ -38,9 +33,6 @@ pub const ROUND_INTERVAL: chrono::Duration = chrono::Duration::seconds(2);
 
 /// How long a replica waits after a failed round before the next.
 pub const RETRY_DELAY: chrono::Duration = chrono::Duration::seconds(30);
-
-/// Manifest rows moved per page when a round's copy becomes the replica's storage.
-const PAGE: usize = 4096;
 
 /// `SourceDBInstanceIdentifier`: a plain identifier (this region) or a DB instance ARN (the
 /// caller's, any region).
@@ -101,17 +93,13 @@ pub async fn create(
     let (source_region, source_id) = parse_source(&source_param, ctx)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let (meta, sid, iid) = (svc.meta.clone(), source_id.clone(), id.clone());
-    let (source, source_lineage, exists) = crate::blocking(move || -> Result<_, RdsError> {
+    let (source, exists) = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
         let Some(s) = store::get_instance(&*txn, account, source_region, &sid)? else {
-            return Ok((None, None, false));
+            return Ok((None, false));
         };
-        let v = ebs_store::get_volume(&*txn, account, source_region, &s.volume_id)?
-            .ok_or(RdsError::Internal("instance without volume"))?;
-        let l = ebs_store::get_lineage(&*txn, &v.lineage)?;
         Ok((
             Some(s),
-            l,
             store::get_instance(&*txn, account, region, &iid)?.is_some(),
         ))
     })
@@ -119,7 +107,6 @@ pub async fn create(
     let source = source.ok_or_else(|| RdsError::InstanceNotFound {
         id: source_param.clone(),
     })?;
-    let source_lineage = source_lineage.ok_or(RdsError::Internal("volume without lineage"))?;
     if source.engine.starts_with("aurora") {
         return Err(RdsError::NotImplemented("CreateDBInstanceReadReplica"));
     }
@@ -144,10 +131,12 @@ pub async fn create(
         region: source.region,
         ..ctx.clone()
     };
-    if blocks::open_lineage(&svc.kms, &in_source_region, &source_lineage)
+    if let Err(e) = svc
+        .ebs
+        .check_volume_key(&in_source_region, &source.volume_id)
         .await
-        .is_err()
     {
+        tracing::info!(source = %source.arn(), error = %e, "replica source key not usable");
         return Err(RdsError::KmsKeyNotAccessible {
             message: format!(
                 "The source DB instance KMS key [{}] does not exist, is not enabled or you do not have permissions to access it.",
@@ -156,7 +145,7 @@ pub async fn create(
         });
     }
     let dbi = new_dbi_resource_id()?;
-    let (volume, lineage) =
+    let volume =
         common::new_volume(svc, ctx, &dbi, source.allocated_storage, key.as_deref()).await?;
     let rec = DbInstanceRecord {
         identifier: id.clone(),
@@ -182,7 +171,7 @@ pub async fn create(
             .clone()
             .unwrap_or_else(|| format!("{region}a")),
         tags: tags_from(input.tags.as_deref()),
-        volume_id: volume.id.clone(),
+        volume_id: volume.id(),
         created: now,
         copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
         deletion_protection: input.deletion_protection.unwrap_or(false),
@@ -213,15 +202,7 @@ pub async fn create(
         "AWS::RDS::DBInstance",
         &rec.arn(),
     );
-    instances::insert_new(
-        svc,
-        rec.clone(),
-        volume,
-        lineage,
-        Some(replica.clone()),
-        event,
-    )
-    .await?;
+    instances::insert_new(svc, rec.clone(), volume, Some(replica.clone()), event).await?;
     let mut out = instances::to_api(&rec);
     decorate(&mut out, &rec, &[replica]);
     Ok(rds::CreateDBInstanceReadReplicaResult {
@@ -294,16 +275,9 @@ fn drop_round(
     r: &ReplicaRecord,
     sync: &ReplicaSync,
 ) -> Result<(), RdsError> {
-    let targets = [
-        (r.source_region, Some(sync.seal.clone())),
-        (r.region, sync.copy.clone()),
-    ];
-    for (region, id) in targets {
-        let Some(id) = id else { continue };
-        if let Some(s) = ebs_store::get_snapshot(txn, r.account, region, &id)? {
-            ebs_store::delete_blocks(txn, &s.id)?;
-            ebs_store::delete_snapshot(txn, &s)?;
-        }
+    managed::drop_snapshot(txn, r.account, r.source_region, &sync.seal)?;
+    if let Some(copy) = &sync.copy {
+        managed::drop_snapshot(txn, r.account, r.region, copy)?;
     }
     Ok(())
 }
@@ -363,41 +337,22 @@ fn step_one(
         {
             return Ok(Next::Nothing);
         }
-        let volume = ebs_store::get_volume(&*txn, r.account, r.source_region, &source.volume_id)?
-            .ok_or(RdsError::Internal("instance without volume"))?;
         // A round only when the source's storage changed since the last one.
-        let digest = manifest_digest(&*txn, &volume.id)?;
+        let digest = managed::volume_digest(&*txn, &source.volume_id)?;
         if r.replicated_at.is_some() && r.source_digest.as_deref() == Some(digest.as_str()) {
             return Ok(Next::Nothing);
         }
         r.source_digest = Some(digest);
-        let seal = ebs_snapshot_of(&source, &volume, now)?;
-        let total = ebs_store::count_blocks(&*txn, &volume.id)?;
-        ebs_store::put_snapshot(
+        let seal = managed::seal_snapshot(
             txn,
-            &SnapshotRecord {
-                description: format!("RDS replication of {} to {}", source.arn(), replica.arn()),
-                ..seal.clone()
-            },
+            r.account,
+            r.source_region,
+            &source.volume_id,
+            &common::instance_use(&source.dbi_resource_id),
+            format!("RDS replication of {} to {}", source.arn(), replica.arn()),
+            now,
         )?;
-        ebs_store::put_job(
-            txn,
-            &JobRecord::new(
-                &seal.id,
-                r.account,
-                r.source_region,
-                JobKind::Seal {
-                    volume_id: volume.id.clone(),
-                },
-                total,
-                None,
-                now,
-            ),
-        )?;
-        r.sync = Some(ReplicaSync {
-            seal: seal.id,
-            copy: None,
-        });
+        r.sync = Some(ReplicaSync { seal, copy: None });
         return Ok(Next::Save(r));
     };
     let failed = |txn: &mut dyn WriteTxn,
@@ -413,7 +368,7 @@ fn step_one(
     };
     match &sync.copy {
         None => {
-            let seal = ebs_store::get_snapshot(&*txn, r.account, r.source_region, &sync.seal)?;
+            let seal = managed::snapshot(&*txn, r.account, r.source_region, &sync.seal)?;
             match seal {
                 Some(s) if s.state == SnapshotState::Pending => Ok(Next::Nothing),
                 Some(s) if s.state == SnapshotState::Completed => {
@@ -428,11 +383,19 @@ fn step_one(
             }
         }
         Some(copy_id) => {
-            let copy = ebs_store::get_snapshot(&*txn, r.account, r.region, copy_id)?;
+            let copy = managed::snapshot(&*txn, r.account, r.region, copy_id)?;
             match copy {
                 Some(c) if c.state == SnapshotState::Pending => Ok(Next::Nothing),
                 Some(c) if c.state == SnapshotState::Completed => {
-                    adopt(txn, &replica, &c)?;
+                    // The copy's manifest replaces the replica volume's; the volume joins its
+                    // lineage.
+                    managed::adopt_snapshot(
+                        txn,
+                        replica.account,
+                        replica.region,
+                        &replica.volume_id,
+                        &c.id,
+                    )?;
                     drop_round(txn, &r, &sync)?;
                     r.sync = None;
                     r.replicated_at = Some(now);
@@ -445,24 +408,6 @@ fn step_one(
     }
 }
 
-/// A digest of volume `id`'s manifest (index, blob and content hash of every block): equal
-/// digests, equal storage.
-fn manifest_digest(txn: &dyn ReadTxn, id: &str) -> Result<String, RdsError> {
-    let mut buf = Vec::new();
-    let mut from = 0;
-    loop {
-        let page = ebs_store::blocks_from(txn, id, from, PAGE)?;
-        for (i, b) in &page {
-            buf.extend_from_slice(format!("{i}:{}:{};", b.blob, b.sha256).as_bytes());
-        }
-        match page.last() {
-            Some((i, _)) if page.len() == PAGE => from = i + 1,
-            _ => break,
-        }
-    }
-    Ok(blocks::sha256_hex(&buf))
-}
-
 /// Queues the copy of a round's sealed source snapshot `seal` into the replica's account and
 /// region under its key (blobs shared when the region and key are the same), run as the
 /// replica's creator. Returns the copy's id.
@@ -470,52 +415,21 @@ fn start_copy(
     txn: &mut dyn WriteTxn,
     r: &ReplicaRecord,
     replica: &DbInstanceRecord,
-    seal: &SnapshotRecord,
+    seal: &SnapshotInfo,
     now: DateTime<Utc>,
-) -> Result<String, RdsError> {
-    let key = replica.kms_key_arn.clone();
-    let share_blobs = r.source_region == r.region && key == seal.kms_key_arn;
-    let description = format!("RDS replication into {}", replica.arn());
-    let managed_by = KeyUse::Rds {
-        db_id: replica.dbi_resource_id.clone(),
+) -> Result<SnapshotId, RdsError> {
+    let to = managed::CopyTo {
+        account: r.account,
+        region: r.region,
+        key_arn: replica.kms_key_arn.clone(),
     };
-    let copy = common::copy_backing(
+    Ok(managed::queue_copy(
+        txn,
         seal,
-        r.account,
-        r.region,
-        key,
-        share_blobs,
-        description,
-        managed_by,
+        to,
+        &common::instance_use(&replica.dbi_resource_id),
+        format!("RDS replication into {}", replica.arn()),
+        r.caller.clone(),
         now,
-    )?;
-    common::queue_copy(txn, &copy, share_blobs, r.caller.clone(), now)?;
-    Ok(copy.id)
-}
-
-/// Makes completed copy `copy` the replica's storage: its manifest replaces the volume's, the
-/// volume joins its lineage.
-fn adopt(
-    txn: &mut dyn WriteTxn,
-    replica: &DbInstanceRecord,
-    copy: &SnapshotRecord,
-) -> Result<(), RdsError> {
-    let mut volume =
-        ebs_store::get_volume(&*txn, replica.account, replica.region, &replica.volume_id)?
-            .ok_or(RdsError::Internal("instance without volume"))?;
-    ebs_store::delete_blocks(txn, &volume.id)?;
-    let mut from = 0;
-    loop {
-        let page = ebs_store::blocks_from(&*txn, &copy.id, from, PAGE)?;
-        for (i, b) in &page {
-            ebs_store::put_block(txn, &volume.id, *i, b)?;
-        }
-        match page.last() {
-            Some((i, _)) if page.len() == PAGE => from = i + 1,
-            _ => break,
-        }
-    }
-    volume.lineage = copy.lineage.clone();
-    ebs_store::put_volume(txn, &volume)?;
-    Ok(())
+    )?)
 }

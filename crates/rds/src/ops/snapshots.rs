@@ -29,11 +29,9 @@ use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
-use kmsnap_snapshots::blocks;
-use kmsnap_snapshots::model::{
-    JobCaller, KeyUse, LineageRecord, SnapshotRecord, SnapshotState, VolumeRecord,
+use kmsnap_snapshots::managed::{
+    self, JobCaller, SnapshotId, SnapshotInfo, SnapshotState, VolumeSource, VolumeSpec,
 };
-use kmsnap_snapshots::store as ebs_store;
 
 const FILTERS: &[&str] = &[
     "db-instance-id",
@@ -42,9 +40,6 @@ const FILTERS: &[&str] = &[
     "snapshot-type",
     "engine",
 ];
-
-/// Manifest rows copied per page when a restored volume joins a snapshot's lineage.
-const PAGE: usize = 4096;
 
 pub fn to_api(s: &DbSnapshotRecord) -> rds::DBSnapshot {
     to_api_as(s, View::Own)
@@ -90,30 +85,12 @@ pub fn to_api_as(s: &DbSnapshotRecord, view: View) -> rds::DBSnapshot {
     }
 }
 
-/// The pending EBS snapshot that backs a DB snapshot of `rec` (sealed from `volume`).
-pub(crate) fn ebs_snapshot_of(
-    rec: &DbInstanceRecord,
-    volume: &VolumeRecord,
-    now: DateTime<Utc>,
-) -> Result<SnapshotRecord, RdsError> {
-    common::backing_snapshot(
-        rec.account,
-        rec.region,
-        volume,
-        format!("RDS snapshot of {}", rec.identifier),
-        KeyUse::Rds {
-            db_id: rec.dbi_resource_id.clone(),
-        },
-        now,
-    )
-}
-
 /// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`; with the
 /// instance's tags too when it has `CopyTagsToSnapshot`.
 pub(crate) fn new_snapshot_record(
     rec: &DbInstanceRecord,
     id: &str,
-    ebs_id: &str,
+    ebs_id: &SnapshotId,
     now: DateTime<Utc>,
     tags: Vec<(String, String)>,
 ) -> DbSnapshotRecord {
@@ -143,7 +120,7 @@ pub(crate) fn new_snapshot_record(
         kms_key_arn: rec.kms_key_arn.clone(),
         source_snapshot: None,
         tags: all,
-        ebs_snapshot_id: ebs_id.to_owned(),
+        ebs_snapshot_id: ebs_id.clone(),
         created: now,
         shared_with: Vec::new(),
         public: false,
@@ -162,14 +139,19 @@ pub(crate) fn start_snapshot(
     tags: Vec<(String, String)>,
     now: DateTime<Utc>,
 ) -> Result<DbSnapshotRecord, RdsError> {
-    let volume = ebs_store::get_volume(txn, rec.account, rec.region, &rec.volume_id)?
-        .ok_or(RdsError::Internal("instance without volume"))?;
-    let ebs = ebs_snapshot_of(rec, &volume, now)?;
+    let ebs = managed::seal_snapshot(
+        txn,
+        rec.account,
+        rec.region,
+        &rec.volume_id,
+        &common::instance_use(&rec.dbi_resource_id),
+        format!("RDS snapshot of {}", rec.identifier),
+        now,
+    )?;
     let snap = DbSnapshotRecord {
         snapshot_type: snapshot_type.to_owned(),
-        ..new_snapshot_record(rec, id, &ebs.id, now, tags)
+        ..new_snapshot_record(rec, id, &ebs, now, tags)
     };
-    common::start_seal(txn, &ebs, &volume, now)?;
     store::put_snapshot(txn, &snap)?;
     Ok(snap)
 }
@@ -179,7 +161,7 @@ pub(crate) fn drop_snapshot(
     txn: &mut dyn kmsnap_store::WriteTxn,
     s: &DbSnapshotRecord,
 ) -> Result<(), RdsError> {
-    common::drop_backing(txn, s.account, s.region, &s.ebs_snapshot_id)?;
+    managed::drop_snapshot(txn, s.account, s.region, &s.ebs_snapshot_id)?;
     store::delete_snapshot(txn, s)
 }
 
@@ -388,8 +370,8 @@ pub async fn delete(
 }
 
 /// The snapshot `r` names as the caller may use it (own, shared or public), with its backing
-/// EBS snapshot and that one's lineage; `None` when the caller may not see it.
-type Source = (DbSnapshotRecord, View, SnapshotRecord, LineageRecord);
+/// managed snapshot; `None` when the caller may not see it.
+type Source = (DbSnapshotRecord, View, SnapshotInfo);
 
 async fn load_source(
     svc: &Rds,
@@ -402,13 +384,10 @@ async fn load_source(
         let Some((s, view)) = sharing::visible(&*txn, &r, account)? else {
             return Ok(None);
         };
-        let Some(e) = ebs_store::get_snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)?
-        else {
+        let Some(e) = managed::snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)? else {
             return Ok(None);
         };
-        let lineage = ebs_store::get_lineage(&*txn, &e.lineage)?
-            .ok_or(RdsError::Internal("snapshot without lineage"))?;
-        Ok(Some((s, view, e, lineage)))
+        Ok(Some((s, view, e)))
     })
     .await?
 }
@@ -459,11 +438,12 @@ pub async fn copy(
         "TargetDBSnapshotIdentifier",
         &input.target_db_snapshot_identifier,
     )?;
-    let (source, _view, source_ebs, source_lineage) = load_source(svc, ctx, source_ref)
-        .await?
-        .ok_or_else(|| RdsError::SnapshotNotFound {
-            id: input.source_db_snapshot_identifier.clone(),
-        })?;
+    let (source, _view, source_ebs) =
+        load_source(svc, ctx, source_ref)
+            .await?
+            .ok_or_else(|| RdsError::SnapshotNotFound {
+                id: input.source_db_snapshot_identifier.clone(),
+            })?;
     if source.status != SnapshotStatus::Available || source_ebs.state != SnapshotState::Completed {
         return Err(RdsError::InvalidSnapshotState {
             id: source.identifier,
@@ -481,7 +461,11 @@ pub async fn copy(
             region: source.region,
             ..ctx.clone()
         };
-        if let Err(e) = blocks::open_lineage(&svc.kms, &in_source_region, &source_lineage).await {
+        if let Err(e) = svc
+            .ebs
+            .check_snapshot_key(&in_source_region, source.account, &source.ebs_snapshot_id)
+            .await
+        {
             tracing::info!(source = %source.arn(), error = %e, "copy source key not usable by the caller");
             return Err(source_key_not_accessible(
                 source.kms_key_arn.as_deref().unwrap_or("None"),
@@ -489,19 +473,7 @@ pub async fn copy(
         }
     }
     let description = format!("RDS copy of {}", source.arn());
-    let managed_by = KeyUse::Rds {
-        db_id: source.dbi_resource_id.clone(),
-    };
-    let ebs = common::copy_backing(
-        &source_ebs,
-        account,
-        region,
-        key.clone(),
-        share_blobs,
-        description,
-        managed_by,
-        now,
-    )?;
+    let key_use = common::instance_use(&source.dbi_resource_id);
     let mut tags = tags_from(input.tags.as_deref());
     if input.copy_tags == Some(true) {
         tags = common::with_source_tags(tags, &source.tags);
@@ -523,7 +495,6 @@ pub async fn copy(
         kms_key_arn: key,
         source_snapshot: Some(source.arn()),
         tags,
-        ebs_snapshot_id: ebs.id.clone(),
         created: now,
         shared_with: Vec::new(),
         public: false,
@@ -543,17 +514,31 @@ pub async fn copy(
         &snap.arn(),
     );
     let caller = JobCaller::from_context(ctx);
-    let (meta, s) = (svc.meta.clone(), snap.clone());
-    crate::blocking(move || -> Result<(), RdsError> {
+    let (meta, mut s) = (svc.meta.clone(), snap);
+    let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
         if store::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
             return Err(RdsError::SnapshotAlreadyExists {
                 id: s.identifier.clone(),
             });
         }
-        common::queue_copy(txn.as_mut(), &ebs, share_blobs, caller, now)?;
+        let to = managed::CopyTo {
+            account,
+            region,
+            key_arn: s.kms_key_arn.clone(),
+        };
+        s.ebs_snapshot_id = managed::queue_copy(
+            txn.as_mut(),
+            &source_ebs,
+            to,
+            &key_use,
+            description,
+            caller,
+            now,
+        )?;
         store::put_snapshot(txn.as_mut(), &s)?;
-        common::commit(txn, &[event])
+        common::commit(txn, &[event])?;
+        Ok(s)
     })
     .await??;
     svc.ebs.wake_worker();
@@ -579,7 +564,7 @@ pub async fn restore(
         true => load_source(svc, ctx, snap_ref).await?,
         false => None,
     };
-    let (snap, view, ebs, lineage) = found.ok_or(RdsError::SnapshotNotFound { id: snap_param })?;
+    let (snap, view, ebs) = found.ok_or(RdsError::SnapshotNotFound { id: snap_param })?;
     if snap.status != SnapshotStatus::Available || ebs.state != SnapshotState::Completed {
         return Err(RdsError::InvalidSnapshotState {
             id: snap.identifier,
@@ -602,22 +587,21 @@ pub async fn restore(
     }
     // The new instance reads the snapshot's data: its key must be usable by the caller
     // through RDS now (a disabled key is KMSKeyNotAccessibleFault, not a later failure).
-    blocks::open_lineage(&svc.kms, ctx, &lineage).await?;
+    svc.ebs
+        .check_snapshot_key(ctx, snap.account, &snap.ebs_snapshot_id)
+        .await?;
     let dbi = new_dbi_resource_id()?;
-    let key_use = KeyUse::Rds { db_id: dbi.clone() };
-    let volume_id = kmsnap_core::ids::ec2_id("vol").map_err(|_| RdsError::Internal("rng"))?;
-    if let Some(k) = &ebs.kms_key_arn {
-        blocks::grant_for_resource_as(&svc.kms, ctx, k, &volume_id, &key_use).await?;
-    }
-    let volume = common::backing_volume(
-        ctx,
-        volume_id.clone(),
-        storage,
-        ebs.kms_key_arn.clone(),
-        &ebs.lineage,
-        Some(ebs.id.clone()),
-        key_use,
-    );
+    let spec = VolumeSpec {
+        size_gib: storage,
+        key_arn: ebs.kms_key_arn.clone(),
+        key_use: common::instance_use(&dbi),
+        // Join the snapshot's lineage: its manifest becomes the volume's (blobs shared).
+        source: VolumeSource::Join {
+            owner: ebs.account,
+            snapshot: ebs.id.clone(),
+        },
+    };
+    let volume = svc.ebs.prepare_volume(ctx, spec).await?;
     let rec = DbInstanceRecord {
         identifier: id.clone(),
         account,
@@ -647,7 +631,7 @@ pub async fn restore(
             (None, View::Own) => snap.tags.clone(),
             (None, _) => Vec::new(),
         },
-        volume_id: volume_id.clone(),
+        volume_id: volume.id(),
         created: now,
         copy_tags_to_snapshot: input.copy_tags_to_snapshot.unwrap_or(false),
         deletion_protection: input.deletion_protection.unwrap_or(false),
@@ -665,7 +649,7 @@ pub async fn restore(
         "AWS::RDS::DBInstance",
         &rec.arn(),
     );
-    let (meta, r, source) = (svc.meta.clone(), rec.clone(), ebs.id.clone());
+    let (meta, r) = (svc.meta.clone(), rec.clone());
     crate::blocking(move || -> Result<(), RdsError> {
         let mut txn = meta.write()?;
         if store::get_instance(&*txn, account, region, &r.identifier)?.is_some() {
@@ -673,19 +657,7 @@ pub async fn restore(
                 id: r.identifier.clone(),
             });
         }
-        // Join the snapshot's lineage: its manifest becomes the volume's (blobs shared).
-        let mut from = 0;
-        loop {
-            let page = ebs_store::blocks_from(&*txn, &source, from, PAGE)?;
-            for (i, b) in &page {
-                ebs_store::put_block(txn.as_mut(), &volume_id, *i, b)?;
-            }
-            match page.last() {
-                Some((i, _)) if page.len() == PAGE => from = i + 1,
-                _ => break,
-            }
-        }
-        ebs_store::put_volume(txn.as_mut(), &volume)?;
+        managed::create_volume(txn.as_mut(), volume)?;
         store::put_instance(txn.as_mut(), &r)?;
         common::commit(txn, &[event])
     })

@@ -11,8 +11,8 @@ use kmsnap_api::gen::rds;
 use kmsnap_auth::model::Principal;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Clock, Region};
-use kmsnap_snapshots::model::{KeyUse, BLOCK_SIZE};
-use kmsnap_snapshots::{blocks, store as ebs_store};
+use kmsnap_snapshots::blocks;
+use kmsnap_snapshots::managed::{self, KeyUse, StorageKey, VolumeId, BLOCK_SIZE};
 
 const ACCOUNT: &str = "369036903690";
 const REGION: &str = "eu-central-1";
@@ -55,7 +55,7 @@ impl Env {
         self.instance_record(&self.ctx(), id)
     }
 
-    fn lineage_of_volume(&self, vol: &str) -> kmsnap_snapshots::model::LineageRecord {
+    fn lineage_of_volume(&self, vol: &VolumeId) -> StorageKey {
         self.volume_lineage(&self.ctx(), vol)
     }
 }
@@ -168,11 +168,12 @@ async fn encrypt_an_existing_instance_keeps_every_byte() {
     assert_eq!(lineage.kms_key_arn.as_deref(), Some(key.as_str()));
     assert_eq!(
         lineage.key_use,
-        KeyUse::Rds {
-            db_id: env.instance("pg1").dbi_resource_id
-        }
+        KeyUse::Service(managed::ServiceUse::new(
+            "rds.amazonaws.com",
+            [("aws:rds:db-id", env.instance("pg1").dbi_resource_id)]
+        ))
     );
-    assert_ne!(lineage.id, env.lineage_of_volume(&vol).id);
+    assert_ne!(lineage.lineage, env.lineage_of_volume(&vol).lineage);
     for (i, fill) in [(0u64, 1u8), (5, 2), (40_000, 3)] {
         assert_eq!(
             env.ebs.read_volume_block(&ctx, &new_vol, i).await.unwrap(),
@@ -222,20 +223,54 @@ async fn storage_encrypted_without_a_key_uses_aws_rds_through_rds_only() {
         .unwrap();
     let managed_arn = managed.key_metadata.unwrap().arn.unwrap();
     assert_eq!(inst.kms_key_id.as_deref(), Some(managed_arn.as_str()));
-    let lineage = env.lineage_of_volume(&env.instance("enc1").volume_id);
-    assert!(matches!(lineage.key_use, KeyUse::Rds { .. }));
-    assert!(blocks::open_lineage(&env.rds.kms, &env.ctx(), &lineage)
-        .await
-        .unwrap()
-        .is_some());
-    // The same data key asked for through EC2 is refused by the aws/rds key policy.
-    let as_ebs = kmsnap_snapshots::model::LineageRecord {
-        key_use: KeyUse::Ebs,
-        ..lineage
+    let rec = env.instance("enc1");
+    let lineage = env.lineage_of_volume(&rec.volume_id);
+    let KeyUse::Service(key_use) = &lineage.key_use else {
+        panic!("not RDS's key use: {:?}", lineage.key_use);
     };
-    assert!(blocks::open_lineage(&env.rds.kms, &env.ctx(), &as_ebs)
+    assert_eq!(
+        (
+            key_use.service.as_str(),
+            key_use.context.get("aws:rds:db-id")
+        ),
+        ("rds.amazonaws.com", Some(&rec.dbi_resource_id))
+    );
+    assert_eq!(lineage.kms_key_arn.as_deref(), Some(managed_arn.as_str()));
+    // The storage's data key unwraps for the caller through RDS.
+    env.ebs
+        .check_volume_key(&env.ctx(), &rec.volume_id)
         .await
-        .is_err());
+        .unwrap();
+    // A data key under aws/rds with the storage's context unwraps through RDS, and the same
+    // ciphertext asked for through EC2 is refused by the aws/rds key policy.
+    let via_rds = env.ctx().via("rds.amazonaws.com");
+    let dk = env
+        .rds
+        .kms
+        .generate_data_key_without_plaintext(
+            &via_rds,
+            kmsapi::GenerateDataKeyWithoutPlaintextRequest {
+                key_id: managed_arn.clone(),
+                key_spec: Some(kmsapi::DataKeySpec::Aes256),
+                encryption_context: Some(key_use.context.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let env = &env;
+    let decrypt = |via: &str| {
+        let ctx = env.ctx().via(via);
+        let request = kmsapi::DecryptRequest {
+            ciphertext_blob: dk.ciphertext_blob.clone(),
+            key_id: Some(managed_arn.clone()),
+            encryption_context: Some(key_use.context.clone()),
+            ..Default::default()
+        };
+        async move { env.rds.kms.decrypt(&ctx, request).await }
+    };
+    assert!(decrypt("rds.amazonaws.com").await.is_ok());
+    assert!(decrypt("ec2.amazonaws.com").await.is_err());
 }
 
 #[tokio::test]
@@ -322,7 +357,7 @@ async fn rds_storage_is_not_an_ec2_volume_or_snapshot() {
         .delete_volume(
             &ctx,
             ec2::DeleteVolumeRequest {
-                volume_id: vol,
+                volume_id: vol.to_string(),
                 ..Default::default()
             },
         )
@@ -813,7 +848,7 @@ async fn lifecycle_states_last_their_configured_dwell() {
     };
     instances::modify(&env.rds, &ctx, grow).await.unwrap();
     let vol = env.instance("life").volume_id;
-    let v = ebs_store::get_volume(
+    let v = managed::volume(
         env.rds.meta.read().unwrap().as_ref(),
         ctx.principal.account,
         ctx.region,

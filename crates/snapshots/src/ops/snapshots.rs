@@ -13,9 +13,7 @@ use super::common::{can_use, new_id};
 use super::filters::{bool_value, Filters, Paging};
 use super::{tags, trail};
 use crate::error::EbsError;
-use crate::model::{
-    JobKind, JobRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState, VolumeState,
-};
+use crate::model::{JobKind, SnapshotRecord, SnapshotState, VolumeState};
 use crate::{store, Snapshots};
 use kmsnap_api::gen::ec2;
 use kmsnap_api::Timestamp;
@@ -109,40 +107,11 @@ pub async fn create(
         let lineage = store::get_lineage(&*txn, &v.lineage)?
             .ok_or(EbsError::Internal("volume without lineage"))?;
         let snap = SnapshotRecord {
-            id: id.clone(),
-            account,
-            region,
-            volume_id: v.id.clone(),
-            volume_size: v.size_gib,
-            state: SnapshotState::Pending,
-            state_message: None,
-            progress: 0,
-            start_time: now,
-            description,
-            encrypted: v.encrypted,
-            kms_key_arn: v.kms_key_arn.clone(),
-            lineage: v.lineage.clone(),
             tags,
-            permissions: Permissions::default(),
-            origin: SnapshotOrigin::Volume,
             data_encryption_key_id: v.encrypted.then(|| lineage.data_key_id.clone()),
-            completed: None,
-            managed_by: None,
+            ..SnapshotRecord::pending_of(&v, id.clone(), description, now)
         };
-        let total = store::count_blocks(&*txn, &v.id)?;
-        store::put_snapshot(txn.as_mut(), &snap)?;
-        store::put_job(
-            txn.as_mut(),
-            &JobRecord::new(
-                &id,
-                account,
-                region,
-                JobKind::Seal { volume_id: v.id },
-                total,
-                None,
-                now,
-            ),
-        )?;
+        crate::workers::seal::queue(txn.as_mut(), &snap, now)?;
         trail::commit(txn, &[event])?;
         Ok(snap)
     })

@@ -472,7 +472,7 @@ pub async fn create(
 }
 
 /// Copies manifest `from` into manifest `to` (block references only: blobs are shared).
-fn copy_manifest(
+pub(crate) fn copy_manifest(
     txn: &mut dyn kmsnap_store::WriteTxn,
     from: &str,
     to: &str,

@@ -4,7 +4,7 @@
 
 use super::Step;
 use crate::error::EbsError;
-use crate::model::{JobKind, JobRecord, SnapshotState};
+use crate::model::{JobKind, JobRecord, SnapshotRecord, SnapshotState};
 use crate::{store, Snapshots};
 use chrono::{DateTime, Utc};
 use kmsnap_store::WriteTxn;
@@ -28,6 +28,29 @@ pub async fn step(svc: &Snapshots, job: &JobRecord) -> Result<Step, EbsError> {
         Ok(step)
     })
     .await?
+}
+
+/// Writes pending snapshot `snap` of volume `snap.volume_id` and the seal job that fills it, in
+/// `txn` (CreateSnapshot, and managed snapshots: docs/managed-storage.md §3).
+pub fn queue(
+    txn: &mut dyn WriteTxn,
+    snap: &SnapshotRecord,
+    now: DateTime<Utc>,
+) -> Result<(), EbsError> {
+    let total = store::count_blocks(&*txn, &snap.volume_id)?;
+    let job = JobRecord::new(
+        &snap.id,
+        snap.account,
+        snap.region,
+        JobKind::Seal {
+            volume_id: snap.volume_id.clone(),
+        },
+        total,
+        None,
+        now,
+    );
+    store::put_snapshot(txn, snap)?;
+    store::put_job(txn, &job)
 }
 
 /// One page of the seal, inside `txn` (the caller commits).
