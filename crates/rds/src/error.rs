@@ -1,5 +1,6 @@
-//! RDS's typed errors and their one mapping to the wire codes of the RDS query protocol
-//! (docs/protocols.md §6: the model's `error.code`, not the shape name). No catch-all arm.
+//! RDS's typed errors — DB instances, Aurora clusters and both kinds of snapshots — and their
+//! one mapping to the wire codes of the RDS query protocol (docs/protocols.md §6: the model's
+//! `error.code`, not the shape name). No catch-all arm.
 
 use kmsnap_api::AwsError;
 use kmsnap_snapshots::EbsError;
@@ -36,6 +37,32 @@ pub enum RdsError {
     /// ModifyDBSnapshotAttribute past the number of accounts a snapshot may be shared with.
     #[error("DB snapshot {id} shared with more than {limit} accounts")]
     SharedSnapshotQuotaExceeded { id: String, limit: usize },
+    #[error("DB cluster {id} not found")]
+    ClusterNotFound { id: String },
+    #[error("DB cluster {id} already exists")]
+    ClusterAlreadyExists { id: String },
+    /// `expected`: the statuses the operation accepts, as AWS lists them.
+    #[error("DB cluster {id} is {status}")]
+    InvalidClusterState {
+        id: String,
+        status: String,
+        expected: &'static str,
+    },
+    /// Any other refusal on a cluster's state, with AWS's own wording.
+    #[error("DB cluster state: {message}")]
+    ClusterState { message: String },
+    #[error("DB cluster snapshot {id} not found")]
+    ClusterSnapshotNotFound { id: String },
+    #[error("DB cluster snapshot {id} already exists")]
+    ClusterSnapshotAlreadyExists { id: String },
+    #[error("DB cluster snapshot {id} is {status}")]
+    InvalidClusterSnapshotState { id: String, status: String },
+    /// DeleteDBClusterSnapshot of an automated snapshot.
+    #[error("DB cluster snapshot {id} is not a manual snapshot")]
+    ClusterSnapshotNotManual { id: String },
+    /// ModifyDBClusterSnapshotAttribute past the number of accounts a snapshot may be shared with.
+    #[error("shared cluster snapshot quota exceeded")]
+    ClusterSharedSnapshotQuotaExceeded,
     /// The KMS key is missing, disabled, pending deletion or not usable by the caller.
     #[error("KMS key not accessible: {message}")]
     KmsKeyNotAccessible { message: String },
@@ -117,6 +144,25 @@ pub fn to_rds(e: RdsError) -> AwsError {
         }
         RdsError::SharedSnapshotQuotaExceeded { limit, .. } => {
             AwsError::new("SharedSnapshotQuotaExceeded", 400, format!("The DB snapshot can be shared with at most {limit} AWS accounts."))
+        }
+        RdsError::ClusterNotFound { id } => AwsError::new("DBClusterNotFoundFault", 404, format!("DBCluster {id} not found.")),
+        RdsError::ClusterAlreadyExists { .. } => AwsError::new("DBClusterAlreadyExistsFault", 400, "DB Cluster already exists"),
+        RdsError::InvalidClusterState { id, status, expected } => {
+            AwsError::new("InvalidDBClusterStateFault", 400, format!("DbCluster {id} is in {status} state but expected it to be one of {expected}."))
+        }
+        RdsError::ClusterState { message } => AwsError::new("InvalidDBClusterStateFault", 400, message),
+        RdsError::ClusterSnapshotNotFound { id } => AwsError::new("DBClusterSnapshotNotFoundFault", 404, format!("DBClusterSnapshot not found: {id}")),
+        RdsError::ClusterSnapshotAlreadyExists { id } => AwsError::new(
+            "DBClusterSnapshotAlreadyExistsFault",
+            400,
+            format!("Cannot create the cluster snapshot because one with the identifier {id} already exists."),
+        ),
+        RdsError::InvalidClusterSnapshotState { id, status } => {
+            AwsError::new("InvalidDBClusterSnapshotStateFault", 400, format!("Cluster snapshot {id} is not in available state (it is {status}).",))
+        }
+        RdsError::ClusterSnapshotNotManual { .. } => AwsError::new("InvalidDBClusterSnapshotStateFault", 400, "Only manual snapshots may be deleted."),
+        RdsError::ClusterSharedSnapshotQuotaExceeded => {
+            AwsError::new("SharedSnapshotQuotaExceeded", 400, "You have exceeded the maximum number of accounts you can share a snapshot with.")
         }
         RdsError::KmsKeyNotAccessible { message } => AwsError::new("KMSKeyNotAccessibleFault", 400, message),
         RdsError::InvalidParameterValue(m) => AwsError::new("InvalidParameterValue", 400, m),
@@ -217,6 +263,82 @@ mod tests {
             let w = to_rds(e);
             assert_eq!((w.code.as_ref(), w.status), (code, status));
         }
+    }
+
+    #[test]
+    fn cluster_wire_codes_are_the_models() {
+        let cases = [
+            (
+                RdsError::ClusterNotFound { id: "c".into() },
+                "DBClusterNotFoundFault",
+                404,
+            ),
+            (
+                RdsError::ClusterAlreadyExists { id: "c".into() },
+                "DBClusterAlreadyExistsFault",
+                400,
+            ),
+            (
+                RdsError::InvalidClusterState {
+                    id: "c".into(),
+                    status: "available".into(),
+                    expected: "stopped",
+                },
+                "InvalidDBClusterStateFault",
+                400,
+            ),
+            (
+                RdsError::ClusterSnapshotNotFound { id: "s".into() },
+                "DBClusterSnapshotNotFoundFault",
+                404,
+            ),
+            (
+                RdsError::ClusterSnapshotAlreadyExists { id: "s".into() },
+                "DBClusterSnapshotAlreadyExistsFault",
+                400,
+            ),
+            (
+                RdsError::InvalidClusterSnapshotState {
+                    id: "s".into(),
+                    status: "creating".into(),
+                },
+                "InvalidDBClusterSnapshotStateFault",
+                400,
+            ),
+            (
+                RdsError::ClusterSnapshotNotManual {
+                    id: "rds:c-2026-01-01-00-00".into(),
+                },
+                "InvalidDBClusterSnapshotStateFault",
+                400,
+            ),
+            (
+                RdsError::ClusterSharedSnapshotQuotaExceeded,
+                "SharedSnapshotQuotaExceeded",
+                400,
+            ),
+            (
+                RdsError::KmsKeyNotAccessible {
+                    message: "x".into(),
+                },
+                "KMSKeyNotAccessibleFault",
+                400,
+            ),
+        ];
+        for (e, code, status) in cases {
+            let w = to_rds(e);
+            assert_eq!((w.code.as_ref(), w.status), (code, status));
+        }
+    }
+
+    #[test]
+    fn cluster_start_refusal_uses_the_observed_wording() {
+        let w = to_rds(RdsError::InvalidClusterState {
+            id: "c1".into(),
+            status: "available".into(),
+            expected: "stopped,inaccessible-encryption-credentials-recoverable",
+        });
+        assert_eq!(w.message, "DbCluster c1 is in available state but expected it to be one of stopped,inaccessible-encryption-credentials-recoverable.");
     }
 
     #[test]

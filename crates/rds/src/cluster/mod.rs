@@ -13,9 +13,9 @@
 //! * [`tags`]: tags of clusters and cluster snapshots.
 //! * [`workers`]: cluster transitions, snapshot progress and automated cluster snapshots.
 //!   Key loss is [`crate::keystate`]'s.
-//! * [`error`]: [`error::ClusterError`] and its mapping to RDS wire codes.
+//!
+//! Errors are RDS's ([`crate::RdsError`]): one type and one mapping for instances and clusters.
 
-pub mod error;
 pub mod model;
 pub mod ops;
 pub mod snapshots;

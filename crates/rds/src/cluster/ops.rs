@@ -8,12 +8,11 @@
 //! instance moves the cluster's bytes. Its encryption is the cluster's, always (docs/rds.md §3).
 //! A stopped or key-less cluster stops its instances: they show the cluster's status.
 
-use super::error::ClusterError;
 use super::model::*;
 use super::store as cstore;
 use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus};
 use crate::ops::common::{self, check_filters, select, tags_from, tags_to_api, Query};
-use crate::{store, Rds};
+use crate::{store, Rds, RdsError};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
@@ -93,16 +92,18 @@ fn default_port(engine: &str) -> i32 {
 }
 
 /// An Aurora engine name (lower-cased), or the refusal of any other.
-pub fn engine(value: &str) -> Result<String, ClusterError> {
+pub fn engine(value: &str) -> Result<String, RdsError> {
     let e = value.to_ascii_lowercase();
     if ENGINES.contains(&e.as_str()) {
         return Ok(e);
     }
     if crate::model::ENGINES.contains(&e.as_str()) {
         // Multi-AZ DB clusters (non-Aurora engines) are not built.
-        return Err(crate::RdsError::NotImplemented("CreateDBCluster").into());
+        return Err(crate::RdsError::NotImplemented("CreateDBCluster"));
     }
-    Err(crate::RdsError::InvalidParameterValue(format!("Invalid DB engine: {value}")).into())
+    Err(crate::RdsError::InvalidParameterValue(format!(
+        "Invalid DB engine: {value}"
+    )))
 }
 
 /// The cluster's new storage of `size_gib` GiB holding `source`: for an empty or re-encrypted
@@ -115,7 +116,7 @@ pub(crate) async fn new_volume(
     key_arn: Option<&str>,
     size_gib: i32,
     source: VolumeSource,
-) -> Result<NewVolume, ClusterError> {
+) -> Result<NewVolume, RdsError> {
     let spec = VolumeSpec {
         size_gib,
         key_arn: key_arn.map(str::to_owned),
@@ -129,11 +130,11 @@ pub async fn create(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::CreateDBClusterMessage,
-) -> Result<rds::CreateDBClusterResult, ClusterError> {
+) -> Result<rds::CreateDBClusterResult, RdsError> {
     let id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
     let engine = engine(&input.engine)?;
     if input.replication_source_identifier.is_some() || input.global_cluster_identifier.is_some() {
-        return Err(crate::RdsError::NotImplemented("CreateDBCluster").into());
+        return Err(crate::RdsError::NotImplemented("CreateDBCluster"));
     }
     // AWS's per-engine rules for the names (docs/fidelity.md §2).
     crate::model::master_username(&engine, input.master_username.as_deref())?;
@@ -144,15 +145,13 @@ pub async fn create(
     if !(1..=35).contains(&retention) {
         return Err(crate::RdsError::InvalidParameterValue(format!(
             "Invalid backup retention period: {retention}. Must be between 1 and 35."
-        ))
-        .into());
+        )));
     }
     let encrypted = input.storage_encrypted.unwrap_or(false);
     if input.kms_key_id.is_some() && !encrypted {
         return Err(crate::RdsError::InvalidParameterCombination(
             "KmsKeyId requires StorageEncrypted to be true.".into(),
-        )
-        .into());
+        ));
     }
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let (meta, id2) = (svc.meta.clone(), id.clone());
@@ -160,7 +159,7 @@ pub async fn create(
         .await??
         .is_some()
     {
-        return Err(ClusterError::ClusterAlreadyExists { id });
+        return Err(RdsError::ClusterAlreadyExists { id });
     }
     let key_arn = match (&input.kms_key_id, encrypted) {
         (Some(k), _) => Some(common::resolve_key(svc, ctx, k).await?),
@@ -217,16 +216,16 @@ pub async fn create(
         &rec.arn(),
     );
     let (meta, r) = (svc.meta.clone(), rec.clone());
-    crate::blocking(move || -> Result<(), ClusterError> {
+    crate::blocking(move || -> Result<(), RdsError> {
         let mut txn = meta.write()?;
         if cstore::get_cluster(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(ClusterError::ClusterAlreadyExists {
+            return Err(RdsError::ClusterAlreadyExists {
                 id: r.identifier.clone(),
             });
         }
         managed::create_volume(txn.as_mut(), volume)?;
         cstore::put_cluster(txn.as_mut(), &r)?;
-        Ok(common::commit(txn, &[event])?)
+        common::commit(txn, &[event])
     })
     .await??;
     Ok(rds::CreateDBClusterResult {
@@ -238,7 +237,7 @@ pub async fn describe(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::DescribeDBClustersMessage,
-) -> Result<rds::DBClusterMessage, ClusterError> {
+) -> Result<rds::DBClusterMessage, RdsError> {
     check_filters(input.filters.as_deref(), FILTERS)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let all =
@@ -260,7 +259,7 @@ pub async fn describe(
     if let Some(w) = q.named {
         let w = w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase();
         if !all.iter().any(|c| c.identifier == w) {
-            return Err(ClusterError::ClusterNotFound {
+            return Err(RdsError::ClusterNotFound {
                 id: q.named.unwrap_or_default().to_owned(),
             });
         }
@@ -283,9 +282,9 @@ pub(crate) fn load(
     txn: &dyn kmsnap_store::ReadTxn,
     ctx: &RequestContext,
     id: &str,
-) -> Result<ClusterRecord, ClusterError> {
+) -> Result<ClusterRecord, RdsError> {
     cstore::get_cluster(txn, ctx.principal.account, ctx.region, id)?
-        .ok_or_else(|| ClusterError::ClusterNotFound { id: id.to_owned() })
+        .ok_or_else(|| RdsError::ClusterNotFound { id: id.to_owned() })
 }
 
 /// Reads cluster `id` of the caller in a write transaction, lets `change` check and edit it
@@ -296,10 +295,10 @@ async fn change_cluster(
     ctx: &RequestContext,
     id: String,
     event: kmsnap_audit::Event,
-    change: impl FnOnce(&str, &mut ClusterRecord) -> Result<(), ClusterError> + Send + 'static,
-) -> Result<ClusterRecord, ClusterError> {
+    change: impl FnOnce(&str, &mut ClusterRecord) -> Result<(), RdsError> + Send + 'static,
+) -> Result<ClusterRecord, RdsError> {
     let (meta, c) = (svc.meta.clone(), ctx.clone());
-    crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
+    crate::blocking(move || -> Result<ClusterRecord, RdsError> {
         let mut txn = meta.write()?;
         let mut rec = load(&*txn, &c, &id)?;
         change(&id, &mut rec)?;
@@ -310,28 +309,27 @@ async fn change_cluster(
     .await?
 }
 
-fn cluster_id(value: &str) -> Result<String, ClusterError> {
-    Ok(identifier(
+fn cluster_id(value: &str) -> Result<String, RdsError> {
+    identifier(
         "DBClusterIdentifier",
         value.rsplit(':').next().unwrap_or(value),
-    )?)
+    )
 }
 
 pub async fn modify(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::ModifyDBClusterMessage,
-) -> Result<rds::ModifyDBClusterResult, ClusterError> {
+) -> Result<rds::ModifyDBClusterResult, RdsError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     if input.new_db_cluster_identifier.is_some() || input.engine_mode.is_some() {
-        return Err(crate::RdsError::NotImplemented("ModifyDBCluster").into());
+        return Err(crate::RdsError::NotImplemented("ModifyDBCluster"));
     }
     if let Some(r) = input.backup_retention_period {
         if !(1..=35).contains(&r) {
             return Err(crate::RdsError::InvalidParameterValue(format!(
                 "Invalid backup retention period: {r}. Must be between 1 and 35."
-            ))
-            .into());
+            )));
         }
     }
     let logged = rds::ModifyDBClusterMessage {
@@ -345,7 +343,7 @@ pub async fn modify(
     let event = common::event(ctx, "ModifyDBCluster", &logged, "AWS::RDS::DBCluster", &arn);
     let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != ClusterStatus::Available {
-            return Err(ClusterError::InvalidClusterState {
+            return Err(RdsError::InvalidClusterState {
                 id: id.to_owned(),
                 status: rec.status.as_str().to_owned(),
                 expected: "available",
@@ -382,22 +380,20 @@ pub async fn delete(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::DeleteDBClusterMessage,
-) -> Result<rds::DeleteDBClusterResult, ClusterError> {
+) -> Result<rds::DeleteDBClusterResult, RdsError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     let skip = input.skip_final_snapshot.unwrap_or(false);
     let final_id = match (&input.final_db_snapshot_identifier, skip) {
         (Some(_), true) => {
             return Err(crate::RdsError::InvalidParameterCombination(
                 "Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into(),
-            )
-            .into());
+            ));
         }
         (None, false) => {
             return Err(crate::RdsError::InvalidParameterCombination(
                 "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."
                     .into(),
-            )
-            .into());
+            ));
         }
         (Some(f), false) => Some(identifier("FinalDBSnapshotIdentifier", f)?),
         (None, true) => None,
@@ -409,17 +405,17 @@ pub async fn delete(
     );
     let event = common::event(ctx, "DeleteDBCluster", &input, "AWS::RDS::DBCluster", &arn);
     let (meta, c) = (svc.meta.clone(), ctx.clone());
-    let rec = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
+    let rec = crate::blocking(move || -> Result<ClusterRecord, RdsError> {
         let mut txn = meta.write()?;
         let rec = load(&*txn, &c, &id)?;
         if rec.deletion_protection {
-            return Err(crate::RdsError::InvalidParameterCombination("Cannot delete protected Cluster, please disable deletion protection and try again.".into()).into());
+            return Err(crate::RdsError::InvalidParameterCombination("Cannot delete protected Cluster, please disable deletion protection and try again.".into()));
         }
         if !rec.members.is_empty() {
-            return Err(ClusterError::ClusterState { message: "Cluster cannot be deleted, it still contains DB instances in non-deleting state.".into() });
+            return Err(RdsError::ClusterState { message: "Cluster cannot be deleted, it still contains DB instances in non-deleting state.".into() });
         }
         if matches!(rec.status, ClusterStatus::Creating | ClusterStatus::Stopping | ClusterStatus::Starting) {
-            return Err(ClusterError::InvalidClusterState {
+            return Err(RdsError::InvalidClusterState {
                 id,
                 status: rec.status.as_str().to_owned(),
                 expected: "available,stopped,failed,inaccessible-encryption-credentials-recoverable,inaccessible-encryption-credentials",
@@ -427,10 +423,10 @@ pub async fn delete(
         }
         if let Some(final_id) = final_id {
             if !matches!(rec.status, ClusterStatus::Available | ClusterStatus::Stopped) {
-                return Err(ClusterError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: "available,stopped" });
+                return Err(RdsError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: "available,stopped" });
             }
             if cstore::get_snapshot(&*txn, rec.account, rec.region, &final_id)?.is_some() {
-                return Err(ClusterError::SnapshotAlreadyExists { id: final_id });
+                return Err(RdsError::ClusterSnapshotAlreadyExists { id: final_id });
             }
             let tags = if rec.copy_tags_to_snapshot { rec.tags.clone() } else { Vec::new() };
             // Sealed below with the other pending snapshots of the volume.
@@ -458,7 +454,7 @@ pub async fn stop(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::StopDBClusterMessage,
-) -> Result<rds::StopDBClusterResult, ClusterError> {
+) -> Result<rds::StopDBClusterResult, RdsError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     let now = ctx.now;
     let arn = format!(
@@ -468,7 +464,7 @@ pub async fn stop(
     let event = common::event(ctx, "StopDBCluster", &input, "AWS::RDS::DBCluster", &arn);
     let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != ClusterStatus::Available {
-            return Err(ClusterError::InvalidClusterState {
+            return Err(RdsError::InvalidClusterState {
                 id: id.to_owned(),
                 status: rec.status.as_str().to_owned(),
                 expected: "available",
@@ -490,7 +486,7 @@ pub async fn start(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::StartDBClusterMessage,
-) -> Result<rds::StartDBClusterResult, ClusterError> {
+) -> Result<rds::StartDBClusterResult, RdsError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     let (meta, c, i) = (svc.meta.clone(), ctx.clone(), id.clone());
     let current = crate::blocking(move || load(meta.read()?.as_ref(), &c, &i)).await??;
@@ -499,7 +495,7 @@ pub async fn start(
         current.status,
         ClusterStatus::Stopped | ClusterStatus::InaccessibleEncryptionCredentialsRecoverable
     ) {
-        return Err(ClusterError::InvalidClusterState {
+        return Err(RdsError::InvalidClusterState {
             id,
             status: current.status.as_str().to_owned(),
             expected: EXPECTED,
@@ -524,7 +520,7 @@ pub async fn start(
     );
     let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != current.status {
-            return Err(ClusterError::InvalidClusterState {
+            return Err(RdsError::InvalidClusterState {
                 id: id.to_owned(),
                 status: rec.status.as_str().to_owned(),
                 expected: EXPECTED,
@@ -544,12 +540,8 @@ pub async fn start(
 fn check_member_request(
     input: &rds::CreateDBInstanceMessage,
     cluster: &ClusterRecord,
-) -> Result<(), ClusterError> {
-    let combo = |m: &str| {
-        Err(ClusterError::Rds(
-            crate::RdsError::InvalidParameterCombination(m.to_owned()),
-        ))
-    };
+) -> Result<(), RdsError> {
+    let combo = |m: &str| Err(RdsError::InvalidParameterCombination(m.to_owned()));
     if input.engine.to_ascii_lowercase() != cluster.engine {
         return combo(&format!(
             "The engine name requested for your DB instance ({}) doesn't match the engine name of your DB cluster ({}).",
@@ -585,20 +577,18 @@ pub async fn create_instance(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::CreateDBInstanceMessage,
-) -> Result<rds::CreateDBInstanceResult, ClusterError> {
+) -> Result<rds::CreateDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let Some(cluster_param) = input.db_cluster_identifier.clone() else {
         return Err(crate::RdsError::InvalidParameterValue(
             "DBClusterIdentifier is required for Aurora DB instances.".into(),
-        )
-        .into());
+        ));
     };
     if !ENGINES.contains(&input.engine.to_ascii_lowercase().as_str()) {
         return Err(crate::RdsError::InvalidParameterCombination(format!(
             "DBClusterIdentifier cannot be specified for engine {}.",
             input.engine
-        ))
-        .into());
+        )));
     }
     let cid = cluster_id(&cluster_param)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
@@ -646,21 +636,20 @@ pub async fn create_instance(
         &rec.arn(),
     );
     let (meta, r, cid) = (svc.meta.clone(), rec.clone(), cluster.identifier.clone());
-    let cluster = crate::blocking(move || -> Result<ClusterRecord, ClusterError> {
+    let cluster = crate::blocking(move || -> Result<ClusterRecord, RdsError> {
         let mut txn = meta.write()?;
         if store::get_instance(&*txn, account, region, &r.identifier)?.is_some() {
             return Err(crate::RdsError::InstanceAlreadyExists {
                 id: r.identifier.clone(),
-            }
-            .into());
+            });
         }
         let mut cluster = cstore::get_cluster(&*txn, account, region, &cid)?
-            .ok_or_else(|| ClusterError::ClusterNotFound { id: cid.clone() })?;
+            .ok_or_else(|| RdsError::ClusterNotFound { id: cid.clone() })?;
         if !matches!(
             cluster.status,
             ClusterStatus::Available | ClusterStatus::Creating
         ) {
-            return Err(ClusterError::InvalidClusterState {
+            return Err(RdsError::InvalidClusterState {
                 id: cid,
                 status: cluster.status.as_str().to_owned(),
                 expected: "available",
@@ -699,7 +688,7 @@ pub async fn decorate_instances(
     svc: &Rds,
     ctx: &RequestContext,
     out: &mut rds::DBInstanceMessage,
-) -> Result<(), ClusterError> {
+) -> Result<(), RdsError> {
     let Some(list) = out.db_instances.as_mut() else {
         return Ok(());
     };
@@ -732,7 +721,7 @@ pub async fn translate_cluster_filter(
     svc: &Rds,
     ctx: &RequestContext,
     input: &mut rds::DescribeDBInstancesMessage,
-) -> Result<(), ClusterError> {
+) -> Result<(), RdsError> {
     let Some(filters) = input.filters.as_mut() else {
         return Ok(());
     };
@@ -766,7 +755,7 @@ pub async fn delete_member_instance(
     svc: &Rds,
     ctx: &RequestContext,
     input: &rds::DeleteDBInstanceMessage,
-) -> Result<Option<rds::DeleteDBInstanceResult>, ClusterError> {
+) -> Result<Option<rds::DeleteDBInstanceResult>, RdsError> {
     let Ok(id) = identifier("DBInstanceIdentifier", &input.db_instance_identifier) else {
         return Ok(None);
     };
@@ -774,12 +763,12 @@ pub async fn delete_member_instance(
     let arn = format!("arn:aws:rds:{region}:{account}:db:{id}");
     let event = common::event(ctx, "DeleteDBInstance", input, "AWS::RDS::DBInstance", &arn);
     let meta = svc.meta.clone();
-    let done = crate::blocking(move || -> Result<Option<(DbInstanceRecord, ClusterRecord)>, ClusterError> {
+    let done = crate::blocking(move || -> Result<Option<(DbInstanceRecord, ClusterRecord)>, RdsError> {
         let mut txn = meta.write()?;
         let Some(mut cluster) = cstore::cluster_of_instance(&*txn, account, region, &id)? else { return Ok(None) };
         let Some(rec) = store::get_instance(&*txn, account, region, &id)? else { return Ok(None) };
         if rec.deletion_protection {
-            return Err(crate::RdsError::InvalidParameterCombination("Cannot delete protected DB Instance, please disable deletion protection and try again.".into()).into());
+            return Err(crate::RdsError::InvalidParameterCombination("Cannot delete protected DB Instance, please disable deletion protection and try again.".into()));
         }
         cluster.members.retain(|m| *m != id);
         cstore::put_cluster(txn.as_mut(), &cluster)?;
@@ -805,7 +794,7 @@ pub async fn refuse_for_member(
     ctx: &RequestContext,
     instance: &str,
     op: MemberOp,
-) -> Result<(), ClusterError> {
+) -> Result<(), RdsError> {
     let Ok(id) = identifier("DBInstanceIdentifier", instance) else {
         return Ok(());
     };
@@ -827,8 +816,7 @@ pub async fn refuse_for_member(
         MemberOp::ModifyStorage => crate::RdsError::InvalidParameterCombination(
             "The requested DB Instance is a member of a DB Cluster. Its storage is the cluster's and cannot be modified on the instance.".into(),
         ),
-    }
-    .into())
+    })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -848,7 +836,7 @@ pub async fn decorate_one(
     svc: &Rds,
     ctx: &RequestContext,
     out: Option<&mut rds::DBInstance>,
-) -> Result<(), ClusterError> {
+) -> Result<(), RdsError> {
     let Some(out) = out.filter(|i| i.engine.as_deref().is_some_and(|e| e.starts_with("aurora")))
     else {
         return Ok(());

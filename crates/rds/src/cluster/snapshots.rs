@@ -14,7 +14,6 @@
 //! Every path that reads the source checks first, as the caller through RDS, that KMS lets
 //! it use the source's key, so an unusable key is `KMSKeyNotAccessibleFault` at once.
 
-use super::error::ClusterError;
 use super::model::*;
 use super::ops::{load, new_volume, to_api as cluster_to_api};
 use super::store as cstore;
@@ -183,7 +182,7 @@ pub async fn create(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::CreateDBClusterSnapshotMessage,
-) -> Result<rds::CreateDBClusterSnapshotResult, ClusterError> {
+) -> Result<rds::CreateDBClusterSnapshotResult, RdsError> {
     let id = identifier(
         "DBClusterSnapshotIdentifier",
         &input.db_cluster_snapshot_identifier,
@@ -200,21 +199,21 @@ pub async fn create(
     );
     let tags = tags_from(input.tags.as_deref());
     let (meta, c) = (svc.meta.clone(), ctx.clone());
-    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
+    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
         let rec = load(&*txn, &c, &cluster_id)?;
         if !matches!(
             rec.status,
             ClusterStatus::Available | ClusterStatus::Stopped
         ) {
-            return Err(ClusterError::InvalidClusterState {
+            return Err(RdsError::InvalidClusterState {
                 id: cluster_id,
                 status: rec.status.as_str().to_owned(),
                 expected: "available",
             });
         }
         if cstore::get_snapshot(&*txn, account, region, &id)?.is_some() {
-            return Err(ClusterError::SnapshotAlreadyExists { id });
+            return Err(RdsError::ClusterSnapshotAlreadyExists { id });
         }
         let tags = if tags.is_empty() && rec.copy_tags_to_snapshot {
             rec.tags.clone()
@@ -241,7 +240,7 @@ pub async fn describe(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::DescribeDBClusterSnapshotsMessage,
-) -> Result<rds::DBClusterSnapshotMessage, ClusterError> {
+) -> Result<rds::DBClusterSnapshotMessage, RdsError> {
     check_filters(input.filters.as_deref(), FILTERS)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
     let all = crate::blocking(move || -> Result<_, RdsError> {
@@ -326,7 +325,7 @@ pub async fn describe(
         .collect();
     if let Some(w) = named {
         if items.is_empty() {
-            return Err(ClusterError::SnapshotNotFound { id: w.to_owned() });
+            return Err(RdsError::ClusterSnapshotNotFound { id: w.to_owned() });
         }
     }
     items.sort_by_key(|s| name(s));
@@ -348,7 +347,7 @@ pub async fn delete(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::DeleteDBClusterSnapshotMessage,
-) -> Result<rds::DeleteDBClusterSnapshotResult, ClusterError> {
+) -> Result<rds::DeleteDBClusterSnapshotResult, RdsError> {
     let id = snapshot_name(
         "DBClusterSnapshotIdentifier",
         &input.db_cluster_snapshot_identifier,
@@ -363,16 +362,16 @@ pub async fn delete(
         &arn,
     );
     let meta = svc.meta.clone();
-    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
+    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
         let s = cstore::get_snapshot(&*txn, account, region, &id)?
-            .ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+            .ok_or_else(|| RdsError::ClusterSnapshotNotFound { id: id.clone() })?;
         // Automated snapshots go with their retention period or their cluster.
         if s.snapshot_type != "manual" {
-            return Err(ClusterError::SnapshotNotManual { id });
+            return Err(RdsError::ClusterSnapshotNotManual { id });
         }
         if s.status.in_progress() {
-            return Err(ClusterError::InvalidSnapshotState {
+            return Err(RdsError::InvalidClusterSnapshotState {
                 id,
                 status: s.status.as_str().to_owned(),
             });
@@ -400,7 +399,7 @@ struct SourceRef {
     db_snapshot: bool,
 }
 
-fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRef, ClusterError> {
+fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRef, RdsError> {
     let (account, region) = (ctx.principal.account, ctx.region);
     if !value.starts_with("arn:") {
         return Ok(SourceRef {
@@ -423,7 +422,7 @@ fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRe
                 db_snapshot: *kind == "snapshot",
             })
         }
-        _ => Err(invalid().into()),
+        _ => Err(invalid()),
     }
 }
 
@@ -437,7 +436,7 @@ async fn load_backed<S: Send + 'static>(
     given: &str,
     find: impl FnOnce(&dyn ReadTxn) -> Result<Option<S>, RdsError> + Send + 'static,
     ebs_id: fn(&S) -> &SnapshotId,
-) -> Result<(S, SnapshotInfo), ClusterError> {
+) -> Result<(S, SnapshotInfo), RdsError> {
     let (meta, a, r) = (svc.meta.clone(), src.account, src.region);
     let found = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
@@ -449,7 +448,7 @@ async fn load_backed<S: Send + 'static>(
         Ok(s.zip(e))
     })
     .await??;
-    found.ok_or_else(|| ClusterError::SnapshotNotFound {
+    found.ok_or_else(|| RdsError::ClusterSnapshotNotFound {
         id: given.to_owned(),
     })
 }
@@ -461,7 +460,7 @@ async fn load_source(
     ctx: &RequestContext,
     src: &SourceRef,
     given: &str,
-) -> Result<(ClusterSnapshotRecord, SnapshotInfo), ClusterError> {
+) -> Result<(ClusterSnapshotRecord, SnapshotInfo), RdsError> {
     let (a, r, id, caller, db) = (
         src.account,
         src.region,
@@ -481,7 +480,7 @@ async fn load_source(
     })
     .await?;
     if s.status != ClusterSnapshotStatus::Available || e.state != SnapshotState::Completed {
-        return Err(ClusterError::InvalidSnapshotState {
+        return Err(RdsError::InvalidClusterSnapshotState {
             id: given.to_owned(),
             status: s.status.as_str().to_owned(),
         });
@@ -495,7 +494,7 @@ async fn check_source_key(
     svc: &Rds,
     ctx: &RequestContext,
     ebs: &SnapshotInfo,
-) -> Result<(), ClusterError> {
+) -> Result<(), RdsError> {
     let Some(key) = &ebs.kms_key_arn else {
         return Ok(());
     };
@@ -513,22 +512,21 @@ async fn check_source_key(
             tracing::info!(snapshot = %ebs.id, error = %e, "source snapshot key not usable");
             Err(RdsError::KmsKeyNotAccessible {
                 message: format!("The source snapshot KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."),
-            }
-            .into())
+            })
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn key_none() -> ClusterError {
-    RdsError::KmsKeyNotAccessible { message: "Specified KMS key [None] does not exist, is not enabled or you do not have permissions to access it.".into() }.into()
+fn key_none() -> RdsError {
+    RdsError::KmsKeyNotAccessible { message: "Specified KMS key [None] does not exist, is not enabled or you do not have permissions to access it.".into() }
 }
 
 pub async fn copy(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::CopyDBClusterSnapshotMessage,
-) -> Result<rds::CopyDBClusterSnapshotResult, ClusterError> {
+) -> Result<rds::CopyDBClusterSnapshotResult, RdsError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let src = source_ref(
         "SourceDBClusterSnapshotIdentifier",
@@ -542,12 +540,11 @@ pub async fn copy(
     if src.db_snapshot {
         return Err(RdsError::InvalidParameterValue(identifier_message(
             "SourceDBClusterSnapshotIdentifier",
-        ))
-        .into());
+        )));
     }
     if src.account != account && src.region != region {
         // A shared snapshot is copied in its own region first.
-        return Err(ClusterError::SnapshotNotFound {
+        return Err(RdsError::ClusterSnapshotNotFound {
             id: input.source_db_cluster_snapshot_identifier.clone(),
         });
     }
@@ -561,8 +558,7 @@ pub async fn copy(
             return Err(RdsError::InvalidParameterValue(
                 "KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot."
                     .into(),
-            )
-            .into());
+            ));
         }
         (Some(k), true) => Some(common::resolve_key(svc, ctx, k).await?),
         (None, true) if cross_region || foreign => return Err(key_none()),
@@ -605,10 +601,10 @@ pub async fn copy(
     );
     let caller = JobCaller::from_context(ctx);
     let (meta, mut s) = (svc.meta.clone(), snap);
-    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
+    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
         if cstore::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
-            return Err(ClusterError::SnapshotAlreadyExists {
+            return Err(RdsError::ClusterSnapshotAlreadyExists {
                 id: s.identifier.clone(),
             });
         }
@@ -644,7 +640,7 @@ pub async fn restore(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::RestoreDBClusterFromSnapshotMessage,
-) -> Result<rds::RestoreDBClusterFromSnapshotResult, ClusterError> {
+) -> Result<rds::RestoreDBClusterFromSnapshotResult, RdsError> {
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
     let engine = super::ops::engine(&input.engine)?;
@@ -654,12 +650,12 @@ pub async fn restore(
     }
     let src = source_ref("SnapshotIdentifier", &input.snapshot_identifier, ctx)?;
     if src.region != region {
-        return Err(ClusterError::SnapshotNotFound {
+        return Err(RdsError::ClusterSnapshotNotFound {
             id: input.snapshot_identifier.clone(),
         });
     }
     let (snap, ebs) = match load_source(svc, ctx, &src, &input.snapshot_identifier).await {
-        Err(ClusterError::SnapshotNotFound { .. })
+        Err(RdsError::ClusterSnapshotNotFound { .. })
             if src.db_snapshot || !input.snapshot_identifier.starts_with("arn:") =>
         {
             load_db_snapshot(svc, ctx, &src, &input.snapshot_identifier).await?
@@ -670,15 +666,14 @@ pub async fn restore(
         return Err(RdsError::InvalidParameterCombination(format!(
             "The engine of the snapshot ({}) doesn't match the requested engine ({engine}).",
             snap.engine
-        ))
-        .into());
+        )));
     }
     let (meta, i) = (svc.meta.clone(), id.clone());
     if crate::blocking(move || cstore::get_cluster(meta.read()?.as_ref(), account, region, &i))
         .await??
         .is_some()
     {
-        return Err(ClusterError::ClusterAlreadyExists { id });
+        return Err(RdsError::ClusterAlreadyExists { id });
     }
     let key = match &input.kms_key_id {
         Some(k) => Some(common::resolve_key(svc, ctx, k).await?),
@@ -733,21 +728,21 @@ pub async fn restore(
     );
     let (meta, r, source, source_account) =
         (svc.meta.clone(), rec.clone(), ebs.id.clone(), snap.account);
-    crate::blocking(move || -> Result<(), ClusterError> {
+    crate::blocking(move || -> Result<(), RdsError> {
         let mut txn = meta.write()?;
         if cstore::get_cluster(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(ClusterError::ClusterAlreadyExists {
+            return Err(RdsError::ClusterAlreadyExists {
                 id: r.identifier.clone(),
             });
         }
         if managed::snapshot(&*txn, source_account, region, &source)?.is_none() {
-            return Err(ClusterError::SnapshotNotFound {
+            return Err(RdsError::ClusterSnapshotNotFound {
                 id: source.to_string(),
             });
         }
         managed::create_volume(txn.as_mut(), volume)?;
         cstore::put_cluster(txn.as_mut(), &r)?;
-        Ok(common::commit(txn, &[event])?)
+        common::commit(txn, &[event])
     })
     .await??;
     svc.ebs.wake_worker();
@@ -764,7 +759,7 @@ async fn load_db_snapshot(
     ctx: &RequestContext,
     src: &SourceRef,
     given: &str,
-) -> Result<(ClusterSnapshotRecord, SnapshotInfo), ClusterError> {
+) -> Result<(ClusterSnapshotRecord, SnapshotInfo), RdsError> {
     let (a, r, id, caller) = (
         src.account,
         src.region,
@@ -787,8 +782,7 @@ async fn load_db_snapshot(
         return Err(RdsError::InvalidSnapshotState {
             id: given.to_owned(),
             status: s.status.as_str().to_owned(),
-        }
-        .into());
+        });
     }
     let engine = match s.engine.as_str() {
         "postgres" => "aurora-postgresql",
@@ -796,8 +790,7 @@ async fn load_db_snapshot(
         other => {
             return Err(RdsError::InvalidParameterCombination(format!(
                 "A DB snapshot of engine {other} cannot be restored to an Aurora DB cluster."
-            ))
-            .into())
+            )))
         }
     };
     let as_cluster = ClusterSnapshotRecord {
@@ -848,7 +841,7 @@ pub async fn describe_attributes(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::DescribeDBClusterSnapshotAttributesMessage,
-) -> Result<rds::DescribeDBClusterSnapshotAttributesResult, ClusterError> {
+) -> Result<rds::DescribeDBClusterSnapshotAttributesResult, RdsError> {
     // Like DescribeDBSnapshotAttributes: a lookup that does not judge the name's syntax, so
     // anything that names no snapshot is not found (docs/fidelity.md §4, inferred for clusters).
     let id = input.db_cluster_snapshot_identifier.to_ascii_lowercase();
@@ -856,7 +849,7 @@ pub async fn describe_attributes(
     let s =
         crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &id))
             .await??;
-    let s = s.ok_or_else(|| ClusterError::SnapshotNotFound {
+    let s = s.ok_or_else(|| RdsError::ClusterSnapshotNotFound {
         id: input.db_cluster_snapshot_identifier.clone(),
     })?;
     Ok(rds::DescribeDBClusterSnapshotAttributesResult {
@@ -870,7 +863,7 @@ pub async fn modify_attribute(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::ModifyDBClusterSnapshotAttributeMessage,
-) -> Result<rds::ModifyDBClusterSnapshotAttributeResult, ClusterError> {
+) -> Result<rds::ModifyDBClusterSnapshotAttributeResult, RdsError> {
     let id = identifier(
         "DBClusterSnapshotIdentifier",
         &input.db_cluster_snapshot_identifier,
@@ -879,10 +872,9 @@ pub async fn modify_attribute(
         return Err(RdsError::InvalidParameterValue(format!(
             "Invalid snapshot attribute name: {}. Only restore is supported.",
             input.attribute_name
-        ))
-        .into());
+        )));
     }
-    let parse = |values: &Option<Vec<String>>| -> Result<(Vec<AccountId>, bool), ClusterError> {
+    let parse = |values: &Option<Vec<String>>| -> Result<(Vec<AccountId>, bool), RdsError> {
         let mut ids = Vec::new();
         let mut all = false;
         for v in values.iter().flatten() {
@@ -907,9 +899,9 @@ pub async fn modify_attribute(
     let current =
         crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &sid))
             .await??;
-    let current = current.ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+    let current = current.ok_or_else(|| RdsError::ClusterSnapshotNotFound { id: id.clone() })?;
     if current.status != ClusterSnapshotStatus::Available {
-        return Err(ClusterError::InvalidSnapshotState {
+        return Err(RdsError::InvalidClusterSnapshotState {
             id,
             status: current.status.as_str().to_owned(),
         });
@@ -919,15 +911,13 @@ pub async fn modify_attribute(
             return Err(RdsError::InvalidParameterValue(
                 "Encrypted snapshots cannot be shared publicly; share them with specific accounts."
                     .into(),
-            )
-            .into());
+            ));
         }
         if let Some(k) = &current.kms_key_arn {
             if crate::keystate::is_aws_managed(svc, k).await? {
                 return Err(RdsError::InvalidParameterValue(format!(
                     "The snapshot {id} is encrypted with the default KMS key and can't be shared. Copy it with a customer managed key and share the copy."
-                ))
-                .into());
+                )));
             }
         }
     }
@@ -939,10 +929,10 @@ pub async fn modify_attribute(
         &current.arn(),
     );
     let meta = svc.meta.clone();
-    let s = crate::blocking(move || -> Result<ClusterSnapshotRecord, ClusterError> {
+    let s = crate::blocking(move || -> Result<ClusterSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
         let mut s = cstore::get_snapshot(&*txn, account, region, &id)?
-            .ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+            .ok_or_else(|| RdsError::ClusterSnapshotNotFound { id: id.clone() })?;
         for a in add {
             if !s.shared_with.contains(&a) {
                 s.shared_with.push(a);
@@ -951,7 +941,7 @@ pub async fn modify_attribute(
         s.shared_with.retain(|a| !remove.contains(a));
         s.public = (s.public || add_all) && !remove_all;
         if s.shared_with.len() > SHARE_LIMIT {
-            return Err(ClusterError::SharedSnapshotQuotaExceeded);
+            return Err(RdsError::ClusterSharedSnapshotQuotaExceeded);
         }
         cstore::put_snapshot(txn.as_mut(), &s)?;
         common::commit(txn, &[event])?;

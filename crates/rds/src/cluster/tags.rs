@@ -3,7 +3,6 @@
 //! (`…:cluster-snapshot:<id>`). Other ARNs are `crate::ops::tags`' (each function answers
 //! `None` for them). Tags live in the record: one write with its CloudTrail event.
 
-use super::error::ClusterError;
 use super::store as cstore;
 use crate::model::identifier;
 use crate::ops::common::{self, tags_to_api};
@@ -19,7 +18,7 @@ enum Resource {
 }
 
 /// The Aurora resource `arn` names (`None`: not an Aurora ARN), if it is the caller's.
-fn parse(arn: &str, ctx: &RequestContext) -> Result<Option<Resource>, ClusterError> {
+fn parse(arn: &str, ctx: &RequestContext) -> Result<Option<Resource>, RdsError> {
     let parts: Vec<&str> = arn.splitn(7, ':').collect();
     let ["arn", "aws", "rds", region, account, kind @ ("cluster" | "cluster-snapshot"), id] =
         parts.as_slice()
@@ -32,15 +31,15 @@ fn parse(arn: &str, ctx: &RequestContext) -> Result<Option<Resource>, ClusterErr
         )
     };
     if *region != ctx.region.as_str() {
-        return Err(not_here().into());
+        return Err(not_here());
     }
     let id = identifier("ResourceName", id).map_err(|_| not_here())?;
     let own = *account == ctx.principal.account.as_str();
     match (*kind, own) {
         ("cluster", true) => Ok(Some(Resource::Cluster(id))),
-        ("cluster", false) => Err(ClusterError::ClusterNotFound { id }),
+        ("cluster", false) => Err(RdsError::ClusterNotFound { id }),
         (_, true) => Ok(Some(Resource::Snapshot(id))),
-        (_, false) => Err(ClusterError::SnapshotNotFound { id }),
+        (_, false) => Err(RdsError::ClusterSnapshotNotFound { id }),
     }
 }
 
@@ -58,25 +57,25 @@ async fn update(
     res: Resource,
     event: kmsnap_audit::Event,
     change: impl FnOnce(&mut Vec<(String, String)>) + Send + 'static,
-) -> Result<(), ClusterError> {
+) -> Result<(), RdsError> {
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    crate::blocking(move || -> Result<(), ClusterError> {
+    crate::blocking(move || -> Result<(), RdsError> {
         let mut txn = meta.write()?;
         match &res {
             Resource::Cluster(id) => {
                 let mut c = cstore::get_cluster(&*txn, account, region, id)?
-                    .ok_or_else(|| ClusterError::ClusterNotFound { id: id.clone() })?;
+                    .ok_or_else(|| RdsError::ClusterNotFound { id: id.clone() })?;
                 change(&mut c.tags);
                 cstore::put_cluster(txn.as_mut(), &c)?;
             }
             Resource::Snapshot(id) => {
                 let mut s = cstore::get_snapshot(&*txn, account, region, id)?
-                    .ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?;
+                    .ok_or_else(|| RdsError::ClusterSnapshotNotFound { id: id.clone() })?;
                 change(&mut s.tags);
                 cstore::put_snapshot(txn.as_mut(), &s)?;
             }
         }
-        Ok(common::commit(txn, &[event])?)
+        common::commit(txn, &[event])
     })
     .await?
 }
@@ -85,7 +84,7 @@ pub async fn add(
     svc: &Rds,
     ctx: &RequestContext,
     input: &rds::AddTagsToResourceMessage,
-) -> Result<Option<()>, ClusterError> {
+) -> Result<Option<()>, RdsError> {
     let Some(res) = parse(&input.resource_name, ctx)? else {
         return Ok(None);
     };
@@ -106,7 +105,7 @@ pub async fn remove(
     svc: &Rds,
     ctx: &RequestContext,
     input: &rds::RemoveTagsFromResourceMessage,
-) -> Result<Option<()>, ClusterError> {
+) -> Result<Option<()>, RdsError> {
     let Some(res) = parse(&input.resource_name, ctx)? else {
         return Ok(None);
     };
@@ -129,22 +128,22 @@ pub async fn list(
     svc: &Rds,
     ctx: &RequestContext,
     input: &rds::ListTagsForResourceMessage,
-) -> Result<Option<rds::TagListMessage>, ClusterError> {
+) -> Result<Option<rds::TagListMessage>, RdsError> {
     let Some(res) = parse(&input.resource_name, ctx)? else {
         return Ok(None);
     };
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let tags = crate::blocking(move || -> Result<_, ClusterError> {
+    let tags = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
         Ok(match &res {
             Resource::Cluster(id) => {
                 cstore::get_cluster(&*txn, account, region, id)?
-                    .ok_or_else(|| ClusterError::ClusterNotFound { id: id.clone() })?
+                    .ok_or_else(|| RdsError::ClusterNotFound { id: id.clone() })?
                     .tags
             }
             Resource::Snapshot(id) => {
                 cstore::get_snapshot(&*txn, account, region, id)?
-                    .ok_or_else(|| ClusterError::SnapshotNotFound { id: id.clone() })?
+                    .ok_or_else(|| RdsError::ClusterSnapshotNotFound { id: id.clone() })?
                     .tags
             }
         })
@@ -190,11 +189,11 @@ mod tests {
         );
         assert!(matches!(
             parse("arn:aws:rds:us-east-1:444455556666:cluster:a", &c),
-            Err(ClusterError::ClusterNotFound { .. })
+            Err(RdsError::ClusterNotFound { .. })
         ));
         assert!(matches!(
             parse("arn:aws:rds:eu-west-1:111122223333:cluster:a", &c),
-            Err(ClusterError::Rds(RdsError::InvalidParameterValue(_)))
+            Err(RdsError::InvalidParameterValue(_))
         ));
     }
 }

@@ -3,8 +3,8 @@
 //! bytes (re-keyed restore of an unencrypted snapshot), sharing rules, and a lost key reaching
 //! clusters and instances on the injected clock (docs/rds.md §8).
 
-use super::error::{to_aws, ClusterError};
 use super::{ops, snapshots};
+use crate::error::{to_rds as to_aws, RdsError};
 use crate::testenv::TestEnv;
 use crate::{keystate, workers};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
@@ -68,7 +68,7 @@ impl Env {
         id: &str,
         encrypted: Option<bool>,
         key: Option<&str>,
-    ) -> Result<rds::DBCluster, ClusterError> {
+    ) -> Result<rds::DBCluster, RdsError> {
         let input = rds::CreateDBClusterMessage {
             db_cluster_identifier: id.into(),
             engine: "aurora-postgresql".into(),
@@ -84,7 +84,7 @@ impl Env {
             .unwrap())
     }
 
-    async fn instance(&self, id: &str, cluster: &str) -> Result<rds::DBInstance, ClusterError> {
+    async fn instance(&self, id: &str, cluster: &str) -> Result<rds::DBInstance, RdsError> {
         let input = rds::CreateDBInstanceMessage {
             db_instance_identifier: id.into(),
             db_cluster_identifier: Some(cluster.into()),
@@ -141,7 +141,7 @@ impl Env {
         }
     }
 
-    async fn start(&self, id: &str) -> Result<rds::DBCluster, ClusterError> {
+    async fn start(&self, id: &str) -> Result<rds::DBCluster, RdsError> {
         Ok(ops::start(
             &self.rds,
             &self.ctx(),
@@ -155,7 +155,7 @@ impl Env {
     }
 }
 
-fn code(e: ClusterError) -> String {
+fn code(e: RdsError) -> String {
     to_aws(e).code.into_owned()
 }
 

@@ -11,7 +11,7 @@ pub mod tags;
 #[cfg(test)]
 mod tests;
 
-use crate::cluster::{self, error::to_aws};
+use crate::cluster;
 use crate::error::to_rds;
 use crate::Rds;
 use kmsnap_api::gen::rds;
@@ -25,7 +25,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::CreateDBClusterMessage,
     ) -> Result<rds::CreateDBClusterResult, AwsError> {
-        cluster::ops::create(self, ctx, input).await.map_err(to_aws)
+        cluster::ops::create(self, ctx, input).await.map_err(to_rds)
     }
 
     async fn describe_db_clusters(
@@ -35,7 +35,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
     ) -> Result<rds::DBClusterMessage, AwsError> {
         cluster::ops::describe(self, ctx, input)
             .await
-            .map_err(to_aws)
+            .map_err(to_rds)
     }
 
     async fn modify_db_cluster(
@@ -43,7 +43,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::ModifyDBClusterMessage,
     ) -> Result<rds::ModifyDBClusterResult, AwsError> {
-        cluster::ops::modify(self, ctx, input).await.map_err(to_aws)
+        cluster::ops::modify(self, ctx, input).await.map_err(to_rds)
     }
 
     async fn delete_db_cluster(
@@ -51,7 +51,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::DeleteDBClusterMessage,
     ) -> Result<rds::DeleteDBClusterResult, AwsError> {
-        cluster::ops::delete(self, ctx, input).await.map_err(to_aws)
+        cluster::ops::delete(self, ctx, input).await.map_err(to_rds)
     }
 
     async fn start_db_cluster(
@@ -59,7 +59,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::StartDBClusterMessage,
     ) -> Result<rds::StartDBClusterResult, AwsError> {
-        cluster::ops::start(self, ctx, input).await.map_err(to_aws)
+        cluster::ops::start(self, ctx, input).await.map_err(to_rds)
     }
 
     async fn stop_db_cluster(
@@ -67,7 +67,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::StopDBClusterMessage,
     ) -> Result<rds::StopDBClusterResult, AwsError> {
-        cluster::ops::stop(self, ctx, input).await.map_err(to_aws)
+        cluster::ops::stop(self, ctx, input).await.map_err(to_rds)
     }
 
     async fn create_db_cluster_snapshot(
@@ -77,7 +77,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
     ) -> Result<rds::CreateDBClusterSnapshotResult, AwsError> {
         cluster::snapshots::create(self, ctx, input)
             .await
-            .map_err(to_aws)
+            .map_err(to_rds)
     }
 
     async fn describe_db_cluster_snapshots(
@@ -87,7 +87,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
     ) -> Result<rds::DBClusterSnapshotMessage, AwsError> {
         cluster::snapshots::describe(self, ctx, input)
             .await
-            .map_err(to_aws)
+            .map_err(to_rds)
     }
 
     async fn delete_db_cluster_snapshot(
@@ -97,7 +97,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
     ) -> Result<rds::DeleteDBClusterSnapshotResult, AwsError> {
         cluster::snapshots::delete(self, ctx, input)
             .await
-            .map_err(to_aws)
+            .map_err(to_rds)
     }
 
     async fn copy_db_cluster_snapshot(
@@ -107,7 +107,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
     ) -> Result<rds::CopyDBClusterSnapshotResult, AwsError> {
         cluster::snapshots::copy(self, ctx, input)
             .await
-            .map_err(to_aws)
+            .map_err(to_rds)
     }
 
     async fn restore_db_cluster_from_snapshot(
@@ -117,7 +117,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
     ) -> Result<rds::RestoreDBClusterFromSnapshotResult, AwsError> {
         cluster::snapshots::restore(self, ctx, input)
             .await
-            .map_err(to_aws)
+            .map_err(to_rds)
     }
 
     async fn modify_db_cluster_snapshot_attribute(
@@ -127,7 +127,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
     ) -> Result<rds::ModifyDBClusterSnapshotAttributeResult, AwsError> {
         cluster::snapshots::modify_attribute(self, ctx, input)
             .await
-            .map_err(to_aws)
+            .map_err(to_rds)
     }
 
     async fn describe_db_cluster_snapshot_attributes(
@@ -137,7 +137,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
     ) -> Result<rds::DescribeDBClusterSnapshotAttributesResult, AwsError> {
         cluster::snapshots::describe_attributes(self, ctx, input)
             .await
-            .map_err(to_aws)
+            .map_err(to_rds)
     }
     // --- end of Aurora ----------------------------------------------------------------------
 
@@ -150,7 +150,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         if cluster::ops::is_member_request(&input) {
             return cluster::ops::create_instance(self, ctx, input)
                 .await
-                .map_err(to_aws);
+                .map_err(to_rds);
         }
         instances::create(self, ctx, input).await.map_err(to_rds)
     }
@@ -163,14 +163,14 @@ impl rds::RdsHandler<RequestContext> for Rds {
         let mut input = input;
         cluster::ops::translate_cluster_filter(self, ctx, &mut input)
             .await
-            .map_err(to_aws)?;
+            .map_err(to_rds)?;
         let mut out = instances::describe(self, ctx, input)
             .await
             .map_err(to_rds)?;
         // Aurora instances show their cluster (crate::cluster).
         cluster::ops::decorate_instances(self, ctx, &mut out)
             .await
-            .map_err(to_aws)?;
+            .map_err(to_rds)?;
         Ok(out)
     }
 
@@ -182,7 +182,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         // An Aurora instance leaves its cluster; the storage stays the cluster's (crate::cluster).
         if let Some(out) = cluster::ops::delete_member_instance(self, ctx, &input)
             .await
-            .map_err(to_aws)?
+            .map_err(to_rds)?
         {
             return Ok(out);
         }
@@ -202,7 +202,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
             cluster::ops::MemberOp::Snapshot,
         )
         .await
-        .map_err(to_aws)?;
+        .map_err(to_rds)?;
         snapshots::create(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -266,7 +266,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         // Tags of clusters and cluster snapshots (crate::cluster).
         if cluster::tags::add(self, ctx, &input)
             .await
-            .map_err(to_aws)?
+            .map_err(to_rds)?
             .is_some()
         {
             return Ok(());
@@ -282,7 +282,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         // Tags of clusters and cluster snapshots (crate::cluster).
         if cluster::tags::remove(self, ctx, &input)
             .await
-            .map_err(to_aws)?
+            .map_err(to_rds)?
             .is_some()
         {
             return Ok(());
@@ -298,7 +298,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         // Tags of clusters and cluster snapshots (crate::cluster).
         if let Some(out) = cluster::tags::list(self, ctx, &input)
             .await
-            .map_err(to_aws)?
+            .map_err(to_rds)?
         {
             return Ok(out);
         }
@@ -320,7 +320,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
                 cluster::ops::MemberOp::ModifyStorage,
             )
             .await
-            .map_err(to_aws)?;
+            .map_err(to_rds)?;
         }
         cluster::ops::refuse_for_member(
             self,
@@ -329,11 +329,11 @@ impl rds::RdsHandler<RequestContext> for Rds {
             cluster::ops::MemberOp::Change,
         )
         .await
-        .map_err(to_aws)?;
+        .map_err(to_rds)?;
         let mut out = instances::modify(self, ctx, input).await.map_err(to_rds)?;
         cluster::ops::decorate_one(self, ctx, out.db_instance.as_mut())
             .await
-            .map_err(to_aws)?;
+            .map_err(to_rds)?;
         Ok(out)
     }
 
@@ -350,7 +350,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
             cluster::ops::MemberOp::StopOrStart,
         )
         .await
-        .map_err(to_aws)?;
+        .map_err(to_rds)?;
         instances::stop(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -368,7 +368,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
             cluster::ops::MemberOp::StopOrStart,
         )
         .await
-        .map_err(to_aws)?;
+        .map_err(to_rds)?;
         if let Some(out) = crate::keystate::start_instance(self, ctx, &input)
             .await
             .map_err(to_rds)?
@@ -390,11 +390,11 @@ impl rds::RdsHandler<RequestContext> for Rds {
             cluster::ops::MemberOp::Change,
         )
         .await
-        .map_err(to_aws)?;
+        .map_err(to_rds)?;
         let mut out = instances::reboot(self, ctx, input).await.map_err(to_rds)?;
         cluster::ops::decorate_one(self, ctx, out.db_instance.as_mut())
             .await
-            .map_err(to_aws)?;
+            .map_err(to_rds)?;
         Ok(out)
     }
 
