@@ -38,8 +38,9 @@
 
 use crate::error::AuditError;
 use crate::event::Event;
-use crate::journal::{fits, prepare_spare, BatchBuf, JournalConfig, Segments};
+use crate::journal::{fits, journal_error, JournalConfig};
 use crate::log::{append_filed, set_journal_moved, Filed, Layout};
+use kmsnap_store::journal::{AckOrder, Batch, DirIo, Journal, JournalIo};
 use kmsnap_store::{MetaStore, StoreError};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -171,7 +172,7 @@ struct Shared {
     /// Journal mode: the segments; held by a journal writer while it reserves a batch.
     journal: Option<Mutex<JournalState>>,
     /// Journal mode: written batches waiting to be acknowledged in order.
-    completion: Mutex<Completion>,
+    completion: Mutex<AckOrder<Finished>>,
     /// Signalled when batches are acknowledged (a reset waits for writes in flight).
     completed: Condvar,
     /// Every record up to this position has been acknowledged.
@@ -184,17 +185,8 @@ struct Shared {
     hold_mover: bool,
 }
 
-#[derive(Default)]
-struct Completion {
-    /// The batch acknowledged next.
-    next_ack: u64,
-    finished: std::collections::BTreeMap<u64, Finished>,
-    /// The first failure: nothing after it is acknowledged.
-    failed: Option<String>,
-}
-
 struct JournalState {
-    segments: Segments,
+    segments: Journal,
     /// Set by a failed write or sync: what reached the disk is unknown, so nothing more is
     /// written (calls fail) until a restart recovers the journal.
     broken: Option<String>,
@@ -368,7 +360,17 @@ impl AuditWriter {
         dir: &Path,
         config: JournalConfig,
     ) -> Result<Self, AuditError> {
-        let (segments, at) = Segments::open(store.as_ref(), dir, &config)?;
+        Self::with_journal_io(store, Arc::new(DirIo::new(dir)), config)
+    }
+
+    /// Journal mode on the journal files of `io` (a directory, or a fault-injecting one in
+    /// crash tests).
+    pub fn with_journal_io(
+        store: Arc<dyn MetaStore>,
+        io: Arc<dyn JournalIo>,
+        config: JournalConfig,
+    ) -> Result<Self, AuditError> {
+        let (segments, at) = crate::journal::open(store.as_ref(), io, &config)?;
         Self::spawn(
             store,
             Mode::Journal,
@@ -436,7 +438,7 @@ impl AuditWriter {
             progress: Condvar::new(),
             moving: Mutex::new(()),
             journal: journal.map(Mutex::new),
-            completion: Mutex::new(Completion::default()),
+            completion: Mutex::new(AckOrder::default()),
             completed: Condvar::new(),
             acked: AtomicU64::new(at),
             segment_bytes: journal_bytes,
@@ -617,7 +619,7 @@ impl AuditWriter {
             // Writes in flight finish (and are acknowledged) first.
             let reserved = j.segments.batches();
             let mut c = lock(&self.shared.completion)?;
-            while c.next_ack < reserved {
+            while c.next() < reserved {
                 c = self.shared.completed.wait(c).map_err(|_| poisoned())?;
             }
         }
@@ -632,7 +634,7 @@ impl AuditWriter {
             self.shared.progress.notify_all();
         }
         if let Some(j) = journal.as_mut() {
-            j.segments.discard()?;
+            j.segments.discard().map_err(journal_error)?;
         }
         wipe()?;
         Ok(())
@@ -705,7 +707,7 @@ fn journal_loop(shared: &Shared, rx: &Mutex<mpsc::Receiver<Job>>, max_batch: usi
     let Some(journal) = &shared.journal else {
         return;
     };
-    let mut buf = BatchBuf::default();
+    let mut buf = Batch::default();
     loop {
         let mut jobs = Vec::new();
         let mut n = 0;
@@ -775,8 +777,8 @@ fn journal_loop(shared: &Shared, rx: &Mutex<mpsc::Receiver<Job>>, max_batch: usi
                 last_jseq: reserved.last_jseq,
                 records,
                 dones,
-                result,
             },
+            result,
         );
     }
 }
@@ -816,41 +818,28 @@ struct Finished {
     last_jseq: u64,
     records: Vec<Filed>,
     dones: Vec<Done>,
-    result: Result<(), String>,
 }
 
 /// Batches finish in any order; they are acknowledged (and handed to the mover) in jseq
-/// order, each once it and every batch before it are durable. After a failed batch nothing
-/// more is acknowledged (the journal may end there after a crash).
-fn complete(shared: &Shared, batch: u64, finished: Finished) {
+/// order, each once it and every batch before it are durable ([`AckOrder`]). After a failed
+/// batch nothing more is acknowledged (the journal may end there after a crash).
+fn complete(shared: &Shared, batch: u64, finished: Finished, result: Result<(), String>) {
     let mut answers: Vec<(Vec<Done>, Result<(), String>)> = Vec::new();
     if let Ok(mut c) = shared.completion.lock() {
-        c.finished.insert(batch, finished);
-        loop {
-            let next = c.next_ack;
-            let Some(f) = c.finished.remove(&next) else {
-                break;
-            };
-            c.next_ack += 1;
-            if let Err(why) = &f.result {
-                c.failed.get_or_insert_with(|| why.clone());
-            }
-            match &c.failed {
-                Some(why) => answers.push((f.dones, Err(why.clone()))),
-                None => {
-                    if let Ok(mut q) = shared.queue.lock() {
-                        q.records += f.records.len();
-                        q.items.push_back(Pending {
-                            last: f.last_jseq,
-                            records: f.records,
-                            done: None,
-                        });
-                        shared.acked.store(f.last_jseq, Ordering::SeqCst);
-                        wake_mover(shared, &mut q);
-                    }
-                    answers.push((f.dones, Ok(())));
+        for (f, result) in c.finish(batch, finished, result) {
+            if result.is_ok() {
+                if let Ok(mut q) = shared.queue.lock() {
+                    q.records += f.records.len();
+                    q.items.push_back(Pending {
+                        last: f.last_jseq,
+                        records: f.records,
+                        done: None,
+                    });
+                    shared.acked.store(f.last_jseq, Ordering::SeqCst);
+                    wake_mover(shared, &mut q);
                 }
             }
+            answers.push((f.dones, result));
         }
         shared.completed.notify_all();
     }
@@ -1021,30 +1010,20 @@ fn recycle(shared: &Shared, moved: u64) {
     let Some(journal) = &shared.journal else {
         return;
     };
-    let (done, spare, size) = {
+    let retire = {
         let Ok(mut j) = journal.lock() else { return };
         if j.broken.is_some() {
             return;
         }
-        let done = j.segments.take_moved(moved);
-        let spare = j.segments.spare_wanted(!done.is_empty());
-        (done, spare, j.segments.segment_bytes())
+        j.segments.retire(moved)
     };
-    let mut done = done.into_iter();
-    if let Some(spare) = spare {
-        let from = done.next();
-        match prepare_spare(from, &spare, size) {
-            Ok(()) => {
-                if let Ok(mut j) = journal.lock() {
-                    j.segments.add_spare(spare);
-                }
-            }
-            Err(e) => report(&format!("preparing a journal spare failed: {e}")),
-        }
+    if retire.is_empty() {
+        return;
     }
-    for path in done {
-        if let Err(e) = std::fs::remove_file(&path) {
-            report(&format!("removing {}: {e}", path.display()));
+    let spare = retire.run(|e| report(&format!("recycling audit journal segments: {e}")));
+    if let Some(spare) = spare {
+        if let Ok(mut j) = journal.lock() {
+            j.segments.add_spare(spare);
         }
     }
 }

@@ -1,4 +1,5 @@
-//! A redb [`StorageBackend`] for crash and I/O-failure tests.
+//! Media for crash and I/O-failure tests: a redb [`StorageBackend`], and a journal directory
+//! ([`FaultDir`]) whose files are such devices.
 //!
 //! [`FaultBackend`] keeps the file in memory twice: the image reads see, and the image that was
 //! on stable storage at the last `sync_data`. Writes and length changes since that sync are kept
@@ -8,7 +9,9 @@
 //! them, in any order). Failure injection makes the N-th write or sync fail, or stops the device
 //! after N more operations, so a commit can be cut at every point.
 
+use crate::journal::{JournalFile, JournalIo};
 use redb::StorageBackend;
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -276,5 +279,257 @@ impl StorageBackend for FaultBackend {
         apply(&mut st.current, &op);
         st.unsynced.push(op);
         Ok(())
+    }
+}
+
+/// The sector a torn write tears at: [`FaultDir`] writes a block sector by sector, so a crash
+/// in the middle of a write keeps any subset of its sectors.
+pub const SECTOR: usize = 512;
+
+#[derive(Debug, Default)]
+struct DirState {
+    files: BTreeMap<String, FaultBackend>,
+    dead: bool,
+    /// Sector writes, syncs and directory changes so far.
+    ops: u64,
+    fail_write_in: Option<u64>,
+    die_in: Option<u64>,
+}
+
+/// A journal directory in memory ([`JournalIo`]) for crash tests: each file is a
+/// [`FaultBackend`]. A durable write is written sector by sector ([`SECTOR`]), then synced, as
+/// O_DSYNC does it; [`FaultDir::die_after`] stops the device at the N-th sector write, sync or
+/// directory change, so that a crash can fall before, in the middle of, or after any write's
+/// sync, and [`FaultDir::crash`] keeps what a device may keep (per [`CrashMode`]: a torn write
+/// keeps any subset of its sectors). Directory changes (create, rename, remove) are durable at
+/// once: the journal syncs the directory after each one it depends on, so the tests need not
+/// model their loss. Clones share the same directory.
+#[derive(Debug, Clone, Default)]
+pub struct FaultDir {
+    state: Arc<Mutex<DirState>>,
+}
+
+impl FaultDir {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DirState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The `n`-th sector write from now (1 = the next) fails without effect, and with it the
+    /// write it belongs to (earlier sectors of that write stay written, unsynced).
+    pub fn fail_nth_write(&self, n: u64) {
+        self.lock().fail_write_in = Some(n.max(1));
+    }
+
+    /// The device dies at the `n`-th sector write, sync or directory change from now: that call
+    /// and all later ones fail, like a power cut.
+    pub fn die_after(&self, n: u64) {
+        self.lock().die_in = Some(n.max(1));
+    }
+
+    pub fn clear_faults(&self) {
+        let mut st = self.lock();
+        st.fail_write_in = None;
+        st.die_in = None;
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.lock().dead
+    }
+
+    /// Sector writes, syncs and directory changes so far.
+    pub fn ops(&self) -> u64 {
+        self.lock().ops
+    }
+
+    /// Simulates a crash: this directory stops answering, and the returned one holds what
+    /// survived per `mode` in each file.
+    pub fn crash(&self, mode: CrashMode) -> FaultDir {
+        let mut st = self.lock();
+        st.dead = true;
+        let mut rng = SplitMix(match mode {
+            CrashMode::KeepRandom { seed } => seed,
+            _ => 0,
+        });
+        let files = st
+            .files
+            .iter()
+            .map(|(name, dev)| {
+                let mode = match mode {
+                    CrashMode::KeepRandom { .. } => CrashMode::KeepRandom {
+                        seed: rng.next_u64(),
+                    },
+                    m => m,
+                };
+                (name.clone(), dev.crash(mode))
+            })
+            .collect();
+        FaultDir {
+            state: Arc::new(Mutex::new(DirState {
+                files,
+                ..DirState::default()
+            })),
+        }
+    }
+
+    /// The current bytes of file `name`.
+    pub fn image(&self, name: &str) -> Option<Vec<u8>> {
+        let dev = self.lock().files.get(name).cloned()?;
+        let len = usize::try_from(dev.stats().len).ok()?;
+        dev.read(0, len).ok()
+    }
+
+    /// Puts `bytes` durably at `offset` of file `name` (what a torn write may leave).
+    pub fn overwrite(&self, name: &str, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let dev = self
+            .lock()
+            .files
+            .get(name)
+            .cloned()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        dev.write(offset, bytes)?;
+        dev.sync_data(false)
+    }
+
+    /// Counts one operation; Err if the device is dead or dies now.
+    fn op(st: &mut DirState, kind: &str) -> io::Result<()> {
+        if st.dead {
+            return Err(injected("device is dead"));
+        }
+        st.ops += 1;
+        if fires(&mut st.die_in) {
+            st.dead = true;
+            return Err(injected(kind));
+        }
+        Ok(())
+    }
+
+    fn device(&self, name: &str) -> io::Result<FaultBackend> {
+        let st = self.lock();
+        if st.dead {
+            return Err(injected("device is dead"));
+        }
+        st.files
+            .get(name)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_owned()))
+    }
+
+    fn create(&self, name: &str, len: u64, fresh: bool) -> io::Result<()> {
+        let mut st = self.lock();
+        Self::op(&mut st, "create")?;
+        if fresh && st.files.contains_key(name) {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        st.files.insert(
+            name.to_owned(),
+            FaultBackend::from_bytes(vec![0; usize::try_from(len).unwrap_or(0)]),
+        );
+        Ok(())
+    }
+}
+
+impl JournalIo for FaultDir {
+    fn create_dir(&self) -> io::Result<()> {
+        let st = self.lock();
+        if st.dead {
+            return Err(injected("device is dead"));
+        }
+        Ok(())
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let st = self.lock();
+        if st.dead {
+            return Err(injected("device is dead"));
+        }
+        Ok(st.files.keys().cloned().collect())
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        let dev = self.device(name)?;
+        let len = usize::try_from(dev.stats().len)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        dev.read(0, len)
+    }
+
+    fn len(&self, name: &str) -> io::Result<Option<u64>> {
+        match self.device(name) {
+            Ok(dev) => Ok(Some(dev.stats().len)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create_sparse(&self, name: &str, len: u64) -> io::Result<()> {
+        self.create(name, len, true)
+    }
+
+    fn create_zeroed(&self, name: &str, len: u64) -> io::Result<()> {
+        self.create(name, len, false)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut st = self.lock();
+        Self::op(&mut st, "rename")?;
+        let dev = st
+            .files
+            .remove(from)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, from.to_owned()))?;
+        st.files.insert(to.to_owned(), dev);
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        let mut st = self.lock();
+        Self::op(&mut st, "remove")?;
+        st.files
+            .remove(name)
+            .map(|_| ())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_owned()))
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        let st = self.lock();
+        if st.dead {
+            return Err(injected("device is dead"));
+        }
+        Ok(())
+    }
+
+    fn open(&self, name: &str) -> io::Result<Box<dyn JournalFile>> {
+        Ok(Box::new(FaultFile {
+            dir: self.clone(),
+            dev: self.device(name)?,
+        }))
+    }
+}
+
+/// A file of a [`FaultDir`], following it across renames.
+struct FaultFile {
+    dir: FaultDir,
+    dev: FaultBackend,
+}
+
+impl JournalFile for FaultFile {
+    fn write_durable(&self, offset: u64, blocks: &[u8]) -> io::Result<()> {
+        for (i, sector) in blocks.chunks(SECTOR).enumerate() {
+            {
+                let mut st = self.dir.lock();
+                FaultDir::op(&mut st, "write")?;
+                if fires(&mut st.fail_write_in) {
+                    return Err(injected("write"));
+                }
+            }
+            self.dev.write(offset + (i * SECTOR) as u64, sector)?;
+        }
+        FaultDir::op(&mut self.dir.lock(), "sync")?;
+        self.dev.sync_data(false)
     }
 }

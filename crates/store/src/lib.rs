@@ -10,7 +10,11 @@
 //!   with [`open_embedded`] or [`open_memory`].
 //! - [`encode_record`] / [`decode_record`] — the versioned record encoding every domain crate
 //!   uses, so stored records upgrade on read.
-//! - [`fault`] — a redb storage backend that loses unsynced writes or fails I/O, for crash tests.
+//! - [`journal`] — an append-only log of opaque records in segment files, each batch durable
+//!   before it is acknowledged (direct, synchronous writes), replayed from a position after a
+//!   crash, and retired once its records are kept elsewhere (the audit journal).
+//! - [`fault`] — a redb storage backend and a journal directory that lose unsynced writes or
+//!   fail I/O, for crash tests.
 //! - [`collect`] — deleting blobs nothing references while writers run: [`InFlight`] registers
 //!   the writes in progress, a [`Sweep`] waits them out before it reads the references.
 //!
@@ -24,9 +28,11 @@
 
 mod blob;
 pub mod collect;
+mod direct;
 pub mod embedded;
 mod error;
 pub mod fault;
+pub mod journal;
 pub mod memory;
 mod meta;
 mod record;

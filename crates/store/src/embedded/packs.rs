@@ -32,13 +32,13 @@
 //! - A crash mid-write leaves a slot nothing refers to (the caller commits its reference after
 //!   the put returns): an orphan that `list` returns and `delete` frees, like any other.
 
-use super::blob::{direct, sync_dir};
 use super::group::GroupSync;
+use crate::direct::{self, sync_dir};
 use crate::error::StoreError;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -343,7 +343,7 @@ impl Packs {
                 r => r?,
             }
             if let Some(parent) = path.parent() {
-                sync_dir(parent).map_err(|e| io::Error::other(e.to_string()))?;
+                sync_dir(parent)?;
             }
         }
         Ok(true)
@@ -454,11 +454,12 @@ fn make_segment(dir: &Path, n: u64, slots: u64) -> io::Result<File> {
     let path = dir.join(&name);
     let _ = fs::remove_file(&temp);
     let written = (|| {
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&temp)?;
+        let f = direct::open(
+            OpenOptions::new().write(true).create_new(true),
+            &temp,
+            false,
+        )?
+        .ok_or_else(refused)?;
         let chunk = (ZERO_CHUNK_SLOTS * SLOT) as usize;
         direct::with_aligned(chunk, |zeros| {
             zeros.fill(0);
@@ -474,29 +475,25 @@ fn make_segment(dir: &Path, n: u64, slots: u64) -> io::Result<File> {
         // A link, unlike a rename, never replaces a segment already there.
         fs::hard_link(&temp, &path)?;
         fs::remove_file(&temp)?;
-        sync_dir(dir).map_err(|e| io::Error::other(e.to_string()))
+        sync_dir(dir)
     })();
     if let Err(e) = written {
         let _ = fs::remove_file(&temp);
         return Err(e);
     }
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(&path)
+    direct::open(OpenOptions::new().read(true).write(true), &path, false)?.ok_or_else(refused)
+}
+
+fn refused() -> io::Error {
+    io::ErrorKind::InvalidInput.into()
 }
 
 /// The segment file at `path` opened for reading with O_DIRECT (the ordinary way where that
 /// is refused); `None` if there is none.
 fn open_for_reading(path: &Path) -> io::Result<Option<File>> {
-    match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-    {
-        Ok(file) => Ok(Some(file)),
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput => File::open(path).map(Some),
+    match direct::open(OpenOptions::new().read(true), path, false) {
+        Ok(Some(file)) => Ok(Some(file)),
+        Ok(None) => File::open(path).map(Some),
         Err(e)
             if matches!(
                 e.kind(),

@@ -4,6 +4,7 @@
 //! surviving bytes, and its contents must equal the model of acknowledged commits — or, for the
 //! one transaction whose commit failed, the model with that transaction applied whole.
 
+use crate::crash_mode;
 use kmsnap_store::embedded::{CommitMode, EmbeddedMeta};
 use kmsnap_store::fault::{CrashMode, FaultBackend, SplitMix};
 use kmsnap_store::{MetaStore, Record};
@@ -37,16 +38,6 @@ fn value(rng: &mut SplitMix, round: u64) -> Vec<u8> {
     (0..len)
         .map(|i| tag[(i % 8) as usize] ^ (i as u8))
         .collect()
-}
-
-fn crash_mode(rng: &mut SplitMix) -> CrashMode {
-    match rng.below(3) {
-        0 => CrashMode::DropUnsynced,
-        1 => CrashMode::KeepAll,
-        _ => CrashMode::KeepRandom {
-            seed: rng.next_u64(),
-        },
-    }
 }
 
 struct Stats {

@@ -1,15 +1,17 @@
 //! All integration tests of kmsnap-store, in one binary: the conformance suite run against every
-//! backend, a model-based property test, crash and I/O-failure tests over the fault backend,
+//! backend, a model-based property test, crash and I/O-failure tests over the fault backend (the MetaStore and the journal),
 //! blob collection with writers in flight and across crashes, and an ignored throughput
 //! measurement.
 
 mod collect;
 mod conformance;
 mod crash;
+mod journal;
 mod model;
 mod perf;
 
 use kmsnap_store::embedded::{CommitMode, EmbeddedMeta, FileBlobs};
+use kmsnap_store::fault::{CrashMode, SplitMix};
 use kmsnap_store::{BlobStore, MetaStore};
 use std::sync::Arc;
 
@@ -47,5 +49,16 @@ pub fn embedded_immediate() -> Fixture {
         meta: Arc::new(meta),
         blobs: Arc::new(blobs),
         dir: Some(dir),
+    }
+}
+
+/// What a crash keeps, chosen by `rng`: nothing unsynced, everything, or a random subset.
+pub fn crash_mode(rng: &mut SplitMix) -> CrashMode {
+    match rng.below(3) {
+        0 => CrashMode::DropUnsynced,
+        1 => CrashMode::KeepAll,
+        _ => CrashMode::KeepRandom {
+            seed: rng.next_u64(),
+        },
     }
 }
