@@ -25,7 +25,7 @@
 use crate::error::AuditError;
 use crate::event::Event;
 use crate::pack::{self, PackBuf, PackedRecord};
-use kmsnap_store::{decode_record, encode_record, MetaStore, ReadTxn, WriteTxn};
+use kmsnap_store::{table, MetaStore, ReadTxn, Table, Versioned, WriteTxn};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 
@@ -33,7 +33,7 @@ pub const LOG_TABLE: &str = "audit_log";
 pub const HEAD_TABLE: &str = "audit_head";
 pub const INDEX_TABLE: &str = "audit_idx";
 /// Schema version of [`LogRecord`] and the head record.
-pub const RECORD_VERSION: u16 = 1;
+pub const RECORD_VERSION: u16 = <LogRecord as Versioned>::VERSION;
 
 const HEAD_KEY: &[u8] = b"head";
 /// `audit_head` key of the journal position moved into the log (see [`journal_moved`]).
@@ -65,6 +65,13 @@ struct Head {
     seq: u64,
     hash: String,
 }
+
+/// The records of `audit_head`: key `head` holds a [`Head`], key `journal` a [`JournalMoved`].
+const HEADS: Table<Head> = Table::new(HEAD_TABLE);
+const MOVED: Table<JournalMoved> = Table::new(HEAD_TABLE);
+
+// Every audit record is still in its first shape (RECORD_VERSION).
+kmsnap_store::first_version!(LogRecord, Head, JournalMoved);
 
 fn chain_hash(prev: &[u8], event: &[u8]) -> [u8; 32] {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
@@ -102,10 +109,7 @@ fn write_index_key(out: &mut String, account: &str, region: &str, time_ms: i64, 
 }
 
 fn read_head(txn: &dyn ReadTxn) -> Result<Option<Head>, AuditError> {
-    match txn.get(HEAD_TABLE, HEAD_KEY)? {
-        None => Ok(None),
-        Some(r) => Ok(Some(decode_record::<Head>(&r.value)?.1)),
-    }
+    Ok(HEADS.get(txn, HEAD_KEY)?)
 }
 
 /// One record as read back from `audit_log`, whichever layout holds it.
@@ -158,9 +162,7 @@ pub(crate) fn decode_log(key: u64, bytes: &[u8]) -> Result<Vec<Stored>, AuditErr
         }
         return Ok(out);
     }
-    let r = decode_record::<LogRecord>(bytes)
-        .map(|(_, r)| r)
-        .map_err(|e| corrupt(key, e.to_string()))?;
+    let r = table::decode::<LogRecord>(bytes).map_err(|e| corrupt(key, e.to_string()))?;
     Ok(vec![Stored {
         seq: r.seq,
         prev_hash: hash_from_hex(key, "prev_hash", &r.prev_hash)?,
@@ -310,7 +312,7 @@ pub(crate) fn append_filed<'a>(
                     event: &filed.event,
                 };
                 value.clear();
-                encode_record_into(RECORD_VERSION, &rec, &mut value)?;
+                encode_record_into(LogRecord::VERSION, &rec, &mut value)?;
                 txn.put(LOG_TABLE, &seq.to_be_bytes(), &value)?;
                 None
             }
@@ -347,7 +349,7 @@ pub(crate) fn append_filed<'a>(
         seq,
         hash: hex::encode(prev),
     };
-    txn.put(HEAD_TABLE, HEAD_KEY, &encode_record(RECORD_VERSION, &head)?)?;
+    HEADS.put(txn, HEAD_KEY, &head)?;
     Ok(())
 }
 
@@ -388,18 +390,11 @@ fn encode_record_into<T: Serialize>(
 /// log; 0 when none ever were. Written by [`set_journal_moved`] in the transaction that appends
 /// them, so a record is moved exactly once.
 pub(crate) fn journal_moved(txn: &dyn ReadTxn) -> Result<u64, AuditError> {
-    match txn.get(HEAD_TABLE, JOURNAL_KEY)? {
-        None => Ok(0),
-        Some(r) => Ok(decode_record::<JournalMoved>(&r.value)?.1.moved),
-    }
+    Ok(MOVED.get(txn, JOURNAL_KEY)?.map_or(0, |m| m.moved))
 }
 
 pub(crate) fn set_journal_moved(txn: &mut dyn WriteTxn, moved: u64) -> Result<(), AuditError> {
-    txn.put(
-        HEAD_TABLE,
-        JOURNAL_KEY,
-        &encode_record(RECORD_VERSION, &JournalMoved { moved })?,
-    )?;
+    MOVED.put(txn, JOURNAL_KEY, &JournalMoved { moved })?;
     Ok(())
 }
 

@@ -547,7 +547,8 @@ fn rewriting_the_event_and_its_hash_breaks_the_next_record() {
     let store = filled(5);
     let mut txn = store.write().unwrap();
     let raw = txn.get(LOG_TABLE, &seq_key(3)).unwrap().unwrap().value;
-    let (_, mut rec): (u16, Value) = decode_record(&raw).unwrap();
+    let (version, mut rec): (u16, Value) = decode_record(&raw).unwrap();
+    assert_eq!(version, RECORD_VERSION);
     let event = rec["event"]
         .as_str()
         .unwrap()
@@ -1251,9 +1252,9 @@ fn a_missing_index_row_or_moved_time_is_reported() {
 
     let store = filled(4);
     rewrite(store.as_ref(), 2, |v| {
-        let (_, mut rec): (u16, Value) = decode_record(v).unwrap();
+        let (version, mut rec): (u16, Value) = decode_record(v).unwrap();
         rec["time_ms"] = json!(rec["time_ms"].as_i64().unwrap() + 86_400_000);
-        *v = encode_record(RECORD_VERSION, &rec).unwrap();
+        *v = encode_record(version, &rec).unwrap();
     });
     assert_eq!(
         verify(store.as_ref()).unwrap().first_broken.map(|b| b.0),

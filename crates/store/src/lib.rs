@@ -8,8 +8,9 @@
 //!   before `put` returns.
 //! - Backends: [`embedded`] (redb file + blob directory; see FORMAT.md) and [`memory`]. Open them
 //!   with [`open_embedded`] or [`open_memory`].
-//! - [`encode_record`] / [`decode_record`] — the versioned record encoding every domain crate
-//!   uses, so stored records upgrade on read.
+//! - [`Table`] / [`Versioned`] — typed tables of versioned records: a record type names its
+//!   version and its previous version's type, and reading upgrades old records step by step
+//!   (docs/storage.md). [`encode_record`] / [`decode_record`] are the encoding under them.
 //! - [`journal`] — an append-only log of opaque records in segment files, each batch durable
 //!   before it is acknowledged (direct, synchronous writes), replayed from a position after a
 //!   crash, and retired once its records are kept elsewhere (the audit journal).
@@ -36,6 +37,7 @@ pub mod journal;
 pub mod memory;
 mod meta;
 mod record;
+pub mod table;
 
 pub use blob::{
     validate_blob_key, validate_blob_prefix, BlobStore, MAX_BLOB_KEY, MAX_BLOB_SEGMENT,
@@ -49,6 +51,7 @@ pub use meta::{
 pub use record::{
     decode_payload, decode_record, encode_record, split_record, RECORD_FORMAT, RECORD_HEADER_LEN,
 };
+pub use table::{Initial, Table, Versioned};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 //! means "absent".
 
 use crate::error::{NameKind, StoreError};
-use crate::record::{decode_record, encode_record};
+use crate::table::Table;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -132,11 +132,7 @@ pub trait MetaStore: Send + Sync {
             holder: holder.to_owned(),
             expires_at_ms: expires_at.timestamp_millis(),
         };
-        txn.put(
-            LEASE_TABLE,
-            name.as_bytes(),
-            &encode_record(LEASE_VERSION, &stored)?,
-        )?;
+        LEASES.put(&mut *txn, name.as_bytes(), &stored)?;
         txn.commit()?;
         Ok(true)
     }
@@ -170,7 +166,7 @@ pub struct Lease {
     pub revision: u64,
 }
 
-const LEASE_VERSION: u16 = 1;
+const LEASES: Table<StoredLease> = Table::new(LEASE_TABLE);
 
 #[derive(Serialize, Deserialize)]
 struct StoredLease {
@@ -178,17 +174,18 @@ struct StoredLease {
     expires_at_ms: i64,
 }
 
+crate::first_version!(StoredLease);
+
 fn read_lease(txn: &dyn ReadTxn, name: &str) -> Result<Option<Lease>, StoreError> {
-    let Some(rec) = txn.get(LEASE_TABLE, name.as_bytes())? else {
+    let Some((revision, stored)) = LEASES.get_revision(txn, name.as_bytes())? else {
         return Ok(None);
     };
-    let (_version, stored): (u16, StoredLease) = decode_record(&rec.value)?;
     let expires_at = DateTime::<Utc>::from_timestamp_millis(stored.expires_at_ms)
         .ok_or_else(|| StoreError::corrupt("lease", "expiry out of range"))?;
     Ok(Some(Lease {
         holder: stored.holder,
         expires_at,
-        revision: rec.revision,
+        revision,
     }))
 }
 
