@@ -34,8 +34,8 @@ use crate::model::{
     role_unique_id, AuthMode, Credentials, Principal, PrincipalKind, Secret, SessionPolicy,
     ID_ALPHABET,
 };
-use crate::ops::assume_role::TrustPolicyCheck;
 use crate::sealed::SealingKey;
+use crate::trust::TrustPolicyCheck;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -474,59 +474,6 @@ mod tests {
             Keyring::new(AuthMode::Dev, &root_key(), dup).unwrap_err(),
             KeyringError::DuplicateKey("AKIAALICE".into())
         );
-    }
-
-    /// AWS refuses AssumeRole by a root caller ("Roles may not be assumed by root accounts.");
-    /// kmsnap lets only the dev-mode convention keys through (docs/fidelity.md).
-    #[test]
-    fn only_dev_convention_roots_may_assume_roles() {
-        let acct = AccountId::parse("222222222222").unwrap();
-        let configured = |id: &str| StaticKey {
-            access_key_id: id.into(),
-            secret: Secret::new("s"),
-            account: acct,
-            user_name: None,
-        };
-        let role = "arn:aws:iam::222222222222:role/deploy";
-        let now = Utc::now();
-        for mode in [AuthMode::Dev, AuthMode::Strict] {
-            // A configured key named like a dev convention is still a configured key.
-            let k = Keyring::new(
-                mode,
-                &root_key(),
-                vec![configured("AKIAROOT"), configured("333333333333")],
-            )
-            .unwrap();
-            for akid in ["AKIAROOT", "333333333333"] {
-                let caller = k.resolve(akid, None, now).unwrap().principal;
-                assert!(caller.is_root());
-                let e = k
-                    .assume_role(
-                        &caller,
-                        &crate::ops::assume_role::AssumeRoleParams::new(role, "sess"),
-                        now,
-                    )
-                    .unwrap_err();
-                assert_eq!((e.code.as_ref(), e.status), ("AccessDenied", 403), "{akid}");
-                assert_eq!(e.message, "Roles may not be assumed by root accounts.");
-            }
-            assert_eq!(k.dev_convention_account("333333333333"), None);
-        }
-        let k = dev();
-        for akid in ["test", "111111111111"] {
-            let caller = k.resolve(akid, None, now).unwrap().principal;
-            assert!(
-                k.assume_role(
-                    &caller,
-                    &crate::ops::assume_role::AssumeRoleParams::new(role, "sess"),
-                    now
-                )
-                .is_ok(),
-                "{akid}"
-            );
-        }
-        let strict = Keyring::new(AuthMode::Strict, &root_key(), vec![]).unwrap();
-        assert_eq!(strict.dev_convention_account("test"), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Authentication for kmsnap: SigV4, credentials, principals, STS and IAM.
+//! Authentication for kmsnap: SigV4, credentials, principals, the request context, STS.
 //!
 //! * [`sigv4`]: verification ([`sigv4::parse`] then [`sigv4::verify`]) and signing
 //!   ([`sigv4::sign_headers`], [`sigv4::presign`]) of `AWS4-HMAC-SHA256`, header and presigned
@@ -13,9 +13,10 @@
 //!   with the [`TrustPolicyCheck`] hook that evaluates role trust policies and validates
 //!   session policies. A role session's [`SessionPolicy`] travels sealed in its token and
 //!   reaches the evaluators on its [`Principal`] (docs/sts-sessions.md).
-//! * [`iam`]: [`iam::Iam`], the IAM service (users, roles, access keys, inline policies) over
-//!   the [`iam::IamStore`] and [`iam::PolicyEngine`] seams the server implements, because the
-//!   store and the policy language sit above this crate.
+//! * [`context`]: [`RequestContext`], who calls from where and when, and the global `aws:*`
+//!   condition keys every service's policy evaluation starts from.
+//! * [`sealed`]: AES-256-GCM sealing under root-key subkeys (session tokens here, IAM's secret
+//!   access keys in kmsnap-iam).
 //! * [`error`]: [`AuthError`] and its one mapping to each protocol's AWS error.
 //!
 //! The server's order is: route → [`sigv4::parse`] → [`Keyring::resolve`] (with the session
@@ -31,18 +32,17 @@ pub mod context;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod iam;
 pub mod keyring;
 pub mod model;
 pub mod ops;
-mod sealed;
+pub mod sealed;
 pub mod sigv4;
+pub mod trust;
 
-pub use context::RequestContext;
+pub use context::{principal_context, principal_info, RequestContext};
 pub use error::AuthError;
 pub use keyring::{AccessKeyLookup, Keyring, KeyringError, StaticKey};
 pub use model::{AuthMode, Credentials, Principal, PrincipalKind, Secret, SessionPolicy};
-pub use ops::assume_role::{
-    AssumeRoleParams, AssumedRole, TrustDecision, TrustPolicyCheck, TrustRequest,
-};
+pub use ops::assume_role::{AssumeRoleParams, AssumedRole};
 pub use ops::get_caller_identity::CallerIdentity;
+pub use trust::{TrustDecision, TrustPolicyCheck, TrustRequest};

@@ -171,7 +171,7 @@ impl fmt::Debug for Credentials {
 
 /// Characters of AWS unique ids (`AIDA…`, `AROA…`, `ASIA…`): upper-case letters and 2–7, like
 /// the ids AWS issues.
-pub(crate) const ID_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+pub const ID_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// A deterministic AWS-style unique id: `prefix` + 17 characters derived from SHA-256 of
 /// `name` (AWS's role and user ids are 21 characters long).

@@ -1,5 +1,6 @@
-//! [`SealingKey`]: AES-256-GCM under a root-key subkey, for the small secrets this crate hands
-//! out or keeps sealed (STS session tokens, IAM users' secret access keys). One key per purpose.
+//! [`SealingKey`]: AES-256-GCM under a root-key subkey, for the small secrets kmsnap hands out
+//! or keeps sealed (STS session tokens here, IAM users' secret access keys in kmsnap-iam). One
+//! key per purpose.
 //!
 //! Sealed form, base64: format version ‖ 12-byte nonce ‖ ciphertext ‖ 16-byte tag. The caller's
 //! authenticated data binds a sealed value to its context (a token to its purpose, a secret to
@@ -16,9 +17,9 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 /// Deriving the subkey, drawing a nonce or sealing failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("sealing key unavailable")]
-pub(crate) struct SealError;
+pub struct SealError;
 
-pub(crate) struct SealingKey {
+pub struct SealingKey {
     key: LessSafeKey,
     version: u8,
     /// Longest sealed form accepted by [`SealingKey::open`], so garbage is refused before base64

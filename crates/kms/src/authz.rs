@@ -5,36 +5,16 @@
 //! account is allowed by default).
 //!
 //! A role session that AssumeRole gave session policies may do only what its role's identity
-//! policies *and* its session policies allow ([`identity_side`]); a key policy statement or a
+//! policies *and* its session policies allow ([`kmsnap_iam::authz::identity_side`]); a key policy statement or a
 //! grant that names the role ARN is limited by the session policies too, one that names the
 //! session's own ARN is not (IAM User Guide, "Session policies"; docs/sts-sessions.md). The
-//! same [`identity_side`] serves IAM's own authorization and STS trust decisions.
+//! same `identity_side` serves IAM's own authorization and STS trust decisions.
 //!
-//! Identity policies come from IAM, which lives above KMS in the dependency order (the server
-//! wires it): [`IdentityPolicySource`] is the seam.
-
-use kmsnap_auth::Principal;
-use kmsnap_policy::Policy;
-use std::sync::Arc;
-
-/// Where KMS finds the identity-based policies of a caller.
-pub trait IdentityPolicySource: Send + Sync {
-    /// The identity policies attached to `principal`: an IAM user's policies, an assumed role's
-    /// role policies. The account root has none (it is not governed by identity policies).
-    /// Each policy was parsed with [`kmsnap_policy::PolicyKind::Identity`].
-    fn policies_for(&self, principal: &Principal) -> Result<Vec<Arc<Policy>>, String>;
-}
-
-/// No IAM wired: users and roles have no identity policies, so only the root and principals a
-/// key policy names directly are allowed.
-#[derive(Debug, Default)]
-pub struct NoIdentityPolicies;
-
-impl IdentityPolicySource for NoIdentityPolicies {
-    fn policies_for(&self, _principal: &Principal) -> Result<Vec<Arc<Policy>>, String> {
-        Ok(Vec::new())
-    }
-}
+//! Identity policies come from IAM, which KMS is given when it is built
+//! ([`Kms::with_audit`](crate::Kms::with_audit)); the identity side of every decision
+//! (`identity_side`, session policies) is IAM's (kmsnap-iam's `authz`), and the global
+//! `aws:*` condition keys are the request context's (kmsnap-auth's
+//! [`RequestContext::condition_context`]).
 
 // ---------------------------------------------------------------------------------------------
 // Evaluation
@@ -44,11 +24,13 @@ use crate::grants::{self, GrantRecord};
 use crate::store::LoadedKey;
 use crate::Kms;
 use kmsnap_auth::{PrincipalKind as AuthKind, RequestContext};
+use kmsnap_iam::authz::{session_admits, session_decision, session_denied_message, IdentityAnswer};
 use kmsnap_policy::{
-    ConditionContext, ContextValue, Decision, DecisionEffect, PolicyKind, PolicySource,
-    PrincipalInfo, PrincipalKind, PrincipalMatch, Request,
+    ConditionContext, ContextValue, Decision, DecisionEffect, Policy, PolicyKind, PolicySource,
+    Request,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What is being asked of a key, beyond who asks (the request context).
 #[derive(Debug, Default, Clone, Copy)]
@@ -89,77 +71,6 @@ impl<'a> Ask<'a> {
     }
 }
 
-/// The caller as the policy language sees it.
-pub fn principal_info(ctx: &RequestContext) -> PrincipalInfo {
-    principal_info_of(&ctx.principal)
-}
-
-/// A principal as the policy language sees it (also for IAM's own and STS trust decisions).
-pub fn principal_info_of(p: &kmsnap_auth::Principal) -> PrincipalInfo {
-    let kind = match &p.kind {
-        AuthKind::Root => PrincipalKind::Root,
-        AuthKind::User { .. } => PrincipalKind::User,
-        AuthKind::AssumedRole { role_arn, .. } => PrincipalKind::AssumedRole {
-            role_arn: role_arn.clone(),
-        },
-    };
-    PrincipalInfo {
-        arn: p.arn.clone(),
-        account: p.account.as_str().to_owned(),
-        kind,
-    }
-}
-
-/// The global condition keys of a caller (`aws:PrincipalArn` of a role session is its
-/// role's, as in AWS; `aws:SourceIdentity` of a session that carries one).
-pub fn principal_context(p: &kmsnap_auth::Principal) -> ConditionContext {
-    let mut c = ConditionContext::new();
-    let principal_arn = match &p.kind {
-        AuthKind::AssumedRole { role_arn, .. } => role_arn.as_str(),
-        _ => p.arn.as_str(),
-    };
-    c.insert("aws:PrincipalArn", principal_arn);
-    c.insert("aws:PrincipalAccount", p.account.as_str());
-    c.insert("aws:userid", p.user_id.as_str());
-    c.insert(
-        "aws:PrincipalType",
-        match p.kind {
-            AuthKind::Root => "Account",
-            AuthKind::User { .. } => "User",
-            AuthKind::AssumedRole { .. } => "AssumedRole",
-        },
-    );
-    if let AuthKind::User { name } = &p.kind {
-        c.insert("aws:username", name.as_str());
-    }
-    // Present only for a session that has one, as in AWS.
-    if let Some(sid) = p.source_identity() {
-        c.insert("aws:SourceIdentity", sid);
-    }
-    c
-}
-
-/// [`principal_context`] plus the global keys the request adds (source, time, region, agent).
-pub fn request_context(ctx: &RequestContext) -> ConditionContext {
-    let mut c = principal_context(&ctx.principal);
-    c.insert("aws:SourceIp", ctx.source_ip.to_string());
-    c.insert("aws:CurrentTime", ContextValue::Date(ctx.now));
-    c.insert(
-        "aws:EpochTime",
-        ContextValue::Number(ctx.now.timestamp() as f64),
-    );
-    c.insert("aws:SecureTransport", ContextValue::Bool(false));
-    c.insert("aws:RequestedRegion", ctx.region.as_str());
-    c.insert(
-        "aws:ViaAWSService",
-        ContextValue::Bool(ctx.via_service.is_some()),
-    );
-    if !ctx.user_agent.is_empty() {
-        c.insert("aws:UserAgent", ctx.user_agent.as_str());
-    }
-    c
-}
-
 /// `kms:ViaService` as AWS writes it: `<service>.<region>.amazonaws.com`. In-process callers
 /// name the service either way (`ec2.amazonaws.com` or the regional form).
 fn via_service(ctx: &RequestContext, region: &str) -> Option<String> {
@@ -177,7 +88,7 @@ fn condition_context(
     key: Option<&LoadedKey>,
     ask: &Ask<'_>,
 ) -> ConditionContext {
-    let mut c = request_context(ctx);
+    let mut c = ctx.condition_context();
     c.insert("kms:CallerAccount", ctx.principal.account.as_str());
     let region = key
         .map(|k| k.record.region.as_str())
@@ -250,131 +161,19 @@ fn key_grants(kms: &Kms, key: &LoadedKey) -> Result<Arc<Vec<GrantRecord>>, KmsEr
     Ok(key.grants.get_or_init(|| loaded).clone())
 }
 
-// ---------------------------------------------------------------------------------------------
-// Session policies
-
-/// The session policies of a role session that AssumeRole gave any, parsed; `None` for every
-/// other caller (nothing to intersect with). The inline `Policy` was validated when the session
-/// was created; should it no longer parse it allows nothing. `PolicyArns` name IAM managed
-/// policies, which kmsnap does not have: each contributes no policy and so no allow, which
-/// keeps a session given only such ARNs from doing anything (docs/sts-sessions.md, "PolicyArns").
-pub fn session_policies(p: &kmsnap_auth::Principal) -> Option<Vec<Policy>> {
-    let sp = p.session_policy()?;
-    let mut out = Vec::with_capacity(1);
-    if let Some(doc) = &sp.inline {
-        match Policy::parse(doc, PolicyKind::Identity) {
-            Ok(policy) => out.push(policy),
-            Err(e) => {
-                tracing::error!(principal = %p.arn, error = %e, "session policy does not parse; it allows nothing")
-            }
-        }
-    }
-    Some(out)
-}
-
-/// How the session policies of `p` answer `req`; `None` when `p` has none.
-pub fn session_decision(p: &kmsnap_auth::Principal, req: &Request<'_>) -> Option<Decision> {
-    let policies = session_policies(p)?;
-    let refs: Vec<(&Policy, PolicySource)> = policies
-        .iter()
-        .map(|p| (p, PolicySource::Session))
-        .collect();
-    Some(kmsnap_policy::evaluate(&refs, req))
-}
-
-/// Whether the session policies (`session`, from [`session_decision`]) leave standing an allow
-/// of a resource-based policy that matched the caller as `matched`: always when the caller has
-/// none or the policy named the session's own ARN, else only when they allow the request too.
-pub fn session_admits(session: Option<&Decision>, matched: Option<PrincipalMatch>) -> bool {
-    match session {
-        None => true,
-        Some(d) => d.is_allowed() || matched == Some(PrincipalMatch::Session),
-    }
-}
-
-/// The AccessDenied message of a request the session policies did not allow.
-pub fn session_denied_message(session: &Decision, req: &Request<'_>) -> String {
-    session
-        .access_denied_message(req, PolicySource::Session)
-        .unwrap_or_default()
-}
-
-fn identity_policies(kms: &Kms, ctx: &RequestContext) -> Result<Vec<Arc<Policy>>, KmsError> {
-    if matches!(ctx.principal.kind, AuthKind::Root) {
-        return Ok(Vec::new());
-    }
-    let source = kms
-        .identity
-        .read()
-        .map_err(|_| KmsError::Internal("identity source lock"))?
-        .clone();
-    source.policies_for(&ctx.principal).map_err(|e| {
-        tracing::error!(principal = %ctx.principal.arn, error = %e, "identity policies unavailable");
-        KmsError::Internal("identity policies")
-    })
-}
-
-/// How the identity side of a request answers: the caller's identity-based policies, and for a
-/// role session given session policies, those too. Messages are AWS's AccessDenied texts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdentityAnswer {
-    /// The account root: not governed by identity policies, allowed.
-    Root,
-    Allow,
-    ExplicitDeny(String),
-    NoAllow(String),
-}
-
-impl IdentityAnswer {
-    pub fn allows(&self) -> bool {
-        matches!(self, IdentityAnswer::Root | IdentityAnswer::Allow)
-    }
-}
-
-/// The identity side of `req` for a caller other than the root: its identity-based `policies`
-/// and its session policies (`session`, from [`session_decision`]). An explicit deny in either
-/// denies; otherwise both must allow (the intersection AWS documents in "Policy evaluation
-/// logic"), and a denial names the policy type that did not allow.
-pub fn identity_side(
-    policies: &[Arc<Policy>],
-    session: Option<&Decision>,
-    req: &Request<'_>,
-) -> IdentityAnswer {
-    let refs: Vec<(&Policy, PolicySource)> = policies
-        .iter()
-        .map(|p| (p.as_ref(), PolicySource::IdentityBased))
-        .collect();
-    let d = kmsnap_policy::evaluate(&refs, req);
-    let identity_msg = || {
-        d.access_denied_message(req, PolicySource::IdentityBased)
-            .unwrap_or_default()
-    };
-    if d.effect == DecisionEffect::ExplicitDeny {
-        return IdentityAnswer::ExplicitDeny(identity_msg());
-    }
-    if let Some(s) = session.filter(|s| s.effect == DecisionEffect::ExplicitDeny) {
-        return IdentityAnswer::ExplicitDeny(session_denied_message(s, req));
-    }
-    if d.effect != DecisionEffect::Allow {
-        return IdentityAnswer::NoAllow(identity_msg());
-    }
-    match session {
-        Some(s) if !s.is_allowed() => IdentityAnswer::NoAllow(session_denied_message(s, req)),
-        _ => IdentityAnswer::Allow,
-    }
-}
-
+/// The identity side of `req` for the caller of `ctx`: IAM's answer over the identity policies
+/// KMS was given ([`kmsnap_iam::authz::identity_answer`]).
 fn identity_answer(
     kms: &Kms,
     ctx: &RequestContext,
     req: &Request<'_>,
     session: Option<&Decision>,
 ) -> Result<IdentityAnswer, KmsError> {
-    if matches!(ctx.principal.kind, AuthKind::Root) {
-        return Ok(IdentityAnswer::Root);
-    }
-    let policies = identity_policies(kms, ctx)?;
-    Ok(identity_side(&policies, session, req))
+    kmsnap_iam::authz::identity_answer(kms.identity.as_ref(), &ctx.principal, session, req)
+        .map_err(|e| {
+            tracing::error!(principal = %ctx.principal.arn, error = %e, "identity policies unavailable");
+            KmsError::Internal("identity policies")
+        })
 }
 
 /// Authorizes `ask` on `key` for the caller of `ctx` (docs/kms.md §7 "Policy evaluation
@@ -389,7 +188,7 @@ pub fn authorize(
     let arn = key.record.arn();
     let action = format!("kms:{}", ask.action);
     let req = Request {
-        principal: principal_info(ctx),
+        principal: ctx.principal_info(),
         action: &action,
         resource: &arn,
         context: condition_context(ctx, Some(key), ask),
@@ -468,7 +267,7 @@ pub fn authorize_account(kms: &Kms, ctx: &RequestContext, ask: &Ask<'_>) -> Resu
     }
     let action = format!("kms:{}", ask.action);
     let req = Request {
-        principal: principal_info(ctx),
+        principal: ctx.principal_info(),
         action: &action,
         resource: "*",
         context: condition_context(ctx, None, ask),
@@ -493,7 +292,7 @@ pub fn policy_allows_caller(
 ) -> Result<bool, KmsError> {
     let action = format!("kms:{action}");
     let req = Request {
-        principal: principal_info(ctx),
+        principal: ctx.principal_info(),
         action: &action,
         resource: key_arn,
         context: condition_context(ctx, None, &Ask::default()),
@@ -528,7 +327,7 @@ pub fn identity_allows(
 ) -> Result<bool, KmsError> {
     let action = format!("kms:{action}");
     let req = Request {
-        principal: principal_info(ctx),
+        principal: ctx.principal_info(),
         action: &action,
         resource,
         context: condition_context(ctx, None, &Ask::default()),

@@ -1,29 +1,49 @@
 //! Authorization end to end through the operations: key policies (delegation to IAM,
 //! cross-account, explicit deny, lockout), identity policies, AWS managed keys and grants.
 
-use crate::authz::IdentityPolicySource;
 use crate::ops::{crypto, grants, keys, policies};
 use crate::testsupport::TestKms;
 use crate::KmsError;
 use kmsnap_api::gen::kms as api;
 use kmsnap_api::SensitiveBlob;
 use kmsnap_auth::{Principal, PrincipalKind, RequestContext};
+use kmsnap_iam::IdentityPolicySource;
 use kmsnap_policy::{Policy, PolicyKind};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 const OWNER: &str = "111111111111";
 const OTHER: &str = "999999999999";
 const REGION: &str = "us-east-1";
 
-/// Identity policies by principal ARN.
+/// Identity policies by principal ARN, given to KMS when it is built and changed by the test
+/// as IAM's would be.
 #[derive(Default)]
-struct FakeIam(HashMap<String, Vec<Arc<Policy>>>);
+struct FakeIam(Mutex<HashMap<String, Vec<Arc<Policy>>>>);
+
+impl FakeIam {
+    /// From now on, exactly these principals have these policies.
+    fn set(&self, policies: Vec<(String, Vec<Arc<Policy>>)>) {
+        *self.0.lock().unwrap() = policies.into_iter().collect();
+    }
+}
 
 impl IdentityPolicySource for FakeIam {
     fn policies_for(&self, p: &Principal) -> Result<Vec<Arc<Policy>>, String> {
-        Ok(self.0.get(&p.arn).cloned().unwrap_or_default())
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .get(&p.arn)
+            .cloned()
+            .unwrap_or_default())
     }
+}
+
+/// KMS built with a [`FakeIam`] as its identity-policy source, and that fake.
+fn with_iam() -> (TestKms, Arc<FakeIam>) {
+    let iam = Arc::new(FakeIam::default());
+    (TestKms::with_identity(iam.clone()).unwrap(), iam)
 }
 
 fn user(ctx: &RequestContext, name: &str) -> RequestContext {
@@ -153,7 +173,7 @@ fn create_grant(
 
 #[test]
 fn cross_account_needs_the_key_policy() {
-    let t = TestKms::new().unwrap();
+    let (t, iam) = with_iam();
     let owner = t.ctx_for(OWNER, REGION).unwrap();
     let other = t.ctx_for(OTHER, REGION).unwrap();
     let key = create(&t, &owner, None, false).unwrap();
@@ -205,27 +225,23 @@ fn cross_account_needs_the_key_policy() {
         m.ends_with("because no identity-based policy allows the kms:Encrypt action"),
         "{m}"
     );
-    let mut iam = FakeIam::default();
-    iam.0.insert(
+    iam.set(vec![(
         bob.principal.arn.clone(),
         vec![identity(r#""kms:Encrypt""#)],
-    );
-    t.kms.set_identity_source(Arc::new(iam));
+    )]);
     encrypt(&t, &bob, &key, &[], &[]).unwrap();
 }
 
 #[test]
 fn root_statement_delegates_to_identity_policies() {
-    let t = TestKms::new().unwrap();
+    let (t, iam) = with_iam();
     let owner = t.ctx_for(OWNER, REGION).unwrap();
     let key = create(&t, &owner, None, false).unwrap();
     let alice = user(&owner, "alice");
-    let mut iam = FakeIam::default();
-    iam.0.insert(
+    iam.set(vec![(
         alice.principal.arn.clone(),
         vec![identity(r#"["kms:Encrypt","kms:DescribeKey"]"#)],
-    );
-    t.kms.set_identity_source(Arc::new(iam));
+    )]);
     let blob = encrypt(&t, &alice, &key, &[], &[]).unwrap();
     let m = denied(decrypt(&t, &alice, &blob, &[], &[]));
     assert_eq!(
@@ -614,19 +630,16 @@ fn describe(t: &TestKms, ctx: &RequestContext, key: &str) -> Result<(), KmsError
 
 /// The role may use KMS fully (kms:*): what its sessions may do is what the session policies
 /// leave of that.
-fn role_with_kms_star(t: &TestKms) {
-    let mut iam = FakeIam::default();
-    iam.0
-        .insert(SESSION_ARN.into(), vec![identity(r#""kms:*""#)]);
-    t.kms.set_identity_source(Arc::new(iam));
+fn role_with_kms_star(iam: &FakeIam) {
+    iam.set(vec![(SESSION_ARN.into(), vec![identity(r#""kms:*""#)])]);
 }
 
 #[test]
 fn session_policies_intersect_with_the_role_policies() {
-    let t = TestKms::new().unwrap();
+    let (t, iam) = with_iam();
     let owner = t.ctx_for(OWNER, REGION).unwrap();
     let key = create(&t, &owner, None, false).unwrap();
-    role_with_kms_star(&t);
+    role_with_kms_star(&iam);
 
     // No session policy: all of the role's permissions.
     let full = session(&owner, None, &[]);
@@ -646,10 +659,10 @@ fn session_policies_intersect_with_the_role_policies() {
     );
 
     // A session policy cannot grant more than the role has.
-    let mut iam = FakeIam::default();
-    iam.0
-        .insert(SESSION_ARN.into(), vec![identity(r#""kms:DescribeKey""#)]);
-    t.kms.set_identity_source(Arc::new(iam));
+    iam.set(vec![(
+        SESSION_ARN.into(),
+        vec![identity(r#""kms:DescribeKey""#)],
+    )]);
     let wide = session(&owner, Some(&allow_doc(r#""kms:*""#)), &[]);
     describe(&t, &wide, &key).unwrap();
     let m = denied(encrypt(&t, &wide, &key, &[], &[]));
@@ -659,7 +672,7 @@ fn session_policies_intersect_with_the_role_policies() {
     );
 
     // An explicit deny in the session policy wins.
-    role_with_kms_star(&t);
+    role_with_kms_star(&iam);
     let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}"#;
     let m = denied(encrypt(
         &t,
@@ -676,10 +689,10 @@ fn session_policies_intersect_with_the_role_policies() {
 
 #[test]
 fn policy_arns_kmsnap_does_not_have_allow_nothing() {
-    let t = TestKms::new().unwrap();
+    let (t, iam) = with_iam();
     let owner = t.ctx_for(OWNER, REGION).unwrap();
     let key = create(&t, &owner, None, false).unwrap();
-    role_with_kms_star(&t);
+    role_with_kms_star(&iam);
     let arns_only = session(
         &owner,
         None,
@@ -699,10 +712,10 @@ fn policy_arns_kmsnap_does_not_have_allow_nothing() {
 
 #[test]
 fn key_policy_naming_the_session_is_not_limited_but_naming_the_role_is() {
-    let t = TestKms::new().unwrap();
+    let (t, iam) = with_iam();
     let owner = t.ctx_for(OWNER, REGION).unwrap();
     // No identity policies at all: only the key policy can allow.
-    t.kms.set_identity_source(Arc::new(FakeIam::default()));
+    iam.set(vec![]);
     let doc = format!(
         r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OWNER}:root"}},"Action":"kms:*","Resource":"*"}},
         {{"Effect":"Allow","Principal":{{"AWS":"{SESSION_ARN}"}},"Action":"kms:Encrypt","Resource":"*"}},
@@ -733,9 +746,9 @@ fn key_policy_naming_the_session_is_not_limited_but_naming_the_role_is() {
 
 #[test]
 fn grants_to_the_role_are_limited_by_session_policies() {
-    let t = TestKms::new().unwrap();
+    let (t, iam) = with_iam();
     let owner = t.ctx_for(OWNER, REGION).unwrap();
-    t.kms.set_identity_source(Arc::new(FakeIam::default()));
+    iam.set(vec![]);
     let key = create(&t, &owner, None, false).unwrap();
     let blob = encrypt(&t, &owner, &key, &[], &[]).unwrap();
     let limited = session(&owner, Some(&allow_doc(r#""kms:DescribeKey""#)), &[]);

@@ -12,7 +12,7 @@
 //! * [`keyspec`], [`asym`]: key specs and usages and their algorithms; the private keys of
 //!   asymmetric and HMAC keys and what they do (sign, verify, MAC, RSAES-OAEP, ECDH).
 //! * [`resolve`], [`authz`], [`metadata`]: KeyId parsing, who may use a key (key policy,
-//!   identity policies, grants), KeyMetadata.
+//!   identity policies from IAM, grants), KeyMetadata.
 //! * [`grants`]: grant records, tokens and matching; the operations are in `ops::grants`.
 //! * [`key_status`]: a key's state and manager for services that keep data under it (read
 //!   from their transaction; other crates never read KMS's tables).
@@ -84,6 +84,7 @@ use kmsnap_api::gen::kms as api;
 use kmsnap_api::AwsError;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{Clock, RootKey};
+use kmsnap_iam::{IdentityPolicySource, NoIdentityPolicies};
 use kmsnap_store::MetaStore;
 use std::sync::Arc;
 
@@ -91,7 +92,8 @@ use std::sync::Arc;
 pub struct Kms {
     pub(crate) store: store::KeyStore,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) identity: std::sync::RwLock<Arc<dyn authz::IdentityPolicySource>>,
+    /// Where authorization finds callers' identity policies (IAM), given at construction.
+    pub(crate) identity: Arc<dyn IdentityPolicySource>,
     /// Group commit of the audit records of calls that write nothing else.
     pub(crate) audit: Arc<kmsnap_audit::AuditWriter>,
 }
@@ -104,40 +106,36 @@ impl std::fmt::Debug for Kms {
 
 impl Kms {
     /// KMS on `meta` with its own audit writer in direct mode: a call's record is in the log
-    /// when the call returns (tests, tools). The server passes its journal writer to
-    /// [`Kms::with_audit`] instead.
+    /// when the call returns, and without IAM: users and roles have no identity policies
+    /// (tests, tools). The server passes its journal writer and IAM to [`Kms::with_audit`]
+    /// instead.
     pub fn new(
         meta: Arc<dyn MetaStore>,
         root: &RootKey,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, KmsError> {
         let audit = Arc::new(audit::start_writer(meta.clone())?);
-        Self::with_audit(meta, root, clock, audit)
+        Self::with_audit(meta, root, clock, audit, Arc::new(NoIdentityPolicies))
     }
 
     /// KMS on `meta` whose calls that write nothing else hand their records to `audit` (the
     /// server's: the audit journal on the embedded store). `audit` must write to the same
-    /// store, so the log has one chain.
+    /// store, so the log has one chain. `identity` is where authorization finds callers'
+    /// identity policies: IAM's ([`kmsnap_iam::IamPolicies`]) in the server.
     pub fn with_audit(
         meta: Arc<dyn MetaStore>,
         root: &RootKey,
         clock: Arc<dyn Clock>,
         audit: Arc<kmsnap_audit::AuditWriter>,
+        identity: Arc<dyn IdentityPolicySource>,
     ) -> Result<Self, KmsError> {
         let wrapper = crypto::MaterialWrapper::new(root)?;
         Ok(Kms {
             audit,
             store: store::KeyStore::new(meta, wrapper),
             clock,
-            identity: std::sync::RwLock::new(Arc::new(authz::NoIdentityPolicies)),
+            identity,
         })
-    }
-
-    /// Where authorization finds callers' identity policies (IAM; wired by the server).
-    pub fn set_identity_source(&self, source: Arc<dyn authz::IdentityPolicySource>) {
-        if let Ok(mut g) = self.identity.write() {
-            *g = source;
-        }
     }
 
     /// Forget cached keys (after a dev-mode reset wiped the store).

@@ -81,10 +81,26 @@ pub fn simple_policy(account: AccountId) -> String {
 }
 
 impl TestKms {
+    /// KMS without IAM (as [`Kms::new`] builds it): users and roles have no identity policies.
     pub fn new() -> Result<Self, KmsError> {
+        Self::with_identity(Arc::new(kmsnap_iam::NoIdentityPolicies))
+    }
+
+    /// KMS on a memory store with its direct-mode audit writer (as [`Kms::new`]), and
+    /// `identity` as the source of callers' identity policies.
+    pub fn with_identity(
+        identity: Arc<dyn kmsnap_iam::IdentityPolicySource>,
+    ) -> Result<Self, KmsError> {
         let (meta, _blobs) = kmsnap_store::open_memory();
         let clock = Arc::new(ManualClock::default());
-        let kms = Kms::new(meta, &RootKey::from_bytes(ROOT_KEY), clock.clone())?;
+        let audit = Arc::new(crate::audit::start_writer(meta.clone())?);
+        let kms = Kms::with_audit(
+            meta,
+            &RootKey::from_bytes(ROOT_KEY),
+            clock.clone(),
+            audit,
+            identity,
+        )?;
         Ok(TestKms { kms, clock })
     }
 

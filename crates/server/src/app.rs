@@ -43,9 +43,9 @@ pub struct App {
     /// journal under the data directory, or memory with `--memory`.
     pub audit: Arc<kmsnap_audit::AuditWriter>,
     /// IAM users, roles, access keys and inline policies.
-    pub iam: Arc<kmsnap_auth::iam::Iam>,
+    pub iam: Arc<kmsnap_iam::Iam>,
     /// IAM's policies as KMS, STS and IAM itself evaluate them.
-    pub iam_policies: Arc<crate::iam_policies::IamPolicies>,
+    pub iam_policies: Arc<kmsnap_iam::IamPolicies>,
     /// What one request may cost before it is refused ([`crate::limits`]).
     pub limits: crate::limits::Limits,
 }
@@ -73,10 +73,9 @@ impl App {
         let dev_mode = config.auth.mode == Mode::Dev;
         // IAM: its store and policies feed the keyring (users' keys, role trust), KMS (identity
         // policies) and IAM's own authorization.
-        let (iam_store, iam_policies) =
-            crate::iam_policies::IamPolicies::wire(meta.clone(), dev_mode);
+        let (iam_store, iam_policies) = kmsnap_iam::IamPolicies::wire(meta.clone(), dev_mode);
         let iam = Arc::new(
-            kmsnap_auth::iam::Iam::new(&root, iam_store, iam_policies.clone())
+            kmsnap_iam::Iam::new(&root, iam_store, iam_policies.clone())
                 .map_err(|e| ServeError::Setup(e.to_string()))?,
         );
         let keyring = handlers::keyring(&root, config)
@@ -84,9 +83,14 @@ impl App {
             .with_access_key_lookup(iam.clone())
             .with_trust_policy_check(iam_policies.clone());
         let audit = Arc::new(open_audit(meta.clone(), data_dir)?);
-        let kms = kmsnap_kms::Kms::with_audit(meta.clone(), &root, clock.clone(), audit.clone())
-            .map_err(|e| ServeError::Setup(e.to_string()))?;
-        kms.set_identity_source(iam_policies.clone());
+        let kms = kmsnap_kms::Kms::with_audit(
+            meta.clone(),
+            &root,
+            clock.clone(),
+            audit.clone(),
+            iam_policies.clone(),
+        )
+        .map_err(|e| ServeError::Setup(e.to_string()))?;
         let kms = Arc::new(kms);
         let snapshots = Arc::new(
             kmsnap_snapshots::Snapshots::new(

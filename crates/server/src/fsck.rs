@@ -53,8 +53,16 @@ pub fn run(args: FsckArgs) -> Result<ExitCode, String> {
     // The journal as `serve` uses it, so fsck's records follow what a killed server left there.
     let audit =
         Arc::new(crate::app::open_audit(meta.clone(), Some(&dir)).map_err(|e| e.to_string())?);
-    let kms = kmsnap_kms::Kms::with_audit(meta.clone(), &root, clock.clone(), audit)
-        .map_err(|e| e.to_string())?;
+    // fsck decrypts as each volume's account root, never as an IAM user or role: no identity
+    // policies are consulted.
+    let kms = kmsnap_kms::Kms::with_audit(
+        meta.clone(),
+        &root,
+        clock.clone(),
+        audit,
+        Arc::new(kmsnap_iam::NoIdentityPolicies),
+    )
+    .map_err(|e| e.to_string())?;
     let svc = kmsnap_snapshots::Snapshots::new(meta, blobs, Arc::new(kms), clock);
     let bar = indicatif::ProgressBar::new(0);
     if let Ok(style) = indicatif::ProgressStyle::with_template(

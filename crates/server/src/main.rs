@@ -10,8 +10,6 @@ mod app;
 mod config;
 mod fsck;
 mod handlers;
-mod iam_policies;
-mod iam_store;
 mod internal;
 mod limits;
 mod metrics;

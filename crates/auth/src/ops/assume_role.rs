@@ -30,6 +30,7 @@ use kmsnap_core::AccountId;
 
 use crate::keyring::{assumed_role_arn, Keyring, SessionAttributes};
 use crate::model::{role_unique_id, AuthMode, Principal, PrincipalKind, Secret, SessionPolicy};
+use crate::trust::{TrustDecision, TrustRequest};
 
 pub const MIN_DURATION: i32 = 900;
 pub const MAX_DURATION: i32 = 43_200;
@@ -47,48 +48,6 @@ pub const MAX_POLICY_ARNS: usize = 10;
 /// plaintext that you use for both inline and managed session policies can't exceed 2,048
 /// characters"). `PackedPolicySize` is the percentage of it used.
 pub const PACKED_POLICY_BUDGET: usize = 2048;
-
-/// What a role's trust policy says about a caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustDecision {
-    /// The role exists and the caller may assume it (its trust policy allows, and where AWS
-    /// requires it the caller's identity policies allow `sts:AssumeRole` too).
-    Allowed {
-        /// The role's `MaxSessionDuration` (seconds).
-        max_session_duration: i32,
-    },
-    /// The role exists; the caller may not assume it.
-    Denied,
-    /// No role has this ARN.
-    NoSuchRole,
-}
-
-/// One AssumeRole call as the trust policy sees it: who asks for which role, and the request
-/// values its conditions may test.
-#[derive(Debug, Clone, Copy)]
-pub struct TrustRequest<'a> {
-    pub caller: &'a Principal,
-    pub role_arn: &'a str,
-    pub role_account: AccountId,
-    /// `sts:RoleSessionName`.
-    pub session_name: &'a str,
-    /// `sts:ExternalId`: the `ExternalId` parameter; absent when the caller sent none (a
-    /// condition on it then does not match, as in AWS).
-    pub external_id: Option<&'a str>,
-    /// `sts:SourceIdentity`: the `SourceIdentity` parameter. When present the caller also needs
-    /// `sts:SetSourceIdentity` on the role, as AWS requires.
-    pub source_identity: Option<&'a str>,
-}
-
-/// Whether a caller may assume a role (the server's, over IAM roles and their trust policies),
-/// and the policy-language checks AssumeRole needs. `Err` only when the check itself failed
-/// (answered as an internal error).
-pub trait TrustPolicyCheck: Send + Sync {
-    fn check(&self, request: &TrustRequest<'_>) -> Result<TrustDecision, AwsError>;
-    /// Validates an inline session policy (an identity-based policy document); `Err` carries the
-    /// `MalformedPolicyDocument` message.
-    fn validate_session_policy(&self, document: &str) -> Result<(), String>;
-}
 
 /// The AssumeRole parameters kmsnap acts on (`Tags`, `TransitiveTagKeys`, `SerialNumber`,
 /// `TokenCode` and `ProvidedContexts` are accepted by the codec and not used).
@@ -485,7 +444,8 @@ impl Keyring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyring::is_temporary_key;
+    use crate::keyring::{is_temporary_key, StaticKey};
+    use crate::trust::TrustPolicyCheck;
     use std::sync::Arc;
 
     fn keyring(mode: AuthMode) -> Keyring {
@@ -962,5 +922,55 @@ mod tests {
                 now
             )
             .is_ok());
+    }
+
+    /// AWS refuses AssumeRole by a root caller ("Roles may not be assumed by root accounts.");
+    /// kmsnap lets only the dev-mode convention keys through (docs/fidelity.md).
+    #[test]
+    fn only_dev_convention_roots_may_assume_roles() {
+        let acct = AccountId::parse("222222222222").unwrap();
+        let configured = |id: &str| StaticKey {
+            access_key_id: id.into(),
+            secret: Secret::new("s"),
+            account: acct,
+            user_name: None,
+        };
+        let role = "arn:aws:iam::222222222222:role/deploy";
+        let now = Utc::now();
+        for mode in [AuthMode::Dev, AuthMode::Strict] {
+            // A configured key named like a dev convention is still a configured key.
+            let k = Keyring::new(
+                mode,
+                &kmsnap_core::RootKey::from_bytes([7u8; 32]),
+                vec![configured("AKIAROOT"), configured("333333333333")],
+            )
+            .unwrap();
+            for akid in ["AKIAROOT", "333333333333"] {
+                let caller = k.resolve(akid, None, now).unwrap().principal;
+                assert!(caller.is_root());
+                let e = k
+                    .assume_role(&caller, &AssumeRoleParams::new(role, "sess"), now)
+                    .unwrap_err();
+                assert_eq!((e.code.as_ref(), e.status), ("AccessDenied", 403), "{akid}");
+                assert_eq!(e.message, "Roles may not be assumed by root accounts.");
+            }
+            assert_eq!(k.dev_convention_account("333333333333"), None);
+        }
+        let k = keyring(AuthMode::Dev);
+        for akid in ["test", "111111111111"] {
+            let caller = k.resolve(akid, None, now).unwrap().principal;
+            assert!(
+                k.assume_role(&caller, &AssumeRoleParams::new(role, "sess"), now)
+                    .is_ok(),
+                "{akid}"
+            );
+        }
+        let strict = Keyring::new(
+            AuthMode::Strict,
+            &kmsnap_core::RootKey::from_bytes([7u8; 32]),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(strict.dev_convention_account("test"), None);
     }
 }

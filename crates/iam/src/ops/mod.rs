@@ -13,8 +13,8 @@ pub mod users;
 
 use kmsnap_api::gen::iam as api;
 
-use super::model::{encode_policy_document, timestamp, RoleRecord, TagRecord, UserRecord};
-use super::validate::Problems;
+use crate::model::{encode_policy_document, timestamp, RoleRecord, TagRecord, UserRecord};
+use crate::validate::Problems;
 
 /// `MaxItems` when the request gives none.
 pub const DEFAULT_MAX_ITEMS: usize = 100;

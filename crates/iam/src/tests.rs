@@ -6,10 +6,10 @@ use chrono::{TimeZone, Utc};
 use kmsnap_api::gen::iam as api;
 use kmsnap_core::{AccountId, Region, RootKey};
 
-use super::testing::{FakeEngine, MemoryIam};
 use super::*;
-use crate::keyring::Keyring;
-use crate::model::{AuthMode, Principal};
+use crate::testing::{FakeEngine, MemoryIam};
+use kmsnap_auth::Keyring;
+use kmsnap_auth::{AuthMode, Principal};
 
 const ACCT: &str = "271828182845";
 const ALLOW_ALL_IAM: &str =
@@ -481,7 +481,7 @@ fn roles_and_their_policies() {
     };
     let r = create("deploy", TRUST).unwrap().role;
     assert_eq!(r.arn, "arn:aws:iam::271828182845:role/svc/deploy");
-    assert_eq!(r.role_id, crate::model::role_unique_id(&r.arn));
+    assert_eq!(r.role_id, kmsnap_auth::model::role_unique_id(&r.arn));
     assert_eq!(r.max_session_duration, Some(3600));
     assert_eq!(
         r.assume_role_policy_document.as_deref(),

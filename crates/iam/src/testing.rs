@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use kmsnap_core::AccountId;
 
-use super::engine::{Access, PolicyEngine};
-use super::error::IamError;
-use super::model::{
+use crate::authz::{Access, PolicyEngine};
+use crate::error::IamError;
+use crate::model::{
     name_key, AccessKeyRecord, OwnerKind, PolicyOwner, PolicyRecord, RoleRecord, UserRecord,
 };
-use super::store::{AuditNote, IamRead, IamStore, IamWrite};
-use crate::context::RequestContext;
-use crate::model::PrincipalKind;
+use crate::store::{AuditNote, IamRead, IamStore, IamWrite};
+use kmsnap_auth::PrincipalKind;
+use kmsnap_auth::RequestContext;
 
 type Key = (String, String);
 

@@ -1,28 +1,43 @@
-//! IAM, as far as authorization needs it: users, roles, users' access keys and inline
-//! policies (the allowlisted operations of `xtask/src/allowlist.rs`).
+//! IAM, the identity side of kmsnap: users, roles, users' access keys, inline identity
+//! policies and role trust policies (the allowlisted operations of `xtask/src/allowlist.rs`),
+//! and the identity-side authorization every other service asks it for.
 //!
 //! * [`Iam`]: the service. It implements the generated [`IamHandler`] (one function per
-//!   operation in [`ops`]) and [`AccessKeyLookup`], so the [`Keyring`](crate::Keyring)
+//!   operation in [`ops`]) and [`AccessKeyLookup`], so the [`Keyring`](kmsnap_auth::Keyring)
 //!   resolves IAM users' keys in every auth mode.
 //! * [`model`]: the persisted records, ARNs (with `Path`), ids, and policy-document encoding.
-//! * [`store`]: [`IamStore`] / [`IamRead`] / [`IamWrite`], the persistence seam the server
-//!   implements over its MetaStore; every write commits with its CloudTrail record
-//!   ([`AuditNote`]).
-//! * [`engine`]: [`PolicyEngine`], the policy-language seam (validation and evaluation of
-//!   identity policies), implemented by the server with kmsnap-policy.
+//! * [`store`]: [`IamStore`] / [`IamRead`] / [`IamWrite`], the persistence seam of the
+//!   operations, and [`MetaIamStore`], its implementation over the MetaStore; every write
+//!   commits with its CloudTrail record ([`AuditNote`]).
+//! * [`authz`]: identity-side evaluation for every service: a caller's identity policies
+//!   intersected with its session policies ([`authz::identity_side`]), the
+//!   [`IdentityPolicySource`] KMS is given at construction, and the [`PolicyEngine`] seam IAM's
+//!   own operations authorize through.
+//! * [`policies`]: [`IamPolicies`], the stored policies evaluated with kmsnap-policy: IAM's
+//!   [`PolicyEngine`], KMS's [`IdentityPolicySource`] and STS AssumeRole's trust decisions
+//!   ([`TrustPolicyCheck`](kmsnap_auth::TrustPolicyCheck)), over one parsed-policy cache.
 //! * [`secret`]: secret access keys sealed at rest under a root-key subkey.
 //! * [`validate`] and [`error`]: the model's patterns, and [`IamError`] with its one mapping
 //!   to IAM's wire errors.
+//!
+//! The global `aws:*` condition keys of a request are built by kmsnap-auth's
+//! [`RequestContext`], the one place KMS and IAM both take them from.
 //!
 //! Every operation runs in the order: validate patterns → authorize (`iam:<Action>` on the
 //! resource ARN; the account root may do everything in its account, IAM users and role
 //! sessions need an identity-policy allow) → read or write. Authorization comes before the
 //! existence check, so a caller without permission learns nothing about what exists.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
-pub mod engine;
+pub mod authz;
 pub mod error;
 pub mod model;
 pub mod ops;
+pub mod policies;
 pub mod secret;
 pub mod store;
 pub mod validate;
@@ -39,22 +54,18 @@ use kmsnap_api::gen::iam::IamHandler;
 use kmsnap_api::AwsError;
 use kmsnap_core::RootKey;
 
-use crate::context::RequestContext;
-use crate::error::AuthError;
-use crate::keyring::AccessKeyLookup;
-use crate::model::{Credentials, Principal, PrincipalKind};
+use kmsnap_auth::RequestContext;
+use kmsnap_auth::{AccessKeyLookup, AuthError, Credentials, Principal, PrincipalKind};
 
-pub use engine::{Access, PolicyEngine};
+pub use authz::{Access, IdentityPolicySource, NoIdentityPolicies, PolicyEngine};
 pub use error::IamError;
 pub use model::{
     AccessKeyRecord, KeyStatus, OwnerKind, PolicyOwner, PolicyRecord, RoleRecord, TagRecord,
     UserRecord,
 };
+pub use policies::IamPolicies;
 pub use secret::SecretSealer;
-pub use store::{AuditNote, IamRead, IamStore, IamWrite};
-
-/// The event source of IAM's CloudTrail records.
-pub const EVENT_SOURCE: &str = "iam.amazonaws.com";
+pub use store::{AuditNote, IamRead, IamStore, IamWrite, MetaIamStore, EVENT_SOURCE};
 
 /// The IAM service of one server: every account.
 pub struct Iam {
@@ -130,11 +141,6 @@ impl Iam {
             }),
         }
     }
-}
-
-/// A request or response shape as its audit record logs it.
-pub(crate) fn audit_json<T: serde::Serialize>(input: &T) -> serde_json::Value {
-    serde_json::to_value(input).unwrap_or(serde_json::Value::Null)
 }
 
 impl AccessKeyLookup for Iam {

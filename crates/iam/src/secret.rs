@@ -8,9 +8,9 @@ use kmsnap_core::ids::random_bytes;
 use kmsnap_core::RootKey;
 use zeroize::Zeroizing;
 
-use super::error::IamError;
-use crate::model::Secret;
-use crate::sealed::SealingKey;
+use crate::error::IamError;
+use kmsnap_auth::sealed::SealingKey;
+use kmsnap_auth::Secret;
 
 const PURPOSE: &[u8] = b"iam/access-key-secret/v1";
 const SEALED_VERSION: u8 = 1;
@@ -29,7 +29,7 @@ fn aad(access_key_id: &str) -> Vec<u8> {
     a
 }
 
-fn sealing_failed(_: crate::sealed::SealError) -> IamError {
+fn sealing_failed(_: kmsnap_auth::sealed::SealError) -> IamError {
     IamError::Internal("sealing an access key secret".into())
 }
 

@@ -1,28 +1,123 @@
-//! [`MetaIamStore`]: IAM's [`IamStore`] over the server's MetaStore.
+//! IAM's persisted records: the [`IamStore`] / [`IamRead`] / [`IamWrite`] seam the operations
+//! use, and [`MetaIamStore`], its implementation over the MetaStore (records in versioned
+//! encoding, one durable transaction per write).
 //!
-//! Tables (records in the versioned encoding, keys in ASCII; user and role names are stored
-//! lower-cased in keys because IAM names are unique ignoring case):
-//! - `iam_users`: `<account>/<user>` → [`UserRecord`]
-//! - `iam_roles`: `<account>/<role>` → [`RoleRecord`]
-//! - `iam_access_keys`: `<access key id>` → [`AccessKeyRecord`] (secret sealed by auth)
-//! - `iam_user_keys`: `<account>/<user>/<access key id>` → the key id (index of a user's keys)
-//! - `iam_policies`: `<account>/<user|role>/<owner>/<policy name>` → [`PolicyRecord`]
-//!
-//! Names never contain `/` (IAM's name pattern), so a `<…>/` prefix scan selects exactly one
-//! owner. Every write transaction commits together with its CloudTrail event
-//! ([`kmsnap_audit::append`] in the same MetaStore transaction), and then runs the write hook
-//! (the server clears its parsed-policy cache there).
+//! A write is a transaction ([`IamWrite`]) that sees its own writes and commits together with
+//! the CloudTrail record of the call, described by an [`AuditNote`]; dropping it without
+//! [`IamWrite::commit`] changes nothing. A call that fails after it was routed is recorded with
+//! [`IamStore::record_failure`], in a transaction of its own (it changed nothing).
 
-use kmsnap_audit::Event;
-use kmsnap_auth::iam::model::{
+use kmsnap_auth::RequestContext;
+use kmsnap_core::AccountId;
+
+use crate::error::IamError;
+use crate::model::{AccessKeyRecord, PolicyOwner, PolicyRecord, RoleRecord, UserRecord};
+
+/// What the audit record of a mutating IAM call says; the adapter turns it into a CloudTrail
+/// event (`eventSource` `iam.amazonaws.com`, `readOnly` false).
+#[derive(Debug, Clone)]
+pub struct AuditNote<'a> {
+    pub ctx: &'a RequestContext,
+    /// The operation, CloudTrail's `eventName` (`CreateUser`).
+    pub operation: &'static str,
+    /// The request as the generated input shape serialises it (PascalCase members). IAM
+    /// requests carry no secrets.
+    pub request: serde_json::Value,
+    /// `responseElements`, already reduced to what may be logged (never a secret access key);
+    /// `Null` for none.
+    pub response: serde_json::Value,
+}
+
+impl<'a> AuditNote<'a> {
+    /// The note of `operation` called with `input`, without response elements (yet).
+    pub fn new(
+        ctx: &'a RequestContext,
+        operation: &'static str,
+        input: &impl serde::Serialize,
+    ) -> Self {
+        AuditNote {
+            ctx,
+            operation,
+            request: audit_json(input),
+            response: serde_json::Value::Null,
+        }
+    }
+}
+
+/// Reads of IAM state, from one consistent snapshot.
+pub trait IamRead {
+    /// The user `name` (any case) of `account`.
+    fn user(&self, account: AccountId, name: &str) -> Result<Option<UserRecord>, IamError>;
+    /// Every user of `account`, ordered by lower-cased name.
+    fn users(&self, account: AccountId) -> Result<Vec<UserRecord>, IamError>;
+    fn role(&self, account: AccountId, name: &str) -> Result<Option<RoleRecord>, IamError>;
+    /// Every role of `account`, ordered by lower-cased name.
+    fn roles(&self, account: AccountId) -> Result<Vec<RoleRecord>, IamError>;
+    fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, IamError>;
+    /// The access keys of user `user` (any case) of `account`, ordered by key id.
+    fn access_keys(&self, account: AccountId, user: &str)
+        -> Result<Vec<AccessKeyRecord>, IamError>;
+    fn policy(&self, owner: &PolicyOwner, name: &str) -> Result<Option<PolicyRecord>, IamError>;
+    /// The inline policies of `owner`, ordered by name.
+    fn policies(&self, owner: &PolicyOwner) -> Result<Vec<PolicyRecord>, IamError>;
+}
+
+/// One write transaction.
+pub trait IamWrite: IamRead {
+    /// Creates or replaces the user (keyed by its name, ignoring case).
+    fn put_user(&mut self, user: &UserRecord) -> Result<(), IamError>;
+    fn delete_user(&mut self, account: AccountId, name: &str) -> Result<(), IamError>;
+    fn put_role(&mut self, role: &RoleRecord) -> Result<(), IamError>;
+    fn delete_role(&mut self, account: AccountId, name: &str) -> Result<(), IamError>;
+    /// Stores a new access key; an id that exists already is an internal error.
+    fn put_access_key(&mut self, key: &AccessKeyRecord) -> Result<(), IamError>;
+    fn delete_access_key(&mut self, key: &AccessKeyRecord) -> Result<(), IamError>;
+    /// Creates or replaces the inline policy `policy.name` of `policy.owner`.
+    fn put_policy(&mut self, policy: &PolicyRecord) -> Result<(), IamError>;
+    fn delete_policy(&mut self, owner: &PolicyOwner, name: &str) -> Result<(), IamError>;
+    /// Makes every write durable together with the audit record `note`.
+    fn commit(self: Box<Self>, note: &AuditNote<'_>) -> Result<(), IamError>;
+}
+
+/// The IAM store: snapshots, write transactions, and the audit record of failed calls.
+pub trait IamStore: Send + Sync {
+    fn read(&self) -> Result<Box<dyn IamRead + '_>, IamError>;
+    /// Waits until no other write transaction is open.
+    fn write(&self) -> Result<Box<dyn IamWrite + '_>, IamError>;
+    /// Records the failed call `note` with `error` (CloudTrail `errorCode`/`errorMessage`).
+    /// Best effort: the call fails either way, so a failure to record is the adapter's to log.
+    fn record_failure(&self, note: &AuditNote<'_>, error: &IamError);
+}
+
+/// The event source of IAM's CloudTrail records.
+pub const EVENT_SOURCE: &str = "iam.amazonaws.com";
+
+/// A request or response shape as its audit record logs it.
+pub(crate) fn audit_json<T: serde::Serialize>(input: &T) -> serde_json::Value {
+    serde_json::to_value(input).unwrap_or(serde_json::Value::Null)
+}
+
+// ---------------------------------------------------------------------------------------------
+// [`MetaIamStore`]: IAM's [`IamStore`] over the MetaStore.
+//
+// Tables (records in the versioned encoding, keys in ASCII; user and role names are stored
+// lower-cased in keys because IAM names are unique ignoring case):
+// - `iam_users`: `<account>/<user>` → [`UserRecord`]
+// - `iam_roles`: `<account>/<role>` → [`RoleRecord`]
+// - `iam_access_keys`: `<access key id>` → [`AccessKeyRecord`] (secret sealed by auth)
+// - `iam_user_keys`: `<account>/<user>/<access key id>` → the key id (index of a user's keys)
+// - `iam_policies`: `<account>/<user|role>/<owner>/<policy name>` → [`PolicyRecord`]
+//
+// Names never contain `/` (IAM's name pattern), so a `<…>/` prefix scan selects exactly one
+// owner. Every write transaction commits together with its CloudTrail event
+// ([`kmsnap_audit::append`] in the same MetaStore transaction), and then runs the write hook
+// (the server clears its parsed-policy cache there).
+
+use crate::model::{
     name_key, ACCESS_KEY_RECORD_VERSION, POLICY_RECORD_VERSION, ROLE_RECORD_VERSION,
     USER_RECORD_VERSION,
 };
-use kmsnap_auth::iam::{
-    AccessKeyRecord, AuditNote, IamError, IamRead, IamStore, IamWrite, PolicyOwner, PolicyRecord,
-    RoleRecord, UserRecord, EVENT_SOURCE,
-};
-use kmsnap_core::AccountId;
+use kmsnap_audit::Event;
 use kmsnap_store::{decode_record, encode_record, MetaStore, ReadTxn, StoreError, WriteTxn};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -331,7 +426,7 @@ impl IamStore for MetaIamStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kmsnap_auth::iam::{KeyStatus, OwnerKind};
+    use crate::model::{KeyStatus, OwnerKind};
     use kmsnap_auth::{Principal, RequestContext};
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -3,7 +3,7 @@
 
 use kmsnap_api::AwsError;
 
-use super::model::OwnerKind;
+use crate::model::OwnerKind;
 
 /// What went wrong in an IAM operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -17,7 +17,7 @@ use kmsnap_core::AccountId;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{role_unique_id, ID_ALPHABET};
+use kmsnap_auth::model::{role_unique_id, ID_ALPHABET};
 
 /// Schema versions of the records, written in front of each stored record by the store adapter.
 pub const USER_RECORD_VERSION: u16 = 1;

@@ -7,13 +7,14 @@ use kmsnap_api::gen::iam as api;
 
 use super::entity::{authorized, existing};
 use super::paginate;
-use crate::context::RequestContext;
-use crate::iam::model::{
+use crate::model::{
     name_key, new_access_key_id, timestamp, AccessKeyRecord, KeyStatus, UserRecord,
 };
-use crate::iam::secret::SecretSealer;
-use crate::iam::validate::Problems;
-use crate::iam::{audit_json, AuditNote, Iam, IamError};
+use crate::secret::SecretSealer;
+use crate::store::audit_json;
+use crate::validate::Problems;
+use crate::{AuditNote, Iam, IamError};
+use kmsnap_auth::RequestContext;
 
 /// AWS's quota `AccessKeysPerUser`.
 pub const MAX_KEYS_PER_USER: usize = 2;

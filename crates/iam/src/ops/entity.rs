@@ -6,13 +6,11 @@
 use kmsnap_core::AccountId;
 
 use super::{check_marker, paginate, Page};
-use crate::context::RequestContext;
-use crate::iam::model::{
-    name_key, role_arn, user_arn, OwnerKind, PolicyOwner, RoleRecord, UserRecord,
-};
-use crate::iam::store::IamRead;
-use crate::iam::validate::Problems;
-use crate::iam::{Iam, IamError};
+use crate::model::{name_key, role_arn, user_arn, OwnerKind, PolicyOwner, RoleRecord, UserRecord};
+use crate::store::IamRead;
+use crate::validate::Problems;
+use crate::{Iam, IamError};
+use kmsnap_auth::RequestContext;
 
 pub(crate) trait Entity: Sized {
     const KIND: OwnerKind;

@@ -6,11 +6,12 @@ use kmsnap_api::gen::iam as api;
 
 use super::entity::{self, authorized, existing, Entity};
 use super::{check_tags, role_shape};
-use crate::context::RequestContext;
-use crate::iam::model::{role_arn, role_id, OwnerKind, RoleRecord};
-use crate::iam::validate::{policy_size, Problems};
-use crate::iam::{audit_json, AuditNote, Iam, IamError};
-use crate::ops::assume_role::DEFAULT_DURATION;
+use crate::model::{role_arn, role_id, OwnerKind, RoleRecord};
+use crate::store::audit_json;
+use crate::validate::{policy_size, Problems};
+use crate::{AuditNote, Iam, IamError};
+use kmsnap_auth::ops::assume_role::DEFAULT_DURATION;
+use kmsnap_auth::RequestContext;
 
 /// AWS's default quota for the size of a role trust policy (characters without whitespace).
 pub const MAX_TRUST_POLICY_SIZE: usize = 2048;

@@ -10,13 +10,13 @@ use kmsnap_api::gen::iam as api;
 
 use super::entity::{authorized, existing, Entity};
 use super::{check_marker, paginate, Page};
-use crate::context::RequestContext;
-use crate::iam::model::{
+use crate::model::{
     encode_policy_document, OwnerKind, PolicyOwner, PolicyRecord, RoleRecord, UserRecord,
 };
-use crate::iam::store::IamRead;
-use crate::iam::validate::{policy_size, Problems};
-use crate::iam::{AuditNote, Iam, IamError};
+use crate::store::IamRead;
+use crate::validate::{policy_size, Problems};
+use crate::{AuditNote, Iam, IamError};
+use kmsnap_auth::RequestContext;
 
 /// AWS's quota for the aggregate size of a user's inline policies.
 pub const MAX_USER_POLICY_SIZE: usize = 2048;

@@ -1,5 +1,5 @@
-//! [`IamPolicies`]: IAM's policies evaluated with kmsnap-policy, for the three places that
-//! need them:
+//! [`IamPolicies`]: IAM's stored policies evaluated with kmsnap-policy, for the three places
+//! that need them:
 //! - [`PolicyEngine`] for IAM itself: validating inline policies and trust policies, and
 //!   authorizing `iam:<Action>` for IAM users and role sessions (a role session given session
 //!   policies: its role's policies intersected with them, docs/sts-sessions.md);
@@ -16,18 +16,16 @@
 //! a change at once) and parsed once: [`ParsedPolicies`] caches parsed documents by their text
 //! and is cleared on every IAM write.
 
-use crate::iam_store::MetaIamStore;
-use kmsnap_auth::iam::model::name_key;
-use kmsnap_auth::iam::{
-    Access, IamError, IamStore, OwnerKind, PolicyEngine, PolicyOwner, TagRecord,
+use crate::authz::{
+    identity_side, session_admits, session_decision, Access, IdentityAnswer, IdentityPolicySource,
+    PolicyEngine,
 };
+use crate::error::IamError;
+use crate::model::{name_key, OwnerKind, PolicyOwner, TagRecord};
+use crate::store::{IamStore, MetaIamStore};
 use kmsnap_auth::{
-    Principal, PrincipalKind as AuthKind, RequestContext, TrustDecision, TrustPolicyCheck,
-    TrustRequest,
-};
-use kmsnap_kms::authz::{
-    identity_side, principal_context, principal_info_of as principal_info, request_context,
-    session_admits, session_decision, IdentityAnswer, IdentityPolicySource,
+    principal_context, principal_info, Principal, PrincipalKind as AuthKind, RequestContext,
+    TrustDecision, TrustPolicyCheck, TrustRequest,
 };
 use kmsnap_policy::{ConditionContext, Decision, Policy, PolicyError, PolicyKind, Request};
 use std::collections::HashMap;
@@ -221,7 +219,7 @@ impl PolicyEngine for IamPolicies {
             principal: principal_info(&ctx.principal),
             action,
             resource,
-            context: request_context(ctx),
+            context: ctx.condition_context(),
         };
         let session = session_decision(&ctx.principal, &req);
         Ok(
@@ -404,7 +402,8 @@ impl TrustPolicyCheck for IamPolicies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kmsnap_auth::iam::{AuditNote, PolicyRecord, RoleRecord, UserRecord};
+    use crate::model::{PolicyRecord, RoleRecord, UserRecord};
+    use crate::store::AuditNote;
     use kmsnap_core::AccountId;
 
     const ACCT: &str = "271828182845";

@@ -4,10 +4,11 @@ use kmsnap_api::gen::iam as api;
 
 use super::entity::{self, authorized, existing, Entity};
 use super::{check_tags, user_shape};
-use crate::context::RequestContext;
-use crate::iam::model::{new_user_id, user_arn, OwnerKind, UserRecord};
-use crate::iam::validate::Problems;
-use crate::iam::{audit_json, AuditNote, Iam, IamError};
+use crate::model::{new_user_id, user_arn, OwnerKind, UserRecord};
+use crate::store::audit_json;
+use crate::validate::Problems;
+use crate::{AuditNote, Iam, IamError};
+use kmsnap_auth::RequestContext;
 
 pub fn create_user(
     iam: &Iam,
