@@ -115,3 +115,118 @@ pub fn principal_context(p: &Principal) -> ConditionContext {
     }
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SessionPolicy;
+    use kmsnap_core::AccountId;
+    use std::sync::Arc;
+
+    fn session() -> Principal {
+        let account = AccountId::parse("111111111111").unwrap();
+        Principal {
+            account,
+            arn: "arn:aws:sts::111111111111:assumed-role/deploy/s".into(),
+            user_id: "AROAEXAMPLE:s".into(),
+            kind: PrincipalKind::AssumedRole {
+                role_name: "deploy".into(),
+                role_arn: "arn:aws:iam::111111111111:role/deploy".into(),
+                session_name: "s".into(),
+                session_policy: Some(Arc::new(SessionPolicy {
+                    inline: None,
+                    managed_arns: vec![],
+                })),
+                source_identity: Some("alice".into()),
+            },
+            access_key_id: "ASIAEXAMPLE".into(),
+        }
+    }
+
+    fn text(c: &ConditionContext, key: &str) -> Option<String> {
+        match c.get(key)? {
+            ContextValue::String(s) => Some(s.clone()),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn global_keys_of_a_role_session_through_a_service() {
+        let ctx = RequestContext {
+            principal: session(),
+            region: Region::parse("eu-west-1").unwrap(),
+            request_id: "r".into(),
+            source_ip: "192.0.2.7".parse().unwrap(),
+            user_agent: String::new(),
+            now: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            via_service: None,
+        };
+        let direct = ctx.condition_context();
+        // A session's aws:PrincipalArn is its role's ARN, as in AWS.
+        assert_eq!(
+            text(&direct, "aws:PrincipalArn").as_deref(),
+            Some("arn:aws:iam::111111111111:role/deploy")
+        );
+        assert_eq!(
+            text(&direct, "aws:PrincipalAccount").as_deref(),
+            Some("111111111111")
+        );
+        assert_eq!(
+            text(&direct, "aws:PrincipalType").as_deref(),
+            Some("AssumedRole")
+        );
+        assert_eq!(
+            text(&direct, "aws:SourceIdentity").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(text(&direct, "aws:username"), None);
+        assert_eq!(text(&direct, "aws:SourceIp").as_deref(), Some("192.0.2.7"));
+        assert_eq!(
+            text(&direct, "aws:RequestedRegion").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            direct.get("aws:CurrentTime"),
+            Some(&ContextValue::Date(ctx.now))
+        );
+        assert_eq!(
+            direct.get("aws:EpochTime"),
+            Some(&ContextValue::Number(1_700_000_000.0))
+        );
+        assert_eq!(
+            direct.get("aws:SecureTransport"),
+            Some(&ContextValue::Bool(false))
+        );
+        assert_eq!(
+            direct.get("aws:ViaAWSService"),
+            Some(&ContextValue::Bool(false))
+        );
+        // No user agent sent: the key is absent, not empty.
+        assert!(!direct.contains("aws:UserAgent"));
+        let via = ctx.via("ec2.amazonaws.com").condition_context();
+        assert_eq!(
+            via.get("aws:ViaAWSService"),
+            Some(&ContextValue::Bool(true))
+        );
+    }
+
+    #[test]
+    fn global_keys_of_a_user_and_the_root() {
+        let account = AccountId::parse("111111111111").unwrap();
+        let user = principal_context(&Principal::user(account, "bob", "AKIA"));
+        assert_eq!(text(&user, "aws:username").as_deref(), Some("bob"));
+        assert_eq!(text(&user, "aws:PrincipalType").as_deref(), Some("User"));
+        assert!(!user.contains("aws:SourceIdentity"));
+        let root = principal_context(&Principal::root(account, "111111111111"));
+        assert_eq!(
+            text(&root, "aws:PrincipalArn").as_deref(),
+            Some("arn:aws:iam::111111111111:root")
+        );
+        assert_eq!(text(&root, "aws:PrincipalType").as_deref(), Some("Account"));
+        assert_eq!(text(&root, "aws:userid").as_deref(), Some("111111111111"));
+        assert_eq!(
+            principal_info(&Principal::root(account, "x")).kind,
+            kmsnap_policy::PrincipalKind::Root
+        );
+    }
+}

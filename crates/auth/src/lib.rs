@@ -9,10 +9,11 @@
 //!   [`StaticKey`]s, dev-mode conventions (`test`, 12-digit keys) and stateless STS temporary
 //!   keys (`ASIA…`) whose session token is an AES-256-GCM sealed claim set, and IAM users'
 //!   keys (`AKIA…`) through the [`AccessKeyLookup`] hook.
-//! * [`ops`]: the STS operations [`ops::get_caller_identity`] and [`Keyring::assume_role`],
-//!   with the [`TrustPolicyCheck`] hook that evaluates role trust policies and validates
-//!   session policies. A role session's [`SessionPolicy`] travels sealed in its token and
-//!   reaches the evaluators on its [`Principal`] (docs/sts-sessions.md).
+//! * [`ops`]: the STS operations [`ops::get_caller_identity`] and [`Keyring::assume_role`].
+//!   A role session's [`SessionPolicy`] travels sealed in its token and reaches the
+//!   evaluators on its [`Principal`] (docs/sts-sessions.md).
+//! * [`trust`]: the [`TrustPolicyCheck`] hook AssumeRole asks whether a caller may assume a
+//!   role and whether a session policy is valid (kmsnap-iam implements it over its roles).
 //! * [`context`]: [`RequestContext`], who calls from where and when, and the global `aws:*`
 //!   condition keys every service's policy evaluation starts from.
 //! * [`sealed`]: AES-256-GCM sealing under root-key subkeys (session tokens here, IAM's secret
