@@ -17,8 +17,7 @@
 //! and is cleared on every IAM write.
 
 use crate::authz::{
-    identity_side, session_admits, session_decision, Access, IdentityAnswer, IdentityPolicySource,
-    PolicyEngine,
+    session_admits, session_decision, Access, IdentityAnswer, IdentityPolicySource, PolicyEngine,
 };
 use crate::error::IamError;
 use crate::model::{name_key, OwnerKind, PolicyOwner, TagRecord};
@@ -138,7 +137,7 @@ impl IamPolicies {
     /// In dev mode a session of a role that does not exist (what scripts written for other
     /// local AWS servers assume) gets one policy allowing everything, so it acts with its
     /// account's full permissions, as the account root does — still audited as the assumed
-    /// role, and still limited by any session policy (intersected by [`identity_side`]). A
+    /// role, and still limited by any session policy (intersected by [`identity_side`](crate::authz::identity_side)). A
     /// role that exists keeps exactly its own policies; strict mode never gets here.
     pub fn identity_policies(&self, principal: &Principal) -> Result<Vec<Arc<Policy>>, IamError> {
         let Some(owner) = self.owner(principal)? else {
@@ -166,18 +165,14 @@ impl IamPolicies {
 
     /// How the identity side answers `req` for `principal` (the root: allowed): its identity
     /// policies, intersected with the session policies of a role session given any (`session`,
-    /// from [`session_decision`]), as KMS evaluates them ([`identity_side`]).
+    /// from [`session_decision`]), exactly as KMS asks it ([`crate::authz::identity_answer`]).
     fn identity_answer(
         &self,
         principal: &Principal,
         session: Option<&Decision>,
         req: &Request<'_>,
     ) -> Result<IdentityAnswer, IamError> {
-        if principal.is_root() {
-            return Ok(IdentityAnswer::Root);
-        }
-        let policies = self.identity_policies(principal)?;
-        Ok(identity_side(&policies, session, req))
+        crate::authz::identity_answer(self, principal, session, req).map_err(IamError::Internal)
     }
 }
 
