@@ -137,8 +137,9 @@ impl IamPolicies {
     /// In dev mode a session of a role that does not exist (what scripts written for other
     /// local AWS servers assume) gets one policy allowing everything, so it acts with its
     /// account's full permissions, as the account root does — still audited as the assumed
-    /// role, and still limited by any session policy (intersected by [`identity_side`](crate::authz::identity_side)). A
-    /// role that exists keeps exactly its own policies; strict mode never gets here.
+    /// role, and still limited by any session policy (intersected by
+    /// [`identity_side`](crate::authz::identity_side)). A role that exists keeps exactly its
+    /// own policies; strict mode never gets here.
     pub fn identity_policies(&self, principal: &Principal) -> Result<Vec<Arc<Policy>>, IamError> {
         let Some(owner) = self.owner(principal)? else {
             if self.dev_mode && matches!(principal.kind, AuthKind::AssumedRole { .. }) {

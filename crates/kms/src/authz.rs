@@ -5,10 +5,11 @@
 //! account is allowed by default).
 //!
 //! A role session that AssumeRole gave session policies may do only what its role's identity
-//! policies *and* its session policies allow ([`kmsnap_iam::authz::identity_side`]); a key policy statement or a
-//! grant that names the role ARN is limited by the session policies too, one that names the
-//! session's own ARN is not (IAM User Guide, "Session policies"; docs/sts-sessions.md). The
-//! same `identity_side` serves IAM's own authorization and STS trust decisions.
+//! policies *and* its session policies allow ([`kmsnap_iam::authz::identity_side`]); a key
+//! policy statement or a grant that names the role ARN is limited by the session policies too,
+//! one that names the session's own ARN is not (IAM User Guide, "Session policies";
+//! docs/sts-sessions.md). The same `identity_side` serves IAM's own authorization and STS
+//! trust decisions.
 //!
 //! Identity policies come from IAM, which KMS is given when it is built
 //! ([`Kms::with_audit`](crate::Kms::with_audit)); the identity side of every decision
