@@ -8,8 +8,9 @@ use kmsnap_snapshots::managed::{JobCaller, SnapshotId, VolumeId};
 use serde::{Deserialize, Serialize};
 
 /// 2: `copy_tags_to_snapshot`, `deletion_protection`, `last_automated_backup`, `status_since`
-/// (v1 records read with their defaults).
-pub const INSTANCE_VERSION: u16 = 2;
+/// (v1 records read with their defaults). 3: `cluster` (older records take it from the member
+/// lists of the cluster records on read, [`crate::store::get_instance`]).
+pub const INSTANCE_VERSION: u16 = 3;
 /// 2: `shared_with`, `public`, `source_region` (v1 records read as private, same-region).
 pub const SNAPSHOT_VERSION: u16 = 2;
 
@@ -114,6 +115,10 @@ pub struct DbInstanceRecord {
     /// visible for at least a step; stopped instances restart after 7 days).
     #[serde(default)]
     pub status_since: Option<DateTime<Utc>>,
+    /// The Aurora cluster the instance is a member of (docs/rds.md §3); the cluster lists it
+    /// among its `members`, and both change in one transaction.
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 /// 2: a role-session `caller` keeps its session policies (v1 records read with none).

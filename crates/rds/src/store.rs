@@ -28,22 +28,67 @@ pub(crate) trait Scoped: Serialize + DeserializeOwned {
     const TABLE: &'static str;
     const VERSION: u16;
     fn key(&self) -> Vec<u8>;
+    /// Completes a record written at `version` (older than [`Self::VERSION`]) with what its
+    /// fields' defaults cannot supply, reading `txn`.
+    fn upgrade(self, _version: u16, _txn: &dyn ReadTxn) -> Result<Self, RdsError> {
+        Ok(self)
+    }
+}
+
+/// A record decoded from `bytes` and upgraded to `T`'s current version.
+fn decode<T: Scoped>(txn: &dyn ReadTxn, bytes: &[u8]) -> Result<T, RdsError> {
+    let (version, r) = decode_record::<T>(bytes)?;
+    if version < T::VERSION {
+        r.upgrade(version, txn)
+    } else {
+        Ok(r)
+    }
 }
 
 macro_rules! scoped_record {
-    ($ty:ty, $table:expr, $version:expr) => {
+    ($ty:ty, $table:expr, $version:expr $(, upgrade = $upgrade:path)?) => {
         impl $crate::store::Scoped for $ty {
             const TABLE: &'static str = $table;
             const VERSION: u16 = $version;
             fn key(&self) -> Vec<u8> {
                 $crate::store::scoped(self.account, self.region, &self.identifier)
             }
+            $(
+                fn upgrade(
+                    self,
+                    version: u16,
+                    txn: &dyn kmsnap_store::ReadTxn,
+                ) -> Result<Self, $crate::RdsError> {
+                    $upgrade(self, version, txn)
+                }
+            )?
         }
     };
 }
 pub(crate) use scoped_record;
 
-scoped_record!(DbInstanceRecord, T_INSTANCES, INSTANCE_VERSION);
+scoped_record!(
+    DbInstanceRecord,
+    T_INSTANCES,
+    INSTANCE_VERSION,
+    upgrade = upgrade_instance
+);
+
+/// Before version 3 an instance's cluster was known only from the cluster records' member
+/// lists; it is taken from there.
+fn upgrade_instance(
+    mut r: DbInstanceRecord,
+    version: u16,
+    txn: &dyn ReadTxn,
+) -> Result<DbInstanceRecord, RdsError> {
+    if version < 3 && r.cluster.is_none() {
+        r.cluster = scan::<crate::cluster::model::ClusterRecord>(txn, Some((r.account, r.region)))?
+            .into_iter()
+            .find(|c| c.members.contains(&r.identifier))
+            .map(|c| c.identifier);
+    }
+    Ok(r)
+}
 scoped_record!(DbSnapshotRecord, T_SNAPSHOTS, SNAPSHOT_VERSION);
 scoped_record!(ReplicaRecord, T_REPLICAS, REPLICA_VERSION);
 
@@ -54,7 +99,7 @@ pub(crate) fn get<T: Scoped>(
     id: &str,
 ) -> Result<Option<T>, RdsError> {
     match txn.get(T::TABLE, &scoped(account, region, id))? {
-        Some(r) => Ok(Some(decode_record(&r.value)?.1)),
+        Some(r) => Ok(Some(decode(txn, &r.value)?)),
         None => Ok(None),
     }
 }
@@ -77,7 +122,7 @@ pub(crate) fn scan<T: Scoped>(
     let prefix = scope.map(|(a, r)| format!("{a}/{r}/")).unwrap_or_default();
     let mut out = Vec::new();
     for (_, r) in txn.scan(T::TABLE, prefix.as_bytes(), None, usize::MAX)? {
-        out.push(decode_record::<T>(&r.value)?.1);
+        out.push(decode(txn, &r.value)?);
     }
     Ok(out)
 }

@@ -2,8 +2,8 @@
 //!
 //! A cluster *is* its storage: one EBS volume managed by RDS, its data key generated through
 //! RDS under the cluster's key with context `{"aws:rds:dbc-id": DbClusterResourceId}`. Its
-//! instances are DB instance records (table `rds_instances`) pointing at that volume and
-//! listed in the cluster's `members`; they always have the cluster's encryption (docs/rds.md §3).
+//! instances are DB instance records (table `rds_instances`) pointing at that volume, naming
+//! the cluster (`cluster`) and listed in the cluster's `members` (both kept in one transaction); they always have the cluster's encryption (docs/rds.md §3).
 //!
 //! * [`model`]: [`model::ClusterRecord`], [`model::ClusterSnapshotRecord`] and their states.
 //! * [`store`]: tables `rds_clusters`, `rds_cluster_snapshots`.

@@ -8,6 +8,11 @@ use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::managed::{SnapshotId, VolumeId};
 use serde::{Deserialize, Serialize};
 
+/// The ARN of cluster `id` of `account` in `region`.
+pub fn cluster_arn(account: AccountId, region: Region, id: &str) -> String {
+    format!("arn:aws:rds:{region}:{account}:cluster:{id}")
+}
+
 pub const CLUSTER_VERSION: u16 = 1;
 pub const CLUSTER_SNAPSHOT_VERSION: u16 = 1;
 
@@ -120,10 +125,7 @@ pub struct ClusterRecord {
 
 impl ClusterRecord {
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:rds:{}:{}:cluster:{}",
-            self.region, self.account, self.identifier
-        )
+        cluster_arn(self.account, self.region, &self.identifier)
     }
 }
 

@@ -4,7 +4,7 @@
 //! A cluster's storage is one managed volume (docs/managed-storage.md; its data key generated
 //! through RDS with context `{"aws:rds:dbc-id": DbClusterResourceId}`), shared by
 //! all of its instances: an Aurora instance is a `rds_instances` record whose `volume_id` is
-//! the cluster's, listed in the cluster's `members`, so `kmsnap db import/export` on an
+//! the cluster's, naming the cluster and listed in its `members`, so `kmsnap db import/export` on an
 //! instance moves the cluster's bytes. Its encryption is the cluster's, always (docs/rds.md §3).
 //! A stopped or key-less cluster stops its instances: they show the cluster's status.
 
@@ -12,6 +12,7 @@ use super::model::*;
 use super::store as cstore;
 use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus};
 use crate::ops::common::{self, check_filters, select, tags_from, tags_to_api, Query};
+use crate::ops::instances::decorate_member;
 use crate::{store, Rds, RdsError};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
@@ -623,6 +624,7 @@ pub async fn create_instance(
         deletion_protection: input.deletion_protection.unwrap_or(false),
         last_automated_backup: None,
         status_since: Some(now),
+        cluster: Some(cluster.identifier.clone()),
     };
     let logged = rds::CreateDBInstanceMessage {
         master_user_password: None,
@@ -663,90 +665,10 @@ pub async fn create_instance(
     })
     .await??;
     let mut out = crate::ops::instances::to_api(&rec);
-    decorate(&mut out, &cluster);
+    decorate_member(&mut out, &cluster);
     Ok(rds::CreateDBInstanceResult {
         db_instance: Some(out),
     })
-}
-
-/// The Aurora view of an instance of `cluster`: its cluster, the cluster's backups, and the
-/// cluster's status while that stops the instances.
-pub fn decorate(out: &mut rds::DBInstance, cluster: &ClusterRecord) {
-    out.db_cluster_identifier = Some(cluster.identifier.clone());
-    out.backup_retention_period = Some(cluster.backup_retention_period);
-    out.storage_encrypted = Some(cluster.storage_encrypted);
-    out.kms_key_id = cluster.kms_key_arn.clone();
-    out.storage_type = Some("aurora".into());
-    if cluster.status.overrides_instances() {
-        out.db_instance_status = Some(cluster.status.as_str().to_owned());
-        out.endpoint = None;
-    }
-}
-
-/// DescribeDBInstances' instances of Aurora clusters, decorated ([`decorate`]).
-pub async fn decorate_instances(
-    svc: &Rds,
-    ctx: &RequestContext,
-    out: &mut rds::DBInstanceMessage,
-) -> Result<(), RdsError> {
-    let Some(list) = out.db_instances.as_mut() else {
-        return Ok(());
-    };
-    if !list
-        .iter()
-        .any(|i| i.engine.as_deref().is_some_and(|e| e.starts_with("aurora")))
-    {
-        return Ok(());
-    }
-    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let clusters =
-        crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region))))
-            .await??;
-    for i in list.iter_mut() {
-        let Some(name) = i.db_instance_identifier.clone() else {
-            continue;
-        };
-        if let Some(c) = clusters.iter().find(|c| c.members.contains(&name)) {
-            decorate(i, c);
-        }
-    }
-    Ok(())
-}
-
-/// DescribeDBInstances' `db-cluster-id` filter (cluster identifiers or ARNs), which the
-/// instance operation does not know: each becomes a `db-instance-id` filter naming the
-/// clusters' instances (none: a value no instance has), so filtering and paging stay the
-/// instance operation's.
-pub async fn translate_cluster_filter(
-    svc: &Rds,
-    ctx: &RequestContext,
-    input: &mut rds::DescribeDBInstancesMessage,
-) -> Result<(), RdsError> {
-    let Some(filters) = input.filters.as_mut() else {
-        return Ok(());
-    };
-    if !filters.iter().any(|f| f.name == "db-cluster-id") {
-        return Ok(());
-    }
-    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let clusters =
-        crate::blocking(move || cstore::clusters(meta.read()?.as_ref(), Some((account, region))))
-            .await??;
-    for f in filters.iter_mut().filter(|f| f.name == "db-cluster-id") {
-        let mut members: Vec<String> = clusters
-            .iter()
-            .filter(|c| f.values.iter().any(|v| *v == c.identifier || *v == c.arn()))
-            .flat_map(|c| c.members.iter().cloned())
-            .collect();
-        if members.is_empty() {
-            members.push(String::new());
-        }
-        *f = rds::Filter {
-            name: "db-instance-id".into(),
-            values: members,
-        };
-    }
-    Ok(())
 }
 
 /// DeleteDBInstance of an Aurora instance: it leaves its cluster; the cluster's storage stays.
@@ -765,8 +687,10 @@ pub async fn delete_member_instance(
     let meta = svc.meta.clone();
     let done = crate::blocking(move || -> Result<Option<(DbInstanceRecord, ClusterRecord)>, RdsError> {
         let mut txn = meta.write()?;
-        let Some(mut cluster) = cstore::cluster_of_instance(&*txn, account, region, &id)? else { return Ok(None) };
         let Some(rec) = store::get_instance(&*txn, account, region, &id)? else { return Ok(None) };
+        let Some(cid) = rec.cluster.clone() else { return Ok(None) };
+        let mut cluster = cstore::get_cluster(&*txn, account, region, &cid)?
+            .ok_or_else(|| RdsError::ClusterNotFound { id: cid.clone() })?;
         if rec.deletion_protection {
             return Err(crate::RdsError::InvalidParameterCombination("Cannot delete protected DB Instance, please disable deletion protection and try again.".into()));
         }
@@ -779,7 +703,7 @@ pub async fn delete_member_instance(
     .await??;
     Ok(done.map(|(rec, cluster)| {
         let mut out = crate::ops::instances::to_api(&rec);
-        decorate(&mut out, &cluster);
+        decorate_member(&mut out, &cluster);
         out.db_instance_status = Some("deleting".into());
         rds::DeleteDBInstanceResult {
             db_instance: Some(out),
@@ -831,7 +755,7 @@ pub enum MemberOp {
     Change,
 }
 
-/// [`decorate`] for one instance of an operation's response, if it is a cluster's.
+/// [`decorate_member`] for one instance of an operation's response, if it is a cluster's.
 pub async fn decorate_one(
     svc: &Rds,
     ctx: &RequestContext,
@@ -850,7 +774,7 @@ pub async fn decorate_one(
     })
     .await??
     {
-        decorate(out, &c);
+        decorate_member(out, &c);
     }
     Ok(())
 }

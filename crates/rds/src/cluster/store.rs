@@ -47,16 +47,18 @@ pub fn clusters(
     scan(txn, scope)
 }
 
-/// The cluster instance `instance` of `account` in `region` belongs to, if any.
+/// The cluster instance `instance` of `account` in `region` belongs to, if any (the one its
+/// record names).
 pub fn cluster_of_instance(
     txn: &dyn ReadTxn,
     account: AccountId,
     region: Region,
     instance: &str,
 ) -> Result<Option<ClusterRecord>, RdsError> {
-    Ok(clusters(txn, Some((account, region)))?
-        .into_iter()
-        .find(|c| c.members.iter().any(|m| m == instance)))
+    match crate::store::get_instance(txn, account, region, instance)?.and_then(|r| r.cluster) {
+        Some(id) => get_cluster(txn, account, region, &id),
+        None => Ok(None),
+    }
 }
 
 pub fn get_snapshot(

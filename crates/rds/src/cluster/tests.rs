@@ -571,15 +571,16 @@ async fn a_lost_key_reaches_the_cluster_and_its_instances() {
         env.status("aur").await,
         "inaccessible-encryption-credentials-recoverable"
     );
-    let mut listed = rds::DBInstanceMessage {
-        db_instances: Some(vec![crate::ops::instances::to_api(
-            &env.instance_record(&env.ctx(), "aur-1"),
-        )]),
-        marker: None,
-    };
-    ops::decorate_instances(&env.rds, &env.ctx(), &mut listed)
-        .await
-        .unwrap();
+    let listed = crate::ops::instances::describe(
+        &env.rds,
+        &env.ctx(),
+        rds::DescribeDBInstancesMessage {
+            db_instance_identifier: Some("aur-1".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         listed.db_instances.unwrap()[0]
             .db_instance_status
@@ -1167,4 +1168,96 @@ async fn automated_cluster_backups_are_daily_and_expire_after_the_retention_peri
             .collect::<Vec<_>>(),
         vec!["kept".to_owned()]
     );
+}
+
+/// An instance record written before version 3 has no `cluster`: it is read with the cluster
+/// whose member list names it, and membership then follows the record (rename, filter, delete).
+#[tokio::test]
+async fn an_instance_record_before_version_3_takes_its_cluster_from_the_member_lists() {
+    let env = Env::new();
+    env.cluster("old", Some(false), None).await.unwrap();
+    env.instance("old-1", "old").await.unwrap();
+    env.settle().await;
+    let ctx = env.ctx();
+    let rec = env.instance_record(&ctx, "old-1");
+    assert_eq!(rec.cluster.as_deref(), Some("old"));
+
+    // Rewrite it as today's main wrote it: version 2, no `cluster` field.
+    let mut v2 = serde_json::to_value(&rec).unwrap();
+    v2.as_object_mut().unwrap().remove("cluster");
+    let mut txn = env.rds.meta.write().unwrap();
+    txn.put(
+        crate::store::T_INSTANCES,
+        &crate::store::scoped(rec.account, rec.region, &rec.identifier),
+        &kmsnap_store::encode_record(2, &v2).unwrap(),
+    )
+    .unwrap();
+    txn.commit().unwrap();
+    let raw = env.rds.meta.read().unwrap();
+    let stored = raw
+        .get(
+            crate::store::T_INSTANCES,
+            &crate::store::scoped(rec.account, rec.region, &rec.identifier),
+        )
+        .unwrap()
+        .unwrap();
+    let (version, plain) =
+        kmsnap_store::decode_record::<crate::model::DbInstanceRecord>(&stored.value).unwrap();
+    drop(raw);
+    assert_eq!((version, plain.cluster), (2, None));
+    assert_eq!(env.instance_record(&ctx, "old-1"), rec, "upgraded on read");
+
+    // A renamed member stays its cluster's, and the cluster filter finds it under the new name.
+    crate::ops::instances::modify(
+        &env.rds,
+        &ctx,
+        rds::ModifyDBInstanceMessage {
+            db_instance_identifier: "old-1".into(),
+            new_db_instance_identifier: Some("old-2".into()),
+            apply_immediately: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(env.record("old").members, vec!["old-2".to_owned()]);
+    assert_eq!(
+        env.instance_record(&ctx, "old-2").cluster.as_deref(),
+        Some("old")
+    );
+    let listed = crate::ops::instances::describe(
+        &env.rds,
+        &ctx,
+        rds::DescribeDBInstancesMessage {
+            filters: Some(vec![rds::Filter {
+                name: "db-cluster-id".into(),
+                values: vec![env.record("old").arn()],
+            }]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let names: Vec<_> = listed
+        .db_instances
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.db_instance_identifier, i.db_cluster_identifier))
+        .collect();
+    assert_eq!(names, vec![(Some("old-2".into()), Some("old".into()))]);
+
+    // Deleting it takes it out of the member list.
+    let gone = ops::delete_member_instance(
+        &env.rds,
+        &ctx,
+        &rds::DeleteDBInstanceMessage {
+            db_instance_identifier: "old-2".into(),
+            skip_final_snapshot: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(gone.is_some());
+    assert!(env.record("old").members.is_empty());
 }

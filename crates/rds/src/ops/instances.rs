@@ -17,6 +17,8 @@
 
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
 use super::snapshots::{drop_snapshot, start_snapshot};
+use crate::cluster::model::{cluster_arn, ClusterRecord};
+use crate::cluster::store as cstore;
 use crate::error::RdsError;
 use crate::model::{
     database_name, identifier, master_username, new_dbi_resource_id, DbInstanceRecord,
@@ -30,8 +32,28 @@ use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::managed::{self, NewVolume};
 use kmsnap_store::WriteTxn;
+use std::collections::BTreeMap;
 
-const FILTERS: &[&str] = &["db-instance-id", "dbi-resource-id", "engine"];
+const FILTERS: &[&str] = &[
+    "db-cluster-id",
+    "db-instance-id",
+    "dbi-resource-id",
+    "engine",
+];
+
+/// The Aurora view of an instance of `cluster` (docs/rds.md §3): its cluster, the cluster's
+/// backups, and the cluster's status while that stops the instances.
+pub fn decorate_member(out: &mut rds::DBInstance, cluster: &ClusterRecord) {
+    out.db_cluster_identifier = Some(cluster.identifier.clone());
+    out.backup_retention_period = Some(cluster.backup_retention_period);
+    out.storage_encrypted = Some(cluster.storage_encrypted);
+    out.kms_key_id = cluster.kms_key_arn.clone();
+    out.storage_type = Some("aurora".into());
+    if cluster.status.overrides_instances() {
+        out.db_instance_status = Some(cluster.status.as_str().to_owned());
+        out.endpoint = None;
+    }
+}
 
 /// The response form of an instance.
 pub fn to_api(r: &DbInstanceRecord) -> rds::DBInstance {
@@ -173,6 +195,7 @@ pub async fn create(
         deletion_protection: input.deletion_protection.unwrap_or(false),
         last_automated_backup: None,
         status_since: Some(now),
+        cluster: None,
     };
     let logged = rds::CreateDBInstanceMessage {
         master_user_password: None,
@@ -226,12 +249,18 @@ pub async fn describe(
 ) -> Result<rds::DBInstanceMessage, RdsError> {
     check_filters(input.filters.as_deref(), FILTERS)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let (all, replicas) = crate::blocking(move || -> Result<_, RdsError> {
+    let (all, replicas, clusters) = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
-        Ok((
-            store::instances(&*txn, Some((account, region)))?,
-            store::replicas(&*txn)?,
-        ))
+        let all = store::instances(&*txn, Some((account, region)))?;
+        let mut clusters = BTreeMap::new();
+        for id in all.iter().filter_map(|r| r.cluster.as_deref()) {
+            if !clusters.contains_key(id) {
+                if let Some(c) = cstore::get_cluster(&*txn, account, region, id)? {
+                    clusters.insert(id.to_owned(), c);
+                }
+            }
+        }
+        Ok((all, store::replicas(&*txn)?, clusters))
     })
     .await??;
     let q = Query {
@@ -242,6 +271,12 @@ pub async fn describe(
     };
     let field = |r: &DbInstanceRecord, name: &str| match name {
         "db-instance-id" => vec![r.identifier.clone(), r.arn()],
+        // Cluster identifiers or ARNs.
+        "db-cluster-id" => r
+            .cluster
+            .iter()
+            .flat_map(|c| [c.clone(), cluster_arn(r.account, r.region, c)])
+            .collect(),
         "dbi-resource-id" => vec![r.dbi_resource_id.clone()],
         "engine" => vec![r.engine.clone()],
         _ => vec![],
@@ -258,6 +293,10 @@ pub async fn describe(
         .map(|r| {
             let mut o = to_api(r);
             super::replicas::decorate(&mut o, r, &replicas);
+            // Aurora instances show their cluster (crate::cluster).
+            if let Some(c) = r.cluster.as_ref().and_then(|c| clusters.get(c)) {
+                decorate_member(&mut o, c);
+            }
             o
         })
         .collect();
@@ -400,6 +439,15 @@ where
                 ..rec.clone()
             };
             store::delete_instance(txn.as_mut(), &old)?;
+            // A renamed Aurora instance stays its cluster's member under the new name.
+            if let Some(cid) = &rec.cluster {
+                if let Some(mut c) = cstore::get_cluster(&*txn, rec.account, rec.region, cid)? {
+                    for m in c.members.iter_mut().filter(|m| **m == old.identifier) {
+                        m.clone_from(&rec.identifier);
+                    }
+                    cstore::put_cluster(txn.as_mut(), &c)?;
+                }
+            }
         }
         store::put_instance(txn.as_mut(), &rec)?;
         common::commit(txn, &[event])?;

@@ -160,18 +160,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::DescribeDBInstancesMessage,
     ) -> Result<rds::DBInstanceMessage, AwsError> {
-        let mut input = input;
-        cluster::ops::translate_cluster_filter(self, ctx, &mut input)
-            .await
-            .map_err(to_rds)?;
-        let mut out = instances::describe(self, ctx, input)
-            .await
-            .map_err(to_rds)?;
-        // Aurora instances show their cluster (crate::cluster).
-        cluster::ops::decorate_instances(self, ctx, &mut out)
-            .await
-            .map_err(to_rds)?;
-        Ok(out)
+        instances::describe(self, ctx, input).await.map_err(to_rds)
     }
 
     async fn delete_db_instance(

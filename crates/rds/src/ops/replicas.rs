@@ -177,6 +177,7 @@ pub async fn create(
         deletion_protection: input.deletion_protection.unwrap_or(false),
         last_automated_backup: None,
         status_since: Some(now),
+        cluster: None,
     };
     let replica = ReplicaRecord {
         account,

@@ -637,6 +637,7 @@ pub async fn restore(
         deletion_protection: input.deletion_protection.unwrap_or(false),
         last_automated_backup: None,
         status_since: Some(now),
+        cluster: None,
     };
     let logged = rds::RestoreDBInstanceFromDBSnapshotMessage {
         tde_credential_password: None,
