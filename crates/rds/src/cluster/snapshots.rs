@@ -25,9 +25,7 @@ use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
-use kmsnap_snapshots::managed::{
-    self, JobCaller, SnapshotId, SnapshotInfo, SnapshotState, VolumeSource,
-};
+use kmsnap_snapshots::managed::{self, SnapshotId, SnapshotInfo, SnapshotState, VolumeSource};
 use kmsnap_store::ReadTxn;
 
 const FILTERS: &[&str] = &[
@@ -599,35 +597,9 @@ pub async fn copy(
         "AWS::RDS::DBClusterSnapshot",
         &snap.arn(),
     );
-    let caller = JobCaller::from_context(ctx);
-    let (meta, mut s) = (svc.meta.clone(), snap);
-    let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, RdsError> {
-        let mut txn = meta.write()?;
-        if cstore::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
-            return Err(RdsError::ClusterSnapshotAlreadyExists {
-                id: s.identifier.clone(),
-            });
-        }
-        let to = managed::CopyTo {
-            account,
-            region,
-            key_arn: s.kms_key_arn.clone(),
-        };
-        s.ebs_snapshot_id = managed::queue_copy(
-            txn.as_mut(),
-            &source_ebs,
-            to,
-            &key_use,
-            description,
-            caller,
-            now,
-        )?;
-        cstore::put_snapshot(txn.as_mut(), &s)?;
-        common::commit(txn, &[event])?;
-        Ok(s)
-    })
-    .await??;
-    svc.ebs.wake_worker();
+    let key_arn = snap.kms_key_arn.clone();
+    let job = common::CopyJob::new(ctx, source_ebs, key_arn, key_use, description);
+    let snap = common::commit_copy(svc, snap, job, event).await?;
     Ok(rds::CopyDBClusterSnapshotResult {
         db_cluster_snapshot: Some(to_api(&snap, account)),
     })
@@ -951,4 +923,16 @@ pub async fn modify_attribute(
     Ok(rds::ModifyDBClusterSnapshotAttributeResult {
         db_cluster_snapshot_attributes_result: Some(attributes(&s)),
     })
+}
+
+impl common::SnapshotCopy for ClusterSnapshotRecord {
+    fn storage(&mut self) -> &mut SnapshotId {
+        &mut self.ebs_snapshot_id
+    }
+
+    fn exists(&self) -> RdsError {
+        RdsError::ClusterSnapshotAlreadyExists {
+            id: self.identifier.clone(),
+        }
+    }
 }

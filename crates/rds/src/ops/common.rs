@@ -3,12 +3,17 @@
 //! CloudTrail event, tags, filters and paging.
 
 use crate::error::RdsError;
+use crate::store::Scoped;
 use crate::Rds;
+use chrono::{DateTime, Utc};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
 use kmsnap_audit::Event;
 use kmsnap_auth::RequestContext;
-use kmsnap_snapshots::managed::{NewVolume, ServiceUse, VolumeSource, VolumeSpec};
+use kmsnap_snapshots::managed::{
+    self, CopyTo, JobCaller, NewVolume, ServiceUse, SnapshotId, SnapshotInfo, VolumeSource,
+    VolumeSpec,
+};
 use kmsnap_store::WriteTxn;
 use serde::Serialize;
 
@@ -138,6 +143,83 @@ pub fn commit(mut txn: Box<dyn WriteTxn + '_>, events: &[Event]) -> Result<(), R
     })?;
     txn.commit()?;
     Ok(())
+}
+
+/// The storage side of a snapshot copy (CopyDBSnapshot, CopyDBClusterSnapshot): `source`'s
+/// managed snapshot copied to `to` by a job run as `caller` (docs/managed-storage.md).
+pub struct CopyJob {
+    pub source: SnapshotInfo,
+    pub to: CopyTo,
+    pub key_use: ServiceUse,
+    pub description: String,
+    pub caller: JobCaller,
+    pub now: DateTime<Utc>,
+}
+
+impl CopyJob {
+    /// A copy into `ctx`'s account and region under `key_arn` (`None`: unencrypted), run as
+    /// `ctx`'s caller.
+    pub fn new(
+        ctx: &RequestContext,
+        source: SnapshotInfo,
+        key_arn: Option<String>,
+        key_use: ServiceUse,
+        description: String,
+    ) -> Self {
+        let to = CopyTo {
+            account: ctx.principal.account,
+            region: ctx.region,
+            key_arn,
+        };
+        CopyJob {
+            source,
+            to,
+            key_use,
+            description,
+            caller: JobCaller::from_context(ctx),
+            now: ctx.now,
+        }
+    }
+}
+
+/// A snapshot record (DB snapshot, DB cluster snapshot) as a copy writes it.
+pub(crate) trait SnapshotCopy: Scoped + Send + 'static {
+    /// The managed snapshot holding its blocks.
+    fn storage(&mut self) -> &mut SnapshotId;
+    /// The error when a snapshot of its name already exists.
+    fn exists(&self) -> RdsError;
+}
+
+/// Stores a copy's record `rec` with its copy `job` queued (its managed snapshot is the
+/// record's storage) and `event` logged, in one transaction.
+pub(crate) async fn commit_copy<T: SnapshotCopy>(
+    svc: &Rds,
+    mut rec: T,
+    job: CopyJob,
+    event: Event,
+) -> Result<T, RdsError> {
+    let meta = svc.meta.clone();
+    let rec = crate::blocking(move || -> Result<T, RdsError> {
+        let mut txn = meta.write()?;
+        if txn.get(T::TABLE, &rec.key())?.is_some() {
+            return Err(rec.exists());
+        }
+        *rec.storage() = managed::queue_copy(
+            txn.as_mut(),
+            &job.source,
+            job.to,
+            &job.key_use,
+            job.description,
+            job.caller,
+            job.now,
+        )?;
+        crate::store::put(txn.as_mut(), &rec)?;
+        commit(txn, &[event])?;
+        Ok(rec)
+    })
+    .await??;
+    svc.ebs.wake_worker();
+    Ok(rec)
 }
 
 pub fn tags_from(input: Option<&[rds::Tag]>) -> Vec<(String, String)> {

@@ -30,7 +30,7 @@ use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_snapshots::managed::{
-    self, JobCaller, SnapshotId, SnapshotInfo, SnapshotState, VolumeSource, VolumeSpec,
+    self, SnapshotId, SnapshotInfo, SnapshotState, VolumeSource, VolumeSpec,
 };
 
 const FILTERS: &[&str] = &[
@@ -513,35 +513,9 @@ pub async fn copy(
         "AWS::RDS::DBSnapshot",
         &snap.arn(),
     );
-    let caller = JobCaller::from_context(ctx);
-    let (meta, mut s) = (svc.meta.clone(), snap);
-    let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
-        let mut txn = meta.write()?;
-        if store::get_snapshot(&*txn, account, region, &s.identifier)?.is_some() {
-            return Err(RdsError::SnapshotAlreadyExists {
-                id: s.identifier.clone(),
-            });
-        }
-        let to = managed::CopyTo {
-            account,
-            region,
-            key_arn: s.kms_key_arn.clone(),
-        };
-        s.ebs_snapshot_id = managed::queue_copy(
-            txn.as_mut(),
-            &source_ebs,
-            to,
-            &key_use,
-            description,
-            caller,
-            now,
-        )?;
-        store::put_snapshot(txn.as_mut(), &s)?;
-        common::commit(txn, &[event])?;
-        Ok(s)
-    })
-    .await??;
-    svc.ebs.wake_worker();
+    let key_arn = snap.kms_key_arn.clone();
+    let job = common::CopyJob::new(ctx, source_ebs, key_arn, key_use, description);
+    let snap = common::commit_copy(svc, snap, job, event).await?;
     Ok(rds::CopyDBSnapshotResult {
         db_snapshot: Some(to_api(&snap)),
     })
@@ -666,6 +640,18 @@ pub async fn restore(
     Ok(rds::RestoreDBInstanceFromDBSnapshotResult {
         db_instance: Some(instances::to_api(&rec)),
     })
+}
+
+impl common::SnapshotCopy for DbSnapshotRecord {
+    fn storage(&mut self) -> &mut SnapshotId {
+        &mut self.ebs_snapshot_id
+    }
+
+    fn exists(&self) -> RdsError {
+        RdsError::SnapshotAlreadyExists {
+            id: self.identifier.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
