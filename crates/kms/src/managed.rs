@@ -91,6 +91,24 @@ pub fn managed_key(
     ensure(kms, account, region, svc)
 }
 
+/// The ARN of `account`'s AWS managed key for `service` in `region`, created on first use: the
+/// key ARN EBS, RDS and Backup store on a resource encrypted without a KmsKeyId.
+pub fn managed_key_arn(
+    kms: &Kms,
+    account: AccountId,
+    region: Region,
+    service: &str,
+) -> Result<String, KmsError> {
+    let id = managed_key(kms, account, region, service)?;
+    Ok(kmsnap_core::arn::Arn::new(
+        "kms",
+        region.as_str(),
+        account.as_str(),
+        &format!("key/{id}"),
+    )
+    .to_string())
+}
+
 fn ensure(
     kms: &Kms,
     account: AccountId,

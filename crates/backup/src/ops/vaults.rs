@@ -143,19 +143,12 @@ async fn default_key(
     region: Region,
 ) -> Result<String, BackupError> {
     let kms = svc.kms.clone();
-    let id = blocking(move || kmsnap_kms::managed::managed_key(&kms, account, region, "backup"))
+    blocking(move || kmsnap_kms::managed::managed_key_arn(&kms, account, region, "backup"))
         .await?
         .map_err(|e| {
             tracing::error!(error = %e, "aws/backup managed key");
             BackupError::Internal("managed key")
-        })?;
-    Ok(Arn::new(
-        "kms",
-        region.as_str(),
-        account.as_str(),
-        &format!("key/{id}"),
-    )
-    .to_string())
+        })
 }
 
 pub async fn create(

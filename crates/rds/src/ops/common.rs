@@ -73,14 +73,12 @@ pub async fn resolve_key(
 /// The account's AWS managed `aws/rds` key in the request's region (created on first use).
 pub async fn default_key(svc: &Rds, ctx: &RequestContext) -> Result<String, RdsError> {
     let (kms, account, region) = (svc.kms.clone(), ctx.principal.account, ctx.region);
-    let key_id =
-        crate::blocking(move || kmsnap_kms::managed::managed_key(&kms, account, region, "rds"))
-            .await?
-            .map_err(|e| {
-                tracing::error!(error = %e, "aws/rds managed key");
-                RdsError::Internal("managed key")
-            })?;
-    Ok(format!("arn:aws:kms:{region}:{account}:key/{key_id}"))
+    crate::blocking(move || kmsnap_kms::managed::managed_key_arn(&kms, account, region, "rds"))
+        .await?
+        .map_err(|e| {
+            tracing::error!(error = %e, "aws/rds managed key");
+            RdsError::Internal("managed key")
+        })
 }
 
 /// The service RDS acts as toward KMS (`kms:ViaService`, `invokedBy`).

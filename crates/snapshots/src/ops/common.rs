@@ -58,14 +58,12 @@ pub async fn default_key_arn(
         return Ok(k);
     }
     let kms = svc.kms.clone();
-    let key_id =
-        crate::blocking(move || kmsnap_kms::managed::managed_key(&kms, account, region, "ebs"))
-            .await?
-            .map_err(|e| {
-                tracing::error!(error = %e, "aws/ebs managed key");
-                EbsError::Internal("managed key")
-            })?;
-    Ok(format!("arn:aws:kms:{region}:{account}:key/{key_id}"))
+    crate::blocking(move || kmsnap_kms::managed::managed_key_arn(&kms, account, region, "ebs"))
+        .await?
+        .map_err(|e| {
+            tracing::error!(error = %e, "aws/ebs managed key");
+            EbsError::Internal("managed key")
+        })
 }
 
 /// Whether the region has encryption by default on.
