@@ -453,6 +453,22 @@ impl<'a> Gen<'a> {
         for name in self.model.operations.keys() {
             let _ = writeln!(out, "        {},", lit(name));
         }
+        // restJson routes by method and path, so an operation outside the allowlist needs its
+        // URI to be recognised (and answered NotImplemented) rather than being unknown.
+        out.push_str("    ],\n    unscoped_routes: &[\n");
+        if self.protocol() == "RestJson" {
+            for (name, o) in &self.model.operations {
+                if self.ops.binary_search(&name.as_str()).is_err() {
+                    let _ = writeln!(
+                        out,
+                        "        ({}, {}, {}),",
+                        lit(&o.http.method),
+                        lit(&o.http.request_uri),
+                        lit(name)
+                    );
+                }
+            }
+        }
         out.push_str("    ],\n    shapes: &[\n");
         for name in &self.closure {
             self.render_shape(out, name);

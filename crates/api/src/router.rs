@@ -328,12 +328,33 @@ fn by_path(service: &'static ServiceModel, req: &HttpRequest<'_>) -> Result<Rout
             }
         }
     }
-    match best {
-        Some((op, _)) => Ok(Route {
+    // An operation of the model that kmsnap does not serve yet answers NotImplemented, as it
+    // does for the other protocols; it wins only where it is more specific than a served one.
+    let mut unscoped: Option<(&'static str, usize)> = None;
+    for &(method, uri, name) in service.unscoped_routes {
+        if !method.eq_ignore_ascii_case(req.method) {
+            continue;
+        }
+        if let Some(score) = match_template(uri, req.path, req.query) {
+            if unscoped.is_none_or(|(_, s)| score > s) {
+                unscoped = Some((name, score));
+            }
+        }
+    }
+    match (best, unscoped) {
+        (Some((_, s)), Some((name, u))) if u > s => Ok(Route {
+            service,
+            op: OpMatch::NotInScope(name),
+        }),
+        (Some((op, _)), _) => Ok(Route {
             service,
             op: OpMatch::InScope(op),
         }),
-        None => Err(RouteError::UnknownOperation {
+        (None, Some((name, _))) => Ok(Route {
+            service,
+            op: OpMatch::NotInScope(name),
+        }),
+        (None, None) => Err(RouteError::UnknownOperation {
             protocol: Protocol::RestJson,
             service: service.name,
             operation: format!("{} {}", req.method, req.path),

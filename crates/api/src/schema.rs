@@ -38,6 +38,9 @@ pub struct ServiceModel {
     /// Names of *every* operation in the model, sorted. An operation here but not in
     /// `operations` exists in AWS but is not in kmsnap's scope; it answers `NotImplemented`.
     pub all_operation_names: &'static [&'static str],
+    /// restJson only: `(method, requestUri, name)` of every operation *outside* `operations`,
+    /// so that a request to one routes to `NotImplemented` instead of an unknown operation.
+    pub unscoped_routes: &'static [(&'static str, &'static str, &'static str)],
     /// Every shape reachable from the allowlisted operations (inputs, outputs, errors); sorted.
     pub shapes: &'static [Shape],
 }

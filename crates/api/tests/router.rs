@@ -131,6 +131,27 @@ fn in_scope_and_not_in_scope_are_told_apart() {
         route(&req).unwrap().op,
         OpMatch::NotInScope("RunInstances")
     ));
+
+    // restJson: an operation of the model outside the allowlist is found by its URI too.
+    for (method, path, want) in [
+        ("POST", "/audit/report-plans", "CreateReportPlan"),
+        ("GET", "/audit/report-plans/daily", "DescribeReportPlan"),
+        ("GET", "/legal-holds/", "ListLegalHolds"),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", auth("backup").parse().unwrap());
+        let req = HttpRequest {
+            method,
+            path,
+            query: "",
+            headers: &headers,
+            body: &body,
+        };
+        match route(&req).unwrap().op {
+            OpMatch::NotInScope(name) => assert_eq!(name, want, "{method} {path}"),
+            OpMatch::InScope(o) => panic!("{method} {path} routed to {}", o.name),
+        }
+    }
 }
 
 #[test]

@@ -90,6 +90,8 @@ pub static MODEL: __s::ServiceModel = __s::ServiceModel {
         "UpdateEventDataStore",
         "UpdateTrail",
     ],
+    unscoped_routes: &[
+    ],
     shapes: &[
         __s::Shape { name: "Date", kind: __s::ShapeKind::Timestamp { format: None }, ..SHAPE },
         __s::Shape { name: "Event", kind: __s::ShapeKind::Structure(__s::StructureShape { members: &[

@@ -41,6 +41,8 @@ pub static MODEL: __s::ServiceModel = __s::ServiceModel {
         "PutSnapshotBlock",
         "StartSnapshot",
     ],
+    unscoped_routes: &[
+    ],
     shapes: &[
         __s::Shape { name: "AccessDeniedException", kind: __s::ShapeKind::Structure(__s::StructureShape { members: &[
             __s::Member { name: "Message", shape: "ErrorMessage", ..MEMBER },

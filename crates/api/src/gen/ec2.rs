@@ -882,6 +882,8 @@ pub static MODEL: __s::ServiceModel = __s::ServiceModel {
         "ValidateSecurityGroupQuotasForInterface",
         "WithdrawByoipCidr",
     ],
+    unscoped_routes: &[
+    ],
     shapes: &[
         __s::Shape { name: "AssociatedKmsKey", kind: __s::ShapeKind::Structure(__s::StructureShape { members: &[
             __s::Member { name: "KmsKeyId", shape: "String", location_name: Some("kmsKeyId"), ..MEMBER },

@@ -228,6 +228,8 @@ pub static MODEL: __s::ServiceModel = __s::ServiceModel {
         "UploadServerCertificate",
         "UploadSigningCertificate",
     ],
+    unscoped_routes: &[
+    ],
     shapes: &[
         __s::Shape { name: "AccessKey", kind: __s::ShapeKind::Structure(__s::StructureShape { members: &[
             __s::Member { name: "UserName", shape: "userNameType", ..MEMBER },

@@ -141,6 +141,8 @@ pub static MODEL: __s::ServiceModel = __s::ServiceModel {
         "Verify",
         "VerifyMac",
     ],
+    unscoped_routes: &[
+    ],
     shapes: &[
         __s::Shape { name: "AWSAccountIdType", kind: __s::ShapeKind::String { enum_values: &[] }, ..SHAPE },
         __s::Shape { name: "AccountIdType", kind: __s::ShapeKind::String { enum_values: &[] }, min: Some(12), max: Some(12), pattern: Some("[0-9]{12}"), ..SHAPE },

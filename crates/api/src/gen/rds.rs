@@ -230,6 +230,8 @@ pub static MODEL: __s::ServiceModel = __s::ServiceModel {
         "SwitchoverGlobalCluster",
         "SwitchoverReadReplica",
     ],
+    unscoped_routes: &[
+    ],
     shapes: &[
         __s::Shape { name: "ActivityStreamMode", kind: __s::ShapeKind::String { enum_values: &["sync", "async"] }, ..SHAPE },
         __s::Shape { name: "ActivityStreamPolicyStatus", kind: __s::ShapeKind::String { enum_values: &["locked", "unlocked", "locking-policy", "unlocking-policy"] }, ..SHAPE },

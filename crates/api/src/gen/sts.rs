@@ -42,6 +42,8 @@ pub static MODEL: __s::ServiceModel = __s::ServiceModel {
         "GetSessionToken",
         "GetWebIdentityToken",
     ],
+    unscoped_routes: &[
+    ],
     shapes: &[
         __s::Shape { name: "AssumeRoleRequest", kind: __s::ShapeKind::Structure(__s::StructureShape { members: &[
             __s::Member { name: "RoleArn", shape: "arnType", ..MEMBER },

@@ -530,6 +530,7 @@ macro_rules! model {
             xml_namespace: Some("http://test.amazonaws.com/doc/2020-01-01/"),
             operations: OPERATIONS,
             all_operation_names: &[],
+            unscoped_routes: &[],
             shapes: SHAPES,
         };
     };
