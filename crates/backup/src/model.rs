@@ -66,11 +66,5 @@ impl VaultRecord {
 
 /// The ARN of vault `name`.
 pub fn vault_arn(account: AccountId, region: Region, name: &str) -> String {
-    kmsnap_core::arn::Arn::new(
-        "backup",
-        region.as_str(),
-        account.as_str(),
-        &format!("backup-vault:{name}"),
-    )
-    .to_string()
+    kmsnap_core::arn::Arn::backup_vault(region.as_str(), account.as_str(), name).to_string()
 }

@@ -48,11 +48,11 @@ pub fn run(args: FsckArgs) -> Result<ExitCode, String> {
             dir.display()
         )
     })?;
-    let offset = crate::internal::load_clock_offset(meta.as_ref()).map_err(|e| e.to_string())?;
+    let offset = crate::clock::load_clock_offset(meta.as_ref()).map_err(|e| e.to_string())?;
     let clock = Arc::new(kmsnap_core::ManualClock::new(offset));
     // The journal as `serve` uses it, so fsck's records follow what a killed server left there.
     let audit =
-        Arc::new(crate::app::open_audit(meta.clone(), Some(&dir)).map_err(|e| e.to_string())?);
+        Arc::new(crate::state::open_audit(meta.clone(), Some(&dir)).map_err(|e| e.to_string())?);
     // fsck decrypts as each volume's account root, never as an IAM user or role: no identity
     // policies are consulted.
     let kms = kmsnap_kms::Kms::with_audit(

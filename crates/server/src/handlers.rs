@@ -2,8 +2,7 @@
 //! does not build yet keeps its trait's default, which answers with AWS's error envelope and
 //! code `NotImplemented`, never a success.
 
-use crate::app::App;
-use crate::config::{Config, Mode};
+use crate::state::App;
 use bytes::Bytes;
 use kmsnap_api::gen;
 use kmsnap_api::gen::sts::{
@@ -13,37 +12,7 @@ use kmsnap_api::gen::sts::{
 use kmsnap_api::proto::Decoded;
 use kmsnap_api::{AwsError, Timestamp};
 pub use kmsnap_auth::RequestContext;
-use kmsnap_auth::{AssumeRoleParams, AuthMode, Keyring, Secret, StaticKey};
-use kmsnap_core::{AccountId, RootKey};
-
-pub fn keyring(root: &RootKey, config: &Config) -> Result<Keyring, String> {
-    let mode = match config.auth.mode {
-        Mode::Dev => AuthMode::Dev,
-        Mode::Strict => AuthMode::Strict,
-    };
-    let mut keys = Vec::new();
-    for k in &config.access_keys {
-        let account = AccountId::parse(&k.account)
-            .map_err(|e| format!("access key {}: {e}", k.access_key_id))?;
-        let secret = if crate::secret::is_encrypted(&k.secret_access_key) {
-            Secret::new(
-                crate::secret::decrypt(root, &k.secret_access_key)
-                    .map_err(|e| format!("access key {}: {e}", k.access_key_id))?
-                    .as_str(),
-            )
-        } else {
-            tracing::warn!(access_key_id = %k.access_key_id, "plaintext secret_access_key in config; prefer `kmsnap secret encrypt`");
-            Secret::new(k.secret_access_key.clone())
-        };
-        keys.push(StaticKey {
-            access_key_id: k.access_key_id.clone(),
-            secret,
-            account,
-            user_name: k.user.clone(),
-        });
-    }
-    Keyring::new(mode, root, keys).map_err(|e| e.to_string())
-}
+use kmsnap_auth::{AssumeRoleParams, Keyring};
 
 /// STS: GetCallerIdentity and AssumeRole, on the keyring that also authenticates requests.
 pub struct Sts<'a>(&'a Keyring);

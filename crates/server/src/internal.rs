@@ -9,33 +9,11 @@
 //! volume's blocks). Unlike the others they act on customer data, so they are SigV4-signed
 //! (credential scope service `ebs`) and authorized in every mode: only the owner may use them.
 
-use crate::app::{plain, App};
+use crate::respond::plain;
+use crate::state::App;
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode};
 use kmsnap_core::Clock;
-use kmsnap_store::{MetaStore, StoreError};
-
-const SERVER_TABLE: &str = "server";
-const CLOCK_KEY: &[u8] = b"clock_offset_ms";
-
-pub fn load_clock_offset(meta: &dyn MetaStore) -> Result<i64, StoreError> {
-    let txn = meta.read()?;
-    Ok(txn
-        .get(SERVER_TABLE, CLOCK_KEY)?
-        .and_then(|r| {
-            r.value
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map(i64::from_be_bytes)
-        })
-        .unwrap_or(0))
-}
-
-fn store_clock_offset(meta: &dyn MetaStore, offset_ms: i64) -> Result<(), StoreError> {
-    let mut txn = meta.write()?;
-    txn.put(SERVER_TABLE, CLOCK_KEY, &offset_ms.to_be_bytes())?;
-    txn.commit()
-}
 
 fn json(status: StatusCode, request_id: &str, v: serde_json::Value) -> Response<Body> {
     let mut resp = Response::new(Body::from(v.to_string()));
@@ -124,7 +102,9 @@ pub async fn handle(
             };
             app.clock
                 .advance(chrono::Duration::milliseconds((secs * 1000.0) as i64));
-            if let Err(e) = store_clock_offset(app.meta.as_ref(), app.clock.offset_ms()) {
+            if let Err(e) =
+                crate::clock::store_clock_offset(app.meta.as_ref(), app.clock.offset_ms())
+            {
                 tracing::error!(error = %e, "persisting clock offset failed");
                 return plain(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -164,7 +144,8 @@ fn reset(app: &App) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     app.kms.clear_cache();
     app.iam_policies.clear_cache();
-    store_clock_offset(app.meta.as_ref(), app.clock.offset_ms()).map_err(|e| e.to_string())
+    crate::clock::store_clock_offset(app.meta.as_ref(), app.clock.offset_ms())
+        .map_err(|e| e.to_string())
 }
 
 /// The signing name `kmsnap volume import` signs its requests for.
@@ -188,7 +169,7 @@ fn authenticate(
         service: VOLUME_SIGNING_NAME,
         allow_unsigned_payload: false,
     };
-    crate::app::authenticate_signed(
+    crate::authn::authenticate_signed(
         app,
         &signed,
         kmsnap_api::schema::Protocol::RestJson,
@@ -199,7 +180,7 @@ fn authenticate(
 
 /// An error of the signed endpoints, in the EBS direct API's REST-JSON envelope.
 fn fail_with(e: &kmsnap_api::AwsError, request_id: &str) -> Response<Body> {
-    crate::app::into_response(kmsnap_api::proto::rest_json::encode_error(e, request_id))
+    crate::respond::into_response(kmsnap_api::proto::rest_json::encode_error(e, request_id))
 }
 
 /// kmsnap's SigV4-signed endpoints (`rest` follows `/_kmsnap/`); errors come in the EBS direct

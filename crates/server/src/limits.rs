@@ -199,7 +199,7 @@ pub fn early_error(parts: &Parts, err: &AwsError, request_id: &str) -> Response<
             }
         },
     };
-    let mut resp = crate::app::into_response(resp);
+    let mut resp = crate::respond::into_response(resp);
     if err.status == 408 || err.status == 413 {
         // The body was not (wholly) read: the connection cannot carry another request.
         resp.headers_mut().insert(

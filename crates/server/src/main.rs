@@ -7,15 +7,19 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod authn;
+mod clock;
 mod config;
 mod fsck;
 mod handlers;
 mod internal;
 mod limits;
 mod metrics;
+mod respond;
 mod rootkey;
 mod secret;
 mod serve;
+mod state;
 mod transfer;
 
 use clap::{Parser, Subcommand};

@@ -1,8 +1,8 @@
 //! `kmsnap serve`: load config, open the store, bind, print the bound address as the first
 //! stdout line, serve until SIGINT/SIGTERM, then drain in-flight requests.
 
-use crate::app::App;
 use crate::config::{Config, Mode};
+use crate::state::App;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,8 +39,8 @@ pub enum ServeError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     RootKey(#[from] crate::rootkey::RootKeyLoadError),
-    #[error("cannot open store: {0}")]
-    Store(String),
+    #[error(transparent)]
+    Open(#[from] crate::state::OpenError),
     #[error("invalid --listen {0}: {1}")]
     Listen(String, String),
     #[error("cannot bind {0}: {1}")]
@@ -49,8 +49,6 @@ pub enum ServeError {
     NoDataDir,
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Setup(String),
 }
 
 pub fn default_data_dir() -> Option<PathBuf> {
@@ -172,7 +170,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             writeln!(out, "kmsnap listening on http://{addr}")?;
             out.flush()?;
         }
-        let workers = crate::app::spawn_workers(app.clone());
+        let workers = crate::state::spawn_workers(app.clone());
         accept_loop(app, listener).await;
         workers.abort();
         tracing::info!("kmsnap stopped");

@@ -411,10 +411,9 @@ fn vault_of_arn(ctx: &RequestContext, resource_arn: &str) -> Result<String, Back
     let arn = Arn::parse(resource_arn)
         .map_err(|_| BackupError::InvalidParameterValue(format!("Invalid ARN: {resource_arn}")))?;
     let not_found = || BackupError::ResourceNotFound(format!("Resource not found: {resource_arn}"));
-    match arn.resource.strip_prefix("backup-vault:") {
+    match arn.resource_id("backup", "backup-vault:") {
         Some(name)
-            if arn.service == "backup"
-                && arn.region == ctx.region.as_str()
+            if arn.region == ctx.region.as_str()
                 && arn.account == ctx.principal.account.as_str() =>
         {
             check_name(name).map_err(|_| not_found())?;
