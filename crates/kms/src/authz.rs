@@ -21,7 +21,8 @@
 // Evaluation
 
 use crate::error::KmsError;
-use crate::grants::{self, GrantRecord};
+use crate::grants;
+use crate::model::GrantRecord;
 use crate::store::LoadedKey;
 use crate::Kms;
 use kmsnap_auth::{PrincipalKind as AuthKind, RequestContext};

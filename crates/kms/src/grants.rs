@@ -1,6 +1,6 @@
-//! Grants (docs/kms.md §12): the persisted record, its tables, grant tokens, and the question
-//! authorization asks — does a grant let this caller perform this operation on this key with
-//! this encryption context?
+//! Grants (docs/kms.md §12): the tables of [`GrantRecord`]s (the record itself is in
+//! `model`), grant tokens, and the question authorization asks — does a grant let this caller
+//! perform this operation on this key with this encryption context?
 //!
 //! Tables:
 //! * `kms_grants`          `{account}/{region}/{key_id}/{grant_id}` → [`GrantRecord`]
@@ -12,83 +12,20 @@
 //! on first use) is dropped in the same commit.
 
 use crate::error::KmsError;
+use crate::model::GrantRecord;
 use crate::store::KmsTxn;
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
 use kmsnap_auth::{Principal, PrincipalKind};
 use kmsnap_core::{AccountId, Region};
-use kmsnap_store::{decode_record, encode_record, ReadTxn};
-use serde::{Deserialize, Serialize};
+use kmsnap_store::{ReadTxn, Table};
 use std::collections::BTreeMap;
 
-pub const T_GRANTS: &str = "kms_grants";
+pub const GRANTS: Table<GrantRecord> = Table::new("kms_grants");
+/// Empty values: the keys are the index.
 pub const T_RETIRING: &str = "kms_grants_retiring";
-pub const GRANT_RECORD_VERSION: u16 = 1;
 
 /// Grants per key (docs/kms.md §14).
 pub const MAX_GRANTS_PER_KEY: usize = 50_000;
-
-/// Encryption-context constraints of a grant.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Constraints {
-    pub subset: Option<BTreeMap<String, String>>,
-    pub equals: Option<BTreeMap<String, String>>,
-}
-
-impl Constraints {
-    pub fn is_empty(&self) -> bool {
-        self.subset.is_none() && self.equals.is_none()
-    }
-
-    /// Whether a request with encryption context `ec` satisfies the constraints. A request
-    /// without one has the empty context.
-    pub fn admit(&self, ec: Option<&BTreeMap<String, String>>) -> bool {
-        let empty = BTreeMap::new();
-        let ec = ec.unwrap_or(&empty);
-        if let Some(eq) = &self.equals {
-            if eq != ec {
-                return false;
-            }
-        }
-        if let Some(sub) = &self.subset {
-            if !sub.iter().all(|(k, v)| ec.get(k) == Some(v)) {
-                return false;
-            }
-        }
-        true
-    }
-}
-
-/// One grant on one key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantRecord {
-    /// The key's account and region (where the grant lives).
-    pub account: AccountId,
-    pub region: Region,
-    pub key_id: String,
-    /// 64 hex characters.
-    pub grant_id: String,
-    pub name: Option<String>,
-    pub created: DateTime<Utc>,
-    pub grantee: String,
-    pub retiring: Option<String>,
-    /// `arn:aws:iam::<acct>:root` of the account that created the grant.
-    pub issuing_account: String,
-    /// Operation names (`Decrypt`, …) in request order.
-    pub operations: Vec<String>,
-    pub constraints: Constraints,
-}
-
-impl GrantRecord {
-    pub fn allows_operation(&self, op: &str) -> bool {
-        self.operations.iter().any(|o| o == op)
-    }
-
-    /// The account of the issuing account ARN.
-    pub fn issuing_account_id(&self) -> &str {
-        self.issuing_account.split(':').nth(4).unwrap_or_default()
-    }
-}
 
 fn grant_key(account: AccountId, region: Region, key_id: &str, grant_id: &str) -> Vec<u8> {
     format!("{account}/{region}/{key_id}/{grant_id}").into_bytes()
@@ -115,17 +52,8 @@ pub fn read_for_key(
     region: Region,
     key_id: &str,
 ) -> Result<Vec<GrantRecord>, KmsError> {
-    let rows = txn.scan(
-        T_GRANTS,
-        &key_prefix(account, region, key_id),
-        None,
-        usize::MAX,
-    )?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (_, r) in rows {
-        out.push(decode_record::<GrantRecord>(&r.value)?.1);
-    }
-    Ok(out)
+    let rows = GRANTS.scan(txn, &key_prefix(account, region, key_id), None, usize::MAX)?;
+    Ok(rows.into_iter().map(|(_, _, g)| g).collect())
 }
 
 pub fn read_one(
@@ -135,10 +63,7 @@ pub fn read_one(
     key_id: &str,
     grant_id: &str,
 ) -> Result<Option<GrantRecord>, KmsError> {
-    match txn.get(T_GRANTS, &grant_key(account, region, key_id, grant_id))? {
-        Some(r) => Ok(Some(decode_record::<GrantRecord>(&r.value)?.1)),
-        None => Ok(None),
-    }
+    Ok(GRANTS.get(txn, &grant_key(account, region, key_id, grant_id))?)
 }
 
 /// Grants in `region` whose retiring principal is `retiring`, in index order, starting after
@@ -175,8 +100,7 @@ impl KmsTxn<'_> {
     pub fn put_grant(&mut self, g: &GrantRecord) -> Result<(), KmsError> {
         self.touch_key(g.account, g.region, &g.key_id);
         let k = grant_key(g.account, g.region, &g.key_id, &g.grant_id);
-        self.raw()
-            .put(T_GRANTS, &k, &encode_record(GRANT_RECORD_VERSION, g)?)?;
+        GRANTS.put(self.raw(), &k, g)?;
         if let Some(r) = &g.retiring {
             let rk = retiring_key(g, r);
             self.raw().put(T_RETIRING, &rk, b"")?;
@@ -186,8 +110,8 @@ impl KmsTxn<'_> {
 
     pub fn delete_grant(&mut self, g: &GrantRecord) -> Result<(), KmsError> {
         self.touch_key(g.account, g.region, &g.key_id);
-        self.raw().delete(
-            T_GRANTS,
+        GRANTS.delete(
+            self.raw(),
             &grant_key(g.account, g.region, &g.key_id, &g.grant_id),
         )?;
         if let Some(r) = &g.retiring {
@@ -347,6 +271,8 @@ pub fn allowing<'k>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Constraints;
+    use chrono::Utc;
 
     fn grant() -> GrantRecord {
         GrantRecord {

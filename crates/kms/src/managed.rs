@@ -469,7 +469,7 @@ mod tests {
         assert!(ids.iter().all(|i| *i == ids[0]));
         let n = kms
             .store
-            .read(|t| Ok(t.count(crate::store::T_KEYS, b"")?))
+            .read(|t| Ok(crate::store::KEYS.count(t, b"")?))
             .unwrap();
         assert_eq!(n, 1);
     }

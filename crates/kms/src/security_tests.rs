@@ -183,16 +183,9 @@ fn data_dir_holds_no_private_or_hmac_key() {
         let params = env
             .kms
             .store
-            .read(|t| {
-                Ok(t.get(
-                    crate::store::T_IMPORT,
-                    &crate::store::import_params_key(account, &imported, &token_id),
-                )?)
-            })
+            .read(|t| crate::store::read_import_params(t, account, &imported, &token_id))
             .unwrap()
             .unwrap();
-        let params: crate::model::ImportParams =
-            kmsnap_store::decode_record(&params.value).unwrap().1;
         let wrapping = env
             .kms
             .store

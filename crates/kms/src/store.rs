@@ -21,17 +21,19 @@ use crate::error::KmsError;
 use crate::model::*;
 use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
-use kmsnap_store::{decode_record, encode_record, MetaStore, ReadTxn, WriteTxn};
+use kmsnap_store::{MetaStore, ReadTxn, Table, WriteTxn};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-pub const T_KEYS: &str = "kms_keys";
-pub const T_SHARED: &str = "kms_shared";
-pub const T_ALIASES: &str = "kms_aliases";
+pub const KEYS: Table<KeyRecord> = Table::new("kms_keys");
+pub const SHARED: Table<SharedKey> = Table::new("kms_shared");
+pub const ALIASES: Table<AliasRecord> = Table::new("kms_aliases");
+pub const IMPORT: Table<ImportParams> = Table::new("kms_import");
+/// Empty values: the keys are the schedule.
 pub const T_DUE: &str = "kms_due";
+/// u64 big-endian counters, not records.
 pub const T_COUNTS: &str = "kms_counts";
-pub const T_IMPORT: &str = "kms_import";
 
 pub fn import_params_key(account: AccountId, key_id: &str, token_id: &str) -> Vec<u8> {
     format!("{account}/{key_id}/{token_id}").into_bytes()
@@ -98,7 +100,7 @@ pub struct LoadedKey {
     pub policy: std::sync::OnceLock<Option<Arc<kmsnap_policy::Policy>>>,
     /// The key's grants, read on first need; a grant write touches the key, which drops this
     /// cached value with it.
-    pub grants: std::sync::OnceLock<Arc<Vec<crate::grants::GrantRecord>>>,
+    pub grants: std::sync::OnceLock<Arc<Vec<GrantRecord>>>,
     /// Unique to this value (process-wide, never reused). Every write touching the key (state,
     /// policy, grants, material, roster) drops the cached value, and the next load gets a new
     /// serial, so an unchanged serial means an unchanged key as far as KMS decides
@@ -359,10 +361,7 @@ pub fn read_key(
     region: Region,
     key_id: &str,
 ) -> Result<Option<KeyRecord>, KmsError> {
-    match txn.get(T_KEYS, &key_key(account, region, key_id))? {
-        Some(r) => Ok(Some(decode_record::<KeyRecord>(&r.value)?.1)),
-        None => Ok(None),
-    }
+    Ok(KEYS.get(txn, &key_key(account, region, key_id))?)
 }
 
 pub fn read_shared(
@@ -370,10 +369,7 @@ pub fn read_shared(
     account: AccountId,
     key_id: &str,
 ) -> Result<Option<SharedKey>, KmsError> {
-    match txn.get(T_SHARED, &shared_key(account, key_id))? {
-        Some(r) => Ok(Some(decode_record::<SharedKey>(&r.value)?.1)),
-        None => Ok(None),
-    }
+    Ok(SHARED.get(txn, &shared_key(account, key_id))?)
 }
 
 pub fn read_alias(
@@ -382,9 +378,38 @@ pub fn read_alias(
     region: Region,
     alias: &str,
 ) -> Result<Option<AliasRecord>, KmsError> {
-    match txn.get(T_ALIASES, &alias_key(account, region, alias))? {
-        Some(r) => Ok(Some(decode_record::<AliasRecord>(&r.value)?.1)),
-        None => Ok(None),
+    Ok(ALIASES.get(txn, &alias_key(account, region, alias))?)
+}
+
+/// The parameters of one GetParametersForImport, while they are kept.
+pub fn read_import_params(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    key_id: &str,
+    token_id: &str,
+) -> Result<Option<ImportParams>, KmsError> {
+    Ok(IMPORT.get(txn, &import_params_key(account, key_id, token_id))?)
+}
+
+/// Every alias of (account, region), in name order.
+pub fn all_aliases(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+) -> Result<Vec<AliasRecord>, KmsError> {
+    let prefix = format!("{account}/{region}/").into_bytes();
+    let mut out = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let rows = ALIASES.scan(txn, &prefix, after.as_deref(), 1000)?;
+        let done = rows.len() < 1000;
+        for (k, _, alias) in rows {
+            out.push(alias);
+            after = Some(k);
+        }
+        if done {
+            return Ok(out);
+        }
     }
 }
 
@@ -440,10 +465,10 @@ impl KmsTxn<'_> {
         let before = self
             .get_key(k.account, k.region, &k.key_id)?
             .map(|old| old.manager);
-        self.inner.put(
-            T_KEYS,
+        KEYS.put(
+            self.inner.as_mut(),
             &key_key(k.account, k.region, &k.key_id),
-            &encode_record(KEY_RECORD_VERSION, k)?,
+            k,
         )?;
         let delta = i64::from(k.manager == KeyManager::Customer)
             - i64::from(before == Some(KeyManager::Customer));
@@ -465,9 +490,7 @@ impl KmsTxn<'_> {
                 self.add_customer_keys(account, region, -1)?;
             }
         }
-        Ok(self
-            .inner
-            .delete(T_KEYS, &key_key(account, region, key_id))?)
+        Ok(KEYS.delete(self.inner.as_mut(), &key_key(account, region, key_id))?)
     }
 
     /// Customer managed keys in (account, region), any state.
@@ -506,11 +529,7 @@ impl KmsTxn<'_> {
 
     pub fn put_shared(&mut self, s: &SharedKey) -> Result<(), KmsError> {
         let old = self.get_shared(s.account, &s.key_id)?;
-        self.inner.put(
-            T_SHARED,
-            &shared_key(s.account, &s.key_id),
-            &encode_record(SHARED_KEY_VERSION, s)?,
-        )?;
+        SHARED.put(self.inner.as_mut(), &shared_key(s.account, &s.key_id), s)?;
         self.touch_shared(s.account, &s.key_id, old.iter().chain(std::iter::once(s)));
         Ok(())
     }
@@ -518,7 +537,7 @@ impl KmsTxn<'_> {
     pub fn delete_shared(&mut self, account: AccountId, key_id: &str) -> Result<bool, KmsError> {
         let old = self.get_shared(account, key_id)?;
         self.touch_shared(account, key_id, old.iter());
-        Ok(self.inner.delete(T_SHARED, &shared_key(account, key_id))?)
+        Ok(SHARED.delete(self.inner.as_mut(), &shared_key(account, key_id))?)
     }
 
     /// A shared change (rotation, roster) reaches the cached key of every region in the old and
@@ -538,10 +557,10 @@ impl KmsTxn<'_> {
     }
 
     pub fn put_import_params(&mut self, p: &ImportParams) -> Result<(), KmsError> {
-        self.inner.put(
-            T_IMPORT,
+        IMPORT.put(
+            self.inner.as_mut(),
             &import_params_key(p.account, &p.key_id, &p.token_id),
-            &encode_record(IMPORT_PARAMS_VERSION, p)?,
+            p,
         )?;
         Ok(())
     }
@@ -552,13 +571,7 @@ impl KmsTxn<'_> {
         key_id: &str,
         token_id: &str,
     ) -> Result<Option<ImportParams>, KmsError> {
-        match self
-            .inner
-            .get(T_IMPORT, &import_params_key(account, key_id, token_id))?
-        {
-            Some(r) => Ok(Some(decode_record::<ImportParams>(&r.value)?.1)),
-            None => Ok(None),
-        }
+        read_import_params(self.inner.as_ref(), account, key_id, token_id)
     }
 
     pub fn delete_import_params(
@@ -567,9 +580,10 @@ impl KmsTxn<'_> {
         key_id: &str,
         token_id: &str,
     ) -> Result<bool, KmsError> {
-        Ok(self
-            .inner
-            .delete(T_IMPORT, &import_params_key(account, key_id, token_id))?)
+        Ok(IMPORT.delete(
+            self.inner.as_mut(),
+            &import_params_key(account, key_id, token_id),
+        )?)
     }
 
     pub fn put_alias(
@@ -578,11 +592,7 @@ impl KmsTxn<'_> {
         region: Region,
         a: &AliasRecord,
     ) -> Result<(), KmsError> {
-        self.inner.put(
-            T_ALIASES,
-            &alias_key(account, region, &a.name),
-            &encode_record(ALIAS_RECORD_VERSION, a)?,
-        )?;
+        ALIASES.put(self.inner.as_mut(), &alias_key(account, region, &a.name), a)?;
         Ok(())
     }
 
@@ -592,9 +602,7 @@ impl KmsTxn<'_> {
         region: Region,
         alias: &str,
     ) -> Result<bool, KmsError> {
-        Ok(self
-            .inner
-            .delete(T_ALIASES, &alias_key(account, region, alias))?)
+        Ok(ALIASES.delete(self.inner.as_mut(), &alias_key(account, region, alias))?)
     }
 
     pub fn schedule(

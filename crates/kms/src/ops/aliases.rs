@@ -17,14 +17,13 @@ use crate::managed::SERVICES;
 use crate::model::{alias_arn, key_arn, AliasRecord};
 use crate::ops::common::load;
 use crate::resolve::Accept;
-use crate::store::T_ALIASES;
+use crate::store::all_aliases;
 use crate::{Kms, KmsError};
 use base64::Engine as _;
 use kmsnap_api::gen::kms as api;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
-use kmsnap_store::{decode_record, ReadTxn};
 
 /// Aliases per key (docs/kms.md §14).
 pub const MAX_ALIASES_PER_KEY: usize = 50;
@@ -90,32 +89,6 @@ fn refuse_alias_target(target: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
-fn alias_prefix(account: AccountId, region: Region) -> Vec<u8> {
-    format!("{account}/{region}/").into_bytes()
-}
-
-/// Every alias of (account, region), in name order.
-pub fn all_aliases<T: ReadTxn + ?Sized>(
-    txn: &T,
-    account: AccountId,
-    region: Region,
-) -> Result<Vec<AliasRecord>, KmsError> {
-    let prefix = alias_prefix(account, region);
-    let mut out = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let rows = txn.scan(T_ALIASES, &prefix, after.as_deref(), 1000)?;
-        let done = rows.len() < 1000;
-        for (k, rec) in &rows {
-            out.push(decode_record::<AliasRecord>(&rec.value)?.1);
-            after = Some(k.clone());
-        }
-        if done {
-            return Ok(out);
-        }
-    }
-}
-
 /// Key spec family, for UpdateAlias's "same type" rule.
 fn key_class(spec: &str) -> &'static str {
     if spec == "SYMMETRIC_DEFAULT" {
@@ -166,7 +139,7 @@ pub fn create_alias(
                 state: rec.state,
             });
         }
-        let existing = all_aliases(txn.raw(), account, region)?
+        let existing = all_aliases(txn.read_view(), account, region)?
             .iter()
             .filter(|a| a.target_key_id == key_id)
             .count();
@@ -242,7 +215,7 @@ pub fn update_alias(
             return Err(KmsError::InvalidState { arn: rec.arn(), state: rec.state });
         }
         if alias.target_key_id != new_id {
-            let existing = all_aliases(txn.raw(), account, region)?.iter().filter(|a| a.target_key_id == new_id).count();
+            let existing = all_aliases(txn.read_view(), account, region)?.iter().filter(|a| a.target_key_id == new_id).count();
             if existing >= MAX_ALIASES_PER_KEY {
                 return Err(KmsError::LimitExceeded(format!(
                     "The number of aliases of {} would exceed the limit of {MAX_ALIASES_PER_KEY}.",
@@ -411,7 +384,7 @@ pub fn delete_aliases_of_key(
     region: Region,
     key_id: &str,
 ) -> Result<usize, KmsError> {
-    let doomed: Vec<String> = all_aliases(txn.raw(), account, region)?
+    let doomed: Vec<String> = all_aliases(txn.read_view(), account, region)?
         .into_iter()
         .filter(|a| a.target_key_id == key_id)
         .map(|a| a.name)

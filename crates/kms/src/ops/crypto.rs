@@ -1446,7 +1446,7 @@ mod tests {
             decrypt(&t.kms, &ctx, api::DecryptRequest::default()),
             Err(KmsError::Validation(_))
         ));
-        let grant = crate::grants::GrantRecord {
+        let grant = crate::model::GrantRecord {
             account: ctx.principal.account,
             region: ctx.region,
             key_id: key.clone(),

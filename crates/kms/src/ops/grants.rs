@@ -3,8 +3,9 @@
 //! a grant allows is in [`crate::authz`].
 
 use crate::authz::{authorize_account, identity_allows, Ask, GrantAsk};
-use crate::grants::{self as g, Constraints, GrantRecord, MAX_GRANTS_PER_KEY};
+use crate::grants::{self as g, MAX_GRANTS_PER_KEY};
 use crate::keyspec::{KeyClass, KeyKind, KeyUsage};
+use crate::model::{Constraints, GrantRecord};
 use crate::ops::common::{load, load_for, require_crypto_usable};
 use crate::resolve::{parse_key_ref, Accept, KeyRef};
 use crate::{Kms, KmsError};

@@ -273,17 +273,9 @@ pub fn import_key_material(
         key.record.region,
     );
     let token_id = decode_token(&input.import_token.0)?;
-    let params = kms.store.read(|txn| {
-        Ok(
-            match txn.get(
-                crate::store::T_IMPORT,
-                &crate::store::import_params_key(account, &key_id, &token_id),
-            )? {
-                Some(r) => Some(kmsnap_store::decode_record::<ImportParams>(&r.value)?.1),
-                None => None,
-            },
-        )
-    })?;
+    let params = kms
+        .store
+        .read(|txn| crate::store::read_import_params(txn, account, &key_id, &token_id))?;
     let params = params.ok_or(KmsError::InvalidImportToken)?;
     if params.valid_to <= now {
         return Err(KmsError::ExpiredImportToken);

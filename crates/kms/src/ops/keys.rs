@@ -347,8 +347,9 @@ pub fn list_keys(
         None => None,
     };
     let rows = kms.store.read(|txn| {
+        // Only the table keys are needed (they end in the key id): no record is decoded.
         Ok(txn.scan(
-            store::T_KEYS,
+            store::KEYS.name(),
             prefix.as_bytes(),
             start_after.as_deref(),
             limit + 1,

@@ -16,13 +16,12 @@
 //!
 //! Every step is idempotent, so an entry whose transaction failed is simply retried next tick.
 
-use crate::model::{AliasRecord, KeyState};
+use crate::model::KeyState;
 use crate::ops::keys::deletion_date;
-use crate::store::{due_entries, Due, KmsTxn, T_ALIASES};
+use crate::store::{all_aliases, due_entries, Due, KmsTxn};
 use crate::{Kms, KmsError};
 use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
-use kmsnap_store::decode_record;
 
 /// Due entries handled per call; the rest wait for the next tick.
 const BATCH: usize = 1000;
@@ -116,20 +115,11 @@ fn delete_aliases_of(
     region: Region,
     key_id: &str,
 ) -> Result<(), KmsError> {
-    let prefix = format!("{account}/{region}/").into_bytes();
-    let mut doomed = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let rows = txn.raw().scan(T_ALIASES, &prefix, after.as_deref(), 1000)?;
-        let Some((last, _)) = rows.last() else { break };
-        after = Some(last.clone());
-        for (_, r) in &rows {
-            let alias = decode_record::<AliasRecord>(&r.value)?.1;
-            if alias.target_key_id == key_id {
-                doomed.push(alias.name);
-            }
-        }
-    }
+    let doomed: Vec<String> = all_aliases(txn.read_view(), account, region)?
+        .into_iter()
+        .filter(|a| a.target_key_id == key_id)
+        .map(|a| a.name)
+        .collect();
     for name in doomed {
         txn.delete_alias(account, region, &name)?;
     }
