@@ -36,6 +36,7 @@ use chrono::{DateTime, Utc};
 use kmsnap_api::AwsError;
 use kmsnap_audit::{AuditWriter, Event, WriterConfig};
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
 use kmsnap_store::WriteTxn;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -217,13 +218,11 @@ pub(crate) fn service_event(
     now: DateTime<Utc>,
     details: Option<serde_json::Value>,
 ) -> Result<(), KmsError> {
-    let mut parts = key_arn.split(':');
-    let (region, account) = (
-        parts.nth(3).unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
+    let (region, account) = Arn::parse(key_arn)
+        .map(|a| (a.region, a.account))
+        .unwrap_or_default();
     let mut event =
-        Event::service_event(account, region, EVENT_SOURCE, name, now).with_kms_key(key_arn);
+        Event::service_event(&account, &region, EVENT_SOURCE, name, now).with_kms_key(key_arn);
     if let Some(d) = details {
         event = event.with_service_event_details(d);
     }

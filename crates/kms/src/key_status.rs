@@ -43,7 +43,7 @@ fn key_arn_parts(arn: &str) -> Option<(AccountId, Region, String)> {
     if a.partition != "aws" || a.service != "kms" {
         return None;
     }
-    let key_id = a.resource.strip_prefix("key/")?.to_owned();
+    let key_id = a.kms_key_id()?.to_owned();
     Some((
         AccountId::parse(&a.account).ok()?,
         Region::parse(&a.region).ok()?,

@@ -13,13 +13,14 @@
 
 use crate::crypto::Material;
 use crate::model::{
-    AliasRecord, KeyManager, KeyRecord, KeyState, MaterialVersion, RotationSchedule, RotationType,
-    SharedKey,
+    key_arn, AliasRecord, KeyManager, KeyRecord, KeyState, MaterialVersion, RotationSchedule,
+    RotationType, SharedKey,
 };
 use crate::store::{read_alias, Due};
 use crate::{Kms, KmsError};
 use chrono::Duration;
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
 use kmsnap_core::{AccountId, Region};
 
 /// AWS managed keys rotate every 365 days (since May 2022), not configurable.
@@ -100,13 +101,7 @@ pub fn managed_key_arn(
     service: &str,
 ) -> Result<String, KmsError> {
     let id = managed_key(kms, account, region, service)?;
-    Ok(kmsnap_core::arn::Arn::new(
-        "kms",
-        region.as_str(),
-        account.as_str(),
-        &format!("key/{id}"),
-    )
-    .to_string())
+    Ok(key_arn(region, account, &id))
 }
 
 fn ensure(
@@ -221,6 +216,7 @@ pub fn managed_key_policy(service: &str, account: AccountId, region: Region) -> 
             ),
         ),
     };
+    let root = Arn::iam_root(account.as_str());
     format!(
         r#"{{
   "Version" : "2012-10-17",
@@ -242,7 +238,7 @@ pub fn managed_key_policy(service: &str, account: AccountId, region: Region) -> 
     "Sid" : "Allow direct access to key metadata to the account",
     "Effect" : "Allow",
     "Principal" : {{
-      "AWS" : "arn:aws:iam::{account}:root"
+      "AWS" : "{root}"
     }},
     "Action" : [ "kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant" ],
     "Resource" : "*"

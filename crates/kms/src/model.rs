@@ -11,6 +11,7 @@
 //! the material its primary encrypted with, and rotation on the primary reaches every replica.
 
 use chrono::{DateTime, Utc};
+use kmsnap_core::arn::Arn;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_store::Versioned;
 use serde::{Deserialize, Serialize};
@@ -87,12 +88,14 @@ impl KeyRecord {
     }
 }
 
+/// `arn:aws:kms:<region>:<account>:key/<key-id>` (docs/arns.md).
 pub fn key_arn(region: Region, account: AccountId, key_id: &str) -> String {
-    format!("arn:aws:kms:{}:{}:key/{}", region, account, key_id)
+    Arn::kms_key(region.as_str(), account.as_str(), key_id).to_string()
 }
 
+/// `arn:aws:kms:<region>:<account>:alias/<name>`; `alias_name` keeps its `alias/` prefix.
 pub fn alias_arn(region: Region, account: AccountId, alias_name: &str) -> String {
-    format!("arn:aws:kms:{}:{}:{}", region, account, alias_name)
+    Arn::kms_alias(region.as_str(), account.as_str(), alias_name).to_string()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,9 +317,12 @@ impl GrantRecord {
         self.operations.iter().any(|o| o == op)
     }
 
-    /// The account of the issuing account ARN.
-    pub fn issuing_account_id(&self) -> &str {
-        self.issuing_account.split(':').nth(4).unwrap_or_default()
+    /// The account of the issuing account ARN (empty if it does not parse, which a stored
+    /// grant's never fails to).
+    pub fn issuing_account_id(&self) -> String {
+        Arn::parse(&self.issuing_account)
+            .map(|a| a.account)
+            .unwrap_or_default()
     }
 }
 

@@ -10,6 +10,7 @@
 use crate::error::KmsError;
 use crate::model::{alias_arn, key_arn};
 use crate::store::{read_alias, KeyStore};
+use kmsnap_core::arn::Arn;
 use kmsnap_core::{AccountId, Region};
 
 /// What a KeyId parameter named, before lookup.
@@ -42,16 +43,16 @@ pub fn parse_key_ref(
     region: Region,
     accept: Accept,
 ) -> Result<KeyRef, KmsError> {
-    if let Some(rest) = input.strip_prefix("arn:") {
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let [partition, service, r, acct, resource] = parts[..] else {
-            return Err(KmsError::InvalidArn(format!("Invalid arn {input}")));
-        };
-        if partition != "aws" || service != "kms" {
-            return Err(KmsError::InvalidArn(format!("Invalid arn {input}")));
+    if input.starts_with("arn:") {
+        let invalid = || KmsError::InvalidArn(format!("Invalid arn {input}"));
+        let arn = Arn::parse(input).map_err(|_| invalid())?;
+        let (r, resource) = (arn.region.as_str(), arn.resource.as_str());
+        if arn.partition != "aws" || arn.service != "kms" {
+            return Err(invalid());
         }
-        let account = AccountId::parse(acct)
-            .map_err(|_| KmsError::InvalidArn(format!("Invalid arn {input}")))?;
+        let account = AccountId::parse(&arn.account).map_err(|_| invalid())?;
+        // Not `kms_key_id()`: `key/` with nothing after it is an invalid key id, not an
+        // invalid ARN.
         if let Some(key_id) = resource.strip_prefix("key/") {
             // Any other region, known or not, is answered the same way.
             if r != region.as_str() {
@@ -66,8 +67,7 @@ pub fn parse_key_ref(
                 key_id: key_id.to_owned(),
             });
         }
-        let arn_region =
-            Region::parse(r).map_err(|_| KmsError::InvalidArn(format!("Invalid arn {input}")))?;
+        let arn_region = Region::parse(r).map_err(|_| invalid())?;
         if resource.starts_with("alias/") && accept == Accept::KeyOrAlias {
             if arn_region != region {
                 return Err(KmsError::AliasNotFound {
@@ -86,7 +86,7 @@ pub fn parse_key_ref(
                 key_id: input.to_owned(),
             });
         }
-        return Err(KmsError::InvalidArn(format!("Invalid arn {input}")));
+        return Err(invalid());
     }
     if input.starts_with("alias/") && accept == Accept::KeyOrAlias {
         return Ok(KeyRef::Alias {

@@ -23,6 +23,7 @@ use base64::Engine as _;
 use kmsnap_api::gen::kms as api;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
 use kmsnap_core::{AccountId, Region};
 
 /// Aliases per key (docs/kms.md §14).
@@ -76,11 +77,7 @@ fn validate_alias_name(name: &str, reserved: Reserved) -> Result<(), KmsError> {
 
 /// A TargetKeyId naming an alias (by name or ARN) is refused before lookup.
 fn refuse_alias_target(target: &str) -> Result<(), KmsError> {
-    let is_alias_arn = target.starts_with("arn:")
-        && target
-            .splitn(6, ':')
-            .nth(5)
-            .is_some_and(|r| r.starts_with("alias/"));
+    let is_alias_arn = Arn::parse(target).is_ok_and(|a| a.resource.starts_with("alias/"));
     if target.starts_with("alias/") || is_alias_arn {
         return Err(KmsError::Validation(
             "Aliases must refer to keys. Not aliases".to_owned(),

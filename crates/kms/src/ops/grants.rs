@@ -13,6 +13,7 @@ use base64::Engine as _;
 use kmsnap_api::gen::kms as api;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
 use std::collections::BTreeMap;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -86,7 +87,9 @@ fn validation(m: impl Into<String>) -> KmsError {
 
 /// A grantee or retiring principal: an IAM/STS ARN, an account id, or a service principal.
 fn check_principal(p: &str, member: &str) -> Result<(), KmsError> {
-    let arn_ok = p.starts_with("arn:aws:iam::") || p.starts_with("arn:aws:sts::");
+    let arn_ok = Arn::parse(p).is_ok_and(|a| {
+        a.partition == "aws" && matches!(a.service.as_str(), "iam" | "sts") && a.region.is_empty()
+    });
     let account_ok = p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit());
     let service_ok = p.ends_with(".amazonaws.com") && !p.contains(char::is_whitespace);
     if (arn_ok || account_ok || service_ok) && p.len() <= 256 {
@@ -267,7 +270,7 @@ pub fn create_grant(
     }
     let r = &key.record;
     let now = kms.clock.now();
-    let issuing_account = ctx.principal.account.root_arn();
+    let issuing_account = Arn::iam_root(ctx.principal.account.as_str()).to_string();
     let candidate = GrantRecord {
         account: r.account,
         region: r.region,

@@ -12,6 +12,7 @@ use crate::resolve::Accept;
 use crate::{Kms, KmsError};
 use kmsnap_api::gen::kms as api;
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
 use kmsnap_core::AccountId;
 use kmsnap_policy::{Policy, PolicyError, PolicyKind};
 
@@ -24,6 +25,7 @@ pub const MAX_POLICY_BYTES: usize = 32 * 1024;
 /// The default key policy of a customer managed key in `account`, byte for byte as AWS's
 /// GetKeyPolicy returns it (docs/kms.md §7: `" : "` separators, two-space indent, `[ {`).
 pub fn default_key_policy(account: AccountId) -> String {
+    let root = Arn::iam_root(account.as_str());
     format!(
         r#"{{
   "Version" : "2012-10-17",
@@ -32,7 +34,7 @@ pub fn default_key_policy(account: AccountId) -> String {
     "Sid" : "Enable IAM User Permissions",
     "Effect" : "Allow",
     "Principal" : {{
-      "AWS" : "arn:aws:iam::{account}:root"
+      "AWS" : "{root}"
     }},
     "Action" : "kms:*",
     "Resource" : "*"
