@@ -17,7 +17,7 @@
 //! Not available in aws-lc-rs's safe API, so refused by the operations: Ed25519ph
 //! (`ED25519_PH_SHA_512`) and ML-DSA's external-μ signing (`EXTERNAL_MU`).
 
-use crate::crypto::CryptoError;
+use crate::error::CryptoError;
 use crate::keyspec::{KeyKind, KeySpec, KeyUsage};
 use aws_lc_rs::agreement;
 use aws_lc_rs::digest::{self, Digest};

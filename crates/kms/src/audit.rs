@@ -15,7 +15,7 @@
 //!   key, call [`note_key`] *before* authorizing, so a denied call on another account's key has
 //!   the key as its resource and lands in the owner's trail as well as the caller's. CreateKey
 //!   notes its new key and its response ([`note_response`]) before it writes.
-//! * A call that changes something: [`KeyStore::write`](crate::store::KeyStore::write) appends
+//! * A call that changes something: `KeyStore::write` (in `store`) appends
 //!   the event (success, with what was noted) inside its own transaction the first time the
 //!   call writes (`append_pending`), so the change and its record commit — or abort —
 //!   together.
@@ -30,8 +30,7 @@
 //! Workers (automatic rotation, end of a deletion window) have no caller: they append an
 //! `AwsServiceEvent` (`service_event`) in the transaction that makes the change.
 
-use crate::store::{blocking, KmsTxn};
-use crate::{Kms, KmsError};
+use crate::{blocking, Kms, KmsError};
 use chrono::{DateTime, Utc};
 use kmsnap_api::AwsError;
 use kmsnap_audit::{AuditWriter, Event, WriterConfig};
@@ -153,7 +152,7 @@ impl Drop for Suspended {
     }
 }
 
-/// Called by [`KeyStore::write`](crate::store::KeyStore::write) just before it commits: appends
+/// Called by `KeyStore::write` (in `store`) just before it commits: appends
 /// the current call's event to `txn` unless it is already recorded (or held back). Returns
 /// whether it did; the caller reports a successful commit with [`mark_recorded`].
 pub(crate) fn append_pending(txn: &mut dyn WriteTxn) -> Result<bool, KmsError> {
@@ -212,7 +211,7 @@ pub type OpFn<I, O> = fn(&Kms, &RequestContext, I) -> Result<O, KmsError>;
 /// An `AwsServiceEvent` for a KMS-internal action on `key_arn` (`RotateKey`, `DeleteKey`),
 /// appended in the worker's transaction `txn`.
 pub(crate) fn service_event(
-    txn: &mut KmsTxn<'_>,
+    txn: &mut dyn WriteTxn,
     name: &str,
     key_arn: &str,
     now: DateTime<Utc>,
@@ -226,7 +225,7 @@ pub(crate) fn service_event(
     if let Some(d) = details {
         event = event.with_service_event_details(d);
     }
-    kmsnap_audit::append(txn.raw(), &[event]).map_err(|e| {
+    kmsnap_audit::append(txn, &[event]).map_err(|e| {
         tracing::error!(error = %e, event = name, key = key_arn, "appending the audit record failed");
         KmsError::Internal("audit append")
     })

@@ -6,7 +6,7 @@
 //!   `kms/material-wrap/v1` subkey; the AAD binds account, key id and material id, so a wrapped
 //!   blob cannot be moved to another key.
 //! * [`MaterialWrapper::wrap_secret`]: the same for the variable-length secrets of asymmetric
-//!   and HMAC keys (PKCS#8 or raw HMAC key bytes, [`crate::asym`]): `nonce ‖ ciphertext ‖ tag`
+//!   and HMAC keys (PKCS#8 or raw HMAC key bytes, which the `asym` module reads): `nonce ‖ ciphertext ‖ tag`
 //!   with AAD `"kmsnap/kms/private-key/v1" ‖ account 0 key id 0 material id 0 key spec`, so a
 //!   wrapped secret cannot be moved to another key nor read as another spec.
 //! * Ciphertext blobs ([`encrypt`], [`decrypt`], [`parse_header`]):
@@ -21,6 +21,7 @@
 //! decrypts what its primary encrypted; the canonical encryption context (sorted by key, each key
 //! and value length-prefixed) is authenticated, so any change fails as InvalidCiphertext.
 
+use crate::error::CryptoError;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use kmsnap_core::{AccountId, RootKey};
 use std::collections::BTreeMap;
@@ -36,29 +37,6 @@ const SECRET_AAD_LABEL: &[u8] = b"kmsnap/kms/private-key/v1";
 const IMPORTED_ID_PURPOSE: &[u8] = b"kms/imported-material-id/v1";
 /// Longest stored secret (an ML-DSA-87 PKCS#8 with seed and expanded key is under 5 KiB).
 const MAX_SECRET: usize = 16 * 1024;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CryptoError {
-    /// Tampered, truncated, foreign or wrong-context ciphertext: indistinguishable to callers.
-    #[error("invalid ciphertext")]
-    InvalidCiphertext,
-    #[error("stored key material could not be unwrapped")]
-    Unwrap,
-    #[error("random number generator failed")]
-    Rng,
-    /// Verify: the signature does not match (any reason; callers see one error).
-    #[error("invalid signature")]
-    InvalidSignature,
-    /// VerifyMac: the MAC does not match.
-    #[error("invalid mac")]
-    InvalidMac,
-    /// DeriveSharedSecret: the peer's public key is not a DER SubjectPublicKeyInfo of a point on
-    /// the key's curve.
-    #[error("invalid peer public key")]
-    InvalidPeerKey,
-    #[error("cryptographic operation failed")]
-    Internal,
-}
 
 /// 256-bit key material. The AES-256-GCM key schedule is expanded per operation (a few hundred
 /// nanoseconds) rather than kept: the expanded context is several times the size of the

@@ -98,14 +98,39 @@ impl From<kmsnap_store::StoreError> for KmsError {
     }
 }
 
-impl From<crate::crypto::CryptoError> for KmsError {
-    fn from(e: crate::crypto::CryptoError) -> Self {
+/// Failures of the cryptography (`crypto`, `asym`, `import`), before they become a
+/// [`KmsError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// Tampered, truncated, foreign or wrong-context ciphertext: indistinguishable to callers.
+    #[error("invalid ciphertext")]
+    InvalidCiphertext,
+    #[error("stored key material could not be unwrapped")]
+    Unwrap,
+    #[error("random number generator failed")]
+    Rng,
+    /// Verify: the signature does not match (any reason; callers see one error).
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// VerifyMac: the MAC does not match.
+    #[error("invalid mac")]
+    InvalidMac,
+    /// DeriveSharedSecret: the peer's public key is not a DER SubjectPublicKeyInfo of a point on
+    /// the key's curve.
+    #[error("invalid peer public key")]
+    InvalidPeerKey,
+    #[error("cryptographic operation failed")]
+    Internal,
+}
+
+impl From<CryptoError> for KmsError {
+    fn from(e: CryptoError) -> Self {
         match e {
-            crate::crypto::CryptoError::InvalidCiphertext => KmsError::InvalidCiphertext,
-            crate::crypto::CryptoError::InvalidSignature => KmsError::InvalidSignature,
-            crate::crypto::CryptoError::InvalidMac => KmsError::InvalidMac,
+            CryptoError::InvalidCiphertext => KmsError::InvalidCiphertext,
+            CryptoError::InvalidSignature => KmsError::InvalidSignature,
+            CryptoError::InvalidMac => KmsError::InvalidMac,
             // AWS answers a bad peer key with an empty ValidationException (docs/kms-asymmetric.md §8).
-            crate::crypto::CryptoError::InvalidPeerKey => KmsError::Validation(String::new()),
+            CryptoError::InvalidPeerKey => KmsError::Validation(String::new()),
             other => {
                 tracing::error!(error = %other, "kms crypto failure");
                 KmsError::Internal("crypto")

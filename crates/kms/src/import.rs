@@ -14,7 +14,7 @@
 //! written before all of this has succeeded (LocalStack #10909 enabled a key on a failed import).
 
 use crate::asym::SecretKey;
-use crate::crypto::CryptoError;
+use crate::error::CryptoError;
 use crate::keyspec::{KeyKind, KeySpec};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_128, AES_256};

@@ -88,6 +88,17 @@ use kmsnap_iam::{IdentityPolicySource, NoIdentityPolicies};
 use kmsnap_store::MetaStore;
 use std::sync::Arc;
 
+/// Blocking work (the store, waiting for an audit record) from async code: hand the worker
+/// thread over while it runs.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// The KMS service of one server: every account and region.
 pub struct Kms {
     pub(crate) store: store::KeyStore,

@@ -374,18 +374,18 @@ pub(crate) mod testkit {
         account: &str,
         r: &str,
         blob: &[u8],
-    ) -> Result<Vec<u8>, crate::crypto::CryptoError> {
+    ) -> Result<Vec<u8>, crate::error::CryptoError> {
         let (h, hl) = crate::crypto::parse_header(blob)?;
         let k = kms
             .store
             .get(acct(account), region(r), &h.key_id)
             .unwrap()
-            .ok_or(crate::crypto::CryptoError::InvalidCiphertext)?;
+            .ok_or(crate::error::CryptoError::InvalidCiphertext)?;
         let m = k
             .shared
             .materials
             .get(&h.material_id)
-            .ok_or(crate::crypto::CryptoError::InvalidCiphertext)?;
+            .ok_or(crate::error::CryptoError::InvalidCiphertext)?;
         crate::crypto::decrypt(m, blob, hl, None).map(|z| z.to_vec())
     }
 }

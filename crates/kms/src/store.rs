@@ -16,6 +16,7 @@
 //! caller answers; then the touched cache entries are dropped. A global generation counter makes
 //! a reader that loaded from the store before a commit unable to re-insert stale data after it.
 
+use crate::blocking;
 use crate::crypto::{Material, MaterialWrapper};
 use crate::error::KmsError;
 use crate::model::*;
@@ -175,16 +176,6 @@ impl std::fmt::Debug for KeyStore {
     }
 }
 
-/// Blocking store work from async code: hand the worker thread over while it runs.
-pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
-
 impl KeyStore {
     pub fn new(meta: Arc<dyn MetaStore>, wrapper: MaterialWrapper) -> Self {
         KeyStore {
@@ -262,7 +253,7 @@ impl KeyStore {
         let mut materials = HashMap::new();
         let mut secret = None;
         let kind = crate::keyspec::KeyKind::of_record(&shared.key_spec, &shared.key_usage)?;
-        let unwrap_failed = |m: &MaterialVersion, e: crate::crypto::CryptoError| {
+        let unwrap_failed = |m: &MaterialVersion, e: crate::error::CryptoError| {
             tracing::error!(%account, key_id, material = %m.id, error = %e, "key material does not unwrap");
             KmsError::Internal("unwrap")
         };
@@ -341,6 +332,28 @@ impl KeyStore {
             }
             Ok(r)
         })
+    }
+
+    /// Appends fresh material to `shared` (wrapped under the root key), which becomes current:
+    /// a rotation, on demand (`ops::rotation`) or automatic (`workers::rotation`). Returns the
+    /// new material id.
+    pub fn append_material(
+        &self,
+        shared: &mut SharedKey,
+        kind: RotationType,
+        now: DateTime<Utc>,
+    ) -> Result<String, KmsError> {
+        let (id, material) = Material::generate()?;
+        let wrapped = self
+            .wrapper
+            .wrap(shared.account, &shared.key_id, &id, &material)?;
+        shared.materials.push(MaterialVersion {
+            id: id.clone(),
+            wrapped,
+            created: now,
+            rotation: kind,
+        });
+        Ok(id)
     }
 
     /// A read transaction for listings.
@@ -618,6 +631,35 @@ impl KmsTxn<'_> {
         Ok(())
     }
 
+    /// Replaces the due entry of `shared`'s rotation schedule (if any) by one at `next` (if
+    /// any), and sets the schedule's next rotation.
+    pub fn reschedule_rotation(
+        &mut self,
+        shared: &mut SharedKey,
+        next: Option<DateTime<Utc>>,
+    ) -> Result<(), KmsError> {
+        if let Some(old) = shared.rotation.next_rotation {
+            self.unschedule(
+                Due::Rotation,
+                old,
+                shared.account,
+                shared.primary_region,
+                &shared.key_id,
+            )?;
+        }
+        if let Some(at) = next {
+            self.schedule(
+                Due::Rotation,
+                at,
+                shared.account,
+                shared.primary_region,
+                &shared.key_id,
+            )?;
+        }
+        shared.rotation.next_rotation = next;
+        Ok(())
+    }
+
     pub fn unschedule(
         &mut self,
         kind: Due,
@@ -678,7 +720,7 @@ pub fn due_entries(
 }
 
 #[cfg(test)]
-mod serial_tests {
+mod tests {
     use crate::ops::keys::test_env::Env;
     use crate::ops::{crypto, grants, keys, policies, rotation};
     use crate::testsupport::simple_policy;

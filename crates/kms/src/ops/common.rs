@@ -1,12 +1,14 @@
 //! What every operation does first: parse the KeyId parameter, resolve aliases, load the key
-//! (NotFound if absent), authorize the action, and check the key's state for the kind of use.
+//! (NotFound if absent), authorize the action, and check the key's state for the kind of use;
+//! and what several families share: parameter validation and the re-read-and-update of a key's
+//! regional record.
 
 use crate::asym::SecretKey;
 use crate::authz::{authorize, Ask};
 use crate::keyspec::{KeyKind, KeyUsage};
-use crate::model::{key_arn, KeyState};
+use crate::model::{key_arn, KeyRecord, KeyState};
 use crate::resolve::{parse_key_ref, resolve, Accept, KeyRef};
-use crate::store::LoadedKey;
+use crate::store::{KmsTxn, LoadedKey};
 use crate::{Kms, KmsError};
 use kmsnap_auth::RequestContext;
 use std::sync::Arc;
@@ -114,4 +116,63 @@ pub fn secret_of(key: &LoadedKey) -> Result<&SecretKey, KmsError> {
         tracing::error!(key = %key.record.arn(), "usable key without its private key");
         KmsError::Internal("no private key")
     })
+}
+
+/// A ValidationException worded like AWS's front end (`1 validation error detected: Value 'x'
+/// at 'path' failed to satisfy constraint: Member must …`).
+pub fn validation(value: &str, path: &str, constraint: &str) -> KmsError {
+    KmsError::Validation(format!(
+        "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: {constraint}"
+    ))
+}
+
+/// Checks a `Limit` parameter against `min..=max`; returns it as a usize when given.
+pub fn check_limit(limit: Option<i32>, min: i32, max: i32) -> Result<Option<usize>, KmsError> {
+    match limit {
+        None => Ok(None),
+        Some(l) if l < min => Err(validation(
+            &l.to_string(),
+            "limit",
+            &format!("Member must have value greater than or equal to {min}"),
+        )),
+        Some(l) if l > max => Err(validation(
+            &l.to_string(),
+            "limit",
+            &format!("Member must have value less than or equal to {max}"),
+        )),
+        Some(l) => Ok(Some(
+            usize::try_from(l).map_err(|_| KmsError::Internal("limit"))?,
+        )),
+    }
+}
+
+/// Re-read `rec`'s key inside one write transaction, let `f` check and change it, and store it.
+/// A key deleted since it was loaded is NotFound.
+pub fn update_record<R>(
+    kms: &Kms,
+    rec: &KeyRecord,
+    f: impl FnOnce(&mut KeyRecord, &mut KmsTxn<'_>) -> Result<R, KmsError>,
+) -> Result<R, KmsError> {
+    let (account, region, key_id) = (rec.account, rec.region, rec.key_id.clone());
+    kms.store.write(|txn| {
+        let mut fresh =
+            txn.get_key(account, region, &key_id)?
+                .ok_or_else(|| KmsError::KeyNotFound {
+                    arn: key_arn(region, account, &key_id),
+                })?;
+        let r = f(&mut fresh, txn)?;
+        txn.put_key(&fresh)?;
+        Ok(r)
+    })
+}
+
+/// TagResource/UntagResource/UpdateKeyDescription/CreateAlias refuse only pending deletion.
+pub fn require_not_pending_deletion(rec: &KeyRecord) -> Result<(), KmsError> {
+    if rec.state.is_pending_deletion() {
+        return Err(KmsError::InvalidState {
+            arn: rec.arn(),
+            state: rec.state,
+        });
+    }
+    Ok(())
 }

@@ -193,7 +193,7 @@ fn entry(rec: &GrantRecord) -> api::GrantListEntry {
 
 /// `Limit` of the grant listings: 1–100, default 50.
 fn check_limit(limit: Option<i32>) -> Result<usize, KmsError> {
-    Ok(super::keys::check_limit(limit, 1, 100)?.unwrap_or(50))
+    Ok(crate::ops::common::check_limit(limit, 1, 100)?.unwrap_or(50))
 }
 
 pub fn create_grant(

@@ -15,11 +15,13 @@ use crate::model::{
     key_arn, KeyManager, KeyRecord, KeyState, MaterialVersion, RotationSchedule, RotationType,
     SharedKey,
 };
-use crate::ops::common::load;
+use crate::ops::common::{
+    check_limit, load, require_not_pending_deletion, update_record, validation,
+};
 use crate::ops::policies::{default_key_policy, lockout_check, validate_policy};
-use crate::ops::tags::{merge_tags, require_not_pending_deletion, validate_tags, MAX_TAGS};
+use crate::ops::tags::{merge_tags, validate_tags, MAX_TAGS};
 use crate::resolve::Accept;
-use crate::store::{self, Due, KmsTxn};
+use crate::store::{self, Due};
 use crate::{Kms, KmsError};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -36,34 +38,6 @@ pub const MIN_WINDOW_DAYS: i32 = 7;
 pub const MAX_WINDOW_DAYS: i32 = 30;
 pub const DEFAULT_WINDOW_DAYS: i32 = 30;
 
-/// A ValidationException worded like AWS's front end (`1 validation error detected: Value 'x'
-/// at 'path' failed to satisfy constraint: Member must …`).
-pub fn validation(value: &str, path: &str, constraint: &str) -> KmsError {
-    KmsError::Validation(format!(
-        "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: {constraint}"
-    ))
-}
-
-/// Checks a `Limit` parameter against `min..=max`; returns it as a usize when given.
-pub fn check_limit(limit: Option<i32>, min: i32, max: i32) -> Result<Option<usize>, KmsError> {
-    match limit {
-        None => Ok(None),
-        Some(l) if l < min => Err(validation(
-            &l.to_string(),
-            "limit",
-            &format!("Member must have value greater than or equal to {min}"),
-        )),
-        Some(l) if l > max => Err(validation(
-            &l.to_string(),
-            "limit",
-            &format!("Member must have value less than or equal to {max}"),
-        )),
-        Some(l) => Ok(Some(
-            usize::try_from(l).map_err(|_| KmsError::Internal("limit"))?,
-        )),
-    }
-}
-
 fn check_description(d: &str) -> Result<(), KmsError> {
     if d.chars().count() > MAX_DESCRIPTION {
         return Err(validation(
@@ -73,26 +47,6 @@ fn check_description(d: &str) -> Result<(), KmsError> {
         ));
     }
     Ok(())
-}
-
-/// Re-read `rec`'s key inside one write transaction, let `f` check and change it, and store it.
-/// A key deleted since it was loaded is NotFound.
-pub fn update_record<R>(
-    kms: &Kms,
-    rec: &KeyRecord,
-    f: impl FnOnce(&mut KeyRecord, &mut KmsTxn<'_>) -> Result<R, KmsError>,
-) -> Result<R, KmsError> {
-    let (account, region, key_id) = (rec.account, rec.region, rec.key_id.clone());
-    kms.store.write(|txn| {
-        let mut fresh =
-            txn.get_key(account, region, &key_id)?
-                .ok_or_else(|| KmsError::KeyNotFound {
-                    arn: key_arn(region, account, &key_id),
-                })?;
-        let r = f(&mut fresh, txn)?;
-        txn.put_key(&fresh)?;
-        Ok(r)
-    })
 }
 
 /// The (spec, usage) a CreateKey request asks for, checked for consistency

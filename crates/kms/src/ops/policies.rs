@@ -121,7 +121,7 @@ pub fn put_key_policy(
         input.bypass_policy_lockout_safety_check,
     )?;
     let policy = input.policy;
-    super::keys::update_record(kms, &key.record, |rec: &mut KeyRecord, _| {
+    crate::ops::common::update_record(kms, &key.record, |rec: &mut KeyRecord, _| {
         rec.policy = policy;
         Ok(())
     })
@@ -132,7 +132,7 @@ pub fn list_key_policies(
     ctx: &RequestContext,
     input: api::ListKeyPoliciesRequest,
 ) -> Result<api::ListKeyPoliciesResponse, KmsError> {
-    super::keys::check_limit(input.limit, 1, 1000)?;
+    crate::ops::common::check_limit(input.limit, 1, 1000)?;
     load(kms, ctx, &input.key_id, Accept::KeyOnly, "ListKeyPolicies")?;
     // There is never a second page, so no marker can be valid.
     if input.marker.is_some() {

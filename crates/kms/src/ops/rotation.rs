@@ -4,7 +4,7 @@
 //! The schedule and every material version live in the [`SharedKey`], so a multi-region key's
 //! replicas share them: rotation is configured and invoked on the primary only, and a rotation
 //! on the primary reaches every replica. The next automatic rotation is also a `kms_due` entry
-//! `(rotation, when, account, primary region, key id)` that [`crate::workers::rotation`] scans.
+//! `(rotation, when, account, primary region, key id)` that the rotation worker scans.
 //!
 //! Choices where AWS is not documented: on an AWS managed key, Enable/DisableKeyRotation and
 //! RotateKeyOnDemand answer AccessDeniedException (its policy allows none of them, and AWS
@@ -15,13 +15,12 @@
 //! ListKeyRotations' entry for the initial material (ALL_KEY_MATERIAL) has no RotationDate and
 //! no RotationType: it was never rotated in.
 
-use crate::crypto::Material;
-use crate::model::{key_arn, KeyManager, KeyState, MaterialVersion, RotationType, SharedKey};
+use crate::model::{key_arn, KeyManager, KeyState, RotationType, SharedKey};
 use crate::ops::common::load;
 use crate::resolve::Accept;
-use crate::store::{Due, KmsTxn, LoadedKey};
+use crate::store::{KmsTxn, LoadedKey};
 use crate::{Kms, KmsError};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use kmsnap_api::gen::kms as api;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
@@ -83,55 +82,6 @@ fn require_primary(key: &LoadedKey, what: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// Replace the due entry of `shared`'s schedule (if any) by one at `next` (if any).
-pub(crate) fn reschedule(
-    txn: &mut KmsTxn<'_>,
-    shared: &mut SharedKey,
-    next: Option<DateTime<Utc>>,
-) -> Result<(), KmsError> {
-    if let Some(old) = shared.rotation.next_rotation {
-        txn.unschedule(
-            Due::Rotation,
-            old,
-            shared.account,
-            shared.primary_region,
-            &shared.key_id,
-        )?;
-    }
-    if let Some(at) = next {
-        txn.schedule(
-            Due::Rotation,
-            at,
-            shared.account,
-            shared.primary_region,
-            &shared.key_id,
-        )?;
-    }
-    shared.rotation.next_rotation = next;
-    Ok(())
-}
-
-/// Append fresh material to `shared` (wrapped under the root key); it becomes current.
-pub(crate) fn append_material(
-    kms: &Kms,
-    shared: &mut SharedKey,
-    kind: RotationType,
-    now: DateTime<Utc>,
-) -> Result<String, KmsError> {
-    let (id, material) = Material::generate()?;
-    let wrapped = kms
-        .store
-        .wrapper()
-        .wrap(shared.account, &shared.key_id, &id, &material)?;
-    shared.materials.push(MaterialVersion {
-        id: id.clone(),
-        wrapped,
-        created: now,
-        rotation: kind,
-    });
-    Ok(id)
-}
-
 fn load_shared_for_write(
     txn: &KmsTxn<'_>,
     account: AccountId,
@@ -185,7 +135,7 @@ pub fn enable_key_rotation(
             }
             _ => now + Duration::days(i64::from(period)),
         };
-        reschedule(txn, &mut shared, Some(next))?;
+        txn.reschedule_rotation(&mut shared, Some(next))?;
         shared.rotation.enabled = true;
         shared.rotation.period_days = period;
         txn.put_shared(&shared)
@@ -218,7 +168,7 @@ pub fn disable_key_rotation(
     );
     kms.store.write(|txn| {
         let mut shared = load_shared_for_write(txn, account, &key_id, &arn)?;
-        reschedule(txn, &mut shared, None)?;
+        txn.reschedule_rotation(&mut shared, None)?;
         shared.rotation.enabled = false;
         txn.put_shared(&shared)
     })
@@ -310,7 +260,7 @@ pub fn rotate_key_on_demand(
                 "{arn} has reached the maximum number of on-demand rotations ({MAX_ON_DEMAND_ROTATIONS})."
             )));
         }
-        let material_id = append_material(kms, &mut shared, RotationType::OnDemand, now)?;
+        let material_id = kms.store.append_material(&mut shared, RotationType::OnDemand, now)?;
         shared.rotation.on_demand_count += 1;
         txn.put_shared(&shared)?;
         tracing::info!(%account, key_id, material = %material_id, "on-demand rotation");
@@ -405,7 +355,7 @@ pub fn list_key_rotations(
 mod tests {
     use super::*;
     use crate::managed::testkit::*;
-    use crate::store::due_entries;
+    use crate::store::{due_entries, Due};
 
     fn code(e: KmsError) -> String {
         kmsnap_api::AwsError::from(e).code.to_string()

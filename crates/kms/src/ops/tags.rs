@@ -2,9 +2,9 @@
 //! checks CreateKey shares. Tags live in the key's regional record in insertion order;
 //! TagResource upserts by TagKey (an existing key keeps its position).
 
-use crate::model::KeyRecord;
-use crate::ops::common::load;
-use crate::ops::keys::{check_limit, update_record, validation};
+use crate::ops::common::{
+    check_limit, load, require_not_pending_deletion, update_record, validation,
+};
 use crate::resolve::Accept;
 use crate::{Kms, KmsError};
 use base64::Engine as _;
@@ -67,17 +67,6 @@ pub fn merge_tags(tags: &mut Vec<(String, String)>, new: &[api::Tag]) {
             None => tags.push((t.tag_key.clone(), t.tag_value.clone())),
         }
     }
-}
-
-/// TagResource/UntagResource/UpdateKeyDescription/CreateAlias refuse only pending deletion.
-pub fn require_not_pending_deletion(rec: &KeyRecord) -> Result<(), KmsError> {
-    if rec.state.is_pending_deletion() {
-        return Err(KmsError::InvalidState {
-            arn: rec.arn(),
-            state: rec.state,
-        });
-    }
-    Ok(())
 }
 
 pub fn tag_resource(

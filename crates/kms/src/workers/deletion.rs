@@ -65,7 +65,7 @@ fn delete_one(
     }
     txn.delete_key(account, region, key_id)?;
     delete_aliases_of(txn, account, region, key_id)?;
-    crate::audit::service_event(txn, "DeleteKey", &rec.arn(), now, None)?;
+    crate::audit::service_event(txn.raw(), "DeleteKey", &rec.arn(), now, None)?;
     txn.delete_grants_of_key(account, region, key_id)?;
     let mut changed = 1;
     tracing::info!(%account, %region, key_id, "key deleted at the end of its waiting period");

@@ -73,7 +73,13 @@ fn expire_one(
         let arn = key_arn(region, account, key_id);
         crate::ops::import::drop_material(txn, account, region, key_id)?;
         let details = serde_json::json!({ "keyId": key_id });
-        crate::audit::service_event(txn, "DeleteExpiredKeyMaterial", &arn, now, Some(details))?;
+        crate::audit::service_event(
+            txn.raw(),
+            "DeleteExpiredKeyMaterial",
+            &arn,
+            now,
+            Some(details),
+        )?;
         tracing::info!(%account, %region, key_id, "imported key material expired");
         Ok(true)
     })

@@ -12,7 +12,6 @@
 //! Each step is idempotent: a crash before commit leaves the entry for the next tick.
 
 use crate::model::{KeyState, RotationType};
-use crate::ops::rotation::{append_material, reschedule};
 use crate::store::{due_entries, Due};
 use crate::{Kms, KmsError};
 use chrono::{DateTime, Duration, Utc};
@@ -64,16 +63,16 @@ fn rotate_one(
         if !matches!(record.state, KeyState::Enabled | KeyState::Updating) {
             return Ok(false);
         }
-        let material_id = append_material(kms, &mut shared, RotationType::Automatic, now)?;
+        let material_id = kms.store.append_material(&mut shared, RotationType::Automatic, now)?;
         let period = Duration::days(i64::from(shared.rotation.period_days));
         let mut next = at + period;
         if next <= now {
             next = now + period;
         }
-        reschedule(txn, &mut shared, Some(next))?;
+        txn.reschedule_rotation(&mut shared, Some(next))?;
         txn.put_shared(&shared)?;
         let details = serde_json::json!({"rotationType": "AUTOMATIC", "keyId": key_id});
-        crate::audit::service_event(txn, "RotateKey", &record.arn(), now, Some(details))?;
+        crate::audit::service_event(txn.raw(), "RotateKey", &record.arn(), now, Some(details))?;
         tracing::info!(%account, %region, key_id, material = %material_id, %next, "automatic rotation");
         Ok(true)
     })
