@@ -68,6 +68,9 @@ pub mod model;
 pub mod ops;
 pub mod resolve;
 pub mod store;
+/// Test scaffolding: this crate's unit tests, and other crates' tests through the
+/// `testsupport` feature (enabled only in their `[dev-dependencies]`); never in release builds.
+#[cfg(any(test, feature = "testsupport"))]
 #[doc(hidden)]
 pub mod testsupport;
 pub mod workers;

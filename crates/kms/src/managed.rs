@@ -145,29 +145,24 @@ fn ensure(
             deletion_date: None,
             pending_window_days: None,
         };
-        let shared = SharedKey {
+        let shared = SharedKey::new_symmetric(
             account,
-            key_id: key_id.clone(),
-            key_spec: "SYMMETRIC_DEFAULT".to_owned(),
-            key_usage: "ENCRYPT_DECRYPT".to_owned(),
-            origin: "AWS_KMS".to_owned(),
-            multi_region: false,
-            primary_region: region,
-            replica_regions: Vec::new(),
-            materials: vec![MaterialVersion {
+            key_id.clone(),
+            region,
+            false,
+            MaterialVersion {
                 id: material_id,
                 wrapped,
                 created: now,
                 rotation: RotationType::Initial,
-            }],
-            rotation: RotationSchedule {
+            },
+            RotationSchedule {
                 enabled: true,
                 period_days: AWS_MANAGED_ROTATION_DAYS,
                 next_rotation: Some(next),
                 on_demand_count: 0,
             },
-            import: None,
-        };
+        );
         txn.put_key(&record)?;
         txn.put_shared(&shared)?;
         txn.put_alias(
@@ -247,155 +242,12 @@ pub fn managed_key_policy(service: &str, account: AccountId, region: Region) -> 
     )
 }
 
-/// Test helpers shared by this crate's unit tests of aliases, rotation and multi-region keys:
-/// a `Kms` over the memory store with a manual clock, request contexts, and customer keys
-/// written straight through the store (independent of CreateKey).
-#[cfg(test)]
-pub(crate) mod testkit {
-    use crate::crypto::Material;
-    use crate::model::*;
-    use crate::Kms;
-    use chrono::Utc;
-    use kmsnap_auth::{Principal, RequestContext};
-    use kmsnap_core::{AccountId, ManualClock, Region, RootKey};
-    use std::sync::Arc;
-
-    pub const ACCT: &str = "111111111111";
-    pub const OTHER: &str = "222222222222";
-
-    pub fn acct(s: &str) -> AccountId {
-        AccountId::parse(s).unwrap()
-    }
-
-    pub fn region(s: &str) -> Region {
-        Region::parse(s).unwrap()
-    }
-
-    pub fn kms() -> (Kms, Arc<ManualClock>) {
-        let (meta, _) = kmsnap_store::open_memory();
-        let clock = Arc::new(ManualClock::new(0));
-        let kms = Kms::new(meta, &RootKey::from_bytes([7u8; 32]), clock.clone()).unwrap();
-        (kms, clock)
-    }
-
-    pub fn ctx(account: &str, r: &str) -> RequestContext {
-        RequestContext {
-            principal: Principal::root(acct(account), "AKIDTEST"),
-            region: region(r),
-            request_id: "req".into(),
-            source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
-            user_agent: "test".into(),
-            now: Utc::now(),
-            via_service: None,
-        }
-    }
-
-    /// A customer managed symmetric key (multi-region: `mrk-` id, primary in `r`).
-    pub fn customer_key(kms: &Kms, account: &str, r: &str, multi_region: bool) -> String {
-        let account = acct(account);
-        let region = region(r);
-        let key_id = if multi_region {
-            format!("mrk-{}", uuid::Uuid::new_v4().simple())
-        } else {
-            uuid::Uuid::new_v4().to_string()
-        };
-        let now = kms.clock.now();
-        kms.store
-            .write(|txn| {
-                let (mid, m) = Material::generate()?;
-                let wrapped = kms.store.wrapper().wrap(account, &key_id, &mid, &m)?;
-                txn.put_key(&KeyRecord {
-                    account,
-                    region,
-                    key_id: key_id.clone(),
-                    created: now,
-                    description: String::new(),
-                    state: KeyState::Enabled,
-                    manager: KeyManager::Customer,
-                    aws_service: None,
-                    policy: crate::ops::policies::default_key_policy(account),
-                    tags: Vec::new(),
-                    deletion_date: None,
-                    pending_window_days: None,
-                })?;
-                txn.put_shared(&SharedKey {
-                    account,
-                    key_id: key_id.clone(),
-                    key_spec: "SYMMETRIC_DEFAULT".into(),
-                    key_usage: "ENCRYPT_DECRYPT".into(),
-                    origin: "AWS_KMS".into(),
-                    multi_region,
-                    primary_region: region,
-                    replica_regions: Vec::new(),
-                    materials: vec![MaterialVersion {
-                        id: mid,
-                        wrapped,
-                        created: now,
-                        rotation: RotationType::Initial,
-                    }],
-                    rotation: RotationSchedule::default(),
-                    import: None,
-                })
-            })
-            .unwrap();
-        key_id
-    }
-
-    /// Set a key's regional state directly (what EnableKey/DisableKey/ScheduleKeyDeletion do).
-    pub fn set_state(kms: &Kms, account: &str, r: &str, key_id: &str, state: KeyState) {
-        kms.store
-            .write(|txn| {
-                let mut k = txn.get_key(acct(account), region(r), key_id)?.unwrap();
-                k.state = state;
-                txn.put_key(&k)
-            })
-            .unwrap();
-    }
-
-    /// Encrypt with the key's current material through `crate::crypto` directly.
-    pub fn encrypt(kms: &Kms, account: &str, r: &str, key_id: &str, pt: &[u8]) -> Vec<u8> {
-        let k = kms
-            .store
-            .get(acct(account), region(r), key_id)
-            .unwrap()
-            .unwrap();
-        let (mid, m) = k.shared.current().unwrap();
-        let h = crate::crypto::Header {
-            account: acct(account),
-            key_id: key_id.into(),
-            material_id: mid.into(),
-        };
-        crate::crypto::encrypt(m, &h, None, pt).unwrap()
-    }
-
-    /// Decrypt with the material the blob names, as the key in (account, r) sees it.
-    pub fn decrypt(
-        kms: &Kms,
-        account: &str,
-        r: &str,
-        blob: &[u8],
-    ) -> Result<Vec<u8>, crate::error::CryptoError> {
-        let (h, hl) = crate::crypto::parse_header(blob)?;
-        let k = kms
-            .store
-            .get(acct(account), region(r), &h.key_id)
-            .unwrap()
-            .ok_or(crate::error::CryptoError::InvalidCiphertext)?;
-        let m = k
-            .shared
-            .materials
-            .get(&h.material_id)
-            .ok_or(crate::error::CryptoError::InvalidCiphertext)?;
-        crate::crypto::decrypt(m, blob, hl, None).map(|z| z.to_vec())
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testkit::*;
     use super::*;
     use crate::model::KeyManager;
     use crate::store::{due_entries, Due};
+    use crate::testsupport::kit::*;
 
     #[test]
     fn describe_alias_creates_one_managed_key_idempotently() {

@@ -1,6 +1,6 @@
 //! Security regressions of the KMS crate; each test names what it guards.
 
-use crate::ops::keys::test_env::Env;
+use crate::testsupport::env::Env;
 use kmsnap_api::gen::kms as api;
 
 fn all_file_bytes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {

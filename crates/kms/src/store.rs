@@ -721,8 +721,8 @@ pub fn due_entries(
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::keys::test_env::Env;
     use crate::ops::{crypto, grants, keys, policies, rotation};
+    use crate::testsupport::env::Env;
     use crate::testsupport::simple_policy;
     use kmsnap_api::gen::kms as api;
 

@@ -73,11 +73,70 @@ impl Default for KeySetup {
     }
 }
 
-/// A stand-in for the default key policy (docs/kms.md §7): the account's root may do anything.
+/// The default key policy (docs/kms.md §7): the account's root may do anything.
 pub fn simple_policy(account: AccountId) -> String {
-    format!(
-        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
-    )
+    crate::ops::policies::default_key_policy(account)
+}
+
+/// Create a key in `kms` through the store (no CreateKey): its regional record and its shared
+/// record with one fresh material version. Returns the key id (`mrk-…` for a multi-region key).
+pub fn put_key(kms: &Kms, setup: &KeySetup) -> Result<String, KmsError> {
+    let account = account(&setup.account)?;
+    let region = region(&setup.region)?;
+    let key_id = if setup.multi_region {
+        format!(
+            "mrk-{}",
+            kmsnap_core::ids::random_hex(16).map_err(|_| KmsError::Internal("rng"))?
+        )
+    } else {
+        uuid::Uuid::new_v4().to_string()
+    };
+    let now = kms.clock.now();
+    let (material_id, material) = Material::generate()?;
+    let wrapped = kms
+        .store
+        .wrapper()
+        .wrap(account, &key_id, &material_id, &material)?;
+    let record = KeyRecord {
+        account,
+        region,
+        key_id: key_id.clone(),
+        created: now,
+        description: setup.description.clone(),
+        state: setup.state,
+        manager: setup.manager,
+        aws_service: setup.aws_service.clone(),
+        policy: match (&setup.manager, &setup.aws_service) {
+            (KeyManager::Aws, Some(service)) => {
+                crate::managed::managed_key_policy(service, account, region)
+            }
+            _ => simple_policy(account),
+        },
+        tags: Vec::new(),
+        deletion_date: setup
+            .state
+            .is_pending_deletion()
+            .then(|| now + chrono::Duration::days(30)),
+        pending_window_days: setup.state.is_pending_deletion().then_some(30),
+    };
+    let shared = SharedKey::new_symmetric(
+        account,
+        key_id.clone(),
+        region,
+        setup.multi_region,
+        MaterialVersion {
+            id: material_id,
+            wrapped,
+            created: now,
+            rotation: RotationType::Initial,
+        },
+        RotationSchedule::default(),
+    );
+    kms.store.write(|txn| {
+        txn.put_shared(&shared)?;
+        txn.put_key(&record)
+    })?;
+    Ok(key_id)
 }
 
 impl TestKms {
@@ -123,71 +182,9 @@ impl TestKms {
         self.ctx_for(ACCOUNT, REGION)
     }
 
-    /// Create a key through the store (no CreateKey): its regional record and its shared record
-    /// with one fresh material version. Returns the key id (`mrk-…` for a multi-region key).
+    /// Create a key through the store (no CreateKey): see [`put_key`].
     pub fn put_key(&self, setup: &KeySetup) -> Result<String, KmsError> {
-        let account = account(&setup.account)?;
-        let region = region(&setup.region)?;
-        let key_id = if setup.multi_region {
-            format!(
-                "mrk-{}",
-                kmsnap_core::ids::random_hex(16).map_err(|_| KmsError::Internal("rng"))?
-            )
-        } else {
-            uuid::Uuid::new_v4().to_string()
-        };
-        let now = self.clock.now();
-        let (material_id, material) = Material::generate()?;
-        let wrapped = self
-            .kms
-            .store
-            .wrapper()
-            .wrap(account, &key_id, &material_id, &material)?;
-        let record = KeyRecord {
-            account,
-            region,
-            key_id: key_id.clone(),
-            created: now,
-            description: setup.description.clone(),
-            state: setup.state,
-            manager: setup.manager,
-            aws_service: setup.aws_service.clone(),
-            policy: match (&setup.manager, &setup.aws_service) {
-                (KeyManager::Aws, Some(service)) => {
-                    crate::managed::managed_key_policy(service, account, region)
-                }
-                _ => simple_policy(account),
-            },
-            tags: Vec::new(),
-            deletion_date: setup
-                .state
-                .is_pending_deletion()
-                .then(|| now + chrono::Duration::days(30)),
-            pending_window_days: setup.state.is_pending_deletion().then_some(30),
-        };
-        let shared = SharedKey {
-            account,
-            key_id: key_id.clone(),
-            key_spec: "SYMMETRIC_DEFAULT".into(),
-            key_usage: "ENCRYPT_DECRYPT".into(),
-            origin: "AWS_KMS".into(),
-            multi_region: setup.multi_region,
-            primary_region: region,
-            replica_regions: Vec::new(),
-            materials: vec![MaterialVersion {
-                id: material_id,
-                wrapped,
-                created: now,
-                rotation: RotationType::Initial,
-            }],
-            rotation: RotationSchedule::default(),
-            import: None,
-        };
-        self.kms.store.write(|txn| {
-            txn.put_shared(&shared)?;
-            txn.put_key(&record)
-        })?;
-        Ok(key_id)
+        put_key(&self.kms, setup)
     }
 
     /// A key with everything defaulted except `state`.
@@ -309,5 +306,203 @@ impl TestKms {
         key_id: &str,
     ) -> Result<String, KmsError> {
         Ok(key_arn(region(region_name)?, account(account_id)?, key_id))
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Helpers of this crate's own unit tests
+
+/// For the unit tests of whole operations: a [`TestKms`] (memory store, fixed root key, manual
+/// clock) or the same over an embedded store in a directory (for reopen tests), with keys made
+/// through CreateKey itself.
+#[cfg(test)]
+pub(crate) mod env {
+    use super::{TestKms, ROOT_KEY};
+    use crate::ops::keys::{create_key, describe_key, schedule_key_deletion};
+    use crate::{Kms, KmsError};
+    use kmsnap_api::gen::kms as api;
+    use kmsnap_auth::{Principal, RequestContext};
+    use kmsnap_core::{AccountId, ManualClock, Region, RootKey};
+    use std::sync::Arc;
+
+    pub struct Env {
+        pub kms: Kms,
+        pub clock: Arc<ManualClock>,
+    }
+
+    impl Env {
+        pub fn memory() -> Env {
+            let TestKms { kms, clock } = TestKms::new().unwrap();
+            Env { kms, clock }
+        }
+
+        pub fn embedded(dir: &std::path::Path) -> Env {
+            let (meta, _) = kmsnap_store::open_embedded(dir).unwrap();
+            let clock = Arc::new(ManualClock::new(0));
+            let kms = Kms::new(meta, &RootKey::from_bytes(ROOT_KEY), clock.clone()).unwrap();
+            Env { kms, clock }
+        }
+
+        pub fn ctx(&self) -> RequestContext {
+            self.ctx_for("111111111111", "us-east-1")
+        }
+
+        pub fn ctx_for(&self, account: &str, region: &str) -> RequestContext {
+            let account = AccountId::parse(account).unwrap();
+            RequestContext {
+                principal: Principal::root(account, "test"),
+                region: Region::parse(region).unwrap(),
+                request_id: "req".into(),
+                source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+                user_agent: "unit".into(),
+                now: kmsnap_core::Clock::now(self.clock.as_ref()),
+                via_service: None,
+            }
+        }
+
+        pub fn create(&self, ctx: &RequestContext) -> String {
+            create_key(&self.kms, ctx, api::CreateKeyRequest::default())
+                .unwrap()
+                .key_metadata
+                .unwrap()
+                .key_id
+        }
+
+        pub fn describe(
+            &self,
+            ctx: &RequestContext,
+            id: &str,
+        ) -> Result<api::KeyMetadata, KmsError> {
+            describe_key(
+                &self.kms,
+                ctx,
+                api::DescribeKeyRequest {
+                    key_id: id.into(),
+                    grant_tokens: None,
+                },
+            )
+            .map(|r| r.key_metadata.unwrap())
+        }
+
+        pub fn schedule(
+            &self,
+            ctx: &RequestContext,
+            id: &str,
+            days: i32,
+        ) -> api::ScheduleKeyDeletionResponse {
+            schedule_key_deletion(
+                &self.kms,
+                ctx,
+                api::ScheduleKeyDeletionRequest {
+                    key_id: id.into(),
+                    pending_window_in_days: Some(days),
+                },
+            )
+            .unwrap()
+        }
+    }
+}
+
+/// For the unit tests of aliases, rotation, multi-region keys and the workers: free functions
+/// over a [`TestKms`]'s `Kms`, request contexts at the wall clock's time, and customer keys
+/// written straight through the store (independent of CreateKey).
+#[cfg(test)]
+pub(crate) mod kit {
+    use super::{KeySetup, TestKms};
+    use crate::model::*;
+    use crate::Kms;
+    use chrono::Utc;
+    use kmsnap_auth::{Principal, RequestContext};
+    use kmsnap_core::{AccountId, ManualClock, Region};
+    use std::sync::Arc;
+
+    pub const ACCT: &str = "111111111111";
+    pub const OTHER: &str = "222222222222";
+
+    pub fn acct(s: &str) -> AccountId {
+        AccountId::parse(s).unwrap()
+    }
+
+    pub fn region(s: &str) -> Region {
+        Region::parse(s).unwrap()
+    }
+
+    pub fn kms() -> (Kms, Arc<ManualClock>) {
+        let TestKms { kms, clock } = TestKms::new().unwrap();
+        (kms, clock)
+    }
+
+    pub fn ctx(account: &str, r: &str) -> RequestContext {
+        RequestContext {
+            principal: Principal::root(acct(account), "AKIDTEST"),
+            region: region(r),
+            request_id: "req".into(),
+            source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            user_agent: "test".into(),
+            now: Utc::now(),
+            via_service: None,
+        }
+    }
+
+    /// A customer managed symmetric key (multi-region: `mrk-` id, primary in `r`).
+    pub fn customer_key(kms: &Kms, account: &str, r: &str, multi_region: bool) -> String {
+        super::put_key(
+            kms,
+            &KeySetup {
+                account: account.into(),
+                region: r.into(),
+                multi_region,
+                ..KeySetup::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// Set a key's regional state directly (what EnableKey/DisableKey/ScheduleKeyDeletion do).
+    pub fn set_state(kms: &Kms, account: &str, r: &str, key_id: &str, state: KeyState) {
+        kms.store
+            .write(|txn| {
+                let mut k = txn.get_key(acct(account), region(r), key_id)?.unwrap();
+                k.state = state;
+                txn.put_key(&k)
+            })
+            .unwrap();
+    }
+
+    /// Encrypt with the key's current material through `crate::crypto` directly.
+    pub fn encrypt(kms: &Kms, account: &str, r: &str, key_id: &str, pt: &[u8]) -> Vec<u8> {
+        let k = kms
+            .store
+            .get(acct(account), region(r), key_id)
+            .unwrap()
+            .unwrap();
+        let (mid, m) = k.shared.current().unwrap();
+        let h = crate::crypto::Header {
+            account: acct(account),
+            key_id: key_id.into(),
+            material_id: mid.into(),
+        };
+        crate::crypto::encrypt(m, &h, None, pt).unwrap()
+    }
+
+    /// Decrypt with the material the blob names, as the key in (account, r) sees it.
+    pub fn decrypt(
+        kms: &Kms,
+        account: &str,
+        r: &str,
+        blob: &[u8],
+    ) -> Result<Vec<u8>, crate::error::CryptoError> {
+        let (h, hl) = crate::crypto::parse_header(blob)?;
+        let k = kms
+            .store
+            .get(acct(account), region(r), &h.key_id)
+            .unwrap()
+            .ok_or(crate::error::CryptoError::InvalidCiphertext)?;
+        let m = k
+            .shared
+            .materials
+            .get(&h.material_id)
+            .ok_or(crate::error::CryptoError::InvalidCiphertext)?;
+        crate::crypto::decrypt(m, blob, hl, None).map(|z| z.to_vec())
     }
 }

@@ -395,8 +395,8 @@ pub fn delete_aliases_of_key(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::managed::testkit::*;
     use crate::model::KeyState;
+    use crate::testsupport::kit::*;
 
     fn create(kms: &Kms, c: &RequestContext, name: &str, target: &str) -> Result<(), KmsError> {
         create_alias(

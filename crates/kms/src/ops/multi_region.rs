@@ -213,8 +213,8 @@ pub fn update_primary_region(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::managed::testkit::*;
     use crate::ops::rotation::{enable_key_rotation, rotate_key_on_demand};
+    use crate::testsupport::kit::*;
 
     fn code(e: KmsError) -> String {
         kmsnap_api::AwsError::from(e).code.to_string()

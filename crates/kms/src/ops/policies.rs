@@ -148,7 +148,7 @@ pub fn list_key_policies(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::keys::test_env::*;
+    use crate::testsupport::env::*;
 
     #[test]
     fn default_policy_is_byte_exact() {

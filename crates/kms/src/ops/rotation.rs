@@ -354,8 +354,8 @@ pub fn list_key_rotations(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::managed::testkit::*;
     use crate::store::{due_entries, Due};
+    use crate::testsupport::kit::*;
 
     fn code(e: KmsError) -> String {
         kmsnap_api::AwsError::from(e).code.to_string()

@@ -156,7 +156,7 @@ pub fn list_resource_tags(
 mod tests {
     use super::*;
     use crate::model::KeyState;
-    use crate::ops::keys::test_env::*;
+    use crate::testsupport::env::*;
 
     fn tag(k: &str, v: &str) -> api::Tag {
         api::Tag {

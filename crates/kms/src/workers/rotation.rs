@@ -81,8 +81,8 @@ fn rotate_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::managed::testkit::*;
     use crate::ops::rotation::{enable_key_rotation, get_key_rotation_status, list_key_rotations};
+    use crate::testsupport::kit::*;
     use kmsnap_api::gen::kms as api;
 
     fn rotations(

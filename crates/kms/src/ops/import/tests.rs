@@ -2,9 +2,9 @@
 //! failed import changes nothing, deletion and expiry on the manual clock.
 
 use super::*;
-use crate::ops::keys::test_env::Env;
 use crate::ops::keys::{create_key, describe_key};
 use crate::ops::{crypto as sym, mac, rotation, sign};
+use crate::testsupport::env::Env;
 use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
 use aws_lc_rs::rsa::{
     OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,

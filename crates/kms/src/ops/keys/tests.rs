@@ -1,10 +1,10 @@
 //! Unit tests of the key lifecycle: defaults, the docs/kms.md §4 state table with its messages, deletion by
 //! the worker on a moved clock, multi-region deletion order, and persistence across a reopen.
 
-use super::test_env::*;
 use super::*;
 use crate::model::{AliasRecord, KeyManager};
 use crate::ops::policies::default_key_policy;
+use crate::testsupport::env::*;
 use kmsnap_api::AwsError;
 use kmsnap_core::{Clock, Region};
 

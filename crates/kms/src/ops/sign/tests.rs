@@ -4,9 +4,9 @@
 
 use super::*;
 use crate::model::KeyState;
-use crate::ops::keys::test_env::Env;
 use crate::ops::keys::{create_key, describe_key};
 use crate::ops::{agreement, crypto as sym, data_key_pair, grants, keys, mac, rotation};
+use crate::testsupport::env::Env;
 use kmsnap_api::{AwsError, SensitiveBlob};
 
 fn create(
