@@ -325,6 +325,12 @@ pub(crate) mod env {
     use kmsnap_core::{AccountId, ManualClock, Region, RootKey};
     use std::sync::Arc;
 
+    /// The AWS error code and message of `e`.
+    pub fn code(e: KmsError) -> (String, String) {
+        let a = kmsnap_api::AwsError::from(e);
+        (a.code.to_string(), a.message)
+    }
+
     pub struct Env {
         pub kms: Kms,
         pub clock: Arc<ManualClock>,
@@ -415,6 +421,11 @@ pub(crate) mod kit {
     use kmsnap_auth::{Principal, RequestContext};
     use kmsnap_core::{AccountId, ManualClock, Region};
     use std::sync::Arc;
+
+    /// The AWS error code of `e`.
+    pub fn code(e: crate::KmsError) -> String {
+        kmsnap_api::AwsError::from(e).code.to_string()
+    }
 
     pub const ACCT: &str = "111111111111";
     pub const OTHER: &str = "222222222222";

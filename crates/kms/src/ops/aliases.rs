@@ -428,10 +428,6 @@ mod tests {
         .unwrap()
     }
 
-    fn code(e: KmsError) -> String {
-        kmsnap_api::AwsError::from(e).code.to_string()
-    }
-
     #[test]
     fn create_list_update_delete() {
         let (kms, _) = kms();

@@ -216,10 +216,6 @@ mod tests {
     use crate::ops::rotation::{enable_key_rotation, rotate_key_on_demand};
     use crate::testsupport::kit::*;
 
-    fn code(e: KmsError) -> String {
-        kmsnap_api::AwsError::from(e).code.to_string()
-    }
-
     fn replicate(
         kms: &Kms,
         c: &RequestContext,

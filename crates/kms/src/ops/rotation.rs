@@ -357,10 +357,6 @@ mod tests {
     use crate::store::{due_entries, Due};
     use crate::testsupport::kit::*;
 
-    fn code(e: KmsError) -> String {
-        kmsnap_api::AwsError::from(e).code.to_string()
-    }
-
     fn status(kms: &Kms, c: &RequestContext, k: &str) -> api::GetKeyRotationStatusResponse {
         get_key_rotation_status(
             kms,

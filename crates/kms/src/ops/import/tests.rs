@@ -4,17 +4,11 @@
 use super::*;
 use crate::ops::keys::{create_key, describe_key};
 use crate::ops::{crypto as sym, mac, rotation, sign};
-use crate::testsupport::env::Env;
+use crate::testsupport::env::{code, Env};
 use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
 use aws_lc_rs::rsa::{
     OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
 };
-use kmsnap_api::AwsError;
-
-fn code(e: KmsError) -> (String, String) {
-    let a = AwsError::from(e);
-    (a.code.to_string(), a.message)
-}
 
 fn external(
     env: &Env,

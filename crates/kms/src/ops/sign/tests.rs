@@ -6,8 +6,8 @@ use super::*;
 use crate::model::KeyState;
 use crate::ops::keys::{create_key, describe_key};
 use crate::ops::{agreement, crypto as sym, data_key_pair, grants, keys, mac, rotation};
-use crate::testsupport::env::Env;
-use kmsnap_api::{AwsError, SensitiveBlob};
+use crate::testsupport::env::{code, Env};
+use kmsnap_api::SensitiveBlob;
 
 fn create(
     env: &Env,
@@ -27,11 +27,6 @@ fn create(
     .unwrap()
     .key_metadata
     .unwrap()
-}
-
-fn code(e: KmsError) -> (String, String) {
-    let a = AwsError::from(e);
-    (a.code.to_string(), a.message)
 }
 
 fn sign_req(
