@@ -13,7 +13,8 @@
 //!   asymmetric and HMAC keys and what they do (sign, verify, MAC, RSAES-OAEP, ECDH).
 //! * [`resolve`], [`authz`], [`metadata`]: KeyId parsing, who may use a key (key policy,
 //!   identity policies from IAM, grants), KeyMetadata.
-//! * [`grants`]: grant records, tokens and matching; the operations are in `ops::grants`.
+//! * [`grants`]: the grant tables, tokens and matching (the record is [`model::GrantRecord`]);
+//!   the operations are in `ops::grants`.
 //! * [`key_status`]: a key's state and manager for services that keep data under it (read
 //!   from their transaction; other crates never read KMS's tables).
 //! * [`workers`]: deletion windows and automatic rotation, advanced on the injected clock.

@@ -1,7 +1,9 @@
 //! Persistence of KMS records in the MetaStore, and the in-memory cache that keeps crypto calls
 //! off the disk (the KMS issue wants ≥ 40k Encrypt/s persisting nothing per call).
 //!
-//! Tables (keys are `/`-joined text):
+//! Tables (keys are `/`-joined text). The record tables are typed ([`KEYS`], [`SHARED`],
+//! [`ALIASES`], [`IMPORT`]; grants' in `grants`): their records carry a version and upgrade on
+//! read (docs/storage.md §2).
 //! * `kms_keys`    `{account}/{region}/{key_id}` → [`KeyRecord`]
 //! * `kms_shared`  `{account}/{key_id}` → [`SharedKey`] (material wrapped by the root key)
 //! * `kms_aliases` `{account}/{region}/{alias_name}` → [`AliasRecord`]
