@@ -18,10 +18,8 @@ use crate::cluster::model::{ClusterStatus, RECOVERY_WINDOW};
 use crate::cluster::store as cstore;
 use crate::error::RdsError;
 use crate::model::{DbInstanceRecord, InstanceStatus};
-use crate::ops::common;
 use crate::{store, Rds};
 use chrono::{DateTime, Utc};
-use kmsnap_api::gen::rds;
 use kmsnap_auth::RequestContext;
 use kmsnap_kms::key_status::KeyStatus;
 use kmsnap_snapshots::managed::VolumeId;
@@ -101,7 +99,7 @@ const LIVE_INSTANCE: &[&str] = &[
     "rebooting",
 ];
 
-fn is_aurora(r: &DbInstanceRecord) -> bool {
+pub(crate) fn is_aurora(r: &DbInstanceRecord) -> bool {
     r.engine.starts_with("aurora")
 }
 
@@ -128,7 +126,7 @@ fn put_lost(
     Ok(())
 }
 
-fn clear_lost(txn: &mut dyn WriteTxn, r: &DbInstanceRecord) -> Result<(), RdsError> {
+pub(crate) fn clear_lost(txn: &mut dyn WriteTxn, r: &DbInstanceRecord) -> Result<(), RdsError> {
     txn.delete(
         T_KEY_LOST,
         &store::scoped(r.account, r.region, &r.identifier),
@@ -261,68 +259,6 @@ fn collect(txn: &dyn ReadTxn, now: DateTime<Utc>, plan: &mut Vec<Change>) -> Res
     }
     Ok(())
 }
-
-/// StartDBInstance of a (non-Aurora) instance in `inaccessible-encryption-credentials-recoverable`:
-/// the key must be usable again (else `KMSKeyNotAccessibleFault`); the instance goes
-/// `starting` and the worker makes it `available`. `None` for an instance in any other state
-/// (the instance operation handles it).
-pub async fn start_instance(
-    svc: &Rds,
-    ctx: &RequestContext,
-    input: &rds::StartDBInstanceMessage,
-) -> Result<Option<rds::StartDBInstanceResult>, RdsError> {
-    let Ok(id) = crate::model::identifier("DBInstanceIdentifier", &input.db_instance_identifier)
-    else {
-        return Ok(None);
-    };
-    let (meta, account, region, i) = (
-        svc.meta.clone(),
-        ctx.principal.account,
-        ctx.region,
-        id.clone(),
-    );
-    let rec =
-        crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &i))
-            .await??;
-    let Some(rec) = rec.filter(|r| {
-        r.status == InstanceStatus::InaccessibleEncryptionCredentialsRecoverable && !is_aurora(r)
-    }) else {
-        return Ok(None);
-    };
-    if let Some(k) = &rec.kms_key_arn {
-        check_storage(svc, ctx, &rec.volume_id, k, &format!("DB instance {id}")).await?;
-    }
-    let event = common::event(
-        ctx,
-        "StartDBInstance",
-        input,
-        "AWS::RDS::DBInstance",
-        &rec.arn(),
-    );
-    let (meta, now) = (svc.meta.clone(), ctx.now);
-    let rec = crate::blocking(move || -> Result<DbInstanceRecord, RdsError> {
-        let mut txn = meta.write()?;
-        let mut r = store::get_instance(&*txn, account, region, &id)?
-            .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
-        if r.status != InstanceStatus::InaccessibleEncryptionCredentialsRecoverable {
-            return Err(RdsError::InvalidInstanceState {
-                id,
-                status: r.status.as_str().to_owned(),
-            });
-        }
-        r.status = InstanceStatus::Starting;
-        r.status_since = Some(now);
-        clear_lost(txn.as_mut(), &r)?;
-        store::put_instance(txn.as_mut(), &r)?;
-        common::commit(txn, &[event])?;
-        Ok(r)
-    })
-    .await??;
-    Ok(Some(rds::StartDBInstanceResult {
-        db_instance: Some(crate::ops::instances::to_api(&rec)),
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

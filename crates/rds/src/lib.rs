@@ -20,10 +20,13 @@
 //!   see it (`shared`/`public`), copy and restore it — KMS alone decides whether they can read
 //!   it; copies also cross regions ([`ops::snapshots`]).
 //! * [`error`]: [`RdsError`] and its one mapping to RDS wire codes (docs/protocols.md §6).
+//! * `backing`: what instances and clusters share — snapshots of their managed volume,
+//!   automated-backup timing — written once for both kinds.
 //! * [`cluster`]: Aurora DB clusters (one EBS volume each, shared by their instances) and DB
 //!   cluster snapshots; [`keystate`]: a lost KMS key reaching instances and clusters (docs/rds.md §8).
 #![forbid(unsafe_code)]
 
+mod backing;
 pub mod cluster;
 pub mod error;
 pub mod keystate;

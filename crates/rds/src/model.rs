@@ -3,9 +3,48 @@
 //! snapshot), and the identifier rules.
 
 use chrono::{DateTime, Utc};
+use kmsnap_core::arn::Arn;
+pub use kmsnap_core::arn::RdsKind;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::managed::{JobCaller, SnapshotId, VolumeId};
 use serde::{Deserialize, Serialize};
+
+/// The ARN of RDS resource `name` of `kind` of `account` in `region` (docs/arns.md).
+pub fn arn(account: AccountId, region: Region, kind: RdsKind, name: &str) -> String {
+    Arn::rds(region.as_str(), account.as_str(), kind, name).to_string()
+}
+
+/// An RDS ARN `arn:aws:rds:<region>:<account>:<kind>:<name>` taken apart (docs/arns.md); the
+/// parts are as written, unchecked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdsArn {
+    pub region: String,
+    pub account: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// `value` as an RDS ARN of the `aws` partition; `None` for anything else (another partition
+/// or service, no `<kind>:` in the resource).
+pub fn parse_arn(value: &str) -> Option<RdsArn> {
+    let arn = Arn::parse(value)
+        .ok()
+        .filter(|a| a.partition == "aws" && a.service == "rds")?;
+    let (kind, name) = arn.resource.split_once(':')?;
+    Some(RdsArn {
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        region: arn.region,
+        account: arn.account,
+    })
+}
+
+/// The resource name a parameter that takes a name or an ARN gives: its last `:`-separated
+/// part, as RDS reads `DBInstanceIdentifier` and `DBClusterIdentifier` in lookups (names have
+/// no `:`).
+pub fn name_in(value: &str) -> &str {
+    value.rsplit(':').next().unwrap_or(value)
+}
 
 /// 2: `copy_tags_to_snapshot`, `deletion_protection`, `last_automated_backup`, `status_since`
 /// (v1 records read with their defaults). 3: `cluster` (older records take it from the member
@@ -150,9 +189,11 @@ pub struct ReplicaRecord {
 
 impl ReplicaRecord {
     pub fn source_arn(&self) -> String {
-        format!(
-            "arn:aws:rds:{}:{}:db:{}",
-            self.source_region, self.account, self.source_identifier
+        arn(
+            self.account,
+            self.source_region,
+            RdsKind::Db,
+            &self.source_identifier,
         )
     }
 }
@@ -168,10 +209,7 @@ pub struct ReplicaSync {
 
 impl DbInstanceRecord {
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:rds:{}:{}:db:{}",
-            self.region, self.account, self.identifier
-        )
+        arn(self.account, self.region, RdsKind::Db, &self.identifier)
     }
 }
 
@@ -235,9 +273,11 @@ pub struct DbSnapshotRecord {
 
 impl DbSnapshotRecord {
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:rds:{}:{}:snapshot:{}",
-            self.region, self.account, self.identifier
+        arn(
+            self.account,
+            self.region,
+            RdsKind::Snapshot,
+            &self.identifier,
         )
     }
 }

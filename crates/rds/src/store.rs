@@ -201,3 +201,17 @@ pub fn delete_replica(txn: &mut dyn WriteTxn, r: &ReplicaRecord) -> Result<(), R
 pub fn replicas(txn: &dyn ReadTxn) -> Result<Vec<ReplicaRecord>, RdsError> {
     scan(txn, None)
 }
+
+/// Is (account, region, id) a replica or a source of one?
+pub fn in_replication(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    id: &str,
+) -> Result<bool, RdsError> {
+    Ok(replicas(txn)?.iter().any(|r| {
+        r.account == account
+            && ((r.region == region && r.identifier == id)
+                || (r.source_region == region && r.source_identifier == id))
+    }))
+}

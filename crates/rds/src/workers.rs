@@ -20,8 +20,8 @@ use kmsnap_snapshots::managed::{self, SnapshotState};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often an instance with backups enabled gets an automated snapshot.
-pub const BACKUP_INTERVAL: chrono::Duration = chrono::Duration::hours(24);
+pub use crate::backing::BACKUP_INTERVAL;
+use crate::backing::{backup_due, outlived};
 /// How long an instance stays stopped before RDS starts it again.
 pub const MAX_STOPPED: chrono::Duration = chrono::Duration::days(7);
 
@@ -132,17 +132,6 @@ pub fn step_at(
     Ok(changed)
 }
 
-/// Whether a database keeping `retention` days of backups, last backed up at `last`, is due
-/// an automated snapshot at `now` (DB instances and Aurora clusters alike).
-pub(crate) fn backup_due(retention: i32, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-    retention > 0 && last.is_none_or(|t| now - t >= BACKUP_INTERVAL)
-}
-
-/// Whether an automated snapshot started at `created` has outlived `retention` days at `now`.
-pub(crate) fn outlived(created: DateTime<Utc>, retention: i32, now: DateTime<Utc>) -> bool {
-    now - created >= chrono::Duration::days(i64::from(retention))
-}
-
 /// What [`backups`] does to an instance at `now`.
 fn due(r: &crate::model::DbInstanceRecord, now: DateTime<Utc>) -> Option<InstanceStatus> {
     match r.status {
@@ -193,7 +182,7 @@ pub fn backups(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result
     let instances = store::instances(&*txn, None)?;
     for s in store::snapshots(&*txn, None)? {
         if expired(&s, &instances, now) {
-            crate::ops::snapshots::drop_snapshot(txn.as_mut(), &s)?;
+            crate::backing::drop_snapshot(txn.as_mut(), &s)?;
         }
     }
     let mut started = 0;
@@ -206,7 +195,7 @@ pub fn backups(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result
             Some(_) => {
                 let id = crate::model::automated_snapshot_id(&r.identifier, now);
                 if store::get_snapshot(&*txn, r.account, r.region, &id)?.is_none() {
-                    crate::ops::snapshots::start_snapshot(
+                    crate::backing::start_snapshot(
                         txn.as_mut(),
                         &r,
                         &id,

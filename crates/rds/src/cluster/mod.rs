@@ -10,7 +10,7 @@
 //! * [`ops`]: the cluster operations and the Aurora side of the instance operations.
 //! * [`snapshots`]: cluster snapshots: create, copy (re-key, cross-region, shared), restore,
 //!   sharing.
-//! * [`tags`]: tags of clusters and cluster snapshots.
+//! * Tags of clusters and cluster snapshots are in [`crate::ops::tags`].
 //! * [`workers`]: cluster transitions, snapshot progress and automated cluster snapshots.
 //!   Key loss is [`crate::keystate`]'s.
 //!
@@ -20,7 +20,6 @@ pub mod model;
 pub mod ops;
 pub mod snapshots;
 pub mod store;
-pub mod tags;
 pub mod workers;
 
 #[cfg(test)]

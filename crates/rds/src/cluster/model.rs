@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The ARN of cluster `id` of `account` in `region`.
 pub fn cluster_arn(account: AccountId, region: Region, id: &str) -> String {
-    format!("arn:aws:rds:{region}:{account}:cluster:{id}")
+    crate::model::arn(account, region, crate::model::RdsKind::Cluster, id)
 }
 
 pub const CLUSTER_VERSION: u16 = 1;
@@ -129,6 +129,47 @@ impl ClusterRecord {
     }
 }
 
+/// Instance operations AWS refuses, or refuses in some cluster states, on an Aurora instance
+/// (docs/rds.md §3, §8): checked against the instance's cluster inside the operation's own
+/// transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberOp {
+    /// CreateDBSnapshot: an Aurora instance is backed up by cluster snapshots.
+    Snapshot,
+    /// StopDBInstance, StartDBInstance: an Aurora instance stops and starts with its cluster.
+    StopOrStart,
+    /// ModifyDBInstance with `AllocatedStorage`, `StorageType` or `Iops`: Aurora storage is the
+    /// cluster volume's.
+    ModifyStorage,
+    /// ModifyDBInstance, RebootDBInstance: refused only while the cluster stops its instances
+    /// (stopped, key lost), as the instance's own state would refuse them.
+    Change,
+}
+
+impl MemberOp {
+    /// The refusal of this operation on instance `instance` of `cluster`, if it is refused.
+    pub fn refusal(self, instance: &str, cluster: &ClusterRecord) -> Option<crate::RdsError> {
+        use crate::RdsError;
+        Some(match self {
+            MemberOp::Change if !cluster.status.overrides_instances() => return None,
+            MemberOp::Change => RdsError::InvalidInstanceState {
+                id: instance.to_owned(),
+                status: cluster.status.as_str().to_owned(),
+            },
+            MemberOp::Snapshot => RdsError::InvalidParameterValue(
+                "The specified instance is a member of a cluster and a snapshot cannot be created directly on the instance. Please use the CreateDBClusterSnapshot API instead.".into(),
+            ),
+            MemberOp::StopOrStart => RdsError::InvalidParameterCombination(format!(
+                "{} DB instances are not eligible for stopping and starting.",
+                cluster.engine
+            )),
+            MemberOp::ModifyStorage => RdsError::InvalidParameterCombination(
+                "The requested DB Instance is a member of a DB Cluster. Its storage is the cluster's and cannot be modified on the instance.".into(),
+            ),
+        })
+    }
+}
+
 /// `Status` of a DB cluster snapshot (docs/rds.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -192,9 +233,11 @@ pub struct ClusterSnapshotRecord {
 
 impl ClusterSnapshotRecord {
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:rds:{}:{}:cluster-snapshot:{}",
-            self.region, self.account, self.identifier
+        crate::model::arn(
+            self.account,
+            self.region,
+            crate::model::RdsKind::ClusterSnapshot,
+            &self.identifier,
         )
     }
 }

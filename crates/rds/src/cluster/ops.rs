@@ -10,7 +10,9 @@
 
 use super::model::*;
 use super::store as cstore;
-use crate::model::{identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus};
+use crate::model::{
+    identifier, name_in, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, RdsKind,
+};
 use crate::ops::common::{self, check_filters, select, tags_from, tags_to_api, Query};
 use crate::ops::instances::decorate_member;
 use crate::{store, Rds, RdsError};
@@ -258,7 +260,7 @@ pub async fn describe(
     };
     // A named cluster that does not exist is the cluster's own not-found error.
     if let Some(w) = q.named {
-        let w = w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase();
+        let w = name_in(w).to_ascii_lowercase();
         if !all.iter().any(|c| c.identifier == w) {
             return Err(RdsError::ClusterNotFound {
                 id: q.named.unwrap_or_default().to_owned(),
@@ -311,10 +313,7 @@ async fn change_cluster(
 }
 
 fn cluster_id(value: &str) -> Result<String, RdsError> {
-    identifier(
-        "DBClusterIdentifier",
-        value.rsplit(':').next().unwrap_or(value),
-    )
+    identifier("DBClusterIdentifier", name_in(value))
 }
 
 pub async fn modify(
@@ -337,11 +336,7 @@ pub async fn modify(
         master_user_password: None,
         ..input.clone()
     };
-    let arn = format!(
-        "arn:aws:rds:{}:{}:cluster:{id}",
-        ctx.region, ctx.principal.account
-    );
-    let event = common::event(ctx, "ModifyDBCluster", &logged, "AWS::RDS::DBCluster", &arn);
+    let event = common::event_on(ctx, "ModifyDBCluster", &logged, RdsKind::Cluster, &id);
     let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != ClusterStatus::Available {
             return Err(RdsError::InvalidClusterState {
@@ -400,11 +395,7 @@ pub async fn delete(
         (None, true) => None,
     };
     let now = ctx.now;
-    let arn = format!(
-        "arn:aws:rds:{}:{}:cluster:{id}",
-        ctx.region, ctx.principal.account
-    );
-    let event = common::event(ctx, "DeleteDBCluster", &input, "AWS::RDS::DBCluster", &arn);
+    let event = common::event_on(ctx, "DeleteDBCluster", &input, RdsKind::Cluster, &id);
     let (meta, c) = (svc.meta.clone(), ctx.clone());
     let rec = crate::blocking(move || -> Result<ClusterRecord, RdsError> {
         let mut txn = meta.write()?;
@@ -431,13 +422,13 @@ pub async fn delete(
             }
             let tags = if rec.copy_tags_to_snapshot { rec.tags.clone() } else { Vec::new() };
             // Sealed below with the other pending snapshots of the volume.
-            super::snapshots::start_snapshot(txn.as_mut(), &rec, &final_id, "manual", tags, now)?;
+            crate::backing::start_snapshot(txn.as_mut(), &rec, &final_id, "manual", tags, now)?;
         }
         // Snapshots still sealing from the volume keep its data as of their creation.
         managed::finish_seals(txn.as_mut(), &rec.volume_id, now)?;
         // Automated snapshots go with the cluster (AWS's default for DeleteAutomatedBackups,
         // which kmsnap's model of DeleteDBCluster does not carry).
-        super::snapshots::drop_automated(txn.as_mut(), &rec)?;
+        crate::backing::drop_automated(txn.as_mut(), &rec)?;
         managed::drop_volume(txn.as_mut(), rec.account, rec.region, &rec.volume_id, now)?;
         cstore::delete_cluster(txn.as_mut(), &rec)?;
         common::commit(txn, &[event])?;
@@ -458,11 +449,7 @@ pub async fn stop(
 ) -> Result<rds::StopDBClusterResult, RdsError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
     let now = ctx.now;
-    let arn = format!(
-        "arn:aws:rds:{}:{}:cluster:{id}",
-        ctx.region, ctx.principal.account
-    );
-    let event = common::event(ctx, "StopDBCluster", &input, "AWS::RDS::DBCluster", &arn);
+    let event = common::event_on(ctx, "StopDBCluster", &input, RdsKind::Cluster, &id);
     let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
         if rec.status != ClusterStatus::Available {
             return Err(RdsError::InvalidClusterState {
@@ -669,112 +656,4 @@ pub async fn create_instance(
     Ok(rds::CreateDBInstanceResult {
         db_instance: Some(out),
     })
-}
-
-/// DeleteDBInstance of an Aurora instance: it leaves its cluster; the cluster's storage stays.
-/// `None` when the instance is not a cluster's (the instance operation handles it).
-pub async fn delete_member_instance(
-    svc: &Rds,
-    ctx: &RequestContext,
-    input: &rds::DeleteDBInstanceMessage,
-) -> Result<Option<rds::DeleteDBInstanceResult>, RdsError> {
-    let Ok(id) = identifier("DBInstanceIdentifier", &input.db_instance_identifier) else {
-        return Ok(None);
-    };
-    let (account, region) = (ctx.principal.account, ctx.region);
-    let arn = format!("arn:aws:rds:{region}:{account}:db:{id}");
-    let event = common::event(ctx, "DeleteDBInstance", input, "AWS::RDS::DBInstance", &arn);
-    let meta = svc.meta.clone();
-    let done = crate::blocking(move || -> Result<Option<(DbInstanceRecord, ClusterRecord)>, RdsError> {
-        let mut txn = meta.write()?;
-        let Some(rec) = store::get_instance(&*txn, account, region, &id)? else { return Ok(None) };
-        let Some(cid) = rec.cluster.clone() else { return Ok(None) };
-        let mut cluster = cstore::get_cluster(&*txn, account, region, &cid)?
-            .ok_or_else(|| RdsError::ClusterNotFound { id: cid.clone() })?;
-        if rec.deletion_protection {
-            return Err(crate::RdsError::InvalidParameterCombination("Cannot delete protected DB Instance, please disable deletion protection and try again.".into()));
-        }
-        cluster.members.retain(|m| *m != id);
-        cstore::put_cluster(txn.as_mut(), &cluster)?;
-        store::delete_instance(txn.as_mut(), &rec)?;
-        common::commit(txn, &[event])?;
-        Ok(Some((rec, cluster)))
-    })
-    .await??;
-    Ok(done.map(|(rec, cluster)| {
-        let mut out = crate::ops::instances::to_api(&rec);
-        decorate_member(&mut out, &cluster);
-        out.db_instance_status = Some("deleting".into());
-        rds::DeleteDBInstanceResult {
-            db_instance: Some(out),
-        }
-    }))
-}
-
-/// Refuses instance operations AWS does not allow on an Aurora instance ([`MemberOp`]):
-/// `Ok(())` for any other instance.
-pub async fn refuse_for_member(
-    svc: &Rds,
-    ctx: &RequestContext,
-    instance: &str,
-    op: MemberOp,
-) -> Result<(), RdsError> {
-    let Ok(id) = identifier("DBInstanceIdentifier", instance) else {
-        return Ok(());
-    };
-    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let Some(cluster) = crate::blocking(move || {
-        cstore::cluster_of_instance(meta.read()?.as_ref(), account, region, &id)
-    })
-    .await??
-    else {
-        return Ok(());
-    };
-    Err(match op {
-        MemberOp::Change if !cluster.status.overrides_instances() => return Ok(()),
-        MemberOp::Change => crate::RdsError::InvalidInstanceState { id: instance.to_ascii_lowercase(), status: cluster.status.as_str().to_owned() },
-        MemberOp::Snapshot => crate::RdsError::InvalidParameterValue(
-            "The specified instance is a member of a cluster and a snapshot cannot be created directly on the instance. Please use the CreateDBClusterSnapshot API instead.".into(),
-        ),
-        MemberOp::StopOrStart => crate::RdsError::InvalidParameterCombination(format!("{} DB instances are not eligible for stopping and starting.", cluster.engine)),
-        MemberOp::ModifyStorage => crate::RdsError::InvalidParameterCombination(
-            "The requested DB Instance is a member of a DB Cluster. Its storage is the cluster's and cannot be modified on the instance.".into(),
-        ),
-    })
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum MemberOp {
-    Snapshot,
-    StopOrStart,
-    /// ModifyDBInstance with `AllocatedStorage`, `StorageType` or `Iops`: Aurora storage is the
-    /// cluster volume's.
-    ModifyStorage,
-    /// ModifyDBInstance, RebootDBInstance: refused only while the cluster stops its instances
-    /// (stopped, key lost), as the instance's own state would refuse them.
-    Change,
-}
-
-/// [`decorate_member`] for one instance of an operation's response, if it is a cluster's.
-pub async fn decorate_one(
-    svc: &Rds,
-    ctx: &RequestContext,
-    out: Option<&mut rds::DBInstance>,
-) -> Result<(), RdsError> {
-    let Some(out) = out.filter(|i| i.engine.as_deref().is_some_and(|e| e.starts_with("aurora")))
-    else {
-        return Ok(());
-    };
-    let Some(name) = out.db_instance_identifier.clone() else {
-        return Ok(());
-    };
-    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    if let Some(c) = crate::blocking(move || {
-        cstore::cluster_of_instance(meta.read()?.as_ref(), account, region, &name)
-    })
-    .await??
-    {
-        decorate_member(out, &c);
-    }
-    Ok(())
 }

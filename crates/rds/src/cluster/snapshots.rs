@@ -17,10 +17,10 @@
 use super::model::*;
 use super::ops::{load, new_volume, to_api as cluster_to_api};
 use super::store as cstore;
-use crate::model::{identifier, identifier_message, snapshot_name};
+use crate::backing::{drop_snapshot, start_snapshot};
+use crate::model::{identifier, identifier_message, name_in, parse_arn, snapshot_name, RdsKind};
 use crate::ops::common::{self, check_filters, matches, page, tags_from, tags_to_api};
 use crate::{Rds, RdsError};
-use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
@@ -92,90 +92,6 @@ pub fn to_api(s: &ClusterSnapshotRecord, viewer: AccountId) -> rds::DBClusterSna
     }
 }
 
-/// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`.
-pub(crate) fn new_snapshot_record(
-    rec: &ClusterRecord,
-    id: &str,
-    ebs_id: &SnapshotId,
-    now: DateTime<Utc>,
-    tags: Vec<(String, String)>,
-) -> ClusterSnapshotRecord {
-    ClusterSnapshotRecord {
-        identifier: id.to_owned(),
-        account: rec.account,
-        region: rec.region,
-        snapshot_type: "manual".into(),
-        status: ClusterSnapshotStatus::Creating,
-        percent_progress: 0,
-        cluster_identifier: rec.identifier.clone(),
-        cluster_resource_id: rec.resource_id.clone(),
-        engine: rec.engine.clone(),
-        engine_version: rec.engine_version.clone(),
-        port: rec.port,
-        master_username: rec.master_username.clone(),
-        cluster_created: rec.created,
-        storage_encrypted: rec.storage_encrypted,
-        kms_key_arn: rec.kms_key_arn.clone(),
-        source_snapshot_arn: None,
-        tags,
-        ebs_snapshot_id: ebs_id.clone(),
-        created: now,
-        shared_with: Vec::new(),
-        public: false,
-    }
-}
-
-/// Starts snapshot `id` (`manual` or `automated`) of cluster `rec` in `txn`: the backing EBS
-/// snapshot and the `Seal` job of the cluster volume that fills it.
-pub(crate) fn start_snapshot(
-    txn: &mut dyn kmsnap_store::WriteTxn,
-    rec: &ClusterRecord,
-    id: &str,
-    snapshot_type: &str,
-    tags: Vec<(String, String)>,
-    now: DateTime<Utc>,
-) -> Result<ClusterSnapshotRecord, RdsError> {
-    let ebs = managed::seal_snapshot(
-        txn,
-        rec.account,
-        rec.region,
-        &rec.volume_id,
-        &common::cluster_use(&rec.resource_id),
-        format!("RDS cluster snapshot of {}", rec.identifier),
-        now,
-    )?;
-    let snap = ClusterSnapshotRecord {
-        snapshot_type: snapshot_type.to_owned(),
-        ..new_snapshot_record(rec, id, &ebs, now, tags)
-    };
-    cstore::put_snapshot(txn, &snap)?;
-    Ok(snap)
-}
-
-/// Deletes cluster snapshot `s` and its backing EBS snapshot's manifest in `txn`.
-pub(crate) fn drop_snapshot(
-    txn: &mut dyn kmsnap_store::WriteTxn,
-    s: &ClusterSnapshotRecord,
-) -> Result<(), RdsError> {
-    managed::drop_snapshot(txn, s.account, s.region, &s.ebs_snapshot_id)?;
-    cstore::delete_snapshot(txn, s)
-}
-
-/// Deletes the automated snapshots of cluster `rec` (by its `DbClusterResourceId`) in `txn`.
-pub(crate) fn drop_automated(
-    txn: &mut dyn kmsnap_store::WriteTxn,
-    rec: &ClusterRecord,
-) -> Result<usize, RdsError> {
-    let mut dropped = 0;
-    for s in cstore::snapshots(txn, Some((rec.account, rec.region)))? {
-        if s.snapshot_type == "automated" && s.cluster_resource_id == rec.resource_id {
-            drop_snapshot(txn, &s)?;
-            dropped += 1;
-        }
-    }
-    Ok(dropped)
-}
-
 pub async fn create(
     svc: &Rds,
     ctx: &RequestContext,
@@ -187,13 +103,12 @@ pub async fn create(
     )?;
     let cluster_id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let arn = format!("arn:aws:rds:{region}:{account}:cluster-snapshot:{id}");
-    let event = common::event(
+    let event = common::event_on(
         ctx,
         "CreateDBClusterSnapshot",
         &input,
-        "AWS::RDS::DBClusterSnapshot",
-        &arn,
+        RdsKind::ClusterSnapshot,
+        &id,
     );
     let tags = tags_from(input.tags.as_deref());
     let (meta, c) = (svc.meta.clone(), ctx.clone());
@@ -269,7 +184,7 @@ pub async fn describe(
     let cluster = input
         .db_cluster_identifier
         .as_deref()
-        .map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
+        .map(|w| name_in(w).to_ascii_lowercase());
     let name = |s: &ClusterSnapshotRecord| {
         if own(s) {
             s.identifier.clone()
@@ -303,10 +218,7 @@ pub async fn describe(
             matches(input.filters.as_deref(), |f| match f {
                 "db-cluster-id" => vec![
                     s.cluster_identifier.clone(),
-                    format!(
-                        "arn:aws:rds:{}:{}:cluster:{}",
-                        s.region, s.account, s.cluster_identifier
-                    ),
+                    cluster_arn(s.account, s.region, &s.cluster_identifier),
                 ],
                 "db-cluster-snapshot-id" => vec![s.identifier.clone(), s.arn()],
                 "snapshot-type" => vec![if own(s) {
@@ -351,13 +263,12 @@ pub async fn delete(
         &input.db_cluster_snapshot_identifier,
     )?;
     let (account, region) = (ctx.principal.account, ctx.region);
-    let arn = format!("arn:aws:rds:{region}:{account}:cluster-snapshot:{id}");
-    let event = common::event(
+    let event = common::event_on(
         ctx,
         "DeleteDBClusterSnapshot",
         &input,
-        "AWS::RDS::DBClusterSnapshot",
-        &arn,
+        RdsKind::ClusterSnapshot,
+        &id,
     );
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<ClusterSnapshotRecord, RdsError> {
@@ -407,19 +318,16 @@ fn source_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<SourceRe
             db_snapshot: false,
         });
     }
-    let parts: Vec<&str> = value.splitn(7, ':').collect();
     // An ARN of another resource type, or a malformed one, is not a valid identifier for
     // `param`, as CopyDBSnapshot's twin answers (docs/fidelity.md §4).
     let invalid = || RdsError::InvalidParameterValue(identifier_message(param));
-    match parts.as_slice() {
-        ["arn", "aws", "rds", r, a, kind @ ("cluster-snapshot" | "snapshot"), id] => {
-            Ok(SourceRef {
-                account: AccountId::parse(a).map_err(|_| invalid())?,
-                region: Region::parse(r).map_err(|_| invalid())?,
-                id: snapshot_name(param, id)?,
-                db_snapshot: *kind == "snapshot",
-            })
-        }
+    match parse_arn(value) {
+        Some(a) if a.kind == "cluster-snapshot" || a.kind == "snapshot" => Ok(SourceRef {
+            account: AccountId::parse(&a.account).map_err(|_| invalid())?,
+            region: Region::parse(&a.region).map_err(|_| invalid())?,
+            id: snapshot_name(param, &a.name)?,
+            db_snapshot: a.kind == "snapshot",
+        }),
         _ => Err(invalid()),
     }
 }

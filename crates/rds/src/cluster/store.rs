@@ -47,18 +47,32 @@ pub fn clusters(
     scan(txn, scope)
 }
 
-/// The cluster instance `instance` of `account` in `region` belongs to, if any (the one its
-/// record names).
-pub fn cluster_of_instance(
+/// The cluster instance `rec` belongs to (the one its record names), if any and if it exists.
+pub fn cluster_of(
     txn: &dyn ReadTxn,
-    account: AccountId,
-    region: Region,
-    instance: &str,
+    rec: &crate::model::DbInstanceRecord,
 ) -> Result<Option<ClusterRecord>, RdsError> {
-    match crate::store::get_instance(txn, account, region, instance)?.and_then(|r| r.cluster) {
-        Some(id) => get_cluster(txn, account, region, &id),
+    match &rec.cluster {
+        Some(id) => get_cluster(txn, rec.account, rec.region, id),
         None => Ok(None),
     }
+}
+
+/// Refuses `ops` on instance `rec` if it is an Aurora instance and one of them is refused
+/// ([`MemberOp::refusal`]); otherwise its cluster, if any. Called inside the operation's own
+/// transaction, so the check and the write it guards see one state.
+pub fn check_member(
+    txn: &dyn ReadTxn,
+    rec: &crate::model::DbInstanceRecord,
+    ops: &[MemberOp],
+) -> Result<Option<ClusterRecord>, RdsError> {
+    let cluster = cluster_of(txn, rec)?;
+    if let Some(c) = &cluster {
+        if let Some(e) = ops.iter().find_map(|op| op.refusal(&rec.identifier, c)) {
+            return Err(e);
+        }
+    }
+    Ok(cluster)
 }
 
 pub fn get_snapshot(

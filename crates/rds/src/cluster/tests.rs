@@ -264,10 +264,11 @@ async fn instances_share_the_clusters_storage_and_key() {
             skip_final_snapshot: Some(true),
             ..Default::default()
         };
-        assert!(ops::delete_member_instance(&env.rds, &env.ctx(), &d)
+        // Handled as a member: the answer shows its cluster.
+        let out = crate::ops::instances::delete(&env.rds, &env.ctx(), d)
             .await
-            .unwrap()
-            .is_some());
+            .unwrap();
+        assert!(out.db_instance.unwrap().db_cluster_identifier.is_some());
     }
     ops::delete(&env.rds, &env.ctx(), del).await.unwrap();
     assert_eq!(
@@ -638,7 +639,7 @@ async fn a_lost_key_reaches_the_cluster_and_its_instances() {
         skip_final_snapshot: Some(true),
         ..Default::default()
     };
-    ops::delete_member_instance(&env.rds, &env.ctx(), &d)
+    crate::ops::instances::delete(&env.rds, &env.ctx(), d)
         .await
         .unwrap();
     ops::delete(
@@ -713,13 +714,12 @@ async fn a_lost_key_reaches_db_instances_and_copies_fail() {
         db_instance_identifier: "pg".into(),
         ..Default::default()
     };
-    assert_eq!(keystate::start_instance(&env.rds, &ctx, &start).await.unwrap_err(), crate::RdsError::KmsKeyNotAccessible {
+    assert_eq!(crate::ops::instances::start(&env.rds, &ctx, start.clone()).await.unwrap_err(), crate::RdsError::KmsKeyNotAccessible {
         message: format!("The KMS key [{key}] of DB instance pg does not exist, is not enabled or you do not have permissions to access it."),
     });
     env.set_key(&key, true).await;
-    let out = keystate::start_instance(&env.rds, &ctx, &start)
+    let out = crate::ops::instances::start(&env.rds, &ctx, start.clone())
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
         out.db_instance.unwrap().db_instance_status.as_deref(),
@@ -749,10 +749,12 @@ async fn a_lost_key_reaches_db_instances_and_copies_fail() {
     env.settle().await;
     assert_eq!(status(&env), "inaccessible-encryption-credentials");
     assert!(
-        keystate::start_instance(&env.rds, &ctx, &start)
-            .await
-            .unwrap()
-            .is_none(),
+        matches!(
+            crate::ops::instances::start(&env.rds, &ctx, start)
+                .await
+                .unwrap_err(),
+            crate::RdsError::CannotStart { .. }
+        ),
         "terminal: the instance operation refuses it"
     );
 }
@@ -848,9 +850,16 @@ async fn stop_start_and_the_seven_day_restart() {
     // Instances of a stopped cluster cannot be started alone.
     assert_eq!(
         code(
-            ops::refuse_for_member(&env.rds, &env.ctx(), "ss-1", ops::MemberOp::StopOrStart)
-                .await
-                .unwrap_err()
+            crate::ops::instances::start(
+                &env.rds,
+                &env.ctx(),
+                rds::StartDBInstanceMessage {
+                    db_instance_identifier: "ss-1".into(),
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap_err()
         ),
         "InvalidParameterCombination"
     );
@@ -1247,10 +1256,10 @@ async fn an_instance_record_before_version_3_takes_its_cluster_from_the_member_l
     assert_eq!(names, vec![(Some("old-2".into()), Some("old".into()))]);
 
     // Deleting it takes it out of the member list.
-    let gone = ops::delete_member_instance(
+    let gone = crate::ops::instances::delete(
         &env.rds,
         &ctx,
-        &rds::DeleteDBInstanceMessage {
+        rds::DeleteDBInstanceMessage {
             db_instance_identifier: "old-2".into(),
             skip_final_snapshot: Some(true),
             ..Default::default()
@@ -1258,6 +1267,6 @@ async fn an_instance_record_before_version_3_takes_its_cluster_from_the_member_l
     )
     .await
     .unwrap();
-    assert!(gone.is_some());
+    assert!(gone.db_instance.unwrap().db_cluster_identifier.is_some());
     assert!(env.record("old").members.is_empty());
 }

@@ -7,7 +7,7 @@
 //! Automated backups, on the injected clock, as [`crate::workers::backups`] does for DB
 //! instances: an `available` cluster gets an automated cluster snapshot
 //! `rds:<cluster>-YYYY-MM-DD-HH-MM` (sealed from its volume as CreateDBClusterSnapshot does)
-//! the step after it becomes available and then once a day ([`crate::workers::BACKUP_INTERVAL`]);
+//! the step after it becomes available and then once a day ([`crate::backing::BACKUP_INTERVAL`]);
 //! one older than the cluster's `BackupRetentionPeriod` is deleted. A stopped cluster, or one
 //! whose key is unusable, gets none (its status is not `available`).
 
@@ -15,8 +15,8 @@ use super::model::{
     ClusterRecord, ClusterSnapshotRecord, ClusterSnapshotStatus, ClusterStatus, MAX_STOPPED,
 };
 use super::store as cstore;
+use crate::backing::{backup_due, outlived};
 use crate::error::RdsError;
-use crate::workers::{backup_due, outlived};
 use chrono::{DateTime, Utc};
 use kmsnap_snapshots::managed::{self, SnapshotState, VolumeState};
 
@@ -67,7 +67,7 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
     let clusters = cstore::clusters(&*txn, None)?;
     for s in cstore::snapshots(&*txn, None)? {
         if expired(&s, &clusters, now) {
-            super::snapshots::drop_snapshot(txn.as_mut(), &s)?;
+            crate::backing::drop_snapshot(txn.as_mut(), &s)?;
             changed += 1;
         }
     }
@@ -77,7 +77,7 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
         if backup_wanted(&c, now) {
             let id = crate::model::automated_snapshot_id(&c.identifier, now);
             if cstore::get_snapshot(&*txn, c.account, c.region, &id)?.is_none() {
-                super::snapshots::start_snapshot(
+                crate::backing::start_snapshot(
                     txn.as_mut(),
                     &c,
                     &id,

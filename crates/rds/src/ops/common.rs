@@ -64,7 +64,8 @@ pub async fn resolve_key(
     let arn = meta
         .arn
         .ok_or(RdsError::Internal("DescribeKey without ARN"))?;
-    if arn.split(':').nth(3) != Some(ctx.region.as_str()) || meta.enabled != Some(true) {
+    let region = kmsnap_core::arn::Arn::parse(&arn).map(|a| a.region);
+    if region.as_deref() != Ok(ctx.region.as_str()) || meta.enabled != Some(true) {
         return Err(key_not_accessible(&arn));
     }
     Ok(arn)
@@ -131,6 +132,26 @@ pub fn event<T: Serialize>(
     Event::api_call(ctx, RDS_SOURCE, op, false)
         .with_request_of("rds", op, input)
         .with_resource(kind, arn)
+}
+
+/// [`event`] for RDS operation `op` on resource `name` of `kind` of the caller (its account
+/// and region).
+pub fn event_on<T: Serialize>(
+    ctx: &RequestContext,
+    op: &str,
+    input: &T,
+    kind: crate::model::RdsKind,
+    name: &str,
+) -> Event {
+    use crate::model::RdsKind;
+    let trail = match kind {
+        RdsKind::Db => "AWS::RDS::DBInstance",
+        RdsKind::Cluster => "AWS::RDS::DBCluster",
+        RdsKind::Snapshot => "AWS::RDS::DBSnapshot",
+        RdsKind::ClusterSnapshot => "AWS::RDS::DBClusterSnapshot",
+    };
+    let arn = crate::model::arn(ctx.principal.account, ctx.region, kind, name);
+    event(ctx, op, input, trail, &arn)
 }
 
 /// Writes `events` in `txn` (the change's own transaction) and commits it.
@@ -280,7 +301,7 @@ pub fn select<T>(
 ) -> Result<(Vec<T>, Option<String>), RdsError> {
     let named = q
         .named
-        .map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
+        .map(|w| crate::model::name_in(w).to_ascii_lowercase());
     if let Some(w) = &named {
         if !all.iter().any(|r| id(r) == w) {
             return Err(not_found(q.named.unwrap_or_default().to_owned()));

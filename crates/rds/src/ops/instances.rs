@@ -16,20 +16,20 @@
 //! transaction; `BackupRetentionPeriod` 0 deletes the instance's automated snapshots.
 
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
-use super::snapshots::{drop_snapshot, start_snapshot};
-use crate::cluster::model::{cluster_arn, ClusterRecord};
+use crate::backing::{drop_automated, start_snapshot};
+use crate::cluster::model::{cluster_arn, ClusterRecord, MemberOp};
 use crate::cluster::store as cstore;
 use crate::error::RdsError;
 use crate::model::{
-    database_name, identifier, master_username, new_dbi_resource_id, DbInstanceRecord,
-    InstanceStatus, ReplicaRecord, ENGINES,
+    arn, database_name, identifier, master_username, new_dbi_resource_id, DbInstanceRecord,
+    InstanceStatus, RdsKind, ReplicaRecord, ENGINES,
 };
 use crate::{store, Rds};
 use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
-use kmsnap_core::{AccountId, Region};
+use kmsnap_core::Region;
 use kmsnap_snapshots::managed::{self, NewVolume};
 use kmsnap_store::WriteTxn;
 use std::collections::BTreeMap;
@@ -53,6 +53,53 @@ pub fn decorate_member(out: &mut rds::DBInstance, cluster: &ClusterRecord) {
         out.db_instance_status = Some(cluster.status.as_str().to_owned());
         out.endpoint = None;
     }
+}
+
+/// Adds the read-replica fields to `out` (the response form of `rec`): its source, or its
+/// replicas. A resource of another region is named by ARN.
+pub fn decorate_replication(
+    out: &mut rds::DBInstance,
+    rec: &DbInstanceRecord,
+    replicas: &[ReplicaRecord],
+) {
+    let shown = |region: Region, id: &str, arn: String| {
+        if region == rec.region {
+            id.to_owned()
+        } else {
+            arn
+        }
+    };
+    if let Some(r) = replicas.iter().find(|r| {
+        r.account == rec.account && r.region == rec.region && r.identifier == rec.identifier
+    }) {
+        out.read_replica_source_db_instance_identifier =
+            Some(shown(r.source_region, &r.source_identifier, r.source_arn()));
+    }
+    let mine: Vec<String> = replicas
+        .iter()
+        .filter(|r| {
+            r.account == rec.account
+                && r.source_region == rec.region
+                && r.source_identifier == rec.identifier
+        })
+        .map(|r| {
+            shown(
+                r.region,
+                &r.identifier,
+                arn(r.account, r.region, RdsKind::Db, &r.identifier),
+            )
+        })
+        .collect();
+    out.read_replica_db_instance_identifiers = Some(mine);
+}
+
+/// The response form of an instance, with its cluster's view when it is an Aurora instance.
+pub fn to_api_in(r: &DbInstanceRecord, cluster: Option<&ClusterRecord>) -> rds::DBInstance {
+    let mut out = to_api(r);
+    if let Some(c) = cluster {
+        decorate_member(&mut out, c);
+    }
+    out
 }
 
 /// The response form of an instance.
@@ -292,7 +339,7 @@ pub async fn describe(
         .iter()
         .map(|r| {
             let mut o = to_api(r);
-            super::replicas::decorate(&mut o, r, &replicas);
+            decorate_replication(&mut o, r, &replicas);
             // Aurora instances show their cluster (crate::cluster).
             if let Some(c) = r.cluster.as_ref().and_then(|c| clusters.get(c)) {
                 decorate_member(&mut o, c);
@@ -316,36 +363,29 @@ pub async fn delete(
 ) -> Result<rds::DeleteDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
     let skip = input.skip_final_snapshot.unwrap_or(false);
+    // Checked below, after the Aurora case, which takes no final snapshot.
     let final_id = match (&input.final_db_snapshot_identifier, skip) {
-        (Some(_), true) => {
-            return Err(RdsError::InvalidParameterCombination(
-                "Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into(),
-            ));
-        }
-        (None, false) => {
-            return Err(RdsError::InvalidParameterCombination(
-                "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."
-                    .into(),
-            ));
-        }
-        (Some(f), false) => Some(identifier("FinalDBSnapshotIdentifier", f)?),
-        (None, true) => None,
+        (Some(_), true) => Err(RdsError::InvalidParameterCombination(
+            "Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into(),
+        )),
+        (None, false) => Err(RdsError::InvalidParameterCombination(
+            "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.".into(),
+        )),
+        (Some(f), false) => identifier("FinalDBSnapshotIdentifier", f).map(Some),
+        (None, true) => Ok(None),
     };
     let keep_automated = input.delete_automated_backups == Some(false);
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let arn = format!("arn:aws:rds:{region}:{account}:db:{id}");
-    let event = common::event(
-        ctx,
-        "DeleteDBInstance",
-        &input,
-        "AWS::RDS::DBInstance",
-        &arn,
-    );
+    let event = common::event_on(ctx, "DeleteDBInstance", &input, RdsKind::Db, &id);
     let meta = svc.meta.clone();
-    let rec = crate::blocking(move || -> Result<DbInstanceRecord, RdsError> {
+    let out = crate::blocking(move || -> Result<rds::DBInstance, RdsError> {
         let mut txn = meta.write()?;
-        let mut rec = store::get_instance(&*txn, account, region, &id)?
-            .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
+        let found = store::get_instance(&*txn, account, region, &id)?;
+        if let Some(rec) = found.as_ref().filter(|r| r.cluster.is_some()) {
+            return delete_member(txn, rec, event);
+        }
+        let final_id = final_id?;
+        let mut rec = found.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
         if rec.deletion_protection {
             return Err(RdsError::DeletionProtected { id });
         }
@@ -380,27 +420,36 @@ pub async fn delete(
         store::delete_instance(txn.as_mut(), &rec)?;
         common::commit(txn, &[event])?;
         rec.status = InstanceStatus::Deleting;
-        Ok(rec)
+        Ok(to_api(&rec))
     })
     .await??;
     Ok(rds::DeleteDBInstanceResult {
-        db_instance: Some(to_api(&rec)),
+        db_instance: Some(out),
     })
 }
 
-/// Deletes the automated snapshots of instance `rec` (by its `DbiResourceId`) in `txn`.
-pub(crate) fn drop_automated(
-    txn: &mut dyn WriteTxn,
+/// DeleteDBInstance of an Aurora instance `rec` (docs/rds.md §3): it leaves its cluster, whose
+/// storage stays; no final snapshot (the cluster's snapshots back it up).
+fn delete_member(
+    mut txn: Box<dyn WriteTxn + '_>,
     rec: &DbInstanceRecord,
-) -> Result<usize, RdsError> {
-    let mut n = 0;
-    for s in store::snapshots(&*txn, Some((rec.account, rec.region)))? {
-        if s.snapshot_type == "automated" && s.dbi_resource_id == rec.dbi_resource_id {
-            drop_snapshot(txn, &s)?;
-            n += 1;
-        }
+    event: kmsnap_audit::Event,
+) -> Result<rds::DBInstance, RdsError> {
+    let cid = rec.cluster.clone().unwrap_or_default();
+    let mut cluster = cstore::get_cluster(&*txn, rec.account, rec.region, &cid)?
+        .ok_or_else(|| RdsError::ClusterNotFound { id: cid.clone() })?;
+    if rec.deletion_protection {
+        return Err(RdsError::DeletionProtected {
+            id: rec.identifier.clone(),
+        });
     }
-    Ok(n)
+    cluster.members.retain(|m| *m != rec.identifier);
+    cstore::put_cluster(txn.as_mut(), &cluster)?;
+    store::delete_instance(txn.as_mut(), rec)?;
+    common::commit(txn, &[event])?;
+    let mut out = to_api_in(rec, Some(&cluster));
+    out.db_instance_status = Some("deleting".into());
+    Ok(out)
 }
 
 fn check_retention(retention: i32) -> Result<(), RdsError> {
@@ -413,26 +462,36 @@ fn check_retention(retention: i32) -> Result<(), RdsError> {
     }
 }
 
-/// Reads instance `id` of the caller in a write transaction, lets `change` act on it (and on
-/// the transaction), stores it with `event`, and returns it.
-async fn change_instance<F>(
+/// Reads instance `id` of the caller in a write transaction, refuses it if it is an Aurora
+/// instance whose cluster refuses one of `refused` (before the request's own `checked`
+/// parameters, then not-found, as AWS answers), lets `change` act on it (and on the
+/// transaction) with `checked`'s value, stores it with `event`, and returns it with its cluster
+/// as of that transaction.
+async fn change_instance<V, F>(
     svc: &Rds,
-    account: AccountId,
-    region: Region,
+    ctx: &RequestContext,
     id: String,
+    refused: &'static [MemberOp],
+    checked: Result<V, RdsError>,
     event: kmsnap_audit::Event,
     change: F,
-) -> Result<DbInstanceRecord, RdsError>
+) -> Result<(DbInstanceRecord, Option<ClusterRecord>), RdsError>
 where
-    F: FnOnce(&mut dyn WriteTxn, &mut DbInstanceRecord) -> Result<(), RdsError> + Send + 'static,
+    V: Send + 'static,
+    F: FnOnce(&mut dyn WriteTxn, &mut DbInstanceRecord, V) -> Result<(), RdsError> + Send + 'static,
 {
-    let meta = svc.meta.clone();
-    crate::blocking(move || -> Result<DbInstanceRecord, RdsError> {
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    crate::blocking(move || {
         let mut txn = meta.write()?;
-        let mut rec = store::get_instance(&*txn, account, region, &id)?
-            .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
+        let found = store::get_instance(&*txn, account, region, &id)?;
+        let mut cluster = match &found {
+            Some(rec) => cstore::check_member(&*txn, rec, refused)?,
+            None => None,
+        };
+        let value = checked?;
+        let mut rec = found.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
         let before = rec.identifier.clone();
-        change(txn.as_mut(), &mut rec)?;
+        change(txn.as_mut(), &mut rec, value)?;
         if rec.identifier != before {
             let old = DbInstanceRecord {
                 identifier: before,
@@ -440,18 +499,16 @@ where
             };
             store::delete_instance(txn.as_mut(), &old)?;
             // A renamed Aurora instance stays its cluster's member under the new name.
-            if let Some(cid) = &rec.cluster {
-                if let Some(mut c) = cstore::get_cluster(&*txn, rec.account, rec.region, cid)? {
-                    for m in c.members.iter_mut().filter(|m| **m == old.identifier) {
-                        m.clone_from(&rec.identifier);
-                    }
-                    cstore::put_cluster(txn.as_mut(), &c)?;
+            if let Some(c) = &mut cluster {
+                for m in c.members.iter_mut().filter(|m| **m == old.identifier) {
+                    m.clone_from(&rec.identifier);
                 }
+                cstore::put_cluster(txn.as_mut(), c)?;
             }
         }
         store::put_instance(txn.as_mut(), &rec)?;
         common::commit(txn, &[event])?;
-        Ok(rec)
+        Ok((rec, cluster))
     })
     .await?
 }
@@ -497,87 +554,103 @@ pub async fn modify(
     input: rds::ModifyDBInstanceMessage,
 ) -> Result<rds::ModifyDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
-    let new_id = match &input.new_db_instance_identifier {
-        Some(n) => Some(identifier("NewDBInstanceIdentifier", n)?),
-        None => None,
+    // Checked after an Aurora instance's refusals (in `change_instance`).
+    let checked = (|| {
+        let new_id = match &input.new_db_instance_identifier {
+            Some(n) => Some(identifier("NewDBInstanceIdentifier", n)?),
+            None => None,
+        };
+        if let Some(r) = input.backup_retention_period {
+            check_retention(r)?;
+        }
+        Ok(new_id)
+    })();
+    // Aurora instances' storage is the cluster's (docs/rds.md §3).
+    let refused: &[MemberOp] = if input.allocated_storage.is_some()
+        || input.storage_type.is_some()
+        || input.iops.is_some()
+    {
+        &[MemberOp::ModifyStorage, MemberOp::Change]
+    } else {
+        &[MemberOp::Change]
     };
-    if let Some(r) = input.backup_retention_period {
-        check_retention(r)?;
-    }
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let logged = rds::ModifyDBInstanceMessage {
         master_user_password: None,
         tde_credential_password: None,
         ..input.clone()
     };
-    let event = common::event(
+    let event = common::event_on(ctx, "ModifyDBInstance", &logged, RdsKind::Db, &id);
+    let (rec, cluster) = change_instance(
+        svc,
         ctx,
-        "ModifyDBInstance",
-        &logged,
-        "AWS::RDS::DBInstance",
-        &format!("arn:aws:rds:{region}:{account}:db:{id}"),
-    );
-    let rec = change_instance(svc, account, region, id, event, move |txn, rec| {
-        require_available(rec)?;
-        if let Some(n) = &new_id {
-            if *n != rec.identifier && store::get_instance(&*txn, account, region, n)?.is_some() {
-                return Err(RdsError::InstanceAlreadyExists { id: n.clone() });
-            }
-            if super::replicas::in_replication(&*txn, account, region, &rec.identifier)? {
-                return Err(RdsError::InvalidParameterCombination(
+        id,
+        refused,
+        checked,
+        event,
+        move |txn, rec, new_id| {
+            require_available(rec)?;
+            if let Some(n) = &new_id {
+                if *n != rec.identifier && store::get_instance(&*txn, account, region, n)?.is_some()
+                {
+                    return Err(RdsError::InstanceAlreadyExists { id: n.clone() });
+                }
+                if store::in_replication(&*txn, account, region, &rec.identifier)? {
+                    return Err(RdsError::InvalidParameterCombination(
                     "A DB instance that is a read replica or has read replicas cannot be renamed."
                         .into(),
                 ));
+                }
             }
-        }
-        if let Some(wanted) = input.allocated_storage {
-            let size = grown_storage(rec, wanted)?;
-            if size != rec.allocated_storage {
-                managed::resize_volume(txn, account, region, &rec.volume_id, size)?;
-                rec.allocated_storage = size;
+            if let Some(wanted) = input.allocated_storage {
+                let size = grown_storage(rec, wanted)?;
+                if size != rec.allocated_storage {
+                    managed::resize_volume(txn, account, region, &rec.volume_id, size)?;
+                    rec.allocated_storage = size;
+                }
             }
-        }
-        if let Some(r) = input.backup_retention_period {
-            // Read replicas copy from the source's backups: a source keeps them.
-            if r == 0
-                && store::replicas(&*txn)?.iter().any(|x| {
-                    x.account == account
-                        && x.source_region == region
-                        && x.source_identifier == rec.identifier
-                })
-            {
-                return Err(RdsError::InvalidParameterCombination(
+            if let Some(r) = input.backup_retention_period {
+                // Read replicas copy from the source's backups: a source keeps them.
+                if r == 0
+                    && store::replicas(&*txn)?.iter().any(|x| {
+                        x.account == account
+                            && x.source_region == region
+                            && x.source_identifier == rec.identifier
+                    })
+                {
+                    return Err(RdsError::InvalidParameterCombination(
                     "The backup retention period of a DB instance with read replicas cannot be 0."
                         .into(),
                 ));
+                }
+                if r == 0 {
+                    drop_automated(txn, rec)?;
+                    rec.last_automated_backup = None;
+                }
+                rec.backup_retention_period = r;
             }
-            if r == 0 {
-                drop_automated(txn, rec)?;
-                rec.last_automated_backup = None;
+            if let Some(c) = input.db_instance_class {
+                rec.instance_class = c;
             }
-            rec.backup_retention_period = r;
-        }
-        if let Some(c) = input.db_instance_class {
-            rec.instance_class = c;
-        }
-        if let Some(p) = input.db_port_number {
-            rec.port = p;
-        }
-        if let Some(c) = input.copy_tags_to_snapshot {
-            rec.copy_tags_to_snapshot = c;
-        }
-        if let Some(d) = input.deletion_protection {
-            rec.deletion_protection = d;
-        }
-        if let Some(n) = new_id {
-            rec.identifier = n;
-        }
-        set_status(rec, InstanceStatus::Modifying, now);
-        Ok(())
-    })
+            if let Some(p) = input.db_port_number {
+                rec.port = p;
+            }
+            if let Some(c) = input.copy_tags_to_snapshot {
+                rec.copy_tags_to_snapshot = c;
+            }
+            if let Some(d) = input.deletion_protection {
+                rec.deletion_protection = d;
+            }
+            if let Some(n) = new_id {
+                rec.identifier = n;
+            }
+            set_status(rec, InstanceStatus::Modifying, now);
+            Ok(())
+        },
+    )
     .await?;
     Ok(rds::ModifyDBInstanceResult {
-        db_instance: Some(to_api(&rec)),
+        db_instance: Some(to_api_in(&rec, cluster.as_ref())),
     })
 }
 
@@ -589,69 +662,69 @@ pub async fn stop(
     input: rds::StopDBInstanceMessage,
 ) -> Result<rds::StopDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
-    let snap_id = match &input.db_snapshot_identifier {
-        Some(s) => Some(identifier("DBSnapshotIdentifier", s)?),
-        None => None,
-    };
+    // Checked after an Aurora instance's refusal (in `change_instance`).
+    let snap_id = input
+        .db_snapshot_identifier
+        .as_deref()
+        .map(|s| identifier("DBSnapshotIdentifier", s))
+        .transpose();
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let event = common::event(
+    let event = common::event_on(ctx, "StopDBInstance", &input, RdsKind::Db, &id);
+    // Aurora instances stop with their cluster (docs/rds.md §3).
+    let (rec, cluster) = change_instance(
+        svc,
         ctx,
-        "StopDBInstance",
-        &input,
-        "AWS::RDS::DBInstance",
-        &format!("arn:aws:rds:{region}:{account}:db:{id}"),
-    );
-    let rec = change_instance(svc, account, region, id, event, move |txn, rec| {
-        require_available(rec)?;
-        if super::replicas::in_replication(&*txn, account, region, &rec.identifier)? {
-            return Err(RdsError::StopInReplication {
-                id: rec.identifier.clone(),
-            });
-        }
-        if let Some(s) = snap_id {
-            if store::get_snapshot(&*txn, account, region, &s)?.is_some() {
-                return Err(RdsError::SnapshotAlreadyExists { id: s });
+        id,
+        &[MemberOp::StopOrStart],
+        snap_id,
+        event,
+        move |txn, rec, snap_id| {
+            require_available(rec)?;
+            if store::in_replication(&*txn, account, region, &rec.identifier)? {
+                return Err(RdsError::StopInReplication {
+                    id: rec.identifier.clone(),
+                });
             }
-            start_snapshot(txn, rec, &s, "manual", Vec::new(), now)?;
-        }
-        set_status(rec, InstanceStatus::Stopping, now);
-        Ok(())
-    })
+            if let Some(s) = snap_id {
+                if store::get_snapshot(&*txn, account, region, &s)?.is_some() {
+                    return Err(RdsError::SnapshotAlreadyExists { id: s });
+                }
+                start_snapshot(txn, rec, &s, "manual", Vec::new(), now)?;
+            }
+            set_status(rec, InstanceStatus::Stopping, now);
+            Ok(())
+        },
+    )
     .await?;
     svc.ebs.wake_worker();
     Ok(rds::StopDBInstanceResult {
-        db_instance: Some(to_api(&rec)),
+        db_instance: Some(to_api_in(&rec, cluster.as_ref())),
     })
 }
 
 /// StartDBInstance: `stopped` → `starting` → `available`. RDS checks that it can still use the
 /// storage's key (its data key is unwrapped through RDS): if not, `KMSKeyNotAccessibleFault`.
+/// An instance whose key was lost starts the same way once the key is usable again
+/// (docs/rds.md §8).
 pub async fn start(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::StartDBInstanceMessage,
 ) -> Result<rds::StartDBInstanceResult, RdsError> {
+    // Aurora instances start with their cluster (docs/rds.md §3).
+    const REFUSED: &[MemberOp] = &[MemberOp::StopOrStart];
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
-    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let (meta, id2) = (svc.meta.clone(), id.clone());
+    let (account, now) = (ctx.principal.account, ctx.now);
+    let (meta, region, id2) = (svc.meta.clone(), ctx.region, id.clone());
     let rec = crate::blocking(move || -> Result<_, RdsError> {
         let txn = meta.read()?;
-        let rec = store::get_instance(&*txn, account, region, &id2)?
-            .ok_or_else(|| RdsError::InstanceNotFound { id: id2.clone() })?;
-        Ok(rec)
+        let found = store::get_instance(&*txn, account, region, &id2)?;
+        if let Some(rec) = &found {
+            cstore::check_member(&*txn, rec, REFUSED)?;
+        }
+        found.ok_or_else(|| RdsError::InstanceNotFound { id: id2.clone() })
     })
     .await??;
-    if !startable(rec.status) {
-        return Err(RdsError::CannotStart {
-            id,
-            status: rec.status.as_str().to_owned(),
-        });
-    }
-    if let Err(e) = svc.ebs.check_volume_key(ctx, &rec.volume_id).await {
-        tracing::info!(instance = %rec.arn(), error = %e, "start: storage key not usable");
-        let key = rec.kms_key_arn.clone().unwrap_or_default();
-        return Err(RdsError::KmsKeyNotAccessible { message: format!("The KMS key [{key}] of DB instance {id} does not exist, is not enabled or you do not have permissions to access it.") });
-    }
     let event = common::event(
         ctx,
         "StartDBInstance",
@@ -659,19 +732,51 @@ pub async fn start(
         "AWS::RDS::DBInstance",
         &rec.arn(),
     );
-    let rec = change_instance(svc, account, region, id.clone(), event, move |_, rec| {
+    // An instance whose key was lost starts once its key is usable again (docs/rds.md §8).
+    let recovering = rec.status == InstanceStatus::InaccessibleEncryptionCredentialsRecoverable
+        && !crate::keystate::is_aurora(&rec);
+    if recovering {
+        if let Some(k) = &rec.kms_key_arn {
+            let what = format!("DB instance {id}");
+            crate::keystate::check_storage(svc, ctx, &rec.volume_id, k, &what).await?;
+        }
+    } else {
         if !startable(rec.status) {
             return Err(RdsError::CannotStart {
                 id,
                 status: rec.status.as_str().to_owned(),
             });
         }
-        set_status(rec, InstanceStatus::Starting, now);
-        Ok(())
-    })
+        if let Err(e) = svc.ebs.check_volume_key(ctx, &rec.volume_id).await {
+            tracing::info!(instance = %rec.arn(), error = %e, "start: storage key not usable");
+            let key = rec.kms_key_arn.clone().unwrap_or_default();
+            return Err(RdsError::KmsKeyNotAccessible { message: format!("The KMS key [{key}] of DB instance {id} does not exist, is not enabled or you do not have permissions to access it.") });
+        }
+    }
+    let (rec, cluster) = change_instance(
+        svc,
+        ctx,
+        id.clone(),
+        REFUSED,
+        Ok(()),
+        event,
+        move |txn, rec, ()| {
+            let status = rec.status.as_str().to_owned();
+            if recovering {
+                if rec.status != InstanceStatus::InaccessibleEncryptionCredentialsRecoverable {
+                    return Err(RdsError::InvalidInstanceState { id, status });
+                }
+                crate::keystate::clear_lost(txn, rec)?;
+            } else if !startable(rec.status) {
+                return Err(RdsError::CannotStart { id, status });
+            }
+            set_status(rec, InstanceStatus::Starting, now);
+            Ok(())
+        },
+    )
     .await?;
     Ok(rds::StartDBInstanceResult {
-        db_instance: Some(to_api(&rec)),
+        db_instance: Some(to_api_in(&rec, cluster.as_ref())),
     })
 }
 
@@ -688,21 +793,23 @@ pub async fn reboot(
     input: rds::RebootDBInstanceMessage,
 ) -> Result<rds::RebootDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
-    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let event = common::event(
+    let now = ctx.now;
+    let event = common::event_on(ctx, "RebootDBInstance", &input, RdsKind::Db, &id);
+    let (rec, cluster) = change_instance(
+        svc,
         ctx,
-        "RebootDBInstance",
-        &input,
-        "AWS::RDS::DBInstance",
-        &format!("arn:aws:rds:{region}:{account}:db:{id}"),
-    );
-    let rec = change_instance(svc, account, region, id, event, move |_, rec| {
-        require_available(rec)?;
-        set_status(rec, InstanceStatus::Rebooting, now);
-        Ok(())
-    })
+        id,
+        &[MemberOp::Change],
+        Ok(()),
+        event,
+        move |_, rec, ()| {
+            require_available(rec)?;
+            set_status(rec, InstanceStatus::Rebooting, now);
+            Ok(())
+        },
+    )
     .await?;
     Ok(rds::RebootDBInstanceResult {
-        db_instance: Some(to_api(&rec)),
+        db_instance: Some(to_api_in(&rec, cluster.as_ref())),
     })
 }

@@ -168,13 +168,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::DeleteDBInstanceMessage,
     ) -> Result<rds::DeleteDBInstanceResult, AwsError> {
-        // An Aurora instance leaves its cluster; the storage stays the cluster's (crate::cluster).
-        if let Some(out) = cluster::ops::delete_member_instance(self, ctx, &input)
-            .await
-            .map_err(to_rds)?
-        {
-            return Ok(out);
-        }
+        // An Aurora instance leaves its cluster (instances::delete).
         instances::delete(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -183,15 +177,6 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::CreateDBSnapshotMessage,
     ) -> Result<rds::CreateDBSnapshotResult, AwsError> {
-        // Aurora instances are backed up by cluster snapshots (crate::cluster).
-        cluster::ops::refuse_for_member(
-            self,
-            ctx,
-            &input.db_instance_identifier,
-            cluster::ops::MemberOp::Snapshot,
-        )
-        .await
-        .map_err(to_rds)?;
         snapshots::create(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -252,14 +237,6 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::AddTagsToResourceMessage,
     ) -> Result<(), AwsError> {
-        // Tags of clusters and cluster snapshots (crate::cluster).
-        if cluster::tags::add(self, ctx, &input)
-            .await
-            .map_err(to_rds)?
-            .is_some()
-        {
-            return Ok(());
-        }
         tags::add(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -268,14 +245,6 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::RemoveTagsFromResourceMessage,
     ) -> Result<(), AwsError> {
-        // Tags of clusters and cluster snapshots (crate::cluster).
-        if cluster::tags::remove(self, ctx, &input)
-            .await
-            .map_err(to_rds)?
-            .is_some()
-        {
-            return Ok(());
-        }
         tags::remove(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -284,13 +253,6 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::ListTagsForResourceMessage,
     ) -> Result<rds::TagListMessage, AwsError> {
-        // Tags of clusters and cluster snapshots (crate::cluster).
-        if let Some(out) = cluster::tags::list(self, ctx, &input)
-            .await
-            .map_err(to_rds)?
-        {
-            return Ok(out);
-        }
         tags::list(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -299,31 +261,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::ModifyDBInstanceMessage,
     ) -> Result<rds::ModifyDBInstanceResult, AwsError> {
-        // Aurora instances' storage is the cluster's (crate::cluster).
-        if input.allocated_storage.is_some() || input.storage_type.is_some() || input.iops.is_some()
-        {
-            cluster::ops::refuse_for_member(
-                self,
-                ctx,
-                &input.db_instance_identifier,
-                cluster::ops::MemberOp::ModifyStorage,
-            )
-            .await
-            .map_err(to_rds)?;
-        }
-        cluster::ops::refuse_for_member(
-            self,
-            ctx,
-            &input.db_instance_identifier,
-            cluster::ops::MemberOp::Change,
-        )
-        .await
-        .map_err(to_rds)?;
-        let mut out = instances::modify(self, ctx, input).await.map_err(to_rds)?;
-        cluster::ops::decorate_one(self, ctx, out.db_instance.as_mut())
-            .await
-            .map_err(to_rds)?;
-        Ok(out)
+        instances::modify(self, ctx, input).await.map_err(to_rds)
     }
 
     async fn stop_db_instance(
@@ -331,15 +269,6 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::StopDBInstanceMessage,
     ) -> Result<rds::StopDBInstanceResult, AwsError> {
-        // Aurora instances stop with their cluster (crate::cluster).
-        cluster::ops::refuse_for_member(
-            self,
-            ctx,
-            &input.db_instance_identifier,
-            cluster::ops::MemberOp::StopOrStart,
-        )
-        .await
-        .map_err(to_rds)?;
         instances::stop(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -348,22 +277,6 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::StartDBInstanceMessage,
     ) -> Result<rds::StartDBInstanceResult, AwsError> {
-        // Aurora instances start with their cluster; an instance whose key was lost starts
-        // through the key-state check (crate::keystate, docs/rds.md §8).
-        cluster::ops::refuse_for_member(
-            self,
-            ctx,
-            &input.db_instance_identifier,
-            cluster::ops::MemberOp::StopOrStart,
-        )
-        .await
-        .map_err(to_rds)?;
-        if let Some(out) = crate::keystate::start_instance(self, ctx, &input)
-            .await
-            .map_err(to_rds)?
-        {
-            return Ok(out);
-        }
         instances::start(self, ctx, input).await.map_err(to_rds)
     }
 
@@ -372,19 +285,7 @@ impl rds::RdsHandler<RequestContext> for Rds {
         ctx: &RequestContext,
         input: rds::RebootDBInstanceMessage,
     ) -> Result<rds::RebootDBInstanceResult, AwsError> {
-        cluster::ops::refuse_for_member(
-            self,
-            ctx,
-            &input.db_instance_identifier,
-            cluster::ops::MemberOp::Change,
-        )
-        .await
-        .map_err(to_rds)?;
-        let mut out = instances::reboot(self, ctx, input).await.map_err(to_rds)?;
-        cluster::ops::decorate_one(self, ctx, out.db_instance.as_mut())
-            .await
-            .map_err(to_rds)?;
-        Ok(out)
+        instances::reboot(self, ctx, input).await.map_err(to_rds)
     }
 
     async fn create_db_instance_read_replica(

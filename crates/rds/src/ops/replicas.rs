@@ -18,15 +18,16 @@ use super::common::{self, tags_from};
 use super::instances;
 use crate::error::RdsError;
 use crate::model::{
-    identifier, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, ReplicaRecord, ReplicaSync,
+    identifier, new_dbi_resource_id, parse_arn, DbInstanceRecord, InstanceStatus, ReplicaRecord,
+    ReplicaSync,
 };
 use crate::{store, Rds};
 use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_auth::RequestContext;
-use kmsnap_core::{AccountId, Region};
+use kmsnap_core::Region;
 use kmsnap_snapshots::managed::{self, JobCaller, SnapshotId, SnapshotInfo, SnapshotState};
-use kmsnap_store::{MetaStore, ReadTxn, WriteTxn};
+use kmsnap_store::{MetaStore, WriteTxn};
 
 /// How long a replica waits after a round before the next (its replication lag, at least).
 pub const ROUND_INTERVAL: chrono::Duration = chrono::Duration::seconds(2);
@@ -41,14 +42,13 @@ fn parse_source(value: &str, ctx: &RequestContext) -> Result<(Region, String), R
     if !value.starts_with("arn:") {
         return Ok((ctx.region, identifier(PARAM, value)?));
     }
-    let parts: Vec<&str> = value.splitn(7, ':').collect();
     let bad =
         || RdsError::InvalidParameterValue(format!("Invalid DB instance identifier: {value}"));
-    match parts.as_slice() {
-        ["arn", "aws", "rds", r, a, "db", id] => {
-            let region = Region::parse(r).map_err(|_| bad())?;
-            let id = identifier(PARAM, id)?;
-            if *a != ctx.principal.account.as_str() {
+    match parse_arn(value) {
+        Some(a) if a.kind == "db" => {
+            let region = Region::parse(&a.region).map_err(|_| bad())?;
+            let id = identifier(PARAM, &a.name)?;
+            if a.account != ctx.principal.account.as_str() {
                 return Err(RdsError::InstanceNotFound { id });
             }
             Ok((region, id))
@@ -205,44 +205,10 @@ pub async fn create(
     );
     instances::insert_new(svc, rec.clone(), volume, Some(replica.clone()), event).await?;
     let mut out = instances::to_api(&rec);
-    decorate(&mut out, &rec, &[replica]);
+    instances::decorate_replication(&mut out, &rec, &[replica]);
     Ok(rds::CreateDBInstanceReadReplicaResult {
         db_instance: Some(out),
     })
-}
-
-/// Adds the read-replica fields to `out` (the response form of `rec`): its source, or its
-/// replicas. A resource of another region is named by ARN.
-pub fn decorate(out: &mut rds::DBInstance, rec: &DbInstanceRecord, replicas: &[ReplicaRecord]) {
-    let shown = |region: Region, id: &str, arn: String| {
-        if region == rec.region {
-            id.to_owned()
-        } else {
-            arn
-        }
-    };
-    if let Some(r) = replicas.iter().find(|r| {
-        r.account == rec.account && r.region == rec.region && r.identifier == rec.identifier
-    }) {
-        out.read_replica_source_db_instance_identifier =
-            Some(shown(r.source_region, &r.source_identifier, r.source_arn()));
-    }
-    let mine: Vec<String> = replicas
-        .iter()
-        .filter(|r| {
-            r.account == rec.account
-                && r.source_region == rec.region
-                && r.source_identifier == rec.identifier
-        })
-        .map(|r| {
-            shown(
-                r.region,
-                &r.identifier,
-                format!("arn:aws:rds:{}:{}:db:{}", r.region, r.account, r.identifier),
-            )
-        })
-        .collect();
-    out.read_replica_db_instance_identifiers = Some(mine);
 }
 
 /// Whether instance `rec` is a replica still waiting for its first round (it stays `creating`).
@@ -253,20 +219,6 @@ pub fn awaiting_first_round(replicas: &[ReplicaRecord], rec: &DbInstanceRecord) 
             && r.identifier == rec.identifier
             && r.replicated_at.is_none()
     })
-}
-
-/// Is (account, region, id) a replica or a source of one?
-pub fn in_replication(
-    txn: &dyn ReadTxn,
-    account: AccountId,
-    region: Region,
-    id: &str,
-) -> Result<bool, RdsError> {
-    Ok(store::replicas(txn)?.iter().any(|r| {
-        r.account == account
-            && ((r.region == region && r.identifier == id)
-                || (r.source_region == region && r.source_identifier == id))
-    }))
 }
 
 /// Drops a round's EBS snapshots (`seal` in the source's account and region, `copy` in the

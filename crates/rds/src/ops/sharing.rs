@@ -9,7 +9,7 @@
 use super::common;
 use crate::error::RdsError;
 use crate::model::{
-    identifier, identifier_message, snapshot_name, DbSnapshotRecord, SnapshotStatus,
+    identifier, identifier_message, parse_arn, snapshot_name, DbSnapshotRecord, SnapshotStatus,
 };
 use crate::{store, Rds};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
@@ -77,16 +77,15 @@ pub fn parse_ref(param: &str, value: &str, ctx: &RequestContext) -> Result<Snaps
             name: snapshot_name(param, value)?,
         });
     }
-    let parts: Vec<&str> = value.splitn(7, ':').collect();
     let bad = || RdsError::InvalidParameterValue(identifier_message(param));
-    match parts.as_slice() {
-        ["arn", "aws", "rds", r, a, "snapshot", name] => {
-            let region = Region::parse(r).map_err(|_| bad())?;
-            let account = AccountId::parse(a).map_err(|_| bad())?;
+    match parse_arn(value) {
+        Some(a) if a.kind == "snapshot" => {
+            let region = Region::parse(&a.region).map_err(|_| bad())?;
+            let account = AccountId::parse(&a.account).map_err(|_| bad())?;
             Ok(SnapshotRef {
                 account,
                 region,
-                name: snapshot_name(param, name)?,
+                name: snapshot_name(param, &a.name)?,
             })
         }
         _ => Err(bad()),

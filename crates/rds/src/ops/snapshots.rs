@@ -19,13 +19,15 @@
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
 use super::instances;
 use super::sharing::{self, View};
+use crate::backing::{drop_snapshot, start_snapshot};
+use crate::cluster::model::MemberOp;
+use crate::cluster::store as cstore;
 use crate::error::RdsError;
 use crate::model::{
-    identifier, new_dbi_resource_id, snapshot_name, DbInstanceRecord, DbSnapshotRecord,
-    InstanceStatus, SnapshotStatus,
+    arn, identifier, name_in, new_dbi_resource_id, snapshot_name, DbInstanceRecord,
+    DbSnapshotRecord, InstanceStatus, RdsKind, SnapshotStatus,
 };
 use crate::{store, Rds};
-use chrono::{DateTime, Utc};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
@@ -85,111 +87,38 @@ pub fn to_api_as(s: &DbSnapshotRecord, view: View) -> rds::DBSnapshot {
     }
 }
 
-/// A new `creating` manual snapshot of `rec`, backed by EBS snapshot `ebs_id`; with the
-/// instance's tags too when it has `CopyTagsToSnapshot`.
-pub(crate) fn new_snapshot_record(
-    rec: &DbInstanceRecord,
-    id: &str,
-    ebs_id: &SnapshotId,
-    now: DateTime<Utc>,
-    tags: Vec<(String, String)>,
-) -> DbSnapshotRecord {
-    let mut all = if rec.copy_tags_to_snapshot {
-        rec.tags.clone()
-    } else {
-        Vec::new()
-    };
-    super::tags::merge(&mut all, tags);
-    DbSnapshotRecord {
-        identifier: id.to_owned(),
-        account: rec.account,
-        region: rec.region,
-        snapshot_type: "manual".into(),
-        status: SnapshotStatus::Creating,
-        percent_progress: 0,
-        instance_identifier: rec.identifier.clone(),
-        dbi_resource_id: rec.dbi_resource_id.clone(),
-        engine: rec.engine.clone(),
-        engine_version: rec.engine_version.clone(),
-        allocated_storage: rec.allocated_storage,
-        port: rec.port,
-        master_username: rec.master_username.clone(),
-        availability_zone: rec.availability_zone.clone(),
-        instance_created: rec.created,
-        encrypted: rec.storage_encrypted,
-        kms_key_arn: rec.kms_key_arn.clone(),
-        source_snapshot: None,
-        tags: all,
-        ebs_snapshot_id: ebs_id.clone(),
-        created: now,
-        shared_with: Vec::new(),
-        public: false,
-        source_region: None,
-    }
-}
-
-/// Starts snapshot `id` (`manual` or `automated`) of instance `rec` in `txn`: the backing EBS
-/// snapshot and its `Seal` job (the worker freezes the volume's manifest), the DB snapshot
-/// record. The caller checked the instance's state and that `id` is free.
-pub(crate) fn start_snapshot(
-    txn: &mut dyn kmsnap_store::WriteTxn,
-    rec: &DbInstanceRecord,
-    id: &str,
-    snapshot_type: &str,
-    tags: Vec<(String, String)>,
-    now: DateTime<Utc>,
-) -> Result<DbSnapshotRecord, RdsError> {
-    let ebs = managed::seal_snapshot(
-        txn,
-        rec.account,
-        rec.region,
-        &rec.volume_id,
-        &common::instance_use(&rec.dbi_resource_id),
-        format!("RDS snapshot of {}", rec.identifier),
-        now,
-    )?;
-    let snap = DbSnapshotRecord {
-        snapshot_type: snapshot_type.to_owned(),
-        ..new_snapshot_record(rec, id, &ebs, now, tags)
-    };
-    store::put_snapshot(txn, &snap)?;
-    Ok(snap)
-}
-
-/// Deletes snapshot `s` and its backing EBS snapshot's manifest in `txn`.
-pub(crate) fn drop_snapshot(
-    txn: &mut dyn kmsnap_store::WriteTxn,
-    s: &DbSnapshotRecord,
-) -> Result<(), RdsError> {
-    managed::drop_snapshot(txn, s.account, s.region, &s.ebs_snapshot_id)?;
-    store::delete_snapshot(txn, s)
-}
-
 pub async fn create(
     svc: &Rds,
     ctx: &RequestContext,
     input: rds::CreateDBSnapshotMessage,
 ) -> Result<rds::CreateDBSnapshotResult, RdsError> {
-    let id = identifier("DBSnapshotIdentifier", &input.db_snapshot_identifier)?;
-    let instance = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
+    // Checked after an Aurora instance's refusal (below, in the transaction).
+    let id = identifier("DBSnapshotIdentifier", &input.db_snapshot_identifier);
+    let instance = match identifier("DBInstanceIdentifier", &input.db_instance_identifier) {
+        Ok(i) => i,
+        Err(e) => return Err(id.err().unwrap_or(e)),
+    };
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let arn = format!("arn:aws:rds:{region}:{account}:snapshot:{id}");
-    let event = common::event(
+    let event = common::event_on(
         ctx,
         "CreateDBSnapshot",
         &input,
-        "AWS::RDS::DBSnapshot",
-        &arn,
+        RdsKind::Snapshot,
+        id.as_deref().unwrap_or_default(),
     );
     let tags = tags_from(input.tags.as_deref());
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;
-        let rec = store::get_instance(&*txn, account, region, &instance)?.ok_or(
-            RdsError::InstanceNotFound {
-                id: instance.clone(),
-            },
-        )?;
+        let found = store::get_instance(&*txn, account, region, &instance)?;
+        if let Some(rec) = &found {
+            // Aurora instances are backed up by cluster snapshots (docs/rds.md §3).
+            cstore::check_member(&*txn, rec, &[MemberOp::Snapshot])?;
+        }
+        let id = id?;
+        let rec = found.ok_or(RdsError::InstanceNotFound {
+            id: instance.clone(),
+        })?;
         // A stopped instance's storage is still there to snapshot.
         if !matches!(
             rec.status,
@@ -249,7 +178,7 @@ pub async fn describe(
     let instance = input
         .db_instance_identifier
         .as_deref()
-        .map(|w| w.rsplit(':').next().unwrap_or(w).to_ascii_lowercase());
+        .map(|w| name_in(w).to_ascii_lowercase());
     let (include_shared, include_public) = (
         input.include_shared.unwrap_or(false),
         input.include_public.unwrap_or(false),
@@ -304,10 +233,7 @@ pub async fn describe(
     let field = |(s, v, _): &(DbSnapshotRecord, View, String), name: &str| match name {
         "db-instance-id" => vec![
             s.instance_identifier.clone(),
-            format!(
-                "arn:aws:rds:{}:{}:db:{}",
-                s.region, s.account, s.instance_identifier
-            ),
+            arn(s.account, s.region, RdsKind::Db, &s.instance_identifier),
         ],
         "db-snapshot-id" => vec![s.identifier.clone(), s.arn()],
         "dbi-resource-id" => vec![s.dbi_resource_id.clone()],
@@ -335,14 +261,7 @@ pub async fn delete(
 ) -> Result<rds::DeleteDBSnapshotResult, RdsError> {
     let id = snapshot_name("DBSnapshotIdentifier", &input.db_snapshot_identifier)?;
     let (account, region) = (ctx.principal.account, ctx.region);
-    let arn = format!("arn:aws:rds:{region}:{account}:snapshot:{id}");
-    let event = common::event(
-        ctx,
-        "DeleteDBSnapshot",
-        &input,
-        "AWS::RDS::DBSnapshot",
-        &arn,
-    );
+    let event = common::event_on(ctx, "DeleteDBSnapshot", &input, RdsKind::Snapshot, &id);
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
         let mut txn = meta.write()?;

@@ -1,23 +1,55 @@
-//! AddTagsToResource, RemoveTagsFromResource, ListTagsForResource: tags of DB instances and DB
-//! snapshots, named by ARN (`arn:aws:rds:<region>:<account>:db:<id>`, `…:snapshot:<id>`).
+//! AddTagsToResource, RemoveTagsFromResource, ListTagsForResource: tags of DB instances, DB
+//! snapshots, DB clusters and DB cluster snapshots, named by ARN
+//! (`arn:aws:rds:<region>:<account>:db:<id>`, `…:snapshot:<id>`, `…:cluster:<id>`,
+//! `…:cluster-snapshot:<id>`; docs/arns.md).
 //!
 //! Tags live in the resource's own record, so a change is one write with its CloudTrail event.
 //! A resource of another account or region is not the caller's to tag: an ARN naming another
 //! region is refused as RDS does, one naming another account answers not found.
 
 use super::common::{self, tags_to_api};
+use crate::cluster::model::{ClusterRecord, ClusterSnapshotRecord};
 use crate::error::RdsError;
-use crate::model::{identifier, snapshot_name};
-use crate::{store, Rds};
+use crate::model::{identifier, snapshot_name, DbInstanceRecord, DbSnapshotRecord};
+use crate::store::{self, Scoped};
+use crate::Rds;
 use kmsnap_api::gen::rds;
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
+use kmsnap_core::{AccountId, Region};
+use kmsnap_store::{ReadTxn, WriteTxn};
+
+type Tags = Vec<(String, String)>;
 
 /// A taggable resource named by ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Resource {
     Instance(String),
     Snapshot(String),
+    Cluster(String),
+    ClusterSnapshot(String),
 }
+
+/// A record that carries its resource's tags.
+trait Tagged: Scoped {
+    fn tags(&mut self) -> &mut Tags;
+}
+
+macro_rules! tagged {
+    ($($ty:ty),*) => {$(
+        impl Tagged for $ty {
+            fn tags(&mut self) -> &mut Tags {
+                &mut self.tags
+            }
+        }
+    )*};
+}
+tagged!(
+    DbInstanceRecord,
+    DbSnapshotRecord,
+    ClusterRecord,
+    ClusterSnapshotRecord
+);
 
 fn not_here() -> RdsError {
     RdsError::InvalidParameterValue(
@@ -27,65 +59,129 @@ fn not_here() -> RdsError {
 
 /// The resource `arn` names, if it is the caller's; `Err` as RDS answers otherwise.
 fn parse(arn: &str, ctx: &RequestContext) -> Result<Resource, RdsError> {
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    let ["arn", "aws", "rds", region, account, kind, id] = parts.as_slice() else {
-        return Err(not_here());
-    };
-    if *region != ctx.region.as_str() {
+    let arn = Arn::parse(arn)
+        .ok()
+        .filter(|a| a.partition == "aws" && a.service == "rds")
+        .ok_or_else(not_here)?;
+    let (kind, id) = arn.resource.split_once(':').ok_or_else(not_here)?;
+    if arn.region != ctx.region.as_str() {
         return Err(not_here());
     }
-    let own = *account == ctx.principal.account.as_str();
-    match *kind {
-        "db" => {
-            let id = identifier("ResourceName", id).map_err(|_| not_here())?;
-            if own {
-                Ok(Resource::Instance(id))
-            } else {
-                Err(RdsError::InstanceNotFound { id })
-            }
-        }
+    let own = arn.account == ctx.principal.account.as_str();
+    let name = |id| identifier("ResourceName", id).map_err(|_| not_here());
+    let res = match kind {
+        "db" => Resource::Instance(name(id)?),
         "snapshot" => {
-            let id = snapshot_name("ResourceName", id).map_err(|_| not_here())?;
-            if own {
-                Ok(Resource::Snapshot(id))
-            } else {
-                Err(RdsError::SnapshotNotFound { id })
-            }
+            Resource::Snapshot(snapshot_name("ResourceName", id).map_err(|_| not_here())?)
         }
-        // Tags of clusters and cluster snapshots belong to the Aurora operations.
-        "cluster" | "cluster-snapshot" => Err(RdsError::NotImplemented("tags of DB clusters")),
-        _ => Err(not_here()),
+        "cluster" => Resource::Cluster(name(id)?),
+        "cluster-snapshot" => Resource::ClusterSnapshot(name(id)?),
+        _ => return Err(not_here()),
+    };
+    if own {
+        Ok(res)
+    } else {
+        Err(res.not_found())
     }
 }
 
-/// Applies `change` to the tags of `res` in one transaction (with `event`); returns the tags.
-fn update(
-    meta: &dyn kmsnap_store::MetaStore,
-    ctx_account: kmsnap_core::AccountId,
-    region: kmsnap_core::Region,
-    res: &Resource,
+impl Resource {
+    /// The CloudTrail resource type.
+    fn kind(&self) -> &'static str {
+        match self {
+            Resource::Instance(_) => "AWS::RDS::DBInstance",
+            Resource::Snapshot(_) => "AWS::RDS::DBSnapshot",
+            Resource::Cluster(_) => "AWS::RDS::DBCluster",
+            Resource::ClusterSnapshot(_) => "AWS::RDS::DBClusterSnapshot",
+        }
+    }
+
+    fn not_found(&self) -> RdsError {
+        match self.clone() {
+            Resource::Instance(id) => RdsError::InstanceNotFound { id },
+            Resource::Snapshot(id) => RdsError::SnapshotNotFound { id },
+            Resource::Cluster(id) => RdsError::ClusterNotFound { id },
+            Resource::ClusterSnapshot(id) => RdsError::ClusterSnapshotNotFound { id },
+        }
+    }
+
+    /// Applies `change` to the resource's tags in `txn`; returns them.
+    fn edit(
+        &self,
+        txn: &mut dyn WriteTxn,
+        account: AccountId,
+        region: Region,
+        change: impl FnOnce(&mut Tags),
+    ) -> Result<Tags, RdsError> {
+        fn edit<T: Tagged>(
+            txn: &mut dyn WriteTxn,
+            (account, region, id): (AccountId, Region, &str),
+            res: &Resource,
+            change: impl FnOnce(&mut Tags),
+        ) -> Result<Tags, RdsError> {
+            let mut r: T =
+                store::get(&*txn, account, region, id)?.ok_or_else(|| res.not_found())?;
+            change(r.tags());
+            store::put(txn, &r)?;
+            Ok(r.tags().clone())
+        }
+        match self {
+            Resource::Instance(id) => {
+                edit::<DbInstanceRecord>(txn, (account, region, id), self, change)
+            }
+            Resource::Snapshot(id) => {
+                edit::<DbSnapshotRecord>(txn, (account, region, id), self, change)
+            }
+            Resource::Cluster(id) => {
+                edit::<ClusterRecord>(txn, (account, region, id), self, change)
+            }
+            Resource::ClusterSnapshot(id) => {
+                edit::<ClusterSnapshotRecord>(txn, (account, region, id), self, change)
+            }
+        }
+    }
+
+    /// The resource's tags as of `txn`.
+    fn read(
+        &self,
+        txn: &dyn ReadTxn,
+        account: AccountId,
+        region: Region,
+    ) -> Result<Tags, RdsError> {
+        fn read<T: Tagged>(
+            txn: &dyn ReadTxn,
+            (account, region, id): (AccountId, Region, &str),
+            res: &Resource,
+        ) -> Result<Tags, RdsError> {
+            let mut r: T = store::get(txn, account, region, id)?.ok_or_else(|| res.not_found())?;
+            Ok(std::mem::take(r.tags()))
+        }
+        match self {
+            Resource::Instance(id) => read::<DbInstanceRecord>(txn, (account, region, id), self),
+            Resource::Snapshot(id) => read::<DbSnapshotRecord>(txn, (account, region, id), self),
+            Resource::Cluster(id) => read::<ClusterRecord>(txn, (account, region, id), self),
+            Resource::ClusterSnapshot(id) => {
+                read::<ClusterSnapshotRecord>(txn, (account, region, id), self)
+            }
+        }
+    }
+}
+
+/// Applies `change` to the tags of `input`'s resource in one transaction with `event`.
+async fn update(
+    svc: &Rds,
+    ctx: &RequestContext,
+    res: Resource,
     event: kmsnap_audit::Event,
-    change: impl FnOnce(&mut Vec<(String, String)>),
-) -> Result<Vec<(String, String)>, RdsError> {
-    let mut txn = meta.write()?;
-    let tags = match res {
-        Resource::Instance(id) => {
-            let mut r = store::get_instance(&*txn, ctx_account, region, id)?
-                .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
-            change(&mut r.tags);
-            store::put_instance(txn.as_mut(), &r)?;
-            r.tags
-        }
-        Resource::Snapshot(id) => {
-            let mut s = store::get_snapshot(&*txn, ctx_account, region, id)?
-                .ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
-            change(&mut s.tags);
-            store::put_snapshot(txn.as_mut(), &s)?;
-            s.tags
-        }
-    };
-    common::commit(txn, &[event])?;
-    Ok(tags)
+    change: impl FnOnce(&mut Tags) + Send + 'static,
+) -> Result<(), RdsError> {
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    crate::blocking(move || -> Result<(), RdsError> {
+        let mut txn = meta.write()?;
+        res.edit(txn.as_mut(), account, region, change)?;
+        common::commit(txn, &[event])
+    })
+    .await?
 }
 
 /// Adds or overwrites `new` in `tags` (a key is unique; a new value replaces the old).
@@ -95,13 +191,6 @@ pub fn merge(tags: &mut Vec<(String, String)>, new: Vec<(String, String)>) {
             Some(t) => t.1 = v,
             None => tags.push((k, v)),
         }
-    }
-}
-
-fn kind_of(res: &Resource) -> &'static str {
-    match res {
-        Resource::Instance(_) => "AWS::RDS::DBInstance",
-        Resource::Snapshot(_) => "AWS::RDS::DBSnapshot",
     }
 }
 
@@ -116,17 +205,10 @@ pub async fn add(
         ctx,
         "AddTagsToResource",
         &input,
-        kind_of(&res),
+        res.kind(),
         &input.resource_name,
     );
-    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    crate::blocking(move || {
-        update(meta.as_ref(), account, region, &res, event, |t| {
-            merge(t, new)
-        })
-    })
-    .await??;
-    Ok(())
+    update(svc, ctx, res, event, move |t| merge(t, new)).await
 }
 
 pub async fn remove(
@@ -140,17 +222,13 @@ pub async fn remove(
         ctx,
         "RemoveTagsFromResource",
         &input,
-        kind_of(&res),
+        res.kind(),
         &input.resource_name,
     );
-    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    crate::blocking(move || {
-        update(meta.as_ref(), account, region, &res, event, |t| {
-            t.retain(|(k, _)| !keys.contains(k))
-        })
+    update(svc, ctx, res, event, move |t| {
+        t.retain(|(k, _)| !keys.contains(k))
     })
-    .await??;
-    Ok(())
+    .await
 }
 
 pub async fn list(
@@ -160,18 +238,7 @@ pub async fn list(
 ) -> Result<rds::TagListMessage, RdsError> {
     let res = parse(&input.resource_name, ctx)?;
     let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    let tags = crate::blocking(move || -> Result<_, RdsError> {
-        let txn = meta.read()?;
-        match &res {
-            Resource::Instance(id) => Ok(store::get_instance(&*txn, account, region, id)?
-                .ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?
-                .tags),
-            Resource::Snapshot(id) => Ok(store::get_snapshot(&*txn, account, region, id)?
-                .ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?
-                .tags),
-        }
-    })
-    .await??;
+    let tags = crate::blocking(move || res.read(meta.read()?.as_ref(), account, region)).await??;
     Ok(rds::TagListMessage {
         tag_list: tags_to_api(&tags),
     })
@@ -180,6 +247,65 @@ pub async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kmsnap_auth::model::Principal;
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            principal: Principal::root(AccountId::parse("111122223333").unwrap(), "111122223333"),
+            region: Region::parse("us-east-1").unwrap(),
+            request_id: "r".into(),
+            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            user_agent: String::new(),
+            now: chrono::Utc::now(),
+            via_service: None,
+        }
+    }
+
+    #[test]
+    fn arns_of_every_kind() {
+        let c = ctx();
+        assert_eq!(
+            parse("arn:aws:rds:us-east-1:111122223333:cluster:Aur1", &c).unwrap(),
+            Resource::Cluster("aur1".into())
+        );
+        assert_eq!(
+            parse("arn:aws:rds:us-east-1:111122223333:cluster-snapshot:s1", &c).unwrap(),
+            Resource::ClusterSnapshot("s1".into())
+        );
+        assert_eq!(
+            parse("arn:aws:rds:us-east-1:111122223333:db:pg1", &c).unwrap(),
+            Resource::Instance("pg1".into())
+        );
+        assert_eq!(
+            parse(
+                "arn:aws:rds:us-east-1:111122223333:snapshot:rds:pg1-2026-01-01-00-00",
+                &c
+            )
+            .unwrap(),
+            Resource::Snapshot("rds:pg1-2026-01-01-00-00".into())
+        );
+        assert!(matches!(
+            parse("arn:aws:rds:us-east-1:444455556666:cluster:a", &c),
+            Err(RdsError::ClusterNotFound { .. })
+        ));
+        assert!(matches!(
+            parse("arn:aws:rds:us-east-1:444455556666:db:a", &c),
+            Err(RdsError::InstanceNotFound { .. })
+        ));
+        for other in [
+            "arn:aws:rds:eu-west-1:111122223333:cluster:a",
+            "arn:aws:rds:us-east-1:111122223333:cluster",
+            "arn:aws:rds:us-east-1:111122223333:db:",
+            "arn:aws:ec2:us-east-1:111122223333:db:a",
+            "arn:aws-cn:rds:us-east-1:111122223333:db:a",
+            "arn:aws:rds:us-east-1:111122223333:og:a",
+        ] {
+            assert!(
+                matches!(parse(other, &c), Err(RdsError::InvalidParameterValue(_))),
+                "{other}"
+            );
+        }
+    }
 
     #[test]
     fn merge_overwrites_by_key() {
