@@ -24,11 +24,19 @@ use kmsnap_auth::RequestContext;
 use kmsnap_kms::key_status::KeyStatus;
 use kmsnap_snapshots::managed::VolumeId;
 use kmsnap_snapshots::EbsError;
-use kmsnap_store::{decode_record, encode_record, ReadTxn, WriteTxn};
+use kmsnap_store::{ReadTxn, Table, WriteTxn};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 pub const T_KEY_LOST: &str = "rds_key_lost";
-const KEY_LOST_VERSION: u16 = 1;
+
+/// When an instance's key was found lost (table `rds_key_lost`, under the instance's key):
+/// its recovery window runs from then (docs/rds.md §8).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+struct KeyLostAt(DateTime<Utc>);
+kmsnap_store::first_version!(KeyLostAt);
+const KEY_LOST: Table<KeyLostAt> = Table::new(T_KEY_LOST);
 
 /// What RDS can do with a key now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,13 +112,8 @@ pub(crate) fn is_aurora(r: &DbInstanceRecord) -> bool {
 }
 
 fn get_lost(txn: &dyn ReadTxn, r: &DbInstanceRecord) -> Result<Option<DateTime<Utc>>, RdsError> {
-    match txn.get(
-        T_KEY_LOST,
-        &store::scoped(r.account, r.region, &r.identifier),
-    )? {
-        Some(v) => Ok(Some(decode_record::<DateTime<Utc>>(&v.value)?.1)),
-        None => Ok(None),
-    }
+    let key = store::scoped(r.account, r.region, &r.identifier);
+    Ok(KEY_LOST.get(txn, &key)?.map(|KeyLostAt(at)| at))
 }
 
 fn put_lost(
@@ -118,19 +121,13 @@ fn put_lost(
     r: &DbInstanceRecord,
     at: DateTime<Utc>,
 ) -> Result<(), RdsError> {
-    txn.put(
-        T_KEY_LOST,
-        &store::scoped(r.account, r.region, &r.identifier),
-        &encode_record(KEY_LOST_VERSION, &at)?,
-    )?;
+    let key = store::scoped(r.account, r.region, &r.identifier);
+    KEY_LOST.put(txn, &key, &KeyLostAt(at))?;
     Ok(())
 }
 
 pub(crate) fn clear_lost(txn: &mut dyn WriteTxn, r: &DbInstanceRecord) -> Result<(), RdsError> {
-    txn.delete(
-        T_KEY_LOST,
-        &store::scoped(r.account, r.region, &r.identifier),
-    )?;
+    KEY_LOST.delete(txn, &store::scoped(r.account, r.region, &r.identifier))?;
     Ok(())
 }
 
@@ -263,6 +260,34 @@ fn collect(txn: &dyn ReadTxn, now: DateTime<Utc>, plan: &mut Vec<Change>) -> Res
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// The time a key was found lost, as today's and earlier builds wrote it (version 1, a
+    /// bare timestamp), reads back through the typed table.
+    #[test]
+    fn key_lost_records_read_as_written() {
+        let (meta, _) = kmsnap_store::open_memory();
+        let rec = DbInstanceRecord {
+            identifier: "pg".into(),
+            ..crate::testenv::instance_record()
+        };
+        let at = Utc.with_ymd_and_hms(2026, 11, 24, 1, 2, 3).unwrap();
+        let key = store::scoped(rec.account, rec.region, &rec.identifier);
+        let mut txn = meta.write().unwrap();
+        txn.put(
+            T_KEY_LOST,
+            &key,
+            &kmsnap_store::encode_record(1, &at).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(get_lost(&*txn, &rec).unwrap(), Some(at));
+        clear_lost(txn.as_mut(), &rec).unwrap();
+        assert_eq!(get_lost(&*txn, &rec).unwrap(), None);
+        put_lost(txn.as_mut(), &rec, at).unwrap();
+        assert_eq!(
+            txn.get(T_KEY_LOST, &key).unwrap().unwrap().value,
+            kmsnap_store::encode_record(1, &at).unwrap()
+        );
+    }
 
     #[test]
     fn verdicts_follow_spec_8() {

@@ -152,3 +152,35 @@ pub(crate) fn snapshot_record(account: &str, kind: &str) -> DbSnapshotRecord {
         source_region: None,
     }
 }
+
+/// An available postgres instance record `db` of 111122223333 in us-east-1, for tests that
+/// only look at its fields.
+pub(crate) fn instance_record() -> DbInstanceRecord {
+    let now = chrono::Utc::now();
+    DbInstanceRecord {
+        identifier: "db".into(),
+        account: AccountId::parse("111122223333").unwrap(),
+        region: Region::parse("us-east-1").unwrap(),
+        dbi_resource_id: "db-X".into(),
+        status: crate::model::InstanceStatus::Available,
+        engine: "postgres".into(),
+        engine_version: "16.3".into(),
+        instance_class: "db.t3.micro".into(),
+        allocated_storage: 20,
+        storage_encrypted: false,
+        kms_key_arn: None,
+        backup_retention_period: 1,
+        master_username: None,
+        db_name: None,
+        port: 5432,
+        availability_zone: "us-east-1a".into(),
+        tags: vec![],
+        volume_id: "vol-1".parse().unwrap(),
+        created: now,
+        copy_tags_to_snapshot: false,
+        deletion_protection: false,
+        last_automated_backup: None,
+        status_since: None,
+        cluster: None,
+    }
+}

@@ -4,7 +4,8 @@
 //! * `rds_clusters` → [`ClusterRecord`]
 //! * `rds_cluster_snapshots` → [`ClusterSnapshotRecord`]
 //!
-//! Records are versioned; the backing EBS records are written in the same transaction.
+//! Typed tables of versioned records (docs/storage.md §2); the backing storage is written in
+//! the same transaction.
 
 use super::model::*;
 use crate::error::RdsError;
@@ -15,12 +16,11 @@ use kmsnap_store::{ReadTxn, WriteTxn};
 pub const T_CLUSTERS: &str = "rds_clusters";
 pub const T_CLUSTER_SNAPSHOTS: &str = "rds_cluster_snapshots";
 
-scoped_record!(ClusterRecord, T_CLUSTERS, CLUSTER_VERSION);
-scoped_record!(
-    ClusterSnapshotRecord,
-    T_CLUSTER_SNAPSHOTS,
-    CLUSTER_SNAPSHOT_VERSION
-);
+// Both records are at their first version (docs/storage.md §2).
+kmsnap_store::first_version!(ClusterRecord, ClusterSnapshotRecord);
+const _: () = assert!(CLUSTER_VERSION == 1 && CLUSTER_SNAPSHOT_VERSION == 1);
+scoped_record!(ClusterRecord, T_CLUSTERS);
+scoped_record!(ClusterSnapshotRecord, T_CLUSTER_SNAPSHOTS);
 
 pub fn get_cluster(
     txn: &dyn ReadTxn,

@@ -220,7 +220,7 @@ pub(crate) async fn commit_copy<T: SnapshotCopy>(
     let meta = svc.meta.clone();
     let rec = crate::blocking(move || -> Result<T, RdsError> {
         let mut txn = meta.write()?;
-        if txn.get(T::TABLE, &rec.key())?.is_some() {
+        if txn.get(T::TABLE.name(), &rec.key())?.is_some() {
             return Err(rec.exists());
         }
         *rec.storage() = managed::queue_copy(
