@@ -111,15 +111,12 @@ impl Rds {
         ctx: &kmsnap_auth::RequestContext,
         identifier: &str,
     ) -> Result<String, RdsError> {
-        let (meta, account, region, id) = (
-            self.meta.clone(),
-            ctx.principal.account,
-            ctx.region,
-            identifier.to_ascii_lowercase(),
-        );
-        let rec =
-            blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &id))
-                .await??;
+        let rec = ops::common::find::<model::DbInstanceRecord>(
+            self,
+            ctx,
+            &identifier.to_ascii_lowercase(),
+        )
+        .await?;
         rec.map(|r| r.volume_id.to_string())
             .ok_or_else(|| RdsError::InstanceNotFound {
                 id: identifier.to_owned(),

@@ -15,6 +15,40 @@ use kmsnap_snapshots::Snapshots;
 use kmsnap_store::MetaStore;
 use std::sync::Arc;
 
+/// Declares a test module's `Env`: the shared [`TestEnv`] (KMS root key of 32 bytes of
+/// `$root`) as account `$account` in `$region` sees it, its requests carrying user agent
+/// `$agent`. The module adds its own helpers in an `impl Env` block.
+macro_rules! module_env {
+    ($root:expr, $account:expr, $region:expr, $agent:expr) => {
+        struct Env($crate::testenv::TestEnv);
+
+        impl std::ops::Deref for Env {
+            type Target = $crate::testenv::TestEnv;
+            fn deref(&self) -> &$crate::testenv::TestEnv {
+                &self.0
+            }
+        }
+
+        impl Env {
+            fn new() -> Self {
+                Env($crate::testenv::TestEnv::new($root))
+            }
+
+            /// A request of `account`'s root principal in this module's region.
+            #[allow(dead_code)]
+            fn ctx_of(&self, account: &str) -> kmsnap_auth::RequestContext {
+                self.ctx_as(account, $region, $agent)
+            }
+
+            /// A request of this module's account.
+            fn ctx(&self) -> kmsnap_auth::RequestContext {
+                self.ctx_as($account, $region, $agent)
+            }
+        }
+    };
+}
+pub(crate) use module_env;
+
 pub(crate) struct TestEnv {
     pub rds: Rds,
     pub ebs: Arc<Snapshots>,

@@ -150,25 +150,16 @@ pub async fn create(
             "Invalid backup retention period: {retention}. Must be between 1 and 35."
         )));
     }
-    let encrypted = input.storage_encrypted.unwrap_or(false);
-    if input.kms_key_id.is_some() && !encrypted {
-        return Err(crate::RdsError::InvalidParameterCombination(
-            "KmsKeyId requires StorageEncrypted to be true.".into(),
-        ));
-    }
+    let encrypted =
+        common::storage_encrypted(input.kms_key_id.as_deref(), input.storage_encrypted)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let (meta, id2) = (svc.meta.clone(), id.clone());
-    if crate::blocking(move || cstore::get_cluster(meta.read()?.as_ref(), account, region, &id2))
-        .await??
+    if common::find::<ClusterRecord>(svc, ctx, &id)
+        .await?
         .is_some()
     {
         return Err(RdsError::ClusterAlreadyExists { id });
     }
-    let key_arn = match (&input.kms_key_id, encrypted) {
-        (Some(k), _) => Some(common::resolve_key(svc, ctx, k).await?),
-        (None, true) => Some(common::default_key(svc, ctx).await?),
-        (None, false) => None,
-    };
+    let key_arn = common::creation_key(svc, ctx, input.kms_key_id.as_deref(), encrypted).await?;
     let resource_id = new_cluster_resource_id()?;
     let volume = new_volume(
         svc,

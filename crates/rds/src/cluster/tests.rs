@@ -5,11 +5,9 @@
 
 use super::{ops, snapshots};
 use crate::error::{to_rds as to_aws, RdsError};
-use crate::testenv::TestEnv;
 use crate::{keystate, workers};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
-use kmsnap_auth::RequestContext;
 use kmsnap_core::Clock;
 use kmsnap_snapshots::blocks;
 use kmsnap_snapshots::managed::{self, KeyUse, ServiceUse, BLOCK_SIZE};
@@ -18,29 +16,9 @@ const ACCOUNT: &str = "470147014701";
 const OTHER: &str = "580258025802";
 const REGION: &str = "eu-west-3";
 
-/// The shared [`TestEnv`] as this module's account sees it.
-struct Env(TestEnv);
-
-impl std::ops::Deref for Env {
-    type Target = TestEnv;
-    fn deref(&self) -> &TestEnv {
-        &self.0
-    }
-}
+crate::testenv::module_env!(9, ACCOUNT, REGION, "rds-cluster-tests");
 
 impl Env {
-    fn new() -> Self {
-        Env(TestEnv::new(9))
-    }
-
-    fn ctx_of(&self, account: &str) -> RequestContext {
-        self.ctx_as(account, REGION, "rds-cluster-tests")
-    }
-
-    fn ctx(&self) -> RequestContext {
-        self.ctx_of(ACCOUNT)
-    }
-
     /// Runs the EBS jobs and RDS steps (instances, clusters, key state) until nothing moves.
     async fn settle(&self) {
         self.settle_with(|meta, now| {

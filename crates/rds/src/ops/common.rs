@@ -71,6 +71,53 @@ pub async fn resolve_key(
     Ok(arn)
 }
 
+/// `StorageEncrypted` (default false) of a CreateDBInstance or CreateDBCluster; `KmsKeyId`
+/// without it is refused (docs/rds.md §3).
+pub fn storage_encrypted(
+    kms_key_id: Option<&str>,
+    storage_encrypted: Option<bool>,
+) -> Result<bool, RdsError> {
+    let encrypted = storage_encrypted.unwrap_or(false);
+    if kms_key_id.is_some() && !encrypted {
+        return Err(RdsError::InvalidParameterCombination(
+            "KmsKeyId requires StorageEncrypted to be true.".into(),
+        ));
+    }
+    Ok(encrypted)
+}
+
+/// The key a new instance's or cluster's storage is created under (docs/rds.md §3): `KmsKeyId`
+/// resolved; with `StorageEncrypted` and no key the account's `aws/rds` key; else none.
+pub async fn creation_key(
+    svc: &Rds,
+    ctx: &RequestContext,
+    kms_key_id: Option<&str>,
+    encrypted: bool,
+) -> Result<Option<String>, RdsError> {
+    Ok(match (kms_key_id, encrypted) {
+        (Some(k), _) => Some(resolve_key(svc, ctx, k).await?),
+        (None, true) => Some(default_key(svc, ctx).await?),
+        (None, false) => None,
+    })
+}
+
+/// The caller's `T` named `id`, if any, read in a transaction of its own (a create's early
+/// check, which the write repeats; `kmsnap db`'s lookups).
+pub(crate) async fn find<T: Scoped + Send + 'static>(
+    svc: &Rds,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<Option<T>, RdsError> {
+    let (meta, account, region, id) = (
+        svc.meta.clone(),
+        ctx.principal.account,
+        ctx.region,
+        id.to_owned(),
+    );
+    crate::blocking(move || crate::store::get::<T>(meta.read()?.as_ref(), account, region, &id))
+        .await?
+}
+
 /// The account's AWS managed `aws/rds` key in the request's region (created on first use).
 pub async fn default_key(svc: &Rds, ctx: &RequestContext) -> Result<String, RdsError> {
     let (kms, account, region) = (svc.kms.clone(), ctx.principal.account, ctx.region);

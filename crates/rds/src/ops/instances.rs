@@ -191,25 +191,16 @@ pub async fn create(
     }
     let retention = input.backup_retention_period.unwrap_or(1);
     check_retention(retention)?;
-    let encrypted = input.storage_encrypted.unwrap_or(false);
-    if input.kms_key_id.is_some() && !encrypted {
-        return Err(RdsError::InvalidParameterCombination(
-            "KmsKeyId requires StorageEncrypted to be true.".into(),
-        ));
-    }
+    let encrypted =
+        common::storage_encrypted(input.kms_key_id.as_deref(), input.storage_encrypted)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    let (meta, id2) = (svc.meta.clone(), id.clone());
-    if crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &id2))
-        .await??
+    if common::find::<DbInstanceRecord>(svc, ctx, &id)
+        .await?
         .is_some()
     {
         return Err(RdsError::InstanceAlreadyExists { id });
     }
-    let key_arn = match (&input.kms_key_id, encrypted) {
-        (Some(k), _) => Some(common::resolve_key(svc, ctx, k).await?),
-        (None, true) => Some(common::default_key(svc, ctx).await?),
-        (None, false) => None,
-    };
+    let key_arn = common::creation_key(svc, ctx, input.kms_key_id.as_deref(), encrypted).await?;
     let dbi = new_dbi_resource_id()?;
     let volume = common::new_volume(svc, ctx, &dbi, storage, key_arn.as_deref()).await?;
     let rec = DbInstanceRecord {

@@ -3,39 +3,21 @@
 //! default key (usable only through RDS), and RDS storage staying out of EC2's view.
 
 use super::{instances, snapshots};
-use crate::testenv::TestEnv;
 use crate::{store, workers};
 use kmsnap_api::gen::ec2::{self, Ec2Handler};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_api::gen::rds;
-use kmsnap_auth::model::Principal;
 use kmsnap_auth::RequestContext;
-use kmsnap_core::{AccountId, Clock, Region};
+use kmsnap_core::Clock;
 use kmsnap_snapshots::blocks;
 use kmsnap_snapshots::managed::{self, KeyUse, StorageKey, VolumeId, BLOCK_SIZE};
 
 const ACCOUNT: &str = "369036903690";
 const REGION: &str = "eu-central-1";
 
-/// The shared [`TestEnv`] as this module's account sees it.
-struct Env(TestEnv);
-
-impl std::ops::Deref for Env {
-    type Target = TestEnv;
-    fn deref(&self) -> &TestEnv {
-        &self.0
-    }
-}
+crate::testenv::module_env!(7, ACCOUNT, REGION, "rds-tests");
 
 impl Env {
-    fn new() -> Self {
-        Env(TestEnv::new(7))
-    }
-
-    fn ctx(&self) -> RequestContext {
-        self.ctx_as(ACCOUNT, REGION, "rds-tests")
-    }
-
     /// Runs the EBS jobs and RDS steps until nothing moves.
     async fn settle(&self) {
         self.settle_with(|meta, _| workers::step(meta).unwrap())
@@ -513,11 +495,7 @@ async fn copies_under_and_from_the_aws_rds_key() {
 
 impl Env {
     fn ctx_for(&self, account: &str, region: &str) -> RequestContext {
-        RequestContext {
-            principal: Principal::root(AccountId::parse(account).unwrap(), account),
-            region: Region::parse(region).unwrap(),
-            ..self.ctx()
-        }
+        self.ctx_as(account, region, "rds-tests")
     }
 
     fn snapshot(&self, ctx: &RequestContext, id: &str) -> Option<crate::model::DbSnapshotRecord> {
