@@ -9,7 +9,7 @@
 use crate::cluster::model::{ClusterRecord, ClusterSnapshotRecord, ClusterSnapshotStatus};
 use crate::error::RdsError;
 use crate::model::{DbInstanceRecord, DbSnapshotRecord, SnapshotStatus};
-use crate::ops::common::{cluster_use, instance_use};
+use crate::ops::common::{cluster_use, instance_use, SnapshotCopy};
 use crate::store::{self, Scoped};
 use chrono::{DateTime, Utc};
 use kmsnap_core::{AccountId, Region};
@@ -111,16 +111,35 @@ pub(crate) fn drop_automated<R: Backed>(
     Ok(n)
 }
 
+/// Implements [`Snapshot`] and [`SnapshotCopy`] for snapshot record `$ty`, whose name, taken,
+/// is `RdsError::$exists`.
 macro_rules! snapshot {
-    ($($ty:ty),*) => {$(
+    ($ty:ty, $exists:ident) => {
         impl Snapshot for $ty {
             fn backing(&self) -> (AccountId, Region, &SnapshotId) {
                 (self.account, self.region, &self.ebs_snapshot_id)
             }
         }
-    )*};
+
+        impl SnapshotCopy for $ty {
+            fn storage(&mut self) -> &mut SnapshotId {
+                &mut self.ebs_snapshot_id
+            }
+
+            fn exists(&self) -> RdsError {
+                RdsError::$exists {
+                    id: self.identifier.clone(),
+                }
+            }
+
+            fn key_arn(&self) -> Option<String> {
+                self.kms_key_arn.clone()
+            }
+        }
+    };
 }
-snapshot!(DbSnapshotRecord, ClusterSnapshotRecord);
+snapshot!(DbSnapshotRecord, SnapshotAlreadyExists);
+snapshot!(ClusterSnapshotRecord, ClusterSnapshotAlreadyExists);
 
 impl Backed for DbInstanceRecord {
     type Snapshot = DbSnapshotRecord;

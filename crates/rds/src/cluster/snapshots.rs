@@ -498,16 +498,15 @@ pub async fn copy(
         pre_signed_url: None,
         ..input
     };
-    let event = common::event(
+    let event = common::event_on(
         ctx,
         "CopyDBClusterSnapshot",
         &logged,
-        "AWS::RDS::DBClusterSnapshot",
-        &snap.arn(),
+        RdsKind::ClusterSnapshot,
+        &snap.identifier,
     );
-    let key_arn = snap.kms_key_arn.clone();
-    let job = common::CopyJob::new(ctx, source_ebs, key_arn, key_use, description);
-    let snap = common::commit_copy(svc, snap, job, event).await?;
+    let job = (key_use, description);
+    let snap = common::commit_copy(svc, ctx, snap, source_ebs, job, event).await?;
     Ok(rds::CopyDBClusterSnapshotResult {
         db_cluster_snapshot: Some(to_api(&snap, account)),
     })
@@ -548,9 +547,8 @@ pub async fn restore(
             snap.engine
         )));
     }
-    let (meta, i) = (svc.meta.clone(), id.clone());
-    if crate::blocking(move || cstore::get_cluster(meta.read()?.as_ref(), account, region, &i))
-        .await??
+    if common::find::<ClusterRecord>(svc, ctx, &id)
+        .await?
         .is_some()
     {
         return Err(RdsError::ClusterAlreadyExists { id });
@@ -831,16 +829,4 @@ pub async fn modify_attribute(
     Ok(rds::ModifyDBClusterSnapshotAttributeResult {
         db_cluster_snapshot_attributes_result: Some(attributes(&s)),
     })
-}
-
-impl common::SnapshotCopy for ClusterSnapshotRecord {
-    fn storage(&mut self) -> &mut SnapshotId {
-        &mut self.ebs_snapshot_id
-    }
-
-    fn exists(&self) -> RdsError {
-        RdsError::ClusterSnapshotAlreadyExists {
-            id: self.identifier.clone(),
-        }
-    }
 }

@@ -254,16 +254,22 @@ pub(crate) trait SnapshotCopy: Scoped + Send + 'static {
     fn storage(&mut self) -> &mut SnapshotId;
     /// The error when a snapshot of its name already exists.
     fn exists(&self) -> RdsError;
+    /// The key the copy is encrypted under (`None`: unencrypted).
+    fn key_arn(&self) -> Option<String>;
 }
 
-/// Stores a copy's record `rec` with its copy `job` queued (its managed snapshot is the
-/// record's storage) and `event` logged, in one transaction.
+/// Stores a copy's record `rec` with the copy of `source` into the caller's account and
+/// region under `rec`'s key queued (its managed snapshot is the record's storage, `key_use` and
+/// `description` the copy job's) and `event` logged, in one transaction.
 pub(crate) async fn commit_copy<T: SnapshotCopy>(
     svc: &Rds,
+    ctx: &RequestContext,
     mut rec: T,
-    job: CopyJob,
+    source: SnapshotInfo,
+    (key_use, description): (ServiceUse, String),
     event: Event,
 ) -> Result<T, RdsError> {
+    let job = CopyJob::new(ctx, source, rec.key_arn(), key_use, description);
     let meta = svc.meta.clone();
     let rec = crate::blocking(move || -> Result<T, RdsError> {
         let mut txn = meta.write()?;

@@ -31,9 +31,7 @@ use crate::{store, Rds};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
-use kmsnap_snapshots::managed::{
-    self, SnapshotId, SnapshotInfo, SnapshotState, VolumeSource, VolumeSpec,
-};
+use kmsnap_snapshots::managed::{self, SnapshotInfo, SnapshotState, VolumeSource, VolumeSpec};
 
 const FILTERS: &[&str] = &[
     "db-instance-id",
@@ -425,16 +423,15 @@ pub async fn copy(
         pre_signed_url: None,
         ..input
     };
-    let event = common::event(
+    let event = common::event_on(
         ctx,
         "CopyDBSnapshot",
         &logged,
-        "AWS::RDS::DBSnapshot",
-        &snap.arn(),
+        RdsKind::Snapshot,
+        &snap.identifier,
     );
-    let key_arn = snap.kms_key_arn.clone();
-    let job = common::CopyJob::new(ctx, source_ebs, key_arn, key_use, description);
-    let snap = common::commit_copy(svc, snap, job, event).await?;
+    let job = (key_use, description);
+    let snap = common::commit_copy(svc, ctx, snap, source_ebs, job, event).await?;
     Ok(rds::CopyDBSnapshotResult {
         db_snapshot: Some(to_api(&snap)),
     })
@@ -464,9 +461,8 @@ pub async fn restore(
             status: snap.status.as_str().to_owned(),
         });
     }
-    let (meta, iid) = (svc.meta.clone(), id.clone());
-    if crate::blocking(move || store::get_instance(meta.read()?.as_ref(), account, region, &iid))
-        .await??
+    if common::find::<DbInstanceRecord>(svc, ctx, &id)
+        .await?
         .is_some()
     {
         return Err(RdsError::InstanceAlreadyExists { id });
@@ -559,18 +555,6 @@ pub async fn restore(
     Ok(rds::RestoreDBInstanceFromDBSnapshotResult {
         db_instance: Some(instances::to_api(&rec)),
     })
-}
-
-impl common::SnapshotCopy for DbSnapshotRecord {
-    fn storage(&mut self) -> &mut SnapshotId {
-        &mut self.ebs_snapshot_id
-    }
-
-    fn exists(&self) -> RdsError {
-        RdsError::SnapshotAlreadyExists {
-            id: self.identifier.clone(),
-        }
-    }
 }
 
 #[cfg(test)]
