@@ -369,22 +369,10 @@ pub async fn delete(
     input: rds::DeleteDBClusterMessage,
 ) -> Result<rds::DeleteDBClusterResult, RdsError> {
     let id = cluster_id(&input.db_cluster_identifier)?;
-    let skip = input.skip_final_snapshot.unwrap_or(false);
-    let final_id = match (&input.final_db_snapshot_identifier, skip) {
-        (Some(_), true) => {
-            return Err(crate::RdsError::InvalidParameterCombination(
-                "Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into(),
-            ));
-        }
-        (None, false) => {
-            return Err(crate::RdsError::InvalidParameterCombination(
-                "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."
-                    .into(),
-            ));
-        }
-        (Some(f), false) => Some(identifier("FinalDBSnapshotIdentifier", f)?),
-        (None, true) => None,
-    };
+    let final_id = common::final_snapshot(
+        input.final_db_snapshot_identifier.as_deref(),
+        input.skip_final_snapshot,
+    )?;
     let now = ctx.now;
     let event = common::event_on(ctx, "DeleteDBCluster", &input, RdsKind::Cluster, &id);
     let (meta, c) = (svc.meta.clone(), ctx.clone());

@@ -101,6 +101,24 @@ pub async fn creation_key(
     })
 }
 
+/// `FinalDBSnapshotIdentifier` of a DeleteDBInstance or DeleteDBCluster given
+/// `SkipFinalSnapshot` (default false): exactly one of them.
+pub fn final_snapshot(
+    final_id: Option<&str>,
+    skip: Option<bool>,
+) -> Result<Option<String>, RdsError> {
+    match (final_id, skip.unwrap_or(false)) {
+        (Some(_), true) => Err(RdsError::InvalidParameterCombination(
+            "Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into(),
+        )),
+        (None, false) => Err(RdsError::InvalidParameterCombination(
+            "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.".into(),
+        )),
+        (Some(f), false) => crate::model::identifier("FinalDBSnapshotIdentifier", f).map(Some),
+        (None, true) => Ok(None),
+    }
+}
+
 /// The caller's `T` named `id`, if any, read in a transaction of its own (a create's early
 /// check, which the write repeats; `kmsnap db`'s lookups).
 pub(crate) async fn find<T: Scoped + Send + 'static>(

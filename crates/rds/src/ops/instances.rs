@@ -353,18 +353,11 @@ pub async fn delete(
     input: rds::DeleteDBInstanceMessage,
 ) -> Result<rds::DeleteDBInstanceResult, RdsError> {
     let id = identifier("DBInstanceIdentifier", &input.db_instance_identifier)?;
-    let skip = input.skip_final_snapshot.unwrap_or(false);
     // Checked below, after the Aurora case, which takes no final snapshot.
-    let final_id = match (&input.final_db_snapshot_identifier, skip) {
-        (Some(_), true) => Err(RdsError::InvalidParameterCombination(
-            "Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier.".into(),
-        )),
-        (None, false) => Err(RdsError::InvalidParameterCombination(
-            "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.".into(),
-        )),
-        (Some(f), false) => identifier("FinalDBSnapshotIdentifier", f).map(Some),
-        (None, true) => Ok(None),
-    };
+    let final_id = common::final_snapshot(
+        input.final_db_snapshot_identifier.as_deref(),
+        input.skip_final_snapshot,
+    );
     let keep_automated = input.delete_automated_backups == Some(false);
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
     let event = common::event_on(ctx, "DeleteDBInstance", &input, RdsKind::Db, &id);
