@@ -38,20 +38,19 @@ pub mod memory;
 mod meta;
 mod record;
 pub mod table;
+mod txn;
 
 pub use blob::{
     validate_blob_key, validate_blob_prefix, BlobStore, MAX_BLOB_KEY, MAX_BLOB_SEGMENT,
 };
 pub use collect::{InFlight, Reclaimed, Sweep, WritePin};
 pub use error::{NameKind, StoreError};
-pub use meta::{
-    transact, validate_table, Lease, MetaStore, ReadTxn, Record, ScanEntry, WriteTxn, LEASE_TABLE,
-    MAX_TABLE_NAME,
-};
+pub use meta::{transact, validate_table, Lease, MetaStore, LEASE_TABLE, MAX_TABLE_NAME};
 pub use record::{
     decode_payload, decode_record, encode_record, split_record, RECORD_FORMAT, RECORD_HEADER_LEN,
 };
 pub use table::{Initial, Table, Versioned};
+pub use txn::{ReadTxn, Record, ScanEntry, WriteTxn};
 
 use std::path::Path;
 use std::sync::Arc;

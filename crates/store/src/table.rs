@@ -8,7 +8,7 @@
 //! a typed table reads what untyped code wrote and the other way round.
 
 use crate::error::StoreError;
-use crate::meta::{ReadTxn, WriteTxn};
+use crate::txn::{ReadTxn, WriteTxn};
 use crate::record::{decode_payload, encode_record, split_record};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@
 //! running it runs one itself and, when it ends, every ticket issued before the sync read the
 //! counter is durable; writers that came meanwhile wait for it and run the next one. Used for
 //! redb commits ([`super::EmbeddedMeta`]: an empty `Durability::Immediate` commit) and packed
-//! blob writes ([`super::packs`]: `fdatasync` of the segment file).
+//! blob writes (`fdatasync` of a pack segment file). It knows neither: both call it.
 
 use crate::error::StoreError;
 use std::sync::atomic::{AtomicU64, Ordering};

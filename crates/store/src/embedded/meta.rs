@@ -12,10 +12,8 @@
 //! may see a transaction between its commit and its sync (it is not yet acknowledged then).
 
 use crate::error::StoreError;
-use crate::meta::{
-    composite_key, scan_bounds, validate_table, MetaStore, ReadTxn, Record, ScanBounds, ScanEntry,
-    WriteTxn,
-};
+use crate::meta::{composite_key, scan_bounds, validate_table, MetaStore, ScanBounds};
+use crate::txn::{ReadTxn, Record, ScanEntry, WriteTxn};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;

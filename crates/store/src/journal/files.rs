@@ -1,6 +1,6 @@
 //! The medium under a journal: a directory of named files ([`JournalIo`]), so that crash tests
-//! can plug in one that loses unsynced writes or tears them ([`crate::fault::FaultDir`]), as
-//! the redb backend's tests plug in [`crate::fault::FaultBackend`]. [`DirIo`] is the real one.
+//! can plug in one that loses unsynced writes or tears them (`fault::FaultDir`), as the redb
+//! backend's tests plug in `fault::FaultBackend`. [`DirIo`] is the real one.
 
 use crate::direct;
 use std::fmt;

@@ -37,7 +37,8 @@
 //!    [`Retire::run`] turns them into spares or removes them (outside the lock).
 //!
 //! The files are reached through [`JournalIo`] ([`DirIo`] on disk), so that crash tests run
-//! the journal over [`crate::fault::FaultDir`], which loses or tears unsynced writes.
+//! the journal over the store's fault-injecting directory (`fault::FaultDir`, which implements
+//! [`JournalIo`]), which loses or tears unsynced writes.
 
 mod ack;
 mod files;

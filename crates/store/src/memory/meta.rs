@@ -6,10 +6,8 @@
 //! the oldest open reader moves past them.
 
 use crate::error::StoreError;
-use crate::meta::{
-    composite_key, scan_bounds, validate_table, MetaStore, ReadTxn, Record, ScanBounds, ScanEntry,
-    WriteTxn,
-};
+use crate::meta::{composite_key, scan_bounds, validate_table, MetaStore, ScanBounds};
+use crate::txn::{ReadTxn, Record, ScanEntry, WriteTxn};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
