@@ -8,8 +8,8 @@
 //! a typed table reads what untyped code wrote and the other way round.
 
 use crate::error::StoreError;
-use crate::txn::{ReadTxn, WriteTxn};
 use crate::record::{decode_payload, encode_record, split_record};
+use crate::txn::{ReadTxn, WriteTxn};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -20,7 +20,10 @@ use std::marker::PhantomData;
 /// type as `Previous` and says in [`Versioned::upgrade`] how a value of it becomes a value of
 /// the new version. Reading a stored value of version `k` decodes it as the type of version
 /// `k` and upgrades it through every later version.
-pub trait Versioned: Serialize + DeserializeOwned {
+///
+/// Only the current version is ever written, so only it needs `Serialize` (for
+/// [`Table::put`]); earlier versions' types are read-only shapes.
+pub trait Versioned: DeserializeOwned {
     /// The schema version this type is written as (1 for the first).
     const VERSION: u16;
     /// The type of the version before this one ([`Initial`] for version 1).
@@ -60,7 +63,7 @@ macro_rules! first_version {
 }
 
 /// Encodes `value` as a record of its current version.
-pub fn encode<R: Versioned>(value: &R) -> Result<Vec<u8>, StoreError> {
+pub fn encode<R: Versioned + Serialize>(value: &R) -> Result<Vec<u8>, StoreError> {
     encode_record(R::VERSION, value)
 }
 
@@ -137,38 +140,6 @@ impl<R: Versioned> Table<R> {
         }
     }
 
-    /// Stores `value` (as the current version); its new revision.
-    pub fn put(&self, txn: &mut dyn WriteTxn, key: &[u8], value: &R) -> Result<u64, StoreError> {
-        txn.put(self.name, key, &encode(value)?)
-    }
-
-    /// Stores `value` if `key`'s revision is `expected` (0: absent); else
-    /// [`StoreError::Conflict`].
-    pub fn put_if(
-        &self,
-        txn: &mut dyn WriteTxn,
-        key: &[u8],
-        expected: u64,
-        value: &R,
-    ) -> Result<u64, StoreError> {
-        txn.put_if(self.name, key, expected, &encode(value)?)
-    }
-
-    /// Removes `key`; true if it was there.
-    pub fn delete(&self, txn: &mut dyn WriteTxn, key: &[u8]) -> Result<bool, StoreError> {
-        txn.delete(self.name, key)
-    }
-
-    /// Removes `key` if its revision is `expected`.
-    pub fn delete_if(
-        &self,
-        txn: &mut dyn WriteTxn,
-        key: &[u8],
-        expected: u64,
-    ) -> Result<bool, StoreError> {
-        txn.delete_if(self.name, key, expected)
-    }
-
     /// Records whose key starts with `prefix`, in key order, after `start_after`, at most
     /// `limit`: key, revision and the record upgraded.
     #[allow(clippy::type_complexity)]
@@ -188,6 +159,40 @@ impl<R: Versioned> Table<R> {
     /// Number of records whose key starts with `prefix`.
     pub fn count(&self, txn: &dyn ReadTxn, prefix: &[u8]) -> Result<u64, StoreError> {
         txn.count(self.name, prefix)
+    }
+
+    /// Removes `key`; true if it was there.
+    pub fn delete(&self, txn: &mut dyn WriteTxn, key: &[u8]) -> Result<bool, StoreError> {
+        txn.delete(self.name, key)
+    }
+
+    /// Removes `key` if its revision is `expected`.
+    pub fn delete_if(
+        &self,
+        txn: &mut dyn WriteTxn,
+        key: &[u8],
+        expected: u64,
+    ) -> Result<bool, StoreError> {
+        txn.delete_if(self.name, key, expected)
+    }
+}
+
+impl<R: Versioned + Serialize> Table<R> {
+    /// Stores `value` (as the current version); its new revision.
+    pub fn put(&self, txn: &mut dyn WriteTxn, key: &[u8], value: &R) -> Result<u64, StoreError> {
+        txn.put(self.name, key, &encode(value)?)
+    }
+
+    /// Stores `value` if `key`'s revision is `expected` (0: absent); else
+    /// [`StoreError::Conflict`].
+    pub fn put_if(
+        &self,
+        txn: &mut dyn WriteTxn,
+        key: &[u8],
+        expected: u64,
+        value: &R,
+    ) -> Result<u64, StoreError> {
+        txn.put_if(self.name, key, expected, &encode(value)?)
     }
 }
 
