@@ -7,7 +7,7 @@ use kmsnap_api::gen::cloudtrail::{LookupAttribute, LookupAttributeKey, LookupEve
 use kmsnap_api::Timestamp;
 use kmsnap_auth::{Principal, PrincipalKind, RequestContext};
 use kmsnap_core::{AccountId, Region};
-use kmsnap_store::{decode_record, encode_record, MetaStore};
+use kmsnap_store::{encode_record, split_record, MetaStore};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -510,6 +510,13 @@ fn chain_verifies_and_export_writes_json_lines() {
     );
 }
 
+/// A stored log record as its version and raw JSON, for tests that tamper with it on purpose
+/// (and write it back under the version they read).
+fn raw_record(bytes: &[u8]) -> (u16, Value) {
+    let (version, payload) = split_record(bytes).unwrap();
+    (version, serde_json::from_slice(payload).unwrap())
+}
+
 fn rewrite(store: &dyn MetaStore, seq: u64, f: impl FnOnce(&mut Vec<u8>)) {
     let mut txn = store.write().unwrap();
     let mut v = txn.get(LOG_TABLE, &seq_key(seq)).unwrap().unwrap().value;
@@ -547,7 +554,7 @@ fn rewriting_the_event_and_its_hash_breaks_the_next_record() {
     let store = filled(5);
     let mut txn = store.write().unwrap();
     let raw = txn.get(LOG_TABLE, &seq_key(3)).unwrap().unwrap().value;
-    let (version, mut rec): (u16, Value) = decode_record(&raw).unwrap();
+    let (version, mut rec) = raw_record(&raw);
     assert_eq!(version, RECORD_VERSION);
     let event = rec["event"]
         .as_str()
@@ -1252,7 +1259,7 @@ fn a_missing_index_row_or_moved_time_is_reported() {
 
     let store = filled(4);
     rewrite(store.as_ref(), 2, |v| {
-        let (version, mut rec): (u16, Value) = decode_record(v).unwrap();
+        let (version, mut rec) = raw_record(v);
         rec["time_ms"] = json!(rec["time_ms"].as_i64().unwrap() + 86_400_000);
         *v = encode_record(version, &rec).unwrap();
     });

@@ -19,11 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use kmsnap_auth::model::{role_unique_id, ID_ALPHABET};
 
-/// Schema versions of the records, written in front of each stored record by the store adapter.
-pub const USER_RECORD_VERSION: u16 = 1;
-pub const ROLE_RECORD_VERSION: u16 = 1;
-pub const ACCESS_KEY_RECORD_VERSION: u16 = 1;
-pub const POLICY_RECORD_VERSION: u16 = 1;
+// The records' schema versions and upgrades are the store adapter's business (its typed
+// tables, docs/storage.md §2).
 
 /// A tag as CreateUser/CreateRole accept it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

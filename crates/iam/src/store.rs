@@ -113,13 +113,10 @@ pub(crate) fn audit_json<T: serde::Serialize>(input: &T) -> serde_json::Value {
 // ([`kmsnap_audit::append`] in the same MetaStore transaction), and then runs the write hook
 // (the server clears its parsed-policy cache there).
 
-use crate::model::{
-    name_key, ACCESS_KEY_RECORD_VERSION, POLICY_RECORD_VERSION, ROLE_RECORD_VERSION,
-    USER_RECORD_VERSION,
-};
+use crate::model::name_key;
 use kmsnap_audit::Event;
-use kmsnap_store::{decode_record, encode_record, MetaStore, ReadTxn, StoreError, WriteTxn};
-use serde::de::DeserializeOwned;
+use kmsnap_store::{MetaStore, ReadTxn, StoreError, Table, Versioned, WriteTxn};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub const USERS: &str = "iam_users";
@@ -128,8 +125,26 @@ pub const ACCESS_KEYS: &str = "iam_access_keys";
 pub const USER_KEYS: &str = "iam_user_keys";
 pub const POLICIES: &str = "iam_policies";
 
-/// Version of the `iam_user_keys` index records.
-const USER_KEY_INDEX_VERSION: u16 = 1;
+// The records are typed and versioned (docs/storage.md §2); each is still in its first shape.
+const USER_TABLE: Table<UserRecord> = Table::new(USERS);
+const ROLE_TABLE: Table<RoleRecord> = Table::new(ROLES);
+const ACCESS_KEY_TABLE: Table<AccessKeyRecord> = Table::new(ACCESS_KEYS);
+const USER_KEY_TABLE: Table<UserKeyIndex> = Table::new(USER_KEYS);
+const POLICY_TABLE: Table<PolicyRecord> = Table::new(POLICIES);
+
+/// An `iam_user_keys` record: the access key id it indexes (stored as a JSON string).
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct UserKeyIndex(String);
+
+kmsnap_store::first_version!(
+    UserRecord,
+    RoleRecord,
+    AccessKeyRecord,
+    PolicyRecord,
+    UserKeyIndex
+);
+
 /// Page size of prefix scans.
 const SCAN_PAGE: usize = 256;
 
@@ -177,20 +192,6 @@ fn policy_prefix(owner: &PolicyOwner) -> String {
     )
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8], known: u16) -> Result<T, IamError> {
-    let (version, value) = decode_record::<T>(bytes).map_err(internal)?;
-    if version > known {
-        return Err(IamError::Internal(format!(
-            "record version {version} is newer than this server ({known})"
-        )));
-    }
-    Ok(value)
-}
-
-fn encode<T: serde::Serialize>(version: u16, value: &T) -> Result<Vec<u8>, IamError> {
-    encode_record(version, value).map_err(internal)
-}
-
 /// A MetaStore transaction seen as IAM: `T` is `dyn ReadTxn` for snapshots and `dyn WriteTxn`
 /// for writes.
 struct Txn<'a, T: ?Sized + 'a> {
@@ -198,36 +199,46 @@ struct Txn<'a, T: ?Sized + 'a> {
     store: &'a MetaIamStore,
 }
 
-impl<T: ReadTxn + ?Sized> Txn<'_, T> {
-    fn get<R: DeserializeOwned>(
-        &self,
-        table: &str,
-        key: &str,
-        version: u16,
-    ) -> Result<Option<R>, IamError> {
-        match self.txn.get(table, key.as_bytes()).map_err(internal)? {
-            Some(rec) => decode(&rec.value, version).map(Some),
-            None => Ok(None),
-        }
+/// The read side of either kind of transaction (what the typed tables read through).
+trait AsRead {
+    fn as_read(&self) -> &dyn ReadTxn;
+}
+
+impl<'a> AsRead for dyn ReadTxn + 'a {
+    fn as_read(&self) -> &dyn ReadTxn {
+        self
+    }
+}
+
+impl<'a> AsRead for dyn WriteTxn + 'a {
+    fn as_read(&self) -> &dyn ReadTxn {
+        self
+    }
+}
+
+impl<T: AsRead + ?Sized> Txn<'_, T> {
+    fn get<R: Versioned>(&self, table: Table<R>, key: &str) -> Result<Option<R>, IamError> {
+        table
+            .get(self.txn.as_read(), key.as_bytes())
+            .map_err(internal)
     }
 
     /// Every record of `table` under `prefix`, in key order.
-    fn scan_all<R: DeserializeOwned>(
-        &self,
-        table: &str,
-        prefix: &str,
-        version: u16,
-    ) -> Result<Vec<R>, IamError> {
+    fn scan_all<R: Versioned>(&self, table: Table<R>, prefix: &str) -> Result<Vec<R>, IamError> {
         let mut out = Vec::new();
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let page = self
-                .txn
-                .scan(table, prefix.as_bytes(), after.as_deref(), SCAN_PAGE)
+            let page = table
+                .scan(
+                    self.txn.as_read(),
+                    prefix.as_bytes(),
+                    after.as_deref(),
+                    SCAN_PAGE,
+                )
                 .map_err(internal)?;
             let full = page.len() == SCAN_PAGE;
-            for (k, rec) in page {
-                out.push(decode(&rec.value, version)?);
+            for (k, _, r) in page {
+                out.push(r);
                 after = Some(k);
             }
             if !full {
@@ -237,33 +248,25 @@ impl<T: ReadTxn + ?Sized> Txn<'_, T> {
     }
 }
 
-impl<T: ReadTxn + ?Sized> IamRead for Txn<'_, T> {
+impl<T: AsRead + ?Sized> IamRead for Txn<'_, T> {
     fn user(&self, account: AccountId, name: &str) -> Result<Option<UserRecord>, IamError> {
-        self.get(USERS, &owner_key(account, name), USER_RECORD_VERSION)
+        self.get(USER_TABLE, &owner_key(account, name))
     }
 
     fn users(&self, account: AccountId) -> Result<Vec<UserRecord>, IamError> {
-        self.scan_all(
-            USERS,
-            &format!("{}/", account.as_str()),
-            USER_RECORD_VERSION,
-        )
+        self.scan_all(USER_TABLE, &format!("{}/", account.as_str()))
     }
 
     fn role(&self, account: AccountId, name: &str) -> Result<Option<RoleRecord>, IamError> {
-        self.get(ROLES, &owner_key(account, name), ROLE_RECORD_VERSION)
+        self.get(ROLE_TABLE, &owner_key(account, name))
     }
 
     fn roles(&self, account: AccountId) -> Result<Vec<RoleRecord>, IamError> {
-        self.scan_all(
-            ROLES,
-            &format!("{}/", account.as_str()),
-            ROLE_RECORD_VERSION,
-        )
+        self.scan_all(ROLE_TABLE, &format!("{}/", account.as_str()))
     }
 
     fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, IamError> {
-        self.get(ACCESS_KEYS, access_key_id, ACCESS_KEY_RECORD_VERSION)
+        self.get(ACCESS_KEY_TABLE, access_key_id)
     }
 
     fn access_keys(
@@ -271,13 +274,9 @@ impl<T: ReadTxn + ?Sized> IamRead for Txn<'_, T> {
         account: AccountId,
         user: &str,
     ) -> Result<Vec<AccessKeyRecord>, IamError> {
-        let ids: Vec<String> = self.scan_all(
-            USER_KEYS,
-            &format!("{}/", owner_key(account, user)),
-            USER_KEY_INDEX_VERSION,
-        )?;
+        let ids = self.scan_all(USER_KEY_TABLE, &format!("{}/", owner_key(account, user)))?;
         let mut keys = Vec::with_capacity(ids.len());
-        for id in ids {
+        for UserKeyIndex(id) in ids {
             match self.access_key(&id)? {
                 Some(k) => keys.push(k),
                 None => {
@@ -291,29 +290,30 @@ impl<T: ReadTxn + ?Sized> IamRead for Txn<'_, T> {
     }
 
     fn policy(&self, owner: &PolicyOwner, name: &str) -> Result<Option<PolicyRecord>, IamError> {
-        self.get(
-            POLICIES,
-            &format!("{}{name}", policy_prefix(owner)),
-            POLICY_RECORD_VERSION,
-        )
+        self.get(POLICY_TABLE, &format!("{}{name}", policy_prefix(owner)))
     }
 
     fn policies(&self, owner: &PolicyOwner) -> Result<Vec<PolicyRecord>, IamError> {
-        self.scan_all(POLICIES, &policy_prefix(owner), POLICY_RECORD_VERSION)
+        self.scan_all(POLICY_TABLE, &policy_prefix(owner))
     }
 }
 
 impl<'a> Txn<'a, dyn WriteTxn + 'a> {
-    fn put(&mut self, table: &str, key: &str, bytes: &[u8]) -> Result<(), IamError> {
-        self.txn
-            .put(table, key.as_bytes(), bytes)
+    fn put<R: Versioned + Serialize>(
+        &mut self,
+        table: Table<R>,
+        key: &str,
+        value: &R,
+    ) -> Result<(), IamError> {
+        table
+            .put(&mut *self.txn, key.as_bytes(), value)
             .map(drop)
             .map_err(internal)
     }
 
-    fn delete(&mut self, table: &str, key: &str) -> Result<(), IamError> {
-        self.txn
-            .delete(table, key.as_bytes())
+    fn delete<R: Versioned>(&mut self, table: Table<R>, key: &str) -> Result<(), IamError> {
+        table
+            .delete(&mut *self.txn, key.as_bytes())
             .map(drop)
             .map_err(internal)
     }
@@ -321,55 +321,50 @@ impl<'a> Txn<'a, dyn WriteTxn + 'a> {
 
 impl<'a> IamWrite for Txn<'a, dyn WriteTxn + 'a> {
     fn put_user(&mut self, user: &UserRecord) -> Result<(), IamError> {
-        let bytes = encode(USER_RECORD_VERSION, user)?;
-        self.put(USERS, &owner_key(user.account, &user.name), &bytes)
+        self.put(USER_TABLE, &owner_key(user.account, &user.name), user)
     }
 
     fn delete_user(&mut self, account: AccountId, name: &str) -> Result<(), IamError> {
-        self.delete(USERS, &owner_key(account, name))
+        self.delete(USER_TABLE, &owner_key(account, name))
     }
 
     fn put_role(&mut self, role: &RoleRecord) -> Result<(), IamError> {
-        let bytes = encode(ROLE_RECORD_VERSION, role)?;
-        self.put(ROLES, &owner_key(role.account, &role.name), &bytes)
+        self.put(ROLE_TABLE, &owner_key(role.account, &role.name), role)
     }
 
     fn delete_role(&mut self, account: AccountId, name: &str) -> Result<(), IamError> {
-        self.delete(ROLES, &owner_key(account, name))
+        self.delete(ROLE_TABLE, &owner_key(account, name))
     }
 
     fn put_access_key(&mut self, key: &AccessKeyRecord) -> Result<(), IamError> {
         let id = key.access_key_id.as_str();
-        let bytes = encode(ACCESS_KEY_RECORD_VERSION, key)?;
         // A key id is never reused: put_if(0) refuses an existing one.
-        self.txn
-            .put_if(ACCESS_KEYS, id.as_bytes(), 0, &bytes)
+        ACCESS_KEY_TABLE
+            .put_if(&mut *self.txn, id.as_bytes(), 0, key)
             .map_err(internal)?;
         let index = format!("{}/{id}", owner_key(key.account, &key.user_name));
-        let bytes = encode(USER_KEY_INDEX_VERSION, &id)?;
-        self.put(USER_KEYS, &index, &bytes)
+        self.put(USER_KEY_TABLE, &index, &UserKeyIndex(id.to_owned()))
     }
 
     fn delete_access_key(&mut self, key: &AccessKeyRecord) -> Result<(), IamError> {
         let id = key.access_key_id.as_str();
-        self.delete(ACCESS_KEYS, id)?;
+        self.delete(ACCESS_KEY_TABLE, id)?;
         self.delete(
-            USER_KEYS,
+            USER_KEY_TABLE,
             &format!("{}/{id}", owner_key(key.account, &key.user_name)),
         )
     }
 
     fn put_policy(&mut self, policy: &PolicyRecord) -> Result<(), IamError> {
-        let bytes = encode(POLICY_RECORD_VERSION, policy)?;
         self.put(
-            POLICIES,
+            POLICY_TABLE,
             &format!("{}{}", policy_prefix(&policy.owner), policy.name),
-            &bytes,
+            policy,
         )
     }
 
     fn delete_policy(&mut self, owner: &PolicyOwner, name: &str) -> Result<(), IamError> {
-        self.delete(POLICIES, &format!("{}{name}", policy_prefix(owner)))
+        self.delete(POLICY_TABLE, &format!("{}{name}", policy_prefix(owner)))
     }
 
     fn commit(mut self: Box<Self>, note: &AuditNote<'_>) -> Result<(), IamError> {
@@ -616,5 +611,90 @@ mod tests {
             .unwrap()
             .first_broken
             .is_none());
+    }
+
+    /// Records as the builds before typed tables wrote them (version 1), byte for byte: they
+    /// read back, and writing them again stores the same bytes.
+    #[test]
+    fn version_1_records_read_and_write_back_unchanged() {
+        let rows: [(&str, &str, &str); 5] = [
+            (
+                USERS,
+                "271828182845/alice",
+                r#"{"account":"271828182845","name":"Alice","path":"/","user_id":"AIDAAAAAAAAAAAAAAAAAA","created_ms":1,"tags":[{"key":"team","value":"a"}]}"#,
+            ),
+            (
+                ROLES,
+                "271828182845/ops",
+                r#"{"account":"271828182845","name":"Ops","path":"/x/","role_id":"AROAAAAAAAAAAAAAAAAAA","created_ms":2,"trust_policy":"{}","description":null,"max_session_duration":3600,"tags":[]}"#,
+            ),
+            (
+                ACCESS_KEYS,
+                "AKIAAAAAAAAAAAAAAAA1",
+                r#"{"access_key_id":"AKIAAAAAAAAAAAAAAAA1","account":"271828182845","user_name":"Alice","status":"Active","created_ms":3,"sealed_secret":"sealed"}"#,
+            ),
+            (
+                USER_KEYS,
+                "271828182845/alice/AKIAAAAAAAAAAAAAAAA1",
+                r#""AKIAAAAAAAAAAAAAAAA1""#,
+            ),
+            (
+                POLICIES,
+                "271828182845/user/alice/p",
+                r#"{"owner":{"account":"271828182845","kind":"User","name":"Alice"},"name":"p","document":"{}"}"#,
+            ),
+        ];
+        let (meta, _) = kmsnap_store::open_memory();
+        {
+            let mut txn = meta.write().unwrap();
+            for (table, key, json) in rows {
+                // The record encoding: format byte, version 1, the JSON as written.
+                let bytes = [&[kmsnap_store::RECORD_FORMAT, 0, 1][..], json.as_bytes()].concat();
+                txn.put(table, key.as_bytes(), &bytes).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let bytes = |table: &str, key: &str| {
+            let r = meta.read().unwrap();
+            r.get(table, key.as_bytes()).unwrap().unwrap().value
+        };
+        let before: Vec<Vec<u8>> = rows.iter().map(|(t, k, _)| bytes(t, k)).collect();
+        let store = MetaIamStore::new(meta.clone());
+        let owner = PolicyOwner {
+            account: acct(),
+            kind: OwnerKind::User,
+            name: "Alice".into(),
+        };
+        let (alice, ops, keys, policy) = {
+            let r = store.read().unwrap();
+            (
+                r.user(acct(), "ALICE").unwrap().unwrap(),
+                r.role(acct(), "ops").unwrap().unwrap(),
+                r.access_keys(acct(), "alice").unwrap(),
+                r.policy(&owner, "p").unwrap().unwrap(),
+            )
+        };
+        assert_eq!(alice.tags.len(), 1);
+        assert_eq!(ops.path, "/x/");
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].status, KeyStatus::Active);
+        assert_eq!(policy.document, "{}");
+        // Written again as today's version: the same bytes (the access key is re-put under a
+        // new id, since ids are never reused).
+        {
+            let mut txn = meta.write().unwrap();
+            ACCESS_KEY_TABLE
+                .delete(&mut *txn, b"AKIAAAAAAAAAAAAAAAA1")
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let mut w = store.write().unwrap();
+        w.put_user(&alice).unwrap();
+        w.put_role(&ops).unwrap();
+        w.put_access_key(&keys[0]).unwrap();
+        w.put_policy(&policy).unwrap();
+        w.commit(&note(&ctx(), "Rewrite")).unwrap();
+        let after: Vec<Vec<u8>> = rows.iter().map(|(t, k, _)| bytes(t, k)).collect();
+        assert_eq!(after, before);
     }
 }

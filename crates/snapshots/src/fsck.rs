@@ -75,31 +75,12 @@ impl FsckReport {
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 fn manifest_rows(svc: &Snapshots) -> Result<Vec<(String, u64, BlockRef)>, EbsError> {
-    const PAGE: usize = 4096;
-    let txn = svc.meta.read()?;
     let mut out = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let page = txn.scan(store::T_BLOCKS, b"", after.as_deref(), PAGE)?;
-        for (k, r) in &page {
-            let key = String::from_utf8_lossy(k);
-            let (resource, index) = key
-                .rsplit_once('/')
-                .ok_or(EbsError::Internal("corrupt block key"))?;
-            let index = index
-                .parse::<u64>()
-                .map_err(|_| EbsError::Internal("corrupt block key"))?;
-            out.push((
-                resource.to_owned(),
-                index,
-                kmsnap_store::decode_record::<BlockRef>(&r.value)?.1,
-            ));
-        }
-        match page.last() {
-            Some((k, _)) if page.len() == PAGE => after = Some(k.clone()),
-            _ => return Ok(out),
-        }
-    }
+    store::for_each_block(&*svc.meta.read()?, |resource, index, b| {
+        out.push((resource.to_owned(), index, b));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Checks every referenced block; deletes orphans when `delete_orphans`.

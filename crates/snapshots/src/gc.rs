@@ -27,7 +27,6 @@
 //! never a block's contents); [`Snapshots::gc_totals`] adds them up for the metrics endpoint.
 
 use crate::error::EbsError;
-use crate::model::BlockRef;
 use crate::{store, Snapshots};
 use kmsnap_store::collect::{Finish, Reclaimed, Referenced, Sweep};
 use kmsnap_store::{MetaStore, ReadTxn};
@@ -74,9 +73,8 @@ impl References {
     pub fn read(meta: &dyn MetaStore) -> Result<References, EbsError> {
         let txn = meta.read()?;
         let mut refs = References::default();
-        scan(txn.as_ref(), store::T_BLOCKS, |_, r| {
-            refs.manifest
-                .insert(kmsnap_store::decode_record::<BlockRef>(&r.value)?.1.blob);
+        store::for_each_block(txn.as_ref(), |_, _, b| {
+            refs.manifest.insert(b.blob);
             Ok(())
         })?;
         scan(txn.as_ref(), store::T_COPY_MAP, |k, r| {
@@ -96,7 +94,7 @@ impl References {
     }
 }
 
-/// Every entry of `table`, in pages, from one transaction.
+/// Every entry of `table` (of plain values: the copy map), in pages, from one transaction.
 fn scan(
     txn: &dyn ReadTxn,
     table: &str,

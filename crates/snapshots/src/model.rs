@@ -10,19 +10,11 @@ use chrono::{DateTime, Utc};
 use kmsnap_auth::model::{Principal, PrincipalKind, SessionPolicy};
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
+use kmsnap_store::Versioned;
 use serde::{Deserialize, Serialize};
 
-/// 2 (volumes, snapshots, lineages): `managed_by`/`key_use` is a generic [`KeyUse::Service`];
-/// version 1's RDS variants read as the same service and context ([`KeyUse`]).
-pub const VOLUME_VERSION: u16 = 2;
-pub const SNAPSHOT_VERSION: u16 = 2;
-pub const LINEAGE_VERSION: u16 = 2;
-pub const BLOCK_VERSION: u16 = 1;
-pub const SETTINGS_VERSION: u16 = 1;
-/// 2: `JobRecord::caller` (v1 records read with none: the job acts as its account's root).
-/// 3: a role-session caller keeps its session policies and source identity (v2 records read
-/// with none).
-pub const JOB_VERSION: u16 = 3;
+// Every record is versioned and upgrades on read (docs/storage.md §2); the chains are at the
+// end of this file ("Record versions").
 
 /// 512 KiB: the EBS block (direct API `BlockSize`, and the unit of storage).
 pub const BLOCK_SIZE: usize = 524_288;
@@ -88,10 +80,9 @@ pub struct VolumeRecord {
 /// admits it, docs/rds.md §3).
 ///
 /// Records written before the generic form (volume, snapshot and lineage records of version 1)
-/// hold RDS's own variants, `Rds { db_id }` and `RdsCluster { dbc_id }`: they read as the
-/// [`ServiceUse`] they meant ([`KeyUseRecord`]).
+/// hold RDS's own variants, `Rds { db_id }` and `RdsCluster { dbc_id }` ([`KeyUseV1`]): their
+/// upgrade reads them as the [`ServiceUse`] they meant.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "KeyUseRecord")]
 pub enum KeyUse {
     #[default]
     Ebs,
@@ -126,19 +117,15 @@ impl ServiceUse {
     }
 }
 
-/// Every shape a stored [`KeyUse`] has had (read side only; writes use [`KeyUse`]'s own).
-#[derive(Deserialize)]
-enum KeyUseRecord {
+/// A key use as version 1 of volume, snapshot and lineage records stored it (read only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub enum KeyUseV1 {
+    #[default]
     Ebs,
-    Service(ServiceUse),
     /// Version 1: an RDS instance's storage, `{"aws:rds:db-id": db_id}` through RDS.
-    Rds {
-        db_id: String,
-    },
+    Rds { db_id: String },
     /// Version 1: an Aurora cluster's storage, `{"aws:rds:dbc-id": dbc_id}` through RDS.
-    RdsCluster {
-        dbc_id: String,
-    },
+    RdsCluster { dbc_id: String },
 }
 
 /// The service and context keys RDS's version-1 records implied (docs/rds.md §3).
@@ -146,15 +133,14 @@ const V1_RDS_SERVICE: &str = "rds.amazonaws.com";
 const V1_RDS_DB_KEY: &str = "aws:rds:db-id";
 const V1_RDS_CLUSTER_KEY: &str = "aws:rds:dbc-id";
 
-impl From<KeyUseRecord> for KeyUse {
-    fn from(r: KeyUseRecord) -> Self {
+impl From<KeyUseV1> for KeyUse {
+    fn from(r: KeyUseV1) -> Self {
         match r {
-            KeyUseRecord::Ebs => KeyUse::Ebs,
-            KeyUseRecord::Service(s) => KeyUse::Service(s),
-            KeyUseRecord::Rds { db_id } => {
+            KeyUseV1::Ebs => KeyUse::Ebs,
+            KeyUseV1::Rds { db_id } => {
                 KeyUse::Service(ServiceUse::new(V1_RDS_SERVICE, [(V1_RDS_DB_KEY, db_id)]))
             }
-            KeyUseRecord::RdsCluster { dbc_id } => KeyUse::Service(ServiceUse::new(
+            KeyUseV1::RdsCluster { dbc_id } => KeyUse::Service(ServiceUse::new(
                 V1_RDS_SERVICE,
                 [(V1_RDS_CLUSTER_KEY, dbc_id)],
             )),
@@ -503,8 +489,6 @@ pub enum JobKind {
     },
 }
 
-pub const CLIENT_TOKEN_VERSION: u16 = 1;
-
 /// A StartSnapshot `ClientToken` (EBS direct API idempotency): the snapshot the first call made
 /// and a digest of its parameters, so a retry returns that snapshot and a reuse with other
 /// parameters is a `ConflictException`.
@@ -513,6 +497,101 @@ pub struct ClientTokenRecord {
     pub snapshot_id: String,
     /// SHA-256 (hex) of the request's parameters in a fixed order.
     pub params_sha256: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record versions (docs/storage.md §2). Earlier versions' types are only read.
+
+kmsnap_store::first_version!(
+    BlockRef,
+    RegionSettings,
+    ClientTokenRecord,
+    ManagedByV1<VolumeRecord>,
+    ManagedByV1<SnapshotRecord>,
+    LineageRecordV1
+);
+
+/// Version 1 of a volume or snapshot record (`R`): today's fields, with `managed_by` in
+/// version 1's shape (absent in the oldest: EBS's own).
+#[derive(Deserialize)]
+pub struct ManagedByV1<R> {
+    #[serde(flatten)]
+    record: R,
+    #[serde(default)]
+    managed_by: Option<KeyUseV1>,
+}
+
+/// Version 2 of volume and snapshot records: `managed_by` is a generic [`KeyUse::Service`];
+/// version 1's RDS variants become the same service and context.
+macro_rules! managed_by_is_generic_in_v2 {
+    ($($record:ident),+) => {$(
+        impl Versioned for $record {
+            const VERSION: u16 = 2;
+            type Previous = ManagedByV1<$record>;
+            fn upgrade(v1: ManagedByV1<$record>) -> Self {
+                $record {
+                    managed_by: v1.managed_by.map(KeyUse::from),
+                    ..v1.record
+                }
+            }
+        }
+    )+};
+}
+
+managed_by_is_generic_in_v2!(VolumeRecord, SnapshotRecord);
+
+/// Version 1 of a lineage record: today's fields, with `key_use` in version 1's shape (absent
+/// in the oldest: EBS's).
+#[derive(Deserialize)]
+pub struct LineageRecordV1 {
+    #[serde(flatten)]
+    record: LineageRecord,
+    #[serde(default)]
+    key_use: KeyUseV1,
+}
+
+/// Version 2: as volume and snapshot records', for `key_use`.
+impl Versioned for LineageRecord {
+    const VERSION: u16 = 2;
+    type Previous = LineageRecordV1;
+    fn upgrade(v1: LineageRecordV1) -> Self {
+        LineageRecord {
+            key_use: KeyUse::from(v1.key_use),
+            ..v1.record
+        }
+    }
+}
+
+/// Version 1 of a job record: no `caller` (the job acts as its account's root). The field is
+/// `serde(default)`, so version 1's JSON is today's record with none.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct JobRecordV1(JobRecord);
+
+kmsnap_store::first_version!(JobRecordV1);
+
+/// Version 2 of a job record: a role-session caller without session policies and source
+/// identity (`serde(default)` fields: version 2's JSON is today's record with none).
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct JobRecordV2(JobRecord);
+
+/// Version 2: `caller`.
+impl Versioned for JobRecordV2 {
+    const VERSION: u16 = 2;
+    type Previous = JobRecordV1;
+    fn upgrade(v1: JobRecordV1) -> Self {
+        JobRecordV2(v1.0)
+    }
+}
+
+/// Version 3: a role-session caller keeps its session policies and source identity.
+impl Versioned for JobRecord {
+    const VERSION: u16 = 3;
+    type Previous = JobRecordV2;
+    fn upgrade(v2: JobRecordV2) -> Self {
+        v2.0
+    }
 }
 
 #[cfg(test)]

@@ -296,6 +296,18 @@ impl Env {
     }
 }
 
+/// Every event of the audit log so far, in sequence order (as `kmsnap audit export` writes
+/// them).
+pub(crate) fn audit_events(meta: &dyn MetaStore) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    kmsnap_audit::export(meta, &mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Block `i` filled with a pattern that differs per index and fill.
 pub(crate) fn block(i: u64, fill: u8) -> Vec<u8> {
     let mut b = vec![fill; crate::model::BLOCK_SIZE];

@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::blocks;
-use crate::model::SnapshotState;
+use crate::model::{BlockRef, SnapshotState};
 use crate::testenv::*;
 use crate::workers::copy::{step_with, Tuning};
 use kmsnap_api::gen::ebs::{ChecksumAlgorithm, PutSnapshotBlockRequest, StartSnapshotRequest};

@@ -11,22 +11,29 @@ fn rds_use(db_id: &str) -> ServiceUse {
 /// variant), byte for byte the JSON those versions produced.
 const V1_LINEAGE: &str = r#"{"id":"lin-0123456789abcdef01234567","account":"135713571357","region":"ap-northeast-1","kms_key_arn":"arn:aws:kms:ap-northeast-1:135713571357:key/k","wrapped_data_key":[1,2,3],"ec_resource":"vol-0123456789abcdef0","data_key_id":"d","created":"2026-12-01T00:00:00Z","key_use":{"Rds":{"db_id":"db-ABCDEFGHIJKLMNOPQRSTUVWXYZ"}}}"#;
 
+/// A volume record as version 1 wrote it (an RDS instance's storage), byte for byte.
+const V1_VOLUME: &str = r#"{"id":"vol-0123456789abcdef0","account":"135713571357","region":"ap-northeast-1","availability_zone":"ap-northeast-1a","size_gib":20,"snapshot_id":null,"state":"available","encrypted":true,"kms_key_arn":"arn:aws:kms:ap-northeast-1:135713571357:key/k","lineage":"lin-0123456789abcdef01234567","volume_type":"gp3","iops":3000,"throughput":125,"multi_attach":false,"created":"2026-12-01T00:00:00Z","tags":[["Name","db"]],"managed_by":{"Rds":{"db_id":"db-ABCDEFGHIJKLMNOPQRSTUVWXYZ"}}}"#;
+
 /// Persisted data stays readable: version-1 records naming RDS's variants read as the same
 /// service and encryption context, so KMS sees exactly what it saw when they were written.
 #[test]
 fn version_1_key_uses_read_as_the_service_use_they_meant() {
     let meta = kmsnap_store::open_memory().0;
     let mut txn = meta.write().unwrap();
-    let raw: serde_json::Value = serde_json::from_str(V1_LINEAGE).unwrap();
-    txn.put(
-        store::T_LINEAGES,
-        b"lin-0123456789abcdef01234567",
-        &encode_record(1, &raw).unwrap(),
-    )
-    .unwrap();
-    let l = store::get_lineage(&*txn, "lin-0123456789abcdef01234567")
-        .unwrap()
+    // `json` stored as a version-1 lineage record, read back through the store.
+    let v1_lineage = |txn: &mut dyn WriteTxn, json: &serde_json::Value| {
+        txn.put(
+            store::T_LINEAGES,
+            b"lin-0123456789abcdef01234567",
+            &encode_record(1, json).unwrap(),
+        )
         .unwrap();
+        store::get_lineage(&*txn, "lin-0123456789abcdef01234567")
+            .unwrap()
+            .unwrap()
+    };
+    let raw: serde_json::Value = serde_json::from_str(V1_LINEAGE).unwrap();
+    let l = v1_lineage(txn.as_mut(), &raw);
     assert_eq!(
         l.key_use,
         KeyUse::Service(rds_use("db-ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
@@ -40,21 +47,33 @@ fn version_1_key_uses_read_as_the_service_use_they_meant() {
         )])
     );
     // Cluster storage and EBS's own, in the other record kinds that carry a key use.
-    let cluster: KeyUse =
-        serde_json::from_str(r#"{"RdsCluster":{"dbc_id":"cluster-ABC"}}"#).unwrap();
+    let mut v1_volume: serde_json::Value = serde_json::from_str(V1_VOLUME).unwrap();
+    v1_volume["managed_by"] = serde_json::json!({"RdsCluster": {"dbc_id": "cluster-ABC"}});
+    txn.put(
+        store::T_VOLUMES,
+        b"135713571357/ap-northeast-1/vol-0123456789abcdef0",
+        &encode_record(1, &v1_volume).unwrap(),
+    )
+    .unwrap();
+    let account = AccountId::parse("135713571357").unwrap();
+    let tokyo = Region::parse(TOKYO).unwrap();
+    let cluster = store::get_volume(&*txn, account, tokyo, "vol-0123456789abcdef0")
+        .unwrap()
+        .unwrap()
+        .managed_by;
     assert_eq!(
         cluster,
-        KeyUse::Service(ServiceUse::new(
+        Some(KeyUse::Service(ServiceUse::new(
             "rds.amazonaws.com",
             [("aws:rds:dbc-id", "cluster-ABC")]
-        ))
+        )))
     );
     let ebs: KeyUse = serde_json::from_str(r#""Ebs""#).unwrap();
     assert_eq!(ebs, KeyUse::Ebs);
     // A lineage record from before key uses existed reads as EBS's.
     let mut no_use = raw.clone();
     no_use.as_object_mut().unwrap().remove("key_use");
-    let l: LineageRecord = serde_json::from_value(no_use).unwrap();
+    let l = v1_lineage(txn.as_mut(), &no_use);
     assert_eq!(l.key_use, KeyUse::Ebs);
     // What is written now reads back the same.
     store::put_lineage(txn.as_mut(), &l).unwrap();

@@ -234,17 +234,10 @@ pub async fn expire_timed_out(svc: &Snapshots) -> Result<u64, EbsError> {
     let meta = svc.meta.clone();
     let now = svc.clock.now();
     crate::blocking(move || -> Result<u64, EbsError> {
-        let due: Vec<SnapshotRecord> = {
-            let txn = meta.read()?;
-            let mut out = Vec::new();
-            for (_, r) in txn.scan(store::T_SNAPSHOTS, b"", None, usize::MAX)? {
-                let s: SnapshotRecord = kmsnap_store::decode_record(&r.value)?.1;
-                if deadline(&s).is_some_and(|d| d <= now) {
-                    out.push(s);
-                }
-            }
-            out
-        };
+        let due: Vec<SnapshotRecord> = store::all_snapshots(&*meta.read()?)?
+            .into_iter()
+            .filter(|s| deadline(s).is_some_and(|d| d <= now))
+            .collect();
         if due.is_empty() {
             return Ok(0);
         }

@@ -212,14 +212,10 @@ fn field(s: &SnapshotRecord, name: &str) -> Vec<String> {
 
 /// Public snapshots of every account in `region`.
 fn public_in(txn: &dyn ReadTxn, region: Region) -> Result<Vec<SnapshotRecord>, EbsError> {
-    let mut out = Vec::new();
-    for (_, r) in txn.scan(store::T_SNAPSHOTS, b"", None, usize::MAX)? {
-        let s: SnapshotRecord = kmsnap_store::decode_record(&r.value)?.1;
-        if s.permissions.public && s.region == region {
-            out.push(s);
-        }
-    }
-    Ok(out)
+    Ok(store::all_snapshots(txn)?
+        .into_iter()
+        .filter(|s| s.permissions.public && s.region == region)
+        .collect())
 }
 
 /// The snapshots `caller` may see in `region`: the named ones (an id that does not exist

@@ -8,6 +8,7 @@ use super::start::{encryption, is_key_arn, start_snapshot, Encryption};
 use super::write::put_snapshot_block;
 use crate::error::{to_ebs, EbsError};
 use crate::model::{BlockRef, SnapshotState, BLOCK_SIZE};
+use crate::testenv::audit_events;
 use crate::{store, Snapshots};
 use aws_lc_rs::digest;
 use base64::Engine as _;
@@ -1022,13 +1023,7 @@ async fn audit_events_for_mutations() {
     let t = harness();
     let id = t.completed(None, None, &[(0, block(1))]).await;
     let mut names = Vec::new();
-    let txn = t.svc.meta.read().unwrap();
-    for (_, r) in txn
-        .scan(kmsnap_audit::LOG_TABLE, b"", None, usize::MAX)
-        .unwrap()
-    {
-        let rec: serde_json::Value = kmsnap_store::decode_record(&r.value).unwrap().1;
-        let ev: serde_json::Value = serde_json::from_str(rec["event"].as_str().unwrap()).unwrap();
+    for ev in audit_events(t.svc.meta.as_ref()) {
         if ev["eventSource"] == "ebs.amazonaws.com" {
             names.push((
                 ev["eventName"].as_str().unwrap().to_owned(),
@@ -1127,17 +1122,9 @@ async fn shared_snapshots_are_readable_public_ones_are_not() {
 
 /// KMS Decrypt events in the audit log so far.
 fn decrypts(t: &T) -> usize {
-    let txn = t.svc.meta.read().unwrap();
-    let rows = txn
-        .scan(kmsnap_audit::LOG_TABLE, b"", None, usize::MAX)
-        .unwrap();
-    rows.iter()
-        .filter(|(_, r)| {
-            let rec: serde_json::Value = kmsnap_store::decode_record(&r.value).unwrap().1;
-            let ev: serde_json::Value =
-                serde_json::from_str(rec["event"].as_str().unwrap()).unwrap();
-            ev["eventName"] == "Decrypt"
-        })
+    audit_events(t.svc.meta.as_ref())
+        .iter()
+        .filter(|ev| ev["eventName"] == "Decrypt")
         .count()
 }
 
