@@ -279,89 +279,42 @@ pub async fn fsck(
 mod tests {
     use super::*;
     use crate::model::BLOCK_SIZE;
-    use kmsnap_api::gen::ebs::*;
+    use crate::testenv::{Env, TOKYO};
     use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
-    use kmsnap_core::{AccountId, Clock, ManualClock, Region, RootKey};
 
-    fn ctx(clock: &ManualClock) -> RequestContext {
-        let a = AccountId::parse("246824682468").unwrap();
-        RequestContext {
-            principal: Principal::root(a, "246824682468"),
-            region: Region::parse("ap-northeast-1").unwrap(),
-            request_id: "r".into(),
-            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            user_agent: "t".into(),
-            now: clock.now(),
-            via_service: None,
-        }
-    }
+    const ACCOUNT: &str = "246824682468";
 
+    /// A direct-API snapshot with blocks `writes`, block `i` filled with `i + 1`.
     async fn snapshot(
-        svc: &Snapshots,
-        ctx: &RequestContext,
+        env: &Env,
         key: Option<String>,
         parent: Option<String>,
         writes: &[u64],
     ) -> String {
-        let req = StartSnapshotRequest {
-            volume_size: 1,
-            kms_key_arn: key,
-            parent_snapshot_id: parent,
-            ..Default::default()
-        };
-        let id = crate::ops::direct::start::start_snapshot(svc, ctx, req)
-            .await
-            .unwrap()
-            .snapshot_id
-            .unwrap();
-        for &i in writes {
-            let data = vec![i as u8 + 1; BLOCK_SIZE];
-            let req = PutSnapshotBlockRequest {
-                snapshot_id: id.clone(),
-                block_index: i as i32,
-                checksum: blocks::sha256_b64(&data),
-                block_data: Some(data.into()),
-                data_length: BLOCK_SIZE as i32,
-                progress: None,
-                checksum_algorithm: ChecksumAlgorithm::Sha256,
-            };
-            crate::ops::direct::write::put_snapshot_block(svc, ctx, req)
-                .await
-                .unwrap();
-        }
-        let req = CompleteSnapshotRequest {
-            snapshot_id: id.clone(),
-            changed_blocks_count: writes.len() as i32,
-            ..Default::default()
-        };
-        crate::ops::direct::complete::complete_snapshot(svc, ctx, req)
-            .await
-            .unwrap();
-        id
+        let blocks: Vec<(i32, Vec<u8>)> = writes
+            .iter()
+            .map(|&i| (i as i32, vec![i as u8 + 1; BLOCK_SIZE]))
+            .collect();
+        env.direct_snapshot(
+            &env.ctx(ACCOUNT, TOKYO),
+            key.as_deref(),
+            parent.as_deref(),
+            &blocks,
+        )
+        .await
     }
 
     #[tokio::test]
     async fn finds_damage_with_every_reference_and_orphans() {
-        let (meta, blobs) = kmsnap_store::open_memory();
-        let clock = Arc::new(ManualClock::new(0));
-        let root = RootKey::from_bytes([3u8; 32]);
-        let kms = Arc::new(kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).unwrap());
-        let svc = Snapshots::new(meta, blobs, kms, clock.clone());
-        let c = ctx(&clock);
-        let key = svc
-            .kms
-            .create_key(&c, kmsapi::CreateKeyRequest::default())
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap()
-            .arn
-            .unwrap();
-        let parent = snapshot(&svc, &c, Some(key.clone()), None, &[0, 1]).await;
-        let child = snapshot(&svc, &c, None, Some(parent.clone()), &[2]).await;
-        let plain = snapshot(&svc, &c, None, None, &[0]).await;
+        let env = Env::new();
+        let svc = &env.svc;
+        let c = env.ctx(ACCOUNT, TOKYO);
+        let key = env.key(ACCOUNT, TOKYO).await;
+        let parent = snapshot(&env, Some(key.clone()), None, &[0, 1]).await;
+        let child = snapshot(&env, None, Some(parent.clone()), &[2]).await;
+        let plain = snapshot(&env, None, None, &[0]).await;
         let quiet: Progress = Arc::new(|_, _| {});
-        let clean = fsck(&svc, false, quiet.clone()).await.unwrap();
+        let clean = fsck(svc, false, quiet.clone()).await.unwrap();
         assert!(clean.clean() && clean.orphans.is_empty(), "{clean:?}");
         assert_eq!((clean.resources, clean.rows, clean.blobs), (3, 6, 4));
 
@@ -379,7 +332,7 @@ mod tests {
         svc.blobs
             .put("ap-northeast-1/blocks/lin-gone/0000000000-ab", b"x")
             .unwrap();
-        let r = fsck(&svc, false, quiet.clone()).await.unwrap();
+        let r = fsck(svc, false, quiet.clone()).await.unwrap();
         assert!(!r.clean());
         assert_eq!(r.damaged.len(), 2, "{r:?}");
         let shared = r.damaged.iter().find(|d| d.references.len() == 2).unwrap();
@@ -404,7 +357,7 @@ mod tests {
             .disable_key(&c, kmsapi::DisableKeyRequest { key_id: key })
             .await
             .unwrap();
-        let r = fsck(&svc, true, quiet).await.unwrap();
+        let r = fsck(svc, true, quiet).await.unwrap();
         assert_eq!(r.damaged.len(), 1);
         assert_eq!(r.unverified.len(), 1);
         assert_eq!(

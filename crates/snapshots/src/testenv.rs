@@ -9,8 +9,10 @@ use crate::model::{
     BlockRef, JobRecord, Permissions, SnapshotOrigin, SnapshotRecord, SnapshotState,
 };
 use crate::ops::copy::copy_snapshot;
+use crate::ops::direct;
 use crate::workers::run_once;
 use crate::{store, Snapshots};
+use kmsnap_api::gen::ebs::{self, ChecksumAlgorithm, PutSnapshotBlockRequest};
 use kmsnap_api::gen::ec2;
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_auth::model::Principal;
@@ -45,7 +47,11 @@ impl Env {
     /// The service over memory metadata and `blobs`.
     pub(crate) fn with_blobs(blobs: Arc<dyn BlobStore>) -> Self {
         let meta = kmsnap_store::open_memory().0;
-        let clock = Arc::new(ManualClock::default());
+        Self::start(meta, blobs, Arc::new(ManualClock::default()))
+    }
+
+    /// A process over these stores and clock: the service and its KMS built afresh.
+    fn start(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, clock: Arc<ManualClock>) -> Self {
         let svc = Arc::new(Snapshots::new(
             meta.clone(),
             blobs.clone(),
@@ -70,18 +76,7 @@ impl Env {
             svc,
         } = self;
         drop(svc);
-        let svc = Arc::new(Snapshots::new(
-            meta.clone(),
-            blobs.clone(),
-            kms_over(&meta, &clock),
-            clock.clone(),
-        ));
-        Env {
-            meta,
-            blobs,
-            clock,
-            svc,
-        }
+        Self::start(meta, blobs, clock)
     }
 
     pub(crate) fn ctx(&self, account: &str, region: &str) -> RequestContext {
@@ -90,7 +85,7 @@ impl Env {
             region: Region::parse(region).unwrap(),
             request_id: kmsnap_core::ids::request_id(),
             source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            user_agent: "copy-tests".into(),
+            user_agent: "unit-tests".into(),
             now: self.svc.clock.now(),
             via_service: None,
         }
@@ -208,6 +203,43 @@ impl Env {
         snap
     }
 
+    /// A snapshot made through the EBS direct API as `ctx`: started (under `key`, a child of
+    /// `parent` when given), `blocks` (index, data) written, completed; its id.
+    pub(crate) async fn direct_snapshot(
+        &self,
+        ctx: &RequestContext,
+        key: Option<&str>,
+        parent: Option<&str>,
+        blocks: &[(i32, Vec<u8>)],
+    ) -> String {
+        let req = ebs::StartSnapshotRequest {
+            volume_size: 1,
+            kms_key_arn: key.map(str::to_owned),
+            parent_snapshot_id: parent.map(str::to_owned),
+            ..Default::default()
+        };
+        let id = direct::start::start_snapshot(&self.svc, ctx, req)
+            .await
+            .unwrap()
+            .snapshot_id
+            .unwrap();
+        for (i, data) in blocks {
+            direct::write::put_snapshot_block(&self.svc, ctx, put_block_request(&id, *i, data))
+                .await
+                .unwrap();
+        }
+        let req = ebs::CompleteSnapshotRequest {
+            snapshot_id: id.clone(),
+            changed_blocks_count: blocks.len() as i32,
+            ..Default::default()
+        };
+        let out = direct::complete::complete_snapshot(&self.svc, ctx, req)
+            .await
+            .unwrap();
+        assert_eq!(out.status, Some(ebs::Status::Pending));
+        id
+    }
+
     pub(crate) async fn copy(
         &self,
         account: &str,
@@ -293,6 +325,19 @@ impl Env {
 
     pub(crate) fn blob_count(&self, prefix: &str) -> usize {
         self.blobs.list(prefix).unwrap().len()
+    }
+}
+
+/// A PutSnapshotBlock of `data` at `index` with its right SHA-256 checksum.
+pub(crate) fn put_block_request(snap: &str, index: i32, data: &[u8]) -> PutSnapshotBlockRequest {
+    PutSnapshotBlockRequest {
+        snapshot_id: snap.into(),
+        block_index: index,
+        block_data: Some(bytes::Bytes::copy_from_slice(data)),
+        data_length: data.len() as i32,
+        progress: None,
+        checksum: blocks::sha256_b64(data),
+        checksum_algorithm: ChecksumAlgorithm::Sha256,
     }
 }
 

@@ -9,7 +9,7 @@ use crate::blocks;
 use crate::model::{BlockRef, SnapshotState};
 use crate::testenv::*;
 use crate::workers::copy::{step_with, Tuning};
-use kmsnap_api::gen::ebs::{ChecksumAlgorithm, PutSnapshotBlockRequest, StartSnapshotRequest};
+use kmsnap_api::gen::ebs::{PutSnapshotBlockRequest, StartSnapshotRequest};
 use kmsnap_api::gen::ec2;
 use kmsnap_core::Region;
 use kmsnap_store::memory::MemoryBlobs;
@@ -268,16 +268,7 @@ async fn start_direct(env: &Env) -> String {
 }
 
 fn put_request(id: &str, index: i32) -> PutSnapshotBlockRequest {
-    let data = block(index as u64, 0x42);
-    PutSnapshotBlockRequest {
-        snapshot_id: id.into(),
-        block_index: index,
-        checksum: blocks::sha256_b64(&data),
-        block_data: Some(data.into()),
-        data_length: crate::model::BLOCK_SIZE as i32,
-        progress: None,
-        checksum_algorithm: ChecksumAlgorithm::Sha256,
-    }
+    put_block_request(id, index, &block(index as u64, 0x42))
 }
 
 /// PutSnapshotBlock between its blob and its row (held by the gate): a sweep waits for it and

@@ -8,49 +8,39 @@ use super::start::{encryption, is_key_arn, start_snapshot, Encryption};
 use super::write::put_snapshot_block;
 use crate::error::{to_ebs, EbsError};
 use crate::model::{BlockRef, SnapshotState, BLOCK_SIZE};
-use crate::testenv::audit_events;
-use crate::{store, Snapshots};
+use crate::store;
+use crate::testenv::{audit_events, put_block_request, Env, TOKYO};
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use bytes::Bytes;
 use kmsnap_api::gen::ebs::*;
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
-use kmsnap_auth::model::Principal;
 use kmsnap_auth::RequestContext;
-use kmsnap_core::{AccountId, Clock, ManualClock, Region, RootKey};
-use std::sync::Arc;
+use kmsnap_core::AccountId;
 
 const ACCOUNT: &str = "246824682468";
 const OTHER: &str = "135713571357";
 
+/// The crate's test environment, with what these tests add: the caller is [`ACCOUNT`]'s
+/// root in Tokyo unless a test says otherwise.
 struct T {
-    svc: Snapshots,
-    clock: Arc<ManualClock>,
+    env: Env,
 }
 
 fn harness() -> T {
-    let (meta, blobs) = kmsnap_store::open_memory();
-    let clock = Arc::new(ManualClock::new(0));
-    let root = RootKey::from_bytes([5u8; 32]);
-    let kms = Arc::new(kmsnap_kms::Kms::new(meta.clone(), &root, clock.clone()).unwrap());
-    let svc = Snapshots::new(meta, blobs, kms, clock.clone())
-        .with_root_key(&root)
-        .unwrap();
-    T { svc, clock }
+    T { env: Env::new() }
+}
+
+impl std::ops::Deref for T {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
+    }
 }
 
 impl T {
     fn ctx_of(&self, account: &str) -> RequestContext {
-        let a = AccountId::parse(account).unwrap();
-        RequestContext {
-            principal: Principal::root(a, account),
-            region: Region::parse("ap-northeast-1").unwrap(),
-            request_id: kmsnap_core::ids::request_id(),
-            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            user_agent: "direct-tests".into(),
-            now: self.clock.now(),
-            via_service: None,
-        }
+        self.env.ctx(account, TOKYO)
     }
 
     fn ctx(&self) -> RequestContext {
@@ -58,13 +48,7 @@ impl T {
     }
 
     async fn key(&self) -> String {
-        let out = self
-            .svc
-            .kms
-            .create_key(&self.ctx(), kmsapi::CreateKeyRequest::default())
-            .await
-            .unwrap();
-        out.key_metadata.unwrap().arn.unwrap()
+        self.env.key(ACCOUNT, TOKYO).await
     }
 
     async fn start(&self, req: StartSnapshotRequest) -> Result<StartSnapshotResponse, EbsError> {
@@ -77,7 +61,7 @@ impl T {
         index: i32,
         data: &[u8],
     ) -> Result<PutSnapshotBlockResponse, EbsError> {
-        put_snapshot_block(&self.svc, &self.ctx(), put_req(snap, index, data)).await
+        put_snapshot_block(&self.svc, &self.ctx(), put_block_request(snap, index, data)).await
     }
 
     async fn complete(
@@ -142,17 +126,10 @@ impl T {
         parent: Option<&str>,
         blocks: &[(i32, Vec<u8>)],
     ) -> String {
-        let req = StartSnapshotRequest {
-            volume_size: 1,
-            kms_key_arn: key.map(str::to_owned),
-            parent_snapshot_id: parent.map(str::to_owned),
-            ..Default::default()
-        };
-        let id = self.start(req).await.unwrap().snapshot_id.unwrap();
-        for (i, d) in blocks {
-            self.put(&id, *i, d).await.unwrap();
-        }
-        self.complete(&id, blocks.len() as i32, None).await.unwrap();
+        let id = self
+            .env
+            .direct_snapshot(&self.ctx(), key, parent, blocks)
+            .await;
         assert_eq!(self.snapshot(&id).state, SnapshotState::Completed);
         id
     }
@@ -166,18 +143,6 @@ fn block(seed: u8) -> Vec<u8> {
 
 fn sha_b64(d: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(digest::digest(&digest::SHA256, d).as_ref())
-}
-
-fn put_req(snap: &str, index: i32, data: &[u8]) -> PutSnapshotBlockRequest {
-    PutSnapshotBlockRequest {
-        snapshot_id: snap.into(),
-        block_index: index,
-        block_data: Some(Bytes::copy_from_slice(data)),
-        data_length: data.len() as i32,
-        progress: None,
-        checksum: sha_b64(data),
-        checksum_algorithm: ChecksumAlgorithm::Sha256,
-    }
 }
 
 /// The LINEAR aggregate a client computes: SHA-256 over the raw digests, ascending index.
@@ -395,20 +360,20 @@ async fn put_checks_length_checksum_index_and_owner() {
         .snapshot_id
         .unwrap();
     let d = block(7);
-    let mut bad = put_req(&id, 0, &d);
+    let mut bad = put_block_request(&id, 0, &d);
     bad.checksum = sha_b64(&block(8));
     assert_reason(
         put_snapshot_block(&t.svc, &t.ctx(), bad).await,
         "ValidationException",
         "INVALID_BLOCK",
     );
-    let short = put_req(&id, 0, &d[..1000]);
+    let short = put_block_request(&id, 0, &d[..1000]);
     assert_reason(
         put_snapshot_block(&t.svc, &t.ctx(), short).await,
         "ValidationException",
         "INVALID_BLOCK",
     );
-    let mut lying = put_req(&id, 0, &d);
+    let mut lying = put_block_request(&id, 0, &d);
     lying.block_data = Some(Bytes::copy_from_slice(&d[..BLOCK_SIZE - 1]));
     assert_reason(
         put_snapshot_block(&t.svc, &t.ctx(), lying).await,
@@ -430,7 +395,7 @@ async fn put_checks_length_checksum_index_and_owner() {
     // Another account: not found (not shared), so not writable either.
     let other = t.ctx_of(OTHER);
     assert_reason(
-        put_snapshot_block(&t.svc, &other, put_req(&id, 0, &d)).await,
+        put_snapshot_block(&t.svc, &other, put_block_request(&id, 0, &d)).await,
         "ResourceNotFoundException",
         "SNAPSHOT_NOT_FOUND",
     );
@@ -1164,7 +1129,7 @@ async fn cached_data_keys_follow_the_key() {
     // Another access key of the same account: its own Decrypt.
     let mut other = t.ctx();
     other.principal.access_key_id = "AKIAOTHERKEY".into();
-    put_snapshot_block(&t.svc, &other, put_req(&id, 2, &block(2)))
+    put_snapshot_block(&t.svc, &other, put_block_request(&id, 2, &block(2)))
         .await
         .unwrap();
     assert_eq!(decrypts(&t), n + 1);
