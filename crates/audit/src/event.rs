@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use kmsnap_auth::{PrincipalKind, RequestContext};
+use kmsnap_core::Arn;
 use serde::{Deserialize, Serialize};
 
 /// CloudTrail's record format version.
@@ -302,7 +303,7 @@ impl Event {
 
     /// Adds a resource; its account is parsed from the ARN (`arn:aws:kms:<region>:<acct>:...`).
     pub fn with_resource(mut self, kind: &str, arn: &str) -> Self {
-        let account = arn.split(':').nth(4).unwrap_or_default().to_owned();
+        let account = Arn::parse(arn).map(|a| a.account).unwrap_or_default();
         if !self.resources.iter().any(|r| r.arn == arn) {
             self.resources.push(EventResource {
                 account_id: account,

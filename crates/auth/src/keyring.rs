@@ -27,7 +27,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use kmsnap_core::account::DEFAULT_ACCOUNT;
 use kmsnap_core::ids::{random_bytes, RngError};
-use kmsnap_core::{AccountId, RootKey};
+use kmsnap_core::{AccountId, Arn, RootKey};
 
 use crate::error::AuthError;
 use crate::model::{
@@ -397,10 +397,7 @@ impl Keyring {
 
 /// `arn:aws:sts::<acct>:assumed-role/<role name>/<session>`.
 pub fn assumed_role_arn(account: AccountId, role_name: &str, session: &str) -> String {
-    format!(
-        "arn:aws:sts::{}:assumed-role/{role_name}/{session}",
-        account.as_str()
-    )
+    Arn::sts_assumed_role(account.as_str(), role_name, session).to_string()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kmsnap_core::AccountId;
+use kmsnap_core::{AccountId, Arn};
 use zeroize::Zeroizing;
 
 /// A secret access key. Zeroized on drop, redacted in `Debug`, no `Display`; the bytes are
@@ -108,7 +108,7 @@ impl Principal {
 
     /// The IAM user `name` of `account`.
     pub fn user(account: AccountId, name: &str, access_key_id: impl Into<String>) -> Self {
-        let arn = format!("arn:aws:iam::{}:user/{name}", account.as_str());
+        let arn = Arn::iam_user(account.as_str(), "/", name).to_string();
         Principal {
             account,
             user_id: unique_id("AIDA", &arn),

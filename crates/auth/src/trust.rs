@@ -29,7 +29,10 @@ pub enum TrustDecision {
 pub struct TrustRequest<'a> {
     pub caller: &'a Principal,
     pub role_arn: &'a str,
+    /// The role's account, from `role_arn`.
     pub role_account: AccountId,
+    /// The role's name: the last segment of `role_arn`.
+    pub role_name: &'a str,
     /// `sts:RoleSessionName`.
     pub session_name: &'a str,
     /// `sts:ExternalId`: the `ExternalId` parameter; absent when the caller sent none (a

@@ -1,5 +1,6 @@
 //! AWS account ids: exactly twelve ASCII digits.
 
+use crate::arn::Arn;
 use std::fmt;
 
 /// A 12-digit AWS account id. Construction validates the form, so holders never re-check it.
@@ -34,7 +35,7 @@ impl AccountId {
 
     /// The account's root principal, `arn:aws:iam::<acct>:root`.
     pub fn root_arn(&self) -> String {
-        format!("arn:aws:iam::{}:root", self.as_str())
+        Arn::iam_root(self.as_str()).to_string()
     }
 }
 

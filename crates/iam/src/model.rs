@@ -13,7 +13,7 @@ use std::fmt;
 use chrono::{DateTime, TimeZone, Utc};
 use kmsnap_api::Timestamp;
 use kmsnap_core::ids::{random_bytes, RngError};
-use kmsnap_core::AccountId;
+use kmsnap_core::{AccountId, Arn};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
@@ -154,12 +154,12 @@ pub fn name_key(name: &str) -> String {
 
 /// `arn:aws:iam::<acct>:user<path><name>`, e.g. `…:user/dev/alice`.
 pub fn user_arn(account: AccountId, path: &str, name: &str) -> String {
-    format!("arn:aws:iam::{}:user{path}{name}", account.as_str())
+    Arn::iam_user(account.as_str(), path, name).to_string()
 }
 
 /// `arn:aws:iam::<acct>:role<path><name>`.
 pub fn role_arn(account: AccountId, path: &str, name: &str) -> String {
-    format!("arn:aws:iam::{}:role{path}{name}", account.as_str())
+    Arn::iam_role(account.as_str(), path, name).to_string()
 }
 
 /// The role id GetRole reports; the same one STS sessions of the role carry.

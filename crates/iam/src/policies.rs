@@ -336,13 +336,13 @@ impl TrustPolicyCheck for IamPolicies {
             caller,
             role_arn,
             role_account,
+            role_name: name,
             ..
         } = *request;
         let fail = |e: IamError| {
             tracing::error!(role = role_arn, error = %e, "trust policy check failed");
             kmsnap_api::AwsError::internal("InternalFailure")
         };
-        let name = role_arn.rsplit('/').next().unwrap_or_default();
         let role = self
             .store
             .read()
@@ -497,6 +497,7 @@ mod tests {
             caller,
             role_arn,
             role_account,
+            role_name: role_arn.rsplit('/').next().unwrap(),
             session_name: "s",
             external_id: None,
             source_identity: None,

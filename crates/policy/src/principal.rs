@@ -2,6 +2,7 @@
 //! ([`PrincipalMatch`]).
 
 use crate::model::{is_account_id, Listed, PrincipalSpec};
+use kmsnap_core::Arn;
 
 /// The kind of an authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +33,7 @@ impl PrincipalInfo {
     /// The root user of `account`.
     pub fn root(account: &str) -> Self {
         PrincipalInfo {
-            arn: format!("arn:aws:iam::{account}:root"),
+            arn: Arn::iam_root(account).to_string(),
             account: account.to_owned(),
             kind: PrincipalKind::Root,
         }
@@ -51,50 +52,51 @@ impl PrincipalInfo {
     /// `arn:<p>:sts::<acct>:assumed-role/<role>/<session>` (the role ARN is derived without
     /// a path, which is all an assumed-role ARN reveals). `None` for other shapes.
     pub fn from_arn(arn: &str) -> Option<Self> {
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let [prefix, partition, service, _, account, res] = parts.as_slice() else {
-            return None;
-        };
-        if *prefix != "arn" || !is_account_id(account) {
+        let parsed = Arn::parse(arn).ok()?;
+        if !is_account_id(&parsed.account) {
             return None;
         }
-        let kind = match (*service, *res) {
+        let kind = match (parsed.service.as_str(), parsed.resource.as_str()) {
             ("iam", "root") => PrincipalKind::Root,
             ("iam", r) if r.starts_with("user/") => PrincipalKind::User,
             ("sts", r) if r.starts_with("assumed-role/") => {
                 let mut it = r["assumed-role/".len()..].splitn(2, '/');
                 let role = it.next().filter(|s| !s.is_empty())?;
                 it.next().filter(|s| !s.is_empty())?;
+                let role_arn = Arn {
+                    partition: parsed.partition.clone(),
+                    ..Arn::iam_role(&parsed.account, "/", role)
+                };
                 PrincipalKind::AssumedRole {
-                    role_arn: format!("arn:{partition}:iam::{account}:role/{role}"),
+                    role_arn: role_arn.to_string(),
                 }
             }
             _ => return None,
         };
         Some(PrincipalInfo {
             arn: arn.to_owned(),
-            account: (*account).to_owned(),
+            account: parsed.account,
             kind,
         })
     }
 
     /// For an assumed role: (role name, session name) from the session ARN.
-    fn role_session(&self) -> Option<(&str, &str)> {
+    fn role_session(&self) -> Option<(String, String)> {
         if !matches!(self.kind, PrincipalKind::AssumedRole { .. }) {
             return None;
         }
-        let res = self.arn.splitn(6, ':').nth(5)?;
-        let rest = res.strip_prefix("assumed-role/")?;
-        rest.split_once('/')
+        let arn = Arn::parse(&self.arn).ok()?;
+        let (role, session) = arn
+            .resource
+            .strip_prefix("assumed-role/")?
+            .split_once('/')?;
+        Some((role.to_owned(), session.to_owned()))
     }
 
     /// The role's name for an assumed role (last path segment of `role_arn`).
     fn role_name(&self) -> Option<&str> {
         match &self.kind {
-            PrincipalKind::AssumedRole { role_arn } => role_arn
-                .rsplit('/')
-                .next()
-                .or_else(|| self.role_session().map(|(r, _)| r)),
+            PrincipalKind::AssumedRole { role_arn } => role_arn.rsplit('/').next(),
             _ => None,
         }
     }
@@ -183,7 +185,7 @@ fn spec_match(spec: &PrincipalSpec, p: &PrincipalInfo) -> Option<PrincipalMatch>
         } if *account == p.account => {
             let (r, s) = p.role_session()?;
             match session.as_deref() {
-                _ if r != role => None,
+                _ if r != *role => None,
                 Some(want) => (want == s).then_some(PrincipalMatch::Session),
                 None => Some(PrincipalMatch::Exact),
             }

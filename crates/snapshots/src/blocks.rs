@@ -20,6 +20,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_kms::Kms;
 use kmsnap_store::WritePin;
@@ -317,12 +318,11 @@ impl DataKeyCache {
 }
 
 /// (account, region, key id) of a key ARN (`arn:aws:kms:{region}:{account}:key/{id}`).
-fn key_arn_parts(arn: &str) -> Option<(AccountId, Region, &str)> {
-    let mut parts = arn.strip_prefix("arn:aws:kms:")?.splitn(3, ':');
-    let region = Region::parse(parts.next()?).ok()?;
-    let account = AccountId::parse(parts.next()?).ok()?;
-    let key_id = parts.next()?.strip_prefix("key/")?;
-    Some((account, region, key_id))
+fn key_arn_parts(arn: &str) -> Option<(AccountId, Region, String)> {
+    let arn = Arn::parse(arn).ok().filter(|a| a.partition == "aws")?;
+    let region = Region::parse(&arn.region).ok()?;
+    let account = AccountId::parse(&arn.account).ok()?;
+    Some((account, region, arn.kms_key_id()?.to_owned()))
 }
 
 /// [`open_lineage`] through `cache`: the data key a previous request of the same caller
@@ -346,7 +346,7 @@ pub async fn open_lineage_cached(
     // Read before the Decrypt whose answer is kept: a change racing it yields a newer serial.
     let serial = match key_arn_parts(key_arn) {
         Some((account, region, key_id)) => kms
-            .key_serial(account, region, key_id)
+            .key_serial(account, region, &key_id)
             .map_err(|e| EbsError::from(kmsnap_api::AwsError::from(e)))?,
         None => None,
     };

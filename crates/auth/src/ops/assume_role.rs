@@ -26,7 +26,7 @@ use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 use kmsnap_api::AwsError;
-use kmsnap_core::AccountId;
+use kmsnap_core::{AccountId, Arn};
 
 use crate::keyring::{assumed_role_arn, Keyring, SessionAttributes};
 use crate::model::{role_unique_id, AuthMode, Principal, PrincipalKind, Secret, SessionPolicy};
@@ -182,11 +182,12 @@ fn packed_percent(policy: Option<&str>, arns: &[String]) -> usize {
 }
 
 /// `arn:aws:iam::<12 digits>:role/<path/>name` → (account, role name).
-fn parse_role_arn(arn: &str) -> Option<(AccountId, &str)> {
-    let rest = arn.strip_prefix("arn:aws:iam::")?;
-    let (acct, resource) = rest.split_once(':')?;
-    let account = AccountId::parse(acct).ok()?;
-    let path_and_name = resource.strip_prefix("role/")?;
+fn parse_role_arn(arn: &str) -> Option<(AccountId, String)> {
+    let arn = Arn::parse(arn)
+        .ok()
+        .filter(|a| a.partition == "aws" && a.region.is_empty())?;
+    let account = AccountId::parse(&arn.account).ok()?;
+    let path_and_name = arn.resource_id("iam", "role/")?;
     let name = path_and_name.rsplit('/').next()?;
     let path_ok = path_and_name
         .split('/')
@@ -194,7 +195,7 @@ fn parse_role_arn(arn: &str) -> Option<(AccountId, &str)> {
     if !path_ok || name.is_empty() || name.len() > 64 || !name.chars().all(is_name_char) {
         return None;
     }
-    Some((account, name))
+    Some((account, name.to_owned()))
 }
 
 /// The model's length and pattern constraints on AssumeRole's members, in AWS's words. The
@@ -387,6 +388,7 @@ impl Keyring {
             caller,
             role_arn,
             role_account,
+            role_name: &role_name,
             session_name,
             external_id: params.external_id,
             source_identity: params.source_identity,
@@ -422,7 +424,7 @@ impl Keyring {
             .mint(
                 role_account,
                 role_arn,
-                role_name,
+                &role_name,
                 session_name,
                 expiration,
                 attributes,
@@ -434,7 +436,7 @@ impl Keyring {
             session_token: minted.session_token,
             expiration,
             assumed_role_id: format!("{}:{session_name}", role_unique_id(role_arn)),
-            arn: assumed_role_arn(role_account, role_name, session_name),
+            arn: assumed_role_arn(role_account, &role_name, session_name),
             packed_policy_size: packed.and_then(|p| i32::try_from(p).ok()),
             source_identity,
         })

@@ -8,6 +8,7 @@ use crate::store;
 use crate::Snapshots;
 use kmsnap_api::gen::kms::{self as kmsapi, KmsHandler};
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
 use kmsnap_core::{AccountId, Region};
 
 /// `KmsKeyId` (id, ARN, alias name, alias ARN) → key ARN, through KMS as EC2 does (so an
@@ -34,7 +35,7 @@ pub async fn resolve_key_arn(
     let arn = meta
         .arn
         .ok_or(EbsError::Internal("DescribeKey without ARN"))?;
-    if arn.split(':').nth(3) != Some(ctx.region.as_str()) {
+    if !Arn::parse(&arn).is_ok_and(|a| a.region == ctx.region.as_str()) {
         return Err(EbsError::Kms {
             code: "NotFoundException".into(),
             message: format!("Key '{arn}' does not exist"),

@@ -5,6 +5,7 @@
 use crate::error::EbsError;
 use kmsnap_audit::Event;
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_store::WriteTxn;
 use serde::Serialize;
@@ -18,14 +19,14 @@ pub fn event<T: Serialize>(ctx: &RequestContext, op: &str, input: &T) -> Event {
     Event::api_call(ctx, EC2_SOURCE, op, false).with_request_of("ec2", op, input)
 }
 
-/// `arn:aws:ec2:<region>:<account>:volume/<id>`.
+/// `arn:aws:ec2:<region>:<account>:volume/<id>` (docs/arns.md).
 pub fn volume_arn(region: Region, account: AccountId, id: &str) -> String {
-    format!("arn:aws:ec2:{region}:{account}:volume/{id}")
+    Arn::ec2_volume(region.as_str(), account.as_str(), id).to_string()
 }
 
 /// `arn:aws:ec2:<region>::snapshot/<id>` (snapshot ARNs carry no account, as in AWS).
 pub fn snapshot_arn(region: Region, id: &str) -> String {
-    format!("arn:aws:ec2:{region}::snapshot/{id}")
+    Arn::ec2_snapshot(region.as_str(), id).to_string()
 }
 
 /// Adds the resource an EC2 event is about (`AWS::EC2::Volume` / `AWS::EC2::Snapshot`).

@@ -17,6 +17,7 @@ use crate::{store, Snapshots};
 use kmsnap_api::gen::ebs::{SSEType, StartSnapshotRequest, StartSnapshotResponse, Status, Tag};
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
+use kmsnap_core::arn::Arn;
 
 /// Largest `VolumeSize` (GiB).
 pub const MAX_VOLUME_GIB: i64 = 65_536;
@@ -67,18 +68,16 @@ pub fn encryption(
 
 /// Whether `s` has the form of a KMS key ARN (`arn:aws[a-z-]*:kms:…:<12 digits>:key/…`).
 pub fn is_key_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let [arn, partition, service, _region, account, resource] = parts[..] else {
+    let Ok(arn) = Arn::parse(s) else {
         return false;
     };
-    arn == "arn"
-        && partition
-            .strip_prefix("aws")
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
-        && service == "kms"
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && resource.starts_with("key/")
+    arn.partition
+        .strip_prefix("aws")
+        .is_some_and(|p| p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        && arn.service == "kms"
+        && arn.account.len() == 12
+        && arn.account.bytes().all(|b| b.is_ascii_digit())
+        && arn.resource.starts_with("key/")
 }
 
 fn check_tags(tags: &[Tag]) -> Result<Vec<(String, String)>, EbsError> {
