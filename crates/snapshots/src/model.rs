@@ -74,7 +74,7 @@ pub struct VolumeRecord {
 
 /// Which service uses a lineage's KMS key, and with what encryption context: EBS's own
 /// resources through `ec2.amazonaws.com` with `{"aws:ebs:id": <resource>}` (docs/ebs.md §3);
-/// storage another service keeps here through [`crate::managed`] as that service says
+/// storage another service keeps here through the managed-storage API as that service says
 /// ([`ServiceUse`]: RDS's instance storage through `rds.amazonaws.com` with
 /// `{"aws:rds:db-id": <DbiResourceId>}`, so the `aws/rds` key's `kms:ViaService` condition
 /// admits it, docs/rds.md §3).
