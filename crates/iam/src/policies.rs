@@ -410,15 +410,7 @@ mod tests {
     }
 
     fn ctx(principal: Principal) -> RequestContext {
-        RequestContext {
-            principal,
-            region: kmsnap_core::Region::parse("us-east-1").unwrap(),
-            request_id: "req".into(),
-            source_ip: "127.0.0.1".parse().unwrap(),
-            user_agent: "unit".into(),
-            now: chrono::Utc::now(),
-            via_service: None,
-        }
+        crate::testing::request_context(principal, "us-east-1", chrono::Utc::now())
     }
 
     fn role_record(account: &str, name: &str, trust: &str) -> RoleRecord {

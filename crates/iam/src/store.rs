@@ -430,16 +430,12 @@ mod tests {
     }
 
     fn ctx() -> RequestContext {
-        RequestContext {
-            principal: Principal::root(acct(), "271828182845"),
-            // Signed for another region: IAM's events still go to us-east-1.
-            region: kmsnap_core::Region::parse("eu-west-1").unwrap(),
-            request_id: "req-iam".into(),
-            source_ip: "127.0.0.1".parse().unwrap(),
-            user_agent: "unit".into(),
-            now: chrono::Utc::now(),
-            via_service: None,
-        }
+        // Signed for another region: IAM's events still go to us-east-1.
+        crate::testing::request_context(
+            Principal::root(acct(), "271828182845"),
+            "eu-west-1",
+            chrono::Utc::now(),
+        )
     }
 
     fn user(name: &str) -> UserRecord {

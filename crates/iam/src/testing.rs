@@ -262,3 +262,20 @@ impl PolicyEngine for FakeEngine {
         })
     }
 }
+
+/// A request of `principal`, signed for `region`, at `now`.
+pub(crate) fn request_context(
+    principal: kmsnap_auth::Principal,
+    region: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> kmsnap_auth::RequestContext {
+    kmsnap_auth::RequestContext {
+        principal,
+        region: kmsnap_core::Region::parse(region).unwrap(),
+        request_id: "req-1".into(),
+        source_ip: "127.0.0.1".parse().unwrap(),
+        user_agent: "unit".into(),
+        now,
+        via_service: None,
+    }
+}

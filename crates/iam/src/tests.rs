@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use kmsnap_api::gen::iam as api;
-use kmsnap_core::{AccountId, Region, RootKey};
+use kmsnap_core::{AccountId, RootKey};
 
 use super::*;
 use crate::testing::{FakeEngine, MemoryIam};
@@ -32,15 +32,11 @@ fn setup() -> (Arc<Iam>, Arc<MemoryIam>) {
 }
 
 fn ctx(principal: Principal) -> RequestContext {
-    RequestContext {
+    crate::testing::request_context(
         principal,
-        region: Region::parse("us-east-1").unwrap(),
-        request_id: "req-1".into(),
-        source_ip: "127.0.0.1".parse().unwrap(),
-        user_agent: "unit".into(),
-        now: Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
-        via_service: None,
-    }
+        "us-east-1",
+        Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+    )
 }
 
 fn root() -> RequestContext {
