@@ -385,7 +385,7 @@ mod tests {
 
     /// Decodes `json` written as `version`, and checks that writing the value back gives the
     /// same bytes (the version written today is the one written before).
-    fn round_trip<R: Versioned>(version: u16, json: &str) -> R {
+    fn round_trip<R: Versioned + serde::Serialize>(version: u16, json: &str) -> R {
         let bytes = old(version, json);
         let r: R = decode(&bytes).unwrap();
         assert_eq!(encode(&r).unwrap(), bytes);

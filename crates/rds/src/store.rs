@@ -31,7 +31,7 @@ pub fn scoped(account: AccountId, region: Region, id: &str) -> Vec<u8> {
 pub(crate) trait Scoped: Clone {
     /// What the table holds: the record itself, or a wrapper that marks what an upgrade could
     /// not fill from the old record alone ([`StoredInstance`]).
-    type Stored: Versioned + From<Self>;
+    type Stored: Versioned + serde::Serialize + From<Self>;
     const TABLE: Table<Self::Stored>;
     fn key(&self) -> Vec<u8>;
     /// The record `stored` holds, completed from other records of `txn` where its upgrade left

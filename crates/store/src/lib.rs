@@ -10,7 +10,7 @@
 //!   with [`open_embedded`] or [`open_memory`].
 //! - [`Table`] / [`Versioned`] — typed tables of versioned records: a record type names its
 //!   version and its previous version's type, and reading upgrades old records step by step
-//!   (docs/storage.md). [`encode_record`] / [`decode_record`] are the encoding under them.
+//!   (docs/storage.md). [`encode_record`] / [`split_record`] are the encoding under them.
 //! - [`journal`] — an append-only log of opaque records in segment files, each batch durable
 //!   before it is acknowledged (direct, synchronous writes), replayed from a position after a
 //!   crash, and retired once its records are kept elsewhere (the audit journal).
@@ -46,9 +46,7 @@ pub use blob::{
 pub use collect::{InFlight, Reclaimed, Sweep, WritePin};
 pub use error::{NameKind, StoreError};
 pub use meta::{transact, validate_table, Lease, MetaStore, LEASE_TABLE, MAX_TABLE_NAME};
-pub use record::{
-    decode_payload, decode_record, encode_record, split_record, RECORD_FORMAT, RECORD_HEADER_LEN,
-};
+pub use record::{decode_payload, encode_record, split_record, RECORD_FORMAT, RECORD_HEADER_LEN};
 pub use table::{Initial, Table, Versioned};
 pub use txn::{ReadTxn, Record, ScanEntry, WriteTxn};
 
