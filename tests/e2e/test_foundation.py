@@ -241,8 +241,8 @@ ANSWERING_CALLS = [
 UNBUILT_CALLS = [
     ("ec2", "describe_instances", {}),
     ("ec2", "describe_images", {}),
-    ("backup", "list_backup_jobs", {}),
-    ("backup", "start_backup_job", {"BackupVaultName": "v1", "ResourceArn": "arn:aws:ec2:ap-northeast-1:000000000000:volume/vol-0123456789abcdef0", "IamRoleArn": "arn:aws:iam::000000000000:role/r"}),
+    ("backup", "list_copy_jobs", {}),
+    ("backup", "start_copy_job", {"RecoveryPointArn": "arn:aws:ec2:ap-northeast-1::snapshot/snap-0123456789abcdef0", "SourceBackupVaultName": "v1", "DestinationBackupVaultArn": "arn:aws:backup:ap-northeast-1:000000000000:backup-vault:v2", "IamRoleArn": "arn:aws:iam::000000000000:role/r"}),
     # restJson operations outside the codegen allowlist are routed by their URI too.
     ("backup", "create_report_plan", {"ReportPlanName": "daily", "ReportDeliveryChannel": {"S3BucketName": "b"}, "ReportSetting": {"ReportTemplate": "BACKUP_JOB_REPORT"}}),
     ("backup", "list_legal_holds", {}),

@@ -27,9 +27,22 @@ pub enum BackupError {
     },
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
+    /// A resource type kmsnap's Backup does not back up yet (RDS, Aurora: docs/backup.md §8).
+    #[error("not implemented: {operation}")]
+    NotImplemented { operation: &'static str },
+    /// A vault access policy denies the call (docs/backup.md §5).
+    #[error("access denied: {0}")]
+    AccessDenied(String),
     /// The cause is logged where it happens.
     #[error("internal: {0}")]
     Internal(&'static str),
+}
+
+impl From<kmsnap_snapshots::EbsError> for BackupError {
+    fn from(e: kmsnap_snapshots::EbsError) -> Self {
+        tracing::error!(error = %e, "backup: snapshot storage failure");
+        BackupError::Internal("snapshots")
+    }
 }
 
 impl From<kmsnap_store::StoreError> for BackupError {
@@ -74,6 +87,8 @@ pub fn to_wire(e: BackupError) -> AwsError {
         BackupError::LimitExceeded(m) => {
             AwsError::new("LimitExceededException", 400, m).with_field("Type", "User")
         }
+        BackupError::NotImplemented { operation } => AwsError::not_implemented("backup", operation),
+        BackupError::AccessDenied(m) => AwsError::new("AccessDeniedException", 403, m),
         BackupError::Internal(_) => AwsError::new(
             "ServiceUnavailableException",
             500,

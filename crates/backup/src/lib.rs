@@ -1,11 +1,13 @@
 //! kmsnap-backup: AWS Backup (docs/backup.md). Built so far: backup vaults — their key, tags,
-//! access policy and vault lock. Every other Backup operation answers `NotImplemented` (the
-//! generated handler's default) until jobs and recovery points are built on the snapshots
-//! crate's storage.
+//! access policy and vault lock — and on-demand backup jobs of EBS volumes with their recovery
+//! points (native EC2 snapshots made through the snapshots crate). Every other Backup operation
+//! answers `NotImplemented` (the generated handler's default).
 //!
 //! * [`Backup`]: the service of one server; implements the generated `BackupHandler` in [`ops`].
-//! * [`model`]: [`model::VaultRecord`] and its lock.
-//! * [`store`]: table `backup_vaults`.
+//! * [`model`]: [`model::VaultRecord`] and its lock, [`model::JobRecord`],
+//!   [`model::PointRecord`].
+//! * [`store`]: tables `backup_vaults`, `backup_jobs`, `backup_points` and their indexes.
+//! * [`workers`]: moves backup jobs forward as their snapshots fill.
 //! * [`error`]: [`BackupError`] and its one mapping to the wire.
 #![forbid(unsafe_code)]
 
@@ -15,10 +17,12 @@ pub mod ops;
 pub mod store;
 #[cfg(test)]
 mod tests;
+pub mod workers;
 
 pub use error::BackupError;
 
 use kmsnap_kms::Kms;
+use kmsnap_snapshots::Snapshots;
 use kmsnap_store::MetaStore;
 use std::sync::Arc;
 
@@ -29,6 +33,8 @@ pub const BACKUP_SERVICE: &str = "backup.amazonaws.com";
 pub struct Backup {
     pub(crate) meta: Arc<dyn MetaStore>,
     pub(crate) kms: Arc<Kms>,
+    /// The EC2 snapshots backup jobs make (docs/backup.md §8).
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
 impl std::fmt::Debug for Backup {
@@ -39,8 +45,12 @@ impl std::fmt::Debug for Backup {
 
 impl Backup {
     /// Operations read the time from their request context (the injected clock).
-    pub fn new(meta: Arc<dyn MetaStore>, kms: Arc<Kms>) -> Self {
-        Backup { meta, kms }
+    pub fn new(meta: Arc<dyn MetaStore>, kms: Arc<Kms>, snapshots: Arc<Snapshots>) -> Self {
+        Backup {
+            meta,
+            kms,
+            snapshots,
+        }
     }
 }
 

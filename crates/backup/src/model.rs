@@ -68,3 +68,107 @@ impl VaultRecord {
 pub fn vault_arn(account: AccountId, region: Region, name: &str) -> String {
     kmsnap_core::arn::Arn::backup_vault(region.as_str(), account.as_str(), name).to_string()
 }
+
+/// Version of [`JobRecord`]'s stored shape.
+pub const JOB_VERSION: u16 = 1;
+/// Version of [`PointRecord`]'s stored shape.
+pub const POINT_VERSION: u16 = 1;
+
+/// A backup job's state (docs/backup.md §8). `CREATED` until the worker's first step, then
+/// `RUNNING` while the snapshot is pending, then one of the final states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    Created,
+    Running,
+    Completed,
+    Failed,
+    Aborted,
+}
+
+impl JobState {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Failed | JobState::Aborted
+        )
+    }
+}
+
+/// A recovery point's lifecycle as the caller set it (docs/backup.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Lifecycle {
+    pub move_to_cold_storage_after_days: Option<i64>,
+    pub delete_after_days: Option<i64>,
+}
+
+impl Lifecycle {
+    /// When a point created at `created` is deleted, if ever.
+    pub fn delete_at(&self, created: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.delete_after_days.map(|d| created + Duration::days(d))
+    }
+
+    /// When a point created at `created` moves to cold storage, if ever.
+    pub fn cold_at(&self, created: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.move_to_cold_storage_after_days
+            .map(|d| created + Duration::days(d))
+    }
+}
+
+/// An on-demand backup job of one EBS volume (docs/backup.md §8): its recovery point is the
+/// EC2 snapshot `snapshot_id`, queued with the job in one transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub account: AccountId,
+    pub region: Region,
+    pub vault_name: String,
+    pub vault_arn: String,
+    pub resource_arn: String,
+    pub volume_id: String,
+    pub snapshot_id: String,
+    pub recovery_point_arn: String,
+    pub iam_role_arn: String,
+    pub idempotency_token: Option<String>,
+    pub state: JobState,
+    pub status_message: Option<String>,
+    /// 0–100.
+    pub percent_done: u8,
+    pub size_bytes: i64,
+    pub kms_key_arn: Option<String>,
+    pub lifecycle: Lifecycle,
+    pub created: DateTime<Utc>,
+    pub completed: Option<DateTime<Utc>>,
+    pub start_by: DateTime<Utc>,
+}
+
+/// A recovery point's status (docs/backup.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PointStatus {
+    Creating,
+    Completed,
+}
+
+/// A recovery point in a vault: an EC2 snapshot made by a backup job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointRecord {
+    pub account: AccountId,
+    pub region: Region,
+    pub vault_name: String,
+    pub snapshot_id: String,
+    pub job_id: String,
+    pub resource_arn: String,
+    pub iam_role_arn: String,
+    pub status: PointStatus,
+    pub kms_key_arn: Option<String>,
+    pub size_bytes: i64,
+    pub lifecycle: Lifecycle,
+    pub created: DateTime<Utc>,
+    pub completed: Option<DateTime<Utc>>,
+}
+
+impl PointRecord {
+    /// The snapshot's ARN, `arn:aws:ec2:<region>::snapshot/<id>`.
+    pub fn arn(&self) -> String {
+        kmsnap_core::arn::Arn::ec2_snapshot(self.region.as_str(), &self.snapshot_id).to_string()
+    }
+}

@@ -15,19 +15,27 @@ const REGION: &str = "ap-northeast-1";
 
 struct Env {
     backup: Backup,
+    snapshots: Arc<kmsnap_snapshots::Snapshots>,
     clock: Arc<ManualClock>,
 }
 
 impl Env {
     fn new() -> Self {
-        let (meta, _blobs) = kmsnap_store::open_memory();
+        let (meta, blobs) = kmsnap_store::open_memory();
         let clock = Arc::new(ManualClock::default());
         let kms = Arc::new(
             kmsnap_kms::Kms::new(meta.clone(), &RootKey::from_bytes([3; 32]), clock.clone())
                 .unwrap(),
         );
+        let snapshots = Arc::new(kmsnap_snapshots::Snapshots::new(
+            meta.clone(),
+            blobs,
+            kms.clone(),
+            clock.clone(),
+        ));
         Env {
-            backup: Backup::new(meta, kms),
+            backup: Backup::new(meta, kms, snapshots.clone()),
+            snapshots,
             clock,
         }
     }
@@ -480,4 +488,203 @@ fn a_stored_vault_of_an_unknown_version_is_not_misread() {
         "x",
     );
     assert!(matches!(got, Err(BackupError::Internal(_))));
+}
+
+// --- backup jobs and recovery points (docs/backup.md §8–§9) ----------------------------------
+
+const ROLE: &str = "arn:aws:iam::111111111111:role/backup";
+
+impl Env {
+    async fn volume(&self) -> String {
+        use kmsnap_api::gen::ec2::{self as ec2api, Ec2Handler};
+        self.snapshots
+            .create_volume(
+                &self.ctx(),
+                ec2api::CreateVolumeRequest {
+                    availability_zone: Some(format!("{REGION}a")),
+                    size: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .volume_id
+            .unwrap()
+    }
+
+    async fn start(
+        &self,
+        vault: &str,
+        volume: &str,
+        delete_after: Option<i64>,
+    ) -> Result<StartBackupJobOutput, BackupError> {
+        crate::ops::jobs::start(
+            &self.backup,
+            &self.ctx(),
+            StartBackupJobInput {
+                backup_vault_name: vault.into(),
+                resource_arn: format!("arn:aws:ec2:{REGION}:{ACCOUNT}:volume/{volume}"),
+                iam_role_arn: ROLE.into(),
+                lifecycle: delete_after.map(|d| Lifecycle {
+                    delete_after_days: Some(d),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    async fn job(&self, id: &str) -> DescribeBackupJobOutput {
+        crate::ops::jobs::describe(
+            &self.backup,
+            &self.ctx(),
+            DescribeBackupJobInput {
+                backup_job_id: id.into(),
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn points(&self, vault: &str) -> i64 {
+        let d = self.describe(vault).await.unwrap();
+        d.number_of_recovery_points.unwrap()
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), BackupError> {
+        crate::ops::jobs::stop(
+            &self.backup,
+            &self.ctx(),
+            StopBackupJobInput {
+                backup_job_id: id.into(),
+            },
+        )
+        .await
+    }
+
+    /// Runs the snapshot seal jobs to their end, then one Backup worker step.
+    async fn settle(&self) {
+        while kmsnap_snapshots::workers::run_once(&self.snapshots)
+            .await
+            .unwrap()
+        {}
+        crate::workers::step(self.backup.meta.as_ref(), self.clock.now()).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_job_completes_with_its_snapshot_and_its_point_counts_in_the_vault() {
+    let env = Env::new();
+    env.create("jobs", None).await.unwrap();
+    let vol = env.volume().await;
+    let out = env.start("jobs", &vol, None).await.unwrap();
+    let id = out.backup_job_id.unwrap();
+    assert_eq!(env.job(&id).await.state, Some(BackupJobState::Created));
+    env.settle().await;
+    let j = env.job(&id).await;
+    assert_eq!(j.state, Some(BackupJobState::Completed));
+    assert_eq!(j.percent_done.as_deref(), Some("100.0"));
+    assert_eq!(j.backup_size_in_bytes, Some(1 << 30));
+    assert_eq!(j.is_encrypted, Some(false));
+    assert_eq!(env.points("jobs").await, 1);
+    let del = crate::ops::vaults::delete(
+        &env.backup,
+        &env.ctx(),
+        DeleteBackupVaultInput {
+            backup_vault_name: "jobs".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        del,
+        BackupError::InvalidRequest {
+            code: Some("ERROR_9101"),
+            ..
+        }
+    ));
+    // Stopping a finished job is refused.
+    assert!(matches!(
+        env.stop(&id).await,
+        Err(BackupError::InvalidRequest { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_stopped_job_is_aborted_and_leaves_nothing() {
+    let env = Env::new();
+    env.create("stops", None).await.unwrap();
+    let vol = env.volume().await;
+    let out = env.start("stops", &vol, None).await.unwrap();
+    let id = out.backup_job_id.unwrap();
+    env.stop(&id).await.unwrap();
+    env.settle().await;
+    assert_eq!(env.job(&id).await.state, Some(BackupJobState::Aborted));
+    assert_eq!(env.points("stops").await, 0);
+}
+
+#[tokio::test]
+async fn lifecycle_expiry_and_lock_retention() {
+    let env = Env::new();
+    env.create("life", None).await.unwrap();
+    let vol = env.volume().await;
+    env.put_lock("life", Some(2), Some(10), None).await.unwrap();
+    for bad in [None, Some(1), Some(11)] {
+        assert!(matches!(
+            env.start("life", &vol, bad).await,
+            Err(BackupError::InvalidParameterValue(_))
+        ));
+    }
+    env.start("life", &vol, Some(3)).await.unwrap();
+    env.settle().await;
+    assert_eq!(env.points("life").await, 1);
+    env.clock.advance(Duration::days(4));
+    env.settle().await;
+    assert_eq!(env.points("life").await, 0);
+}
+
+#[tokio::test]
+async fn resources_other_than_own_ebs_volumes() {
+    let env = Env::new();
+    env.create("res", None).await.unwrap();
+    let ctx = env.ctx();
+    let parse = |a: &str| crate::ops::jobs::parse_resource(&ctx, a);
+    assert!(matches!(
+        parse("arn:aws:rds:ap-northeast-1:111111111111:db:x"),
+        Err(BackupError::NotImplemented { .. })
+    ));
+    assert!(matches!(
+        parse("arn:aws:ec2:ap-northeast-1:222222222222:volume/vol-1"),
+        Err(BackupError::ResourceNotFound(_))
+    ));
+    assert!(matches!(
+        parse("arn:aws:ec2:ap-northeast-1::snapshot/snap-1"),
+        Err(BackupError::InvalidParameterValue(_))
+    ));
+    assert!(matches!(
+        env.start("res", "vol-0123456789abcdef0", None).await,
+        Err(BackupError::ResourceNotFound(_))
+    ));
+    assert_eq!(
+        to_wire(BackupError::NotImplemented {
+            operation: "StartBackupJob"
+        })
+        .status,
+        501
+    );
+}
+
+#[test]
+fn lifecycle_rules() {
+    use crate::ops::jobs::lifecycle;
+    let l = |cold, del| Lifecycle {
+        move_to_cold_storage_after_days: cold,
+        delete_after_days: del,
+        ..Default::default()
+    };
+    assert!(lifecycle(Some(&l(Some(10), Some(100)))).is_ok());
+    assert!(lifecycle(Some(&l(Some(10), Some(99)))).is_err());
+    assert!(lifecycle(Some(&l(None, Some(0)))).is_err());
+    assert!(lifecycle(None).is_ok());
 }

@@ -33,7 +33,7 @@ pub struct App {
     pub snapshots: Arc<kmsnap_snapshots::Snapshots>,
     /// RDS DB instances and snapshots, stored in the EBS block store.
     pub rds: Arc<kmsnap_rds::Rds>,
-    /// AWS Backup: vaults (docs/backup.md).
+    /// AWS Backup: vaults, backup jobs and recovery points (docs/backup.md).
     pub backup: Arc<kmsnap_backup::Backup>,
     /// CloudTrail LookupEvents over the audit log.
     pub cloudtrail: kmsnap_audit::Cloudtrail,
@@ -100,7 +100,11 @@ impl App {
             kmsnap_rds::Rds::new(meta.clone(), kms.clone(), snapshots.clone())
                 .with_timing(config.timing.rds()),
         );
-        let backup = Arc::new(kmsnap_backup::Backup::new(meta.clone(), kms.clone()));
+        let backup = Arc::new(kmsnap_backup::Backup::new(
+            meta.clone(),
+            kms.clone(),
+            snapshots.clone(),
+        ));
         let cloudtrail = kmsnap_audit::Cloudtrail::with_writer(meta.clone(), audit.clone());
         Ok(App {
             meta,
@@ -148,6 +152,8 @@ pub fn spawn_workers(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(kmsnap_snapshots::workers::run(app.snapshots.clone()));
     // RDS instance states and snapshot progress, a step a second.
     tokio::spawn(kmsnap_rds::workers::run(app.rds.clone()));
+    // Backup jobs following their snapshots, lifecycle expiry: a step a second.
+    tokio::spawn(kmsnap_backup::workers::run(app.backup.clone()));
     // Orphan blocks (killed writes, deleted resources): a sweep now, then every interval.
     tokio::spawn(kmsnap_snapshots::gc::run(
         app.snapshots.clone(),

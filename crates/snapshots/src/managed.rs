@@ -646,5 +646,64 @@ pub fn block_lineages(
     Ok(out)
 }
 
+/// An EC2 volume as a service that snapshots it for the volume's owner sees it (AWS Backup:
+/// docs/backup.md §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ec2VolumeInfo {
+    pub id: String,
+    pub size_gib: i32,
+    pub kms_key_arn: Option<String>,
+}
+
+/// EC2 volume `volume_id` of `account` in `region` (not a managed one), if it is there.
+pub fn ec2_volume(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    volume_id: &str,
+) -> Result<Option<Ec2VolumeInfo>, EbsError> {
+    Ok(store::get_volume(txn, account, region, volume_id)?
+        .filter(|v| v.managed_by.is_none())
+        .map(|v| Ec2VolumeInfo {
+            id: v.id,
+            size_gib: v.size_gib,
+            kms_key_arn: v.kms_key_arn,
+        }))
+}
+
+/// Queues in `txn` a native EC2 snapshot of EC2 volume `volume_id` (of `account` in `region`)
+/// as EC2 CreateSnapshot does: owned by the account, visible to EC2, encrypted exactly like
+/// the volume (its lineage, so blocks are shared with it), filled by the seal job. For services
+/// whose backups are EC2 snapshots (AWS Backup). Call [`Snapshots::wake_worker`] after
+/// committing.
+pub fn seal_ec2_snapshot(
+    txn: &mut dyn WriteTxn,
+    account: AccountId,
+    region: Region,
+    volume_id: &str,
+    description: String,
+    now: DateTime<Utc>,
+) -> Result<SnapshotId, EbsError> {
+    let v = store::get_volume(&*txn, account, region, volume_id)?
+        .filter(|v| v.managed_by.is_none())
+        .ok_or_else(|| EbsError::VolumeNotFound {
+            id: volume_id.to_owned(),
+        })?;
+    if !matches!(v.state, VolumeState::Available | VolumeState::InUse) {
+        return Err(EbsError::IncorrectState(format!(
+            "The volume '{volume_id}' is '{}'",
+            v.state.as_str()
+        )));
+    }
+    let lineage = store::get_lineage(&*txn, &v.lineage)?
+        .ok_or(EbsError::Internal("volume without lineage"))?;
+    let snap = SnapshotRecord {
+        data_encryption_key_id: v.encrypted.then(|| lineage.data_key_id.clone()),
+        ..SnapshotRecord::pending_of(&v, ec2_id("snap")?, description, now)
+    };
+    crate::workers::seal::queue(txn, &snap, now)?;
+    Ok(SnapshotId(snap.id))
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,9 @@
-//! The generated `BackupHandler` of [`Backup`]: the vault operations are built
-//! ([`vaults`], [`policy`]), every other operation keeps the trait's `NotImplemented` default.
+//! The generated `BackupHandler` of [`Backup`]: the vault operations ([`vaults`], [`policy`]),
+//! backup jobs ([`jobs`]) and recovery points ([`points`]) are built; every other operation
+//! keeps the trait's `NotImplemented` default.
 
+pub mod jobs;
+pub mod points;
 pub mod policy;
 pub mod vaults;
 
@@ -111,5 +114,63 @@ impl BackupHandler<RequestContext> for Backup {
         input: ListTagsInput,
     ) -> Result<ListTagsOutput, AwsError> {
         vaults::list_tags(self, ctx, input).await.map_err(to_wire)
+    }
+
+    async fn start_backup_job(
+        &self,
+        ctx: &RequestContext,
+        input: StartBackupJobInput,
+    ) -> Result<StartBackupJobOutput, AwsError> {
+        jobs::start(self, ctx, input).await.map_err(to_wire)
+    }
+
+    async fn describe_backup_job(
+        &self,
+        ctx: &RequestContext,
+        input: DescribeBackupJobInput,
+    ) -> Result<DescribeBackupJobOutput, AwsError> {
+        jobs::describe(self, ctx, input).await.map_err(to_wire)
+    }
+
+    async fn list_backup_jobs(
+        &self,
+        ctx: &RequestContext,
+        input: ListBackupJobsInput,
+    ) -> Result<ListBackupJobsOutput, AwsError> {
+        jobs::list(self, ctx, input).await.map_err(to_wire)
+    }
+
+    async fn stop_backup_job(
+        &self,
+        ctx: &RequestContext,
+        input: StopBackupJobInput,
+    ) -> Result<(), AwsError> {
+        jobs::stop(self, ctx, input).await.map_err(to_wire)
+    }
+
+    async fn describe_recovery_point(
+        &self,
+        ctx: &RequestContext,
+        input: DescribeRecoveryPointInput,
+    ) -> Result<DescribeRecoveryPointOutput, AwsError> {
+        points::describe(self, ctx, input).await.map_err(to_wire)
+    }
+
+    async fn list_recovery_points_by_backup_vault(
+        &self,
+        ctx: &RequestContext,
+        input: ListRecoveryPointsByBackupVaultInput,
+    ) -> Result<ListRecoveryPointsByBackupVaultOutput, AwsError> {
+        points::list_by_vault(self, ctx, input)
+            .await
+            .map_err(to_wire)
+    }
+
+    async fn delete_recovery_point(
+        &self,
+        ctx: &RequestContext,
+        input: DeleteRecoveryPointInput,
+    ) -> Result<(), AwsError> {
+        points::delete(self, ctx, input).await.map_err(to_wire)
     }
 }

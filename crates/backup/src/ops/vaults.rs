@@ -236,10 +236,23 @@ fn created(v: &VaultRecord) -> CreateBackupVaultOutput {
     }
 }
 
-/// Recovery points a vault holds. Backup jobs are not built yet, so no vault holds any; the
-/// count is what DescribeBackupVault shows and what DeleteBackupVault checks.
-fn recovery_points(_v: &VaultRecord) -> i64 {
-    0
+/// Recovery points vault `v` holds: what DescribeBackupVault shows and what DeleteBackupVault
+/// checks.
+fn recovery_points(txn: &dyn kmsnap_store::ReadTxn, v: &VaultRecord) -> Result<i64, BackupError> {
+    let n = store::count_points(txn, v.account, v.region, &v.name)?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// [`recovery_points`] of each of `vaults`, in one read.
+async fn counts(svc: &Backup, vaults: &[VaultRecord]) -> Result<Vec<i64>, BackupError> {
+    let (meta, vs) = (svc.meta.clone(), vaults.to_vec());
+    blocking(move || {
+        let txn = meta.read()?;
+        vs.iter()
+            .map(|v| recovery_points(txn.as_ref(), v))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?
 }
 
 fn key_type(v: &VaultRecord) -> Option<EncryptionKeyType> {
@@ -263,6 +276,7 @@ pub async fn describe(
         });
     }
     let v = load(svc, ctx, &input.backup_vault_name).await?;
+    let points = counts(svc, std::slice::from_ref(&v)).await?;
     let lock = v.lock.as_ref();
     Ok(DescribeBackupVaultOutput {
         backup_vault_name: Some(v.name.clone()),
@@ -272,7 +286,7 @@ pub async fn describe(
         encryption_key_arn: Some(v.encryption_key_arn.clone()),
         creation_date: Some(Timestamp(v.created)),
         creator_request_id: v.creator_request_id.clone(),
-        number_of_recovery_points: Some(recovery_points(&v)),
+        number_of_recovery_points: points.first().copied(),
         locked: Some(lock.is_some()),
         min_retention_days: lock.and_then(|l| l.min_retention_days),
         max_retention_days: lock.and_then(|l| l.max_retention_days),
@@ -330,9 +344,11 @@ pub async fn list(
         page.truncate(limit);
         page.last().map(|v| v.name.clone()).unwrap_or_default()
     });
+    let points = counts(svc, &page).await?;
     let list = page
         .iter()
-        .map(|v| {
+        .zip(points)
+        .map(|(v, n)| {
             let lock = v.lock.as_ref();
             BackupVaultListMember {
                 backup_vault_name: Some(v.name.clone()),
@@ -342,7 +358,7 @@ pub async fn list(
                 creation_date: Some(Timestamp(v.created)),
                 encryption_key_arn: Some(v.encryption_key_arn.clone()),
                 creator_request_id: v.creator_request_id.clone(),
-                number_of_recovery_points: Some(recovery_points(v)),
+                number_of_recovery_points: Some(n),
                 locked: Some(lock.is_some()),
                 min_retention_days: lock.and_then(|l| l.min_retention_days),
                 max_retention_days: lock.and_then(|l| l.max_retention_days),
@@ -375,7 +391,7 @@ pub async fn delete(
         let mut txn = meta.write()?;
         let v = store::get_vault(txn.as_ref(), account, region, &name)?
             .ok_or(BackupError::VaultNotVisible { name })?;
-        if recovery_points(&v) > 0 {
+        if recovery_points(txn.as_ref(), &v)? > 0 {
             return Err(BackupError::InvalidRequest {
                 code: Some("ERROR_9101"),
                 message: "Backup vault cannot be deleted because it contains recovery points."
