@@ -112,6 +112,8 @@ def test_an_encrypted_volume_backs_up_to_a_native_snapshot_under_its_key(server)
     # Lists and the vault's count.
     listed = c["backup"].list_recovery_points_by_backup_vault(BackupVaultName="jobs-vault")["RecoveryPoints"]
     assert [p["RecoveryPointArn"] for p in listed] == [rp]
+    by_resource = c["backup"].list_recovery_points_by_resource(ResourceArn=volume_arn(account, vol["VolumeId"]))["RecoveryPoints"]
+    assert [(p["RecoveryPointArn"], p["BackupVaultName"], p["EncryptionKeyArn"]) for p in by_resource] == [(rp, "jobs-vault", key)]
     assert c["backup"].describe_backup_vault(BackupVaultName="jobs-vault")["NumberOfRecoveryPoints"] == 1
     jobs = c["backup"].list_backup_jobs(ByBackupVaultName="jobs-vault", ByState="COMPLETED")["BackupJobs"]
     assert [j["BackupJobId"] for j in jobs] == [out["BackupJobId"]]
@@ -212,7 +214,11 @@ def test_vault_lock_and_access_policy_guard_deletion(server):
     rp = out["RecoveryPointArn"]
     code, _, _ = error_of(lambda: b.delete_recovery_point(BackupVaultName="locked", RecoveryPointArn=rp))
     assert code == "InvalidRequestException"
+    # EC2 refuses to delete the snapshot: Backup manages it (docs/backup.md §9).
     snap_id = rp.rsplit("/", 1)[1]
+    code, status, msg = error_of(lambda: c["ec2"].delete_snapshot(SnapshotId=snap_id))
+    assert (code, status) == ("InvalidParameterValue", 400)
+    assert msg.startswith("This snapshot is managed by the AWS Backup service and cannot be deleted via EC2 APIs.")
     b.delete_backup_vault_lock_configuration(BackupVaultName="locked")
     b.put_backup_vault_access_policy(BackupVaultName="locked", Policy=json.dumps({
         "Version": "2012-10-17",

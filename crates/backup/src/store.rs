@@ -4,7 +4,7 @@
 //! * `backup_jobs` `{account}/{region}/{job id}` → [`JobRecord`]
 //! * `backup_active_jobs` `{account}/{region}/{job id}` → empty: the jobs the worker still
 //!   advances (removed when a job reaches a final state)
-//! * `backup_job_tokens` `{account}/{region}/{idempotency token}` → job id
+//! * `backup_job_tokens` `{account}/{region}/{idempotency token}` → job id (versioned)
 //! * `backup_points` `{account}/{region}/{vault}/{snapshot id}` → [`PointRecord`]
 //!
 //! Records are versioned ([`kmsnap_store::encode_record`]) and decoded by version.
@@ -22,6 +22,8 @@ pub const T_JOBS: &str = "backup_jobs";
 pub const T_ACTIVE: &str = "backup_active_jobs";
 pub const T_TOKENS: &str = "backup_job_tokens";
 pub const T_POINTS: &str = "backup_points";
+/// Version of the job id a `backup_job_tokens` entry holds.
+const TOKEN_VERSION: u16 = 1;
 
 fn key(account: AccountId, region: Region, name: &str) -> Vec<u8> {
     format!("{account}/{region}/{name}").into_bytes()
@@ -151,9 +153,9 @@ pub fn job_of_token(
     region: Region,
     token: &str,
 ) -> Result<Option<String>, BackupError> {
-    Ok(txn
-        .get(T_TOKENS, &key(account, region, token))?
-        .map(|r| String::from_utf8_lossy(&r.value).into_owned()))
+    txn.get(T_TOKENS, &key(account, region, token))?
+        .map(|r| decode(&r.value, TOKEN_VERSION, "job token"))
+        .transpose()
 }
 
 pub fn put_token(
@@ -163,7 +165,11 @@ pub fn put_token(
     token: &str,
     job_id: &str,
 ) -> Result<(), BackupError> {
-    txn.put(T_TOKENS, &key(account, region, token), job_id.as_bytes())?;
+    txn.put(
+        T_TOKENS,
+        &key(account, region, token),
+        &encode_record(TOKEN_VERSION, &job_id)?,
+    )?;
     Ok(())
 }
 

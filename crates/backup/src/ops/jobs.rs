@@ -214,6 +214,7 @@ pub async fn start(
             },
             other => other.into(),
         })?;
+        managed::mark_service_snapshot(txn.as_mut(), &snap, crate::BACKUP_SERVICE)?;
         let point = PointRecord {
             account,
             region,
@@ -503,6 +504,7 @@ pub async fn stop(
             .parse()
             .map_err(|_| BackupError::Internal("snapshot id"))?;
         managed::drop_snapshot(txn.as_mut(), account, region, &snap)?;
+        managed::unmark_service_snapshot(txn.as_mut(), &snap)?;
         commit(txn, &[ev])
     })
     .await?

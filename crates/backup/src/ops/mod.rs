@@ -173,4 +173,14 @@ impl BackupHandler<RequestContext> for Backup {
     ) -> Result<(), AwsError> {
         points::delete(self, ctx, input).await.map_err(to_wire)
     }
+
+    async fn list_recovery_points_by_resource(
+        &self,
+        ctx: &RequestContext,
+        input: ListRecoveryPointsByResourceInput,
+    ) -> Result<ListRecoveryPointsByResourceOutput, AwsError> {
+        points::list_by_resource(self, ctx, input)
+            .await
+            .map_err(to_wire)
+    }
 }

@@ -324,5 +324,53 @@ pub fn remove_point(
         .parse()
         .map_err(|_| BackupError::Internal("snapshot id"))?;
     managed::drop_snapshot(txn, p.account, p.region, &snap)?;
+    managed::unmark_service_snapshot(txn, &snap)?;
     Ok(())
+}
+
+/// ListRecoveryPointsByResource (`GET /resources/{resourceArn}/recovery-points/`): the caller's
+/// points of that resource in every vault of the region, newest first (docs/backup.md §9). The
+/// resource itself need not exist any more.
+pub async fn list_by_resource(
+    svc: &Backup,
+    ctx: &RequestContext,
+    input: ListRecoveryPointsByResourceInput,
+) -> Result<ListRecoveryPointsByResourceOutput, BackupError> {
+    let (max, offset) = page_params(input.max_results, input.next_token.as_deref())?;
+    crate::ops::jobs::parse_resource(ctx, &input.resource_arn)?;
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    let mut points = blocking(move || {
+        let txn = meta.read()?;
+        let mine: Vec<PointRecord> = store::every_point(txn.as_ref())?
+            .into_iter()
+            .filter(|p| p.account == account && p.region == region)
+            .collect();
+        Ok::<_, BackupError>(mine)
+    })
+    .await??;
+    points.retain(|p| p.resource_arn == input.resource_arn);
+    points.sort_by(|a, b| {
+        b.created
+            .cmp(&a.created)
+            .then(a.snapshot_id.cmp(&b.snapshot_id))
+    });
+    let (items, next_token) = page(points, max, offset);
+    let list = items
+        .iter()
+        .map(|p| RecoveryPointByResource {
+            recovery_point_arn: Some(p.arn()),
+            creation_date: Some(Timestamp(p.created)),
+            status: Some(status(p.status)),
+            encryption_key_arn: p.kms_key_arn.clone(),
+            backup_size_bytes: Some(p.size_bytes),
+            backup_vault_name: Some(p.vault_name.clone()),
+            is_parent: Some(false),
+            vault_type: Some(VaultType::BackupVault),
+            ..Default::default()
+        })
+        .collect();
+    Ok(ListRecoveryPointsByResourceOutput {
+        recovery_points: Some(list),
+        next_token,
+    })
 }

@@ -340,6 +340,10 @@ pub async fn delete(
             }
             return Err(EbsError::SnapshotNotFound { id });
         }
+        if crate::managed::snapshot_service(&*txn, &id)?.is_some() {
+            // AWS's answer for a Backup recovery point (docs/backup.md §9).
+            return Err(EbsError::InvalidParameterValue("This snapshot is managed by the AWS Backup service and cannot be deleted via EC2 APIs. If you wish to delete this snapshot, please do so via the Backup console.".into()));
+        }
         if let Some(by) = reader(&*txn, &id)? {
             return Err(EbsError::SnapshotInUse { id, by });
         }
