@@ -636,10 +636,35 @@ async fn lifecycle_expiry_and_lock_retention() {
             Err(BackupError::InvalidParameterValue(_))
         ));
     }
-    env.start("life", &vol, Some(3)).await.unwrap();
+    let rp = env
+        .start("life", &vol, Some(3))
+        .await
+        .unwrap()
+        .recovery_point_arn
+        .unwrap();
     env.settle().await;
+    let update = |days: i64| UpdateRecoveryPointLifecycleInput {
+        backup_vault_name: "life".into(),
+        recovery_point_arn: rp.clone(),
+        lifecycle: Some(Lifecycle {
+            delete_after_days: Some(days),
+            ..Default::default()
+        }),
+    };
+    let refused = crate::ops::points::update_lifecycle(&env.backup, &env.ctx(), update(20)).await;
+    assert!(matches!(
+        refused,
+        Err(BackupError::InvalidParameterValue(_))
+    ));
+    let out = crate::ops::points::update_lifecycle(&env.backup, &env.ctx(), update(5))
+        .await
+        .unwrap();
+    assert_eq!(out.lifecycle.unwrap().delete_after_days, Some(5));
     assert_eq!(env.points("life").await, 1);
     env.clock.advance(Duration::days(4));
+    env.settle().await;
+    assert_eq!(env.points("life").await, 1);
+    env.clock.advance(Duration::days(2));
     env.settle().await;
     assert_eq!(env.points("life").await, 0);
 }

@@ -183,4 +183,14 @@ impl BackupHandler<RequestContext> for Backup {
             .await
             .map_err(to_wire)
     }
+
+    async fn update_recovery_point_lifecycle(
+        &self,
+        ctx: &RequestContext,
+        input: UpdateRecoveryPointLifecycleInput,
+    ) -> Result<UpdateRecoveryPointLifecycleOutput, AwsError> {
+        points::update_lifecycle(self, ctx, input)
+            .await
+            .map_err(to_wire)
+    }
 }

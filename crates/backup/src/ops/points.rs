@@ -374,3 +374,56 @@ pub async fn list_by_resource(
         next_token,
     })
 }
+
+/// UpdateRecoveryPointLifecycle: a new lifecycle for a point, validated as at StartBackupJob
+/// (§8: the 90-day cold storage rule, the vault lock's retention bounds); the move to cold
+/// storage can no longer change once it happened (API reference). Dates count from the
+/// point's creation (docs/backup.md §9).
+pub async fn update_lifecycle(
+    svc: &Backup,
+    ctx: &RequestContext,
+    input: UpdateRecoveryPointLifecycleInput,
+) -> Result<UpdateRecoveryPointLifecycleOutput, BackupError> {
+    check_name(&input.backup_vault_name)?;
+    let life = crate::ops::jobs::lifecycle(input.lifecycle.as_ref())?;
+    let v = load(svc, ctx, &input.backup_vault_name).await?;
+    let p = load_point(svc, ctx, &v.name, &input.recovery_point_arn).await?;
+    crate::ops::jobs::check_retention(v.lock.as_ref(), &life)?;
+    let now = ctx.now;
+    if storage_class(&p, now) == StorageClass::Cold
+        && life.move_to_cold_storage_after_days != p.lifecycle.move_to_cold_storage_after_days
+    {
+        return Err(BackupError::InvalidRequest {
+            code: None,
+            message: "MoveToColdStorageAfterDays cannot be changed after the recovery point has moved to cold storage".into(),
+        });
+    }
+    let arn = p.arn();
+    let ev = Event::api_call(ctx, BACKUP_SOURCE, "UpdateRecoveryPointLifecycle", false)
+        .with_request_of("backup", "UpdateRecoveryPointLifecycle", &input)
+        .with_resource("AWS::EC2::Snapshot", &arn);
+    let meta = svc.meta.clone();
+    let updated = blocking(move || -> Result<PointRecord, BackupError> {
+        let mut txn = meta.write()?;
+        let mut p = store::get_point(
+            txn.as_ref(),
+            p.account,
+            p.region,
+            &p.vault_name,
+            &p.snapshot_id,
+        )?
+        .ok_or_else(|| BackupError::ResourceNotFound(format!("Recovery point {arn} not found")))?;
+        p.lifecycle = life;
+        store::put_point(txn.as_mut(), &p)?;
+        commit(txn, &[ev])?;
+        Ok(p)
+    })
+    .await??;
+    let (lifecycle, calculated_lifecycle) = lifecycle_of(&updated);
+    Ok(UpdateRecoveryPointLifecycleOutput {
+        backup_vault_arn: Some(v.arn()),
+        recovery_point_arn: Some(updated.arn()),
+        lifecycle,
+        calculated_lifecycle,
+    })
+}
