@@ -214,6 +214,12 @@ def test_vault_lock_and_access_policy_guard_deletion(server):
     rp = out["RecoveryPointArn"]
     code, _, _ = error_of(lambda: b.delete_recovery_point(BackupVaultName="locked", RecoveryPointArn=rp))
     assert code == "InvalidRequestException"
+    code, _, _ = error_of(lambda: b.update_recovery_point_lifecycle(BackupVaultName="locked", RecoveryPointArn=rp,
+                                                                  Lifecycle={"DeleteAfterDays": 40}))
+    assert code == "InvalidParameterValueException"
+    upd = b.update_recovery_point_lifecycle(BackupVaultName="locked", RecoveryPointArn=rp, Lifecycle={"DeleteAfterDays": 20})
+    assert upd["Lifecycle"]["DeleteAfterDays"] == 20 and upd["RecoveryPointArn"] == rp
+    assert b.describe_recovery_point(BackupVaultName="locked", RecoveryPointArn=rp)["Lifecycle"]["DeleteAfterDays"] == 20
     # EC2 refuses to delete the snapshot: Backup manages it (docs/backup.md §9).
     snap_id = rp.rsplit("/", 1)[1]
     code, status, msg = error_of(lambda: c["ec2"].delete_snapshot(SnapshotId=snap_id))
