@@ -713,3 +713,55 @@ fn lifecycle_rules() {
     assert!(lifecycle(Some(&l(None, Some(0)))).is_err());
     assert!(lifecycle(None).is_ok());
 }
+
+/// The version-1 shapes of job and recovery point records, as written by the first release
+/// with backup jobs: they must keep decoding.
+#[test]
+fn stored_version_1_jobs_and_points_decode() {
+    let job = serde_json::json!({
+        "id": "D48D8717-0C9D-72DF-1F56-14E703BF2345", "account": ACCOUNT, "region": REGION,
+        "vault_name": "v1", "vault_arn": "arn:aws:backup:ap-northeast-1:111111111111:backup-vault:v1",
+        "resource_arn": "arn:aws:ec2:ap-northeast-1:111111111111:volume/vol-1",
+        "volume_id": "vol-1", "snapshot_id": "snap-1",
+        "recovery_point_arn": "arn:aws:ec2:ap-northeast-1::snapshot/snap-1",
+        "iam_role_arn": ROLE, "idempotency_token": null, "state": "Running",
+        "status_message": null, "percent_done": 40, "size_bytes": 0, "kms_key_arn": null,
+        "lifecycle": {"move_to_cold_storage_after_days": null, "delete_after_days": 7},
+        "created": "2026-01-01T00:00:00Z", "completed": null, "start_by": "2026-01-01T08:00:00Z"
+    });
+    let point = serde_json::json!({
+        "account": ACCOUNT, "region": REGION, "vault_name": "v1", "snapshot_id": "snap-1",
+        "job_id": "D48D8717-0C9D-72DF-1F56-14E703BF2345",
+        "resource_arn": "arn:aws:ec2:ap-northeast-1:111111111111:volume/vol-1",
+        "iam_role_arn": ROLE, "status": "Creating", "kms_key_arn": null, "size_bytes": 0,
+        "lifecycle": {"move_to_cold_storage_after_days": null, "delete_after_days": 7},
+        "created": "2026-01-01T00:00:00Z", "completed": null
+    });
+    let (meta, _) = kmsnap_store::open_memory();
+    let mut txn = meta.write().unwrap();
+    let jk = format!("{ACCOUNT}/{REGION}/D48D8717-0C9D-72DF-1F56-14E703BF2345");
+    let job_bytes = kmsnap_store::encode_record(1, &job).unwrap();
+    txn.put(crate::store::T_JOBS, jk.as_bytes(), &job_bytes)
+        .unwrap();
+    txn.put(crate::store::T_ACTIVE, jk.as_bytes(), b"").unwrap();
+    let pk = format!("{ACCOUNT}/{REGION}/v1/snap-1");
+    let point_bytes = kmsnap_store::encode_record(1, &point).unwrap();
+    txn.put(crate::store::T_POINTS, pk.as_bytes(), &point_bytes)
+        .unwrap();
+    txn.commit().unwrap();
+    let read = meta.read().unwrap();
+    let jobs = crate::store::active_jobs(read.as_ref()).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, crate::model::JobState::Running);
+    assert_eq!(jobs[0].lifecycle.delete_after_days, Some(7));
+    let p = crate::store::get_point(
+        read.as_ref(),
+        AccountId::parse(ACCOUNT).unwrap(),
+        Region::parse(REGION).unwrap(),
+        "v1",
+        "snap-1",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(p.arn(), "arn:aws:ec2:ap-northeast-1::snapshot/snap-1");
+}
