@@ -4,9 +4,6 @@ use chrono::{DateTime, Duration, Utc};
 use kmsnap_core::{AccountId, Region};
 use serde::{Deserialize, Serialize};
 
-/// Version of [`VaultRecord`]'s stored shape.
-pub const VAULT_VERSION: u16 = 1;
-
 /// A backup vault of one account in one region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaultRecord {
@@ -68,11 +65,6 @@ impl VaultRecord {
 pub fn vault_arn(account: AccountId, region: Region, name: &str) -> String {
     kmsnap_core::arn::Arn::backup_vault(region.as_str(), account.as_str(), name).to_string()
 }
-
-/// Version of [`JobRecord`]'s stored shape.
-pub const JOB_VERSION: u16 = 1;
-/// Version of [`PointRecord`]'s stored shape.
-pub const POINT_VERSION: u16 = 1;
 
 /// A backup job's state (docs/backup.md §8). `CREATED` until the worker's first step, then
 /// `RUNNING` while the snapshot is pending, then one of the final states.
@@ -172,3 +164,5 @@ impl PointRecord {
         kmsnap_core::arn::Arn::ec2_snapshot(self.region.as_str(), &self.snapshot_id).to_string()
     }
 }
+
+kmsnap_store::first_version!(VaultRecord, JobRecord, PointRecord);

@@ -7,42 +7,33 @@
 //! * `backup_job_tokens` `{account}/{region}/{idempotency token}` → job id (versioned)
 //! * `backup_points` `{account}/{region}/{vault}/{snapshot id}` → [`PointRecord`]
 //!
-//! Records are versioned ([`kmsnap_store::encode_record`]) and decoded by version.
+//! Records are read and written through typed tables (docs/storage.md): each record type names
+//! its version, and reading upgrades older versions (all are version 1 so far).
 
 use crate::error::BackupError;
-use crate::model::{
-    JobRecord, PointRecord, VaultRecord, JOB_VERSION, POINT_VERSION, VAULT_VERSION,
-};
+use crate::model::{JobRecord, PointRecord, VaultRecord};
 use kmsnap_core::{AccountId, Region};
-use kmsnap_store::{decode_payload, encode_record, split_record, ReadTxn, WriteTxn};
-use serde::de::DeserializeOwned;
+use kmsnap_store::{ReadTxn, Table, WriteTxn};
 
 pub const T_VAULTS: &str = "backup_vaults";
 pub const T_JOBS: &str = "backup_jobs";
 pub const T_ACTIVE: &str = "backup_active_jobs";
 pub const T_TOKENS: &str = "backup_job_tokens";
 pub const T_POINTS: &str = "backup_points";
-/// Version of the job id a `backup_job_tokens` entry holds.
-const TOKEN_VERSION: u16 = 1;
+
+const VAULTS: Table<VaultRecord> = Table::new(T_VAULTS);
+const JOBS: Table<JobRecord> = Table::new(T_JOBS);
+const TOKENS: Table<TokenRecord> = Table::new(T_TOKENS);
+const POINTS: Table<PointRecord> = Table::new(T_POINTS);
+
+/// The job id an idempotency token started; stored as the bare id string.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+struct TokenRecord(String);
+kmsnap_store::first_version!(TokenRecord);
 
 fn key(account: AccountId, region: Region, name: &str) -> Vec<u8> {
     format!("{account}/{region}/{name}").into_bytes()
-}
-
-/// A stored record of `kind` whose only version so far is `version`.
-fn decode<T: DeserializeOwned>(bytes: &[u8], version: u16, kind: &str) -> Result<T, BackupError> {
-    match split_record(bytes)? {
-        (v, payload) if v == version => Ok(decode_payload(payload)?),
-        (v, _) => {
-            tracing::error!(version = v, kind, "backup record of an unknown version");
-            Err(BackupError::Internal("record version"))
-        }
-    }
-}
-
-/// A stored vault record, by its version (version 1 is the only one so far).
-fn decode_vault(bytes: &[u8]) -> Result<VaultRecord, BackupError> {
-    decode(bytes, VAULT_VERSION, "vault")
 }
 
 pub fn get_vault(
@@ -51,22 +42,16 @@ pub fn get_vault(
     region: Region,
     name: &str,
 ) -> Result<Option<VaultRecord>, BackupError> {
-    txn.get(T_VAULTS, &key(account, region, name))?
-        .map(|r| decode_vault(&r.value))
-        .transpose()
+    Ok(VAULTS.get(txn, &key(account, region, name))?)
 }
 
 pub fn put_vault(txn: &mut dyn WriteTxn, v: &VaultRecord) -> Result<(), BackupError> {
-    txn.put(
-        T_VAULTS,
-        &key(v.account, v.region, &v.name),
-        &encode_record(VAULT_VERSION, v)?,
-    )?;
+    VAULTS.put(txn, &key(v.account, v.region, &v.name), v)?;
     Ok(())
 }
 
 pub fn delete_vault(txn: &mut dyn WriteTxn, v: &VaultRecord) -> Result<(), BackupError> {
-    txn.delete(T_VAULTS, &key(v.account, v.region, &v.name))?;
+    VAULTS.delete(txn, &key(v.account, v.region, &v.name))?;
     Ok(())
 }
 
@@ -80,10 +65,11 @@ pub fn scan_vaults(
 ) -> Result<Vec<VaultRecord>, BackupError> {
     let prefix = format!("{account}/{region}/");
     let start = after.map(|a| key(account, region, a));
-    txn.scan(T_VAULTS, prefix.as_bytes(), start.as_deref(), limit)?
+    Ok(VAULTS
+        .scan(txn, prefix.as_bytes(), start.as_deref(), limit)?
         .into_iter()
-        .map(|(_, r)| decode_vault(&r.value))
-        .collect()
+        .map(|(_, _, v)| v)
+        .collect())
 }
 
 pub fn get_job(
@@ -92,15 +78,13 @@ pub fn get_job(
     region: Region,
     id: &str,
 ) -> Result<Option<JobRecord>, BackupError> {
-    txn.get(T_JOBS, &key(account, region, id))?
-        .map(|r| decode(&r.value, JOB_VERSION, "job"))
-        .transpose()
+    Ok(JOBS.get(txn, &key(account, region, id))?)
 }
 
 /// Writes job `j`, keeping the active-job index in step with its state.
 pub fn put_job(txn: &mut dyn WriteTxn, j: &JobRecord) -> Result<(), BackupError> {
     let k = key(j.account, j.region, &j.id);
-    txn.put(T_JOBS, &k, &encode_record(JOB_VERSION, j)?)?;
+    JOBS.put(txn, &k, j)?;
     if j.state.is_final() {
         txn.delete(T_ACTIVE, &k)?;
     } else {
@@ -117,9 +101,7 @@ pub fn count_points(
     vault: &str,
 ) -> Result<usize, BackupError> {
     let prefix = format!("{account}/{region}/{vault}/");
-    Ok(txn
-        .scan(T_POINTS, prefix.as_bytes(), None, usize::MAX)?
-        .len())
+    Ok(usize::try_from(POINTS.count(txn, prefix.as_bytes())?).unwrap_or(usize::MAX))
 }
 
 /// The jobs of `account` in `region`, in id order.
@@ -129,18 +111,19 @@ pub fn scan_jobs(
     region: Region,
 ) -> Result<Vec<JobRecord>, BackupError> {
     let prefix = format!("{account}/{region}/");
-    txn.scan(T_JOBS, prefix.as_bytes(), None, usize::MAX)?
+    Ok(JOBS
+        .scan(txn, prefix.as_bytes(), None, usize::MAX)?
         .into_iter()
-        .map(|(_, r)| decode(&r.value, JOB_VERSION, "job"))
-        .collect()
+        .map(|(_, _, j)| j)
+        .collect())
 }
 
 /// Every job not yet in a final state, of every account and region.
 pub fn active_jobs(txn: &dyn ReadTxn) -> Result<Vec<JobRecord>, BackupError> {
     let mut out = Vec::new();
     for (k, _) in txn.scan(T_ACTIVE, b"", None, usize::MAX)? {
-        if let Some(r) = txn.get(T_JOBS, &k)? {
-            out.push(decode(&r.value, JOB_VERSION, "job")?);
+        if let Some(j) = JOBS.get(txn, &k)? {
+            out.push(j);
         }
     }
     Ok(out)
@@ -153,9 +136,7 @@ pub fn job_of_token(
     region: Region,
     token: &str,
 ) -> Result<Option<String>, BackupError> {
-    txn.get(T_TOKENS, &key(account, region, token))?
-        .map(|r| decode(&r.value, TOKEN_VERSION, "job token"))
-        .transpose()
+    Ok(TOKENS.get(txn, &key(account, region, token))?.map(|t| t.0))
 }
 
 pub fn put_token(
@@ -165,10 +146,10 @@ pub fn put_token(
     token: &str,
     job_id: &str,
 ) -> Result<(), BackupError> {
-    txn.put(
-        T_TOKENS,
+    TOKENS.put(
+        txn,
         &key(account, region, token),
-        &encode_record(TOKEN_VERSION, &job_id)?,
+        &TokenRecord(job_id.to_owned()),
     )?;
     Ok(())
 }
@@ -184,23 +165,21 @@ pub fn get_point(
     vault: &str,
     snapshot: &str,
 ) -> Result<Option<PointRecord>, BackupError> {
-    txn.get(T_POINTS, &point_key(account, region, vault, snapshot))?
-        .map(|r| decode(&r.value, POINT_VERSION, "recovery point"))
-        .transpose()
+    Ok(POINTS.get(txn, &point_key(account, region, vault, snapshot))?)
 }
 
 pub fn put_point(txn: &mut dyn WriteTxn, p: &PointRecord) -> Result<(), BackupError> {
-    txn.put(
-        T_POINTS,
+    POINTS.put(
+        txn,
         &point_key(p.account, p.region, &p.vault_name, &p.snapshot_id),
-        &encode_record(POINT_VERSION, p)?,
+        p,
     )?;
     Ok(())
 }
 
 pub fn delete_point(txn: &mut dyn WriteTxn, p: &PointRecord) -> Result<(), BackupError> {
-    txn.delete(
-        T_POINTS,
+    POINTS.delete(
+        txn,
         &point_key(p.account, p.region, &p.vault_name, &p.snapshot_id),
     )?;
     Ok(())
@@ -218,16 +197,18 @@ pub fn scan_points(
 ) -> Result<Vec<PointRecord>, BackupError> {
     let prefix = format!("{account}/{region}/{vault}/");
     let start = after.map(|a| point_key(account, region, vault, a));
-    txn.scan(T_POINTS, prefix.as_bytes(), start.as_deref(), limit)?
+    Ok(POINTS
+        .scan(txn, prefix.as_bytes(), start.as_deref(), limit)?
         .into_iter()
-        .map(|(_, r)| decode(&r.value, POINT_VERSION, "recovery point"))
-        .collect()
+        .map(|(_, _, p)| p)
+        .collect())
 }
 
 /// Every recovery point of every account and region.
 pub fn every_point(txn: &dyn ReadTxn) -> Result<Vec<PointRecord>, BackupError> {
-    txn.scan(T_POINTS, b"", None, usize::MAX)?
+    Ok(POINTS
+        .scan(txn, b"", None, usize::MAX)?
         .into_iter()
-        .map(|(_, r)| decode(&r.value, POINT_VERSION, "recovery point"))
-        .collect()
+        .map(|(_, _, p)| p)
+        .collect())
 }

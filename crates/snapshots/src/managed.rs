@@ -706,9 +706,16 @@ pub fn seal_ec2_snapshot(
 }
 
 /// EC2 snapshots a service manages (AWS Backup's recovery points): `{snapshot id}` → the
-/// service principal, as a version-1 record. EC2 DeleteSnapshot refuses them.
+/// service principal. EC2 DeleteSnapshot refuses them.
 pub const T_SERVICE_SNAPSHOTS: &str = "ebs_service_snapshots";
-const SERVICE_SNAPSHOT_VERSION: u16 = 1;
+const SERVICE_SNAPSHOTS: kmsnap_store::Table<ServiceSnapshot> =
+    kmsnap_store::Table::new(T_SERVICE_SNAPSHOTS);
+
+/// The service principal managing an EC2 snapshot, stored as the bare string.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+struct ServiceSnapshot(String);
+kmsnap_store::first_version!(ServiceSnapshot);
 
 /// Marks EC2 snapshot `id` as managed by `service` in `txn`.
 pub fn mark_service_snapshot(
@@ -716,26 +723,23 @@ pub fn mark_service_snapshot(
     id: &SnapshotId,
     service: &str,
 ) -> Result<(), EbsError> {
-    let rec = kmsnap_store::encode_record(SERVICE_SNAPSHOT_VERSION, &service)?;
-    txn.put(T_SERVICE_SNAPSHOTS, id.as_str().as_bytes(), &rec)?;
+    SERVICE_SNAPSHOTS.put(
+        txn,
+        id.as_str().as_bytes(),
+        &ServiceSnapshot(service.to_owned()),
+    )?;
     Ok(())
 }
 
 /// Removes [`mark_service_snapshot`]'s mark of `id`, if any.
 pub fn unmark_service_snapshot(txn: &mut dyn WriteTxn, id: &SnapshotId) -> Result<(), EbsError> {
-    txn.delete(T_SERVICE_SNAPSHOTS, id.as_str().as_bytes())?;
+    SERVICE_SNAPSHOTS.delete(txn, id.as_str().as_bytes())?;
     Ok(())
 }
 
 /// The service managing EC2 snapshot `id`, if one does.
 pub fn snapshot_service(txn: &dyn ReadTxn, id: &str) -> Result<Option<String>, EbsError> {
-    match txn.get(T_SERVICE_SNAPSHOTS, id.as_bytes())? {
-        None => Ok(None),
-        Some(r) => match kmsnap_store::split_record(&r.value)? {
-            (SERVICE_SNAPSHOT_VERSION, payload) => Ok(Some(kmsnap_store::decode_payload(payload)?)),
-            _ => Err(EbsError::Internal("service snapshot record version")),
-        },
-    }
+    Ok(SERVICE_SNAPSHOTS.get(txn, id.as_bytes())?.map(|s| s.0))
 }
 
 #[cfg(test)]
