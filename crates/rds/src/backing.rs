@@ -11,8 +11,12 @@ use crate::error::RdsError;
 use crate::model::{DbInstanceRecord, DbSnapshotRecord, SnapshotStatus};
 use crate::ops::common::{cluster_use, instance_use, SnapshotCopy};
 use crate::store::{self, Scoped};
+use crate::Rds;
 use chrono::{DateTime, Utc};
+use kmsnap_audit::Event;
+use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
+use kmsnap_snapshots::managed::NewVolume;
 use kmsnap_snapshots::managed::{self, ServiceUse, SnapshotId, VolumeId};
 use kmsnap_store::WriteTxn;
 
@@ -52,6 +56,8 @@ pub(crate) struct NewSnapshot<'a> {
 pub(crate) trait Backed: Scoped {
     /// The record of this resource's snapshots.
     type Snapshot: Snapshot;
+    /// Its name (`DBInstanceIdentifier`, `DBClusterIdentifier`).
+    fn name(&self) -> &str;
     /// The storage: its account, region and volume.
     fn storage(&self) -> (AccountId, Region, &VolumeId);
     /// How the storage uses its key (docs/rds.md §3), and the description of its snapshots.
@@ -61,6 +67,50 @@ pub(crate) trait Backed: Scoped {
     fn snapshot_record(&self, new: NewSnapshot<'_>) -> Self::Snapshot;
     /// Whether `s` is one of this resource's automated snapshots.
     fn automated_of(&self, s: &Self::Snapshot) -> bool;
+    /// The error for a new resource of this kind whose name `id` is taken.
+    fn taken(id: String) -> RdsError;
+}
+
+/// Fails with [`Backed::taken`] if the caller already has an `R` named `id`: a create's or a
+/// restore's early check, which [`insert_new`] repeats in its transaction.
+pub(crate) async fn ensure_free<R: Backed + Send + 'static>(
+    svc: &Rds,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<(), RdsError> {
+    match crate::ops::common::find::<R>(svc, ctx, id).await? {
+        Some(_) => Err(R::taken(id.to_owned())),
+        None => Ok(()),
+    }
+}
+
+/// Stores new resource `rec` (created or restored), its new storage `volume`, what `also`
+/// writes or checks, and `event` in one transaction (docs/managed-storage.md §1). A name
+/// taken meanwhile is [`Backed::taken`]; `also` runs before the volume is stored.
+pub(crate) async fn insert_new<R, F>(
+    svc: &Rds,
+    rec: R,
+    volume: NewVolume,
+    also: F,
+    event: Event,
+) -> Result<(), RdsError>
+where
+    R: Backed + Send + 'static,
+    F: FnOnce(&mut dyn WriteTxn) -> Result<(), RdsError> + Send + 'static,
+{
+    let meta = svc.meta.clone();
+    crate::blocking(move || -> Result<(), RdsError> {
+        let mut txn = meta.write()?;
+        let (account, region, _) = rec.storage();
+        if store::get::<R>(&*txn, account, region, rec.name())?.is_some() {
+            return Err(R::taken(rec.name().to_owned()));
+        }
+        also(txn.as_mut())?;
+        managed::create_volume(txn.as_mut(), volume)?;
+        store::put(txn.as_mut(), &rec)?;
+        crate::ops::common::commit(txn, &[event])
+    })
+    .await?
 }
 
 /// Starts snapshot `id` (`manual` or `automated`) of `rec` in `txn`: the backing managed
@@ -144,6 +194,10 @@ snapshot!(ClusterSnapshotRecord, ClusterSnapshotAlreadyExists);
 impl Backed for DbInstanceRecord {
     type Snapshot = DbSnapshotRecord;
 
+    fn name(&self) -> &str {
+        &self.identifier
+    }
+
     fn storage(&self) -> (AccountId, Region, &VolumeId) {
         (self.account, self.region, &self.volume_id)
     }
@@ -192,10 +246,18 @@ impl Backed for DbInstanceRecord {
     fn automated_of(&self, s: &DbSnapshotRecord) -> bool {
         s.snapshot_type == "automated" && s.dbi_resource_id == self.dbi_resource_id
     }
+
+    fn taken(id: String) -> RdsError {
+        RdsError::InstanceAlreadyExists { id }
+    }
 }
 
 impl Backed for ClusterRecord {
     type Snapshot = ClusterSnapshotRecord;
+
+    fn name(&self) -> &str {
+        &self.identifier
+    }
 
     fn storage(&self) -> (AccountId, Region, &VolumeId) {
         (self.account, self.region, &self.volume_id)
@@ -235,5 +297,9 @@ impl Backed for ClusterRecord {
 
     fn automated_of(&self, s: &ClusterSnapshotRecord) -> bool {
         s.snapshot_type == "automated" && s.cluster_resource_id == self.resource_id
+    }
+
+    fn taken(id: String) -> RdsError {
+        RdsError::ClusterAlreadyExists { id }
     }
 }

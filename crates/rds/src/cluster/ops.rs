@@ -10,6 +10,7 @@
 
 use super::model::*;
 use super::store as cstore;
+use crate::backing;
 use crate::model::{
     identifier, name_in, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, RdsKind,
 };
@@ -153,12 +154,7 @@ pub async fn create(
     let encrypted =
         common::storage_encrypted(input.kms_key_id.as_deref(), input.storage_encrypted)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    if common::find::<ClusterRecord>(svc, ctx, &id)
-        .await?
-        .is_some()
-    {
-        return Err(RdsError::ClusterAlreadyExists { id });
-    }
+    backing::ensure_free::<ClusterRecord>(svc, ctx, &id).await?;
     let key_arn = common::creation_key(svc, ctx, input.kms_key_id.as_deref(), encrypted).await?;
     let resource_id = new_cluster_resource_id()?;
     let volume = new_volume(
@@ -209,19 +205,7 @@ pub async fn create(
         "AWS::RDS::DBCluster",
         &rec.arn(),
     );
-    let (meta, r) = (svc.meta.clone(), rec.clone());
-    crate::blocking(move || -> Result<(), RdsError> {
-        let mut txn = meta.write()?;
-        if cstore::get_cluster(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(RdsError::ClusterAlreadyExists {
-                id: r.identifier.clone(),
-            });
-        }
-        managed::create_volume(txn.as_mut(), volume)?;
-        cstore::put_cluster(txn.as_mut(), &r)?;
-        common::commit(txn, &[event])
-    })
-    .await??;
+    backing::insert_new(svc, rec.clone(), volume, |_| Ok(()), event).await?;
     Ok(rds::CreateDBClusterResult {
         db_cluster: Some(to_api(&rec)),
     })

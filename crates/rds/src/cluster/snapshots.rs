@@ -17,7 +17,7 @@
 use super::model::*;
 use super::ops::{load, new_volume, to_api as cluster_to_api};
 use super::store as cstore;
-use crate::backing::{drop_snapshot, start_snapshot};
+use crate::backing::{self, drop_snapshot, start_snapshot};
 use crate::model::{identifier, identifier_message, name_in, parse_arn, snapshot_name, RdsKind};
 use crate::ops::common::{self, check_filters, matches, page, tags_from, tags_to_api};
 use crate::{Rds, RdsError};
@@ -26,7 +26,7 @@ use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::managed::{self, SnapshotId, SnapshotInfo, SnapshotState, VolumeSource};
-use kmsnap_store::ReadTxn;
+use kmsnap_store::{ReadTxn, WriteTxn};
 
 const FILTERS: &[&str] = &[
     "db-cluster-id",
@@ -547,12 +547,7 @@ pub async fn restore(
             snap.engine
         )));
     }
-    if common::find::<ClusterRecord>(svc, ctx, &id)
-        .await?
-        .is_some()
-    {
-        return Err(RdsError::ClusterAlreadyExists { id });
-    }
+    backing::ensure_free::<ClusterRecord>(svc, ctx, &id).await?;
     let key = match &input.kms_key_id {
         Some(k) => Some(common::resolve_key(svc, ctx, k).await?),
         None => snap.kms_key_arn.clone(),
@@ -604,25 +599,20 @@ pub async fn restore(
         "AWS::RDS::DBCluster",
         &rec.arn(),
     );
-    let (meta, r, source, source_account) =
-        (svc.meta.clone(), rec.clone(), ebs.id.clone(), snap.account);
-    crate::blocking(move || -> Result<(), RdsError> {
-        let mut txn = meta.write()?;
-        if cstore::get_cluster(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(RdsError::ClusterAlreadyExists {
-                id: r.identifier.clone(),
-            });
-        }
-        if managed::snapshot(&*txn, source_account, region, &source)?.is_none() {
-            return Err(RdsError::ClusterSnapshotNotFound {
-                id: source.to_string(),
-            });
-        }
-        managed::create_volume(txn.as_mut(), volume)?;
-        cstore::put_cluster(txn.as_mut(), &r)?;
-        common::commit(txn, &[event])
-    })
-    .await??;
+    let (source, source_account) = (ebs.id.clone(), snap.account);
+    // The snapshot may have been deleted since it was read.
+    let also = move |txn: &mut dyn WriteTxn| match managed::snapshot(
+        &*txn,
+        source_account,
+        region,
+        &source,
+    )? {
+        Some(_) => Ok(()),
+        None => Err(RdsError::ClusterSnapshotNotFound {
+            id: source.to_string(),
+        }),
+    };
+    backing::insert_new(svc, rec.clone(), volume, also, event).await?;
     svc.ebs.wake_worker();
     Ok(rds::RestoreDBClusterFromSnapshotResult {
         db_cluster: Some(cluster_to_api(&rec)),

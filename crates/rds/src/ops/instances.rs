@@ -16,7 +16,7 @@
 //! transaction; `BackupRetentionPeriod` 0 deletes the instance's automated snapshots.
 
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
-use crate::backing::{drop_automated, start_snapshot};
+use crate::backing::{self, drop_automated, start_snapshot};
 use crate::cluster::model::{cluster_arn, ClusterRecord, MemberOp};
 use crate::cluster::store as cstore;
 use crate::error::RdsError;
@@ -30,7 +30,7 @@ use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::Region;
-use kmsnap_snapshots::managed::{self, NewVolume};
+use kmsnap_snapshots::managed;
 use kmsnap_store::WriteTxn;
 use std::collections::BTreeMap;
 
@@ -194,12 +194,7 @@ pub async fn create(
     let encrypted =
         common::storage_encrypted(input.kms_key_id.as_deref(), input.storage_encrypted)?;
     let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
-    if common::find::<DbInstanceRecord>(svc, ctx, &id)
-        .await?
-        .is_some()
-    {
-        return Err(RdsError::InstanceAlreadyExists { id });
-    }
+    backing::ensure_free::<DbInstanceRecord>(svc, ctx, &id).await?;
     let key_arn = common::creation_key(svc, ctx, input.kms_key_id.as_deref(), encrypted).await?;
     let dbi = new_dbi_resource_id()?;
     let volume = common::new_volume(svc, ctx, &dbi, storage, key_arn.as_deref()).await?;
@@ -246,38 +241,10 @@ pub async fn create(
         "AWS::RDS::DBInstance",
         &rec.arn(),
     );
-    insert_new(svc, rec.clone(), volume, None, event).await?;
+    backing::insert_new(svc, rec.clone(), volume, |_| Ok(()), event).await?;
     Ok(rds::CreateDBInstanceResult {
         db_instance: Some(to_api(&rec)),
     })
-}
-
-/// Stores new instance `rec`, its new storage (`volume`, from [`common::new_volume`]), its `replica` record if it is a read replica, and `event` in one
-/// transaction: CreateDBInstance's and CreateDBInstanceReadReplica's ending. An identifier
-/// taken meanwhile is `DBInstanceAlreadyExists`.
-pub(crate) async fn insert_new(
-    svc: &Rds,
-    rec: DbInstanceRecord,
-    volume: NewVolume,
-    replica: Option<ReplicaRecord>,
-    event: kmsnap_audit::Event,
-) -> Result<(), RdsError> {
-    let meta = svc.meta.clone();
-    crate::blocking(move || -> Result<(), RdsError> {
-        let mut txn = meta.write()?;
-        if store::get_instance(&*txn, rec.account, rec.region, &rec.identifier)?.is_some() {
-            return Err(RdsError::InstanceAlreadyExists {
-                id: rec.identifier.clone(),
-            });
-        }
-        managed::create_volume(txn.as_mut(), volume)?;
-        store::put_instance(txn.as_mut(), &rec)?;
-        if let Some(replica) = &replica {
-            store::put_replica(txn.as_mut(), replica)?;
-        }
-        common::commit(txn, &[event])
-    })
-    .await?
 }
 
 pub async fn describe(

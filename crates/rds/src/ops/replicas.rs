@@ -16,6 +16,7 @@
 
 use super::common::{self, tags_from};
 use super::instances;
+use crate::backing;
 use crate::error::RdsError;
 use crate::model::{
     identifier, new_dbi_resource_id, parse_arn, DbInstanceRecord, InstanceStatus, ReplicaRecord,
@@ -203,7 +204,9 @@ pub async fn create(
         "AWS::RDS::DBInstance",
         &rec.arn(),
     );
-    instances::insert_new(svc, rec.clone(), volume, Some(replica.clone()), event).await?;
+    let r = replica.clone();
+    let also = move |txn: &mut dyn WriteTxn| store::put_replica(txn, &r);
+    backing::insert_new(svc, rec.clone(), volume, also, event).await?;
     let mut out = instances::to_api(&rec);
     instances::decorate_replication(&mut out, &rec, &[replica]);
     Ok(rds::CreateDBInstanceReadReplicaResult {

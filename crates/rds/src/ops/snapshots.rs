@@ -19,7 +19,7 @@
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
 use super::instances;
 use super::sharing::{self, View};
-use crate::backing::{drop_snapshot, start_snapshot};
+use crate::backing::{self, drop_snapshot, start_snapshot};
 use crate::cluster::model::MemberOp;
 use crate::cluster::store as cstore;
 use crate::error::RdsError;
@@ -461,12 +461,7 @@ pub async fn restore(
             status: snap.status.as_str().to_owned(),
         });
     }
-    if common::find::<DbInstanceRecord>(svc, ctx, &id)
-        .await?
-        .is_some()
-    {
-        return Err(RdsError::InstanceAlreadyExists { id });
-    }
+    backing::ensure_free::<DbInstanceRecord>(svc, ctx, &id).await?;
     let storage = input.allocated_storage.unwrap_or(snap.allocated_storage);
     if storage < snap.allocated_storage {
         return Err(RdsError::InvalidParameterValue(format!(
@@ -539,19 +534,7 @@ pub async fn restore(
         "AWS::RDS::DBInstance",
         &rec.arn(),
     );
-    let (meta, r) = (svc.meta.clone(), rec.clone());
-    crate::blocking(move || -> Result<(), RdsError> {
-        let mut txn = meta.write()?;
-        if store::get_instance(&*txn, account, region, &r.identifier)?.is_some() {
-            return Err(RdsError::InstanceAlreadyExists {
-                id: r.identifier.clone(),
-            });
-        }
-        managed::create_volume(txn.as_mut(), volume)?;
-        store::put_instance(txn.as_mut(), &r)?;
-        common::commit(txn, &[event])
-    })
-    .await??;
+    backing::insert_new(svc, rec.clone(), volume, |_| Ok(()), event).await?;
     Ok(rds::RestoreDBInstanceFromDBSnapshotResult {
         db_instance: Some(instances::to_api(&rec)),
     })
