@@ -161,6 +161,35 @@ pub(crate) fn drop_automated<R: Backed>(
     Ok(n)
 }
 
+/// Reads the caller's `R` named `id` in a write transaction (`None` if there is none: `change`
+/// answers that after the checks AWS makes first), lets `change` act on it and on the
+/// transaction, stores the record `change` returns (under its name, which may be new) with
+/// `event`, and returns it with what else `change` returned. The state changes of both kinds
+/// (Modify, Stop, Start, Reboot; docs/rds.md §4) go through here.
+pub(crate) async fn change<R, T, F>(
+    svc: &Rds,
+    ctx: &RequestContext,
+    id: String,
+    event: Event,
+    change: F,
+) -> Result<(R, T), RdsError>
+where
+    R: Backed + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&mut dyn WriteTxn, Option<R>) -> Result<(R, T), RdsError> + Send + 'static,
+{
+    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
+    crate::blocking(move || -> Result<(R, T), RdsError> {
+        let mut txn = meta.write()?;
+        let found = store::get::<R>(&*txn, account, region, &id)?;
+        let (rec, also) = change(txn.as_mut(), found)?;
+        store::put(txn.as_mut(), &rec)?;
+        crate::ops::common::commit(txn, &[event])?;
+        Ok((rec, also))
+    })
+    .await?
+}
+
 /// Implements [`Snapshot`] and [`SnapshotCopy`] for snapshot record `$ty`, whose name, taken,
 /// is `RdsError::$exists`.
 macro_rules! snapshot {

@@ -265,9 +265,8 @@ pub(crate) fn load(
         .ok_or_else(|| RdsError::ClusterNotFound { id: id.to_owned() })
 }
 
-/// Reads cluster `id` of the caller in a write transaction, lets `change` check and edit it
-/// (given `id` for its errors), stores it with `event`, and returns it (as
-/// `crate::ops::instances`' `change_instance` does for instances).
+/// [`backing::change`] for cluster `id` of the caller: not found is `DBClusterNotFoundFault`,
+/// then `change` checks and edits it (given `id` for its errors).
 async fn change_cluster(
     svc: &Rds,
     ctx: &RequestContext,
@@ -275,16 +274,13 @@ async fn change_cluster(
     event: kmsnap_audit::Event,
     change: impl FnOnce(&str, &mut ClusterRecord) -> Result<(), RdsError> + Send + 'static,
 ) -> Result<ClusterRecord, RdsError> {
-    let (meta, c) = (svc.meta.clone(), ctx.clone());
-    crate::blocking(move || -> Result<ClusterRecord, RdsError> {
-        let mut txn = meta.write()?;
-        let mut rec = load(&*txn, &c, &id)?;
+    let (rec, ()) = backing::change(svc, ctx, id.clone(), event, move |_, found| {
+        let mut rec = found.ok_or_else(|| RdsError::ClusterNotFound { id: id.clone() })?;
         change(&id, &mut rec)?;
-        cstore::put_cluster(txn.as_mut(), &rec)?;
-        common::commit(txn, &[event])?;
-        Ok(rec)
+        Ok((rec, ()))
     })
-    .await?
+    .await?;
+    Ok(rec)
 }
 
 fn cluster_id(value: &str) -> Result<String, RdsError> {

@@ -413,11 +413,11 @@ fn check_retention(retention: i32) -> Result<(), RdsError> {
     }
 }
 
-/// Reads instance `id` of the caller in a write transaction, refuses it if it is an Aurora
-/// instance whose cluster refuses one of `refused` (before the request's own `checked`
-/// parameters, then not-found, as AWS answers), lets `change` act on it (and on the
-/// transaction) with `checked`'s value, stores it with `event`, and returns it with its cluster
-/// as of that transaction.
+/// [`backing::change`] for instance `id` of the caller: refuses it if it is an Aurora instance
+/// whose cluster refuses one of `refused` (before the request's own `checked` parameters, then
+/// not-found, as AWS answers), lets `change` act on it (and on the transaction) with
+/// `checked`'s value, moves it if `change` renamed it, and returns it with its cluster as of
+/// that transaction.
 async fn change_instance<V, F>(
     svc: &Rds,
     ctx: &RequestContext,
@@ -431,10 +431,7 @@ where
     V: Send + 'static,
     F: FnOnce(&mut dyn WriteTxn, &mut DbInstanceRecord, V) -> Result<(), RdsError> + Send + 'static,
 {
-    let (meta, account, region) = (svc.meta.clone(), ctx.principal.account, ctx.region);
-    crate::blocking(move || {
-        let mut txn = meta.write()?;
-        let found = store::get_instance(&*txn, account, region, &id)?;
+    backing::change(svc, ctx, id.clone(), event, move |txn, found| {
         let mut cluster = match &found {
             Some(rec) => cstore::check_member(&*txn, rec, refused)?,
             None => None,
@@ -442,26 +439,24 @@ where
         let value = checked?;
         let mut rec = found.ok_or_else(|| RdsError::InstanceNotFound { id: id.clone() })?;
         let before = rec.identifier.clone();
-        change(txn.as_mut(), &mut rec, value)?;
+        change(txn, &mut rec, value)?;
         if rec.identifier != before {
             let old = DbInstanceRecord {
                 identifier: before,
                 ..rec.clone()
             };
-            store::delete_instance(txn.as_mut(), &old)?;
+            store::delete_instance(txn, &old)?;
             // A renamed Aurora instance stays its cluster's member under the new name.
             if let Some(c) = &mut cluster {
                 for m in c.members.iter_mut().filter(|m| **m == old.identifier) {
                     m.clone_from(&rec.identifier);
                 }
-                cstore::put_cluster(txn.as_mut(), c)?;
+                cstore::put_cluster(txn, c)?;
             }
         }
-        store::put_instance(txn.as_mut(), &rec)?;
-        common::commit(txn, &[event])?;
         Ok((rec, cluster))
     })
-    .await?
+    .await
 }
 
 fn require_available(rec: &DbInstanceRecord) -> Result<(), RdsError> {
