@@ -2,7 +2,10 @@
 //! (docs/managed-storage.md) whose snapshots are records of its own snapshot table, and each
 //! takes automated snapshots on the server's clock and expires them after its retention
 //! period. Starting a snapshot (a seal of the volume), dropping one, and dropping a resource's
-//! automated snapshots are written once here for both kinds ([`Backed`], [`Snapshot`]); what
+//! automated snapshots are written once here for both kinds ([`Backed`], [`Snapshot`]), as are
+//! storing a new resource ([`insert_new`]), a state change's transaction ([`change`]) and the
+//! workers' automated backups, expiry and progress mirror ([`automated_backup`],
+//! [`drop_expired`], [`mirror_snapshots`]); what
 //! truly differs (the snapshot record's fields, which tags it takes) is each kind's
 //! implementation of [`Backed::snapshot_record`].
 
@@ -17,7 +20,7 @@ use kmsnap_audit::Event;
 use kmsnap_auth::RequestContext;
 use kmsnap_core::{AccountId, Region};
 use kmsnap_snapshots::managed::NewVolume;
-use kmsnap_snapshots::managed::{self, ServiceUse, SnapshotId, VolumeId};
+use kmsnap_snapshots::managed::{self, ServiceUse, SnapshotId, SnapshotState, VolumeId};
 use kmsnap_store::WriteTxn;
 
 type Tags = Vec<(String, String)>;
@@ -25,14 +28,14 @@ type Tags = Vec<(String, String)>;
 /// How often a database with backups enabled gets an automated snapshot.
 pub const BACKUP_INTERVAL: chrono::Duration = chrono::Duration::hours(24);
 
-/// Whether a database keeping `retention` days of backups, last backed up at `last`, is due
-/// an automated snapshot at `now` (DB instances and Aurora clusters alike).
-pub(crate) fn backup_due(retention: i32, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-    retention > 0 && last.is_none_or(|t| now - t >= BACKUP_INTERVAL)
+/// Whether `rec`, keeping backups for its retention period, is due an automated snapshot at
+/// `now` (DB instances and Aurora clusters alike; its status is the caller's to check).
+pub(crate) fn backup_due<R: Backed>(rec: &R, now: DateTime<Utc>) -> bool {
+    rec.retention() > 0 && rec.last_backup().is_none_or(|t| now - t >= BACKUP_INTERVAL)
 }
 
 /// Whether an automated snapshot started at `created` has outlived `retention` days at `now`.
-pub(crate) fn outlived(created: DateTime<Utc>, retention: i32, now: DateTime<Utc>) -> bool {
+fn outlived(created: DateTime<Utc>, retention: i32, now: DateTime<Utc>) -> bool {
     now - created >= chrono::Duration::days(i64::from(retention))
 }
 
@@ -40,6 +43,21 @@ pub(crate) fn outlived(created: DateTime<Utc>, retention: i32, now: DateTime<Utc
 pub(crate) trait Snapshot: Scoped {
     /// The backing managed snapshot: its owner, region and id.
     fn backing(&self) -> (AccountId, Region, &SnapshotId);
+    /// Whether it is still being made (created or copied).
+    fn in_progress(&self) -> bool;
+    /// When it was started.
+    fn created(&self) -> DateTime<Utc>;
+    /// Takes its backing snapshot's progress `to`; whether its status or progress changed.
+    fn advance(&mut self, to: Progress) -> bool;
+}
+
+/// Where a snapshot's backing managed snapshot stands.
+pub(crate) enum Progress {
+    /// Pending, this many percent done.
+    Pending(i32),
+    Completed,
+    /// Failed or gone.
+    Failed,
 }
 
 /// A new snapshot record's particulars: its name and type (`manual`, `automated`), its
@@ -69,6 +87,88 @@ pub(crate) trait Backed: Scoped {
     fn automated_of(&self, s: &Self::Snapshot) -> bool;
     /// The error for a new resource of this kind whose name `id` is taken.
     fn taken(id: String) -> RdsError;
+    /// Its `BackupRetentionPeriod` (days; 0: no automated snapshots).
+    fn retention(&self) -> i32;
+    /// When it last had an automated snapshot.
+    fn last_backup(&self) -> Option<DateTime<Utc>>;
+    /// Records an automated snapshot at `at`.
+    fn backed_up(&mut self, at: DateTime<Utc>);
+}
+
+/// Starts automated snapshot `rds:<name>-YYYY-MM-DD-HH-MM` of `rec` at `now` in `txn` unless
+/// one of that name exists, and records the backup in `rec` (the caller stores it). Whether a
+/// snapshot was started.
+pub(crate) fn automated_backup<R: Backed>(
+    txn: &mut dyn WriteTxn,
+    rec: &mut R,
+    now: DateTime<Utc>,
+) -> Result<bool, RdsError> {
+    let id = crate::model::automated_snapshot_id(rec.name(), now);
+    let (account, region, _) = rec.storage();
+    let start = store::get::<R::Snapshot>(&*txn, account, region, &id)?.is_none();
+    if start {
+        start_snapshot(txn, rec, &id, "automated", Vec::new(), now)?;
+    }
+    rec.backed_up(now);
+    Ok(start)
+}
+
+/// Whether automated snapshot `s` has outlived its resource's retention period at `now`
+/// (`owners`: every resource of its kind).
+pub(crate) fn expired<R: Backed>(s: &R::Snapshot, owners: &[R], now: DateTime<Utc>) -> bool {
+    if s.in_progress() {
+        return false;
+    }
+    let (account, region, _) = s.backing();
+    owners
+        .iter()
+        .find(|r| {
+            let (a, g, _) = r.storage();
+            a == account && g == region && r.automated_of(s)
+        })
+        .is_some_and(|r| outlived(s.created(), r.retention(), now))
+}
+
+/// Deletes the automated snapshots of kind `R` that have [`expired`] at `now` in `txn`; how
+/// many.
+pub(crate) fn drop_expired<R: Backed>(
+    txn: &mut dyn WriteTxn,
+    owners: &[R],
+    now: DateTime<Utc>,
+) -> Result<usize, RdsError> {
+    let mut n = 0;
+    for s in store::scan::<R::Snapshot>(&*txn, None)? {
+        if expired(&s, owners, now) {
+            drop_snapshot(txn, &s)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Brings every snapshot of kind `S` in progress up to its backing managed snapshot, which the
+/// EBS workers seal or copy (docs/managed-storage.md): `PercentProgress` while pending,
+/// `available` when completed, `failed` otherwise. How many changed.
+pub(crate) fn mirror_snapshots<S: Snapshot>(txn: &mut dyn WriteTxn) -> Result<usize, RdsError> {
+    let mut changed = 0;
+    for mut s in store::scan::<S>(&*txn, None)? {
+        if !s.in_progress() {
+            continue;
+        }
+        let (account, region, ebs) = s.backing();
+        let to = match managed::snapshot(&*txn, account, region, ebs)? {
+            Some(e) if e.state == SnapshotState::Completed => Progress::Completed,
+            Some(e) if e.state == SnapshotState::Pending => {
+                Progress::Pending(i32::from(e.progress))
+            }
+            _ => Progress::Failed,
+        };
+        if s.advance(to) {
+            store::put(txn, &s)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
 }
 
 /// Fails with [`Backed::taken`] if the caller already has an `R` named `id`: a create's or a
@@ -191,12 +291,33 @@ where
 }
 
 /// Implements [`Snapshot`] and [`SnapshotCopy`] for snapshot record `$ty`, whose name, taken,
-/// is `RdsError::$exists`.
+/// is `RdsError::$exists` and whose status is a `$status`.
 macro_rules! snapshot {
-    ($ty:ty, $exists:ident) => {
+    ($ty:ty, $exists:ident, $status:ident) => {
         impl Snapshot for $ty {
             fn backing(&self) -> (AccountId, Region, &SnapshotId) {
                 (self.account, self.region, &self.ebs_snapshot_id)
+            }
+
+            fn in_progress(&self) -> bool {
+                self.status.in_progress()
+            }
+
+            fn created(&self) -> DateTime<Utc> {
+                self.created
+            }
+
+            fn advance(&mut self, to: Progress) -> bool {
+                let before = (self.status, self.percent_progress);
+                match to {
+                    Progress::Completed => {
+                        self.status = $status::Available;
+                        self.percent_progress = 100;
+                    }
+                    Progress::Pending(p) => self.percent_progress = p,
+                    Progress::Failed => self.status = $status::Failed,
+                }
+                (self.status, self.percent_progress) != before
             }
         }
 
@@ -217,19 +338,42 @@ macro_rules! snapshot {
         }
     };
 }
-snapshot!(DbSnapshotRecord, SnapshotAlreadyExists);
-snapshot!(ClusterSnapshotRecord, ClusterSnapshotAlreadyExists);
+snapshot!(DbSnapshotRecord, SnapshotAlreadyExists, SnapshotStatus);
+snapshot!(
+    ClusterSnapshotRecord,
+    ClusterSnapshotAlreadyExists,
+    ClusterSnapshotStatus
+);
+
+/// The [`Backed`] methods that read fields both records have under the same names.
+macro_rules! same_fields {
+    () => {
+        fn name(&self) -> &str {
+            &self.identifier
+        }
+
+        fn storage(&self) -> (AccountId, Region, &VolumeId) {
+            (self.account, self.region, &self.volume_id)
+        }
+
+        fn retention(&self) -> i32 {
+            self.backup_retention_period
+        }
+
+        fn last_backup(&self) -> Option<DateTime<Utc>> {
+            self.last_automated_backup
+        }
+
+        fn backed_up(&mut self, at: DateTime<Utc>) {
+            self.last_automated_backup = Some(at);
+        }
+    };
+}
 
 impl Backed for DbInstanceRecord {
     type Snapshot = DbSnapshotRecord;
 
-    fn name(&self) -> &str {
-        &self.identifier
-    }
-
-    fn storage(&self) -> (AccountId, Region, &VolumeId) {
-        (self.account, self.region, &self.volume_id)
-    }
+    same_fields!();
 
     fn key_use(&self) -> (ServiceUse, String) {
         let description = format!("RDS snapshot of {}", self.identifier);
@@ -284,13 +428,7 @@ impl Backed for DbInstanceRecord {
 impl Backed for ClusterRecord {
     type Snapshot = ClusterSnapshotRecord;
 
-    fn name(&self) -> &str {
-        &self.identifier
-    }
-
-    fn storage(&self) -> (AccountId, Region, &VolumeId) {
-        (self.account, self.region, &self.volume_id)
-    }
+    same_fields!();
 
     fn key_use(&self) -> (ServiceUse, String) {
         let description = format!("RDS cluster snapshot of {}", self.identifier);

@@ -223,6 +223,11 @@ pub enum SnapshotStatus {
 }
 
 impl SnapshotStatus {
+    /// Whether the snapshot is still being made (a copy too is `creating`).
+    pub fn in_progress(self) -> bool {
+        self == SnapshotStatus::Creating
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SnapshotStatus::Creating => "creating",

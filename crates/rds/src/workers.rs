@@ -9,19 +9,18 @@
 //!   every available instance with `BackupRetentionPeriod` > 0 once a day (the first right
 //!   after creation), deleted when older than the retention period; and a stopped instance
 //!   starts again after 7 days, as AWS does (Aurora clusters get their automated snapshots
-//!   from [`crate::cluster::workers`], by the same [`backup_due`] and [`outlived`]);
+//!   from [`crate::cluster::workers`], by the same [`backup_due`] and [`expired`]);
 //! * [`crate::ops::replicas::replicate`]: read replicas following their sources' storage.
 
 use crate::error::RdsError;
-use crate::model::{InstanceStatus, SnapshotStatus};
+use crate::model::{DbSnapshotRecord, InstanceStatus};
 use crate::{store, Rds};
 use chrono::{DateTime, Utc};
-use kmsnap_snapshots::managed::{self, SnapshotState};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::backing::BACKUP_INTERVAL;
-use crate::backing::{backup_due, outlived};
+use crate::backing::{automated_backup, backup_due, drop_expired, expired, mirror_snapshots};
 /// How long an instance stays stopped before RDS starts it again.
 pub const MAX_STOPPED: chrono::Duration = chrono::Duration::days(7);
 
@@ -93,7 +92,7 @@ pub fn step_at(
             .any(|r| r.status.next().is_some() && ready(r))
             || store::snapshots(&*txn, None)?
                 .iter()
-                .any(|s| s.status == SnapshotStatus::Creating);
+                .any(|s| s.status.in_progress());
         if !busy {
             return Ok(0);
         }
@@ -108,26 +107,7 @@ pub fn step_at(
             changed += 1;
         }
     }
-    for mut s in store::snapshots(&*txn, None)? {
-        if s.status != SnapshotStatus::Creating {
-            continue;
-        }
-        let before = (s.status, s.percent_progress);
-        match managed::snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)? {
-            Some(e) if e.state == SnapshotState::Completed => {
-                s.status = SnapshotStatus::Available;
-                s.percent_progress = 100;
-            }
-            Some(e) if e.state == SnapshotState::Pending => {
-                s.percent_progress = i32::from(e.progress)
-            }
-            _ => s.status = SnapshotStatus::Failed,
-        }
-        if (s.status, s.percent_progress) != before {
-            store::put_snapshot(txn.as_mut(), &s)?;
-            changed += 1;
-        }
-    }
+    changed += mirror_snapshots::<DbSnapshotRecord>(txn.as_mut())?;
     txn.commit()?;
     Ok(changed)
 }
@@ -138,30 +118,9 @@ fn due(r: &crate::model::DbInstanceRecord, now: DateTime<Utc>) -> Option<Instanc
         InstanceStatus::Stopped if r.status_since.is_some_and(|t| now - t >= MAX_STOPPED) => {
             Some(InstanceStatus::Starting)
         }
-        InstanceStatus::Available
-            if backup_due(r.backup_retention_period, r.last_automated_backup, now) =>
-        {
-            Some(InstanceStatus::Available)
-        }
+        InstanceStatus::Available if backup_due(r, now) => Some(InstanceStatus::Available),
         _ => None,
     }
-}
-
-/// Whether automated snapshot `s` has outlived its instance's retention period at `now`.
-fn expired(
-    s: &crate::model::DbSnapshotRecord,
-    instances: &[crate::model::DbInstanceRecord],
-    now: DateTime<Utc>,
-) -> bool {
-    if s.snapshot_type != "automated" || s.status == SnapshotStatus::Creating {
-        return false;
-    }
-    instances
-        .iter()
-        .find(|r| {
-            r.account == s.account && r.region == s.region && r.dbi_resource_id == s.dbi_resource_id
-        })
-        .is_some_and(|r| outlived(s.created, r.backup_retention_period, now))
 }
 
 /// Automated backups and restarts of long-stopped instances at time `now` (see the module
@@ -180,11 +139,7 @@ pub fn backups(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result
     }
     let mut txn = meta.write()?;
     let instances = store::instances(&*txn, None)?;
-    for s in store::snapshots(&*txn, None)? {
-        if expired(&s, &instances, now) {
-            crate::backing::drop_snapshot(txn.as_mut(), &s)?;
-        }
-    }
+    drop_expired(txn.as_mut(), &instances, now)?;
     let mut started = 0;
     for mut r in instances {
         match due(&r, now) {
@@ -193,19 +148,9 @@ pub fn backups(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result
                 r.status_since = Some(now);
             }
             Some(_) => {
-                let id = crate::model::automated_snapshot_id(&r.identifier, now);
-                if store::get_snapshot(&*txn, r.account, r.region, &id)?.is_none() {
-                    crate::backing::start_snapshot(
-                        txn.as_mut(),
-                        &r,
-                        &id,
-                        "automated",
-                        Vec::new(),
-                        now,
-                    )?;
+                if automated_backup(txn.as_mut(), &mut r, now)? {
                     started += 1;
                 }
-                r.last_automated_backup = Some(now);
             }
             None => continue,
         }

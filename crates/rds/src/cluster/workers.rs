@@ -11,32 +11,16 @@
 //! one older than the cluster's `BackupRetentionPeriod` is deleted. A stopped cluster, or one
 //! whose key is unusable, gets none (its status is not `available`).
 
-use super::model::{
-    ClusterRecord, ClusterSnapshotRecord, ClusterSnapshotStatus, ClusterStatus, MAX_STOPPED,
-};
+use super::model::{ClusterRecord, ClusterSnapshotRecord, ClusterStatus, MAX_STOPPED};
 use super::store as cstore;
-use crate::backing::{backup_due, outlived};
+use crate::backing::{automated_backup, backup_due, drop_expired, expired, mirror_snapshots};
 use crate::error::RdsError;
 use chrono::{DateTime, Utc};
-use kmsnap_snapshots::managed::{self, SnapshotState, VolumeState};
+use kmsnap_snapshots::managed::{self, VolumeState};
 
 /// Whether cluster `c` is due an automated snapshot at `now`.
 fn backup_wanted(c: &ClusterRecord, now: DateTime<Utc>) -> bool {
-    c.status == ClusterStatus::Available
-        && backup_due(c.backup_retention_period, c.last_automated_backup, now)
-}
-
-/// Whether automated snapshot `s` has outlived its cluster's retention period at `now`.
-fn expired(s: &ClusterSnapshotRecord, clusters: &[ClusterRecord], now: DateTime<Utc>) -> bool {
-    if s.snapshot_type != "automated" || s.status.in_progress() {
-        return false;
-    }
-    clusters
-        .iter()
-        .find(|c| {
-            c.account == s.account && c.region == s.region && c.resource_id == s.cluster_resource_id
-        })
-        .is_some_and(|c| outlived(s.created, c.backup_retention_period, now))
+    c.status == ClusterStatus::Available && backup_due(c, now)
 }
 
 /// Advances every cluster and cluster snapshot in progress by one step, and takes and expires
@@ -65,28 +49,12 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
     let mut txn = meta.write()?;
     let mut changed = 0;
     let clusters = cstore::clusters(&*txn, None)?;
-    for s in cstore::snapshots(&*txn, None)? {
-        if expired(&s, &clusters, now) {
-            crate::backing::drop_snapshot(txn.as_mut(), &s)?;
-            changed += 1;
-        }
-    }
+    changed += drop_expired(txn.as_mut(), &clusters, now)?;
     for mut c in clusters {
         // The backup is decided on the state at the start of the step, so the first one
         // comes the step after the cluster becomes available.
         if backup_wanted(&c, now) {
-            let id = crate::model::automated_snapshot_id(&c.identifier, now);
-            if cstore::get_snapshot(&*txn, c.account, c.region, &id)?.is_none() {
-                crate::backing::start_snapshot(
-                    txn.as_mut(),
-                    &c,
-                    &id,
-                    "automated",
-                    Vec::new(),
-                    now,
-                )?;
-            }
-            c.last_automated_backup = Some(now);
+            automated_backup(txn.as_mut(), &mut c, now)?;
             cstore::put_cluster(txn.as_mut(), &c)?;
             changed += 1;
             continue;
@@ -108,26 +76,7 @@ pub fn step(meta: &dyn kmsnap_store::MetaStore, now: DateTime<Utc>) -> Result<us
             changed += 1;
         }
     }
-    for mut s in cstore::snapshots(&*txn, None)? {
-        if !s.status.in_progress() {
-            continue;
-        }
-        let before = (s.status, s.percent_progress);
-        match managed::snapshot(&*txn, s.account, s.region, &s.ebs_snapshot_id)? {
-            Some(e) if e.state == SnapshotState::Completed => {
-                s.status = ClusterSnapshotStatus::Available;
-                s.percent_progress = 100;
-            }
-            Some(e) if e.state == SnapshotState::Pending => {
-                s.percent_progress = i32::from(e.progress)
-            }
-            _ => s.status = ClusterSnapshotStatus::Failed,
-        }
-        if (s.status, s.percent_progress) != before {
-            cstore::put_snapshot(txn.as_mut(), &s)?;
-            changed += 1;
-        }
-    }
+    changed += mirror_snapshots::<ClusterSnapshotRecord>(txn.as_mut())?;
     txn.commit()?;
     Ok(changed)
 }
