@@ -234,20 +234,12 @@ pub async fn describe(
         _ => vec![],
     };
     // A named cluster that does not exist is the cluster's own not-found error.
-    if let Some(w) = q.named {
-        let w = name_in(w).to_ascii_lowercase();
-        if !all.iter().any(|c| c.identifier == w) {
-            return Err(RdsError::ClusterNotFound {
-                id: q.named.unwrap_or_default().to_owned(),
-            });
-        }
-    }
     let (items, marker) = select(
         all,
         &q,
         |c| c.identifier.as_str(),
         field,
-        |_| crate::RdsError::Internal("cluster vanished"),
+        |id| RdsError::ClusterNotFound { id },
     )?;
     Ok(rds::DBClusterMessage {
         marker,
