@@ -9,9 +9,11 @@
 //! truly differs (the snapshot record's fields, which tags it takes) is each kind's
 //! implementation of [`Backed::snapshot_record`].
 
-use crate::cluster::model::{ClusterRecord, ClusterSnapshotRecord, ClusterSnapshotStatus};
+use crate::cluster::model::{
+    ClusterRecord, ClusterSnapshotRecord, ClusterSnapshotStatus, ClusterStatus,
+};
 use crate::error::RdsError;
-use crate::model::{DbInstanceRecord, DbSnapshotRecord, SnapshotStatus};
+use crate::model::{DbInstanceRecord, DbSnapshotRecord, InstanceStatus, SnapshotStatus};
 use crate::ops::common::{cluster_use, instance_use, SnapshotCopy};
 use crate::store::{self, Scoped};
 use crate::Rds;
@@ -93,6 +95,18 @@ pub(crate) trait Backed: Scoped {
     fn last_backup(&self) -> Option<DateTime<Utc>>;
     /// Records an automated snapshot at `at`.
     fn backed_up(&mut self, at: DateTime<Utc>);
+    /// Whether its status is `available` (the state a change or a stop asks for).
+    fn available(&self) -> bool;
+    /// This kind's invalid-state error for it, as it stands.
+    fn invalid_state(&self) -> RdsError;
+
+    /// Fails with [`Backed::invalid_state`] unless it is [`Backed::available`].
+    fn require_available(&self) -> Result<(), RdsError> {
+        match self.available() {
+            true => Ok(()),
+            false => Err(self.invalid_state()),
+        }
+    }
 }
 
 /// Starts automated snapshot `rds:<name>-YYYY-MM-DD-HH-MM` of `rec` at `now` in `txn` unless
@@ -423,6 +437,15 @@ impl Backed for DbInstanceRecord {
     fn taken(id: String) -> RdsError {
         RdsError::InstanceAlreadyExists { id }
     }
+
+    fn available(&self) -> bool {
+        self.status == InstanceStatus::Available
+    }
+
+    fn invalid_state(&self) -> RdsError {
+        let (id, status) = (self.identifier.clone(), self.status.as_str().to_owned());
+        RdsError::InvalidInstanceState { id, status }
+    }
 }
 
 impl Backed for ClusterRecord {
@@ -468,5 +491,19 @@ impl Backed for ClusterRecord {
 
     fn taken(id: String) -> RdsError {
         RdsError::ClusterAlreadyExists { id }
+    }
+
+    fn available(&self) -> bool {
+        self.status == ClusterStatus::Available
+    }
+
+    fn invalid_state(&self) -> RdsError {
+        let (id, status) = (self.identifier.clone(), self.status.as_str().to_owned());
+        let expected = "available";
+        RdsError::InvalidClusterState {
+            id,
+            status,
+            expected,
+        }
     }
 }

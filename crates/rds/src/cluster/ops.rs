@@ -10,7 +10,7 @@
 
 use super::model::*;
 use super::store as cstore;
-use crate::backing;
+use crate::backing::{self, Backed};
 use crate::model::{
     identifier, name_in, new_dbi_resource_id, DbInstanceRecord, InstanceStatus, RdsKind,
 };
@@ -300,14 +300,8 @@ pub async fn modify(
         ..input.clone()
     };
     let event = common::event_on(ctx, "ModifyDBCluster", &logged, RdsKind::Cluster, &id);
-    let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
-        if rec.status != ClusterStatus::Available {
-            return Err(RdsError::InvalidClusterState {
-                id: id.to_owned(),
-                status: rec.status.as_str().to_owned(),
-                expected: "available",
-            });
-        }
+    let rec = change_cluster(svc, ctx, id, event, move |_, rec| {
+        rec.require_available()?;
         // Encryption is fixed at creation (docs/rds.md §9): the message has no such member.
         if let Some(r) = input.backup_retention_period {
             rec.backup_retention_period = r;
@@ -401,14 +395,8 @@ pub async fn stop(
     let id = cluster_id(&input.db_cluster_identifier)?;
     let now = ctx.now;
     let event = common::event_on(ctx, "StopDBCluster", &input, RdsKind::Cluster, &id);
-    let rec = change_cluster(svc, ctx, id, event, move |id, rec| {
-        if rec.status != ClusterStatus::Available {
-            return Err(RdsError::InvalidClusterState {
-                id: id.to_owned(),
-                status: rec.status.as_str().to_owned(),
-                expected: "available",
-            });
-        }
+    let rec = change_cluster(svc, ctx, id, event, move |_, rec| {
+        rec.require_available()?;
         rec.status = ClusterStatus::Stopping;
         rec.stopped_at = Some(now);
         Ok(())

@@ -16,7 +16,7 @@
 //! transaction; `BackupRetentionPeriod` 0 deletes the instance's automated snapshots.
 
 use super::common::{self, check_filters, select, tags_from, tags_to_api, Query};
-use crate::backing::{self, drop_automated, start_snapshot};
+use crate::backing::{self, drop_automated, start_snapshot, Backed};
 use crate::cluster::model::{cluster_arn, ClusterRecord, MemberOp};
 use crate::cluster::store as cstore;
 use crate::error::RdsError;
@@ -459,17 +459,6 @@ where
     .await
 }
 
-fn require_available(rec: &DbInstanceRecord) -> Result<(), RdsError> {
-    if rec.status == InstanceStatus::Available {
-        Ok(())
-    } else {
-        Err(RdsError::InvalidInstanceState {
-            id: rec.identifier.clone(),
-            status: rec.status.as_str().to_owned(),
-        })
-    }
-}
-
 fn set_status(rec: &mut DbInstanceRecord, status: InstanceStatus, now: DateTime<Utc>) {
     rec.status = status;
     rec.status_since = Some(now);
@@ -535,7 +524,7 @@ pub async fn modify(
         checked,
         event,
         move |txn, rec, new_id| {
-            require_available(rec)?;
+            rec.require_available()?;
             if let Some(n) = &new_id {
                 if *n != rec.identifier && store::get_instance(&*txn, account, region, n)?.is_some()
                 {
@@ -625,7 +614,7 @@ pub async fn stop(
         snap_id,
         event,
         move |txn, rec, snap_id| {
-            require_available(rec)?;
+            rec.require_available()?;
             if store::in_replication(&*txn, account, region, &rec.identifier)? {
                 return Err(RdsError::StopInReplication {
                     id: rec.identifier.clone(),
@@ -749,7 +738,7 @@ pub async fn reboot(
         Ok(()),
         event,
         move |_, rec, ()| {
-            require_available(rec)?;
+            rec.require_available()?;
             set_status(rec, InstanceStatus::Rebooting, now);
             Ok(())
         },
