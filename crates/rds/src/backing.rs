@@ -279,7 +279,7 @@ pub(crate) fn drop_automated<R: Backed>(
 /// answers that after the checks AWS makes first), lets `change` act on it and on the
 /// transaction, stores the record `change` returns (under its name, which may be new) with
 /// `event`, and returns it with what else `change` returned. The state changes of both kinds
-/// (Modify, Stop, Start, Reboot; docs/rds.md §4) go through here.
+/// (Modify, Stop, Start, Reboot; docs/rds.md §4) and the snapshots' sharing go through here.
 pub(crate) async fn change<R, T, F>(
     svc: &Rds,
     ctx: &RequestContext,
@@ -288,7 +288,7 @@ pub(crate) async fn change<R, T, F>(
     change: F,
 ) -> Result<(R, T), RdsError>
 where
-    R: Backed + Send + 'static,
+    R: Scoped + Send + 'static,
     T: Send + 'static,
     F: FnOnce(&mut dyn WriteTxn, Option<R>) -> Result<(R, T), RdsError> + Send + 'static,
 {

@@ -758,15 +758,7 @@ pub async fn modify_attribute(
     };
     let (add, add_all) = parse(&input.values_to_add)?;
     let (remove, remove_all) = parse(&input.values_to_remove)?;
-    let (meta, account, region, sid) = (
-        svc.meta.clone(),
-        ctx.principal.account,
-        ctx.region,
-        id.clone(),
-    );
-    let current =
-        crate::blocking(move || cstore::get_snapshot(meta.read()?.as_ref(), account, region, &sid))
-            .await??;
+    let current = common::find::<ClusterSnapshotRecord>(svc, ctx, &id).await?;
     let current = current.ok_or_else(|| RdsError::ClusterSnapshotNotFound { id: id.clone() })?;
     if current.status != ClusterSnapshotStatus::Available {
         return Err(RdsError::InvalidClusterSnapshotState {
@@ -796,11 +788,9 @@ pub async fn modify_attribute(
         "AWS::RDS::DBClusterSnapshot",
         &current.arn(),
     );
-    let meta = svc.meta.clone();
-    let s = crate::blocking(move || -> Result<ClusterSnapshotRecord, RdsError> {
-        let mut txn = meta.write()?;
-        let mut s = cstore::get_snapshot(&*txn, account, region, &id)?
-            .ok_or_else(|| RdsError::ClusterSnapshotNotFound { id: id.clone() })?;
+    let (s, ()) = backing::change(svc, ctx, id.clone(), event, move |_, found| {
+        let mut s: ClusterSnapshotRecord =
+            found.ok_or_else(|| RdsError::ClusterSnapshotNotFound { id: id.clone() })?;
         for a in add {
             if !s.shared_with.contains(&a) {
                 s.shared_with.push(a);
@@ -811,11 +801,9 @@ pub async fn modify_attribute(
         if s.shared_with.len() > SHARE_LIMIT {
             return Err(RdsError::ClusterSharedSnapshotQuotaExceeded);
         }
-        cstore::put_snapshot(txn.as_mut(), &s)?;
-        common::commit(txn, &[event])?;
-        Ok(s)
+        Ok((s, ()))
     })
-    .await??;
+    .await?;
     Ok(rds::ModifyDBClusterSnapshotAttributeResult {
         db_cluster_snapshot_attributes_result: Some(attributes(&s)),
     })

@@ -209,11 +209,7 @@ pub async fn modify_attribute(
     }
     let add = parse_values(input.values_to_add.as_deref())?;
     let remove = parse_values(input.values_to_remove.as_deref())?;
-    let (account, region) = (ctx.principal.account, ctx.region);
-    let (meta, id2) = (svc.meta.clone(), id.clone());
-    let snap =
-        crate::blocking(move || store::get_snapshot(meta.read()?.as_ref(), account, region, &id2))
-            .await??;
+    let snap = common::find::<DbSnapshotRecord>(svc, ctx, &id).await?;
     let snap = snap.ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
     if snap.status != SnapshotStatus::Available {
         return Err(RdsError::InvalidSnapshotState {
@@ -238,11 +234,9 @@ pub async fn modify_attribute(
         "AWS::RDS::DBSnapshot",
         &snap.arn(),
     );
-    let meta = svc.meta.clone();
-    let snap = crate::blocking(move || -> Result<DbSnapshotRecord, RdsError> {
-        let mut txn = meta.write()?;
-        let mut s = store::get_snapshot(&*txn, account, region, &id)?
-            .ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
+    let (snap, ()) = crate::backing::change(svc, ctx, id.clone(), event, move |_, found| {
+        let mut s: DbSnapshotRecord =
+            found.ok_or_else(|| RdsError::SnapshotNotFound { id: id.clone() })?;
         apply(&mut s, &add, &remove);
         if s.shared_with.len() > MAX_SHARED_ACCOUNTS {
             return Err(RdsError::SharedSnapshotQuotaExceeded {
@@ -250,11 +244,9 @@ pub async fn modify_attribute(
                 limit: MAX_SHARED_ACCOUNTS,
             });
         }
-        store::put_snapshot(txn.as_mut(), &s)?;
-        common::commit(txn, &[event])?;
-        Ok(s)
+        Ok((s, ()))
     })
-    .await??;
+    .await?;
     Ok(rds::ModifyDBSnapshotAttributeResult {
         db_snapshot_attributes_result: Some(attributes_result(&snap)),
     })
