@@ -45,6 +45,8 @@ fn outlived(created: DateTime<Utc>, retention: i32, now: DateTime<Utc>) -> bool 
 pub(crate) trait Snapshot: Scoped {
     /// The backing managed snapshot: its owner, region and id.
     fn backing(&self) -> (AccountId, Region, &SnapshotId);
+    /// The error for a new snapshot of this kind whose name `id` is taken.
+    fn taken(id: String) -> RdsError;
     /// Whether it is still being made (created or copied).
     fn in_progress(&self) -> bool;
     /// When it was started.
@@ -229,7 +231,7 @@ where
 
 /// Starts snapshot `id` (`manual` or `automated`) of `rec` in `txn`: the backing managed
 /// snapshot and its seal job (the worker freezes the volume's manifest), and the snapshot
-/// record. The caller checked the resource's state and that `id` is free.
+/// record. The caller checked the resource's state; a name taken is [`Snapshot::taken`].
 pub(crate) fn start_snapshot<R: Backed>(
     txn: &mut dyn WriteTxn,
     rec: &R,
@@ -239,6 +241,9 @@ pub(crate) fn start_snapshot<R: Backed>(
     now: DateTime<Utc>,
 ) -> Result<R::Snapshot, RdsError> {
     let (account, region, volume) = rec.storage();
+    if store::get::<R::Snapshot>(&*txn, account, region, id)?.is_some() {
+        return Err(R::Snapshot::taken(id.to_owned()));
+    }
     let (key_use, description) = rec.key_use();
     let ebs = managed::seal_snapshot(txn, account, region, volume, &key_use, description, now)?;
     let snap = rec.snapshot_record(NewSnapshot {
@@ -313,6 +318,10 @@ macro_rules! snapshot {
                 (self.account, self.region, &self.ebs_snapshot_id)
             }
 
+            fn taken(id: String) -> RdsError {
+                RdsError::$exists { id }
+            }
+
             fn in_progress(&self) -> bool {
                 self.status.in_progress()
             }
@@ -341,9 +350,7 @@ macro_rules! snapshot {
             }
 
             fn exists(&self) -> RdsError {
-                RdsError::$exists {
-                    id: self.identifier.clone(),
-                }
+                <$ty as Snapshot>::taken(self.identifier.clone())
             }
 
             fn key_arn(&self) -> Option<String> {

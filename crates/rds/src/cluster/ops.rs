@@ -362,12 +362,9 @@ pub async fn delete(
             if !matches!(rec.status, ClusterStatus::Available | ClusterStatus::Stopped) {
                 return Err(RdsError::InvalidClusterState { id, status: rec.status.as_str().to_owned(), expected: "available,stopped" });
             }
-            if cstore::get_snapshot(&*txn, rec.account, rec.region, &final_id)?.is_some() {
-                return Err(RdsError::ClusterSnapshotAlreadyExists { id: final_id });
-            }
             let tags = if rec.copy_tags_to_snapshot { rec.tags.clone() } else { Vec::new() };
             // Sealed below with the other pending snapshots of the volume.
-            crate::backing::start_snapshot(txn.as_mut(), &rec, &final_id, "manual", tags, now)?;
+            backing::start_snapshot(txn.as_mut(), &rec, &final_id, "manual", tags, now)?;
         }
         // Snapshots still sealing from the volume keep its data as of their creation.
         managed::finish_seals(txn.as_mut(), &rec.volume_id, now)?;

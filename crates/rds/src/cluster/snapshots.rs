@@ -102,7 +102,7 @@ pub async fn create(
         &input.db_cluster_snapshot_identifier,
     )?;
     let cluster_id = identifier("DBClusterIdentifier", &input.db_cluster_identifier)?;
-    let (account, region, now) = (ctx.principal.account, ctx.region, ctx.now);
+    let (account, now) = (ctx.principal.account, ctx.now);
     let event = common::event_on(
         ctx,
         "CreateDBClusterSnapshot",
@@ -124,9 +124,6 @@ pub async fn create(
                 status: rec.status.as_str().to_owned(),
                 expected: "available",
             });
-        }
-        if cstore::get_snapshot(&*txn, account, region, &id)?.is_some() {
-            return Err(RdsError::ClusterSnapshotAlreadyExists { id });
         }
         let tags = if tags.is_empty() && rec.copy_tags_to_snapshot {
             rec.tags.clone()

@@ -356,9 +356,6 @@ pub async fn delete(
                     status: rec.status.as_str().to_owned(),
                 });
             }
-            if store::get_snapshot(&*txn, account, region, &final_id)?.is_some() {
-                return Err(RdsError::SnapshotAlreadyExists { id: final_id });
-            }
             // Sealed below with the other pending snapshots of the volume.
             start_snapshot(txn.as_mut(), &rec, &final_id, "manual", Vec::new(), now)?;
         }
@@ -621,9 +618,6 @@ pub async fn stop(
                 });
             }
             if let Some(s) = snap_id {
-                if store::get_snapshot(&*txn, account, region, &s)?.is_some() {
-                    return Err(RdsError::SnapshotAlreadyExists { id: s });
-                }
                 start_snapshot(txn, rec, &s, "manual", Vec::new(), now)?;
             }
             set_status(rec, InstanceStatus::Stopping, now);

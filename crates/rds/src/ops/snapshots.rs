@@ -127,9 +127,6 @@ pub async fn create(
                 status: rec.status.as_str().to_owned(),
             });
         }
-        if store::get_snapshot(&*txn, account, region, &id)?.is_some() {
-            return Err(RdsError::SnapshotAlreadyExists { id });
-        }
         let snap = start_snapshot(txn.as_mut(), &rec, &id, "manual", tags, now)?;
         common::commit(txn, &[event])?;
         Ok(snap)
