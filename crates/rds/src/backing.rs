@@ -309,6 +309,24 @@ where
     .await?
 }
 
+/// Deletes `rec` and its storage in `txn` (DeleteDBInstance, DeleteDBCluster): snapshots still
+/// sealing from the volume keep its data as of their creation; its automated snapshots go with
+/// it unless `keep_automated`.
+pub(crate) fn drop_resource<R: Backed>(
+    txn: &mut dyn WriteTxn,
+    rec: &R,
+    keep_automated: bool,
+    now: DateTime<Utc>,
+) -> Result<(), RdsError> {
+    let (account, region, volume) = rec.storage();
+    managed::finish_seals(txn, volume, now)?;
+    if !keep_automated {
+        drop_automated(txn, rec)?;
+    }
+    managed::drop_volume(txn, account, region, volume, now)?;
+    store::delete(txn, rec)
+}
+
 /// Implements [`Snapshot`] and [`SnapshotCopy`] for snapshot record `$ty`, whose name, taken,
 /// is `RdsError::$exists` and whose status is a `$status`.
 macro_rules! snapshot {

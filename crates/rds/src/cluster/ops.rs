@@ -20,7 +20,7 @@ use crate::{store, Rds, RdsError};
 use kmsnap_api::gen::rds;
 use kmsnap_api::Timestamp;
 use kmsnap_auth::RequestContext;
-use kmsnap_snapshots::managed::{self, NewVolume, VolumeSource, VolumeSpec};
+use kmsnap_snapshots::managed::{NewVolume, VolumeSource, VolumeSpec};
 
 const FILTERS: &[&str] = &["db-cluster-id", "db-cluster-resource-id", "engine"];
 
@@ -366,13 +366,9 @@ pub async fn delete(
             // Sealed below with the other pending snapshots of the volume.
             backing::start_snapshot(txn.as_mut(), &rec, &final_id, "manual", tags, now)?;
         }
-        // Snapshots still sealing from the volume keep its data as of their creation.
-        managed::finish_seals(txn.as_mut(), &rec.volume_id, now)?;
         // Automated snapshots go with the cluster (AWS's default for DeleteAutomatedBackups,
         // which kmsnap's model of DeleteDBCluster does not carry).
-        crate::backing::drop_automated(txn.as_mut(), &rec)?;
-        managed::drop_volume(txn.as_mut(), rec.account, rec.region, &rec.volume_id, now)?;
-        cstore::delete_cluster(txn.as_mut(), &rec)?;
+        backing::drop_resource(txn.as_mut(), &rec, false, now)?;
         common::commit(txn, &[event])?;
         Ok(rec)
     })

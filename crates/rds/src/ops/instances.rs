@@ -359,13 +359,7 @@ pub async fn delete(
             // Sealed below with the other pending snapshots of the volume.
             start_snapshot(txn.as_mut(), &rec, &final_id, "manual", Vec::new(), now)?;
         }
-        // Snapshots still sealing from the volume keep its data as of their creation.
-        managed::finish_seals(txn.as_mut(), &rec.volume_id, now)?;
-        if !keep_automated {
-            drop_automated(txn.as_mut(), &rec)?;
-        }
-        managed::drop_volume(txn.as_mut(), account, region, &rec.volume_id, now)?;
-        store::delete_instance(txn.as_mut(), &rec)?;
+        backing::drop_resource(txn.as_mut(), &rec, keep_automated, now)?;
         common::commit(txn, &[event])?;
         rec.status = InstanceStatus::Deleting;
         Ok(to_api(&rec))
