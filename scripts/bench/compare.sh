@@ -24,16 +24,16 @@ for r in $(seq 1 "$ROUNDS"); do
   for side in A B; do
     bin=$A; [ $side = B ] && bin=$B
     run $side "$bin" "kms-$side-$r.log" $PY scripts/bench/kms_bench.py --duration 5 --baseline
-    echo "== kms round $r $side"; grep -E "req/s" "$OUT/kms-$side-$r.log" | sed 's/ (8 connections.*\[/ [/'
+    echo "== kms round $r $side"; { grep -E "req/s" "$OUT/kms-$side-$r.log" || true; } | sed 's/ (8 connections.*\[/ [/'
   done
 done
 for side in A B; do
   bin=$A; [ $side = B ] && bin=$B
   run $side "$bin" "ebs-direct-$side.log" $PY scripts/bench/ebs_direct_bench.py --runs 5
-  echo "== ebs direct $side"; grep -E "^(put|get):" "$OUT/ebs-direct-$side.log"
+  echo "== ebs direct $side"; grep -E "^(put|get):" "$OUT/ebs-direct-$side.log" || true
 done
 for side in A B; do
   bin=$A; [ $side = B ] && bin=$B
   run $side "$bin" "ebs-copy-$side.log" $PY scripts/bench/ebs_copy_bench.py --gib 2 --runs 3
-  echo "== ebs copy $side"; grep -E "^(dd direct|CopySnapshot|incremental):" "$OUT/ebs-copy-$side.log"
+  echo "== ebs copy $side"; grep -E "^(dd direct|CopySnapshot|incremental):" "$OUT/ebs-copy-$side.log" || true
 done
