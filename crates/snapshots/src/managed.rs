@@ -684,7 +684,20 @@ pub fn seal_ec2_snapshot(
     description: String,
     now: DateTime<Utc>,
 ) -> Result<SnapshotId, EbsError> {
-    let v = store::get_volume(&*txn, account, region, volume_id)?
+    let v = snapshottable_volume(&*txn, account, region, volume_id)?;
+    let snap = queue_ec2_snapshot(txn, &v, ec2_id("snap")?, description, Vec::new(), now)?;
+    Ok(SnapshotId(snap.id))
+}
+
+/// EC2 volume `volume_id` of `account` in `region`, if a snapshot of it may be taken now
+/// (available or in use); EC2 CreateSnapshot's and [`seal_ec2_snapshot`]'s first check.
+pub(crate) fn snapshottable_volume(
+    txn: &dyn ReadTxn,
+    account: AccountId,
+    region: Region,
+    volume_id: &str,
+) -> Result<VolumeRecord, EbsError> {
+    let v = store::get_volume(txn, account, region, volume_id)?
         .filter(|v| v.managed_by.is_none())
         .ok_or_else(|| EbsError::VolumeNotFound {
             id: volume_id.to_owned(),
@@ -695,14 +708,28 @@ pub fn seal_ec2_snapshot(
             v.state.as_str()
         )));
     }
+    Ok(v)
+}
+
+/// Queues in `txn` the pending EC2 snapshot `id` of volume `v` (its lineage, so its key) and
+/// the seal job that fills it.
+pub(crate) fn queue_ec2_snapshot(
+    txn: &mut dyn WriteTxn,
+    v: &VolumeRecord,
+    id: String,
+    description: String,
+    tags: Vec<(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<SnapshotRecord, EbsError> {
     let lineage = store::get_lineage(&*txn, &v.lineage)?
         .ok_or(EbsError::Internal("volume without lineage"))?;
     let snap = SnapshotRecord {
+        tags,
         data_encryption_key_id: v.encrypted.then(|| lineage.data_key_id.clone()),
-        ..SnapshotRecord::pending_of(&v, ec2_id("snap")?, description, now)
+        ..SnapshotRecord::pending_of(v, id, description, now)
     };
     crate::workers::seal::queue(txn, &snap, now)?;
-    Ok(SnapshotId(snap.id))
+    Ok(snap)
 }
 
 /// EC2 snapshots a service manages (AWS Backup's recovery points): `{snapshot id}` → the

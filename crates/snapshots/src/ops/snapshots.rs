@@ -13,7 +13,7 @@ use super::common::{can_use, new_id};
 use super::filters::{bool_value, Filters, Paging};
 use super::{tags, trail};
 use crate::error::EbsError;
-use crate::model::{JobKind, SnapshotRecord, SnapshotState, VolumeState};
+use crate::model::{JobKind, SnapshotRecord, SnapshotState};
 use crate::{store, Snapshots};
 use kmsnap_api::gen::ec2;
 use kmsnap_api::Timestamp;
@@ -92,26 +92,16 @@ pub async fn create(
     let meta = svc.meta.clone();
     let snap = crate::blocking(move || -> Result<SnapshotRecord, EbsError> {
         let mut txn = meta.write()?;
-        let v = store::get_volume(&*txn, account, region, &volume_id)?
-            .filter(|v| v.managed_by.is_none())
-            .ok_or_else(|| EbsError::VolumeNotFound {
-                id: volume_id.clone(),
-            })?;
-        if !matches!(v.state, VolumeState::Available | VolumeState::InUse) {
-            return Err(EbsError::IncorrectState(format!(
-                "The volume '{volume_id}' is '{}'",
-                v.state.as_str()
-            )));
-        }
+        let v = crate::managed::snapshottable_volume(&*txn, account, region, &volume_id)?;
         trail::dry_run(input.dry_run)?;
-        let lineage = store::get_lineage(&*txn, &v.lineage)?
-            .ok_or(EbsError::Internal("volume without lineage"))?;
-        let snap = SnapshotRecord {
+        let snap = crate::managed::queue_ec2_snapshot(
+            txn.as_mut(),
+            &v,
+            id.clone(),
+            description,
             tags,
-            data_encryption_key_id: v.encrypted.then(|| lineage.data_key_id.clone()),
-            ..SnapshotRecord::pending_of(&v, id.clone(), description, now)
-        };
-        crate::workers::seal::queue(txn.as_mut(), &snap, now)?;
+            now,
+        )?;
         trail::commit(txn, &[event])?;
         Ok(snap)
     })
